@@ -1,0 +1,23 @@
+#ifndef VOX_ENGINES_CORE_MODEL_INFO_H_
+#define VOX_ENGINES_CORE_MODEL_INFO_H_
+
+#include <string>
+#include <vector>
+
+namespace vox {
+
+// What discovery reports about one loaded engine instance. Plain data; copyable.
+struct ModelInfo {
+  std::string name;          // unique engine instance name, e.g. the model directory's name
+  std::string kind;          // "translation" or "speech"
+  std::string architecture;  // "nllb-m2m100", "xtts-v2", "apertium", "espeak-ng"
+  std::string device;        // "cpu", "cuda:0", "mps"
+  std::string dtype;         // "float32", "bfloat16", ..., "n/a" for non-neural engines
+  std::string path;          // where it was loaded from ("" for built-ins)
+  bool fallback = false;     // serves only what no primary engine serves
+  std::vector<std::string> languages;  // NLLB codes
+};
+
+}  // namespace vox
+
+#endif  // VOX_ENGINES_CORE_MODEL_INFO_H_

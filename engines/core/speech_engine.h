@@ -1,0 +1,74 @@
+#ifndef VOX_ENGINES_CORE_SPEECH_ENGINE_H_
+#define VOX_ENGINES_CORE_SPEECH_ENGINE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "engines/core/model_info.h"
+#include "engines/core/translation_engine.h"  // StopCheck
+
+namespace vox {
+
+struct VoiceInfo {
+  std::string name;                    // "Ana Florence", "espeak:es"
+  std::vector<std::string> languages;  // NLLB codes
+};
+
+// Synthesis settings. Zero values mean "engine default".
+struct SynthesisParams {
+  bool greedy = false;
+  uint64_t seed = 0;
+  float temperature = 0;
+  int top_k = 0;
+  float top_p = 0;
+  float repetition_penalty = 0;
+  float speed = 0;
+  int pitch = 0;
+  int forced_codes = 0;  // benchmarks: generate exactly this many codes, ignoring the stop code
+};
+
+struct SynthesisRequest {
+  std::string text;
+  std::string language;  // NLLB code
+  std::string voice;     // empty = first voice listed for the language
+  SynthesisParams params;
+};
+
+// Facts about one finished synthesis.
+struct SynthesisStats {
+  int64_t samples = 0;  // at sample_rate()
+  int64_t codes = 0;    // acoustic codes generated (0 for non-neural engines)
+  uint64_t seed = 0;    // seed actually used
+  std::string voice;    // voice actually used
+};
+
+// Receives mono float samples in [-1, 1] at the engine's sample_rate() as soon as they exist.
+// Returning false asks the engine to stop (the consumer went away).
+using AudioSink = std::function<bool(absl::Span<const float> samples)>;
+
+// A speech model. NOT thread-safe: one worker thread owns it (see TranslationEngine).
+class SpeechEngine {
+ public:
+  virtual ~SpeechEngine() = default;
+
+  virtual const ModelInfo& info() const = 0;
+  virtual int sample_rate() const = 0;
+  virtual const std::vector<VoiceInfo>& voices() const = 0;
+
+  // Checks language, voice, and text (empty, too long) without running the model.
+  // INVALID_ARGUMENT lists the valid values. Thread-safe.
+  virtual absl::Status Validate(const SynthesisRequest& request) const = 0;
+
+  // Synthesizes, streaming audio into `sink` as it is produced. Polls `stop` between steps.
+  virtual absl::StatusOr<SynthesisStats> Synthesize(const SynthesisRequest& request,
+                                                    const AudioSink& sink,
+                                                    const StopCheck& stop) = 0;
+};
+
+}  // namespace vox
+
+#endif  // VOX_ENGINES_CORE_SPEECH_ENGINE_H_
