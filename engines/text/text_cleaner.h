@@ -1,0 +1,31 @@
+#ifndef VOX_ENGINES_TEXT_TEXT_CLEANER_H_
+#define VOX_ENGINES_TEXT_TEXT_CLEANER_H_
+
+// Coqui XTTS v2's text cleaning (TTS/tts/layers/xtts/tokenizer.py multilingual_cleaners, preceded
+// by Xtts.inference's strip().lower()), reproduced exactly for the languages listed below.
+// Pure functions, thread-safe, no global state. docs/text.md has the per-language table.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace vox {
+
+// XTTS codes CleanText accepts, in a fixed order.
+const std::vector<std::string>& XttsCleanerLanguages();
+
+// True when `xtts_lang` gets number expansion (num2words-equivalent), i.e. full cleaning.
+bool XttsExpandsNumbers(std::string_view xtts_lang);
+
+// strip → lowercase → remove '"' → numbers (currency £ $ €, thousands separators, decimals,
+// ordinals, integers; only where XttsExpandsNumbers) → abbreviations → symbols (& @ % # $ £ °)
+// → collapse whitespace. Input must be valid UTF-8. Errors (InvalidArgument): invalid UTF-8
+// (names the byte offset), unsupported language (lists XttsCleanerLanguages(); zh, ja and ko are
+// refused because they need romanisation that is not implemented).
+absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xtts_lang);
+
+}  // namespace vox
+
+#endif  // VOX_ENGINES_TEXT_TEXT_CLEANER_H_

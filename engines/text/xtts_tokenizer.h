@@ -1,0 +1,85 @@
+#ifndef VOX_ENGINES_TEXT_XTTS_TOKENIZER_H_
+#define VOX_ENGINES_TEXT_XTTS_TOKENIZER_H_
+
+// XTTS v2's text front end: cleaning (text_cleaner.h), the "[lang]" prefix, "[SPACE]" for spaces,
+// and the byte-exact equivalent of HF tokenizers' BPE over the checkpoint's vocab.json
+// (shared/XTTS_FACTS.md §5). docs/text.md says which language gets which cleaning.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace vox {
+
+class XttsTokenizer {
+ public:
+  // Reads an HF tokenizers JSON file (vocab.json of an XTTS checkpoint / exported model dir).
+  // Fails with a message naming the file and field when it is not a BPE model of that shape.
+  // Cost: parses the whole file once (the real vocab: ~6.7k tokens, a few ms).
+  static absl::StatusOr<XttsTokenizer> FromFile(const std::string& vocab_json_path);
+  // Same from the JSON text itself (tests build small vocabularies in memory).
+  static absl::StatusOr<XttsTokenizer> FromJson(std::string_view json_text);
+
+  // Immutable after construction; every const method is thread-safe. Cheap to copy (shared state).
+  XttsTokenizer(const XttsTokenizer&) = default;
+  XttsTokenizer& operator=(const XttsTokenizer&) = default;
+  XttsTokenizer(XttsTokenizer&&) = default;
+  XttsTokenizer& operator=(XttsTokenizer&&) = default;
+  ~XttsTokenizer();
+
+  // What Xtts.inference + VoiceBpeTokenizer.encode do: strip, lowercase, clean for `xtts_lang`
+  // (CleanText), prefix "[lang]" ("zh"/"zh-cn" → "[zh-cn]"), replace every " " by "[SPACE]",
+  // then BPE. `xtts_lang` is an XTTS code ("en", "es", ...; see SupportedLanguages()).
+  // Errors (InvalidArgument): invalid UTF-8 (names the byte offset), a language this front end
+  // does not support (lists the supported ones), a language whose "[lang]" token the vocab lacks.
+  // Does not enforce any length limit: use SplitForXtts or check ids.size() yourself.
+  // Cost: linear in the text length (BPE is O(n log n) per whitespace-separated word).
+  absl::StatusOr<std::vector<int64_t>> Encode(std::string_view text,
+                                              std::string_view xtts_lang) const;
+
+  // The string Encode feeds to BPE: "[en]hello[SPACE]world" (for logs and the comparison tool).
+  absl::StatusOr<std::string> Prepare(std::string_view text, std::string_view xtts_lang) const;
+
+  // HF tokenizers' encode(prepared).ids without any cleaning: added tokens cut out first
+  // (leftmost-longest), Whitespace pre-tokenizer, BPE; chars not in the vocab → [UNK] (not fused).
+  // InvalidArgument on invalid UTF-8.
+  absl::StatusOr<std::vector<int64_t>> EncodeRaw(std::string_view prepared) const;
+
+  // Id of `token` in the vocab (added tokens included), or -1 if absent.
+  int64_t TokenId(std::string_view token) const;
+  // Number of entries of model.vocab (added tokens that are also in it counted once).
+  size_t VocabSize() const;
+  int64_t unk_id() const;    // "[UNK]"
+  int64_t space_id() const;  // "[SPACE]", -1 if absent
+
+ private:
+  struct Impl;
+  explicit XttsTokenizer(std::shared_ptr<const Impl> impl);
+  std::shared_ptr<const Impl> impl_;
+};
+
+// "[en]", "[es]", "[zh-cn]" for "zh" and "zh-cn": the language token XTTS prefixes.
+std::string XttsLanguageToken(std::string_view xtts_lang);
+
+// Splits `text` (raw, before cleaning) at sentence boundaries (. ! ? … ; and CJK 。！？ followed
+// by whitespace or the end) into pieces, packing consecutive sentences into one piece while it
+// still encodes to fewer than `max_ids` ids (XTTS v2: gpt_max_text_tokens = 402, and xtts.py
+// asserts len(ids) < 402). A single sentence that is still too long is cut at the last comma,
+// then the last space, that keeps it under the limit, and as a very last resort between
+// characters. Every returned piece, encoded with `tokenizer.Encode(piece, xtts_lang)`, has
+// fewer than `max_ids` ids and at least one id after the language token; whitespace-only pieces
+// are dropped. Errors: those of Encode, or max_ids too small to hold the language token and one
+// character (InvalidArgument naming it). Cost: O(n · sentences) encoding work in the worst case.
+absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& tokenizer,
+                                                      std::string_view text,
+                                                      std::string_view xtts_lang,
+                                                      size_t max_ids);
+
+}  // namespace vox
+
+#endif  // VOX_ENGINES_TEXT_XTTS_TOKENIZER_H_
