@@ -1,0 +1,198 @@
+#include "engines/torch/device.h"
+
+#include <dlfcn.h>
+#include <sys/stat.h>
+
+#include <exception>
+#include <thread>
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+#include <c10/util/Exception.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace vox {
+namespace {
+
+std::string FirstLine(const std::string& message) {
+  const size_t nl = message.find('\n');
+  return nl == std::string::npos ? message : message.substr(0, nl);
+}
+
+// c10::Error::what() carries a backtrace; its msg() without it is what users need.
+std::string TorchMessage(const c10::Error& e) {
+  const std::string msg = e.msg();
+  return msg.empty() ? FirstLine(e.what()) : FirstLine(msg);
+}
+
+constexpr char kAllowedDevices[] = "auto, cpu, cuda, cuda:N, mps";
+
+}  // namespace
+
+std::string DevicePlacement::name() const {
+  switch (kind) {
+    case DeviceKind::kCpu: return "cpu";
+    case DeviceKind::kCuda: return absl::StrCat("cuda:", index);
+    case DeviceKind::kMps: return "mps";
+  }
+  return "cpu";
+}
+
+absl::StatusOr<DevicePlacement> ResolveDevice(const std::string& requested) {
+  const std::string s = absl::AsciiStrToLower(requested);
+  DevicePlacement p;
+  if (s == "auto" || s.empty()) {
+    if (torch::cuda::is_available()) {
+      p.kind = DeviceKind::kCuda;
+    } else if (at::hasMPS()) {
+      p.kind = DeviceKind::kMps;
+    }
+    return p;
+  }
+  if (s == "cpu") return p;
+  if (s == "mps") {
+    if (!at::hasMPS()) {
+      return absl::FailedPreconditionError(
+          "device 'mps' requested but this LibTorch build or machine has no MPS "
+          "(Apple silicon with a LibTorch 2.x build); use 'cpu' or 'auto'");
+    }
+    p.kind = DeviceKind::kMps;
+    return p;
+  }
+  if (s == "cuda" || absl::StartsWith(s, "cuda:")) {
+    int index = 0;
+    if (s.size() > 4 && !absl::SimpleAtoi(s.substr(5), &index)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown device '", requested,
+                                                     "'; allowed: ", kAllowedDevices));
+    }
+    if (index < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device '", requested, "': CUDA index must be >= 0"));
+    }
+    if (!torch::cuda::is_available()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "device '", requested,
+          "' requested but this LibTorch build has no CUDA or no GPU is visible; use 'cpu' or "
+          "'auto'"));
+    }
+    const int count = static_cast<int>(torch::cuda::device_count());
+    if (index >= count) {
+      return absl::FailedPreconditionError(absl::StrCat("device '", requested, "': only ",
+                                                        count, " CUDA device(s) visible"));
+    }
+    p.kind = DeviceKind::kCuda;
+    p.index = index;
+    return p;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown device '", requested, "'; allowed: ", kAllowedDevices));
+}
+
+absl::StatusOr<DType> ParseDType(const std::string& name) {
+  const std::string s = absl::AsciiStrToLower(name);
+  if (s == "float32" || s == "fp32" || s == "float") return DType::kFloat32;
+  if (s == "float16" || s == "fp16" || s == "half") return DType::kFloat16;
+  if (s == "bfloat16" || s == "bf16") return DType::kBFloat16;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown dtype '", name, "'; allowed: float32, float16, bfloat16"));
+}
+
+std::string DTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return "float32";
+    case DType::kFloat16: return "float16";
+    case DType::kBFloat16: return "bfloat16";
+  }
+  return "float32";
+}
+
+int DTypeSize(DType dtype) { return dtype == DType::kFloat32 ? 4 : 2; }
+
+absl::Status CheckDTypeSupported(DType dtype, const DevicePlacement& device) {
+#if TORCH_VERSION_MAJOR < 2
+  if (dtype == DType::kFloat16 && device.kind == DeviceKind::kCpu) {
+    return absl::FailedPreconditionError(
+        "dtype 'float16' cannot run on cpu with LibTorch 1.x (no Half matmul or LayerNorm); "
+        "use float32 or bfloat16 on cpu");
+  }
+#endif
+  return absl::OkStatus();
+}
+
+c10::Device ToTorchDevice(const DevicePlacement& device) {
+  switch (device.kind) {
+    case DeviceKind::kCpu: return c10::Device(c10::DeviceType::CPU);
+    case DeviceKind::kCuda:
+      return c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(device.index));
+    case DeviceKind::kMps: return c10::Device(c10::DeviceType::MPS);
+  }
+  return c10::Device(c10::DeviceType::CPU);
+}
+
+c10::ScalarType ToTorchDType(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return c10::ScalarType::Float;
+    case DType::kFloat16: return c10::ScalarType::Half;
+    case DType::kBFloat16: return c10::ScalarType::BFloat16;
+  }
+  return c10::ScalarType::Float;
+}
+
+ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads) {
+  int intra = intra_op_threads;
+  if (intra <= 0) intra = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(intra);
+  ThreadSettings out;
+  out.intra_op_threads = at::get_num_threads();
+  const int blas = blas_threads > 0 ? blas_threads : intra;
+  // Looked up at run time: LibTorch reaches OpenBLAS through libblas.so.3, chosen by the system.
+  using SetFn = void (*)(int);
+  using GetFn = int (*)();
+  auto set_fn = reinterpret_cast<SetFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  auto get_fn = reinterpret_cast<GetFn>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (set_fn != nullptr) {
+    set_fn(blas);
+    out.openblas_found = true;
+    out.blas_threads = get_fn != nullptr ? get_fn() : blas;
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<torch::jit::Module>> LoadTorchModule(
+    const std::string& path, const DevicePlacement& device) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": TorchScript file not found"));
+  }
+  std::unique_ptr<torch::jit::Module> module;
+  absl::Status status = CatchTorchErrors(absl::StrCat(path, ": cannot load TorchScript"), [&] {
+    module = std::make_unique<torch::jit::Module>(
+        torch::jit::load(path, ToTorchDevice(device)));
+    module->eval();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return module;
+}
+
+absl::Status CatchTorchErrors(absl::string_view what, absl::FunctionRef<absl::Status()> fn) {
+  try {
+    return fn();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", TorchMessage(e)));
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": ", FirstLine(e.what())));
+  }
+}
+
+}  // namespace vox

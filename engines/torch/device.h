@@ -1,0 +1,85 @@
+#ifndef VOX_ENGINES_TORCH_DEVICE_H_
+#define VOX_ENGINES_TORCH_DEVICE_H_
+
+// vox_torch: device and dtype selection, thread settings and TorchScript loading shared by the
+// neural engines. This header does not include LibTorch: torch types appear only as forward
+// declarations, so callers that use them (engine .cc files) include LibTorch themselves.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace c10 {
+struct Device;
+enum class ScalarType : int8_t;
+}  // namespace c10
+namespace torch {
+namespace jit {
+struct Module;
+}  // namespace jit
+}  // namespace torch
+
+namespace vox {
+
+enum class DeviceKind { kCpu, kCuda, kMps };
+
+// A concrete device, resolved from a config string. Plain data.
+struct DevicePlacement {
+  DeviceKind kind = DeviceKind::kCpu;
+  int index = 0;  // CUDA ordinal; 0 otherwise
+  // "cpu", "cuda:N", "mps": what discovery reports.
+  std::string name() const;
+};
+
+// Resolves "auto" (cuda:0 > mps > cpu), "cpu", "cuda", "cuda:N" or "mps" against what this
+// LibTorch build and machine offer. INVALID_ARGUMENT for an unknown string (listing the allowed
+// ones); FAILED_PRECONDITION when the device exists in the vocabulary but not here
+// ("device 'cuda' requested but this LibTorch has no CUDA"). Thread-safe.
+absl::StatusOr<DevicePlacement> ResolveDevice(const std::string& requested);
+
+enum class DType { kFloat32, kFloat16, kBFloat16 };
+
+// "float32" | "float16" | "bfloat16" (also "fp32", "fp16", "bf16"). INVALID_ARGUMENT otherwise.
+absl::StatusOr<DType> ParseDType(const std::string& name);
+std::string DTypeName(DType dtype);
+// Bytes per element.
+int DTypeSize(DType dtype);
+
+// FAILED_PRECONDITION when `dtype` cannot run on `device` with this LibTorch (float16 on CPU
+// with LibTorch 1.x has no Half matmul or LayerNorm).
+absl::Status CheckDTypeSupported(DType dtype, const DevicePlacement& device);
+
+// Mapping to LibTorch's types (the caller includes LibTorch).
+c10::Device ToTorchDevice(const DevicePlacement& device);
+c10::ScalarType ToTorchDType(DType dtype);
+
+// What ConfigureThreads actually set.
+struct ThreadSettings {
+  int intra_op_threads = 0;  // at::get_num_threads() afterwards
+  int blas_threads = 0;      // OpenBLAS's pool afterwards; 0 when OpenBLAS is not loaded
+  bool openblas_found = false;
+};
+
+// Sets LibTorch's intra-op threads (0 = number of cores) and OpenBLAS's own pool
+// (0 = same as intra-op), which at::set_num_threads does not reach (DESIGN.md, build traps).
+// OpenBLAS is found with dlsym at run time (no link-time dependency); without it only LibTorch's
+// setting applies. Process-wide: call once at start-up, before worker threads run models.
+ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
+
+// Loads a TorchScript file onto `device`, in eval mode. FAILED_PRECONDITION naming the path
+// for a missing or unreadable file; INTERNAL with LibTorch's message otherwise.
+absl::StatusOr<std::unique_ptr<torch::jit::Module>> LoadTorchModule(
+    const std::string& path, const DevicePlacement& device);
+
+// Runs `fn`, turning c10::Error and std::exception into INTERNAL "<what>: <message>"
+// (the first line of LibTorch's message; its C++ backtrace is dropped).
+absl::Status CatchTorchErrors(absl::string_view what, absl::FunctionRef<absl::Status()> fn);
+
+}  // namespace vox
+
+#endif  // VOX_ENGINES_TORCH_DEVICE_H_
