@@ -1,0 +1,366 @@
+#include "server/config.h"
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
+#include "engines/core/languages.h"
+#include "toml++/toml.h"
+
+namespace vox {
+namespace {
+
+const std::vector<std::string>& KnownDtypes() {
+  static const auto* v = new std::vector<std::string>{"", "float32", "float16", "bfloat16"};
+  return *v;
+}
+
+bool KnownDevice(const std::string& device) {
+  if (device == "auto" || device == "cpu" || device == "cuda" || device == "mps") return true;
+  int index = 0;
+  return absl::StartsWith(device, "cuda:") && absl::SimpleAtoi(device.substr(5), &index) &&
+         index >= 0;
+}
+
+absl::Status TypeError(const std::string& source, const std::string& key, const char* want) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(source, ": key '", key, "' must be ", want));
+}
+
+template <typename T>
+std::function<absl::Status(const toml::node&, const std::string&)> Bind(T* out,
+                                                                        const std::string& source);
+
+template <>
+std::function<absl::Status(const toml::node&, const std::string&)> Bind(std::string* out,
+                                                                        const std::string& source) {
+  return [out, source](const toml::node& n, const std::string& key) {
+    if (!n.is_string()) return TypeError(source, key, "a string");
+    *out = n.value<std::string>().value_or("");
+    return absl::OkStatus();
+  };
+}
+
+template <>
+std::function<absl::Status(const toml::node&, const std::string&)> Bind(int* out,
+                                                                        const std::string& source) {
+  return [out, source](const toml::node& n, const std::string& key) {
+    if (!n.is_integer()) return TypeError(source, key, "an integer");
+    const int64_t v = n.value<int64_t>().value_or(0);
+    if (v < 0 || v > (1 << 30)) return TypeError(source, key, "an integer in [0, 2^30]");
+    *out = static_cast<int>(v);
+    return absl::OkStatus();
+  };
+}
+
+template <>
+std::function<absl::Status(const toml::node&, const std::string&)> Bind(bool* out,
+                                                                        const std::string& source) {
+  return [out, source](const toml::node& n, const std::string& key) {
+    if (!n.is_boolean()) return TypeError(source, key, "true or false");
+    *out = n.value<bool>().value_or(false);
+    return absl::OkStatus();
+  };
+}
+
+std::function<absl::Status(const toml::node&, const std::string&)> BindSeconds(
+    absl::Duration* out, const std::string& source) {
+  return [out, source](const toml::node& n, const std::string& key) {
+    double v = 0;
+    if (n.is_integer()) {
+      v = static_cast<double>(n.value<int64_t>().value_or(0));
+    } else if (n.is_floating_point()) {
+      v = n.value<double>().value_or(0);
+    } else {
+      return TypeError(source, key, "a number of seconds");
+    }
+    if (v < 0) return TypeError(source, key, "a number of seconds >= 0");
+    *out = absl::Seconds(v);
+    return absl::OkStatus();
+  };
+}
+
+using Table = std::map<std::string, std::function<absl::Status(const toml::node&,
+                                                               const std::string&)>>;
+
+void AddEngineKind(const std::string& prefix, EngineKindConfig* kind, const std::string& source,
+                   Table* keys) {
+  (*keys)[prefix + ".device"] = Bind(&kind->options.device, source);
+  (*keys)[prefix + ".dtype"] = Bind(&kind->options.dtype, source);
+  (*keys)[prefix + ".threads"] = Bind(&kind->options.intra_op_threads, source);
+  (*keys)[prefix + ".blas_threads"] = Bind(&kind->options.blas_threads, source);
+  (*keys)[prefix + ".queue_size"] = Bind(&kind->queue_size, source);
+}
+
+// Every key the config file may hold, dotted ("server.listen"), bound to its field.
+Table ConfigKeys(ServerConfig* c, const std::string& source) {
+  Table keys;
+  keys["server.listen"] = Bind(&c->listen, source);
+  keys["server.max_texts_per_call"] = Bind(&c->max_texts_per_call, source);
+  keys["server.shutdown_grace_seconds"] = BindSeconds(&c->shutdown_grace, source);
+  keys["server.access_log"] = Bind(&c->access_log, source);
+  keys["models.dir"] = Bind(&c->models_dir, source);
+  keys["models.verify_checksums"] = Bind(&c->verify_checksums, source);
+  AddEngineKind("translation", &c->translation, source, &keys);
+  AddEngineKind("speech", &c->speech, source, &keys);
+  return keys;
+}
+
+std::vector<std::string> KeyNames(const Table& keys) {
+  std::vector<std::string> names;
+  for (const auto& [k, _] : keys) names.push_back(k);
+  return names;
+}
+
+absl::Status Walk(const toml::table& table, const std::string& prefix, const Table& keys,
+                  const std::string& source) {
+  for (const auto& [k, node] : table) {
+    const std::string key = prefix.empty() ? std::string(k.str())
+                                           : absl::StrCat(prefix, ".", std::string(k.str()));
+    if (node.is_table()) {
+      bool is_section = false;
+      for (const auto& [known, _] : keys) {
+        if (absl::StartsWith(known, key + ".")) is_section = true;
+      }
+      if (is_section) {
+        if (absl::Status s = Walk(*node.as_table(), key, keys, source); !s.ok()) return s;
+        continue;
+      }
+    }
+    auto it = keys.find(key);
+    if (it == keys.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": ", UnknownValueMessage("key", key, KeyNames(keys))));
+    }
+    if (absl::Status s = it->second(node, key); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ApplyConfigToml(const std::string& text, const std::string& source,
+                             ServerConfig* config) {
+  toml::table table;
+  try {
+    table = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    const auto& where = e.source().begin;
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", where.line, ":", where.column,
+                                                   ": ", std::string(e.description())));
+  }
+  ServerConfig updated = *config;  // all or nothing
+  const Table keys = ConfigKeys(&updated, source);
+  if (absl::Status s = Walk(table, "", keys, source); !s.ok()) return s;
+  *config = updated;
+  return absl::OkStatus();
+}
+
+absl::Status ApplyConfigFile(const std::string& path, ServerConfig* config) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return ApplyConfigToml(buffer.str(), path, config);
+}
+
+namespace {
+
+struct Flag {
+  std::string name;
+  bool takes_value;
+  std::function<absl::Status(const std::string& value)> apply;
+};
+
+absl::Status ParseIntFlag(const std::string& flag, const std::string& value, int min, int* out) {
+  int v = 0;
+  if (!absl::SimpleAtoi(value, &v) || v < min) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("flag ", flag, ": '", value, "' is not an integer >= ", min));
+  }
+  *out = v;
+  return absl::OkStatus();
+}
+
+absl::Status ParseBoolFlag(const std::string& flag, const std::string& value, bool* out) {
+  if (value == "true" || value == "1" || value == "yes") {
+    *out = true;
+  } else if (value == "false" || value == "0" || value == "no") {
+    *out = false;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("flag ", flag, ": '", value, "' is not one of true, false"));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<Flag> Flags(ServerConfig* c) {
+  auto both = [c](auto fn) {
+    return [c, fn](const std::string& v) {
+      fn(&c->translation, v);
+      fn(&c->speech, v);
+      return absl::OkStatus();
+    };
+  };
+  return {
+      {"--models", true, [c](const std::string& v) { c->models_dir = v; return absl::OkStatus(); }},
+      {"--listen", true, [c](const std::string& v) { c->listen = v; return absl::OkStatus(); }},
+      {"--device", true, both([](EngineKindConfig* k, const std::string& v) { k->options.device = v; })},
+      {"--dtype", true, both([](EngineKindConfig* k, const std::string& v) { k->options.dtype = v; })},
+      {"--threads", true,
+       [c](const std::string& v) {
+         int n = 0;
+         if (absl::Status s = ParseIntFlag("--threads", v, 0, &n); !s.ok()) return s;
+         c->translation.options.intra_op_threads = n;
+         c->speech.options.intra_op_threads = n;
+         return absl::OkStatus();
+       }},
+      {"--queue-size", true,
+       [c](const std::string& v) {
+         int n = 0;
+         if (absl::Status s = ParseIntFlag("--queue-size", v, 1, &n); !s.ok()) return s;
+         c->translation.queue_size = n;
+         c->speech.queue_size = n;
+         return absl::OkStatus();
+       }},
+      {"--max-texts", true,
+       [c](const std::string& v) {
+         return ParseIntFlag("--max-texts", v, 1, &c->max_texts_per_call);
+       }},
+      {"--verify-checksums", true,
+       [c](const std::string& v) {
+         return ParseBoolFlag("--verify-checksums", v, &c->verify_checksums);
+       }},
+      {"--access-log", true,
+       [c](const std::string& v) { return ParseBoolFlag("--access-log", v, &c->access_log); }},
+      {"--shutdown-grace", true,
+       [c](const std::string& v) {
+         int seconds = 0;
+         if (absl::Status s = ParseIntFlag("--shutdown-grace", v, 0, &seconds); !s.ok()) return s;
+         c->shutdown_grace = absl::Seconds(seconds);
+         return absl::OkStatus();
+       }},
+  };
+}
+
+}  // namespace
+
+absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
+                                             ServerConfig* config) {
+  CommandLine cl;
+  // Split into (flag, value) pairs first, so --config is applied before the others.
+  std::vector<std::pair<std::string, std::string>> pairs;
+  ServerConfig scratch;
+  const std::vector<Flag> flag_table = Flags(&scratch);
+  std::vector<std::string> names = {"--config", "--help"};
+  for (const Flag& f : flag_table) names.push_back(f.name);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      cl.help = true;
+      continue;
+    }
+    std::string value;
+    bool has_value = false;
+    if (size_t eq = arg.find('='); absl::StartsWith(arg, "--") && eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_value = true;
+    }
+    if (std::find(names.begin(), names.end(), arg) == names.end()) {
+      if (!absl::StartsWith(arg, "-")) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unexpected argument '", arg, "' (voxd takes only flags; see --help)"));
+      }
+      return absl::InvalidArgumentError(UnknownValueMessage("flag", arg, names));
+    }
+    if (!has_value) {
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("flag ", arg, " needs a value"));
+      }
+      value = args[++i];
+    }
+    pairs.emplace_back(arg, value);
+  }
+  for (const auto& [flag, value] : pairs) {
+    if (flag == "--config") {
+      cl.config_path = value;
+      if (absl::Status s = ApplyConfigFile(value, config); !s.ok()) return s;
+    }
+  }
+  const std::vector<Flag> flags = Flags(config);
+  for (const auto& [flag, value] : pairs) {
+    if (flag == "--config") continue;
+    for (const Flag& f : flags) {
+      if (f.name != flag) continue;
+      if (absl::Status s = f.apply(value); !s.ok()) return s;
+    }
+  }
+  return cl;
+}
+
+absl::Status ValidateConfig(const ServerConfig& c) {
+  if (c.models_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "no models directory: pass --models DIR or set [models] dir in the config file");
+  }
+  if (c.listen.empty() || c.listen.rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address '", c.listen, "' must be HOST:PORT (port 0 = any free port)"));
+  }
+  if (c.max_texts_per_call < 1) {
+    return absl::InvalidArgumentError("server.max_texts_per_call must be at least 1");
+  }
+  const std::vector<std::string> devices = {"auto", "cpu", "cuda", "cuda:N", "mps"};
+  for (const auto& [name, kind] : {std::pair<const char*, const EngineKindConfig*>{
+                                       "translation", &c.translation},
+                                   {"speech", &c.speech}}) {
+    if (!KnownDevice(kind->options.device)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ".device: ", UnknownValueMessage("device", kind->options.device, devices)));
+    }
+    const auto& dtypes = KnownDtypes();
+    if (std::find(dtypes.begin(), dtypes.end(), kind->options.dtype) == dtypes.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ".dtype: ",
+          UnknownValueMessage("dtype", kind->options.dtype,
+                              {"float32", "float16", "bfloat16", "\"\" (as exported)"})));
+    }
+    if (kind->queue_size < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ".queue_size must be at least 1"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string UsageText() {
+  return R"(usage: voxd --models DIR [--listen HOST:PORT] [--config FILE.toml] [flags]
+
+Serves the vox.v1 gRPC API (translation, speech, discovery, health, reflection) with every
+exported model found in DIR's subdirectories. Flags override the config file.
+
+  --models DIR              directory with one subdirectory per exported model
+  --listen HOST:PORT        address to listen on; port 0 picks a free port (default 127.0.0.1:50051)
+  --config FILE             TOML config file (docs/operations.md, deploy/voxd.toml)
+  --device D                auto | cpu | cuda | cuda:N | mps, for every engine (default auto)
+  --dtype T                 float32 | float16 | bfloat16 (default: as exported)
+  --threads N               LibTorch intra-op threads per engine, 0 = all cores
+  --queue-size N            waiting requests per engine before RESOURCE_EXHAUSTED (default 64)
+  --max-texts N             texts per Translate call (default 64)
+  --verify-checksums B      true | false: SHA-256 of every model file at start-up (default true)
+  --access-log B            true | false: one stderr line per call (default true)
+  --shutdown-grace SECONDS  how long in-flight calls may finish after SIGTERM (default 10)
+
+Once every model is loaded and warmed up, voxd prints one line to stdout:
+  voxd listening on HOST:PORT
+)";
+}
+
+}  // namespace vox

@@ -1,0 +1,62 @@
+#ifndef VOX_SERVER_CONFIG_H_
+#define VOX_SERVER_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engines/core/engine_options.h"
+
+namespace vox {
+
+// Per engine kind (translation, speech): how its models are placed and queued.
+struct EngineKindConfig {
+  EngineOptions options;   // device, dtype, threads, verify_checksums (copied from models)
+  int queue_size = 64;     // requests waiting per engine instance; full -> RESOURCE_EXHAUSTED
+};
+
+// Everything voxd reads from its TOML file and flags. Plain data; copyable.
+// docs/operations.md documents every field; deploy/voxd.toml is the annotated example.
+struct ServerConfig {
+  std::string listen = "127.0.0.1:50051";  // HOST:PORT; port 0 = any free port
+  std::string models_dir;                  // one subdirectory per exported model
+  bool verify_checksums = true;            // SHA-256 of every model file at start-up
+  int max_texts_per_call = 64;             // Translate: more texts -> INVALID_ARGUMENT
+  absl::Duration shutdown_grace = absl::Seconds(10);  // SIGTERM: in-flight work may take this long
+  bool access_log = true;                  // one stderr line per call
+  EngineKindConfig translation;
+  EngineKindConfig speech;
+};
+
+// Parses TOML text (`source` names it in messages, e.g. the file path). Keys missing from the
+// text keep the values already in `*config`; unknown keys and wrong types are INVALID_ARGUMENT
+// naming the key ("voxd.toml: unknown key 'server.lisen' (allowed: ...)").
+absl::Status ApplyConfigToml(const std::string& text, const std::string& source,
+                             ServerConfig* config);
+
+// Reads `path` and applies it as above. NOT_FOUND when the file cannot be read.
+absl::Status ApplyConfigFile(const std::string& path, ServerConfig* config);
+
+// What the command line asked for besides the config values.
+struct CommandLine {
+  std::string config_path;  // --config
+  bool help = false;        // --help / -h
+};
+
+// Parses voxd's flags (argv[0] skipped): first --config FILE is read into `*config`, then every
+// other flag overrides it, whatever their order. Accepts "--flag value" and "--flag=value".
+// Errors name the flag and the allowed values. Returns what is not a config value.
+absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
+                                             ServerConfig* config);
+
+// Checks cross-field rules (models dir given, positive limits, known devices and dtypes).
+absl::Status ValidateConfig(const ServerConfig& config);
+
+// The --help text.
+std::string UsageText();
+
+}  // namespace vox
+
+#endif  // VOX_SERVER_CONFIG_H_

@@ -1,0 +1,140 @@
+#include "server/discovery_service.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "engines/core/languages.h"
+#include "server/call_log.h"
+
+namespace vox {
+namespace {
+
+void AddUnique(google::protobuf::RepeatedPtrField<std::string>* list, const std::string& value) {
+  if (std::find(list->begin(), list->end(), value) == list->end()) *list->Add() = value;
+}
+
+// Finishes a discovery call at once, with the access-log line and the request id.
+template <typename Fill>
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, const char* method,
+                                 Fill fill) {
+  const absl::Time start = absl::Now();
+  const std::string request_id = RequestIdFrom(context->client_metadata());
+  context->AddInitialMetadata(kRequestIdKey, request_id);
+  const grpc::Status status = ToGrpcStatus(fill());
+  LogCall(method, status, absl::Now() - start, request_id);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+}  // namespace
+
+v1::ListLanguagesResponse ListLanguages(const ModelRegistry& registry) {
+  std::map<std::string, v1::Language> by_code;
+  auto entry = [&by_code](const std::string& code) -> v1::Language& {
+    v1::Language& l = by_code[code];
+    l.set_code(code);
+    return l;
+  };
+  for (const auto& m : registry.translation()) {
+    const ModelInfo& info = m->engine->info();
+    for (const std::string& code : info.languages) {
+      v1::Language& l = entry(code);
+      // A language is a source (target) when the engine pairs it with some other language.
+      for (const std::string& other : info.languages) {
+        if (other == code) continue;
+        if (m->engine->SupportsPair(code, other)) l.set_translate_source(true);
+        if (m->engine->SupportsPair(other, code)) l.set_translate_target(true);
+        if (l.translate_source() && l.translate_target()) break;
+      }
+      AddUnique(l.mutable_translation_engines(), info.name);
+    }
+  }
+  for (const auto& m : registry.speech()) {
+    const ModelInfo& info = m->engine->info();
+    for (const VoiceInfo& voice : m->engine->voices()) {
+      for (const std::string& code : voice.languages) {
+        v1::Language& l = entry(code);
+        l.set_speech(true);
+        AddUnique(l.mutable_speech_engines(), info.name);
+      }
+    }
+  }
+  v1::ListLanguagesResponse response;
+  for (auto& [code, language] : by_code) *response.add_languages() = std::move(language);
+  return response;
+}
+
+absl::StatusOr<v1::ListVoicesResponse> ListVoices(const ModelRegistry& registry,
+                                                  const std::string& language) {
+  if (!language.empty()) {
+    const std::vector<std::string> known = registry.SpeechLanguages();
+    if (std::find(known.begin(), known.end(), language) == known.end()) {
+      return absl::InvalidArgumentError(UnknownValueMessage("language", language, known));
+    }
+  }
+  v1::ListVoicesResponse response;
+  for (const auto& m : registry.speech()) {
+    for (const VoiceInfo& voice : m->engine->voices()) {
+      if (!language.empty() && std::find(voice.languages.begin(), voice.languages.end(),
+                                         language) == voice.languages.end()) {
+        continue;
+      }
+      v1::Voice* v = response.add_voices();
+      v->set_name(voice.name);
+      v->mutable_languages()->Add(voice.languages.begin(), voice.languages.end());
+      v->set_model(m->engine->info().name);
+      v->set_native_sample_rate_hz(m->engine->sample_rate());
+    }
+  }
+  return response;
+}
+
+v1::ListModelsResponse ListModels(const ModelRegistry& registry) {
+  v1::ListModelsResponse response;
+  for (const ModelInfo& info : registry.Models()) {
+    v1::Model* m = response.add_models();
+    m->set_name(info.name);
+    m->set_kind(info.kind);
+    m->set_architecture(info.architecture);
+    m->set_device(info.device);
+    m->set_dtype(info.dtype);
+    m->set_path(info.path);
+    m->set_fallback(info.fallback);
+    m->mutable_languages()->Add(info.languages.begin(), info.languages.end());
+  }
+  return response;
+}
+
+grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListLanguages(
+    grpc::CallbackServerContext* context, const v1::ListLanguagesRequest*,
+    v1::ListLanguagesResponse* response) {
+  return Answer(context, "/vox.v1.DiscoveryService/ListLanguages", [&] {
+    *response = vox::ListLanguages(*registry_);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListVoices(grpc::CallbackServerContext* context,
+                                                           const v1::ListVoicesRequest* request,
+                                                           v1::ListVoicesResponse* response) {
+  return Answer(context, "/vox.v1.DiscoveryService/ListVoices", [&] {
+    absl::StatusOr<v1::ListVoicesResponse> voices = vox::ListVoices(*registry_, request->language());
+    if (!voices.ok()) return voices.status();
+    *response = std::move(*voices);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListModels(grpc::CallbackServerContext* context,
+                                                           const v1::ListModelsRequest*,
+                                                           v1::ListModelsResponse* response) {
+  return Answer(context, "/vox.v1.DiscoveryService/ListModels", [&] {
+    *response = vox::ListModels(*registry_);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace vox

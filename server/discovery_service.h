@@ -1,0 +1,40 @@
+#ifndef VOX_SERVER_DISCOVERY_SERVICE_H_
+#define VOX_SERVER_DISCOVERY_SERVICE_H_
+
+#include "server/model_registry.h"
+#include "vox/v1/discovery.grpc.pb.h"
+
+namespace vox {
+
+// Fills the discovery responses from the loaded engines (ModelInfo, voices). Pure functions of
+// the registry, which is read-only while serving: thread-safe, no engine call, no locking.
+v1::ListLanguagesResponse ListLanguages(const ModelRegistry& registry);
+// `language` empty = all voices; else only voices that speak it (INVALID_ARGUMENT when the code
+// is not an NLLB code any speech engine knows, with close matches).
+absl::StatusOr<v1::ListVoicesResponse> ListVoices(const ModelRegistry& registry,
+                                                  const std::string& language);
+v1::ListModelsResponse ListModels(const ModelRegistry& registry);
+
+// vox.v1.DiscoveryService on the callback API; every call finishes inside its reaction.
+// `registry` is not owned and must outlive the service.
+class DiscoveryServiceImpl final : public v1::DiscoveryService::CallbackService {
+ public:
+  explicit DiscoveryServiceImpl(const ModelRegistry* registry) : registry_(registry) {}
+
+  grpc::ServerUnaryReactor* ListLanguages(grpc::CallbackServerContext* context,
+                                          const v1::ListLanguagesRequest* request,
+                                          v1::ListLanguagesResponse* response) override;
+  grpc::ServerUnaryReactor* ListVoices(grpc::CallbackServerContext* context,
+                                       const v1::ListVoicesRequest* request,
+                                       v1::ListVoicesResponse* response) override;
+  grpc::ServerUnaryReactor* ListModels(grpc::CallbackServerContext* context,
+                                       const v1::ListModelsRequest* request,
+                                       v1::ListModelsResponse* response) override;
+
+ private:
+  const ModelRegistry* const registry_;
+};
+
+}  // namespace vox
+
+#endif  // VOX_SERVER_DISCOVERY_SERVICE_H_

@@ -1,0 +1,161 @@
+#include "server/model_loader.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "engines/core/languages.h"
+#include "nlohmann/json.hpp"
+
+namespace vox {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct ManifestHead {
+  std::string kind;
+  std::string architecture;
+};
+
+absl::StatusOr<std::string> StringField(const nlohmann::json& doc, const std::string& path,
+                                        const char* field) {
+  auto it = doc.find(field);
+  if (it == doc.end()) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": field '", field, "' missing"));
+  }
+  if (!it->is_string()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": field '", field, "' must be a string, not ", it->dump()));
+  }
+  return it->get<std::string>();
+}
+
+// Reads just enough of manifest.json to pick a loader; the engine validates the rest.
+absl::StatusOr<ManifestHead> ReadManifestHead(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::FailedPreconditionError(absl::StrCat(path, ": cannot be read"));
+  nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": not valid JSON"));
+  }
+  if (!doc.is_object()) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": not a JSON object"));
+  }
+  ManifestHead head;
+  absl::StatusOr<std::string> kind = StringField(doc, path, "kind");
+  if (!kind.ok()) return kind.status();
+  absl::StatusOr<std::string> arch = StringField(doc, path, "architecture");
+  if (!arch.ok()) return arch.status();
+  head.kind = *kind;
+  head.architecture = *arch;
+  return head;
+}
+
+template <typename Map>
+std::vector<std::string> Keys(const Map& m) {
+  std::vector<std::string> keys;
+  for (const auto& [k, _] : m) keys.push_back(k);
+  return keys;
+}
+
+EngineOptions OptionsFor(const EngineKindConfig& kind, const ServerConfig& config) {
+  EngineOptions options = kind.options;
+  options.verify_checksums = config.verify_checksums;
+  return options;
+}
+
+}  // namespace
+
+absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
+                        ModelRegistry* registry, Clock* clock) {
+  std::error_code ec;
+  const fs::path root(config.models_dir);
+  if (!fs::is_directory(root, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("models directory ", config.models_dir, " does not exist or is not a directory"));
+  }
+  std::vector<fs::path> dirs;
+  for (const fs::directory_entry& entry : fs::directory_iterator(root, ec)) {
+    if (entry.is_directory(ec)) dirs.push_back(entry.path());
+  }
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot list models directory ", config.models_dir, ": ", ec.message()));
+  }
+  std::sort(dirs.begin(), dirs.end());
+  for (const fs::path& dir : dirs) {
+    const std::string name = dir.filename().string();
+    const std::string manifest = (dir / "manifest.json").string();
+    if (!fs::exists(manifest, ec)) {
+      std::fprintf(stderr, "voxd: skipping %s: no manifest.json\n", dir.string().c_str());
+      continue;
+    }
+    absl::StatusOr<ManifestHead> head = ReadManifestHead(manifest);
+    if (!head.ok()) return head.status();
+    const absl::Time start = absl::Now();
+    if (head->kind == "translation") {
+      auto it = loaders.translation.find(head->architecture);
+      if (it == loaders.translation.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            manifest, ": ",
+            UnknownValueMessage("translation architecture", head->architecture,
+                                Keys(loaders.translation)),
+            " (this build of voxd has no loader for it)"));
+      }
+      auto engine = it->second(name, dir.string(), OptionsFor(config.translation, config));
+      if (!engine.ok()) {
+        return absl::Status(engine.status().code(),
+                            absl::StrCat("cannot load model '", name, "': ",
+                                         engine.status().message()));
+      }
+      const ModelInfo info = (*engine)->info();
+      auto queue = std::make_unique<BoundedWorkQueue>(
+          info.name, static_cast<size_t>(config.translation.queue_size), clock);
+      if (absl::Status s = registry->AddTranslation(std::move(*engine), std::move(queue));
+          !s.ok()) {
+        return s;
+      }
+      std::fprintf(stderr, "voxd: loaded %s model '%s' (%s, %s, %s, %zu languages) in %.2f s\n",
+                   info.kind.c_str(), info.name.c_str(), info.architecture.c_str(),
+                   info.device.c_str(), info.dtype.c_str(), info.languages.size(),
+                   absl::ToDoubleSeconds(absl::Now() - start));
+    } else if (head->kind == "speech") {
+      auto it = loaders.speech.find(head->architecture);
+      if (it == loaders.speech.end()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            manifest, ": ",
+            UnknownValueMessage("speech architecture", head->architecture, Keys(loaders.speech)),
+            " (this build of voxd has no loader for it)"));
+      }
+      auto engine = it->second(name, dir.string(), OptionsFor(config.speech, config));
+      if (!engine.ok()) {
+        return absl::Status(engine.status().code(),
+                            absl::StrCat("cannot load model '", name, "': ",
+                                         engine.status().message()));
+      }
+      const ModelInfo info = (*engine)->info();
+      auto queue = std::make_unique<BoundedWorkQueue>(
+          info.name, static_cast<size_t>(config.speech.queue_size), clock);
+      if (absl::Status s = registry->AddSpeech(std::move(*engine), std::move(queue)); !s.ok()) {
+        return s;
+      }
+      std::fprintf(stderr, "voxd: loaded %s model '%s' (%s, %s, %s, %zu languages) in %.2f s\n",
+                   info.kind.c_str(), info.name.c_str(), info.architecture.c_str(),
+                   info.device.c_str(), info.dtype.c_str(), info.languages.size(),
+                   absl::ToDoubleSeconds(absl::Now() - start));
+    } else {
+      return absl::FailedPreconditionError(absl::StrCat(
+          manifest, ": field 'kind': ",
+          UnknownValueMessage("kind", head->kind, {"translation", "speech"})));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace vox

@@ -1,0 +1,47 @@
+#ifndef VOX_SERVER_MODEL_LOADER_H_
+#define VOX_SERVER_MODEL_LOADER_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engines/core/clock.h"
+#include "engines/core/engine_options.h"
+#include "engines/core/speech_engine.h"
+#include "engines/core/translation_engine.h"
+#include "server/config.h"
+#include "server/model_registry.h"
+
+namespace vox {
+
+// Loads one exported model directory. `name` is the directory's base name.
+using TranslationLoader = std::function<absl::StatusOr<std::unique_ptr<TranslationEngine>>(
+    const std::string& name, const std::string& model_dir, const EngineOptions& options)>;
+using SpeechLoader = std::function<absl::StatusOr<std::unique_ptr<SpeechEngine>>(
+    const std::string& name, const std::string& model_dir, const EngineOptions& options)>;
+
+// The loaders voxd knows, keyed by manifest.json "architecture" ("nllb-m2m100", "xtts-v2").
+struct ModelLoaders {
+  std::map<std::string, TranslationLoader> translation;
+  std::map<std::string, SpeechLoader> speech;
+};
+
+// The engines this build of voxd was linked with (server/engine_loaders.cc).
+ModelLoaders DefaultModelLoaders();
+
+// Loads every subdirectory of `config.models_dir` that holds a manifest.json, in name order,
+// picking the loader by the manifest's "kind" and "architecture", and adds each engine to
+// `registry` with a BoundedWorkQueue of `config.<kind>.queue_size` on `clock`. Directories
+// without a manifest.json are skipped (and logged). The first failure stops loading and is
+// returned naming the file and the problem, e.g.
+//   FAILED_PRECONDITION "models/nllb/manifest.json: unknown architecture 'foo' (...)".
+// Logs one line per loaded model to stderr. Cost: whatever the engines' loading costs.
+absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
+                        ModelRegistry* registry, Clock* clock = Clock::Real());
+
+}  // namespace vox
+
+#endif  // VOX_SERVER_MODEL_LOADER_H_

@@ -1,0 +1,35 @@
+# vox_server: the gRPC services, config, model loading and the work queues (no LibTorch).
+# voxd: the daemon; links the engine libraries that exist in this build.
+add_library(vox_server STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/call_log.cc
+  ${CMAKE_CURRENT_LIST_DIR}/config.cc
+  ${CMAKE_CURRENT_LIST_DIR}/discovery_service.cc
+  ${CMAKE_CURRENT_LIST_DIR}/model_loader.cc
+  ${CMAKE_CURRENT_LIST_DIR}/model_registry.cc
+  ${CMAKE_CURRENT_LIST_DIR}/translation_service.cc
+  ${CMAKE_CURRENT_LIST_DIR}/vox_server.cc
+  ${CMAKE_CURRENT_LIST_DIR}/work_queue.cc
+)
+target_link_libraries(vox_server PUBLIC
+  vox_proto vox_core gRPC::grpc++ gRPC::grpc++_reflection tomlplusplus::tomlplusplus
+  nlohmann_json::nlohmann_json absl::status absl::statusor absl::strings absl::str_format
+  absl::time absl::synchronization Threads::Threads)
+
+# Engines voxd can load, each only when its library and loader header exist in this tree.
+set(VOX_SERVER_ENGINE_LIBS)
+set(VOX_SERVER_ENGINE_DEFS)
+if(TARGET vox_translate AND EXISTS ${PROJECT_SOURCE_DIR}/engines/translate/nllb_engine.h)
+  list(APPEND VOX_SERVER_ENGINE_LIBS vox_translate)
+  list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_NLLB=1)
+endif()
+if(TARGET vox_speech AND EXISTS ${PROJECT_SOURCE_DIR}/engines/speech/xtts_engine.h)
+  list(APPEND VOX_SERVER_ENGINE_LIBS vox_speech)
+  list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_XTTS=1)
+endif()
+
+add_library(vox_server_engines STATIC ${CMAKE_CURRENT_LIST_DIR}/engine_loaders.cc)
+target_link_libraries(vox_server_engines PUBLIC vox_server ${VOX_SERVER_ENGINE_LIBS})
+target_compile_definitions(vox_server_engines PRIVATE ${VOX_SERVER_ENGINE_DEFS})
+
+add_executable(voxd ${CMAKE_CURRENT_LIST_DIR}/voxd_main.cc)
+target_link_libraries(voxd PRIVATE vox_server_engines vox_server)

@@ -1,0 +1,51 @@
+#ifndef VOX_SERVER_TRANSLATION_SERVICE_H_
+#define VOX_SERVER_TRANSLATION_SERVICE_H_
+
+#include <atomic>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engines/core/translation_engine.h"
+#include "server/model_registry.h"
+#include "vox/v1/translation.grpc.pb.h"
+
+namespace vox {
+
+// A Translate request checked and routed: what the engine will be given.
+struct RoutedTranslation {
+  TranslationModel* model = nullptr;
+  std::vector<std::string> texts;
+  TranslationParams params;
+};
+
+// Checks `request` against the server's limits and the loaded models, and picks the engine.
+// INVALID_ARGUMENT names the bad field or text index and the allowed values (unknown language
+// with close matches, empty text, too many texts, bad options, unsupported pair, and whatever
+// the engine's own Validate() reports, e.g. a text longer than the model's positions).
+// Never runs a model; thread-safe.
+absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateRequest& request,
+                                                        const ModelRegistry& registry,
+                                                        int max_texts_per_call);
+
+// vox.v1.TranslationService on the gRPC callback API. The reaction validates and enqueues on the
+// chosen engine's WorkQueue, then returns; the engine's worker thread runs the translation and
+// finishes the call. The call's deadline and cancellation reach the engine as its StopCheck.
+// Thread-safe; `registry` and `draining` are not owned and must outlive the service.
+class TranslationServiceImpl final : public v1::TranslationService::CallbackService {
+ public:
+  TranslationServiceImpl(const ModelRegistry* registry, int max_texts_per_call,
+                         const std::atomic<bool>* draining);
+
+  grpc::ServerUnaryReactor* Translate(grpc::CallbackServerContext* context,
+                                      const v1::TranslateRequest* request,
+                                      v1::TranslateResponse* response) override;
+
+ private:
+  const ModelRegistry* const registry_;
+  const int max_texts_per_call_;
+  const std::atomic<bool>* const draining_;
+};
+
+}  // namespace vox
+
+#endif  // VOX_SERVER_TRANSLATION_SERVICE_H_

@@ -1,0 +1,62 @@
+#ifndef VOX_SERVER_VOX_SERVER_H_
+#define VOX_SERVER_VOX_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "server/config.h"
+#include "server/model_registry.h"
+
+namespace vox {
+
+class TranslationServiceImpl;
+class DiscoveryServiceImpl;
+
+// The gRPC side of voxd: the vox.v1 services over an already loaded ModelRegistry, plus
+// grpc.health.v1 and server reflection. Used by voxd's main, the tests and the benchmarks.
+// Start() and Shutdown() are called from one thread; the services run on gRPC's threads.
+class VoxServer {
+ public:
+  // Takes ownership of the registry (loaded and warmed up by the caller).
+  VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registry);
+  ~VoxServer();  // Shutdown(0) if still running
+
+  // Binds config.listen, registers the services and marks health SERVING for "" and every
+  // vox.v1 service. UNAVAILABLE when the address cannot be bound.
+  absl::Status Start();
+
+  // The bound port (the real one when config.listen asked for port 0); 0 before Start().
+  int port() const { return port_; }
+  // config.listen with the bound port, e.g. "127.0.0.1:43121".
+  std::string address() const;
+
+  // Drains: health NOT_SERVING, new calls get UNAVAILABLE, in-flight calls get up to `grace`
+  // to finish (then they are cancelled and their engines stop at the next step), then the
+  // engine workers are joined. Idempotent. Blocks for at most about `grace` plus one step.
+  void Shutdown(absl::Duration grace);
+
+  // The service names health reports on (besides "").
+  static std::vector<std::string> ServiceNames();
+
+  const ModelRegistry& registry() const { return *registry_; }
+
+ private:
+  const ServerConfig config_;
+  std::unique_ptr<ModelRegistry> registry_;
+  std::atomic<bool> draining_{false};
+  std::unique_ptr<TranslationServiceImpl> translation_;
+  std::unique_ptr<DiscoveryServiceImpl> discovery_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace vox
+
+#endif  // VOX_SERVER_VOX_SERVER_H_
