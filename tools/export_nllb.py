@@ -1,0 +1,552 @@
+#!/usr/bin/env python3
+"""Exports a Hugging Face NLLB-200 checkpoint (M2M100ForConditionalGeneration) for voxd.
+
+    /usr/bin/python3 tools/export_nllb.py --checkpoint HF_DIR --out MODEL_DIR \\
+        [--dtype float32|float16|bfloat16] [--name NAME]
+
+HF_DIR is a checkpoint directory as published on the hub: config.json, the weights
+(model.safetensors, sharded model-0000N-of-0000M.safetensors + model.safetensors.index.json,
+pytorch_model.bin, or sharded pytorch_model-0000N-of-0000M.bin + pytorch_model.bin.index.json;
+safetensors is preferred when both are present), sentencepiece.bpe.model, and optionally
+special_tokens_map.json / tokenizer_config.json (their `additional_special_tokens` give the
+language codes; without them the built-in FAIRSEQ_LANGUAGE_CODES list is used).
+
+MODEL_DIR receives model.ts (one TorchScript module: encode / cross_kv / decode_step, see
+docs/model-format.md), sentencepiece.bpe.model and manifest.json. Nothing is downloaded.
+
+How it reads the checkpoint: the modules below are built on the `meta` device (no memory), and
+each checkpoint tensor is checked against its parameter's name and shape and assigned into the
+module, converted to --dtype, one shard at a time; the shard is then freed. Peak memory is about
+one copy of the weights plus one shard. The tied embedding (model.shared.weight) is one
+Parameter; model.encoder/decoder.embed_tokens.weight and lm_head.weight, when present, must equal
+it and are not stored again.
+
+Exit status 0 on success; 1 with a message naming the file and the key/field on any error.
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nllb_languages import FAIRSEQ_LANGUAGE_CODES  # noqa: E402
+
+EXPORTER_NAME = "export_nllb.py"
+EXPORTER_VERSION = 1
+SCHEMA_VERSION = 1
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+SPM_FILE = "sentencepiece.bpe.model"
+
+# Keys that are copies of model.shared.weight in published checkpoints (tied embeddings).
+TIED_ALIASES = ("model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight",
+                "lm_head.weight")
+
+
+class ExportError(Exception):
+    """A checkpoint the exporter cannot use; the message names the file and the key or field."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Scriptable model. Parameter names map 1:1 onto the checkpoint keys (model.shared.weight,
+# model.encoder.layers.N.self_attn.q_proj.weight, ...).
+
+
+def _linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    """x [N, in] -> [N, out]. A single row goes through mv (BLAS gemv): on CPU a [1, d] linear
+    (gemm with one row) was 3-7x slower than mv for the same weights (measured with OpenBLAS)."""
+    if x.size(0) == 1:
+        if bias is None:
+            return torch.mv(weight, x[0]).unsqueeze(0)
+        return torch.addmv(bias, weight, x[0]).unsqueeze(0)
+    return F.linear(x, weight, bias)
+
+
+class Attention(nn.Module):
+    def __init__(self, d_model: int, heads: int, device=None):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = d_model // heads
+        self.scaling = self.head_dim ** -0.5
+        self.q_proj = nn.Linear(d_model, d_model, device=device)
+        self.k_proj = nn.Linear(d_model, d_model, device=device)
+        self.v_proj = nn.Linear(d_model, d_model, device=device)
+        self.out_proj = nn.Linear(d_model, d_model, device=device)
+
+    def split(self, x: Tensor, batch: int) -> Tensor:
+        """[B*S, D] -> [B, H, S, hd]"""
+        return x.view(batch, -1, self.heads, self.head_dim).transpose(1, 2)
+
+    def project_kv(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """x [B, S, D] -> k, v each [B, H, S, hd]"""
+        b = x.size(0)
+        flat = x.reshape(-1, x.size(2))
+        k = self.split(_linear(flat, self.k_proj.weight, self.k_proj.bias), b)
+        v = self.split(_linear(flat, self.v_proj.weight, self.v_proj.bias), b)
+        return k, v
+
+    def query(self, x: Tensor) -> Tensor:
+        b = x.size(0)
+        flat = x.reshape(-1, x.size(2))
+        return self.split(_linear(flat, self.q_proj.weight, self.q_proj.bias) * self.scaling, b)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) -> Tensor:
+        """q [B,H,Sq,hd], k/v [B,H,Sk,hd], key_mask [B,Sk] (1 = real) -> out_proj(...) [B,Sq,D]"""
+        scores = torch.matmul(q, k.transpose(2, 3))
+        scores = scores.masked_fill(key_mask.eq(0).view(key_mask.size(0), 1, 1, key_mask.size(1)), neg)
+        probs = torch.softmax(scores, dim=-1)
+        out = torch.matmul(probs, v)  # [B,H,Sq,hd]
+        b = out.size(0)
+        out = out.transpose(1, 2).reshape(-1, self.heads * self.head_dim)
+        out = _linear(out, self.out_proj.weight, self.out_proj.bias)
+        return out.view(b, -1, self.heads * self.head_dim)
+
+
+def _ffn(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> Tensor:
+    """fc2(relu(fc1(x))) for x [B, S, D]"""
+    b = x.size(0)
+    flat = x.reshape(-1, x.size(2))
+    h = torch.relu(_linear(flat, w1, b1))
+    return _linear(h, w2, b2).view(b, -1, x.size(2))
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, d: int, heads: int, ffn: int, device=None):
+        super().__init__()
+        self.self_attn = Attention(d, heads, device)
+        self.self_attn_layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
+        self.fc1 = nn.Linear(d, ffn, device=device)
+        self.fc2 = nn.Linear(ffn, d, device=device)
+        self.final_layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
+
+    def forward(self, x: Tensor, mask: Tensor, neg: float) -> Tensor:
+        h = self.self_attn_layer_norm(x)
+        k, v = self.self_attn.project_kv(h)
+        x = x + self.self_attn.attend(self.self_attn.query(h), k, v, mask, neg)
+        h = self.final_layer_norm(x)
+        x = x + _ffn(h, self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias)
+        if x.dtype == torch.float16:
+            # as transformers' M2M100EncoderLayer: keep float16 activations finite
+            if bool(torch.isinf(x).any()) or bool(torch.isnan(x).any()):
+                x = torch.clamp(x, min=-64504.0, max=64504.0)
+        return x
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, d: int, heads: int, ffn: int, device=None):
+        super().__init__()
+        self.self_attn = Attention(d, heads, device)
+        self.self_attn_layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
+        self.encoder_attn = Attention(d, heads, device)
+        self.encoder_attn_layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
+        self.fc1 = nn.Linear(d, ffn, device=device)
+        self.fc2 = nn.Linear(ffn, d, device=device)
+        self.final_layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
+
+
+class Stack(nn.Module):
+    def __init__(self, layers: List[nn.Module], d: int, device=None):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
+
+
+class M2M100Core(nn.Module):
+    """Holds the parameters under their checkpoint names: `model.` + shared/encoder/decoder."""
+
+    def __init__(self, cfg: dict, device=None):
+        super().__init__()
+        d = cfg["d_model"]
+        self.shared = nn.Embedding(cfg["vocab_size"], d, device=device)
+        self.encoder = Stack([EncoderLayer(d, cfg["encoder_attention_heads"], cfg["encoder_ffn_dim"], device)
+                              for _ in range(cfg["encoder_layers"])], d, device)
+        self.decoder = Stack([DecoderLayer(d, cfg["decoder_attention_heads"], cfg["decoder_ffn_dim"], device)
+                              for _ in range(cfg["decoder_layers"])], d, device)
+
+
+def sinusoidal_table(num_positions: int, dim: int, padding_idx: int = 1) -> Tensor:
+    """transformers' M2M100SinusoidalPositionalEmbedding.get_embedding, float32:
+    [num_positions, dim], [sin | cos] halves, row padding_idx all zero."""
+    half = dim // 2
+    step = math.log(10000) / (half - 1)
+    freqs = torch.exp(torch.arange(half, dtype=torch.int64).float() * -step)
+    angles = torch.arange(num_positions, dtype=torch.int64).float().unsqueeze(1) * freqs.unsqueeze(0)
+    table = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).view(num_positions, -1)
+    if dim % 2 == 1:
+        table = torch.cat([table, torch.zeros(num_positions, 1)], dim=1)
+    table[padding_idx, :] = 0
+    return table
+
+
+class NllbModel(nn.Module):
+    """The exported module. Methods and shapes: docs/model-format.md (NLLB)."""
+
+    def __init__(self, cfg: dict, dtype: torch.dtype, device=None):
+        super().__init__()
+        self.model = M2M100Core(cfg, device)
+        self.d_model = int(cfg["d_model"])
+        self.embed_scale = math.sqrt(self.d_model) if cfg.get("scale_embedding", True) else 1.0
+        self.num_decoder_layers = int(cfg["decoder_layers"])
+        self.neg = float(torch.finfo(dtype).min)
+        # max_position_embeddings + 2 rows (offset 2), as transformers; in the model dtype.
+        self.register_buffer("positions_table", sinusoidal_table(
+            int(cfg["max_position_embeddings"]) + 2, self.d_model, 1).to(dtype))
+
+    def _embed(self, ids: Tensor, positions: Tensor) -> Tensor:
+        x = F.embedding(ids, self.model.shared.weight) * self.embed_scale
+        return x + F.embedding(positions, self.positions_table)
+
+    @torch.jit.export
+    def encode(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        positions = torch.cumsum(attention_mask, dim=1) * attention_mask + 1
+        x = self._embed(input_ids, positions)
+        for layer in self.model.encoder.layers:
+            x = layer(x, attention_mask, self.neg)
+        return self.model.encoder.layer_norm(x)
+
+    @torch.jit.export
+    def cross_kv(self, encoder_out: Tensor) -> List[Tensor]:
+        out: List[Tensor] = []
+        for layer in self.model.decoder.layers:
+            k, v = layer.encoder_attn.project_kv(encoder_out)
+            out.append(k)
+            out.append(v)
+        return out
+
+    @torch.jit.export
+    def decode_step(self, input_ids: Tensor, positions: Tensor, self_kv: List[Tensor], self_mask: Tensor,
+                    cross_kv: List[Tensor], encoder_mask: Tensor) -> Tuple[Tensor, List[Tensor]]:
+        x = self._embed(input_ids, positions)  # [B, 1, D]
+        new_kv: List[Tensor] = []
+        i = 0
+        for layer in self.model.decoder.layers:
+            h = layer.self_attn_layer_norm(x)
+            k, v = layer.self_attn.project_kv(h)
+            k = torch.cat([self_kv[2 * i], k], dim=2)
+            v = torch.cat([self_kv[2 * i + 1], v], dim=2)
+            new_kv.append(k)
+            new_kv.append(v)
+            x = x + layer.self_attn.attend(layer.self_attn.query(h), k, v, self_mask, self.neg)
+            h = layer.encoder_attn_layer_norm(x)
+            x = x + layer.encoder_attn.attend(layer.encoder_attn.query(h), cross_kv[2 * i],
+                                              cross_kv[2 * i + 1], encoder_mask, self.neg)
+            h = layer.final_layer_norm(x)
+            x = x + _ffn(h, layer.fc1.weight, layer.fc1.bias, layer.fc2.weight, layer.fc2.bias)
+            i += 1
+        x = self.model.decoder.layer_norm(x)
+        logits = _linear(x.reshape(-1, self.d_model), self.model.shared.weight, None)
+        return logits.float(), new_kv
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        return self.encode(input_ids, attention_mask)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading the checkpoint.
+
+REQUIRED_CONFIG = ("d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads",
+                   "decoder_attention_heads", "encoder_ffn_dim", "decoder_ffn_dim", "vocab_size",
+                   "max_position_embeddings")
+
+
+def read_config(checkpoint: str) -> dict:
+    path = os.path.join(checkpoint, "config.json")
+    if not os.path.isfile(path):
+        raise ExportError(f"{path}: missing (an NLLB checkpoint directory has config.json)")
+    with open(path, encoding="utf-8") as f:
+        cfg = json.load(f)
+    for key in REQUIRED_CONFIG:
+        if not isinstance(cfg.get(key), int) or cfg[key] <= 0:
+            raise ExportError(f"{path}: field {key!r} must be a positive integer, got {cfg.get(key)!r}")
+    if cfg.get("model_type", "m2m_100") != "m2m_100":
+        raise ExportError(f"{path}: model_type {cfg['model_type']!r} is not supported; allowed: 'm2m_100'")
+    if cfg.get("activation_function", "relu") != "relu":
+        raise ExportError(f"{path}: activation_function {cfg['activation_function']!r} is not "
+                          f"supported; allowed: 'relu'")
+    if cfg.get("tie_word_embeddings", True) is not True:
+        raise ExportError(f"{path}: tie_word_embeddings must be true (NLLB ties lm_head to model.shared)")
+    expected = {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "decoder_start_token_id": 2}
+    for key, value in expected.items():
+        if cfg.get(key, value) != value:
+            raise ExportError(f"{path}: {key} is {cfg[key]!r}; NLLB uses {value}")
+    for side in ("encoder", "decoder"):
+        if cfg["d_model"] % cfg[f"{side}_attention_heads"]:
+            raise ExportError(f"{path}: d_model {cfg['d_model']} is not divisible by "
+                              f"{side}_attention_heads {cfg[f'{side}_attention_heads']}")
+    if cfg["d_model"] % 2:
+        raise ExportError(f"{path}: d_model {cfg['d_model']} must be even")
+    return cfg
+
+
+def _shard_list(checkpoint: str, index_name: str) -> List[str]:
+    path = os.path.join(checkpoint, index_name)
+    with open(path, encoding="utf-8") as f:
+        index = json.load(f)
+    weight_map = index.get("weight_map")
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ExportError(f"{path}: no 'weight_map' object")
+    shards = sorted(set(weight_map.values()))
+    for s in shards:
+        if not os.path.isfile(os.path.join(checkpoint, s)):
+            raise ExportError(f"{path}: names shard {s!r}, which is missing from {checkpoint}")
+    return shards
+
+
+def find_weights(checkpoint: str) -> Tuple[str, List[str]]:
+    """Returns (format, [files]) where format is 'safetensors' or 'pytorch_model.bin'."""
+    def has(name):
+        return os.path.isfile(os.path.join(checkpoint, name))
+    if has("model.safetensors"):
+        return "model.safetensors", ["model.safetensors"]
+    if has("model.safetensors.index.json"):
+        return "model.safetensors (sharded)", _shard_list(checkpoint, "model.safetensors.index.json")
+    if has("pytorch_model.bin"):
+        return "pytorch_model.bin", ["pytorch_model.bin"]
+    if has("pytorch_model.bin.index.json"):
+        return "pytorch_model.bin (sharded)", _shard_list(checkpoint, "pytorch_model.bin.index.json")
+    raise ExportError(f"{checkpoint}: no weights found; expected one of model.safetensors, "
+                      f"model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json")
+
+
+def _load_safetensors(path: str) -> Dict[str, Tensor]:
+    try:
+        from safetensors.torch import load_file  # type: ignore
+    except ImportError:
+        from safetensors_reader import load_file
+    return load_file(path)
+
+
+def iter_shards(checkpoint: str, files: List[str]) -> Iterator[Tuple[str, Dict[str, Tensor]]]:
+    for name in files:
+        path = os.path.join(checkpoint, name)
+        try:
+            if name.endswith(".safetensors"):
+                sd = _load_safetensors(path)
+            else:
+                try:
+                    sd = torch.load(path, map_location="cpu", weights_only=True)
+                except TypeError:  # torch without weights_only
+                    sd = torch.load(path, map_location="cpu")
+        except ExportError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any reader failure names the file
+            raise ExportError(f"{path}: cannot read weights: {e}") from None
+        if not isinstance(sd, dict):
+            raise ExportError(f"{path}: holds {type(sd).__name__}, not a state dict")
+        yield path, sd
+        del sd
+
+
+def _set_param(module: nn.Module, key: str, value: Tensor) -> None:
+    owner = module
+    parts = key.split(".")
+    for p in parts[:-1]:
+        owner = getattr(owner, p)
+    setattr(owner, parts[-1], nn.Parameter(value, requires_grad=False))
+
+
+def build_model(cfg: dict, shards: Iterator[Tuple[str, Dict[str, Tensor]]], dtype: torch.dtype,
+                log=print) -> Tuple[NllbModel, List[str]]:
+    """Builds NllbModel from checkpoint shards. Returns (model, unexpected keys).
+    Raises ExportError naming the key for a missing or mis-shaped tensor."""
+    with torch.no_grad():
+        # parameters on `meta` (no memory); the position table is a real CPU buffer
+        model = NllbModel(cfg, dtype, device="meta")
+    expected = {k: tuple(p.shape) for k, p in model.named_parameters()}
+    loaded = set()
+    unexpected: List[str] = []
+    aliases: Dict[str, Tuple[str, Tensor]] = {}
+    for path, sd in shards:
+        for key in list(sd.keys()):
+            t = sd.pop(key)
+            if key in TIED_ALIASES:
+                aliases[key] = (path, t)
+                continue
+            if key not in expected:
+                unexpected.append(key)
+                continue
+            if not torch.is_tensor(t):
+                raise ExportError(f"{path}: key {key!r} is not a tensor")
+            if tuple(t.shape) != expected[key]:
+                raise ExportError(f"{path}: key {key!r} has shape {list(t.shape)}, expected "
+                                  f"{list(expected[key])} (from config.json)")
+            if not t.is_floating_point():
+                raise ExportError(f"{path}: key {key!r} has dtype {t.dtype}, expected a float tensor")
+            _set_param(model, key, t.to(dtype).contiguous())
+            loaded.add(key)
+            del t
+        # compare the tied copies as soon as model.shared.weight is in
+        if "model.shared.weight" in loaded:
+            _check_aliases(model, aliases)
+    missing = [k for k in expected if k not in loaded]
+    if "model.shared.weight" in missing:
+        # A checkpoint may store the embedding under one of its tied names only.
+        for alias in TIED_ALIASES:
+            if alias in aliases:
+                path, t = aliases.pop(alias)
+                if tuple(t.shape) != expected["model.shared.weight"]:
+                    raise ExportError(f"{path}: key {alias!r} has shape {list(t.shape)}, expected "
+                                      f"{list(expected['model.shared.weight'])}")
+                _set_param(model, "model.shared.weight", t.to(dtype).contiguous())
+                missing.remove("model.shared.weight")
+                _check_aliases(model, aliases)
+                break
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise ExportError(f"checkpoint is missing key {missing[0]!r}{more}; missing: "
+                          f"{', '.join(missing[:10])}")
+    if unexpected:
+        log(f"export_nllb.py: note: {len(unexpected)} unexpected checkpoint keys ignored: "
+            f"{', '.join(unexpected[:10])}{' ...' if len(unexpected) > 10 else ''}")
+    model.eval()
+    return model, unexpected
+
+
+def _check_aliases(model: NllbModel, aliases: Dict[str, Tuple[str, Tensor]]) -> None:
+    shared = model.model.shared.weight
+    for alias in list(aliases):
+        path, t = aliases.pop(alias)
+        if tuple(t.shape) != tuple(shared.shape):
+            raise ExportError(f"{path}: key {alias!r} has shape {list(t.shape)}, expected "
+                              f"{list(shared.shape)} (tied to model.shared.weight)")
+        if not torch.equal(t.to(shared.dtype), shared):
+            raise ExportError(f"{path}: key {alias!r} differs from model.shared.weight; untied "
+                              f"embeddings are not supported (NLLB ties them)")
+
+
+# ----------------------------------------------------------------------------------------------
+# Tokenizer and languages.
+
+def read_language_codes(checkpoint: str) -> Tuple[List[str], str]:
+    """Language codes in token order and where they came from."""
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        path = os.path.join(checkpoint, name)
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        tokens = data.get("additional_special_tokens")
+        if not tokens:
+            continue
+        codes = []
+        for t in tokens:
+            code = t.get("content") if isinstance(t, dict) else t
+            if not isinstance(code, str) or len(code) != 8 or code[3] != "_":
+                raise ExportError(f"{path}: additional_special_tokens holds {code!r}, not a language "
+                                  f"code like 'eng_Latn'")
+            codes.append(code)
+        if len(set(codes)) != len(codes):
+            raise ExportError(f"{path}: additional_special_tokens lists a language code twice")
+        return codes, name
+    return list(FAIRSEQ_LANGUAGE_CODES), "built-in FAIRSEQ_LANGUAGE_CODES"
+
+
+def spm_size(path: str) -> int:
+    """Number of pieces in a SentencePiece model (needs the sentencepiece module)."""
+    try:
+        import sentencepiece as spm
+    except ImportError:
+        raise ExportError("the sentencepiece Python module is needed (Debian: python3-sentencepiece)") from None
+    sp = spm.SentencePieceProcessor()
+    try:
+        sp.Load(path)
+    except Exception as e:  # noqa: BLE001
+        raise ExportError(f"{path}: not a SentencePiece model: {e}") from None
+    return sp.GetPieceSize()
+
+
+def file_digest(path: str) -> dict:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"size": os.path.getsize(path), "sha256": h.hexdigest()}
+
+
+# ----------------------------------------------------------------------------------------------
+
+def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optional[str] = None,
+           log=print) -> dict:
+    """Exports CHECKPOINT into OUT; returns the manifest written. Raises ExportError."""
+    if dtype_name not in DTYPES:
+        raise ExportError(f"unknown dtype {dtype_name!r}; allowed: {', '.join(DTYPES)}")
+    dtype = DTYPES[dtype_name]
+    t0 = time.time()
+    cfg = read_config(checkpoint)
+    spm_path = os.path.join(checkpoint, SPM_FILE)
+    if not os.path.isfile(spm_path):
+        raise ExportError(f"{spm_path}: missing (the NLLB tokenizer)")
+    n_pieces = spm_size(spm_path)
+    codes, codes_source = read_language_codes(checkpoint)
+    needed = n_pieces + 1 + len(codes)
+    if cfg["vocab_size"] < needed:
+        raise ExportError(f"{os.path.join(checkpoint, 'config.json')}: vocab_size {cfg['vocab_size']} is "
+                          f"smaller than SentencePiece size {n_pieces} + 1 + {len(codes)} language codes")
+    fmt, files = find_weights(checkpoint)
+    model, unexpected = build_model(cfg, iter_shards(checkpoint, files), dtype, log)
+    scripted = torch.jit.script(model)
+    del model
+
+    os.makedirs(out, exist_ok=True)
+    ts_path = os.path.join(out, "model.ts")
+    tmp = ts_path + ".tmp"
+    scripted.save(tmp)
+    os.replace(tmp, ts_path)
+    del scripted
+    shutil.copyfile(spm_path, os.path.join(out, SPM_FILE))
+
+    max_pos = cfg["max_position_embeddings"]
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "translation",
+        "architecture": "nllb-m2m100",
+        "name": name or os.path.basename(os.path.normpath(checkpoint)),
+        "dtype": dtype_name,
+        "exporter": {"name": EXPORTER_NAME, "version": EXPORTER_VERSION, "torch": torch.__version__},
+        "source": {"checkpoint": checkpoint, "format": fmt, "weights": files,
+                   "languages_from": codes_source, "unexpected_keys": unexpected},
+        "config": {k: cfg[k] for k in REQUIRED_CONFIG},
+        "special_ids": {"bos": 0, "pad": 1, "eos": 2, "unk": 3, "decoder_start": 2},
+        "tokenizer": {"type": "sentencepiece", "file": SPM_FILE, "spm_size": n_pieces,
+                      "fairseq_offset": 1},
+        "languages": [{"code": c, "id": n_pieces + 1 + i} for i, c in enumerate(codes)],
+        "max_source_tokens": max_pos,
+        "default_max_length": min(200, max_pos - 2),
+        "files": {f: file_digest(os.path.join(out, f)) for f in ("model.ts", SPM_FILE)},
+    }
+    manifest["config"]["scale_embedding"] = bool(cfg.get("scale_embedding", True))
+    with open(os.path.join(out, "manifest.json.tmp"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.replace(os.path.join(out, "manifest.json.tmp"), os.path.join(out, "manifest.json"))
+    log(f"export_nllb.py: wrote {out} ({dtype_name}, {manifest['files']['model.ts']['size']} bytes "
+        f"model.ts) in {time.time() - t0:.1f} s")
+    return manifest
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="Hugging Face checkpoint directory")
+    parser.add_argument("--out", required=True, help="exported model directory to write")
+    parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
+                        help="weights dtype in model.ts (logits are always float32)")
+    parser.add_argument("--name", help="model name for the manifest (default: checkpoint dir name)")
+    args = parser.parse_args(argv)
+    try:
+        export(args.checkpoint, args.out, args.dtype, args.name)
+    except ExportError as e:
+        print(f"export_nllb.py: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
