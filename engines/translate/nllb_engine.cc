@@ -1,0 +1,666 @@
+#include "engines/translate/nllb_engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+#include <utility>
+
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/torch.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "engines/core/languages.h"
+#include "engines/core/manifest.h"
+#include "engines/text/sentencepiece_tokenizer.h"
+#include "engines/torch/device.h"
+
+namespace vox {
+
+struct NllbEngine::Impl {
+  Manifest manifest;
+  ModelInfo info;
+  DevicePlacement device;
+  DType dtype = DType::kFloat32;
+  std::unique_ptr<torch::jit::Module> module;
+  std::unique_ptr<SentencePieceTokenizer> spm;
+  std::unordered_map<std::string, int64_t> language_ids;
+  std::vector<std::string> language_codes;  // manifest order
+  int64_t bos = 0, pad = 1, eos = 2, unk = 3, decoder_start = 2;
+  int64_t spm_size = 0, fairseq_offset = 1, vocab_size = 0;
+  int max_positions = 0, max_source_tokens = 0, default_max_length = 200;
+  int decoder_layers = 0, decoder_heads = 0, head_dim = 0;
+
+  // ---- decoding over a batch of rows ----
+
+  // The state of a batch of decoder rows (sequences or beams). Every row carries its own
+  // position and its own rows of the self-attention cache and of the cross-attention keys and
+  // values, so rows can leave (finished), be reordered (beams) or, later, join (continuous
+  // batching) by selecting rows; self_mask hides cache entries a row does not own.
+  struct DecodeRows {
+    std::vector<torch::Tensor> cross;    // 2 * layers, each [R, H, S, hd]
+    torch::Tensor encoder_mask;          // [R, S] int64, 1 = real token
+    std::vector<torch::Tensor> self_kv;  // 2 * layers, each [R, H, T, hd]
+    torch::Tensor self_mask;             // [R, T] int64
+    std::vector<int64_t> positions;      // position of each row's next input token
+    std::vector<int> row_text;           // which input text each row belongs to
+    int64_t rows() const { return static_cast<int64_t>(positions.size()); }
+  };
+
+  absl::StatusOr<std::vector<int64_t>> Tokenize(const std::string& text, int64_t lang) const {
+    auto pieces = spm->Encode(text);
+    if (!pieces.ok()) return pieces.status();
+    std::vector<int64_t> ids;
+    ids.reserve(pieces->size() + 2);
+    ids.push_back(lang);
+    for (int32_t p : *pieces) ids.push_back(p == 0 ? unk : p + fairseq_offset);
+    ids.push_back(eos);
+    return ids;
+  }
+
+  absl::StatusOr<int64_t> Language(const std::string& code, const char* what) const {
+    auto it = language_ids.find(code);
+    if (it == language_ids.end()) {
+      return absl::InvalidArgumentError(UnknownValueMessage(what, code, language_codes));
+    }
+    return it->second;
+  }
+
+  // Tokenizes and checks every text; INVALID_ARGUMENT names the text's index.
+  absl::StatusOr<std::vector<std::vector<int64_t>>> PrepareSources(
+      const std::vector<std::string>& texts, int64_t src) const {
+    if (texts.empty()) return absl::InvalidArgumentError("no texts to translate");
+    std::vector<std::vector<int64_t>> out;
+    out.reserve(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) {
+      if (absl::StripAsciiWhitespace(texts[i]).empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("text ", i, " is empty"));
+      }
+      auto ids = Tokenize(texts[i], src);
+      if (!ids.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("text ", i, ": cannot tokenize: ", ids.status().message()));
+      }
+      if (static_cast<int>(ids->size()) > max_source_tokens) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "text ", i, " is too long: ", ids->size(), " tokens; ", info.name,
+            " takes at most ", max_source_tokens,
+            " (including the language token and </s>); split it into sentences"));
+      }
+      out.push_back(*std::move(ids));
+    }
+    return out;
+  }
+
+  absl::StatusOr<int> MaxLength(int requested) const {
+    const int cap = std::max(1, max_positions - 2);
+    if (requested < 0 || requested > cap) {
+      return absl::InvalidArgumentError(absl::StrCat("max_length ", requested,
+                                                     " out of range; allowed: 1..", cap,
+                                                     " (0 = default ", std::min(default_max_length, cap), ")"));
+    }
+    return requested == 0 ? std::min(default_max_length, cap) : requested;
+  }
+
+  torch::TensorOptions IntOptions() const {
+    return torch::TensorOptions().dtype(torch::kInt64).device(ToTorchDevice(device));
+  }
+
+  // Runs the encoder over right-padded sources and prepares one decoder row per text.
+  DecodeRows Encode(const std::vector<std::vector<int64_t>>& sources) const {
+    const int64_t n = static_cast<int64_t>(sources.size());
+    int64_t s = 0;
+    for (const auto& ids : sources) s = std::max<int64_t>(s, static_cast<int64_t>(ids.size()));
+    torch::Tensor ids = torch::full({n, s}, pad, torch::kInt64);
+    torch::Tensor mask = torch::zeros({n, s}, torch::kInt64);
+    auto ids_a = ids.accessor<int64_t, 2>();
+    auto mask_a = mask.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < n; ++i) {
+      for (size_t j = 0; j < sources[i].size(); ++j) {
+        ids_a[i][j] = sources[i][j];
+        mask_a[i][j] = 1;
+      }
+    }
+    const auto dev = ToTorchDevice(device);
+    ids = ids.to(dev);
+    mask = mask.to(dev);
+    torch::Tensor enc = module->get_method("encode")({ids, mask}).toTensor();
+    DecodeRows rows;
+    for (const auto& t : module->get_method("cross_kv")({enc}).toTensorList()) {
+      rows.cross.push_back(t);
+    }
+    rows.encoder_mask = mask;
+    const auto kv_options = torch::TensorOptions().dtype(enc.scalar_type()).device(dev);
+    for (int i = 0; i < 2 * decoder_layers; ++i) {
+      rows.self_kv.push_back(torch::empty({n, decoder_heads, 0, head_dim}, kv_options));
+    }
+    rows.self_mask = torch::empty({n, 0}, IntOptions());
+    rows.positions.assign(n, 2);  // the decoder start token sits at position 2
+    rows.row_text.resize(n);
+    for (int64_t i = 0; i < n; ++i) rows.row_text[i] = static_cast<int>(i);
+    return rows;
+  }
+
+  // One decoder step: feeds `tokens` (one per row), appends to every row's cache, returns the
+  // float32 logits [R, V] on the CPU.
+  torch::Tensor Step(DecodeRows& rows, const std::vector<int64_t>& tokens) const {
+    const int64_t r = rows.rows();
+    torch::Tensor input = torch::from_blob(const_cast<int64_t*>(tokens.data()), {r, 1},
+                                           torch::kInt64).clone().to(ToTorchDevice(device));
+    torch::Tensor positions =
+        torch::from_blob(rows.positions.data(), {r, 1}, torch::kInt64).clone().to(
+            ToTorchDevice(device));
+    torch::Tensor self_mask = torch::cat({rows.self_mask, torch::ones({r, 1}, IntOptions())}, 1);
+    c10::List<torch::Tensor> self_kv(rows.self_kv);
+    c10::List<torch::Tensor> cross(rows.cross);
+    auto out = module->get_method("decode_step")(
+        {input, positions, self_kv, self_mask, cross, rows.encoder_mask});
+    auto tuple = out.toTuple();
+    torch::Tensor logits = tuple->elements()[0].toTensor();
+    auto new_kv = tuple->elements()[1].toTensorList();
+    for (size_t i = 0; i < new_kv.size(); ++i) rows.self_kv[i] = new_kv.get(i);
+    rows.self_mask = self_mask;
+    for (auto& p : rows.positions) ++p;
+    return logits.to(torch::kCPU, torch::kFloat32).contiguous();
+  }
+
+  // Keeps rows `keep` (in that order; a row may repeat, as beams do).
+  static void SelectRows(DecodeRows& rows, const std::vector<int64_t>& keep) {
+    std::vector<int> new_text;
+    std::vector<int64_t> new_pos;
+    new_text.reserve(keep.size());
+    new_pos.reserve(keep.size());
+    for (int64_t k : keep) {
+      new_text.push_back(rows.row_text[k]);
+      new_pos.push_back(rows.positions[k]);
+    }
+    torch::Tensor index =
+        torch::tensor(keep, torch::kInt64).to(rows.encoder_mask.device());
+    for (auto& t : rows.self_kv) t = t.index_select(0, index);
+    rows.self_mask = rows.self_mask.index_select(0, index);
+    // Cross-attention rows depend only on the text: re-select them only when the row-to-text
+    // layout changes (texts finishing, beams appearing after the first step).
+    if (new_text != rows.row_text) {
+      for (auto& t : rows.cross) t = t.index_select(0, index);
+      rows.encoder_mask = rows.encoder_mask.index_select(0, index);
+    }
+    rows.row_text = std::move(new_text);
+    rows.positions = std::move(new_pos);
+  }
+
+  // Feeds the forced prefix [decoder_start, tgt] to every row; returns the logits that choose
+  // the first generated token.
+  absl::StatusOr<torch::Tensor> Prefix(DecodeRows& rows, int64_t tgt, const StopCheck& stop) const {
+    if (stop) {
+      if (absl::Status s = stop(); !s.ok()) return s;
+    }
+    Step(rows, std::vector<int64_t>(rows.rows(), decoder_start));
+    if (stop) {
+      if (absl::Status s = stop(); !s.ok()) return s;
+    }
+    return Step(rows, std::vector<int64_t>(rows.rows(), tgt));
+  }
+
+  absl::StatusOr<std::vector<std::vector<int64_t>>> Greedy(DecodeRows rows, int64_t tgt,
+                                                           int max_length, bool fixed,
+                                                           const StopCheck& stop) const {
+    const size_t n = rows.row_text.size();
+    std::vector<std::vector<int64_t>> out(n);
+    auto logits = Prefix(rows, tgt, stop);
+    if (!logits.ok()) return logits.status();
+    torch::Tensor lg = *logits;
+    const int64_t vocab = lg.size(1);
+    for (int step = 0;; ++step) {
+      const float* data = lg.data_ptr<float>();
+      std::vector<int64_t> keep, next;
+      for (int64_t r = 0; r < rows.rows(); ++r) {
+        const float* row = data + r * vocab;
+        int64_t best = 0;
+        for (int64_t v = 1; v < vocab; ++v) {
+          if (row[v] > row[best]) best = v;  // lowest id on ties
+        }
+        auto& seq = out[rows.row_text[r]];
+        if (best == eos && !fixed) continue;  // finished: leaves the batch
+        seq.push_back(best);
+        keep.push_back(r);
+        next.push_back(best);
+      }
+      if (step + 1 >= max_length || keep.empty()) break;
+      if (stop) {
+        if (absl::Status s = stop(); !s.ok()) return s;
+      }
+      if (static_cast<int64_t>(keep.size()) != rows.rows()) SelectRows(rows, keep);
+      lg = Step(rows, next);
+    }
+    return out;
+  }
+
+  struct Live {
+    std::vector<int64_t> tokens;
+    float score = 0;
+    int64_t row = 0;  // decoder row holding this beam's cache
+  };
+  struct Finished {
+    std::vector<int64_t> tokens;
+    double final_score = 0;
+    int order = 0;  // when it was added
+  };
+  struct TextBeams {
+    std::vector<Live> live;
+    std::vector<Finished> finished;
+    int added = 0;
+    bool done = false;
+  };
+
+  // Rule 4 of docs/model-format.md: keep at most k, drop the lowest (ties: the later one).
+  static void AddFinished(TextBeams& t, std::vector<int64_t> tokens, double final_score, int k) {
+    t.finished.push_back({std::move(tokens), final_score, t.added++});
+    if (static_cast<int>(t.finished.size()) <= k) return;
+    size_t worst = 0;
+    for (size_t i = 1; i < t.finished.size(); ++i) {
+      const auto& a = t.finished[i];
+      const auto& w = t.finished[worst];
+      if (a.final_score < w.final_score ||
+          (a.final_score == w.final_score && a.order > w.order)) {
+        worst = i;
+      }
+    }
+    t.finished.erase(t.finished.begin() + worst);
+  }
+
+  static double WorstFinal(const TextBeams& t) {
+    double w = t.finished[0].final_score;
+    for (const auto& f : t.finished) w = std::min(w, f.final_score);
+    return w;
+  }
+
+  struct Candidate {
+    float score;
+    int64_t flat;  // b * V + v
+  };
+  static bool Better(const Candidate& a, const Candidate& b) {
+    return a.score > b.score || (a.score == b.score && a.flat < b.flat);
+  }
+
+  absl::StatusOr<std::vector<std::vector<int64_t>>> Beam(DecodeRows rows, int64_t tgt,
+                                                         int max_length, int k, double lp,
+                                                         const StopCheck& stop) const {
+    const size_t n = rows.row_text.size();
+    std::vector<TextBeams> texts(n);
+    for (size_t i = 0; i < n; ++i) texts[i].live.push_back({{}, 0.0f, static_cast<int64_t>(i)});
+    auto logits = Prefix(rows, tgt, stop);
+    if (!logits.ok()) return logits.status();
+    torch::Tensor lg = *logits;
+    const int64_t vocab = lg.size(1);
+    const size_t want = 2 * static_cast<size_t>(k);
+    for (int step = 0;; ++step) {
+      torch::Tensor logprobs = torch::log_softmax(lg, -1).contiguous();
+      const float* lp_data = logprobs.data_ptr<float>();
+      std::vector<int64_t> parents;  // decoder rows for the next step
+      for (size_t t = 0; t < n; ++t) {
+        TextBeams& tb = texts[t];
+        if (tb.done) continue;
+        // Top 2k candidates over (beam, token): score desc, ties by lower b * V + v.
+        std::vector<Candidate> top;
+        top.reserve(want + 1);
+        for (size_t b = 0; b < tb.live.size(); ++b) {
+          const float base = tb.live[b].score;
+          const float* row = lp_data + tb.live[b].row * vocab;
+          for (int64_t v = 0; v < vocab; ++v) {
+            Candidate c{base + row[v], static_cast<int64_t>(b) * vocab + v};
+            if (top.size() == want && !Better(c, top.back())) continue;
+            auto pos = std::upper_bound(top.begin(), top.end(), c, Better);
+            top.insert(pos, c);
+            if (top.size() > want) top.pop_back();
+          }
+        }
+        std::vector<Live> next;
+        for (size_t rank = 0; rank < top.size() && static_cast<int>(next.size()) < k; ++rank) {
+          const Candidate& c = top[rank];
+          const int64_t b = c.flat / vocab;
+          const int64_t v = c.flat % vocab;
+          const Live& parent = tb.live[b];
+          if (v == eos) {
+            if (static_cast<int>(rank) < k) {
+              // n = tokens after the start token: language token + generated + this </s>.
+              const double len = static_cast<double>(parent.tokens.size() + 2);
+              AddFinished(tb, parent.tokens, static_cast<double>(c.score) / std::pow(len, lp), k);
+            }
+            continue;
+          }
+          Live l{parent.tokens, c.score, parent.row};
+          l.tokens.push_back(v);
+          next.push_back(std::move(l));
+        }
+        tb.live = std::move(next);
+        const int steps_taken = step + 1;
+        if (static_cast<int>(tb.finished.size()) >= k && !tb.live.empty()) {
+          const double n_live = 1.0 + steps_taken;
+          if (static_cast<double>(tb.live[0].score) / std::pow(n_live, lp) <= WorstFinal(tb)) {
+            tb.done = true;
+          }
+        }
+        if (!tb.done && steps_taken >= max_length) {
+          for (const Live& l : tb.live) {
+            const double len = 1.0 + max_length;
+            AddFinished(tb, l.tokens, static_cast<double>(l.score) / std::pow(len, lp), k);
+          }
+          tb.done = true;
+        }
+        if (tb.live.empty()) tb.done = true;
+        if (!tb.done) {
+          for (Live& l : tb.live) {
+            const int64_t parent_row = l.row;
+            l.row = static_cast<int64_t>(parents.size());
+            parents.push_back(parent_row);
+          }
+        }
+      }
+      if (parents.empty()) break;
+      if (stop) {
+        if (absl::Status s = stop(); !s.ok()) return s;
+      }
+      std::vector<int64_t> tokens;
+      tokens.reserve(parents.size());
+      for (size_t t = 0; t < n; ++t) {
+        if (texts[t].done) continue;
+        for (const Live& l : texts[t].live) tokens.push_back(l.tokens.back());
+      }
+      SelectRows(rows, parents);
+      lg = Step(rows, tokens);
+    }
+    std::vector<std::vector<int64_t>> out(n);
+    for (size_t t = 0; t < n; ++t) {
+      const auto& f = texts[t].finished;
+      if (f.empty()) continue;
+      size_t best = 0;
+      for (size_t i = 1; i < f.size(); ++i) {
+        if (f[i].final_score > f[best].final_score ||
+            (f[i].final_score == f[best].final_score && f[i].order < f[best].order)) {
+          best = i;
+        }
+      }
+      out[t] = f[best].tokens;
+    }
+    return out;
+  }
+
+  absl::StatusOr<std::string> Detokenize(const std::vector<int64_t>& ids) const {
+    std::string joined;
+    const int64_t first_piece = 3 + fairseq_offset;  // SentencePiece's <unk>, <s>, </s> come first
+    for (int64_t id : ids) {
+      if (id < first_piece || id >= spm_size + fairseq_offset) continue;  // specials, languages
+      if (id == bos || id == pad || id == eos || id == unk) continue;
+      auto piece = spm->IdToPiece(static_cast<int32_t>(id - fairseq_offset));
+      if (!piece.ok()) return piece.status();
+      joined += *piece;
+    }
+    joined = absl::StrReplaceAll(joined, {{"\xE2\x96\x81", " "}});
+    return std::string(absl::StripAsciiWhitespace(joined));
+  }
+};
+
+namespace {
+
+absl::Status FieldError(const Manifest& m, const std::string& field, const std::string& problem) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(m.manifest_path, ": field '", field, "' ", problem));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<NllbEngine>> NllbEngine::Load(const std::string& name,
+                                                             const std::string& model_dir,
+                                                             const EngineOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  auto manifest = LoadManifest(model_dir, options.verify_checksums);
+  if (!manifest.ok()) return manifest.status();
+  impl->manifest = *std::move(manifest);
+  const Manifest& m = impl->manifest;
+  if (m.architecture != "nllb-m2m100") {
+    return FieldError(m, "architecture",
+                      absl::StrCat("is '", m.architecture, "'; the NLLB engine loads nllb-m2m100"));
+  }
+  const auto& j = m.json;
+  const auto& cfg = j["config"];
+  impl->vocab_size = cfg["vocab_size"].get<int64_t>();
+  impl->max_positions = cfg["max_position_embeddings"].get<int>();
+  impl->decoder_layers = cfg["decoder_layers"].get<int>();
+  impl->decoder_heads = cfg["decoder_attention_heads"].get<int>();
+  const int d_model = cfg["d_model"].get<int>();
+  if (d_model % impl->decoder_heads != 0) {
+    return FieldError(m, "config.decoder_attention_heads",
+                      absl::StrCat(impl->decoder_heads, " does not divide d_model ", d_model));
+  }
+  impl->head_dim = d_model / impl->decoder_heads;
+  const auto& sp = j["special_ids"];
+  impl->bos = sp["bos"].get<int64_t>();
+  impl->pad = sp["pad"].get<int64_t>();
+  impl->eos = sp["eos"].get<int64_t>();
+  impl->unk = sp["unk"].get<int64_t>();
+  impl->decoder_start = sp["decoder_start"].get<int64_t>();
+  const auto& tok = j["tokenizer"];
+  impl->spm_size = tok["spm_size"].get<int64_t>();
+  impl->fairseq_offset = tok["fairseq_offset"].get<int64_t>();
+  impl->max_source_tokens = j["max_source_tokens"].get<int>();
+  impl->default_max_length = j["default_max_length"].get<int>();
+  if (impl->max_source_tokens > impl->max_positions) {
+    return FieldError(m, "max_source_tokens",
+                      absl::StrCat(impl->max_source_tokens, " exceeds config.max_position_embeddings ",
+                                   impl->max_positions));
+  }
+  for (const auto& [field, value] :
+       {std::pair<const char*, int64_t>{"special_ids.bos", impl->bos}, {"special_ids.pad", impl->pad},
+        {"special_ids.eos", impl->eos}, {"special_ids.unk", impl->unk},
+        {"special_ids.decoder_start", impl->decoder_start}}) {
+    if (value < 0 || value >= impl->vocab_size) {
+      return FieldError(m, field, absl::StrCat(value, " outside the vocabulary [0, ",
+                                               impl->vocab_size, ")"));
+    }
+  }
+  for (size_t i = 0; i < j["languages"].size(); ++i) {
+    const auto& entry = j["languages"][i];
+    const std::string code = entry["code"].get<std::string>();
+    const int64_t id = entry["id"].get<int64_t>();
+    if (id < 0 || id >= impl->vocab_size) {
+      return FieldError(m, absl::StrCat("languages[", i, "].id"),
+                        absl::StrCat(id, " (", code, ") outside the vocabulary [0, ",
+                                     impl->vocab_size, ")"));
+    }
+    if (!impl->language_ids.emplace(code, id).second) {
+      return FieldError(m, absl::StrCat("languages[", i, "].code"),
+                        absl::StrCat("'", code, "' listed twice"));
+    }
+    impl->language_codes.push_back(code);
+  }
+
+  auto device = ResolveDevice(options.device);
+  if (!device.ok()) return device.status();
+  impl->device = *device;
+  auto exported = ParseDType(m.dtype);
+  if (!exported.ok()) return FieldError(m, "dtype", std::string(exported.status().message()));
+  impl->dtype = *exported;
+  if (!options.dtype.empty()) {
+    auto wanted = ParseDType(options.dtype);
+    if (!wanted.ok()) return wanted.status();
+    impl->dtype = *wanted;
+  }
+  if (absl::Status s = CheckDTypeSupported(impl->dtype, impl->device); !s.ok()) return s;
+
+  const std::string tokenizer_path = m.Path(tok["file"].get<std::string>());
+  auto spm = SentencePieceTokenizer::Load(tokenizer_path);
+  if (!spm.ok()) return spm.status();
+  impl->spm = *std::move(spm);
+  if (impl->spm->piece_count() != impl->spm_size) {
+    return FieldError(m, "tokenizer.spm_size",
+                      absl::StrCat("is ", impl->spm_size, " but ", tokenizer_path, " has ",
+                                   impl->spm->piece_count(), " pieces (mismatched tokenizer file)"));
+  }
+
+  auto module = LoadTorchModule(m.Path("model.ts"), impl->device);
+  if (!module.ok()) return module.status();
+  impl->module = *std::move(module);
+  absl::Status status = CatchTorchErrors(absl::StrCat(m.Path("model.ts"), ": check"), [&] {
+    for (const char* method : {"encode", "cross_kv", "decode_step"}) {
+      if (!impl->module->find_method(method)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            m.Path("model.ts"), ": method '", method,
+            "' missing (not an NLLB export of this version; see docs/model-format.md)"));
+      }
+    }
+    if (impl->dtype != *exported) {
+      impl->module->to(ToTorchDType(impl->dtype));
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+
+  ModelInfo& info = impl->info;
+  info.name = name;
+  info.kind = "translation";
+  info.architecture = m.architecture;
+  info.device = impl->device.name();
+  info.dtype = DTypeName(impl->dtype);
+  info.path = model_dir;
+  info.fallback = options.fallback;
+  info.languages = impl->language_codes;
+  return std::unique_ptr<NllbEngine>(new NllbEngine(std::move(impl)));
+}
+
+NllbEngine::NllbEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NllbEngine::~NllbEngine() = default;
+
+const ModelInfo& NllbEngine::info() const { return impl_->info; }
+
+bool NllbEngine::SupportsPair(const std::string& source, const std::string& target) const {
+  return impl_->language_ids.count(source) > 0 && impl_->language_ids.count(target) > 0;
+}
+
+absl::StatusOr<int64_t> NllbEngine::LanguageId(const std::string& code) const {
+  return impl_->Language(code, "language");
+}
+
+absl::StatusOr<std::vector<int64_t>> NllbEngine::EncodeSource(const std::string& text,
+                                                              const std::string& source) const {
+  auto src = impl_->Language(source, "source language");
+  if (!src.ok()) return src.status();
+  return impl_->Tokenize(text, *src);
+}
+
+absl::StatusOr<std::string> NllbEngine::Detokenize(const std::vector<int64_t>& ids) const {
+  return impl_->Detokenize(ids);
+}
+
+absl::StatusOr<int> NllbEngine::EffectiveMaxLength(int requested) const {
+  return impl_->MaxLength(requested);
+}
+
+namespace {
+
+absl::Status CheckParams(const TranslationParams& params) {
+  if (params.beam_size < 1 || params.beam_size > NllbEngine::kMaxBeamSize) {
+    return absl::InvalidArgumentError(absl::StrCat("beam_size ", params.beam_size,
+                                                   " out of range; allowed: 1..",
+                                                   NllbEngine::kMaxBeamSize, " (1 = greedy)"));
+  }
+  if (!std::isfinite(params.length_penalty)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("length_penalty ", params.length_penalty, " must be a finite number"));
+  }
+  if (params.fixed_length && params.beam_size != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fixed_length decoding is greedy only; got beam_size ", params.beam_size));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status NllbEngine::Validate(const std::vector<std::string>& texts, const std::string& source,
+                                  const std::string& target,
+                                  const TranslationParams& params) const {
+  auto src = impl_->Language(source, "source language");
+  if (!src.ok()) return src.status();
+  if (auto tgt = impl_->Language(target, "target language"); !tgt.ok()) return tgt.status();
+  if (absl::Status s = CheckParams(params); !s.ok()) return s;
+  if (auto len = impl_->MaxLength(params.max_length); !len.ok()) return len.status();
+  return impl_->PrepareSources(texts, *src).status();
+}
+
+absl::StatusOr<std::vector<TranslationOutput>> NllbEngine::Translate(
+    const std::vector<std::string>& texts, const std::string& source, const std::string& target,
+    const TranslationParams& params, const StopCheck& stop) {
+  auto src = impl_->Language(source, "source language");
+  if (!src.ok()) return src.status();
+  auto tgt = impl_->Language(target, "target language");
+  if (!tgt.ok()) return tgt.status();
+  if (absl::Status s = CheckParams(params); !s.ok()) return s;
+  auto max_length = impl_->MaxLength(params.max_length);
+  if (!max_length.ok()) return max_length.status();
+  auto sources = impl_->PrepareSources(texts, *src);
+  if (!sources.ok()) return sources.status();
+
+  std::vector<std::vector<int64_t>> ids;
+  absl::Status status = CatchTorchErrors(absl::StrCat(impl_->info.name, ": translate"), [&] {
+    c10::InferenceMode guard;
+    Impl::DecodeRows rows = impl_->Encode(*sources);
+    absl::StatusOr<std::vector<std::vector<int64_t>>> result =
+        params.beam_size == 1
+            ? impl_->Greedy(std::move(rows), *tgt, *max_length, params.fixed_length, stop)
+            : impl_->Beam(std::move(rows), *tgt, *max_length, params.beam_size,
+                          params.length_penalty, stop);
+    if (!result.ok()) return result.status();
+    ids = *std::move(result);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+
+  std::vector<TranslationOutput> out(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto text = impl_->Detokenize(ids[i]);
+    if (!text.ok()) {
+      return absl::InternalError(absl::StrCat(impl_->info.name, ": detokenize: ",
+                                              text.status().message()));
+    }
+    out[i].text = *std::move(text);
+    out[i].token_ids = std::move(ids[i]);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::vector<float>>> NllbEngine::FirstStepLogits(
+    const std::vector<std::string>& texts, const std::string& source, const std::string& target) {
+  auto src = impl_->Language(source, "source language");
+  if (!src.ok()) return src.status();
+  auto tgt = impl_->Language(target, "target language");
+  if (!tgt.ok()) return tgt.status();
+  auto sources = impl_->PrepareSources(texts, *src);
+  if (!sources.ok()) return sources.status();
+  std::vector<std::vector<float>> out;
+  absl::Status status = CatchTorchErrors(absl::StrCat(impl_->info.name, ": logits"), [&] {
+    c10::InferenceMode guard;
+    Impl::DecodeRows rows = impl_->Encode(*sources);
+    auto logits = impl_->Prefix(rows, *tgt, nullptr);
+    if (!logits.ok()) return logits.status();
+    const int64_t vocab = logits->size(1);
+    const float* data = logits->data_ptr<float>();
+    for (int64_t r = 0; r < logits->size(0); ++r) {
+      out.emplace_back(data + r * vocab, data + (r + 1) * vocab);
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<TranslationEngine>> LoadNllbEngine(const std::string& name,
+                                                                  const std::string& model_dir,
+                                                                  const EngineOptions& options) {
+  auto engine = NllbEngine::Load(name, model_dir, options);
+  if (!engine.ok()) return engine.status();
+  return std::unique_ptr<TranslationEngine>(*std::move(engine));
+}
+
+}  // namespace vox
