@@ -1,0 +1,397 @@
+#include "server/scheduler/continuous_batcher.h"
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "engines/core/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/scheduler/toy_step_model.h"
+
+namespace vox {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
+using testing_toy::Reference;
+using testing_toy::ToyLog;
+using testing_toy::ToyModel;
+using testing_toy::ToySeq;
+
+using Batcher = ContinuousBatcher<ToySeq, uint64_t>;
+
+// Outputs and final statuses per sequence key.
+class Streams {
+ public:
+  Batcher::Callbacks For(int key) {
+    Batcher::Callbacks cb;
+    cb.on_output = [this, key](uint64_t v) {
+      absl::MutexLock lock(&mu_);
+      outputs_[key].push_back(v);
+    };
+    cb.on_done = [this, key](absl::Status s) {
+      absl::MutexLock lock(&mu_);
+      ++done_calls_[key];
+      status_.emplace(key, std::move(s));
+      done_order_.push_back(key);
+    };
+    return cb;
+  }
+  void WaitDone(int key) {
+    std::pair<Streams*, int> want(this, key);
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](std::pair<Streams*, int>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+          return p->first->status_.count(p->second) > 0;
+        },
+        &want));
+  }
+  std::vector<uint64_t> outputs(int key) {
+    absl::MutexLock lock(&mu_);
+    return outputs_[key];
+  }
+  absl::Status status(int key) {
+    absl::MutexLock lock(&mu_);
+    auto it = status_.find(key);
+    return it == status_.end() ? absl::NotFoundError("not done") : it->second;
+  }
+  bool done(int key) {
+    absl::MutexLock lock(&mu_);
+    return status_.count(key) > 0;
+  }
+  int done_calls(int key) {
+    absl::MutexLock lock(&mu_);
+    return done_calls_[key];
+  }
+  std::vector<int> done_order() {
+    absl::MutexLock lock(&mu_);
+    return done_order_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<int, std::vector<uint64_t>> outputs_;
+  std::map<int, absl::Status> status_;
+  std::map<int, int> done_calls_;
+  std::vector<int> done_order_;
+};
+
+SchedulerOptions Options(int max_batch, int64_t delay_us = 0) {
+  SchedulerOptions o;
+  o.name = "toy-decoder";
+  o.max_batch_size = max_batch;
+  o.max_queue_delay_us = delay_us;
+  return o;
+}
+
+struct Fixture {
+  FakeClock clock;
+  ToyLog log;
+  ToyModel* model = nullptr;  // owned by the batcher
+  std::unique_ptr<Batcher> batcher;
+  Streams streams;
+
+  void Start(const SchedulerOptions& o,
+             std::function<void(int, const std::vector<int>&)> on_step = {}) {
+    auto m = std::make_unique<ToyModel>(&log, std::move(on_step));
+    model = m.get();
+    std::vector<std::unique_ptr<StepModel<ToySeq, uint64_t>>> models;
+    models.push_back(std::move(m));
+    auto b = Batcher::Create(o, std::move(models), &clock);
+    ASSERT_TRUE(b.ok()) << b.status();
+    batcher = std::move(*b);
+  }
+  TicketId Submit(const ToySeq& s, RequestOptions ro = {}) {
+    auto id = batcher->Submit(s, ro, streams.For(s.key));
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.ok() ? *id : 0;
+  }
+};
+
+ToySeq Seq(int key, int length) { return ToySeq{1000u + 17u * key, length, key}; }
+
+TEST(ContinuousBatcherTest, NeedsOneModelPerReplica) {
+  FakeClock clock;
+  SchedulerOptions o = Options(4);
+  o.replicas = 2;
+  ToyLog log;
+  std::vector<std::unique_ptr<StepModel<ToySeq, uint64_t>>> models;
+  models.push_back(std::make_unique<ToyModel>(&log));
+  auto b = Batcher::Create(o, std::move(models), &clock);
+  ASSERT_FALSE(b.ok());
+  EXPECT_THAT(b.status().message(), HasSubstr("1 models given for replicas=2"));
+}
+
+TEST(ContinuousBatcherTest, SequenceProducesReferenceOutputsAndLeavesOnce) {
+  Fixture f;
+  f.Start(Options(4));
+  f.Submit(Seq(1, 5));
+  f.streams.WaitDone(1);
+  EXPECT_TRUE(f.streams.status(1).ok());
+  EXPECT_EQ(f.streams.outputs(1), Reference(Seq(1, 5)));
+  f.batcher.reset();
+  EXPECT_THAT(f.log.joined, ElementsAre(1));
+  EXPECT_THAT(f.log.left, ElementsAre(1));
+}
+
+// A short sequence joining while a long one runs joins at the next step boundary, finishes
+// first, and leaves the long one's outputs untouched.
+TEST(ContinuousBatcherTest, ShortJoinsMidBatchAndFinishesFirst) {
+  Fixture f;
+  f.Start(Options(4), [&](int step, const std::vector<int>&) {
+    if (step == 5) f.Submit(Seq(2, 3));  // arrives while step 5 runs
+  });
+  f.Submit(Seq(1, 12));
+  f.streams.WaitDone(1);
+  EXPECT_THAT(f.streams.done_order(), ElementsAre(2, 1));
+  EXPECT_EQ(f.streams.outputs(1), Reference(Seq(1, 12)));
+  EXPECT_EQ(f.streams.outputs(2), Reference(Seq(2, 3)));
+  std::vector<std::vector<int>> want;
+  for (int s = 0; s < 12; ++s) {
+    if (s >= 6 && s <= 8) {
+      want.push_back({1, 2});  // steps 6..8: joined at the boundary after step 5, left after 8
+    } else {
+      want.push_back({1});
+    }
+  }
+  EXPECT_EQ(f.log.Steps(), want);
+}
+
+TEST(ContinuousBatcherTest, BatchedEqualsUnbatched) {
+  std::vector<ToySeq> seqs;
+  for (int k = 0; k < 20; ++k) seqs.push_back(Seq(k, 1 + (k * 7) % 13));
+  std::map<int, std::map<int, std::vector<uint64_t>>> by_batch;
+  for (int max_batch : {1, 8}) {
+    Fixture f;
+    // A delay makes the idle worker wait for a full first batch, so batch 8 really batches.
+    f.Start(Options(max_batch, /*delay_us=*/1000));
+    for (const ToySeq& s : seqs) f.Submit(s);
+    for (const ToySeq& s : seqs) {
+      // Sequences left waiting for the delay (a partial first batch) need time to move.
+      while (!f.streams.done(s.key)) {
+        f.clock.WaitForBlockedWaiters(1);
+        if (!f.streams.done(s.key)) f.clock.AdvanceToNextDeadline();
+      }
+      ASSERT_TRUE(f.streams.status(s.key).ok()) << f.streams.status(s.key);
+      by_batch[max_batch][s.key] = f.streams.outputs(s.key);
+    }
+    absl::MutexLock lock(&f.log.mu);
+    EXPECT_EQ(f.log.max_active, max_batch);
+  }
+  for (const ToySeq& s : seqs) {
+    EXPECT_EQ(by_batch[1][s.key], Reference(s)) << "key " << s.key;
+    EXPECT_EQ(by_batch[8][s.key], by_batch[1][s.key]) << "key " << s.key;
+  }
+}
+
+TEST(ContinuousBatcherTest, DeadlineMidDecodeEndsAtNextStepBoundary) {
+  Fixture f;
+  // Every step "takes" 10 ms of fake time.
+  f.Start(Options(2, /*delay_us=*/1), [&](int, const std::vector<int>&) {
+    f.clock.Advance(absl::Milliseconds(10));
+  });
+  RequestOptions ro;
+  ro.deadline = f.clock.Now() + absl::Milliseconds(35);
+  f.Submit(Seq(1, 100), ro);
+  f.Submit(Seq(2, 6));
+  f.streams.WaitDone(1);
+  f.streams.WaitDone(2);
+  // Steps start at 0, 10, 20, 30 ms; at the boundary after the 4th it is 40 ms >= 35 ms.
+  EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kDeadlineExceeded);
+  const std::vector<uint64_t> ref = Reference(Seq(1, 100));
+  EXPECT_THAT(f.streams.outputs(1), ElementsAreArray(ref.begin(), ref.begin() + 4));
+  EXPECT_TRUE(f.streams.status(2).ok());
+  EXPECT_EQ(f.streams.outputs(2), Reference(Seq(2, 6)));
+  f.batcher.reset();
+  EXPECT_THAT(f.log.left, ElementsAre(1, 2));  // the expired one still left its slot
+}
+
+TEST(ContinuousBatcherTest, DefaultDeadlineInQueueNeverJoins) {
+  Fixture f;
+  SchedulerOptions o = Options(1);
+  o.default_deadline = absl::Milliseconds(50);
+  f.Start(o, [&](int step, const std::vector<int>&) {
+    if (step == 0) f.Submit(Seq(2, 1));  // queued behind 1, which holds the only slot
+    f.clock.Advance(absl::Milliseconds(20));
+  });
+  f.Submit(Seq(1, 2));  // finishes at 40 ms
+  f.streams.WaitDone(1);
+  f.streams.WaitDone(2);
+  EXPECT_TRUE(f.streams.status(1).ok());
+  // 2 was submitted at 0 ms (during step 0) with deadline 50 ms; it joins at 40 ms and runs.
+  EXPECT_TRUE(f.streams.status(2).ok()) << f.streams.status(2);
+
+  Fixture g;
+  g.Start(o, [&](int step, const std::vector<int>&) {
+    if (step == 0) g.Submit(Seq(2, 1));
+    g.clock.Advance(absl::Milliseconds(30));  // 1 ends at 60 ms, past 2's deadline (50 ms)
+  });
+  g.Submit(Seq(1, 2));
+  g.streams.WaitDone(2);
+  g.streams.WaitDone(1);
+  EXPECT_TRUE(g.streams.status(1).ok());  // finished within its last step, at 60 ms
+  EXPECT_EQ(g.streams.status(2).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(g.streams.status(2).message(), HasSubstr("in the queue"));
+  EXPECT_TRUE(g.streams.outputs(2).empty());
+  g.batcher.reset();
+  EXPECT_THAT(g.log.joined, ElementsAre(1));
+}
+
+TEST(ContinuousBatcherTest, CancelMidDecodeStopsAtNextStepBoundary) {
+  Fixture f;
+  TicketId first = 0;
+  f.Start(Options(2, /*delay_us=*/1), [&](int step, const std::vector<int>&) {
+    if (step == 3) {
+      EXPECT_TRUE(f.batcher->Cancel(first));
+    }  // arrives during step 3
+  });
+  first = f.Submit(Seq(1, 100));
+  f.Submit(Seq(2, 8));
+  f.streams.WaitDone(1);
+  f.streams.WaitDone(2);
+  EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kCancelled);
+  const std::vector<uint64_t> ref = Reference(Seq(1, 100));
+  EXPECT_THAT(f.streams.outputs(1), ElementsAreArray(ref.begin(), ref.begin() + 4));
+  EXPECT_TRUE(f.streams.status(2).ok());
+  EXPECT_EQ(f.streams.outputs(2), Reference(Seq(2, 8)));
+  EXPECT_FALSE(f.batcher->Cancel(first));
+  f.batcher.reset();
+  EXPECT_THAT(f.log.left, ElementsAre(1, 2));
+}
+
+TEST(ContinuousBatcherTest, HighPriorityWaitingJoinsBeforeLow) {
+  Fixture f;
+  f.Start(Options(1), [&](int step, const std::vector<int>&) {
+    if (step == 0) {
+      f.Submit(Seq(2, 1), RequestOptions{kPriorityLow});
+      f.Submit(Seq(3, 1), RequestOptions{kPriorityNormal});
+      f.Submit(Seq(4, 1), RequestOptions{kPriorityHigh});
+    }
+  });
+  f.Submit(Seq(1, 2));
+  for (int k = 1; k <= 4; ++k) f.streams.WaitDone(k);
+  EXPECT_THAT(f.streams.done_order(), ElementsAre(1, 4, 3, 2));
+}
+
+TEST(ContinuousBatcherTest, QueueFullIsResourceExhaustedAtOnce) {
+  Fixture f;
+  SchedulerOptions o = Options(1);
+  o.max_queue_size = 1;
+  absl::StatusOr<TicketId> rejected = TicketId{0};
+  f.Start(o, [&](int step, const std::vector<int>&) {
+    if (step == 0) {
+      f.Submit(Seq(2, 1));  // fills the queue
+      rejected = f.batcher->Submit(Seq(3, 1), {}, f.streams.For(3));
+    }
+  });
+  f.Submit(Seq(1, 2));
+  f.streams.WaitDone(1);
+  f.streams.WaitDone(2);
+  EXPECT_EQ(rejected.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(rejected.status().message(), HasSubstr("max_queue_size=1"));
+  f.batcher.reset();
+  EXPECT_EQ(f.streams.done_calls(3), 0);
+}
+
+TEST(ContinuousBatcherTest, PausedSequenceHoldsItsSlotAndResumesUnchanged) {
+  Fixture f;
+  TicketId a = 0;
+  f.Start(Options(1), [&](int step, const std::vector<int>&) {
+    if (step == 1) {
+      EXPECT_TRUE(f.batcher->Pause(a));
+    }
+  });
+  a = f.Submit(Seq(1, 5));
+  f.Submit(Seq(2, 2));
+  f.clock.WaitForBlockedWaiters(1);  // 1 paused in the only slot; 2 must wait
+  EXPECT_EQ(f.streams.outputs(1).size(), 2u);
+  EXPECT_TRUE(f.streams.outputs(2).empty());
+  EXPECT_EQ(f.batcher->active(), 1);
+  EXPECT_EQ(f.batcher->queue_depth(), 1);
+  EXPECT_TRUE(f.batcher->Resume(a));
+  f.streams.WaitDone(1);
+  f.streams.WaitDone(2);
+  EXPECT_TRUE(f.streams.status(1).ok());
+  EXPECT_EQ(f.streams.outputs(1), Reference(Seq(1, 5)));
+  EXPECT_EQ(f.streams.outputs(2), Reference(Seq(2, 2)));
+  EXPECT_THAT(f.streams.done_order(), ElementsAre(1, 2));
+}
+
+TEST(ContinuousBatcherTest, PausedSlotsAreBoundedLongestPausedEndsFirst) {
+  Fixture f;
+  SchedulerOptions o = Options(3, /*delay_us=*/1);
+  o.max_paused_slots = 1;
+  o.max_pause = absl::Seconds(1);
+  TicketId a = 0, b = 0;
+  f.Start(o, [&](int step, const std::vector<int>&) {
+    if (step == 1) {
+      EXPECT_TRUE(f.batcher->Pause(a));
+    }
+    if (step == 3) {
+      f.clock.Advance(absl::Milliseconds(1));  // b is paused later than a
+      EXPECT_TRUE(f.batcher->Pause(b));
+    }
+  });
+  a = f.Submit(Seq(1, 100));
+  b = f.Submit(Seq(2, 100));
+  f.Submit(Seq(3, 6));
+  f.streams.WaitDone(1);
+  EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(f.streams.status(1).message(), HasSubstr("too many paused streams"));
+  EXPECT_THAT(f.streams.status(1).message(), HasSubstr("max_paused_slots=1"));
+  EXPECT_EQ(f.streams.outputs(1).size(), 2u);  // steps 0 and 1
+  f.streams.WaitDone(3);
+  EXPECT_TRUE(f.streams.status(3).ok());
+  EXPECT_EQ(f.streams.outputs(3), Reference(Seq(3, 6)));
+  // b alone, paused: nothing moves until its pause reaches max_pause.
+  f.clock.WaitForBlockedWaiters(1);
+  EXPECT_FALSE(f.streams.done(2));
+  EXPECT_EQ(f.streams.outputs(2).size(), 4u);  // steps 0..3
+  f.clock.Advance(absl::Milliseconds(998));
+  f.clock.WaitForBlockedWaiters(1);
+  EXPECT_FALSE(f.streams.done(2));
+  f.clock.AdvanceToNextDeadline();
+  f.streams.WaitDone(2);
+  EXPECT_EQ(f.streams.status(2).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(f.streams.status(2).message(), HasSubstr("paused too long"));
+  f.batcher.reset();
+  EXPECT_THAT(f.log.left, ElementsAre(1, 3, 2));  // every joined sequence left its slot once
+}
+
+TEST(ContinuousBatcherTest, JoinFailureEndsOnlyThatSequenceWithoutLeave) {
+  Fixture f;
+  f.Start(Options(4));
+  f.Submit(ToySeq{1, /*length=*/0, /*key=*/1});
+  f.Submit(Seq(2, 3));
+  f.streams.WaitDone(1);
+  f.streams.WaitDone(2);
+  EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(f.streams.status(2).ok());
+  f.batcher.reset();
+  EXPECT_THAT(f.log.left, ElementsAre(2));
+}
+
+TEST(ContinuousBatcherTest, DestroyEndsActiveAndQueuedWithUnavailableAfterLeave) {
+  Fixture f;
+  TicketId a = 0;
+  f.Start(Options(1), [&](int step, const std::vector<int>&) {
+    if (step == 0) {
+      EXPECT_TRUE(f.batcher->Pause(a));
+    }
+  });
+  a = f.Submit(Seq(1, 100));
+  f.Submit(Seq(2, 5));
+  f.clock.WaitForBlockedWaiters(1);
+  f.batcher.reset();
+  EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.streams.status(2).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.streams.done_calls(1), 1);
+  EXPECT_EQ(f.streams.done_calls(2), 1);
+  EXPECT_THAT(f.log.left, ElementsAre(1));
+}
+
+}  // namespace
+}  // namespace vox
