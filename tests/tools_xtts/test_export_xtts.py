@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""Tests of tools/export_xtts.py, tools/tiny_xtts.py and tools/xtts_reference.py.
+
+Run by ctest (tests/tools_xtts/CMakeLists.txt) with PYTHONPATH=tools and VOX_TINY_DIR set; the
+tiny model must exist (target tiny_xtts). The exported TorchScript module is compared with the
+independent eager reference's goldens.
+"""
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import unittest
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.environ.get("VOX_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
+sys.path.insert(0, os.path.join(SOURCE, "tools"))
+import export_xtts  # noqa: E402
+import tiny_xtts  # noqa: E402
+import xtts_reference  # noqa: E402
+
+TINY = os.environ.get("VOX_TINY_DIR", "")
+
+
+def tiny_paths():
+    if not TINY or not os.path.isfile(os.path.join(TINY, "golden", "xtts-tiny.json")):
+        raise unittest.SkipTest("tiny model missing: build target tiny_xtts first")  # reported as failure below
+    return (os.path.join(TINY, "checkpoints", "xtts-tiny"), os.path.join(TINY, "models", "xtts-tiny"),
+            os.path.join(TINY, "golden", "xtts-tiny.json"))
+
+
+def load_blob(golden_path, golden, entry):
+    n = 1
+    for s in entry["shape"]:
+        n *= s
+    with open(os.path.join(os.path.dirname(golden_path), golden["blob"]), "rb") as f:
+        f.seek(entry["offset"] * 4)
+        data = f.read(n * 4)
+    return torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(entry["shape"])
+
+
+class GoldenExportTest(unittest.TestCase):
+    """The exported model.ts reproduces the eager reference's goldens."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not TINY or not os.path.isfile(os.path.join(TINY, "golden", "xtts-tiny.json")):
+            raise RuntimeError(f"tiny model missing under VOX_TINY_DIR='{TINY}': build target tiny_xtts")
+        cls.ckpt, cls.model_dir, cls.golden_path = tiny_paths()
+        with open(cls.golden_path, encoding="utf-8") as f:
+            cls.golden = json.load(f)
+        cls.model = torch.jit.load(os.path.join(cls.model_dir, "model.ts"))
+        cls.voices = torch.jit.load(os.path.join(cls.model_dir, "voices.ts"))
+        with open(os.path.join(cls.model_dir, "manifest.json"), encoding="utf-8") as f:
+            cls.manifest = json.load(f)
+
+    def generate(self, ids, voice_index, greedy, seed, params, forced=0):
+        m = self.model
+        cond = self.voices.cond_latents[voice_index:voice_index + 1]
+        stop = self.manifest["special_ids"]["stop_audio"]
+        limit = forced or self.manifest["max_generated_codes"]
+        text = torch.tensor([ids])
+        logits, latent, kv = m.prefix(cond, text, 32 + len(ids) + 3 + limit)
+        cache_len = 32 + len(ids) + 3
+        seen = [1, self.manifest["special_ids"]["start_audio"]]
+        rng = xtts_reference.SplitMix64(seed)
+        codes, lats = [], []
+        while True:
+            lats.append(latent[0])
+            l = xtts_reference.apply_repetition_penalty(logits[0], seen, params["repetition_penalty"])
+            if forced:
+                l[stop] = float("-inf")
+            if greedy:
+                code = int(torch.argmax(l))
+            else:
+                probs = xtts_reference.warp(l, params["temperature"], params["top_k"], params["top_p"]).softmax(-1)
+                code = xtts_reference.pick(probs, rng.uniform())
+            codes.append(code)
+            seen.append(code)
+            if code == stop or len(codes) >= limit:
+                break
+            logits, latent = m.step(torch.tensor([[code]]), torch.tensor([[len(codes)]]), kv, cache_len)
+            cache_len += 1
+        return codes, torch.stack(lats)
+
+    def test_text_ids_are_recomputed_identically(self):
+        tok = xtts_reference.BpeTokenizer.from_file(os.path.join(self.model_dir, "vocab.json"))
+        for t in self.golden["texts"]:
+            self.assertEqual(tok.encode(t["text"], t["lang"]), t["ids"], t["text"])
+            self.assertEqual(t["ids"][0], tok.added[f"[{t['lang']}]"])
+
+    def test_codes_latents_waveform_match_reference(self):
+        tol = self.golden["tolerances"]
+        for run in self.golden["runs"]:
+            ids = self.golden["texts"][run["text_index"]]["ids"]
+            with torch.no_grad():
+                codes, lats = self.generate(ids, run["voice_index"], run["mode"] == "greedy", run["seed"],
+                                            run["params"])
+            self.assertEqual(codes, run["codes"], f"run {run['text_index']} {run['mode']}")
+            ref_lat = load_blob(self.golden_path, self.golden, run["latents"])
+            self.assertLess(float((lats - ref_lat).abs().max()), tol["latents_abs"])
+            if "waveform" in run:
+                spk = self.voices.speaker_embeddings[run["voice_index"]:run["voice_index"] + 1]
+                with torch.no_grad():
+                    wav = self.model.vocode(ref_lat.unsqueeze(0), spk)[0]
+                ref_wav = load_blob(self.golden_path, self.golden, run["waveform"])
+                self.assertEqual(wav.shape, ref_wav.shape)
+                n = len(run["codes"])
+                self.assertEqual(wav.numel(), 256 * ((4 * n * 24000) // 22050))
+                self.assertLess(float((wav - ref_wav).abs().max()), tol["waveform_abs"])
+                self.assertGreater(float(wav.abs().max()), 0.05, "waveform is silent")
+
+    def test_forced_length(self):
+        f = self.golden["forced"]
+        ids = self.golden["texts"][f["text_index"]]["ids"]
+        with torch.no_grad():
+            codes, _ = self.generate(ids, 0, True, 0, f["params"], forced=f["forced_codes"])
+        self.assertEqual(codes, f["codes"])
+        self.assertEqual(len(codes), f["forced_codes"])
+        self.assertNotIn(self.manifest["special_ids"]["stop_audio"], codes)
+
+    def test_goldens_are_informative(self):
+        runs = self.golden["runs"]
+        greedy = [tuple(r["codes"]) for r in runs if r["mode"] == "greedy"]
+        self.assertEqual(len(set(greedy)), len(greedy))
+        self.assertTrue(any(r["stopped"] for r in runs))
+        sampled = [r for r in runs if r["mode"] == "sample"]
+        self.assertTrue(sampled)
+        for r in sampled:
+            g = next(x for x in runs if x["mode"] == "greedy" and x["text_index"] == r["text_index"])
+            self.assertNotEqual(r["codes"], g["codes"])
+
+    def test_batch_of_two_equals_two_batches_of_one(self):
+        lat = load_blob(self.golden_path, self.golden, self.golden["runs"][0]["latents"])[:40]
+        spk = self.voices.speaker_embeddings[:2]
+        with torch.no_grad():
+            both = self.model.vocode(torch.stack([lat, lat.flip(0)]), spk)
+            one = self.model.vocode(lat.unsqueeze(0), spk[:1])
+            two = self.model.vocode(lat.flip(0).unsqueeze(0), spk[1:2])
+        self.assertLess(float((both[0] - one[0]).abs().max()), 1e-5)
+        self.assertLess(float((both[1] - two[0]).abs().max()), 1e-5)
+
+    def test_interpolate_window_equals_whole_interpolation(self):
+        torch.manual_seed(0)
+        d = self.manifest["config"]["d_model"]
+        for n in list(range(1, 30)) + [97, 150, 301, 602]:
+            x = torch.randn(1, n, d)
+            with torch.no_grad():
+                whole = self.model.interpolate(x)
+            m = whole.shape[2]
+            self.assertEqual(m, (4 * n * 24000) // 22050, n)
+            for start, count in [(0, m), (m // 3, max(1, m // 2 - m // 3)), (m - 1, 1)]:
+                with torch.no_grad():
+                    win = self.model.interpolate_window(x, start, count)
+                err = float((win - whole[:, :, start:start + count]).abs().max())
+                self.assertLess(err, 1e-6, f"n={n} window {start}+{count}: {err}")
+
+    def test_receptive_field_bounds_windowed_decoding(self):
+        rf = self.manifest["config"]["hifigan"]["receptive_field_frames"]
+        lat = load_blob(self.golden_path, self.golden, self.golden["runs"][0]["latents"])
+        spk = self.voices.speaker_embeddings[:1]
+        with torch.no_grad():
+            frames = self.model.interpolate(lat.unsqueeze(0))
+            whole = self.model.decode_frames(frames, spk)[0]
+            a, b = 120, 200
+            win = self.model.decode_frames(frames[:, :, a - rf:b + rf], spk)[0]
+        inner = win[rf * 256:(rf + b - a) * 256]
+        self.assertLess(float((inner - whole[a * 256:b * 256]).abs().max()), 1e-5)
+        # And the field is not absurdly loose: 2 frames of context are not enough.
+        with torch.no_grad():
+            short = self.model.decode_frames(frames[:, :, a - 2:b + 2], spk)[0][2 * 256:(2 + b - a) * 256]
+        self.assertGreater(float((short - whole[a * 256:b * 256]).abs().max()), 1e-4)
+
+    def test_manifest(self):
+        m = self.manifest
+        self.assertEqual(m["architecture"], "xtts-v2")
+        self.assertEqual(m["sample_rate"], 24000)
+        self.assertEqual(m["max_generated_codes"], 602)
+        self.assertEqual([v["name"] for v in m["voices"]], tiny_xtts.VOICES)
+        self.assertEqual(m["sampling"], {"temperature": 0.75, "top_k": 50, "top_p": 0.85, "repetition_penalty": 5.0})
+        self.assertIn({"code": "es", "nllb": "spa_Latn"}, m["languages"])
+        for name, entry in m["files"].items():
+            self.assertEqual(os.path.getsize(os.path.join(self.model_dir, name)), entry["size"])
+            self.assertEqual(export_xtts.file_entry(os.path.join(self.model_dir, name))["sha256"], entry["sha256"])
+
+
+class CheckpointValidationTest(unittest.TestCase):
+    """Broken checkpoints fail naming the key; both weight-norm styles export identically."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="xtts_export_test_")
+        cls.ckpt = os.path.join(cls.tmp, "ckpt")
+        tiny_xtts.make_checkpoint(cls.ckpt)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def mutated(self, name, fn):
+        d = os.path.join(self.tmp, name)
+        shutil.copytree(self.ckpt, d)
+        ck = torch.load(os.path.join(d, "model.pth"))
+        fn(ck["model"])
+        torch.save(ck, os.path.join(d, "model.pth"))
+        return d
+
+    def test_config_has_infinity_literals(self):
+        with open(os.path.join(self.ckpt, "config.json")) as f:
+            text = f.read()
+        self.assertIn("Infinity", text)
+        self.assertEqual(export_xtts.load_config(os.path.join(self.ckpt, "config.json"))["max_text_len"], float("inf"))
+
+    def test_missing_key_is_named(self):
+        d = self.mutated("missing", lambda sd: sd.pop("gpt.gpt.h.1.mlp.c_fc.bias"))
+        with self.assertRaisesRegex(export_xtts.ExportError, r"'gpt\.gpt\.h\.1\.mlp\.c_fc\.bias' missing"):
+            export_xtts.export(d, os.path.join(self.tmp, "out_missing"))
+
+    def test_misshaped_key_is_named(self):
+        def f(sd):
+            sd["gpt.final_norm.weight"] = torch.ones(63)
+        d = self.mutated("shape", f)
+        with self.assertRaisesRegex(export_xtts.ExportError, r"'gpt\.final_norm\.weight' has shape \[63\]"):
+            export_xtts.export(d, os.path.join(self.tmp, "out_shape"))
+
+    def test_transposed_conv1d_is_named(self):
+        def f(sd):
+            sd["gpt.gpt.h.0.attn.c_attn.weight"] = sd["gpt.gpt.h.0.attn.c_attn.weight"].t().contiguous()
+        d = self.mutated("transposed", f)
+        with self.assertRaisesRegex(export_xtts.ExportError, r"gpt\.gpt\.h\.0\.attn\.c_attn\.weight"):
+            export_xtts.export(d, os.path.join(self.tmp, "out_t"))
+
+    def test_unexpected_key_is_named(self):
+        def f(sd):
+            sd["gpt.something_new.weight"] = torch.ones(3)
+        d = self.mutated("extra", f)
+        with self.assertRaisesRegex(export_xtts.ExportError, r"unexpected key 'gpt\.something_new\.weight'"):
+            export_xtts.export(d, os.path.join(self.tmp, "out_extra"))
+
+    def test_half_weight_norm_pair_is_named(self):
+        key = "hifigan_decoder.waveform_decoder.ups.2.parametrizations.weight.original0"
+        d = self.mutated("halfwn", lambda sd: sd.pop(key))
+        with self.assertRaisesRegex(export_xtts.ExportError, r"ups\.2\.parametrizations\.weight\.original1"):
+            export_xtts.export(d, os.path.join(self.tmp, "out_halfwn"))
+
+    def test_cloning_only_keys_are_present_and_ignored(self):
+        sd = torch.load(os.path.join(self.ckpt, "model.pth"))["model"]
+        for k in ("mel_stats", "gpt.conditioning_perceiver.latents", "hifigan_decoder.speaker_encoder.conv1.weight",
+                  "gpt.text_head.weight", "gpt.gpt.h.0.attn.bias"):
+            self.assertIn(k, sd)
+            self.assertTrue(export_xtts.is_ignored(k), k)
+        self.assertFalse(export_xtts.is_ignored("gpt.gpt.h.0.attn.c_attn.bias"))
+
+    def test_both_weight_norm_styles_and_xtts_prefix_export_identically(self):
+        d = os.path.join(self.tmp, "old_style")
+        shutil.copytree(self.ckpt, d)
+        vocab = tiny_xtts.make_vocab()
+        num_text = max(vocab["model"]["vocab"].values()) + 1
+        sd = tiny_xtts.make_state_dict(num_text, vocab, style="weight_g")
+        self.assertTrue(any(k.endswith(".weight_g") for k in sd))
+        sd = {"xtts." + k: v for k, v in sd.items()}  # GPTTrainer-style prefix
+        torch.save({"model": sd}, os.path.join(d, "model.pth"))
+        a = export_xtts.export(self.ckpt, os.path.join(self.tmp, "out_new"))
+        b = export_xtts.export(d, os.path.join(self.tmp, "out_old"))
+        self.assertEqual(a["config"], b["config"])
+        ma = torch.jit.load(os.path.join(self.tmp, "out_new", "model.ts")).state_dict()
+        mb = torch.jit.load(os.path.join(self.tmp, "out_old", "model.ts")).state_dict()
+        self.assertEqual(sorted(ma), sorted(mb))
+        for k in ma:
+            self.assertTrue(torch.equal(ma[k], mb[k]), k)
+        # The folded weight is v*g/||v||, not v.
+        raw = torch.load(os.path.join(self.ckpt, "model.pth"))["model"]
+        v = raw["hifigan_decoder.waveform_decoder.ups.0.parametrizations.weight.original1"]
+        folded = ma["hifigan_decoder.waveform_decoder.ups.0.weight"]
+        self.assertFalse(torch.allclose(v, folded))
+        g = raw["hifigan_decoder.waveform_decoder.ups.0.parametrizations.weight.original0"]
+        self.assertTrue(torch.allclose(folded.reshape(folded.shape[0], -1).norm(dim=1), g.reshape(-1), rtol=1e-5))
+
+    def test_missing_file_is_named(self):
+        d = os.path.join(self.tmp, "nospeakers")
+        shutil.copytree(self.ckpt, d)
+        os.remove(os.path.join(d, "speakers_xtts.pth"))
+        with self.assertRaisesRegex(export_xtts.ExportError, "speakers_xtts.pth"):
+            export_xtts.export(d, os.path.join(self.tmp, "out_nospk"))
+
+
+class TableAndTokenizerTest(unittest.TestCase):
+    def test_language_table_matches_languages_cc(self):
+        with open(os.path.join(SOURCE, "engines", "core", "languages.cc"), encoding="utf-8") as f:
+            src = f.read()
+        rows = re.findall(r'\{"(\w+_\w+)", "([\w-]+)",', src)
+        self.assertEqual(dict((x, n) for n, x in rows), export_xtts.XTTS_TO_NLLB)
+
+    def test_bpe_heap_order_on_runs(self):
+        vocab = {"version": "1.0", "added_tokens": [{"id": 0, "content": "[STOP]"}, {"id": 1, "content": "[UNK]"}],
+                 "model": {"type": "BPE", "unk_token": "[UNK]",
+                           "vocab": {"[STOP]": 0, "[UNK]": 1, "a": 2, "b": 3, "aa": 4, "aaa": 5, "ab": 6},
+                           "merges": ["a a", "aa a", "a b"]}}
+        tok = xtts_reference.BpeTokenizer(vocab)
+        # "aaaa": (0,1) merges first -> [aa, a, a]; then rank 0 (a a) at 2 beats rank 1 (aa a) -> [aa, aa].
+        self.assertEqual(tok.encode_raw("aaaa"), [4, 4])
+        self.assertEqual(tok.encode_raw("aaa"), [5])
+        self.assertEqual(tok.encode_raw("aab"), [4, 3])  # a a (rank 0) before a b (rank 2)
+        # '?!' is one piece of two unknown chars → [UNK] each (not fused); 'c' unknown; space dropped.
+        self.assertEqual(tok.encode_raw("a?!b c"), [2, 1, 1, 3, 1])
+        self.assertEqual(tok.encode_raw("[STOP]ab"), [0, 6])
+
+    def test_pretokenizer_splits_words_and_punctuation(self):
+        self.assertEqual(xtts_reference.BpeTokenizer._pretokenize("don't?! señor"), ["don", "'", "t", "?!", "señor"])
+
+    def test_cleaner_expands_numbers_symbols_abbreviations(self):
+        c = xtts_reference.clean_text
+        self.assertEqual(c('  Dr. Smith paid $20 & "50%".', "en"), "doctor smith paid twenty dollars and fifty percent .")
+        self.assertEqual(c("Son 12,5 y 3er.", "es"), "son doce punto cinco y tercero.")
+        self.assertEqual(c("That's 100,000.5.", "en"), "that's one hundred thousand point five.")
+
+    def test_splitmix64_known_values(self):
+        # Reference values of splitmix64 seeded with 0 (Vigna's splitmix64.c).
+        r = xtts_reference.SplitMix64(0)
+        self.assertEqual(r.next_u64(), 0xE220A8397B1DCDAF)
+        self.assertEqual(r.next_u64(), 0x6E789E6AA1B965F4)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

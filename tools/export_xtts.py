@@ -1,0 +1,707 @@
+#!/usr/bin/env python3
+"""Exports a Coqui XTTS v2 checkpoint directory to vox's model format (docs/model-format.md, XTTS).
+
+    /usr/bin/python3 tools/export_xtts.py --checkpoint XTTS_DIR --out MODEL_DIR \
+        [--dtype float32|float16|bfloat16] [--name NAME]
+
+XTTS_DIR is the directory as published: model.pth (state dict under "model"), config.json (with
+the non-standard `Infinity` literals), vocab.json, speakers_xtts.pth. Only torch is needed.
+The modules below are scriptable re-implementations whose parameter names map 1:1 onto the
+checkpoint keys (shared/XTTS_FACTS.md §3); every key is checked for presence and shape, and
+cloning-only modules are ignored by an explicit list. Weight norm is accepted in both storage
+styles (weight_g/weight_v and parametrizations.weight.original0/1) and folded in.
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import sys
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+EXPORTER_VERSION = 1
+
+# XTTS code -> NLLB code; must equal the XTTS column of engines/core/languages.cc
+# (tests/tools_xtts checks it).
+XTTS_TO_NLLB = {
+    "en": "eng_Latn", "es": "spa_Latn", "fr": "fra_Latn", "de": "deu_Latn", "it": "ita_Latn",
+    "pt": "por_Latn", "pl": "pol_Latn", "tr": "tur_Latn", "ru": "rus_Cyrl", "nl": "nld_Latn",
+    "cs": "ces_Latn", "ar": "arb_Arab", "zh-cn": "zho_Hans", "ja": "jpn_Jpan", "hu": "hun_Latn",
+    "ko": "kor_Hang", "hi": "hin_Deva",
+}
+
+# Top-level modules whose keys are used only to clone voices from audio (or to train); the
+# exporter ignores them. Everything else in model.pth must be used by the inference modules.
+IGNORED_PREFIXES = (
+    "mel_stats",
+    "torch_mel_spectrogram_style_encoder.",
+    "torch_mel_spectrogram_dvae.",
+    "dvae.",
+    "gpt.conditioning_encoder.",
+    "gpt.conditioning_perceiver.",
+    "gpt.text_head.",
+    "gpt.gpt_inference.",          # duplicates of gpt.gpt.* etc. made by init_gpt_for_inference
+    "gpt.gpt.wte.",                # GPT-2's own token table: unused (inputs are embeddings)
+    "gpt.gpt.wpe.",                # GPT-2's own position table: replaced by zeros in Coqui
+    "hifigan_decoder.speaker_encoder.",
+)
+IGNORED_PATTERNS = (re.compile(r"^gpt\.gpt\.h\.\d+\.attn\.(bias|masked_bias)$"),)
+
+HIFIGAN_DEFAULTS = {  # HifiDecoder.__init__ defaults (XTTS_FACTS §2): not in config.json
+    "upsample_rates": [8, 8, 2, 2],
+    "upsample_kernel_sizes": [16, 16, 4, 4],
+    "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilations": [[1, 3, 5], [1, 3, 5], [1, 3, 5]],
+}
+
+
+class ExportError(Exception):
+    """A checkpoint that does not match what the exporter expects (message names the key/file)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoint reading
+
+
+def load_config(path: str) -> dict:
+    """config.json with Python's json, which accepts the `Infinity`/`NaN` literals XTTS writes."""
+    with open(path, "r", encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return json.loads(text)  # json.loads parses Infinity, -Infinity and NaN by default
+    except json.JSONDecodeError as e:
+        raise ExportError(f"{path}: not valid JSON (even with Infinity literals): {e}")
+
+
+def load_state_dict(path: str) -> Dict[str, Tensor]:
+    """model.pth → the inference-relevant state dict: "model" entry, `xtts.` prefix stripped."""
+    try:
+        ckpt = torch.load(path, map_location="cpu")
+    except Exception as e:  # noqa: BLE001 - name the file whatever torch raised
+        raise ExportError(f"{path}: cannot be read by torch.load: {e}")
+    if isinstance(ckpt, dict) and "model" in ckpt and isinstance(ckpt["model"], dict):
+        sd = ckpt["model"]
+    elif isinstance(ckpt, dict) and all(isinstance(v, Tensor) for v in ckpt.values()):
+        sd = ckpt
+    else:
+        raise ExportError(f"{path}: expected a dict with the state dict under 'model'")
+    out = {}
+    for k, v in sd.items():
+        if k.startswith("xtts."):
+            k = k[len("xtts."):]
+        out[k] = v
+    return out
+
+
+def fold_weight_norm(sd: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """Replaces every weight-norm pair by its effective weight w = v * g / ||v|| (norm over all
+    dims but 0, torch._weight_norm with dim 0). Both storage styles are accepted."""
+    out = dict(sd)
+    styles = [(".weight_g", ".weight_v"),
+              (".parametrizations.weight.original0", ".parametrizations.weight.original1")]
+    for g_suffix, v_suffix in styles:
+        for k in list(sd.keys()):
+            if not k.endswith(g_suffix):
+                continue
+            base = k[: -len(g_suffix)]
+            vk = base + v_suffix
+            if vk not in sd:
+                raise ExportError(f"weight norm: '{k}' has no matching '{vk}'")
+            g, v = sd[k].float(), sd[vk].float()
+            if g.dim() != v.dim() or g.shape[0] != v.shape[0] or g.numel() != v.shape[0]:
+                raise ExportError(f"weight norm: '{k}' shape {list(g.shape)} does not fit "
+                                  f"'{vk}' shape {list(v.shape)}")
+            if base + ".weight" in sd:
+                raise ExportError(f"'{base}.weight' is stored both plain and weight-normed")
+            out[base + ".weight"] = torch._weight_norm(v, g, 0)
+            del out[k]
+            del out[vk]
+    for k in out:
+        if k.endswith(".weight_v") or k.endswith(".parametrizations.weight.original1"):
+            raise ExportError(f"weight norm: '{k}' has no matching magnitude (g) key")
+    return out
+
+
+def is_ignored(key: str) -> bool:
+    return key.startswith(IGNORED_PREFIXES) or any(p.match(key) for p in IGNORED_PATTERNS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scriptable modules (parameter names = checkpoint keys)
+
+
+class Conv1D(nn.Module):
+    """GPT-2's Conv1D: weight stored [in, out], y = x @ W + b."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n_in, n_out))
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape[:-1] + (self.weight.shape[1],)
+        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(shape)
+
+
+def gelu_new(x: Tensor) -> Tensor:
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+class Attention(nn.Module):
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.c_attn = Conv1D(d, 3 * d)
+        self.c_proj = Conv1D(d, d)
+        self.heads = heads
+        self.head_dim = d // heads
+        self.scale = 1.0 / math.sqrt(d // heads)
+
+    def _split(self, x: Tensor) -> Tensor:  # [B,T,d] -> [B,H,T,hd]
+        b, t = x.shape[0], x.shape[1]
+        return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)
+
+    def _merge(self, x: Tensor) -> Tensor:  # [B,H,T,hd] -> [B,T,d]
+        b, t = x.shape[0], x.shape[2]
+        return x.transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
+
+    def forward_prefix(self, x: Tensor, k_cache: Tensor, v_cache: Tensor) -> Tensor:
+        d = x.shape[-1]
+        qkv = self.c_attn(x)
+        q, k, v = self._split(qkv[..., :d]), self._split(qkv[..., d:2 * d]), self._split(qkv[..., 2 * d:])
+        t = x.shape[1]
+        k_cache[:, :, :t] = k
+        v_cache[:, :, :t] = v
+        att = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+        causal = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+        att = att.masked_fill(causal, float("-inf"))
+        att = torch.softmax(att.float(), dim=-1).to(q.dtype)
+        return self.c_proj(self._merge(torch.matmul(att, v)))
+
+    def forward_step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int) -> Tensor:
+        d = x.shape[-1]
+        qkv = self.c_attn(x)
+        q, k, v = self._split(qkv[..., :d]), self._split(qkv[..., d:2 * d]), self._split(qkv[..., 2 * d:])
+        k_cache[:, :, cache_len:cache_len + 1] = k
+        v_cache[:, :, cache_len:cache_len + 1] = v
+        keys = k_cache[:, :, :cache_len + 1]
+        values = v_cache[:, :, :cache_len + 1]
+        att = torch.matmul(q, keys.transpose(-1, -2)) * self.scale
+        att = torch.softmax(att.float(), dim=-1).to(q.dtype)
+        return self.c_proj(self._merge(torch.matmul(att, values)))
+
+
+class Mlp(nn.Module):
+    def __init__(self, d: int, inner: int):
+        super().__init__()
+        self.c_fc = Conv1D(d, inner)
+        self.c_proj = Conv1D(inner, d)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.c_proj(gelu_new(self.c_fc(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, d: int, heads: int, inner: int):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d, eps=1e-5)
+        self.attn = Attention(d, heads)
+        self.ln_2 = nn.LayerNorm(d, eps=1e-5)
+        self.mlp = Mlp(d, inner)
+
+    def forward_prefix(self, x: Tensor, k_cache: Tensor, v_cache: Tensor) -> Tensor:
+        x = x + self.attn.forward_prefix(self.ln_1(x), k_cache, v_cache)
+        return x + self.mlp(self.ln_2(x))
+
+    def forward_step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int) -> Tensor:
+        x = x + self.attn.forward_step(self.ln_1(x), k_cache, v_cache, cache_len)
+        return x + self.mlp(self.ln_2(x))
+
+
+class Gpt2(nn.Module):
+    def __init__(self, d: int, layers: int, heads: int, inner: int):
+        super().__init__()
+        self.h = nn.ModuleList([Block(d, heads, inner) for _ in range(layers)])
+        self.ln_f = nn.LayerNorm(d, eps=1e-5)
+
+
+class PosEmbedding(nn.Module):
+    def __init__(self, rows: int, d: int):
+        super().__init__()
+        self.emb = nn.Embedding(rows, d)
+
+
+class XttsGpt(nn.Module):
+    def __init__(self, d: int, layers: int, heads: int, text_tokens: int, audio_tokens: int,
+                 text_pos_rows: int, mel_pos_rows: int):
+        super().__init__()
+        self.gpt = Gpt2(d, layers, heads, 4 * d)
+        self.text_embedding = nn.Embedding(text_tokens, d)
+        self.mel_embedding = nn.Embedding(audio_tokens, d)
+        self.text_pos_embedding = PosEmbedding(text_pos_rows, d)
+        self.mel_pos_embedding = PosEmbedding(mel_pos_rows, d)
+        self.final_norm = nn.LayerNorm(d, eps=1e-5)
+        self.mel_head = nn.Linear(d, audio_tokens)
+
+
+class ResBlock1(nn.Module):
+    def __init__(self, ch: int, k: int, dilations: List[int]):
+        super().__init__()
+        self.convs1 = nn.ModuleList([nn.Conv1d(ch, ch, k, 1, dilation=d, padding=(k * d - d) // 2)
+                                     for d in dilations])
+        self.convs2 = nn.ModuleList([nn.Conv1d(ch, ch, k, 1, dilation=1, padding=(k - 1) // 2)
+                                     for _ in dilations])
+
+    def forward(self, x: Tensor) -> Tensor:
+        for c1, c2 in zip(self.convs1, self.convs2):
+            xt = F.leaky_relu(x, 0.1)
+            xt = c1(xt)
+            xt = F.leaky_relu(xt, 0.1)
+            xt = c2(xt)
+            x = xt + x
+        return x
+
+
+class WaveformDecoder(nn.Module):
+    """Coqui's HifiganGenerator as XTTS uses it (XTTS_FACTS §8), any batch size."""
+
+    def __init__(self, in_dim: int, cond_dim: int, channels: List[int], hp: dict):
+        super().__init__()
+        rates, ks = hp["upsample_rates"], hp["upsample_kernel_sizes"]
+        rks, rds = hp["resblock_kernel_sizes"], hp["resblock_dilations"]
+        self.num_kernels = len(rks)
+        self.conv_pre = nn.Conv1d(in_dim, channels[0], 7, 1, padding=3)
+        self.cond_layer = nn.Conv1d(cond_dim, channels[0], 1)
+        self.ups = nn.ModuleList([
+            nn.ConvTranspose1d(channels[i], channels[i] // 2, k, u, padding=(k - u) // 2)
+            for i, (u, k) in enumerate(zip(rates, ks))])
+        self.resblocks = nn.ModuleList()
+        self.conds = nn.ModuleList()
+        for i in range(len(rates)):
+            ch = channels[i] // 2
+            for k, d in zip(rks, rds):
+                self.resblocks.append(ResBlock1(ch, k, d))
+            self.conds.append(nn.Conv1d(cond_dim, ch, 1))
+        self.conv_post = nn.Conv1d(channels[-1] // 2, 1, 7, 1, padding=3, bias=False)
+
+    def forward(self, x: Tensor, g: Tensor) -> Tensor:
+        o = self.conv_pre(x) + self.cond_layer(g)
+        for i, (up, cond) in enumerate(zip(self.ups, self.conds)):
+            o = F.leaky_relu(o, 0.1)
+            o = up(o)
+            o = o + cond(g)
+            z = torch.zeros_like(o)
+            for j, rb in enumerate(self.resblocks):
+                if j // self.num_kernels == i:
+                    z = z + rb(o)
+            o = z / self.num_kernels
+        o = F.leaky_relu(o, 0.01)
+        return torch.tanh(self.conv_post(o))
+
+
+class HifiDecoder(nn.Module):
+    def __init__(self, in_dim: int, cond_dim: int, channels: List[int], hp: dict):
+        super().__init__()
+        self.waveform_decoder = WaveformDecoder(in_dim, cond_dim, channels, hp)
+
+
+def _float32(x: float) -> float:
+    """x rounded to float32 (the interpolation kernels' ratio type), as a Python float."""
+    return float(torch.tensor(x, dtype=torch.float32).item())
+
+
+class XttsModel(nn.Module):
+    """The exported module (model.ts). Methods per docs/model-format.md, XTTS."""
+
+    def __init__(self, cfg: dict, channels: List[int], cond_dim: int):
+        super().__init__()
+        d = cfg["d_model"]
+        self.gpt = XttsGpt(d, cfg["layers"], cfg["heads"], cfg["num_text_tokens"],
+                           cfg["num_audio_tokens"], cfg["text_pos_rows"], cfg["mel_pos_rows"])
+        self.hifigan_decoder = HifiDecoder(d, cond_dim, channels, cfg["hifigan"])
+        self.start_text = int(cfg["start_text"])
+        self.stop_text = int(cfg["stop_text"])
+        self.start_audio = int(cfg["start_audio"])
+        self.heads = int(cfg["heads"])
+        self.head_dim = d // int(cfg["heads"])
+        self.hop = int(cfg["hifigan"]["hop_length"])
+        self.scale1 = float(cfg["code_stride"]) / float(cfg["hifigan"]["hop_length"])  # 4.0
+        self.scale2 = float(cfg["sample_rate"]) / float(cfg["input_sample_rate"])      # 1.088..
+        self.resample = int(cfg["sample_rate"]) != int(cfg["input_sample_rate"])
+        self.ratio1 = _float32(1.0 / self.scale1)
+        self.ratio2 = _float32(1.0 / self.scale2)
+
+    def _dtype(self) -> torch.dtype:
+        return self.gpt.mel_head.weight.dtype
+
+    def _head(self, h: Tensor) -> Tuple[Tensor, Tensor]:
+        latent = self.gpt.final_norm(self.gpt.gpt.ln_f(h))
+        logits = self.gpt.mel_head(latent)
+        return logits.float(), latent.float()
+
+    @torch.jit.export
+    def prefix(self, cond_latent: Tensor, text_ids: Tensor, capacity: int
+               ) -> Tuple[Tensor, Tensor, List[Tensor]]:
+        b, t = text_ids.shape[0], text_ids.shape[1]
+        dev = text_ids.device
+        start = torch.full([b, 1], self.start_text, dtype=torch.long, device=dev)
+        stop = torch.full([b, 1], self.stop_text, dtype=torch.long, device=dev)
+        text = torch.cat([start, text_ids, stop], dim=1)
+        text_pos = torch.arange(t + 2, device=dev)
+        text_emb = self.gpt.text_embedding(text) + self.gpt.text_pos_embedding.emb(text_pos).unsqueeze(0)
+        mel = torch.full([b, 1], self.start_audio, dtype=torch.long, device=dev)
+        mel_pos = torch.zeros([1], dtype=torch.long, device=dev)
+        mel_emb = self.gpt.mel_embedding(mel) + self.gpt.mel_pos_embedding.emb(mel_pos).unsqueeze(0)
+        x = torch.cat([cond_latent.to(self._dtype()), text_emb, mel_emb], dim=1)
+        p = x.shape[1]
+        if capacity < p:
+            capacity = p
+        kv: List[Tensor] = []
+        for i, block in enumerate(self.gpt.gpt.h):
+            k_cache = torch.zeros([b, self.heads, capacity, self.head_dim], dtype=x.dtype, device=dev)
+            v_cache = torch.zeros([b, self.heads, capacity, self.head_dim], dtype=x.dtype, device=dev)
+            x = block.forward_prefix(x, k_cache, v_cache)
+            kv.append(k_cache)
+            kv.append(v_cache)
+        logits, latent = self._head(x[:, -1])
+        return logits, latent, kv
+
+    @torch.jit.export
+    def step(self, codes: Tensor, positions: Tensor, kv: List[Tensor], cache_len: int
+             ) -> Tuple[Tensor, Tensor]:
+        x = self.gpt.mel_embedding(codes) + self.gpt.mel_pos_embedding.emb(positions)
+        for i, block in enumerate(self.gpt.gpt.h):
+            x = block.forward_step(x, kv[2 * i], kv[2 * i + 1], cache_len)
+        return self._head(x[:, -1])
+
+    @torch.jit.export
+    def interpolate(self, latents: Tensor) -> Tensor:
+        z = F.interpolate(latents.float().transpose(1, 2), scale_factor=[self.scale1], mode="linear",
+                          align_corners=False)
+        if self.resample:
+            z = F.interpolate(z, scale_factor=[self.scale2], mode="linear", align_corners=False)
+        return z
+
+    def _lerp_index(self, dst: Tensor, ratio: float, in_len: int) -> Tuple[Tensor, Tensor, Tensor]:
+        # torch's CPU linear kernel (XTTS_FACTS §8): src = ratio*(dst+0.5)-0.5 in double with the
+        # float32-rounded ratio, clamped at 0; weights applied in float32.
+        src = (dst.double() + 0.5) * ratio - 0.5
+        src = torch.clamp(src, min=0.0)
+        i0 = torch.clamp(torch.floor(src).long(), max=in_len - 1)
+        i1 = torch.clamp(i0 + 1, max=in_len - 1)
+        w1 = torch.clamp(src - i0.double(), 0.0, 1.0).float()
+        return i0, i1, w1
+
+    @torch.jit.export
+    def interpolate_window(self, latents: Tensor, start: int, count: int) -> Tensor:
+        n = latents.shape[1]
+        dev = latents.device
+        n1 = int(math.floor(float(n) * self.scale1))
+        dst = torch.arange(start, start + count, device=dev)
+        # Stage 2 (24000/22050): which stage-1 frames each output frame reads.
+        if self.resample:
+            n2 = int(math.floor(float(n1) * self.scale2))
+            if n2 == n1:
+                a = dst
+                b = dst
+                w2 = torch.zeros([count], device=dev)
+            else:
+                a, b, w2 = self._lerp_index(dst, self.ratio2, n1)
+        else:
+            a = dst
+            b = dst
+            w2 = torch.zeros([count], device=dev)
+        # Stage 1 (x4) for the frames a and b.
+        k = torch.cat([a, b])
+        i0, i1, w1 = self._lerp_index(k, self.ratio1, n)
+        x = latents.float()
+        z1 = x.index_select(1, i0) * (1.0 - w1).view(1, -1, 1) + x.index_select(1, i1) * w1.view(1, -1, 1)
+        za, zb = z1[:, :count], z1[:, count:]
+        out = za * (1.0 - w2).view(1, -1, 1) + zb * w2.view(1, -1, 1)
+        return out.transpose(1, 2).contiguous()
+
+    @torch.jit.export
+    def decode_frames(self, frames: Tensor, speaker: Tensor) -> Tensor:
+        dt = self._dtype()
+        wav = self.hifigan_decoder.waveform_decoder(frames.to(dt), speaker.to(dt))
+        return wav.squeeze(1).float()
+
+    @torch.jit.export
+    def vocode(self, latents: Tensor, speaker: Tensor) -> Tensor:
+        return self.decode_frames(self.interpolate(latents), speaker)
+
+    def forward(self, latents: Tensor, speaker: Tensor) -> Tensor:
+        return self.vocode(latents, speaker)
+
+
+class XttsVoices(nn.Module):
+    """voices.ts: row i of each buffer is voice i of the manifest."""
+
+    def __init__(self, cond_latents: Tensor, speaker_embeddings: Tensor):
+        super().__init__()
+        self.register_buffer("cond_latents", cond_latents)
+        self.register_buffer("speaker_embeddings", speaker_embeddings)
+
+    def forward(self, index: int) -> Tuple[Tensor, Tensor]:
+        return self.cond_latents[index:index + 1], self.speaker_embeddings[index:index + 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration from the checkpoint
+
+
+def _shape(sd: Dict[str, Tensor], key: str, ndim: int) -> List[int]:
+    if key not in sd:
+        raise ExportError(f"model.pth: key '{key}' missing")
+    s = list(sd[key].shape)
+    if len(s) != ndim:
+        raise ExportError(f"model.pth: key '{key}' has shape {s}, expected {ndim} dims")
+    return s
+
+
+def derive_config(config: dict, sd: Dict[str, Tensor], vocab: dict) -> Tuple[dict, List[int], int]:
+    """Model dimensions from config.json (model_args), vocab.json and the weight shapes."""
+    args = config.get("model_args")
+    if not isinstance(args, dict):
+        raise ExportError("config.json: field 'model_args' missing")
+
+    def arg(name):
+        if name not in args:
+            raise ExportError(f"config.json: field 'model_args.{name}' missing")
+        return args[name]
+
+    d = int(arg("gpt_n_model_channels"))
+    layers = int(arg("gpt_layers"))
+    heads = int(arg("gpt_n_heads"))
+    if d % heads:
+        raise ExportError(f"config.json: gpt_n_model_channels {d} not divisible by gpt_n_heads {heads}")
+    added = {t["content"]: t["id"] for t in vocab.get("added_tokens", [])}
+    model_vocab = vocab.get("model", {}).get("vocab", {})
+    ids = list(model_vocab.values()) + list(added.values())
+    if not ids:
+        raise ExportError("vocab.json: field 'model.vocab' missing or empty")
+
+    def tok(name):
+        if name in added:
+            return int(added[name])
+        if name in model_vocab:
+            return int(model_vocab[name])
+        raise ExportError(f"vocab.json: token '{name}' missing")
+
+    max_audio = int(arg("gpt_max_audio_tokens"))
+    max_text = int(arg("gpt_max_text_tokens"))
+    cfg = {
+        "d_model": d, "layers": layers, "heads": heads,
+        "num_audio_tokens": int(arg("gpt_num_audio_tokens")),
+        "num_text_tokens": max(ids) + 1,
+        "cond_latent_len": 32,
+        "text_pos_rows": max_text + 2, "mel_pos_rows": max_audio + 3,
+        "start_text": tok("[START]"), "stop_text": tok("[STOP]"),
+        "start_audio": int(arg("gpt_start_audio_token")), "stop_audio": int(arg("gpt_stop_audio_token")),
+        "space": tok("[SPACE]"), "unk": tok("[UNK]"),
+        "max_text_tokens": max_text, "max_generated_codes": max_audio - 3,
+        "code_stride": int(arg("gpt_code_stride_len")),
+        "input_sample_rate": int(arg("input_sample_rate")),
+        "sample_rate": int(arg("output_sample_rate")),
+    }
+    hop = int(arg("output_hop_length"))
+    if cfg["code_stride"] % hop:
+        raise ExportError(f"config.json: gpt_code_stride_len {cfg['code_stride']} is not a multiple of "
+                          f"output_hop_length {hop}")
+    hp = dict(HIFIGAN_DEFAULTS)
+    hp["hop_length"] = hop
+    prod = 1
+    for u in hp["upsample_rates"]:
+        prod *= u
+    if prod != hop:
+        raise ExportError(f"config.json: output_hop_length {hop} != product of the HiFi-GAN "
+                          f"upsample rates {hp['upsample_rates']} ({prod})")
+    # Channel counts off the weight shapes.
+    wd = "hifigan_decoder.waveform_decoder."
+    c0, in_dim, _ = _shape(sd, wd + "conv_pre.weight", 3)
+    if in_dim != int(arg("decoder_input_dim")) or in_dim != d:
+        raise ExportError(f"model.pth: '{wd}conv_pre.weight' input dim {in_dim} != decoder_input_dim "
+                          f"{arg('decoder_input_dim')} / gpt_n_model_channels {d}")
+    channels = []  # input channels of ups[i]; its output (and resblocks') is half of that
+    for i in range(len(hp["upsample_rates"])):
+        cin, cout, k = _shape(sd, f"{wd}ups.{i}.weight", 3)
+        expected_in = c0 if i == 0 else channels[-1] // 2
+        if cin != expected_in or cout * 2 != cin or k != hp["upsample_kernel_sizes"][i]:
+            raise ExportError(f"model.pth: '{wd}ups.{i}.weight' has shape {[cin, cout, k]}, expected "
+                              f"[{expected_in}, {expected_in // 2}, {hp['upsample_kernel_sizes'][i]}]")
+        channels.append(cin)
+    cond_dim = _shape(sd, wd + "cond_layer.weight", 3)[1]
+    if cond_dim != int(arg("d_vector_dim")):
+        raise ExportError(f"model.pth: '{wd}cond_layer.weight' has {cond_dim} input channels != "
+                          f"d_vector_dim {arg('d_vector_dim')}")
+    cfg["speaker_dim"] = cond_dim
+    hp["upsample_initial_channel"] = c0
+    hp["receptive_field_frames"] = receptive_field_frames(hp)
+    cfg["hifigan"] = hp
+    return cfg, channels, cond_dim
+
+
+def receptive_field_frames(hp: dict) -> int:
+    """Frames on each side of a vocoder frame whose inputs can reach its output samples (upper
+    bound, from the kernel sizes: conv_pre, each upsampling layer and its widest resblock, conv_post)."""
+    hop = hp["hop_length"]
+    samples = 3 * hop  # conv_pre k7 at frame rate
+    rate = hop
+    for u, k in zip(hp["upsample_rates"], hp["upsample_kernel_sizes"]):
+        rate //= u  # output samples per sample at this stage's output rate
+        samples += (k // u + 1) * rate * u  # transposed conv reaches ceil(k/u) inputs
+        rb = max(sum((rk - 1) // 2 * (dd + 1) for dd in dl)
+                 for rk, dl in zip(hp["resblock_kernel_sizes"], hp["resblock_dilations"]))
+        samples += rb * rate
+    samples += 3  # conv_post k7
+    return int(math.ceil(samples / hop)) + 1
+
+
+def check_and_load(model: XttsModel, sd: Dict[str, Tensor]) -> None:
+    """Loads `sd` into `model` key by key: every module key must be in the checkpoint with the same
+    shape; every checkpoint key must be used or on the ignore list."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    if missing:
+        raise ExportError(f"model.pth: key '{missing[0]}' missing ({len(missing)} missing in all)")
+    for k, v in own.items():
+        if list(sd[k].shape) != list(v.shape):
+            raise ExportError(f"model.pth: key '{k}' has shape {list(sd[k].shape)}, expected {list(v.shape)}")
+    unused = [k for k in sd if k not in own and not is_ignored(k)]
+    if unused:
+        raise ExportError(f"model.pth: unexpected key '{unused[0]}' ({len(unused)} unexpected in all: "
+                          f"{', '.join(unused[:5])})")
+    model.load_state_dict({k: sd[k].float() for k in own}, strict=True)
+
+
+def load_voices(path: str, d: int, speaker_dim: int) -> Tuple[List[str], Tensor, Tensor]:
+    try:
+        speakers = torch.load(path, map_location="cpu")
+    except Exception as e:  # noqa: BLE001
+        raise ExportError(f"{path}: cannot be read by torch.load: {e}")
+    if not isinstance(speakers, dict) or not speakers:
+        raise ExportError(f"{path}: expected a non-empty dict name -> voice")
+    names, latents, embs = [], [], []
+    for name, v in speakers.items():
+        if not isinstance(v, dict) or "gpt_cond_latent" not in v or "speaker_embedding" not in v:
+            raise ExportError(f"{path}: voice '{name}' lacks 'gpt_cond_latent'/'speaker_embedding'")
+        lat, emb = v["gpt_cond_latent"], v["speaker_embedding"]
+        if list(lat.shape) != [1, 32, d]:
+            raise ExportError(f"{path}: voice '{name}' gpt_cond_latent shape {list(lat.shape)}, expected [1, 32, {d}]")
+        if list(emb.shape) != [1, speaker_dim, 1]:
+            raise ExportError(f"{path}: voice '{name}' speaker_embedding shape {list(emb.shape)}, "
+                              f"expected [1, {speaker_dim}, 1]")
+        names.append(str(name))
+        latents.append(lat.float())
+        embs.append(emb.float())
+    return names, torch.cat(latents), torch.cat(embs)
+
+
+def file_entry(path: str) -> dict:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"size": os.path.getsize(path), "sha256": h.hexdigest()}
+
+
+def build_model(checkpoint: str) -> Tuple[XttsModel, dict, dict]:
+    """Reads the checkpoint directory; returns the loaded eager module, derived config, config.json."""
+    for f in ("model.pth", "config.json", "vocab.json", "speakers_xtts.pth"):
+        if not os.path.isfile(os.path.join(checkpoint, f)):
+            raise ExportError(f"{checkpoint}: file '{f}' missing")
+    config = load_config(os.path.join(checkpoint, "config.json"))
+    with open(os.path.join(checkpoint, "vocab.json"), "r", encoding="utf-8") as f:
+        vocab = json.load(f)
+    sd = fold_weight_norm(load_state_dict(os.path.join(checkpoint, "model.pth")))
+    cfg, channels, cond_dim = derive_config(config, sd, vocab)
+    model = XttsModel(cfg, channels, cond_dim)
+    check_and_load(model, sd)
+    model.eval()
+    return model, cfg, config
+
+
+def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str] = None) -> dict:
+    dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if dtype not in dtypes:
+        raise ExportError(f"--dtype '{dtype}' not one of {', '.join(dtypes)}")
+    model, cfg, config = build_model(checkpoint)
+    names, latents, embs = load_voices(os.path.join(checkpoint, "speakers_xtts.pth"),
+                                       cfg["d_model"], cfg["speaker_dim"])
+    langs = config.get("languages") or config.get("model_args", {}).get("languages")
+    if not isinstance(langs, list) or not langs:
+        raise ExportError("config.json: field 'languages' missing")
+    languages = [{"code": c, "nllb": XTTS_TO_NLLB[c]} for c in langs if c in XTTS_TO_NLLB]
+    if not languages:
+        raise ExportError(f"config.json: none of the languages {langs} is in the language table")
+    os.makedirs(out, exist_ok=True)
+    model = model.to(dtypes[dtype])
+    with torch.no_grad():
+        scripted = torch.jit.script(model)
+    scripted.save(os.path.join(out, "model.ts"))
+    torch.jit.script(XttsVoices(latents, embs)).save(os.path.join(out, "voices.ts"))
+    shutil.copyfile(os.path.join(checkpoint, "vocab.json"), os.path.join(out, "vocab.json"))
+    nllb = [l["nllb"] for l in languages]
+    hp = dict(cfg["hifigan"])
+    manifest = {
+        "schema_version": 1,
+        "kind": "speech",
+        "architecture": "xtts-v2",
+        "name": name or os.path.basename(os.path.normpath(out)),
+        "dtype": dtype,
+        "exporter": {"name": "export_xtts.py", "version": EXPORTER_VERSION, "torch": torch.__version__},
+        "source": {"checkpoint": checkpoint, "format": "model.pth"},
+        "config": {k: cfg[k] for k in ("d_model", "layers", "heads", "num_audio_tokens", "num_text_tokens",
+                                       "cond_latent_len", "speaker_dim", "text_pos_rows", "mel_pos_rows")},
+        "special_ids": {k: cfg[k] for k in ("start_text", "stop_text", "start_audio", "stop_audio",
+                                            "space", "unk")},
+        "tokenizer": {"type": "xtts-bpe", "file": "vocab.json"},
+        "languages": languages,
+        "voices": [{"name": n, "index": i, "languages": nllb} for i, n in enumerate(names)],
+        "sample_rate": cfg["sample_rate"],
+        "input_sample_rate": cfg["input_sample_rate"],
+        "code_stride": cfg["code_stride"],
+        "codes_per_second": cfg["input_sample_rate"] / cfg["code_stride"],
+        "samples_per_code": cfg["code_stride"] * cfg["sample_rate"] / cfg["input_sample_rate"],
+        "max_text_tokens": cfg["max_text_tokens"],
+        "max_generated_codes": cfg["max_generated_codes"],
+        "sampling": {
+            "temperature": float(config.get("temperature", 0.75)),
+            "top_k": int(config.get("top_k", 50)),
+            "top_p": float(config.get("top_p", 0.85)),
+            "repetition_penalty": float(config.get("repetition_penalty", 5.0)),
+        },
+        "files": {},
+    }
+    manifest["config"]["hifigan"] = hp
+    for f in ("model.ts", "voices.ts", "vocab.json"):
+        manifest["files"][f] = file_entry(os.path.join(out, f))
+    with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    return manifest
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, help="XTTS v2 directory (model.pth, config.json, ...)")
+    parser.add_argument("--out", required=True, help="output model directory")
+    parser.add_argument("--dtype", default="float32", help="float32 | float16 | bfloat16")
+    parser.add_argument("--name", help="model name for the manifest (default: the out dir's name)")
+    args = parser.parse_args()
+    try:
+        m = export(args.checkpoint, args.out, args.dtype, args.name)
+    except ExportError as e:
+        print(f"export_xtts: error: {e}", file=sys.stderr)
+        return 1
+    print(f"exported {m['name']}: {len(m['voices'])} voices, {len(m['languages'])} languages -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

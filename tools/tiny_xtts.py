@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""The tiny synthetic XTTS v2 model: checkpoint in the published layout, export, goldens.
+
+make(out) writes
+  out/checkpoints/xtts-tiny/   model.pth (real key names, tiny dims, weight norm in the
+                               parametrizations style, a few cloning-only keys), config.json (with
+                               Infinity literals), vocab.json (HF tokenizers BPE), speakers_xtts.pth
+  out/models/xtts-tiny/        exported by tools/export_xtts.py (the path real checkpoints take)
+  out/golden/xtts-tiny.json    from tools/xtts_reference.py: text ids, greedy and seeded-sampling
+  out/golden/xtts-tiny.bin     codes; latents and waveforms as float32 little-endian (offsets in
+                               the json)
+The random weights are shaped so that codes depend on text and voice and some utterances stop
+before the 602-code limit; make() asserts it.
+"""
+import json
+import math
+import os
+import sys
+from typing import Dict, List
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import export_xtts  # noqa: E402
+import xtts_reference  # noqa: E402
+
+NAME = "xtts-tiny"
+D, LAYERS, HEADS = 64, 3, 4
+SPEAKER_DIM = 16
+HIFI_C0 = 32
+AUDIO_TOKENS = 1026
+ACTIVE = 200        # codes with strong head rows
+DRIFT = 25.0        # mel position drift: 1 unit per DRIFT codes
+STOP_GAIN = 3.0
+STOP_BIAS = -1.0
+MAX_TEXT, MAX_AUDIO = 402, 605
+VOICES = ["Ana Tiny", "Bruno Tiny", "Carla Tiny"]
+LANGUAGES = ["en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "zh-cn", "hu", "ko", "ja", "hi"]
+
+CHARS = list("abcdefghijklmnopqrstuvwxyz") + list("áéíóúñü¿¡") + list("0123456789") + list(".,!?'-:;&@%#$€£°")
+MERGES = ["t h", "th e", "e s", "d e", "q u", "e n", "a r", "o n", "i n", "e r", "a n", "o r", "l a", "r e",
+          "e l", "o s", "a s", "t e", "i s", "h e", "an d", "c i", "ci ó", "ció n", "y e", "n t", "e n",
+          "o o", "oo o", "l l", "ll o", "w o", "wo r", "t w", "tw e", "f i", "fi v", "h u", "hu n",
+          "s e", "se n", "c e", "ce n", "t o", "a a", "aa a", "p e", "r o"]
+ADDED = ["[STOP]", "[UNK]", "[SPACE]"]  # then chars and merges, then the language tokens and [START]
+
+TEXTS = [
+    ("Hello, world! This is a tiny test.", "en"),
+    ("It costs $20.15 today, or 3 pounds.", "en"),
+    ("The 3rd of May, 1999: Dr. Smith & Co. won 14% more.", "en"),
+    ("Don't stop... really?! Wooo, naïve.", "en"),
+    ("I have 2,500 songs and 12.5 hours.", "en"),
+    ("¡Hola, mundo! ¿Dónde está la estación?", "es"),
+    ("Son las 12,5 de la noche, Sr. García.", "es"),
+    ("El 1er perro cuesta 20€ y 5 centavos.", "es"),
+    ("Llegaron 1.000 personas al 3er piso.", "es"),
+    ("Aaaa... ¡qué bien!", "es"),
+]
+
+
+def make_vocab() -> dict:
+    vocab: Dict[str, int] = {}
+    for t in ADDED:
+        vocab[t] = len(vocab)
+    for c in CHARS:
+        vocab[c] = len(vocab)
+    merges = []
+    for m in MERGES:
+        a, b = m.split(" ")
+        if a + b not in vocab:
+            vocab[a + b] = len(vocab)
+        merges.append(m)
+    langs = [f"[{l}]" for l in LANGUAGES[:3]] + ["[START]"] + [f"[{l}]" for l in LANGUAGES[3:]]
+    for t in langs:
+        vocab[t] = len(vocab)
+    added = [{"id": vocab[t], "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": True} for t in ADDED + langs]
+    return {
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+        "normalizer": None, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": None, "decoder": None,
+        "model": {"type": "BPE", "dropout": None, "unk_token": "[UNK]", "continuing_subword_prefix": None,
+                  "end_of_word_suffix": None, "fuse_unk": False, "vocab": vocab, "merges": merges},
+    }
+
+
+def make_config(num_text_tokens: int) -> dict:
+    inf = float("inf")  # json.dump writes it as the non-standard literal Infinity, like XTTS's file
+    return {
+        "model": "xtts",
+        "languages": LANGUAGES,
+        "audio": {"sample_rate": 22050, "output_sample_rate": 24000},
+        "model_args": {
+            "gpt_batch_size": 1, "enable_redaction": False, "kv_cache": True,
+            "gpt_checkpoint": None, "clvp_checkpoint": None, "decoder_checkpoint": None,
+            "num_chars": 255, "tokenizer_file": "", "gpt_max_audio_tokens": MAX_AUDIO,
+            "gpt_max_text_tokens": MAX_TEXT, "gpt_max_prompt_tokens": 70, "gpt_layers": LAYERS,
+            "gpt_n_model_channels": D, "gpt_n_heads": HEADS, "gpt_number_text_tokens": num_text_tokens,
+            "gpt_start_text_token": None, "gpt_stop_text_token": None, "gpt_num_audio_tokens": AUDIO_TOKENS,
+            "gpt_start_audio_token": 1024, "gpt_stop_audio_token": 1025, "gpt_code_stride_len": 1024,
+            "gpt_use_masking_gt_prompt_approach": True, "gpt_use_perceiver_resampler": True,
+            "input_sample_rate": 22050, "output_sample_rate": 24000, "output_hop_length": 256,
+            "decoder_input_dim": D, "d_vector_dim": SPEAKER_DIM, "cond_d_vector_in_each_upsampling_layer": True,
+            "duration_const": 102400,
+        },
+        "max_audio_len": inf, "max_text_len": inf,
+        "temperature": 0.75, "length_penalty": 1.0, "repetition_penalty": 5.0, "top_k": 50, "top_p": 0.85,
+        "num_gpt_outputs": 1, "gpt_cond_len": 30, "gpt_cond_chunk_len": 4, "max_ref_len": 30,
+        "sound_norm_refs": False,
+    }
+
+
+def _wn(sd: dict, key: str, w: torch.Tensor, style: str, gen: torch.Generator) -> None:
+    """Stores weight `w` weight-normed: v random-scaled copy, g chosen so that v*g/||v|| == w."""
+    scale = torch.rand(w.shape[0], *([1] * (w.dim() - 1)), generator=gen) + 0.5
+    v = w * scale
+    g = w.reshape(w.shape[0], -1).norm(dim=1).reshape(-1, *([1] * (w.dim() - 1)))
+    if style == "parametrizations":
+        sd[key + ".parametrizations.weight.original0"] = g
+        sd[key + ".parametrizations.weight.original1"] = v
+    elif style == "weight_g":
+        sd[key + ".weight_g"] = g
+        sd[key + ".weight_v"] = v
+    else:
+        raise ValueError(style)
+
+
+def make_state_dict(num_text_tokens: int, vocab: dict, style: str = "parametrizations", seed: int = 1234) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+
+    def rnd(*shape, std=1.0):
+        return torch.randn(*shape, generator=gen) * std
+
+    def sign(n):
+        return torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+
+    sd = {"mel_stats": torch.rand(80, generator=gen) + 1.0}  # cloning only, first key like the real file
+    sd["gpt.conditioning_encoder.init.weight"] = rnd(D, 80, 1, std=0.1)       # cloning only
+    sd["gpt.conditioning_encoder.init.bias"] = rnd(D, std=0.1)
+    sd["gpt.conditioning_perceiver.latents"] = rnd(32, D, std=0.1)             # cloning only
+    sd["gpt.text_embedding.weight"] = rnd(num_text_tokens, D, std=1.0)
+    sd["gpt.mel_embedding.weight"] = rnd(AUDIO_TOKENS, D, std=1.0)
+    sd["gpt.text_pos_embedding.emb.weight"] = rnd(MAX_TEXT + 2, D, std=0.3)
+    # Mel positions: a slow drift along one direction `u` that the stop row of mel_head reads, so
+    # the stop logit rises with the number of codes (text and voice shift when it wins).
+    u = torch.nn.functional.normalize(rnd(D), dim=0)
+    pos = torch.arange(MAX_AUDIO + 3, dtype=torch.float32).unsqueeze(1)
+    sd["gpt.mel_pos_embedding.emb.weight"] = rnd(MAX_AUDIO + 3, D, std=0.3) + (pos / DRIFT) * u
+    for i in range(LAYERS):
+        p = f"gpt.gpt.h.{i}."
+        sd[p + "ln_1.weight"] = 1.0 + rnd(D, std=0.1)
+        sd[p + "ln_1.bias"] = rnd(D, std=0.1)
+        sd[p + "attn.c_attn.weight"] = rnd(D, 3 * D, std=1.5 / math.sqrt(D))
+        sd[p + "attn.c_attn.bias"] = rnd(3 * D, std=0.1)
+        sd[p + "attn.c_proj.weight"] = rnd(D, D, std=1.0 / math.sqrt(D))
+        sd[p + "attn.c_proj.bias"] = rnd(D, std=0.1)
+        sd[p + "ln_2.weight"] = 1.0 + rnd(D, std=0.1)
+        sd[p + "ln_2.bias"] = rnd(D, std=0.1)
+        sd[p + "mlp.c_fc.weight"] = rnd(D, 4 * D, std=1.0 / math.sqrt(D))
+        sd[p + "mlp.c_fc.bias"] = rnd(4 * D, std=0.1)
+        sd[p + "mlp.c_proj.weight"] = rnd(4 * D, D, std=0.5 / math.sqrt(4 * D))
+        sd[p + "mlp.c_proj.bias"] = rnd(D, std=0.1)
+    sd["gpt.gpt.h.0.attn.bias"] = torch.ones(1, 1, 16, 16, dtype=torch.bool).tril()  # old causal-mask buffer
+    sd["gpt.gpt.ln_f.weight"] = sign(D) * (1.0 + rnd(D, std=0.2).abs())
+    sd["gpt.gpt.ln_f.bias"] = rnd(D, std=0.1)
+    sd["gpt.final_norm.weight"] = sign(D) * (1.0 + rnd(D, std=0.2).abs())
+    sd["gpt.final_norm.bias"] = rnd(D, std=0.1)
+    # Only ACTIVE codes get strong head rows (wider top-1/top-2 margins than 1026 dense logits);
+    # the stop row reads the position drift through both LayerNorms' gains.
+    head = rnd(AUDIO_TOKENS, D, std=0.05)
+    head[:ACTIVE] = rnd(ACTIVE, D, std=0.8)
+    head[1024] = 0.0                       # start code: never predicted
+    eff = u * sd["gpt.gpt.ln_f.weight"] * sd["gpt.final_norm.weight"]
+    head[1025] = torch.nn.functional.normalize(eff, dim=0) * STOP_GAIN
+    bias = rnd(AUDIO_TOKENS, std=0.3)
+    bias[ACTIVE:] -= 3.0
+    bias[1024] = -10.0
+    bias[1025] = STOP_BIAS
+    sd["gpt.mel_head.weight"] = head
+    sd["gpt.mel_head.bias"] = bias
+    sd["gpt.text_head.weight"] = rnd(num_text_tokens, D, std=0.1)  # unused at inference
+    sd["gpt.text_head.bias"] = rnd(num_text_tokens, std=0.1)
+    # HiFi-GAN
+    wd = "hifigan_decoder.waveform_decoder."
+    sd[wd + "conv_pre.weight"] = rnd(HIFI_C0, D, 7, std=1.0 / math.sqrt(D * 7))
+    sd[wd + "conv_pre.bias"] = rnd(HIFI_C0, std=0.1)
+    sd[wd + "cond_layer.weight"] = rnd(HIFI_C0, SPEAKER_DIM, 1, std=1.0 / math.sqrt(SPEAKER_DIM))
+    sd[wd + "cond_layer.bias"] = rnd(HIFI_C0, std=0.1)
+    ch = HIFI_C0
+    for i, (u_, k) in enumerate(zip([8, 8, 2, 2], [16, 16, 4, 4])):
+        _wn(sd, f"{wd}ups.{i}", rnd(ch, ch // 2, k, std=1.0 / math.sqrt(ch * k / u_)), style, gen)
+        sd[f"{wd}ups.{i}.bias"] = rnd(ch // 2, std=0.05)
+        c = ch // 2
+        for r, rk in enumerate([3, 7, 11]):
+            j = 3 * i + r
+            for n in range(3):
+                for conv in ("convs1", "convs2"):
+                    _wn(sd, f"{wd}resblocks.{j}.{conv}.{n}", rnd(c, c, rk, std=0.5 / math.sqrt(c * rk)), style, gen)
+                    sd[f"{wd}resblocks.{j}.{conv}.{n}.bias"] = rnd(c, std=0.05)
+        sd[f"{wd}conds.{i}.weight"] = rnd(c, SPEAKER_DIM, 1, std=0.3 / math.sqrt(SPEAKER_DIM))
+        sd[f"{wd}conds.{i}.bias"] = rnd(c, std=0.05)
+        ch = c
+    sd[wd + "conv_post.weight"] = rnd(1, ch, 7, std=1.0 / math.sqrt(ch * 7))
+    sd["hifigan_decoder.speaker_encoder.conv1.weight"] = rnd(8, 1, 3, 3, std=0.1)  # cloning only
+    return sd
+
+
+def make_speakers(seed: int = 99) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for name in VOICES:
+        lat = torch.randn(1, 32, D, generator=gen)
+        emb = torch.nn.functional.normalize(torch.randn(1, SPEAKER_DIM, generator=gen), dim=1).unsqueeze(-1)
+        out[name] = {"gpt_cond_latent": lat, "speaker_embedding": emb}
+    return out
+
+
+def make_checkpoint(ckpt_dir: str, style: str = "parametrizations") -> None:
+    os.makedirs(ckpt_dir, exist_ok=True)
+    vocab = make_vocab()
+    ids = list(vocab["model"]["vocab"].values())
+    num_text = max(ids) + 1
+    with open(os.path.join(ckpt_dir, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False, indent=1)
+    with open(os.path.join(ckpt_dir, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(make_config(num_text), f, indent=2)  # writes Infinity
+    sd = make_state_dict(num_text, vocab, style)
+    torch.save({"model": sd, "step": 1000, "date": "synthetic"}, os.path.join(ckpt_dir, "model.pth"))
+    torch.save(make_speakers(), os.path.join(ckpt_dir, "speakers_xtts.pth"))
+
+
+class _Blob:
+    def __init__(self):
+        self.parts: List[bytes] = []
+        self.offset = 0  # in floats
+
+    def add(self, t: torch.Tensor) -> dict:
+        data = t.detach().float().contiguous().numpy().astype("<f4").tobytes()
+        entry = {"offset": self.offset, "shape": list(t.shape)}
+        self.parts.append(data)
+        self.offset += t.numel()
+        return entry
+
+
+def make_goldens(ckpt_dir: str, model_dir: str, golden_json: str) -> dict:
+    ref = xtts_reference.ReferenceModel(ckpt_dir)
+    blob = _Blob()
+    texts = []
+    for text, lang in TEXTS:
+        texts.append({"text": text, "lang": lang, "nllb": export_xtts.XTTS_TO_NLLB[lang],
+                      "cleaned": xtts_reference.clean_text(text, lang),
+                      "ids": ref.tokenizer.encode(text, lang)})
+    sampling = {"temperature": 0.75, "top_k": 50, "top_p": 0.85, "repetition_penalty": 5.0}
+    runs = []
+    for i, t in enumerate(texts):
+        voice = VOICES[i % len(VOICES)]
+        cond, spk = ref.voice(voice)
+        modes = [("greedy", True, 0)]
+        if i % 2 == 0:
+            modes.append(("sample", False, 1000 + i))
+        for mode, greedy, seed in modes:
+            codes, step_latents, margin = ref.generate(cond, t["ids"], greedy, seed, **sampling)
+            latents = ref.coqui_latents(cond, t["ids"], codes)
+            diff = float((latents - step_latents).abs().max())
+            assert diff < 1e-4, f"reference: step latents differ from Coqui's full pass by {diff}"
+            run = {"text_index": i, "voice": voice, "voice_index": VOICES.index(voice), "mode": mode,
+                   "seed": seed, "params": sampling, "codes": codes,
+                   "stopped": codes[-1] == ref.stop_audio, "min_greedy_margin": margin if greedy else None,
+                   "latents": blob.add(latents)}
+            if i < 4 or mode == "sample":
+                run["waveform"] = blob.add(ref.vocode(latents, spk))
+            runs.append(run)
+    # Forced length (benchmark mode): exactly 30 codes, stop suppressed.
+    cond, spk = ref.voice(VOICES[0])
+    codes, lat, _ = ref.generate(cond, texts[0]["ids"], True, 0, forced_codes=30, **sampling)
+    forced = {"text_index": 0, "voice": VOICES[0], "voice_index": 0, "mode": "greedy", "forced_codes": 30,
+              "params": sampling, "codes": codes, "latents": blob.add(lat)}
+    # Self-checks: outputs depend on the input, use many codes, some stop early, some hit the limit.
+    greedy = [r for r in runs if r["mode"] == "greedy"]
+    distinct = {tuple(r["codes"]) for r in greedy}
+    assert len(distinct) == len(greedy), "tiny xtts: two texts gave the same greedy codes"
+    for r in runs:
+        assert len(set(r["codes"])) >= min(8, len(r["codes"]) // 2), f"tiny xtts: few distinct codes {r['codes'][:20]}"
+    assert any(r["stopped"] for r in runs), "tiny xtts: no utterance stopped before the limit"
+    lengths = sorted({len(r["codes"]) for r in runs})
+    assert len(lengths) >= 4, f"tiny xtts: utterance lengths barely vary: {lengths}"
+    golden = {
+        "model": NAME, "model_dir": os.path.relpath(model_dir, os.path.dirname(golden_json)),
+        "blob": os.path.basename(golden_json)[:-5] + ".bin", "blob_dtype": "float32-le",
+        "sample_rate": 24000, "stop_code": ref.stop_audio, "max_codes": ref.max_codes,
+        "voices": VOICES, "texts": texts, "runs": runs, "forced": forced,
+        "tolerances": {"latents_abs": 1e-4, "waveform_abs": 1e-4},
+    }
+    with open(golden_json, "w", encoding="utf-8") as f:
+        json.dump(golden, f, ensure_ascii=False, indent=1)
+    with open(golden_json[:-5] + ".bin", "wb") as f:
+        for p in blob.parts:
+            f.write(p)
+    return golden
+
+
+def make(out: str) -> None:
+    ckpt_dir = os.path.join(out, "checkpoints", NAME)
+    model_dir = os.path.join(out, "models", NAME)
+    golden_dir = os.path.join(out, "golden")
+    os.makedirs(golden_dir, exist_ok=True)
+    make_checkpoint(ckpt_dir)
+    export_xtts.export(ckpt_dir, model_dir, "float32", NAME)
+    g = make_goldens(ckpt_dir, model_dir, os.path.join(golden_dir, NAME + ".json"))
+    lens = [len(r["codes"]) for r in g["runs"]]
+    print(f"tiny xtts: {len(g['texts'])} texts, {len(g['runs'])} runs, codes per run {lens}")
+
+
+if __name__ == "__main__":
+    make(sys.argv[1] if len(sys.argv) > 1 else "/tmp/tiny")
