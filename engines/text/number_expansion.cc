@@ -1,0 +1,565 @@
+#include "engines/text/number_expansion.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+
+namespace vox::num2words {
+namespace {
+
+// ---- Non-negative integers of any size as decimal strings without leading zeros ("0" = 0). ----
+using Nat = std::string;
+
+Nat Normalize(std::string_view d) {
+  size_t i = 0;
+  while (i + 1 < d.size() && d[i] == '0') ++i;
+  return d.empty() ? Nat("0") : Nat(d.substr(i));
+}
+Nat FromInt(uint64_t v) { return std::to_string(v); }
+int Cmp(const Nat& a, const Nat& b) {
+  if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
+  return a.compare(b) < 0 ? -1 : (a == b ? 0 : 1);
+}
+bool Lt(const Nat& a, uint64_t b) { return Cmp(a, FromInt(b)) < 0; }
+bool Eq(const Nat& a, uint64_t b) { return a == FromInt(b); }
+Nat Add(const Nat& a, const Nat& b) {
+  std::string r;
+  int carry = 0;
+  for (size_t i = 0; i < std::max(a.size(), b.size()) || carry; ++i) {
+    int s = carry;
+    if (i < a.size()) s += a[a.size() - 1 - i] - '0';
+    if (i < b.size()) s += b[b.size() - 1 - i] - '0';
+    r.push_back(static_cast<char>('0' + s % 10));
+    carry = s / 10;
+  }
+  return Normalize(std::string(r.rbegin(), r.rend()));
+}
+Nat Mul(const Nat& a, const Nat& b) {
+  std::vector<int> r(a.size() + b.size(), 0);
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (size_t j = 0; j < b.size(); ++j) {
+      r[i + j + 1] += (a[i] - '0') * (b[j] - '0');
+    }
+  }
+  for (size_t k = r.size() - 1; k > 0; --k) {
+    r[k - 1] += r[k] / 10;
+    r[k] %= 10;
+  }
+  std::string s;
+  for (int d : r) s.push_back(static_cast<char>('0' + d));
+  return Normalize(s);
+}
+bool DivisibleByPow10(const Nat& a, size_t k) {
+  if (a == "0") return true;
+  if (a.size() <= k) return false;
+  for (size_t i = a.size() - k; i < a.size(); ++i) {
+    if (a[i] != '0') return false;
+  }
+  return true;
+}
+Nat Pow10(size_t k) { return "1" + std::string(k, '0'); }
+bool IsPow10(const Nat& a) { return a[0] == '1' && a.find_first_not_of('0', 1) == Nat::npos; }
+uint64_t Small(const Nat& a) { return std::strtoull(a.c_str(), nullptr, 10); }
+
+// Python str slicing by code points on UTF-8 text: s[:-k].
+std::string DropLastCodePoints(const std::string& s, size_t k) {
+  size_t end = s.size();
+  while (k > 0 && end > 0) {
+    --end;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+    --k;
+  }
+  return s.substr(0, end);
+}
+
+struct Card {
+  Nat value;
+  std::string word;
+};
+
+// Num2Word_Base's cards/splitnum/clean and each language's merge.
+class Converter {
+ public:
+  virtual ~Converter() = default;
+  const std::vector<Card>& cards() const { return cards_; }  // descending
+  const Nat& maxval() const { return maxval_; }
+  std::string pointword;
+
+  absl::StatusOr<std::string> ToCardinal(const Nat& value) const {
+    if (Cmp(value, maxval_) >= 0) {
+      return absl::OutOfRangeError(absl::StrCat("number ", value.size(), " digits long is too large "
+                                                "to read out (num2words: abs(n) must be less than "
+                                                "10^", maxval_.size() - 1, ")"));
+    }
+    return Clean(SplitNum(value)).text;
+  }
+  virtual std::pair<std::string, Nat> Merge(const std::string& lt, const Nat& ln,
+                                            const std::string& rt, const Nat& rn) const = 0;
+
+ protected:
+  void Finish(std::vector<std::pair<size_t, std::string>> high_pow10,
+              std::vector<std::pair<int, std::string>> mid, std::vector<std::string> low) {
+    for (auto& [p, w] : high_pow10) cards_.push_back({Pow10(p), w});
+    for (auto& [v, w] : mid) cards_.push_back({FromInt(v), w});
+    for (size_t i = 0; i < low.size(); ++i) cards_.push_back({FromInt(low.size() - 1 - i), low[i]});
+    maxval_ = Mul(FromInt(1000), cards_.front().value);
+    for (const Card& c : cards_) word_of_.emplace(c.value, c.word);
+  }
+
+ private:
+  struct Node {
+    bool leaf = true;
+    std::string text;
+    Nat num;
+    std::vector<Node> items;
+  };
+  static Node Leaf(std::string t, Nat n) {
+    Node x;
+    x.text = std::move(t);
+    x.num = std::move(n);
+    return x;
+  }
+  static Node List(std::vector<Node> items) {
+    Node x;
+    x.leaf = false;
+    x.items = std::move(items);
+    return x;
+  }
+
+  Node SplitNum(const Nat& value) const {
+    for (const Card& card : cards_) {
+      if (Cmp(card.value, value) > 0) continue;
+      Nat div, mod;
+      if (value == "0") {
+        div = "1", mod = "0";
+      } else if (IsPow10(card.value) && card.value.size() > 1) {
+        const size_t k = card.value.size() - 1;
+        div = Normalize(std::string_view(value).substr(0, value.size() - k));
+        mod = Normalize(std::string_view(value).substr(value.size() - k));
+      } else {
+        const uint64_t v = Small(value), e = Small(card.value);
+        div = FromInt(v / e), mod = FromInt(v % e);
+      }
+      std::vector<Node> out;
+      if (div == "1") {
+        out.push_back(Leaf(word_of_.at("1"), "1"));
+      } else {
+        out.push_back(SplitNum(div));  // (the "tally" case never happens for en/es)
+      }
+      out.push_back(Leaf(card.word, card.value));
+      if (mod != "0") out.push_back(SplitNum(mod));
+      return List(std::move(out));
+    }
+    return Leaf("", "0");  // unreachable: card 0 always matches
+  }
+
+  // Base.clean: `val` is a list node.
+  Node Clean(Node val) const {
+    Node out = val;
+    while (val.items.size() != 1) {
+      std::vector<Node> next;
+      const Node& left = val.items[0];
+      const Node& right = val.items[1];
+      if (left.leaf && right.leaf) {
+        auto [t, n] = Merge(left.text, left.num, right.text, right.num);
+        next.push_back(Leaf(std::move(t), std::move(n)));
+        if (val.items.size() > 2) {
+          next.push_back(List(std::vector<Node>(val.items.begin() + 2, val.items.end())));
+        }
+      } else {
+        for (const Node& elem : val.items) {
+          if (!elem.leaf) {
+            next.push_back(elem.items.size() == 1 ? elem.items[0] : Clean(elem));
+          } else {
+            next.push_back(elem);
+          }
+        }
+      }
+      val = List(std::move(next));
+      out = val;
+    }
+    return out.items[0];
+  }
+
+  std::vector<Card> cards_;
+  std::map<Nat, std::string> word_of_;
+  Nat maxval_;
+};
+
+class English : public Converter {
+ public:
+  English() {
+    pointword = "point";
+    // Num2Word_EU.setup's high words; Num2Word_EN.set_high_numwords: 10^(3+3*len) down to 10^6.
+    const std::vector<std::string> lows = {"non", "oct", "sept", "sext", "quint",
+                                           "quadr", "tr", "b", "m"};
+    const std::vector<std::string> units = {"", "un", "duo", "tre", "quattuor",
+                                            "quin", "sex", "sept", "octo", "novem"};
+    const std::vector<std::string> tens = {"dec", "vigint", "trigint", "quadragint",
+                                           "quinquagint", "sexagint", "septuagint", "octogint",
+                                           "nonagint"};
+    std::vector<std::string> high = {"cent"};
+    std::vector<std::string> gen;
+    for (const auto& t : tens) {
+      for (const auto& u : units) gen.push_back(u + t);
+    }
+    high.insert(high.end(), gen.rbegin(), gen.rend());
+    high.insert(high.end(), lows.begin(), lows.end());
+    std::vector<std::pair<size_t, std::string>> hp;
+    size_t n = 3 + 3 * high.size();
+    for (const auto& w : high) {
+      if (n <= 3) break;
+      hp.push_back({n, w + "illion"});
+      n -= 3;
+    }
+    Finish(hp,
+           {{1000, "thousand"}, {100, "hundred"}, {90, "ninety"}, {80, "eighty"},
+            {70, "seventy"}, {60, "sixty"}, {50, "fifty"}, {40, "forty"}, {30, "thirty"}},
+           {"twenty", "nineteen", "eighteen", "seventeen", "sixteen", "fifteen", "fourteen",
+            "thirteen", "twelve", "eleven", "ten", "nine", "eight", "seven", "six", "five", "four",
+            "three", "two", "one", "zero"});
+  }
+  std::pair<std::string, Nat> Merge(const std::string& lt, const Nat& ln, const std::string& rt,
+                                    const Nat& rn) const override {
+    if (Eq(ln, 1) && Lt(rn, 100)) return {rt, rn};
+    if (Lt(ln, 100) && Cmp(ln, rn) > 0) return {lt + "-" + rt, Add(ln, rn)};
+    if (!Lt(ln, 100) && Lt(rn, 100)) return {lt + " and " + rt, Add(ln, rn)};
+    if (Cmp(rn, ln) > 0) return {lt + " " + rt, Mul(ln, rn)};
+    return {lt + ", " + rt, Add(ln, rn)};
+  }
+};
+
+class Spanish : public Converter {
+ public:
+  Spanish() {
+    pointword = "punto";
+    // Num2Word_EU.set_high_numwords with GIGA_SUFFIX None, MEGA_SUFFIX "illón".
+    Finish({{24, "cuatrillón"}, {18, "trillón"}, {12, "billón"}, {6, "millón"}},
+           {{1000, "mil"}, {100, "cien"}, {90, "noventa"}, {80, "ochenta"}, {70, "setenta"},
+            {60, "sesenta"}, {50, "cincuenta"}, {40, "cuarenta"}, {30, "treinta"}},
+           {"veintinueve", "veintiocho", "veintisiete", "veintiséis", "veinticinco",
+            "veinticuatro", "veintitrés", "veintidós", "veintiuno", "veinte", "diecinueve",
+            "dieciocho", "diecisiete", "dieciseis", "quince", "catorce", "trece", "doce", "once",
+            "diez", "nueve", "ocho", "siete", "seis", "cinco", "cuatro", "tres", "dos", "uno",
+            "cero"});
+  }
+  std::pair<std::string, Nat> Merge(const std::string& lt, const Nat& ln, const std::string& rt,
+                                    const Nat& rn) const override {
+    std::string ctext = lt, ntext = rt;
+    if (Eq(ln, 1)) {
+      if (Lt(rn, 1000000)) return {rt, rn};
+      ctext = "un";
+    } else if (Eq(ln, 100) && !DivisibleByPow10(rn, 3)) {
+      ctext += "to";
+    }
+    if (Cmp(rn, ln) < 0) {
+      if (Lt(ln, 100)) return {ctext + " y " + ntext, Add(ln, rn)};
+      return {ctext + " " + ntext, Add(ln, rn)};
+    } else if (DivisibleByPow10(rn, 6) && Cmp(ln, FromInt(1)) > 0) {
+      ntext = DropLastCodePoints(ntext, 3) + "lones";
+    }
+    if (Eq(rn, 100)) {
+      if (Eq(ln, 5)) {
+        ctext = "quinien";
+        ntext = "";
+      } else if (Eq(ln, 7)) {
+        ctext = "sete";
+      } else if (Eq(ln, 9)) {
+        ctext = "nove";
+      }
+      ntext += "tos";
+    } else {
+      ntext = " " + ntext;
+    }
+    return {ctext + ntext, Mul(ln, rn)};
+  }
+};
+
+const Converter* ConverterFor(std::string_view lang) {
+  static const auto* en = new English();
+  static const auto* es = new Spanish();
+  if (lang == "en") return en;
+  if (lang == "es") return es;
+  return nullptr;
+}
+
+absl::Status BadLang(std::string_view lang) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("number expansion: unsupported language '", std::string(lang), "' (supported: en, es)"));
+}
+
+absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("not a decimal integer: '", std::string(digits), "'"));
+  }
+  return Normalize(digits);
+}
+
+// Exact integer value of an integral double, as a decimal string.
+Nat IntegralDoubleToNat(double v) {
+  char buf[400];
+  std::snprintf(buf, sizeof(buf), "%.0f", std::fabs(v));
+  return Normalize(buf);
+}
+
+// Python's shortest repr digits: value = 0.d1d2...dn × 10^point (returns digits and `point`).
+void ShortestRepr(double v, std::string* digits, int* point) {
+  for (int prec = 1; prec <= 17; ++prec) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.*e", prec - 1, v);
+    if (std::strtod(buf, nullptr) == v || prec == 17) {
+      std::string s(buf);
+      const size_t e = s.find('e');
+      std::string mant = s.substr(0, e);
+      const int exp10 = std::atoi(s.c_str() + e + 1);
+      digits->clear();
+      for (char c : mant) {
+        if (c >= '0' && c <= '9') digits->push_back(c);
+      }
+      while (digits->size() > 1 && digits->back() == '0') digits->pop_back();
+      *point = exp10 + 1;
+      return;
+    }
+  }
+}
+
+double Pow10Double(int p) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "1e%d", p);
+  return std::strtod(buf, nullptr);  // correctly rounded, as Python's float(10**p)
+}
+
+// Num2Word_Base.to_cardinal_float (value not integral).
+absl::StatusOr<std::string> CardinalFloat(const Converter& conv, double value) {
+  const double pre_d = std::trunc(value);
+  const Nat pre = IntegralDoubleToNat(pre_d);
+  std::string digits;
+  int point = 0;
+  ShortestRepr(value, &digits, &point);
+  // Decimal(repr).as_tuple().exponent = point - len(digits) (repr never has trailing zeros).
+  const int exponent = point - static_cast<int>(digits.size());
+  const int precision = std::abs(exponent);
+  double post = std::fabs(value - pre_d) * Pow10Double(precision);
+  if (!std::isfinite(post)) return absl::OutOfRangeError("number too small to read out");
+  const double rounded = std::nearbyint(post);
+  post = std::fabs(rounded - post) < 0.01 ? rounded : std::floor(post);
+  std::string post_s = IntegralDoubleToNat(post);
+  if (static_cast<int>(post_s.size()) < precision) {
+    post_s = std::string(precision - post_s.size(), '0') + post_s;
+  }
+  auto head = conv.ToCardinal(pre);
+  if (!head.ok()) return head.status();
+  std::vector<std::string> out = {*head};
+  if (precision) out.push_back(conv.pointword);
+  for (int i = 0; i < precision; ++i) {
+    auto d = conv.ToCardinal(Nat(1, post_s[i]));
+    if (!d.ok()) return d.status();
+    out.push_back(*d);
+  }
+  return absl::StrJoin(out, " ");
+}
+
+absl::StatusOr<std::string> CardinalOfDouble(const Converter& conv, double value) {
+  if (!std::isfinite(value)) {
+    return absl::OutOfRangeError("cannot read out an infinite or NaN number");
+  }
+  if (std::trunc(value) == value) return conv.ToCardinal(IntegralDoubleToNat(value));
+  return CardinalFloat(conv, value);
+}
+
+std::string EnglishOrdinalFromCardinal(const std::string& cardinal) {
+  static const std::map<std::string, std::string> ords = {
+      {"one", "first"},  {"two", "second"},  {"three", "third"},   {"four", "fourth"},
+      {"five", "fifth"}, {"six", "sixth"},   {"seven", "seventh"}, {"eight", "eighth"},
+      {"nine", "ninth"}, {"ten", "tenth"},   {"eleven", "eleventh"}, {"twelve", "twelfth"}};
+  std::vector<std::string> outwords = absl::StrSplit(cardinal, ' ');
+  std::vector<std::string> lastwords = absl::StrSplit(outwords.back(), '-');
+  std::string last = lastwords.back();  // already lowercase
+  auto it = ords.find(last);
+  if (it != ords.end()) {
+    last = it->second;
+  } else {
+    if (!last.empty() && last.back() == 'y') last = last.substr(0, last.size() - 1) + "ie";
+    last += "th";
+  }
+  lastwords.back() = last;
+  outwords.back() = absl::StrJoin(lastwords, "-");
+  return absl::StrJoin(outwords, " ");
+}
+
+// Num2Word_ES.to_ordinal for value < 10^18 (int64); KeyError paths fall back to the cardinal.
+absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value) {
+  static const std::map<int64_t, std::string> ords = {
+      {1, "primer"},      {2, "segund"},         {3, "tercer"},        {4, "cuart"},
+      {5, "quint"},       {6, "sext"},           {7, "séptim"},        {8, "octav"},
+      {9, "noven"},       {10, "décim"},         {20, "vigésim"},      {30, "trigésim"},
+      {40, "quadragésim"}, {50, "quincuagésim"}, {60, "sexagésim"},    {70, "septuagésim"},
+      {80, "octogésim"},  {90, "nonagésim"},     {100, "centésim"},    {200, "ducentésim"},
+      {300, "tricentésim"}, {400, "cuadrigentésim"}, {500, "quingentésim"},
+      {600, "sexcentésim"}, {700, "septigentésim"}, {800, "octigentésim"},
+      {900, "noningentésim"}, {1000, "milésim"}, {1000000, "millonésim"},
+      {1000000000, "billonésim"}, {1000000000000, "trillonésim"},
+      {1000000000000000, "cuadrillonésim"}};
+  auto strip = [](std::string s) {
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    size_t b = 0;
+    while (b < s.size() && s[b] == ' ') ++b;
+    return s.substr(b);
+  };
+  std::string text;
+  if (value == 0) {
+    text = "";
+  } else if (value <= 10) {
+    text = ords.at(value) + "o";
+  } else if (value <= 12) {
+    auto r = SpanishOrdinal(conv, value - 10);
+    if (!r.ok()) return r.status();
+    text = ords.at(10) + "o" + *r;
+  } else if (value <= 100) {
+    const int64_t dec = (value / 10) * 10;
+    auto r = SpanishOrdinal(conv, value - dec);
+    if (!r.ok()) return r.status();
+    text = ords.at(dec) + "o " + *r;
+  } else if (value <= 1000) {
+    const int64_t cen = (value / 100) * 100;
+    auto r = SpanishOrdinal(conv, value - cen);
+    if (!r.ok()) return r.status();
+    text = ords.at(cen) + "o " + *r;
+  } else {
+    // dec = 10 ** ((((len(str(int(value))) - 1) / 3 - 1) + 1) * 3), in floats.
+    const double len = static_cast<double>(std::to_string(value).size());
+    const double x = (((len - 1) / 3 - 1) + 1) * 3;
+    const double dec = std::pow(10.0, x);
+    int64_t key = -1;
+    for (int64_t k : {1000LL, 1000000LL, 1000000000LL, 1000000000000LL, 1000000000000000LL}) {
+      if (dec == static_cast<double>(k)) key = k;
+    }
+    if (key < 0) return conv.ToCardinal(FromInt(value));  // KeyError → cardinal
+    const double vd = static_cast<double>(value);
+    const int64_t part = static_cast<int64_t>(std::trunc((vd / dec) * dec));
+    const double ratio = static_cast<double>(part) / dec;
+    std::string cardinal;
+    if (ratio != 1) {
+      auto c = CardinalOfDouble(conv, ratio);
+      if (!c.ok()) return c.status();
+      cardinal = *c;
+    }
+    auto r = SpanishOrdinal(conv, value - part);
+    if (!r.ok()) return r.status();
+    text = cardinal + ords.at(key) + "o " + *r;
+  }
+  return strip(text);
+}
+
+// decimal's Decimal(value).quantize(Decimal('.01'), ROUND_HALF_UP) then divmod(., 1):
+// (integer, cents); OutOfRange where the 28-digit context would raise InvalidOperation.
+absl::StatusOr<std::pair<Nat, int>> QuantizeCents(double value) {
+  if (!std::isfinite(value)) return absl::OutOfRangeError("amount is not finite");
+  std::vector<char> buf(1600);
+  std::snprintf(buf.data(), buf.size(), "%.1100f", std::fabs(value));  // exact binary value
+  const std::string s(buf.data());
+  const size_t dot = s.find('.');
+  Nat integer = Normalize(s.substr(0, dot));
+  int cents = (s[dot + 1] - '0') * 10 + (s[dot + 2] - '0');
+  if (s[dot + 3] >= '5') ++cents;
+  if (cents == 100) {
+    cents = 0;
+    integer = Add(integer, "1");
+  }
+  const Nat coefficient = Normalize(integer + (cents < 10 ? "0" : "") + std::to_string(cents));
+  if (coefficient.size() > 28) {
+    return absl::OutOfRangeError("amount has more than 28 significant digits");
+  }
+  return std::make_pair(integer, cents);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view lang) {
+  const Converter* conv = ConverterFor(lang);
+  if (conv == nullptr) return BadLang(lang);
+  auto n = ParseDigits(digits);
+  if (!n.ok()) return n.status();
+  return conv->ToCardinal(*n);
+}
+
+absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view lang) {
+  const Converter* conv = ConverterFor(lang);
+  if (conv == nullptr) return BadLang(lang);
+  auto n = ParseDigits(digits);
+  if (!n.ok()) return n.status();
+  if (lang == "en") {
+    auto c = conv->ToCardinal(*n);
+    if (!c.ok()) return c.status();
+    return EnglishOrdinalFromCardinal(*c);
+  }
+  // es: `value < 1e18` else the cardinal.
+  if (n->size() > 18) return conv->ToCardinal(*n);
+  return SpanishOrdinal(*conv, static_cast<int64_t>(Small(*n)));
+}
+
+absl::StatusOr<std::string> Float(double value, std::string_view lang) {
+  const Converter* conv = ConverterFor(lang);
+  if (conv == nullptr) return BadLang(lang);
+  if (value < 0) return absl::InvalidArgumentError("negative numbers are not expanded");
+  return CardinalOfDouble(*conv, value);
+}
+
+absl::StatusOr<std::string> Currency(double value, std::string_view currency,
+                                     std::string_view lang) {
+  const Converter* conv = ConverterFor(lang);
+  if (conv == nullptr) return BadLang(lang);
+  if (value < 0) return absl::InvalidArgumentError("negative amounts are not expanded");
+  auto parts = QuantizeCents(value);
+  if (!parts.ok()) return parts.status();
+  const auto& [left, right] = *parts;
+  struct Forms {
+    const char* one;
+    const char* many;
+    const char* cent_one;
+    const char* cent_many;
+  };
+  Forms f;
+  std::string separator;
+  if (lang == "en") {
+    separator = ",";
+    if (currency == "USD") {
+      f = {"dollar", "dollars", "cent", "cents"};
+    } else if (currency == "EUR") {
+      f = {"euro", "euro", "cent", "cents"};
+    } else if (currency == "GBP") {
+      f = {"pound sterling", "pounds sterling", "penny", "pence"};
+    } else {
+      return absl::UnimplementedError(absl::StrCat("currency ", std::string(currency), " for en"));
+    }
+  } else {
+    separator = " con";
+    if (currency == "USD") {
+      f = {"dolar", "dólares", "centavo", "centavos"};
+    } else if (currency == "EUR") {
+      f = {"euro", "euros", "céntimo", "céntimos"};
+    } else {
+      return absl::UnimplementedError(
+          absl::StrCat("num2words has no currency ", std::string(currency), " for es"));
+    }
+  }
+  auto lt = conv->ToCardinal(left);
+  if (!lt.ok()) return lt.status();
+  auto ct = conv->ToCardinal(FromInt(right));
+  if (!ct.ok()) return ct.status();
+  std::string out = absl::StrCat(*lt, " ", Eq(left, 1) ? f.one : f.many, separator, " ", *ct,
+                                 " ", right == 1 ? f.cent_one : f.cent_many);
+  if (lang == "es") out = absl::StrReplaceAll(out, {{"uno", "un"}});
+  return out;
+}
+
+}  // namespace vox::num2words

@@ -1,0 +1,37 @@
+#ifndef VOX_ENGINES_TEXT_NUMBER_EXPANSION_H_
+#define VOX_ENGINES_TEXT_NUMBER_EXPANSION_H_
+
+// A port of the parts of python3-num2words 0.5.10 (Debian 12) that Coqui XTTS's cleaners call,
+// for English ("en") and Spanish ("es"), output-identical including its quirks (Spanish ordinals
+// of 1001..999999 go through a float and read "uno punto dos ...milésimo", "veintiun" in
+// currencies). tests/text_xtts compares against the real library on hundreds of numbers.
+// Pure functions, thread-safe.
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace vox::num2words {
+
+// num2words(int(digits), lang=lang). `digits`: ASCII decimal digits, leading zeros allowed, any
+// length. OutOfRange when the value is beyond the language's largest scale word (en: 10^306,
+// es: 10^27), as num2words raises OverflowError; InvalidArgument for other languages / bad digits.
+absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view lang);
+
+// num2words(int(digits), ordinal=True, lang=lang).
+absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view lang);
+
+// num2words(value, lang=lang) for a Python float (integral floats read as integers, others as
+// "<int> point <digit> <digit> ..." using the shortest repr's decimals). OutOfRange for inf/NaN.
+absl::StatusOr<std::string> Float(double value, std::string_view lang);
+
+// num2words(value, to="currency", currency=currency, lang=lang) for a float `value`.
+// currency: "USD", "GBP", "EUR". Unimplemented when the language has no such currency (es: GBP),
+// OutOfRange when decimal quantization or the cardinal overflows (the reference raises).
+absl::StatusOr<std::string> Currency(double value, std::string_view currency,
+                                     std::string_view lang);
+
+}  // namespace vox::num2words
+
+#endif  // VOX_ENGINES_TEXT_NUMBER_EXPANSION_H_

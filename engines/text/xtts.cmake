@@ -1,0 +1,13 @@
+# XTTS v2 text front end (docs/text.md): Unicode tables, Coqui's cleaners, a num2words port,
+# HF-tokenizers-exact BPE, sentence splitting. Owned by the xttstext part of engines/text.
+list(APPEND VOX_TEXT_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/unicode.cc
+  ${CMAKE_CURRENT_LIST_DIR}/number_expansion.cc
+  ${CMAKE_CURRENT_LIST_DIR}/text_cleaner.cc
+  ${CMAKE_CURRENT_LIST_DIR}/xtts_tokenizer.cc)
+list(APPEND VOX_TEXT_LIBS nlohmann_json::nlohmann_json absl::str_format)
+
+# vox_xtts_tokenize VOCAB_JSON [--lang LANG] [--prepare] [--jsonl]: one JSON id list per input line
+# (tools/compare_tokenizers_xtts.py drives it).
+add_executable(vox_xtts_tokenize ${CMAKE_CURRENT_LIST_DIR}/xtts_tokenize_main.cc)
+target_link_libraries(vox_xtts_tokenize PRIVATE vox_text)
