@@ -45,6 +45,8 @@ class VoxServer {
   static std::vector<std::string> ServiceNames();
 
   const ModelRegistry& registry() const { return *registry_; }
+  // True once Shutdown() has begun: new calls get UNAVAILABLE.
+  bool draining() const { return draining_.load(); }
 
  private:
   const ServerConfig config_;

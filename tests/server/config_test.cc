@@ -1,0 +1,162 @@
+#include "server/config.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace vox {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string WriteTemp(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(ConfigTest, DefaultsMatchTheDocumentedOnes) {
+  ServerConfig c;
+  EXPECT_EQ(c.max_texts_per_call, 64);
+  EXPECT_EQ(c.translation.queue_size, 64);
+  EXPECT_TRUE(c.verify_checksums);
+  EXPECT_EQ(c.translation.options.device, "auto");
+}
+
+TEST(ConfigTest, EveryKeyOfTheExampleLayoutIsApplied) {
+  ServerConfig c;
+  const absl::Status s = ApplyConfigToml(R"(
+[server]
+listen = "0.0.0.0:6000"
+max_texts_per_call = 8
+shutdown_grace_seconds = 2.5
+access_log = false
+
+[models]
+dir = "/srv/models"
+verify_checksums = false
+
+[translation]
+device = "cpu"
+dtype = "bfloat16"
+threads = 3
+blas_threads = 2
+queue_size = 5
+
+[speech]
+device = "cuda:1"
+queue_size = 7
+)", "test.toml", &c);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(c.listen, "0.0.0.0:6000");
+  EXPECT_EQ(c.max_texts_per_call, 8);
+  EXPECT_EQ(c.shutdown_grace, absl::Milliseconds(2500));
+  EXPECT_FALSE(c.access_log);
+  EXPECT_EQ(c.models_dir, "/srv/models");
+  EXPECT_FALSE(c.verify_checksums);
+  EXPECT_EQ(c.translation.options.device, "cpu");
+  EXPECT_EQ(c.translation.options.dtype, "bfloat16");
+  EXPECT_EQ(c.translation.options.intra_op_threads, 3);
+  EXPECT_EQ(c.translation.options.blas_threads, 2);
+  EXPECT_EQ(c.translation.queue_size, 5);
+  EXPECT_EQ(c.speech.options.device, "cuda:1");
+  EXPECT_EQ(c.speech.queue_size, 7);
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c);
+}
+
+TEST(ConfigTest, TheShippedExampleConfigIsValid) {
+  ServerConfig c;
+  const absl::Status s = ApplyConfigFile(std::string(VOX_SOURCE_DIR) + "/deploy/voxd.toml", &c);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c);
+}
+
+TEST(ConfigTest, UnknownKeyIsAnErrorNamingItAndSuggestingTheRightOne) {
+  ServerConfig c;
+  absl::Status s = ApplyConfigToml("[server]\nlisen = \"x:1\"\n", "voxd.toml", &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("voxd.toml"));
+  EXPECT_THAT(s.message(), HasSubstr("'server.lisen'"));
+  EXPECT_THAT(s.message(), HasSubstr("did you mean server.listen"));
+
+  s = ApplyConfigToml("[nonsense]\nx = 1\n", "voxd.toml", &c);
+  EXPECT_THAT(s.message(), HasSubstr("'nonsense'"));
+  s = ApplyConfigToml("listen = \"x:1\"\n", "voxd.toml", &c);  // top level, not in [server]
+  EXPECT_THAT(s.message(), HasSubstr("'listen'"));
+}
+
+TEST(ConfigTest, WrongTypeNamesTheKeyAndLeavesTheConfigUntouched) {
+  ServerConfig c;
+  absl::Status s =
+      ApplyConfigToml("[server]\nlisten = \"a:1\"\nmax_texts_per_call = \"many\"\n", "f.toml", &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("'server.max_texts_per_call' must be an integer"));
+  EXPECT_EQ(c.listen, ServerConfig().listen);  // all or nothing
+}
+
+TEST(ConfigTest, SyntaxErrorGivesFileLineAndColumn) {
+  ServerConfig c;
+  absl::Status s = ApplyConfigToml("[server]\nlisten = \n", "broken.toml", &c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("broken.toml:2:"));
+}
+
+TEST(ConfigTest, FlagsOverrideTheConfigFileWhateverTheirOrder) {
+  const std::string path = WriteTemp(
+      "override.toml", "[server]\nlisten = \"1.2.3.4:5\"\n[models]\ndir = \"/from/file\"\n"
+                       "[translation]\nthreads = 4\n");
+  ServerConfig c;
+  absl::StatusOr<CommandLine> cl = ParseCommandLine(
+      {"voxd", "--listen", "127.0.0.1:0", "--config", path, "--threads=2", "--device", "cpu"}, &c);
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_EQ(cl->config_path, path);
+  EXPECT_EQ(c.listen, "127.0.0.1:0");     // flag before --config still wins
+  EXPECT_EQ(c.models_dir, "/from/file");  // from the file
+  EXPECT_EQ(c.translation.options.intra_op_threads, 2);
+  EXPECT_EQ(c.speech.options.intra_op_threads, 2);
+  EXPECT_EQ(c.translation.options.device, "cpu");
+}
+
+TEST(ConfigTest, BadFlagsAreErrorsNamingTheFlag) {
+  ServerConfig c;
+  auto cl = ParseCommandLine({"voxd", "--modles", "x"}, &c);
+  EXPECT_THAT(cl.status().message(), HasSubstr("did you mean --models"));
+  cl = ParseCommandLine({"voxd", "--models"}, &c);
+  EXPECT_THAT(cl.status().message(), HasSubstr("--models needs a value"));
+  cl = ParseCommandLine({"voxd", "--threads", "two"}, &c);
+  EXPECT_THAT(cl.status().message(), HasSubstr("--threads: 'two' is not an integer"));
+  cl = ParseCommandLine({"voxd", "--verify-checksums", "maybe"}, &c);
+  EXPECT_THAT(cl.status().message(), HasSubstr("true, false"));
+  cl = ParseCommandLine({"voxd", "stray"}, &c);
+  EXPECT_THAT(cl.status().message(), HasSubstr("'stray'"));
+  cl = ParseCommandLine({"voxd", "--config", "/no/such/file.toml"}, &c);
+  EXPECT_EQ(cl.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(cl.status().message(), HasSubstr("/no/such/file.toml"));
+}
+
+TEST(ConfigTest, ValidateNamesTheBadValueAndTheAllowedOnes) {
+  ServerConfig c;
+  EXPECT_THAT(ValidateConfig(c).message(), HasSubstr("--models"));
+  c.models_dir = "/m";
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  c.translation.options.device = "gpu";
+  absl::Status s = ValidateConfig(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("translation.device"));
+  EXPECT_THAT(s.message(), HasSubstr("'gpu'"));
+  EXPECT_THAT(s.message(), HasSubstr("mps"));
+  c.translation.options.device = "cuda:1";
+  EXPECT_TRUE(ValidateConfig(c).ok());
+  c.speech.options.dtype = "int8";
+  EXPECT_THAT(ValidateConfig(c).message(), HasSubstr("bfloat16"));
+  c.speech.options.dtype = "";
+  c.listen = "localhost";
+  EXPECT_THAT(ValidateConfig(c).message(), HasSubstr("HOST:PORT"));
+}
+
+}  // namespace
+}  // namespace vox

@@ -1,0 +1,138 @@
+#include "server/model_loader.h"
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/server/fake_engines.h"
+
+namespace vox {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class ModelLoaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::path(::testing::TempDir()) /
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(root_);
+    fs::create_directories(root_);
+    config_.models_dir = root_.string();
+    loaders_.translation["fake-arch"] = [this](const std::string& name, const std::string& dir,
+                                               const EngineOptions& options)
+        -> absl::StatusOr<std::unique_ptr<TranslationEngine>> {
+      seen_options_ = options;
+      seen_dirs_.push_back(dir);
+      if (fs::exists(fs::path(dir) / "broken")) {
+        return absl::FailedPreconditionError(dir + "/model.ts: size 3 != manifest 10");
+      }
+      return std::unique_ptr<TranslationEngine>(new testing::FakeTranslationEngine(
+          name, {"eng_Latn", "fra_Latn"}, {{"eng_Latn", "fra_Latn"}}));
+    };
+  }
+
+  void Model(const std::string& dir, const std::string& manifest) {
+    fs::create_directories(root_ / dir);
+    std::ofstream(root_ / dir / "manifest.json") << manifest;
+  }
+
+  fs::path root_;
+  ServerConfig config_;
+  ModelLoaders loaders_;
+  EngineOptions seen_options_;
+  std::vector<std::string> seen_dirs_;
+};
+
+TEST_F(ModelLoaderTest, LoadsEveryModelDirectoryInNameOrderAndSkipsOthers) {
+  Model("b-model", R"({"kind": "translation", "architecture": "fake-arch"})");
+  Model("a-model", R"({"kind": "translation", "architecture": "fake-arch"})");
+  fs::create_directories(root_ / "not-a-model");
+  std::ofstream(root_ / "stray-file.txt") << "x";
+  config_.translation.options.device = "cpu";
+  config_.translation.options.intra_op_threads = 3;
+  config_.verify_checksums = false;
+  ModelRegistry registry;
+  ASSERT_TRUE(LoadModels(config_, loaders_, &registry).ok());
+  ASSERT_EQ(registry.translation().size(), 2u);
+  EXPECT_EQ(registry.translation()[0]->engine->info().name, "a-model");
+  EXPECT_EQ(registry.translation()[1]->engine->info().name, "b-model");
+  EXPECT_EQ(seen_dirs_[0], (root_ / "a-model").string());
+  EXPECT_EQ(seen_options_.device, "cpu");
+  EXPECT_EQ(seen_options_.intra_op_threads, 3);
+  EXPECT_FALSE(seen_options_.verify_checksums);
+  EXPECT_NE(registry.FindTranslation("eng_Latn", "fra_Latn"), nullptr);
+}
+
+TEST_F(ModelLoaderTest, EmptyDirectoryLoadsNothing) {
+  ModelRegistry registry;
+  ASSERT_TRUE(LoadModels(config_, loaders_, &registry).ok());
+  EXPECT_TRUE(registry.empty());
+}
+
+TEST_F(ModelLoaderTest, MissingDirectoryIsAnErrorNamingIt) {
+  config_.models_dir = (root_ / "nope").string();
+  ModelRegistry registry;
+  absl::Status s = LoadModels(config_, loaders_, &registry);
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(s.message(), HasSubstr(config_.models_dir));
+}
+
+TEST_F(ModelLoaderTest, ManifestProblemsNameTheFileAndTheField) {
+  struct Case {
+    std::string manifest;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"{not json", "not valid JSON"},
+      {"[1, 2]", "not a JSON object"},
+      {R"({"architecture": "fake-arch"})", "field 'kind' missing"},
+      {R"({"kind": "translation"})", "field 'architecture' missing"},
+      {R"({"kind": 7, "architecture": "fake-arch"})", "field 'kind' must be a string"},
+      {R"({"kind": "vision", "architecture": "fake-arch"})", "unknown kind 'vision'"},
+      {R"({"kind": "translation", "architecture": "fake-arc"})",
+       "unknown translation architecture 'fake-arc'; did you mean fake-arch"},
+      {R"({"kind": "speech", "architecture": "fake-arch"})", "unknown speech architecture"},
+  };
+  for (const Case& c : cases) {
+    fs::remove_all(root_ / "m");
+    Model("m", c.manifest);
+    ModelRegistry registry;
+    absl::Status s = LoadModels(config_, loaders_, &registry);
+    EXPECT_FALSE(s.ok()) << c.manifest;
+    EXPECT_THAT(s.message(), HasSubstr((root_ / "m" / "manifest.json").string())) << c.manifest;
+    EXPECT_THAT(s.message(), HasSubstr(c.expected)) << c.manifest;
+  }
+}
+
+TEST_F(ModelLoaderTest, LoaderFailureStopsLoadingAndNamesTheModel) {
+  Model("a-good", R"({"kind": "translation", "architecture": "fake-arch"})");
+  Model("b-broken", R"({"kind": "translation", "architecture": "fake-arch"})");
+  std::ofstream(root_ / "b-broken" / "broken") << "";
+  Model("c-never", R"({"kind": "translation", "architecture": "fake-arch"})");
+  ModelRegistry registry;
+  absl::Status s = LoadModels(config_, loaders_, &registry);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("cannot load model 'b-broken'"));
+  EXPECT_THAT(s.message(), HasSubstr("model.ts: size 3 != manifest 10"));
+  EXPECT_EQ(seen_dirs_.size(), 2u);  // c-never was not attempted
+}
+
+TEST_F(ModelLoaderTest, DuplicateModelNamesAreRefused) {
+  ModelRegistry registry;
+  auto make = [] {
+    return std::make_unique<testing::FakeTranslationEngine>(
+        "same", std::vector<std::string>{"eng_Latn"},
+        std::vector<std::pair<std::string, std::string>>{});
+  };
+  ASSERT_TRUE(registry.AddTranslation(make(), std::make_unique<BoundedWorkQueue>("same", 1)).ok());
+  absl::Status s = registry.AddTranslation(make(), std::make_unique<BoundedWorkQueue>("same", 1));
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(s.message(), HasSubstr("'same'"));
+}
+
+}  // namespace
+}  // namespace vox

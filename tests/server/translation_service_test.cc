@@ -1,0 +1,387 @@
+// The vox.v1 services in process, over real gRPC on loopback, with fake engines.
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/config.h"
+#include "server/model_registry.h"
+#include "server/translation_service.h"
+#include "server/vox_server.h"
+#include "tests/server/fake_engines.h"
+#include "vox/v1/discovery.grpc.pb.h"
+#include "vox/v1/translation.grpc.pb.h"
+
+namespace vox {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using testing::FakeSpeechEngine;
+using testing::FakeTranslationEngine;
+
+class TranslationServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer(/*queue_size=*/4); }
+
+  void StartServer(int queue_size) {
+    auto registry = std::make_unique<ModelRegistry>();
+    auto primary = std::make_unique<FakeTranslationEngine>(
+        "fake-a", std::vector<std::string>{"eng_Latn", "fra_Latn", "spa_Latn"},
+        std::vector<std::pair<std::string, std::string>>{
+            {"eng_Latn", "fra_Latn"}, {"eng_Latn", "spa_Latn"}, {"fra_Latn", "eng_Latn"}});
+    auto fallback = std::make_unique<FakeTranslationEngine>(
+        "fake-fallback", std::vector<std::string>{"eng_Latn", "spa_Latn", "cat_Latn"},
+        std::vector<std::pair<std::string, std::string>>{{"eng_Latn", "spa_Latn"},
+                                                         {"spa_Latn", "cat_Latn"}},
+        /*fallback=*/true);
+    primary_ = primary.get();
+    fallback_ = fallback.get();
+    ASSERT_TRUE(registry
+                    ->AddTranslation(std::move(primary),
+                                     std::make_unique<BoundedWorkQueue>("fake-a", queue_size))
+                    .ok());
+    ASSERT_TRUE(registry
+                    ->AddTranslation(std::move(fallback),
+                                     std::make_unique<BoundedWorkQueue>("fake-fallback", 4))
+                    .ok());
+    ASSERT_TRUE(registry
+                    ->AddSpeech(std::make_unique<FakeSpeechEngine>(
+                                    "fake-voice",
+                                    std::vector<VoiceInfo>{{"Ana", {"eng_Latn", "spa_Latn"}},
+                                                           {"Bo", {"cat_Latn"}}}),
+                                std::make_unique<BoundedWorkQueue>("fake-voice", 4))
+                    .ok());
+    ASSERT_TRUE(registry->WarmUp().ok());
+    ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    config.max_texts_per_call = 3;
+    config.access_log = false;
+    server_ = std::make_unique<VoxServer>(config, std::move(registry));
+    ASSERT_TRUE(server_->Start().ok());
+    ASSERT_GT(server_->port(), 0);
+    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    stub_ = v1::TranslationService::NewStub(channel_);
+    discovery_ = v1::DiscoveryService::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    if (primary_ != nullptr) primary_->Release();
+    if (server_ != nullptr) server_->Shutdown(absl::Seconds(5));
+  }
+
+  static v1::TranslateRequest Request(std::vector<std::string> texts,
+                                      std::string from = "eng_Latn",
+                                      std::string to = "fra_Latn") {
+    v1::TranslateRequest r;
+    for (auto& t : texts) r.add_texts(t);
+    r.set_source_language(from);
+    r.set_target_language(to);
+    return r;
+  }
+
+  grpc::Status Call(const v1::TranslateRequest& request, v1::TranslateResponse* response,
+                    grpc::ClientContext* context = nullptr) {
+    grpc::ClientContext local;
+    if (context == nullptr) {
+      context = &local;
+      context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    }
+    return stub_->Translate(context, request, response);
+  }
+
+  FakeTranslationEngine* primary_ = nullptr;
+  FakeTranslationEngine* fallback_ = nullptr;
+  std::unique_ptr<VoxServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::TranslationService::Stub> stub_;
+  std::unique_ptr<v1::DiscoveryService::Stub> discovery_;
+};
+
+TEST_F(TranslationServiceTest, TranslatesEveryTextInOrderWithTheChosenModel) {
+  v1::TranslateResponse response;
+  grpc::Status s = Call(Request({"abc", "hello"}), &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.translations_size(), 2);
+  EXPECT_EQ(response.translations(0).text(), "fra_Latn:cba");
+  EXPECT_EQ(response.translations(1).text(), "fra_Latn:olleh");
+  EXPECT_THAT(response.translations(0).token_ids(), ElementsAre('a', 'b', 'c'));
+  EXPECT_EQ(response.model(), "fake-a");
+  EXPECT_GE(response.queue_seconds(), 0);
+  EXPECT_GE(response.compute_seconds(), 0);
+}
+
+TEST_F(TranslationServiceTest, OptionsReachTheEngineWithDefaultsFilledIn) {
+  v1::TranslateResponse response;
+  v1::TranslateRequest request = Request({"abc"});
+  ASSERT_TRUE(Call(request, &response).ok());
+  EXPECT_EQ(primary_->last_params().beam_size, 1);
+  EXPECT_FLOAT_EQ(primary_->last_params().length_penalty, 1.0f);
+  EXPECT_EQ(primary_->last_params().max_length, 0);
+  request.mutable_options()->set_beam_size(4);
+  request.mutable_options()->set_length_penalty(0.5f);
+  request.mutable_options()->set_max_length(17);
+  ASSERT_TRUE(Call(request, &response).ok());
+  EXPECT_EQ(primary_->last_params().beam_size, 4);
+  EXPECT_FLOAT_EQ(primary_->last_params().length_penalty, 0.5f);
+  EXPECT_EQ(primary_->last_params().max_length, 17);
+}
+
+TEST_F(TranslationServiceTest, PrimaryModelServesBeforeFallbackAndFallbackFillsTheGaps) {
+  v1::TranslateResponse response;
+  ASSERT_TRUE(Call(Request({"x"}, "eng_Latn", "spa_Latn"), &response).ok());
+  EXPECT_EQ(response.model(), "fake-a");
+  ASSERT_TRUE(Call(Request({"x"}, "spa_Latn", "cat_Latn"), &response).ok());
+  EXPECT_EQ(response.model(), "fake-fallback");
+  EXPECT_EQ(response.translations(0).text(), "cat_Latn:x");
+}
+
+TEST_F(TranslationServiceTest, RequestIdIsEchoedOrGenerated) {
+  v1::TranslateResponse response;
+  grpc::ClientContext with_id;
+  with_id.AddMetadata("x-request-id", "req-42");
+  ASSERT_TRUE(Call(Request({"a"}), &response, &with_id).ok());
+  auto it = with_id.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(it, with_id.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "req-42");
+
+  grpc::ClientContext without_id;
+  ASSERT_TRUE(Call(Request({"a"}), &response, &without_id).ok());
+  it = without_id.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(it, without_id.GetServerInitialMetadata().end());
+  EXPECT_EQ(it->second.size(), 16u);
+
+  // Errors carry it too.
+  grpc::ClientContext failing;
+  failing.AddMetadata("x-request-id", "req-43");
+  ASSERT_FALSE(Call(Request({}), &response, &failing).ok());
+  it = failing.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(it, failing.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "req-43");
+}
+
+struct BadCase {
+  const char* name;
+  std::function<void(v1::TranslateRequest*)> mutate;
+  std::vector<std::string> expected_substrings;
+};
+
+TEST_F(TranslationServiceTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage) {
+  const std::vector<BadCase> cases = {
+      {"no texts", [](v1::TranslateRequest* r) { r->clear_texts(); }, {"at least one text"}},
+      {"too many texts",
+       [](v1::TranslateRequest* r) {
+         for (int i = 0; i < 3; ++i) r->add_texts("more");
+       },
+       {"4 texts", "limit is 3"}},
+      {"empty text", [](v1::TranslateRequest* r) { r->add_texts(""); }, {"texts[1] is empty"}},
+      {"blank text", [](v1::TranslateRequest* r) { r->set_texts(0, "  \t"); },
+       {"texts[0] is empty"}},
+      {"missing source", [](v1::TranslateRequest* r) { r->clear_source_language(); },
+       {"source_language is required"}},
+      {"unknown source, close match",
+       [](v1::TranslateRequest* r) { r->set_source_language("eng_latn"); },
+       {"unknown source_language 'eng_latn'", "did you mean eng_Latn"}},
+      {"unknown target",
+       [](v1::TranslateRequest* r) { r->set_target_language("xyz_Abcd"); },
+       {"unknown target_language 'xyz_Abcd'", "fra_Latn"}},
+      {"unsupported pair",
+       [](v1::TranslateRequest* r) {
+         r->set_source_language("spa_Latn");
+         r->set_target_language("fra_Latn");
+       },
+       {"no loaded model translates spa_Latn to fra_Latn"}},
+      {"negative beam", [](v1::TranslateRequest* r) { r->mutable_options()->set_beam_size(-2); },
+       {"options.beam_size", "-2"}},
+      {"beam too large for the engine",
+       [](v1::TranslateRequest* r) { r->mutable_options()->set_beam_size(9); },
+       {"beam size 9"}},
+      {"negative max length",
+       [](v1::TranslateRequest* r) { r->mutable_options()->set_max_length(-1); },
+       {"options.max_length"}},
+      {"nan length penalty",
+       [](v1::TranslateRequest* r) { r->mutable_options()->set_length_penalty(NAN); },
+       {"options.length_penalty"}},
+      {"unknown priority",
+       [](v1::TranslateRequest* r) { r->set_priority(static_cast<v1::Priority>(42)); },
+       {"priority: 42", "PRIORITY_HIGH"}},
+      {"text too long for the model",
+       [](v1::TranslateRequest* r) { r->add_texts(std::string(41, 'x')); },
+       {"texts[1] is too long", "41"}},
+  };
+  for (const BadCase& c : cases) {
+    v1::TranslateRequest request = Request({"fine"});
+    c.mutate(&request);
+    v1::TranslateResponse response;
+    grpc::Status s = Call(request, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name << ": "
+                                                                   << s.error_message();
+    for (const std::string& sub : c.expected_substrings) {
+      EXPECT_THAT(s.error_message(), HasSubstr(sub)) << c.name;
+    }
+  }
+  EXPECT_EQ(primary_->calls(), 1) << "only the warm-up may have reached the engine";
+}
+
+TEST_F(TranslationServiceTest, EngineFailureIsInternalWithTheRequestId) {
+  v1::TranslateResponse response;
+  grpc::ClientContext context;
+  context.AddMetadata("x-request-id", "boom-1");
+  grpc::Status s = Call(Request({"ok", "fail"}), &response, &context);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(s.error_message(), HasSubstr("tensor exploded"));
+  EXPECT_THAT(s.error_message(), HasSubstr("boom-1"));
+  EXPECT_EQ(response.translations_size(), 0);
+}
+
+TEST_F(TranslationServiceTest, EngineExceptionIsInternalAndTheServerKeepsServing) {
+  v1::TranslateResponse response;
+  grpc::Status s = Call(Request({"throw"}), &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(s.error_message(), HasSubstr("c10::Error imitation"));
+  EXPECT_TRUE(Call(Request({"after"}), &response).ok());
+}
+
+TEST_F(TranslationServiceTest, DeadlineReachesTheEngineAsItsStopCheck) {
+  v1::TranslateResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  grpc::Status s = Call(Request({"block"}), &response, &context);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The engine itself stopped because of the deadline (not only the client giving up).
+  primary_->stopped().WaitForNotification();
+  EXPECT_TRUE(primary_->stopped_with().code() == absl::StatusCode::kDeadlineExceeded ||
+              primary_->stopped_with().code() == absl::StatusCode::kCancelled)
+      << primary_->stopped_with();
+}
+
+TEST_F(TranslationServiceTest, ClientCancellationStopsTheEngine) {
+  v1::TranslateResponse response;
+  grpc::ClientContext context;
+  std::thread canceller([&] {
+    primary_->running().WaitForNotification();
+    context.TryCancel();
+  });
+  grpc::Status s = Call(Request({"block"}), &response, &context);
+  canceller.join();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
+  primary_->stopped().WaitForNotification();
+  EXPECT_EQ(primary_->stopped_with().code(), absl::StatusCode::kCancelled);
+}
+
+TEST_F(TranslationServiceTest, FullQueueIsResourceExhaustedAtOnce) {
+  TearDown();
+  StartServer(/*queue_size=*/1);
+  // Call 1 occupies the engine, call 2 waits in the queue, call 3 finds it full.
+  grpc::ClientContext c1, c2;
+  v1::TranslateResponse r1, r2, r3;
+  grpc::Status s1, s2;
+  std::thread t1([&] { s1 = Call(Request({"block"}), &r1, &c1); });
+  primary_->running().WaitForNotification();
+  std::thread t2([&] { s2 = Call(Request({"queued"}), &r2, &c2); });
+  const TranslationModel* model = server_->registry().translation()[0].get();
+  while (model->queue->depth() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  grpc::Status s3 = Call(Request({"third"}), &r3);
+  EXPECT_EQ(s3.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s3.error_message(), HasSubstr("fake-a"));
+  primary_->Release();
+  t1.join();
+  t2.join();
+  EXPECT_TRUE(s1.ok()) << s1.error_message();
+  EXPECT_TRUE(s2.ok()) << s2.error_message();
+  EXPECT_EQ(r2.translations(0).text(), "fra_Latn:deueuq");
+}
+
+TEST_F(TranslationServiceTest, ShutdownLetsInFlightCallsFinishAndRefusesNewOnes) {
+  grpc::ClientContext c1;
+  v1::TranslateResponse r1;
+  grpc::Status s1;
+  std::thread t1([&] { s1 = Call(Request({"block"}), &r1, &c1); });
+  primary_->running().WaitForNotification();
+  std::thread stopper([&] { server_->Shutdown(absl::Seconds(30)); });
+  while (!server_->draining()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // New calls fail (UNAVAILABLE while draining, or the connection is refused) while the
+  // in-flight one is still running.
+  v1::TranslateResponse r2;
+  grpc::Status s2;
+  do {
+    grpc::ClientContext c2;
+    c2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    s2 = stub_->Translate(&c2, Request({"late"}), &r2);
+  } while (s2.ok());
+  EXPECT_EQ(s2.error_code(), grpc::StatusCode::UNAVAILABLE) << s2.error_message();
+  EXPECT_FALSE(primary_->stopped().HasBeenNotified());
+  primary_->Release();
+  t1.join();
+  stopper.join();
+  EXPECT_TRUE(s1.ok()) << s1.error_message();
+  EXPECT_EQ(r1.translations(0).text(), "fra_Latn:kcolb");
+}
+
+TEST_F(TranslationServiceTest, ListModelsReportsEveryEngine) {
+  grpc::ClientContext context;
+  v1::ListModelsResponse response;
+  ASSERT_TRUE(discovery_->ListModels(&context, {}, &response).ok());
+  ASSERT_EQ(response.models_size(), 3);
+  EXPECT_EQ(response.models(0).name(), "fake-a");
+  EXPECT_EQ(response.models(0).kind(), "translation");
+  EXPECT_EQ(response.models(0).device(), "cpu");
+  EXPECT_EQ(response.models(0).dtype(), "float32");
+  EXPECT_FALSE(response.models(0).fallback());
+  EXPECT_TRUE(response.models(1).fallback());
+  EXPECT_EQ(response.models(2).name(), "fake-voice");
+  EXPECT_EQ(response.models(2).kind(), "speech");
+  EXPECT_THAT(response.models(0).languages(), ElementsAre("eng_Latn", "fra_Latn", "spa_Latn"));
+}
+
+TEST_F(TranslationServiceTest, ListLanguagesMergesEnginesAndDirections) {
+  grpc::ClientContext context;
+  v1::ListLanguagesResponse response;
+  ASSERT_TRUE(discovery_->ListLanguages(&context, {}, &response).ok());
+  std::map<std::string, v1::Language> by_code;
+  for (const auto& l : response.languages()) by_code[l.code()] = l;
+  ASSERT_EQ(by_code.size(), 4u);  // cat eng fra spa
+  EXPECT_TRUE(by_code["eng_Latn"].translate_source());
+  EXPECT_TRUE(by_code["eng_Latn"].translate_target());  // fra -> eng
+  EXPECT_TRUE(by_code["eng_Latn"].speech());
+  EXPECT_THAT(by_code["eng_Latn"].translation_engines(), ElementsAre("fake-a", "fake-fallback"));
+  EXPECT_FALSE(by_code["cat_Latn"].translate_source());
+  EXPECT_TRUE(by_code["cat_Latn"].translate_target());
+  EXPECT_TRUE(by_code["spa_Latn"].translate_source());  // spa -> cat (fallback)
+  EXPECT_FALSE(by_code["fra_Latn"].speech());
+  EXPECT_THAT(by_code["cat_Latn"].speech_engines(), ElementsAre("fake-voice"));
+}
+
+TEST_F(TranslationServiceTest, ListVoicesFiltersByLanguageAndRejectsUnknownOnes) {
+  grpc::ClientContext all_ctx;
+  v1::ListVoicesResponse all;
+  ASSERT_TRUE(discovery_->ListVoices(&all_ctx, {}, &all).ok());
+  ASSERT_EQ(all.voices_size(), 2);
+  EXPECT_EQ(all.voices(0).name(), "Ana");
+  EXPECT_EQ(all.voices(0).model(), "fake-voice");
+  EXPECT_EQ(all.voices(0).native_sample_rate_hz(), 22050);
+
+  grpc::ClientContext cat_ctx;
+  v1::ListVoicesRequest cat_req;
+  cat_req.set_language("cat_Latn");
+  v1::ListVoicesResponse cat;
+  ASSERT_TRUE(discovery_->ListVoices(&cat_ctx, cat_req, &cat).ok());
+  ASSERT_EQ(cat.voices_size(), 1);
+  EXPECT_EQ(cat.voices(0).name(), "Bo");
+
+  grpc::ClientContext bad_ctx;
+  v1::ListVoicesRequest bad_req;
+  bad_req.set_language("spa_latn");
+  v1::ListVoicesResponse bad;
+  grpc::Status s = discovery_->ListVoices(&bad_ctx, bad_req, &bad);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("did you mean spa_Latn"));
+}
+
+}  // namespace
+}  // namespace vox
