@@ -242,13 +242,12 @@ TEST(ContinuousBatcherTest, DefaultDeadlineInQueueNeverJoins) {
 
 TEST(ContinuousBatcherTest, CancelMidDecodeStopsAtNextStepBoundary) {
   Fixture f;
-  TicketId first = 0;
   f.Start(Options(2, /*delay_us=*/1), [&](int step, const std::vector<int>&) {
     if (step == 3) {
-      EXPECT_TRUE(f.batcher->Cancel(first));
+      EXPECT_TRUE(f.batcher->Cancel(f.model->IdOf(1)));
     }  // arrives during step 3
   });
-  first = f.Submit(Seq(1, 100));
+  const TicketId first = f.Submit(Seq(1, 100));
   f.Submit(Seq(2, 8));
   f.streams.WaitDone(1);
   f.streams.WaitDone(2);
@@ -298,13 +297,12 @@ TEST(ContinuousBatcherTest, QueueFullIsResourceExhaustedAtOnce) {
 
 TEST(ContinuousBatcherTest, PausedSequenceHoldsItsSlotAndResumesUnchanged) {
   Fixture f;
-  TicketId a = 0;
   f.Start(Options(1), [&](int step, const std::vector<int>&) {
     if (step == 1) {
-      EXPECT_TRUE(f.batcher->Pause(a));
+      EXPECT_TRUE(f.batcher->Pause(f.model->IdOf(1)));
     }
   });
-  a = f.Submit(Seq(1, 5));
+  const TicketId a = f.Submit(Seq(1, 5));
   f.Submit(Seq(2, 2));
   f.clock.WaitForBlockedWaiters(1);  // 1 paused in the only slot; 2 must wait
   EXPECT_EQ(f.streams.outputs(1).size(), 2u);
@@ -325,18 +323,17 @@ TEST(ContinuousBatcherTest, PausedSlotsAreBoundedLongestPausedEndsFirst) {
   SchedulerOptions o = Options(3, /*delay_us=*/1);
   o.max_paused_slots = 1;
   o.max_pause = absl::Seconds(1);
-  TicketId a = 0, b = 0;
   f.Start(o, [&](int step, const std::vector<int>&) {
     if (step == 1) {
-      EXPECT_TRUE(f.batcher->Pause(a));
+      EXPECT_TRUE(f.batcher->Pause(f.model->IdOf(1)));
     }
     if (step == 3) {
       f.clock.Advance(absl::Milliseconds(1));  // b is paused later than a
-      EXPECT_TRUE(f.batcher->Pause(b));
+      EXPECT_TRUE(f.batcher->Pause(f.model->IdOf(2)));
     }
   });
-  a = f.Submit(Seq(1, 100));
-  b = f.Submit(Seq(2, 100));
+  f.Submit(Seq(1, 100));
+  f.Submit(Seq(2, 100));
   f.Submit(Seq(3, 6));
   f.streams.WaitDone(1);
   EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kResourceExhausted);
@@ -376,13 +373,12 @@ TEST(ContinuousBatcherTest, JoinFailureEndsOnlyThatSequenceWithoutLeave) {
 
 TEST(ContinuousBatcherTest, DestroyEndsActiveAndQueuedWithUnavailableAfterLeave) {
   Fixture f;
-  TicketId a = 0;
   f.Start(Options(1), [&](int step, const std::vector<int>&) {
     if (step == 0) {
-      EXPECT_TRUE(f.batcher->Pause(a));
+      EXPECT_TRUE(f.batcher->Pause(f.model->IdOf(1)));
     }
   });
-  a = f.Submit(Seq(1, 100));
+  f.Submit(Seq(1, 100));
   f.Submit(Seq(2, 5));
   f.clock.WaitForBlockedWaiters(1);
   f.batcher.reset();

@@ -91,6 +91,14 @@ class ToyModel : public StepModel<ToySeq, uint64_t> {
 
   size_t live_states() const { return state_.size(); }
 
+  // The ticket of a joined sequence (worker thread only, e.g. inside on_step).
+  TicketId IdOf(int key) const {
+    for (const auto& [id, s] : state_) {
+      if (s.key == key) return id;
+    }
+    return 0;
+  }
+
  private:
   struct State {
     uint64_t x;
