@@ -314,7 +314,11 @@ TEST_F(TranslationServiceTest, ShutdownLetsInFlightCallsFinishAndRefusesNewOnes)
     c2.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     s2 = stub_->Translate(&c2, Request({"late"}), &r2);
   } while (s2.ok());
-  EXPECT_EQ(s2.error_code(), grpc::StatusCode::UNAVAILABLE) << s2.error_message();
+  // UNAVAILABLE from voxd's drain check, or CANCELLED when gRPC's own shutdown got the call
+  // first; never OK, never queued behind the in-flight call.
+  EXPECT_TRUE(s2.error_code() == grpc::StatusCode::UNAVAILABLE ||
+              s2.error_code() == grpc::StatusCode::CANCELLED)
+      << s2.error_code() << " " << s2.error_message();
   EXPECT_FALSE(primary_->stopped().HasBeenNotified());
   primary_->Release();
   t1.join();
