@@ -262,6 +262,8 @@ TEST_P(OggFileTest, OpusinfoAndOpusdecAcceptWithExactDuration) {
   EXPECT_NEAR(info.playback_seconds, static_cast<double>(n_out) / rate, 0.0011) << info.output;
 
   const std::vector<float> decoded = RunOpusdec(path, rate);
+  std::remove(path.c_str());
+  std::remove((path + ".f32").c_str());
   EXPECT_EQ(static_cast<int64_t>(decoded.size()), n_out);
   if (static_cast<int64_t>(decoded.size()) == n_out) {
     const std::vector<float> ref = SpeechLike(rate, n_out);
@@ -326,6 +328,8 @@ TEST_F(OggFileTest, ManySegmentsMakeOneValidStream) {
   EXPECT_THAT(info.output, ::testing::Not(HasSubstr("WARNING"))) << info.output;
   EXPECT_NEAR(info.playback_seconds, total / 24000.0, 0.0011) << info.output;
   const std::vector<float> decoded = RunOpusdec(path, 24000);
+  std::remove(path.c_str());
+  std::remove((path + ".f32").c_str());
   ASSERT_EQ(static_cast<int64_t>(decoded.size()), total);
   // Each segment decodes at the position where it started in the timeline.
   offset = 0;

@@ -62,6 +62,10 @@ TEST(WavWriterTest, WritesPlayableHeaderWithPatchedSizes) {
   ASSERT_TRUE((*w)->Close().ok());
   EXPECT_EQ((*w)->Write(a).code(), absl::StatusCode::kFailedPrecondition);
   const std::string file = audio_test::ReadFile(path);
+  struct Remover {
+    std::string path;
+    ~Remover() { std::remove(path.c_str()); }
+  } remover{path};
   ASSERT_EQ(file.size(), 44u + 4000u);
   EXPECT_EQ(file.substr(0, 4), "RIFF");
   EXPECT_EQ(Le32(file, 4), file.size() - 8);
