@@ -515,14 +515,15 @@ absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& token
   };
 
   // Cuts an over-long span [b, e) into pieces that fit: at the last comma, else the last space,
-  // else the last character boundary that keeps the prefix under the limit.
+  // else the last character boundary outside a number, else any character boundary, that keeps
+  // the prefix under the limit.
   auto cut_long = [&](size_t b, size_t e) -> absl::Status {
     while (b < e) {
       auto whole = fits(b, e);
       if (!whole.ok()) return whole.status();
       if (*whole) return emit(b, e);
       size_t cut = 0;
-      for (int level = 0; level < 3 && cut == 0; ++level) {
+      for (int level = 0; level < 4 && cut == 0; ++level) {
         for (size_t k = e - 1; k > b; --k) {
           bool boundary;
           if (level == 0) {
@@ -530,6 +531,9 @@ absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& token
                        unicode::IsPySpace(t[k]);
           } else if (level == 1) {
             boundary = unicode::IsPySpace(t[k]) && !unicode::IsPySpace(t[k - 1]);
+          } else if (level == 2) {  // between characters, but not inside a number
+            boundary = !(unicode::IsPyDigit(t[k - 1]) && unicode::IsPyDigit(t[k])) &&
+                       !(t[k - 1] == '.' || t[k - 1] == ',' || t[k - 1] == '$');
           } else {
             boundary = true;
           }

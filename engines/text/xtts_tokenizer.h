@@ -66,15 +66,17 @@ class XttsTokenizer {
 // "[en]", "[es]", "[zh-cn]" for "zh" and "zh-cn": the language token XTTS prefixes.
 std::string XttsLanguageToken(std::string_view xtts_lang);
 
-// Splits `text` (raw, before cleaning) at sentence boundaries (. ! ? … ; and CJK 。！？ followed
-// by whitespace or the end) into pieces, packing consecutive sentences into one piece while it
-// still encodes to fewer than `max_ids` ids (XTTS v2: gpt_max_text_tokens = 402, and xtts.py
-// asserts len(ids) < 402). A single sentence that is still too long is cut at the last comma,
-// then the last space, that keeps it under the limit, and as a very last resort between
-// characters. Every returned piece, encoded with `tokenizer.Encode(piece, xtts_lang)`, has
-// fewer than `max_ids` ids and at least one id after the language token; whitespace-only pieces
-// are dropped. Errors: those of Encode, or max_ids too small to hold the language token and one
-// character (InvalidArgument naming it). Cost: O(n · sentences) encoding work in the worst case.
+// Splits `text` (raw, before cleaning) at sentence boundaries (. ! ? ; … and 。！？； ؟ ।, with
+// closing quotes/brackets, followed by whitespace or the end) and packs consecutive sentences into
+// one piece while it still encodes to fewer than `max_ids` ids (XTTS v2: gpt_max_text_tokens =
+// 402, and xtts.py asserts len(ids) < 402). A sentence that alone is too long is cut at the last
+// comma, else the last space, else between characters outside numbers, else anywhere, that keeps
+// it under the limit. Pieces are substrings of `text` (whitespace-trimmed); each one, encoded with
+// `tokenizer.Encode(piece, xtts_lang)`, has fewer than `max_ids` ids. Pieces that clean to nothing
+// (only the language token) are dropped, so an empty result means nothing to speak.
+// Errors: those of Encode (bad UTF-8, language), or max_ids too small for the language token plus
+// one character (InvalidArgument naming max_ids). Thread-safe. Cost: a few Encode calls per
+// sentence; quadratic in the length of a single over-long sentence (last-resort cutting).
 absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& tokenizer,
                                                       std::string_view text,
                                                       std::string_view xtts_lang,

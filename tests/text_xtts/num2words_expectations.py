@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""Prints, as JSON, what Debian's python3-num2words (and Coqui's cleaning, through
+tools/xtts_reference.py) produce for a few hundred numbers and sentences in en and es.
+tests/text_xtts/number_expansion_test.cc runs this at test time and compares vox's C++ port
+with it; nothing here is copied from the C++ side.
+
+Output: {"num2words_version": ..., "cases": [{"kind", "lang", "input", "currency"?, "expected"
+or "error"}...], "clean": [{"lang", "text", "expected" or "error"}...]}
+"""
+import json
+import os
+import random
+import sys
+
+import num2words as n2w_module
+from num2words import num2words
+
+
+def run(fn):
+    try:
+        return {"expected": fn()}
+    except Exception as e:  # noqa: BLE001 - the C++ side must fail in the same places
+        return {"error": type(e).__name__}
+
+
+def integers(rng):
+    vals = list(range(0, 131)) + [
+        199, 200, 201, 300, 315, 400, 500, 501, 555, 600, 700, 777, 800, 900, 999, 1000, 1001,
+        1010, 1100, 1111, 1234, 1999, 2000, 2001, 10000, 12345, 21000, 100000, 101000, 999999,
+        10**6, 10**6 + 1, 2 * 10**6, 21 * 10**6, 10**9, 10**9 + 7, 10**12, 10**15, 10**18,
+        10**18 - 1, 10**21, 10**24, 10**27 - 1, 10**27, 10**30, 10**100, 10**305, 10**306 - 1,
+        10**306]
+    for digits in range(1, 31):
+        for _ in range(4):
+            vals.append(rng.randrange(10 ** (digits - 1), 10 ** digits))
+    return vals
+
+
+def main():
+    rng = random.Random(20240611)
+    cases = []
+    ints = integers(rng)
+    for lang in ("en", "es"):
+        for v in ints:
+            s = str(v)
+            cases.append({"kind": "cardinal", "lang": lang, "input": s,
+                          **run(lambda: num2words(int(s), lang=lang))})
+    ords = list(range(0, 131)) + [200, 999, 1000, 1001, 1002, 1234, 1999, 2000, 2500, 9999, 10000,
+                                  12345, 99999, 100000, 123456, 10**6, 10**6 + 5, 2 * 10**6,
+                                  2500000, 123456789, 10**9, 10**12, 10**15, 10**17 + 3, 10**18,
+                                  10**20, 10**27, 10**306]
+    ords += [rng.randrange(10, 10**rng.randrange(2, 19)) for _ in range(40)]
+    for lang in ("en", "es"):
+        for v in ords:
+            s = str(v)
+            cases.append({"kind": "ordinal", "lang": lang, "input": s,
+                          **run(lambda: num2words(int(s), ordinal=True, lang=lang))})
+    floats = ["12.5", "0.5", "3.14159", "1.05", "100.01", "0.001", "12.0", "1.1", "2.675",
+              "0.1", "99.99", "1000.5", "123456.789", "0.00001", "0.000015", "7.000001",
+              "1.2345678", "20.15", "3.0000000000000004"]
+    for _ in range(40):
+        floats.append(f"{rng.randrange(0, 10**rng.randrange(1, 8))}.{rng.randrange(0, 10**rng.randrange(1, 7))}")
+    for lang in ("en", "es"):
+        for s in floats:
+            cases.append({"kind": "float", "lang": lang, "input": s,
+                          **run(lambda: num2words(float(s), lang=lang))})
+    amounts = ["20", "20.15", "1", "1.01", "0.5", "21", "1000000", "0.125", "0.145", "2.675",
+               "1.999", "31.5", "100000000000000000000", "1000000000000000000000000000000", "0.01",
+               "71.71", "1000.1"]
+    amounts += [f"{rng.randrange(0, 10**rng.randrange(1, 9))}.{rng.randrange(0, 100):02d}" for _ in range(12)]
+    for lang in ("en", "es"):
+        for cur in ("USD", "EUR", "GBP"):
+            for s in amounts:
+                cases.append({"kind": "currency", "lang": lang, "input": s, "currency": cur,
+                              **run(lambda: num2words(float(s), to="currency", currency=cur, lang=lang))})
+
+    clean = []
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+    try:
+        import xtts_reference
+    except Exception as e:  # noqa: BLE001
+        xtts_reference = None
+        print(f"warning: tools/xtts_reference.py not importable ({e}); no cleaning cases",
+              file=sys.stderr)
+    if xtts_reference is not None:
+        sentences = {
+            "en": ["In 12.5 seconds.", "There were 50 soldiers.", "This is a 1st test",
+                   "That will be $20 sir.", "That will be 20€ sir.", "That will be 20.15€ sir.",
+                   "That's 100,000.5.", "I paid £3.50 and $1,000,000 for 2nd place!",
+                   "Call 555-1234 at 10:30 on the 21st.", "Mr. Smith & Mrs. Jones @ 50% off #1",
+                   "It's 98.6° in St. Louis, Dr. Who's Co. Ltd.", "Version 1.2.3 costs $1.2.3",
+                   "\"Quoted\" text  with   spaces\tand\nnewlines ",
+                   "1,234,567 people; 1,23 is odd; 12,345.678 too",
+                   "He was 3rd, she 22nd, they 101st and 1000th.", "£5 and 5£ and $5 and 5$",
+                   "Temperature: -5°C, 0.5%, 1e5", "MR. BIG and mr.small and mrs.x",
+                   "x" + "9" * 40, "$" + "9" * 40, "ſt. Louis", "ÉCOLE 2ème",
+                   ],
+            "es": ["En 12,5 segundos.", "Había 50 soldados.", "Este es un 1er test",
+                   "Eso le costará $20 señor.", "Eso le costará 20€ señor.",
+                   "Eso le costará 20,15€ señor.", "Hola Sr. Garcia.",
+                   "La Dra. Martinez es muy buena.", "Llegaron 1.000 personas al 3er piso.",
+                   "El 2º y la 3ª, los 4os y las 5as.", "Cuesta 1.234.567,89€ o $3,50.",
+                   "Son 21 euros, 21€ y 1€; 101 dólares.", "Pagué £5 en Londres y 20€ aquí.",
+                   "Al 100% @ casa & #1 con 30° C", "Vivo en el 1234 de la calle 5a",
+                   "12.5 y 12,5 y 1.5 y 1,5", "Sra. Pérez, Sr. López y St. Tomás",
+                   "x" + "9" * 40,
+                   ],
+        }
+        for lang, texts in sentences.items():
+            for t in texts:
+                clean.append({"lang": lang, "text": t, **run(lambda: xtts_reference.clean_text(t, lang))})
+
+    json.dump({"num2words_version": getattr(n2w_module, "__version__", "?"), "cases": cases,
+               "clean": clean}, sys.stdout, ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    main()
