@@ -1,0 +1,122 @@
+#ifndef VOX_SERVER_METRICS_METRICS_H_
+#define VOX_SERVER_METRICS_METRICS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "engines/core/model_info.h"
+#include "server/scheduler/scheduler_observer.h"
+
+namespace prometheus {
+class Exposer;
+class Registry;
+template <typename T>
+class Family;
+class Counter;
+class Gauge;
+class Histogram;
+}  // namespace prometheus
+
+namespace vox {
+
+// Every metric voxd exports (docs/metrics.md lists them with labels, meaning and alerts), in one
+// Prometheus registry, served as text on its own HTTP address (--metrics-listen) by
+// prometheus-cpp's Exposer. Call sites are one line: metrics->RequestFinished(...).
+//
+// Thread-safe: every method may be called from any thread. Costs: label lookups take a short
+// lock inside prometheus-cpp (a map lookup); observers returned by ObserverFor() resolve their
+// labels once, so the scheduler's per-step calls are lock-free atomic updates.
+// Label values must come from small fixed sets (method names, status codes, engine names,
+// stages, reasons), never from client input.
+class Metrics {
+ public:
+  // Latency buckets in seconds, 0.5 ms .. 30 s.
+  static const std::vector<double>& LatencyBuckets();
+
+  // `listen_address` is "HOST:PORT" (port 0 = any free port; see port()), or "" for no HTTP
+  // endpoint (the registry still works; Scrape() renders it). INVALID_ARGUMENT for a malformed
+  // address, UNAVAILABLE when it cannot be bound (naming the address).
+  static absl::StatusOr<std::unique_ptr<Metrics>> Create(const std::string& listen_address);
+  ~Metrics();
+
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // The port the endpoint listens on (0 when there is none).
+  int port() const { return port_; }
+  // The registry in Prometheus text format (what GET /metrics returns, less the exposer's own).
+  std::string Scrape() const;
+
+  // --- Requests (method: "Translate", "Synthesize", "SpeechTranslate", "ListModels", ...).
+  // One finished RPC: vox_requests_total and vox_request_duration_seconds by method and code.
+  void RequestFinished(absl::string_view method, absl::StatusCode code, absl::Duration duration);
+  // Server-streaming calls open now (vox_inflight_streams{method}).
+  void StreamOpened(absl::string_view method);
+  void StreamClosed(absl::string_view method);
+  // SpeechTranslate sessions open now.
+  void SessionOpened();
+  void SessionClosed();
+
+  // --- Audio delivery (method as above).
+  void TimeToFirstAudio(absl::string_view method, absl::Duration d);
+  void AudioChunkGap(absl::string_view method, absl::Duration d);
+  // Synthesis compute time / audio duration of one finished synthesis (< 1 = faster than real
+  // time).
+  void RealTimeFactor(absl::string_view engine, double rtf);
+
+  // --- Work done.
+  void TokensGenerated(absl::string_view engine, int64_t n);
+  void CodesGenerated(absl::string_view engine, int64_t n);
+  // Compute time of one stage run outside a scheduler (tokenize, detokenize, opus, ...).
+  void Compute(absl::string_view engine, absl::string_view stage, absl::Duration d);
+  // A request refused or ended early outside the scheduler (e.g. "invalid_argument", "draining").
+  void Rejected(absl::string_view engine, absl::string_view reason);
+  // A SpeechTranslate pipeline stage restarted after a failure.
+  void PipelineRestart(absl::string_view stage);
+
+  // vox_model_info{name,kind,architecture,device,dtype} = 1 for a loaded model.
+  void SetModelInfo(const ModelInfo& info);
+
+  // An observer for one scheduler: queue depth/wait, running batch, paused streams, batch size,
+  // compute by step and rejections, labelled {engine, stage} (stage: "encode", "decode",
+  // "translate", "gpt", "vocode", ...). The observer must not outlive this Metrics.
+  std::unique_ptr<SchedulerObserver> ObserverFor(absl::string_view engine,
+                                                 absl::string_view stage);
+
+ private:
+  Metrics();
+  class Observer;
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* request_duration_;
+  prometheus::Family<prometheus::Gauge>* inflight_streams_;
+  prometheus::Family<prometheus::Gauge>* sessions_open_;
+  prometheus::Family<prometheus::Histogram>* time_to_first_audio_;
+  prometheus::Family<prometheus::Histogram>* audio_chunk_gap_;
+  prometheus::Family<prometheus::Histogram>* real_time_factor_;
+  prometheus::Family<prometheus::Counter>* tokens_;
+  prometheus::Family<prometheus::Counter>* codes_;
+  prometheus::Family<prometheus::Histogram>* compute_;
+  prometheus::Family<prometheus::Counter>* rejections_;
+  prometheus::Family<prometheus::Counter>* pipeline_restarts_;
+  prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Family<prometheus::Gauge>* queue_depth_;
+  prometheus::Family<prometheus::Histogram>* queue_wait_;
+  prometheus::Family<prometheus::Gauge>* running_batch_;
+  prometheus::Family<prometheus::Gauge>* paused_streams_;
+  prometheus::Family<prometheus::Histogram>* batch_size_;
+};
+
+}  // namespace vox
+
+#endif  // VOX_SERVER_METRICS_METRICS_H_

@@ -1,0 +1,256 @@
+#include "server/metrics/metrics.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace vox {
+namespace {
+
+using ::testing::HasSubstr;
+
+// GET http://127.0.0.1:port/path; returns the whole response (status line, headers, body).
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "socket failed";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "connect failed";
+  }
+  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return "write failed";
+  }
+  std::string response;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) response.append(buf, n);
+  close(fd);
+  return response;
+}
+
+std::string Body(const std::string& response) {
+  const size_t at = response.find("\r\n\r\n");
+  return at == std::string::npos ? "" : response.substr(at + 4);
+}
+
+// The value of the sample `name` whose labels include every `label="value"` in `labels`
+// (NaN when absent). Parses the exposition text independently of prometheus-cpp.
+double Sample(const std::string& text, const std::string& name,
+              const std::vector<std::string>& labels = {}) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t end_name = line.find_first_of("{ ");
+    if (end_name == absl::string_view::npos || line.substr(0, end_name) != name) continue;
+    bool all = true;
+    for (const std::string& l : labels) all = all && absl::StrContains(line, l);
+    if (!all) continue;
+    double v;
+    const size_t space = line.rfind(' ');
+    if (absl::SimpleAtod(line.substr(space + 1), &v)) return v;
+  }
+  return std::nan("");
+}
+
+std::unique_ptr<Metrics> Serve() {
+  auto m = Metrics::Create("127.0.0.1:0");
+  EXPECT_TRUE(m.ok()) << m.status();
+  if (!m.ok()) return nullptr;
+  EXPECT_GT((*m)->port(), 0);
+  return std::move(*m);
+}
+
+// Everything a busy voxd would record, once.
+void ObserveOneOfEach(Metrics& m, SchedulerObserver& obs) {
+  m.RequestFinished("Translate", absl::StatusCode::kOk, absl::Milliseconds(12));
+  m.RequestFinished("Translate", absl::StatusCode::kResourceExhausted, absl::Microseconds(300));
+  m.StreamOpened("Synthesize");
+  m.SessionOpened();
+  m.TimeToFirstAudio("Synthesize", absl::Milliseconds(80));
+  m.AudioChunkGap("Synthesize", absl::Milliseconds(20));
+  m.RealTimeFactor("xtts", 0.4);
+  m.TokensGenerated("nllb", 17);
+  m.CodesGenerated("xtts", 40);
+  m.Compute("nllb", "tokenize", absl::Microseconds(700));
+  m.Rejected("nllb", "invalid_argument");
+  m.PipelineRestart("synthesize");
+  ModelInfo info;
+  info.name = "nllb-tiny";
+  info.kind = "translation";
+  info.architecture = "nllb-m2m100";
+  info.device = "cpu";
+  info.dtype = "float32";
+  m.SetModelInfo(info);
+  obs.QueueDepth(3);
+  obs.RunningBatch(5);
+  obs.PausedStreams(1);
+  obs.QueueWait(absl::Milliseconds(2));
+  obs.Batch(4, absl::Milliseconds(7));
+  obs.Rejected(RejectReason::kQueueFull);
+}
+
+TEST(MetricsTest, BadListenAddressIsInvalidArgumentNamingIt) {
+  auto m = Metrics::Create("localhost");
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(m.status().message(), HasSubstr("'localhost'"));
+  EXPECT_THAT(m.status().message(), HasSubstr("HOST:PORT"));
+  EXPECT_FALSE(Metrics::Create("127.0.0.1:70000").ok());
+}
+
+TEST(MetricsTest, PortInUseIsUnavailableNamingAddress) {
+  auto first = Serve();
+  ASSERT_NE(first, nullptr);
+  const std::string address = absl::StrCat("127.0.0.1:", first->port());
+  auto second = Metrics::Create(address);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr(address));
+}
+
+TEST(MetricsTest, EndpointServesEveryMetricWithItsLabels) {
+  auto m = Serve();
+  ASSERT_NE(m, nullptr);
+  auto obs = m->ObserverFor("nllb", "decode");
+  ObserveOneOfEach(*m, *obs);
+  const std::string response = HttpGet(m->port(), "/metrics");
+  ASSERT_THAT(response, HasSubstr("200 OK"));
+  const std::string text = Body(response);
+  struct Want {
+    std::string name;
+    std::vector<std::string> labels;
+    double value;
+  };
+  const std::vector<Want> wants = {
+      {"vox_requests_total", {"method=\"Translate\"", "code=\"OK\""}, 1},
+      {"vox_requests_total", {"method=\"Translate\"", "code=\"RESOURCE_EXHAUSTED\""}, 1},
+      {"vox_request_duration_seconds_count", {"method=\"Translate\"", "code=\"OK\""}, 1},
+      {"vox_request_duration_seconds_sum", {"method=\"Translate\"", "code=\"OK\""}, 0.012},
+      // 12 ms falls in the 25 ms bucket, not the 10 ms one.
+      {"vox_request_duration_seconds_bucket", {"code=\"OK\"", "le=\"0.01\""}, 0},
+      {"vox_request_duration_seconds_bucket", {"code=\"OK\"", "le=\"0.025\""}, 1},
+      {"vox_request_duration_seconds_bucket", {"code=\"OK\"", "le=\"0.0005\""}, 0},
+      {"vox_request_duration_seconds_bucket", {"code=\"RESOURCE_EXHAUSTED\"", "le=\"0.0005\""}, 1},
+      {"vox_inflight_streams", {"method=\"Synthesize\""}, 1},
+      {"vox_speech_translate_sessions_open", {}, 1},
+      {"vox_time_to_first_audio_seconds_count", {"method=\"Synthesize\""}, 1},
+      {"vox_audio_chunk_gap_seconds_count", {"method=\"Synthesize\""}, 1},
+      {"vox_speech_real_time_factor_sum", {"engine=\"xtts\""}, 0.4},
+      {"vox_tokens_generated_total", {"engine=\"nllb\""}, 17},
+      {"vox_codes_generated_total", {"engine=\"xtts\""}, 40},
+      {"vox_compute_seconds_count", {"engine=\"nllb\"", "stage=\"tokenize\""}, 1},
+      {"vox_compute_seconds_count", {"engine=\"nllb\"", "stage=\"decode\""}, 1},
+      {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"invalid_argument\""}, 1},
+      {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"queue_full\""}, 1},
+      {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"deadline_in_queue\""}, 0},
+      {"vox_pipeline_restarts_total", {"stage=\"synthesize\""}, 1},
+      {"vox_model_info",
+       {"name=\"nllb-tiny\"", "kind=\"translation\"", "device=\"cpu\"", "dtype=\"float32\""},
+       1},
+      {"vox_queue_depth", {"engine=\"nllb\"", "stage=\"decode\""}, 3},
+      {"vox_running_batch", {"engine=\"nllb\"", "stage=\"decode\""}, 5},
+      {"vox_paused_streams", {"engine=\"nllb\"", "stage=\"decode\""}, 1},
+      {"vox_queue_wait_seconds_sum", {"engine=\"nllb\"", "stage=\"decode\""}, 0.002},
+      {"vox_batch_size_sum", {"engine=\"nllb\"", "stage=\"decode\""}, 4},
+      {"vox_batch_size_bucket", {"stage=\"decode\"", "le=\"2\""}, 0},
+      {"vox_batch_size_bucket", {"stage=\"decode\"", "le=\"4\""}, 1},
+  };
+  for (const Want& w : wants) {
+    EXPECT_NEAR(Sample(text, w.name, w.labels), w.value, 1e-9)
+        << w.name << " " << absl::StrJoin(w.labels, ",");
+  }
+  // Histograms, not summaries; counters end in _total.
+  EXPECT_THAT(text, HasSubstr("# TYPE vox_request_duration_seconds histogram"));
+  EXPECT_THAT(text, HasSubstr("# TYPE vox_requests_total counter"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("summary\n# HELP vox_")));
+}
+
+TEST(MetricsTest, ValuesMoveWhenObservedAgain) {
+  auto m = Serve();
+  ASSERT_NE(m, nullptr);
+  auto obs = m->ObserverFor("xtts", "gpt");
+  m->RequestFinished("Synthesize", absl::StatusCode::kOk, absl::Milliseconds(5));
+  obs->QueueDepth(7);
+  const std::string before = Body(HttpGet(m->port(), "/metrics"));
+  m->RequestFinished("Synthesize", absl::StatusCode::kOk, absl::Milliseconds(5));
+  m->RequestFinished("Synthesize", absl::StatusCode::kDeadlineExceeded, absl::Seconds(31));
+  m->StreamOpened("Synthesize");
+  m->StreamOpened("Synthesize");
+  m->StreamClosed("Synthesize");
+  obs->QueueDepth(2);
+  obs->Rejected(RejectReason::kTooManyPaused);
+  obs->Rejected(RejectReason::kTooManyPaused);
+  const std::string after = Body(HttpGet(m->port(), "/metrics"));
+  const std::vector<std::string> ok = {"method=\"Synthesize\"", "code=\"OK\""};
+  EXPECT_EQ(Sample(before, "vox_requests_total", ok), 1);
+  EXPECT_EQ(Sample(after, "vox_requests_total", ok), 2);
+  // 31 s is beyond the last finite bucket (30 s): only +Inf counts it.
+  const std::vector<std::string> late = {"code=\"DEADLINE_EXCEEDED\""};
+  auto with = [](std::vector<std::string> v, std::string l) {
+    v.push_back(std::move(l));
+    return v;
+  };
+  EXPECT_EQ(Sample(after, "vox_request_duration_seconds_bucket", with(late, "le=\"30\"")), 0);
+  EXPECT_EQ(Sample(after, "vox_request_duration_seconds_bucket", with(late, "le=\"+Inf\"")), 1);
+  EXPECT_EQ(Sample(after, "vox_inflight_streams", {"method=\"Synthesize\""}), 1);
+  EXPECT_EQ(Sample(before, "vox_queue_depth", {"engine=\"xtts\""}), 7);
+  EXPECT_EQ(Sample(after, "vox_queue_depth", {"engine=\"xtts\""}), 2);
+  EXPECT_EQ(Sample(after, "vox_rejections_total",
+                   {"engine=\"xtts\"", "reason=\"too_many_paused\""}),
+            2);
+  // Scrape() renders the same registry without HTTP.
+  EXPECT_EQ(Sample(m->Scrape(), "vox_queue_depth", {"engine=\"xtts\""}), 2);
+}
+
+TEST(MetricsTest, PromtoolAcceptsTheScrapedText) {
+  if (std::string(VOX_PROMTOOL).empty()) {
+    GTEST_SKIP() << "promtool not found at configure time (Debian package: prometheus)";
+  }
+  auto m = Serve();
+  ASSERT_NE(m, nullptr);
+  auto obs = m->ObserverFor("nllb", "decode");
+  ObserveOneOfEach(*m, *obs);
+  const std::string text = Body(HttpGet(m->port(), "/metrics"));
+  ASSERT_THAT(text, HasSubstr("vox_requests_total"));
+  char path[] = "/tmp/vox_metrics_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  const std::string cmd = absl::StrCat(VOX_PROMTOOL, " check metrics < ", path, " 2>&1");
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  unlink(path);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+  EXPECT_EQ(out, "") << "promtool complained:\n" << out;
+}
+
+}  // namespace
+}  // namespace vox
