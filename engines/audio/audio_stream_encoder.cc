@@ -19,7 +19,7 @@ OpusEncoderOptions OpusOptions(const AudioStreamConfig& config) {
   OpusEncoderOptions o;
   o.sample_rate_hz = OutputRate(config);
   o.bitrate_bps = config.bitrate_bps;
-  o.complexity = config.complexity;
+  o.complexity = config.complexity == -1 ? 5 : config.complexity;
   o.application = config.application;
   return o;
 }
@@ -51,6 +51,11 @@ absl::Status AudioStreamEncoder::ValidateConfig(const AudioStreamConfig& config,
         return absl::InvalidArgumentError(absl::StrCat("ogg_max_packets_per_page ",
                                                        config.ogg_max_packets_per_page,
                                                        " is out of range; allowed: 1..255"));
+      }
+      if (config.complexity < -1 || config.complexity > 10) {
+        return absl::InvalidArgumentError(absl::StrCat("Opus complexity ", config.complexity,
+                                                       " is out of range; allowed: 0..10 "
+                                                       "(-1 = default 5)"));
       }
       return OpusEncoder::ValidateOptions(OpusOptions(config));
   }

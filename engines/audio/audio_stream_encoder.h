@@ -25,7 +25,7 @@ struct AudioStreamConfig {
   // 0 = 24000. Opus/Ogg: 24000 or 48000. PCM16: also the engine's native (input) rate.
   int sample_rate_hz = 0;
   int bitrate_bps = 0;  // 0 = libopus auto; else 6000..510000
-  int complexity = 5;   // 0..10 (the server maps an absent proto field to 5)
+  int complexity = 5;   // 0..10; -1 = default 5 (as in vox.v1.AudioConfig)
   OpusApplication application = OpusApplication::kAudio;
   ResamplerQuality resampler_quality = ResamplerQuality::kHigh;
   std::optional<uint32_t> ogg_serial;  // unset = random

@@ -83,6 +83,11 @@ TEST(AudioStreamEncoderTest, BadConfigNamesValueAndAllowed) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("complexity 11"));
   EXPECT_THAT(s.message(), HasSubstr("0..10"));
+  c.complexity = -2;
+  EXPECT_EQ(AudioStreamEncoder::Create(c, 24000).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  c.complexity = -1;  // the API's "unset": default 5
+  EXPECT_TRUE(AudioStreamEncoder::Create(c, 24000).ok());
   c.complexity = 5;
   c.bitrate_bps = 1000000;
   EXPECT_EQ(AudioStreamEncoder::Create(c, 24000).status().code(),
