@@ -322,6 +322,10 @@ class BeamResult:
     ids: List[int]
     score: float                   # final = score / n ** lp
     ended_with_eos: bool
+    # Smallest score difference on which a decision turned: between neighbours among the top
+    # 2k + 1 candidates of any step, and between the best two finished hypotheses. Another
+    # implementation may decide differently (within float rounding) only where this is tiny.
+    min_gap: float = float("inf")
 
 
 class _Decoder:
@@ -390,12 +394,16 @@ def beam_search(model, src_ids: List[int], tgt_id: int, beam_size: int, length_p
     live: List[Tuple[List[int], Tensor]] = [([], torch.tensor(0.0))]  # (tokens, float32 score)
     finished: List[Tuple[float, int, List[int], bool]] = []  # (final, order, tokens, eos)
     order = 0
+    min_gap = float("inf")
     for t in range(1, max_length + 1):
         V = logits.size(1)
         scores = torch.stack([s for _, s in live]).view(-1, 1)
         cand = (scores + F.log_softmax(logits, dim=-1)).view(-1)  # float32
         # top 2k, score descending, ties by lower b*V + v (stable sort keeps index order)
-        top = torch.sort(cand, descending=True, stable=True).indices[: 2 * k].tolist()
+        sorted_scores, sorted_idx = torch.sort(cand, descending=True, stable=True)
+        top = sorted_idx[: 2 * k].tolist()
+        head = sorted_scores[: 2 * k + 1]
+        min_gap = min(min_gap, float((head[:-1] - head[1:]).min()))
         next_live, rows = [], []
         for rank, idx in enumerate(top):
             b, v = divmod(idx, V)
@@ -427,7 +435,9 @@ def beam_search(model, src_ids: List[int], tgt_id: int, beam_size: int, length_p
         logits = dec.step([tokens[-1] for tokens, _ in live])
     finished.sort(key=lambda f: (-f[0], f[1]))
     final, _, tokens, eos = finished[0]
-    return BeamResult(tokens, final, eos)
+    if len(finished) > 1:
+        min_gap = min(min_gap, final - finished[1][0])
+    return BeamResult(tokens, final, eos, min_gap)
 
 
 def load_codes(checkpoint_or_model: str) -> List[str]:

@@ -1,0 +1,102 @@
+"""tools/tiny_nllb.py make(): layout, determinism-relevant settings and the golden files'
+properties (outputs depend on the input; some stop at </s>, some at the limit), and the
+exported models reproduce the goldens."""
+import json
+import os
+import unittest
+
+import nllb_test_util as util  # noqa: E402  (sets sys.path to tools/)
+
+import nllb_reference as ref  # noqa: E402
+import tiny_nllb  # noqa: E402
+
+
+class TinyNllbGoldenTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.out = os.path.join(util.workdir(), "tiny")
+        tiny_nllb.make(cls.out)
+        with open(os.path.join(cls.out, "golden", "nllb-tiny.json"), encoding="utf-8") as f:
+            cls.golden = json.load(f)
+        with open(os.path.join(cls.out, "golden", "nllb-tiny-bf16.json"), encoding="utf-8") as f:
+            cls.bf16 = json.load(f)
+
+    def test_layout(self):
+        ckpt = os.path.join(self.out, "checkpoints", "nllb-tiny")
+        self.assertEqual(sorted(os.listdir(ckpt)), ["config.json", "pytorch_model.bin", "sentencepiece.bpe.model",
+                                                    "special_tokens_map.json", "tokenizer_config.json"])
+        for d in ("models/nllb-tiny", "models-bf16/nllb-tiny-bf16"):
+            self.assertEqual(sorted(os.listdir(os.path.join(self.out, d))),
+                             ["manifest.json", "model.ts", "sentencepiece.bpe.model"])
+        # voxd's default model dir holds exactly one NLLB model
+        self.assertEqual(os.listdir(os.path.join(self.out, "models")), ["nllb-tiny"])
+
+    def test_outputs_depend_on_the_input(self):
+        cases = self.golden["cases"]
+        self.assertGreaterEqual(len(cases), 12)
+        greedy = [tuple(c["greedy"]["ids"]) for c in cases]
+        self.assertGreaterEqual(len(set(greedy)), len(cases) - 1, "different inputs must give different outputs")
+        # same target language, different sources: different outputs
+        by_target = {}
+        for c in cases:
+            by_target.setdefault(c["target"], set()).add(tuple(c["greedy"]["ids"]))
+        self.assertEqual(len(by_target["fra_Latn"]), sum(c["target"] == "fra_Latn" for c in cases))
+        tokens = {t for c in cases for t in c["greedy"]["ids"]}
+        self.assertGreaterEqual(len(tokens), 30, "outputs must hold many distinct tokens")
+        self.assertGreaterEqual(sum(len(set(c["greedy"]["ids"])) >= 4 for c in cases), 8)
+
+    def test_some_stop_at_eos_and_some_at_the_limit(self):
+        cases = self.golden["cases"]
+        eos = [c for c in cases if c["greedy"]["ended_with_eos"]]
+        limit = [c for c in cases if not c["greedy"]["ended_with_eos"]]
+        self.assertGreaterEqual(len(eos), 3)
+        self.assertGreaterEqual(len(limit), 3)
+        for c in limit:
+            self.assertEqual(len(c["greedy"]["ids"]), c["max_length"])
+        for c in eos:
+            self.assertLess(len(c["greedy"]["ids"]), c["max_length"])
+        beams = [b for c in cases for b in c["beams"]]
+        self.assertTrue(any(b["ended_with_eos"] for b in beams))
+        self.assertTrue(any(not b["ended_with_eos"] for b in beams))
+        # beam search finds something other than greedy somewhere
+        self.assertTrue(any(b["ids"] != c["greedy"]["ids"] for c in cases for b in c["beams"]))
+
+    def test_golden_records(self):
+        langs = {l["code"]: l["id"] for l in json.load(open(os.path.join(self.out, "models/nllb-tiny/manifest.json")))["languages"]}
+        for c in self.golden["cases"]:
+            self.assertEqual(c["src_ids"][0], langs[c["source"]])
+            self.assertEqual(c["src_ids"][-1], 2)
+            self.assertEqual(c["tgt_id"], langs[c["target"]])
+            g = c["greedy"]
+            self.assertAlmostEqual(g["min_margin"], min(g["margins"]))
+            self.assertEqual(len(g["margins"]), len(g["ids"]) + (1 if g["ended_with_eos"] else 0))
+            self.assertEqual(len(c["fixed_length"]["ids"]), c["fixed_length"]["max_length"])
+            self.assertEqual([(b["beam_size"], b["length_penalty"]) for b in c["beams"]], tiny_nllb.BEAMS)
+        unk = [c for c in self.golden["cases"] if "東京" in c["text"]]
+        self.assertTrue(unk and 3 in unk[0]["src_ids"], "unknown characters map to <unk> (3)")
+
+    def test_exported_models_reproduce_the_goldens(self):
+        model = ref.TorchScriptModel(os.path.join(self.out, self.golden["model_dir"]))
+        for c in self.golden["cases"]:
+            with self.subTest(text=c["text"]):
+                g = ref.greedy(model, c["src_ids"], c["tgt_id"], c["max_length"])
+                self.assertEqual(g.ids, c["greedy"]["ids"])
+                f = ref.greedy(model, c["src_ids"], c["tgt_id"], c["fixed_length"]["max_length"], fixed_length=True)
+                self.assertEqual(f.ids, c["fixed_length"]["ids"])
+        bf16 = ref.TorchScriptModel(os.path.join(self.out, self.bf16["model_dir"]))
+        agreed = 0
+        for c in self.bf16["cases"]:
+            g = ref.greedy(bf16, c["src_ids"], c["tgt_id"], c["max_length"])
+            self.assertEqual(g.ids, c["greedy"]["ids"])
+            n = c["bf16_agrees_through"]
+            self.assertEqual(c["greedy"]["ids"][:n], c["fp32_greedy_ids"][:n])
+            agreed += n
+        self.assertGreater(agreed, 10)
+
+
+def tearDownModule():
+    util.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()
