@@ -38,14 +38,15 @@ struct ApertiumOptions {
 // One long-running Apertium pipeline per pair, in null-flush mode: the stages listed in the
 // pair's .mode file run as child processes chained by OS pipes, each with -z; a text goes in as
 // `apertium-destxt` would escape it followed by a NUL, its translation comes out followed by a
-// NUL. A warm request costs a few milliseconds instead of ~0.3 s for a process per request
-// (docs/benchmarks.md, "Built-in engines").
+// NUL. A warm request costs a few milliseconds instead of ~0.3 s (quiet machine) to over 1 s
+// (loaded) for a process per request (docs/benchmarks.md, "Built-in engines").
 //
 // Supervision: each pipeline is one unit. Before a request, a stage found dead restarts the
 // whole pipeline; during a request, a stage that dies, closes its end, or does not answer within
 // request_timeout makes that request fail with UNAVAILABLE and the pipeline is killed and
-// restarted, so the next request is served. Every restart is logged on stderr and counted in
-// restarts().
+// restarted (and warmed with a first text, so the next request does not pay the dictionaries'
+// loading), so the next request is served. Every restart is logged on stderr and counted in
+// restarts(). A restart that fails leaves the pair down; each later request tries again.
 //
 // Texts are trimmed of surrounding whitespace, translated one after another through the
 // pipeline (all written at once, answers read as they come), and the translations trimmed.

@@ -20,9 +20,9 @@ struct EspeakOptions {
   std::vector<std::string> languages;
   std::string data_path;  // espeak-ng-data's parent directory; "" = libespeak-ng's default
   bool fallback = false;  // ModelInfo::fallback: serve only what no primary engine serves
-  // Longest text in bytes. espeak-ng speaks ~15 characters per second of audio and synthesizes
-  // roughly 50–100× faster than real time here, so 4000 bytes hold the process-wide lock for
-  // about 3 s at most.
+  // Longest text in bytes. espeak-ng speaks ~15 characters per second of audio and computes it
+  // ~300× faster than real time on a loaded 2-core machine (docs/benchmarks.md), so 4000 bytes
+  // (~4.5 min of speech) hold the process-wide lock for about a second at most.
   size_t max_text_bytes = 4000;
   // Audio is handed to the sink in chunks of this many milliseconds (espeak's buffer length):
   // smaller means earlier first audio and more callbacks.

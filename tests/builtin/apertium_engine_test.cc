@@ -237,6 +237,12 @@ TEST(ApertiumEngineConfigTest, BadPairsAreRejectedAtCreation) {
   EXPECT_EQ(engine.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(engine.status().message(), HasSubstr("fra-eng.mode"));
 
+  // The factory's result converts to the interface type the server stores.
+  options.pairs = {"eng-spa"};
+  absl::StatusOr<std::unique_ptr<TranslationEngine>> as_interface = CreateApertiumEngine(options);
+  ASSERT_TRUE(as_interface.ok()) << as_interface.status();
+  EXPECT_TRUE((*as_interface)->SupportsPair("eng_Latn", "spa_Latn"));
+
   options.pairs = {"engspa"};
   EXPECT_EQ(CreateApertiumEngine(options).status().code(), absl::StatusCode::kInvalidArgument);
 

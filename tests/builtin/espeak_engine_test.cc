@@ -314,6 +314,10 @@ TEST_F(EspeakEngineTest, ConfiguredLanguagesOnly) {
   english.language = "eng_Latn";
   EXPECT_EQ((*engine)->Validate(english).code(), absl::StatusCode::kInvalidArgument);
 
+  absl::StatusOr<std::unique_ptr<SpeechEngine>> as_interface = CreateEspeakEngine(options);
+  ASSERT_TRUE(as_interface.ok());
+  EXPECT_EQ((*as_interface)->sample_rate(), 22050);
+
   options.languages = {"spa_Latn", "xxx_Latn"};
   auto bad = CreateEspeakEngine(options);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
