@@ -87,11 +87,15 @@ def main(argv=None) -> int:
         torch.backends.cudnn.allow_tf32 = False
 
     hf_tok = None
-    try:
-        from transformers import NllbTokenizer
-        hf_tok = NllbTokenizer(os.path.join(ckpt, "sentencepiece.bpe.model"), additional_special_tokens=codes)
+    try:  # the checkpoint's own tokenizer files, as users load them
+        from transformers import AutoTokenizer
+        hf_tok = AutoTokenizer.from_pretrained(ckpt)
     except Exception as e:  # noqa: BLE001 - the tokenizer check is optional
-        print(f"note: NllbTokenizer unavailable ({e}); tokenization not compared")
+        try:
+            from transformers import NllbTokenizer
+            hf_tok = NllbTokenizer(os.path.join(ckpt, "sentencepiece.bpe.model"), additional_special_tokens=codes)
+        except Exception as e2:  # noqa: BLE001
+            print(f"note: no transformers NLLB tokenizer ({e}; {e2}); tokenization not compared")
 
     print(f"transformers {transformers.__version__}, torch {torch.__version__}, checkpoint {ckpt}, "
           f"max_length {args.max_length}, device {args.device}")
@@ -125,6 +129,7 @@ def main(argv=None) -> int:
         for k, lp in modes:
             gen = GenerationConfig(decoder_start_token_id=2, bos_token_id=0, eos_token_id=2, pad_token_id=1,
                                    forced_bos_token_id=tgt_id, max_new_tokens=args.max_length + 1,
+                                   max_length=args.max_length + 2,
                                    num_beams=k, length_penalty=lp, early_stopping=False, do_sample=False,
                                    num_return_sequences=1)
             with torch.no_grad():
