@@ -359,11 +359,12 @@ class _Decoder:
 
 
 def greedy(model, src_ids: List[int], tgt_id: int, max_length: int,
-           fixed_length: bool = False) -> GreedyResult:
+           fixed_length: bool = False, keep_first_logits: bool = True) -> GreedyResult:
     dec = _Decoder(model, src_ids)
     dec.step([DECODER_START])          # its logits are ignored: the language token is forced
     logits = dec.step([tgt_id])
-    out, margins, first = [], [], logits[0].tolist()
+    out, margins = [], []
+    first = logits[0].tolist() if keep_first_logits else []
     ended = False
     for t in range(max_length):
         row = logits[0]
