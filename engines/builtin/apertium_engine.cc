@@ -98,6 +98,22 @@ void LogRestart(const std::string& mode, int64_t count, const std::string& why) 
                mode.c_str(), static_cast<long long>(count), why.c_str());
 }
 
+// Kills `pipeline`'s stages, counts and logs the restart, and starts it again (warmed).
+absl::Status RestartLocked(ApertiumEngine::Pipeline& pipeline, const std::string& why,
+                           absl::Duration timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pipeline.mu) {
+  pipeline.process.reset();  // kills and reaps every stage
+  const int64_t count = ++pipeline.restarts;
+  LogRestart(pipeline.mode, count, why);
+  auto process = StartWarm(pipeline.mode, pipeline.stages, timeout);
+  if (!process.ok()) {
+    std::fprintf(stderr, "vox apertium: restarting the %s pipeline failed: %s\n",
+                 pipeline.mode.c_str(), std::string(process.status().message()).c_str());
+    return process.status();
+  }
+  pipeline.process = std::move(*process);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<ProcessPipeline::Stage>> ParseApertiumMode(const std::string& mode_text,
@@ -274,18 +290,8 @@ absl::StatusOr<std::vector<TranslationOutput>> ApertiumEngine::Translate(
   Pipeline& pipeline = *Find(source, target);
   absl::MutexLock lock(&pipeline.mu);
 
-  auto restart = [&](const std::string& why) -> absl::Status {
-    pipeline.process.reset();  // kills and reaps every stage
-    const int64_t count = ++pipeline.restarts;
-    LogRestart(pipeline.mode, count, why);
-    auto process = StartWarm(pipeline.mode, pipeline.stages, options_.request_timeout);
-    if (!process.ok()) {
-      std::fprintf(stderr, "vox apertium: restarting the %s pipeline failed: %s\n",
-                   pipeline.mode.c_str(), std::string(process.status().message()).c_str());
-      return process.status();
-    }
-    pipeline.process = std::move(*process);
-    return absl::OkStatus();
+  auto restart = [&](const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pipeline.mu) {
+    return RestartLocked(pipeline, why, options_.request_timeout);
   };
 
   if (pipeline.process == nullptr) {

@@ -121,8 +121,9 @@ absl::StatusOr<std::unique_ptr<EspeakEngine>> CreateEspeakEngine(const EspeakOpt
     if (!rt.init_status.ok()) return rt.init_status;
     engine->sample_rate_ = rt.sample_rate;
 
+    const std::vector<std::string> voice_languages = rt.voice_languages;
     auto has_voice = [&](const std::string& code) {
-      for (const std::string& lang : rt.voice_languages) {
+      for (const std::string& lang : voice_languages) {
         if (lang == code || absl::StartsWith(lang, absl::StrCat(code, "-"))) return true;
       }
       return false;

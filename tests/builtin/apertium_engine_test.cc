@@ -323,7 +323,7 @@ TEST(ApertiumSupervisionTest, StageDyingDuringRequestFailsThatRequestOnly) {
 TEST(ApertiumSupervisionTest, HungStageTimesOutAndIsRestarted) {
   ApertiumOptions options;
   options.pairs = {"eng-spa"};
-  options.request_timeout = absl::Milliseconds(500);
+  options.request_timeout = absl::Seconds(2);
   auto engine = CreateApertiumEngine(options);
   ASSERT_TRUE(engine.ok()) << engine.status();
   const std::vector<pid_t> pids = (*engine)->StagePidsForTest("eng-spa");
