@@ -86,22 +86,34 @@ GOLDEN_INPUTS = [
 BEAMS = [(2, 1.0), (4, 1.0), (2, 0.6), (4, 0.6)]
 
 
-def train_spm(prefix: str, corpus: str = CORPUS) -> str:
-    """Trains the BPE model deterministically; returns PREFIX.model. Uses the sentencepiece Python
-    module when present (python3-sentencepiece), else Debian's spm_train CLI with the same flags."""
+def train_spm(out_dir: str, corpus: str = CORPUS, use_cli: bool = False) -> str:
+    """Trains the BPE model deterministically into OUT_DIR/sentencepiece.bpe.model and returns
+    its path. Uses the sentencepiece Python module when present (python3-sentencepiece), else (or
+    with use_cli) Debian's spm_train with the same flags. Training runs in a scratch directory
+    with relative paths because the model file records its input and prefix: the bytes are then
+    the same wherever and however it is made (same SentencePiece version)."""
     try:
         import sentencepiece as spm
     except ImportError:
         spm = None
-    if spm is not None:
-        args = dict(SPM_FLAGS, input=corpus, model_prefix=prefix, minloglevel=2)
-        spm.SentencePieceTrainer.train(**{k: (str(v).lower() if isinstance(v, bool) else v)
-                                          for k, v in args.items()})
-    else:
-        cmd = ["spm_train", f"--input={corpus}", f"--model_prefix={prefix}", "--minloglevel=2"]
-        cmd += [f"--{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in SPM_FLAGS.items()]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return prefix + ".model"
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copyfile(corpus, os.path.join(tmp, "corpus.txt"))
+        flags = dict(SPM_FLAGS, input="corpus.txt", model_prefix="sentencepiece.bpe", minloglevel=2)
+        flags = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in flags.items()}
+        if spm is not None and not use_cli:
+            cwd = os.getcwd()
+            os.chdir(tmp)
+            try:
+                spm.SentencePieceTrainer.train(**flags)
+            finally:
+                os.chdir(cwd)
+        else:
+            subprocess.run(["spm_train"] + [f"--{k}={v}" for k, v in flags.items()], cwd=tmp, check=True,
+                           stdout=subprocess.DEVNULL)
+        dst = os.path.join(out_dir, "sentencepiece.bpe.model")
+        shutil.copyfile(os.path.join(tmp, "sentencepiece.bpe.model"), dst)
+    return dst
 
 
 def hub_config(dims: Dict[str, int], vocab_size: int) -> dict:
@@ -226,8 +238,7 @@ def write_checkpoint(ckpt: str, dims: Dict[str, int] = TINY_DIMS, seed: int = SE
     os.makedirs(ckpt, exist_ok=True)
     spm_dst = os.path.join(ckpt, "sentencepiece.bpe.model")
     if spm_model is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            shutil.copyfile(train_spm(os.path.join(tmp, "spm")), spm_dst)
+        train_spm(ckpt)
     elif os.path.abspath(spm_model) != os.path.abspath(spm_dst):
         shutil.copyfile(spm_model, spm_dst)
     n_pieces = export_nllb.spm_size(spm_dst)

@@ -21,6 +21,21 @@ from nllb_languages import FAIRSEQ_LANGUAGE_CODES, language_id  # noqa: E402
 QUIET = lambda *a, **k: None  # noqa: E731
 
 
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_json(path, data):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def export(ckpt, name, dtype="float32"):
     out = os.path.join(util.workdir(), "out-" + name)
     manifest = export_nllb.export(ckpt, out, dtype, name, log=QUIET)
@@ -94,6 +109,32 @@ class ExportTest(unittest.TestCase):
         with self.assertRaisesRegex(export_nllb.ExportError, "lm_head.weight.*differs from model.shared.weight"):
             export(ckpt, "untied")
 
+    def test_half_precision_checkpoint_exports_to_float32(self):
+        sd = {k: v.half() for k, v in self.sd.items()}
+        out, _ = export(util.variant("half-ckpt", "safetensors", sd), "half-ckpt")
+        got = params_of(out)
+        self.assertEqual(got["model.shared.weight"].dtype, torch.float32)
+        self.assertTrue(torch.equal(got["model.shared.weight"], sd["model.shared.weight"].float()))
+
+    def test_missing_shard_fails_naming_it(self):
+        ckpt = util.variant("missing-shard", "sharded-bin", self.sd, shards=3)
+        os.remove(os.path.join(ckpt, "pytorch_model-00002-of-00003.bin"))
+        with self.assertRaisesRegex(export_nllb.ExportError,
+                                    "pytorch_model.bin.index.json: names shard 'pytorch_model-00002-of-00003.bin'"):
+            export(ckpt, "missing-shard")
+
+    def test_truncated_weights_fail_naming_the_file(self):
+        for layout, name in (("bin", "pytorch_model.bin"), ("safetensors", "model.safetensors")):
+            with self.subTest(layout=layout):
+                ckpt = util.variant("truncated-" + layout, layout, self.sd)
+                path = os.path.join(ckpt, name)
+                data = read_bytes(path)
+                with open(path, "wb") as f:
+                    f.write(data[: len(data) // 2])
+                with self.assertRaises(export_nllb.ExportError) as cm:
+                    export(ckpt, "truncated")
+                self.assertIn(path, str(cm.exception))
+
     # --- key and shape checks ------------------------------------------------------------------
 
     def test_missing_key_fails_naming_it(self):
@@ -147,9 +188,9 @@ class ExportTest(unittest.TestCase):
             with self.subTest(field=field):
                 ckpt = util.variant("badcfg", "bin", self.sd)
                 path = os.path.join(ckpt, "config.json")
-                cfg = json.load(open(path))
+                cfg = read_json(path)
                 cfg[field] = value
-                json.dump(cfg, open(path, "w"))
+                write_json(path, cfg)
                 with self.assertRaisesRegex(export_nllb.ExportError, pattern):
                     export(ckpt, "badcfg")
 
@@ -163,7 +204,7 @@ class ExportTest(unittest.TestCase):
 
     def test_manifest_fields_and_file_digests(self):
         m = self.manifest
-        on_disk = json.load(open(os.path.join(self.model_dir, "manifest.json")))
+        on_disk = read_json(os.path.join(self.model_dir, "manifest.json"))
         self.assertEqual(on_disk, m)
         self.assertEqual(m["schema_version"], 1)
         self.assertEqual((m["kind"], m["architecture"], m["dtype"]), ("translation", "nllb-m2m100", "float32"))
@@ -174,7 +215,7 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(m["default_max_length"], 126)
         self.assertEqual(sorted(m["files"]), ["model.ts", "sentencepiece.bpe.model"])
         for name, info in m["files"].items():
-            data = open(os.path.join(self.model_dir, name), "rb").read()
+            data = read_bytes(os.path.join(self.model_dir, name))
             self.assertEqual(info["size"], len(data))
             self.assertEqual(info["sha256"], hashlib.sha256(data).hexdigest())
 
@@ -195,8 +236,8 @@ class ExportTest(unittest.TestCase):
     def test_language_list_comes_from_the_checkpoint_first(self):
         ckpt = util.variant("langs", "bin", self.sd)
         codes = ["fra_Latn", "eng_Latn", "spa_Latn"]
-        json.dump({"additional_special_tokens": [{"content": c, "special": True} for c in codes]},
-                  open(os.path.join(ckpt, "special_tokens_map.json"), "w"))
+        write_json(os.path.join(ckpt, "special_tokens_map.json"),
+                   {"additional_special_tokens": [{"content": c, "special": True} for c in codes]})
         _, m = export(ckpt, "langs")
         spm = m["tokenizer"]["spm_size"]
         self.assertEqual(m["languages"], [{"code": c, "id": spm + 1 + i} for i, c in enumerate(codes)])
@@ -212,9 +253,9 @@ class ExportTest(unittest.TestCase):
     def test_vocab_too_small_for_the_languages_fails(self):
         ckpt = util.variant("smallvocab", "bin", self.sd)
         path = os.path.join(ckpt, "config.json")
-        cfg = json.load(open(path))
+        cfg = read_json(path)
         cfg["vocab_size"] = 500
-        json.dump(cfg, open(path, "w"))
+        write_json(path, cfg)
         with self.assertRaisesRegex(export_nllb.ExportError, "vocab_size 500 is smaller"):
             export(ckpt, "smallvocab")
 

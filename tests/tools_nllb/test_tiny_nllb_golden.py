@@ -1,8 +1,10 @@
 """tools/tiny_nllb.py make(): layout, determinism-relevant settings and the golden files'
 properties (outputs depend on the input; some stop at </s>, some at the limit), and the
 exported models reproduce the goldens."""
+import hashlib
 import json
 import os
+import shutil
 import unittest
 
 import nllb_test_util as util  # noqa: E402  (sets sys.path to tools/)
@@ -62,7 +64,8 @@ class TinyNllbGoldenTest(unittest.TestCase):
         self.assertTrue(any(b["ids"] != c["greedy"]["ids"] for c in cases for b in c["beams"]))
 
     def test_golden_records(self):
-        langs = {l["code"]: l["id"] for l in json.load(open(os.path.join(self.out, "models/nllb-tiny/manifest.json")))["languages"]}
+        with open(os.path.join(self.out, "models/nllb-tiny/manifest.json"), encoding="utf-8") as f:
+            langs = {lang["code"]: lang["id"] for lang in json.load(f)["languages"]}
         for c in self.golden["cases"]:
             self.assertEqual(c["src_ids"][0], langs[c["source"]])
             self.assertEqual(c["src_ids"][-1], 2)
@@ -92,6 +95,31 @@ class TinyNllbGoldenTest(unittest.TestCase):
             self.assertEqual(c["greedy"]["ids"][:n], c["fp32_greedy_ids"][:n])
             agreed += n
         self.assertGreater(agreed, 10)
+
+
+class SentencePieceTrainingTest(unittest.TestCase):
+    def pieces(self, path):
+        import sentencepiece as spm
+        sp = spm.SentencePieceProcessor()
+        sp.Load(path)
+        return [(sp.IdToPiece(i), sp.GetScore(i)) for i in range(sp.GetPieceSize())]
+
+    def test_training_is_deterministic_and_matches_spm_train(self):
+        d = util.workdir()
+        a = tiny_nllb.train_spm(os.path.join(d, "spm-a"))
+        b = tiny_nllb.train_spm(os.path.join(d, "spm-b"))
+
+        def digest(path):
+            with open(path, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest()
+        self.assertEqual(digest(a), digest(b), "same flags, same corpus: the same bytes")
+        pieces = self.pieces(a)
+        self.assertEqual(len(pieces), tiny_nllb.SPM_VOCAB)
+        self.assertEqual([p for p, _ in pieces[:3]], ["<unk>", "<s>", "</s>"])  # NLLB's layout
+        if shutil.which("spm_train") is None:
+            self.skipTest("spm_train (Debian package sentencepiece) not installed")
+        c = tiny_nllb.train_spm(os.path.join(d, "spm-cli"), use_cli=True)
+        self.assertEqual(self.pieces(c), pieces, "the CLI and the module train the same model")
 
 
 def tearDownModule():
