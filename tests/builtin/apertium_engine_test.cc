@@ -164,6 +164,33 @@ TEST_F(ApertiumEngineTest, SeveralTextsInOneCallComeBackInOrder) {
   }
 }
 
+TEST_F(ApertiumEngineTest, ConcurrentCallsOnOneAndSeveralPairsStayCorrect) {
+  const std::string english = "Where is the train station? I need to buy a ticket.";
+  const std::string spanish = ApertiumCommand("eng-spa", english, false);
+  const std::string catalan = ApertiumCommand("eng-cat", english, false);
+  std::vector<std::vector<std::string>> got(6);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string target = t % 2 == 0 ? "spa_Latn" : "cat_Latn";
+      for (int i = 0; i < 5; ++i) {
+        auto out = engine_->Translate({english, english}, "eng_Latn", target, {}, {});
+        if (!out.ok()) {
+          got[t].push_back(std::string(out.status().message()));
+          continue;
+        }
+        for (const auto& o : *out) got[t].push_back(o.text);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < 6; ++t) {
+    ASSERT_EQ(got[t].size(), 10u) << t;
+    for (const std::string& text : got[t]) EXPECT_EQ(text, t % 2 == 0 ? spanish : catalan) << t;
+  }
+  EXPECT_EQ(engine_->restarts(), 0);
+}
+
 TEST_F(ApertiumEngineTest, UnknownWordMarksAreStrippedByDefault) {
   const std::string text = "The xyzzyq sleeps.";
   const std::string plain = TranslateOne(*engine_, text, "eng_Latn", "spa_Latn");
