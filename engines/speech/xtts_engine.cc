@@ -1,0 +1,642 @@
+#include "engines/speech/xtts_engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <utility>
+
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/torch.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "engines/core/languages.h"
+#include "engines/core/manifest.h"
+#include "engines/speech/xtts_sampler.h"
+#include "engines/speech/xtts_stream_plan.h"
+#include "engines/text/text_cleaner.h"
+#include "engines/text/xtts_tokenizer.h"
+#include "engines/torch/device.h"
+
+namespace vox {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Reads manifest fields with errors that name the file and the field.
+class Fields {
+ public:
+  explicit Fields(const Manifest& m) : m_(m) {}
+
+  absl::StatusOr<const nlohmann::json*> Get(const std::string& dotted) const {
+    const nlohmann::json* j = &m_.json;
+    for (absl::string_view part : absl::StrSplit(dotted, '.')) {
+      if (!j->is_object() || !j->contains(std::string(part))) {
+        return Missing(dotted);
+      }
+      j = &(*j)[std::string(part)];
+    }
+    return j;
+  }
+  absl::StatusOr<int64_t> Int(const std::string& dotted) const {
+    auto j = Get(dotted);
+    if (!j.ok()) return j.status();
+    if (!(*j)->is_number_integer()) return Bad(dotted, "an integer");
+    return (*j)->get<int64_t>();
+  }
+  absl::StatusOr<double> Number(const std::string& dotted) const {
+    auto j = Get(dotted);
+    if (!j.ok()) return j.status();
+    if (!(*j)->is_number()) return Bad(dotted, "a number");
+    return (*j)->get<double>();
+  }
+  absl::Status Missing(const std::string& f) const {
+    return absl::FailedPreconditionError(absl::StrCat(m_.manifest_path, ": field '", f, "' missing"));
+  }
+  absl::Status Bad(const std::string& f, const std::string& what) const {
+    return absl::FailedPreconditionError(
+        absl::StrCat(m_.manifest_path, ": field '", f, "' must be ", what));
+  }
+
+ private:
+  const Manifest& m_;
+};
+
+#define VOX_XTTS_CONCAT_INNER(a, b) a##b
+#define VOX_XTTS_CONCAT(a, b) VOX_XTTS_CONCAT_INNER(a, b)
+#define VOX_ASSIGN_OR_RETURN(lhs, expr)                                            \
+  auto VOX_XTTS_CONCAT(status_or_, __LINE__) = (expr);                             \
+  if (!VOX_XTTS_CONCAT(status_or_, __LINE__).ok())                                 \
+    return VOX_XTTS_CONCAT(status_or_, __LINE__).status();                         \
+  lhs = *VOX_XTTS_CONCAT(status_or_, __LINE__)
+
+struct LanguageEntry {
+  std::string xtts;
+  std::string nllb;
+};
+
+}  // namespace
+
+struct XttsEngine::Impl {
+  Manifest manifest;
+  ModelInfo info;
+  DevicePlacement device;
+  std::shared_ptr<torch::jit::Module> module;
+  torch::Tensor cond_latents;        // [V, 32, D] on device, model dtype
+  torch::Tensor speaker_embeddings;  // [V, S, 1]
+  std::unique_ptr<XttsTokenizer> tokenizer;
+  std::vector<LanguageEntry> languages;  // supported: manifest ∩ cleaner ∩ vocab
+  std::vector<VoiceInfo> voices;
+  std::vector<std::string> voice_names;
+  int d_model = 0, cond_len = 32, hop = 256, sample_rate = 24000;
+  int64_t start_audio = 1024, stop_audio = 1025;
+  int max_text_tokens = 402, max_codes = 602, receptive_field = 17;
+  SamplingSettings sampling_defaults;
+  InterpolationGeometry geometry;
+  XttsStreamOptions stream;
+  std::vector<XttsChunkStats> chunks;
+  int64_t steps = 0;
+
+  const LanguageEntry* Language(const std::string& nllb) const {
+    for (const auto& l : languages) {
+      if (l.nllb == nllb) return &l;
+    }
+    return nullptr;
+  }
+
+  int context() const {
+    return stream.context_frames < 0 ? receptive_field : stream.context_frames;
+  }
+
+  absl::StatusOr<SamplingSettings> Settings(const SynthesisParams& p) const {
+    SamplingSettings s = sampling_defaults;
+    s.greedy = p.greedy;
+    if (p.temperature != 0) s.temperature = DecimalDouble(p.temperature);
+    if (p.top_k != 0) s.top_k = p.top_k;
+    if (p.top_p != 0) s.top_p = DecimalDouble(p.top_p);
+    if (p.repetition_penalty != 0) s.repetition_penalty = DecimalDouble(p.repetition_penalty);
+    return s;
+  }
+
+  // Vocodes while generating: owns the latent buffer of one utterance.
+  class Streamer {
+   public:
+    Streamer(Impl& impl, int voice, int64_t capacity, const AudioSink* sink, Clock::time_point t0)
+        : impl_(impl), sink_(sink), t0_(t0) {
+      buffer_ = torch::zeros({1, capacity, impl.d_model},
+                             torch::TensorOptions().dtype(torch::kFloat).device(ToTorchDevice(impl.device)));
+      speaker_ = impl.speaker_embeddings.narrow(0, voice, 1);
+    }
+
+    void Add(const torch::Tensor& latent) {  // [1, D] or [D]
+      buffer_.select(1, n_).copy_(latent.reshape({1, -1}));
+      ++n_;
+    }
+
+    absl::Status MaybeEmit() {
+      const auto& o = impl_.stream;
+      const bool due = emitted_chunks_ == 0 ? n_ >= o.first_chunk_codes
+                                            : n_ - last_chunk_n_ >= o.chunk_codes;
+      if (!due) return absl::OkStatus();
+      return Emit(false);
+    }
+
+    absl::Status Finish() { return Emit(true); }
+    int64_t samples() const { return samples_; }
+
+   private:
+    absl::Status Emit(bool final) {
+      const int64_t context = impl_.context();
+      const ChunkWindow w = NextChunkWindow(impl_.geometry, n_, emitted_frames_, context, final);
+      if (w.empty()) return absl::OkStatus();
+      const auto t = Clock::now();
+      torch::Tensor audio;
+      absl::Status st = CatchTorchErrors("xtts vocoder", [&] {
+        torch::Tensor frames = impl_.module->get_method("interpolate_window")(
+            {buffer_.narrow(1, 0, n_), w.window_begin, w.window_end - w.window_begin}).toTensor();
+        audio = impl_.module->get_method("decode_frames")({frames, speaker_}).toTensor()[0]
+                    .to(torch::kCPU).contiguous();
+        return absl::OkStatus();
+      });
+      if (!st.ok()) return st;
+      const int64_t hop = impl_.hop;
+      const int64_t offset = (w.emit_begin - w.window_begin) * hop;
+      const int64_t count = (w.emit_end - w.emit_begin) * hop;
+      const float* a = audio.data_ptr<float>();
+      std::vector<float> out(a + offset, a + offset + count);
+      const size_t fade = std::min(tail_.size(), out.size());
+      for (size_t i = 0; i < fade; ++i) {
+        const float wgt = static_cast<float>(i + 1) / static_cast<float>(fade + 1);
+        out[i] = tail_[i] * (1.0f - wgt) + out[i] * wgt;
+      }
+      tail_.clear();
+      if (!final) {
+        const int64_t avail = audio.numel() - (offset + count);
+        const int64_t keep = std::min<int64_t>(avail, impl_.stream.crossfade_samples);
+        if (keep > 0) tail_.assign(a + offset + count, a + offset + count + keep);
+      }
+      emitted_frames_ = w.emit_end;
+      last_chunk_n_ = n_;
+      ++emitted_chunks_;
+      samples_ += count;
+      XttsChunkStats cs;
+      cs.codes = n_;
+      cs.emitted_samples = count;
+      cs.window_frames = w.window_end - w.window_begin;
+      cs.vocoder_seconds = SecondsSince(t);
+      cs.at_seconds = SecondsSince(t0_);
+      impl_.chunks.push_back(cs);
+      if (sink_ != nullptr && *sink_ && !(*sink_)(absl::MakeConstSpan(out))) {
+        return absl::CancelledError("audio consumer went away");
+      }
+      return absl::OkStatus();
+    }
+
+    Impl& impl_;
+    const AudioSink* sink_;
+    Clock::time_point t0_;
+    torch::Tensor buffer_, speaker_;
+    int64_t n_ = 0, emitted_frames_ = 0, last_chunk_n_ = 0, emitted_chunks_ = 0, samples_ = 0;
+    std::vector<float> tail_;
+  };
+
+  // Generates one piece; feeds `streamer` (may be null) with every latent.
+  absl::Status Run(const std::vector<int64_t>& ids, int voice, const SamplingSettings& settings,
+                   uint64_t seed, int forced, const StopCheck& stop, Streamer* streamer,
+                   Generation* gen) {
+    const int64_t limit = forced > 0 ? forced : max_codes;
+    const int64_t prefix_len = cond_len + static_cast<int64_t>(ids.size()) + 3;
+    gen->seed = seed;
+    CodeSampler sampler(settings, seed, start_audio);
+    torch::Tensor logits, latent;
+    c10::List<torch::Tensor> kv;
+    int64_t cache_len = prefix_len;
+    absl::Status st = CatchTorchErrors("xtts prefix", [&] {
+      torch::Tensor text = torch::tensor(ids, torch::kLong).reshape({1, -1}).to(ToTorchDevice(device));
+      auto out = module->get_method("prefix")(
+          {cond_latents.narrow(0, voice, 1), text, prefix_len + limit}).toTuple();
+      logits = out->elements()[0].toTensor();
+      latent = out->elements()[1].toTensor();
+      kv = out->elements()[2].toTensorList();
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
+    ++steps;
+    torch::jit::Method step = module->get_method("step");
+    while (true) {
+      if (stop) {
+        absl::Status s = stop();
+        if (!s.ok()) return s;
+      }
+      torch::Tensor lat_cpu = latent.to(torch::kCPU).contiguous();
+      gen->latents.insert(gen->latents.end(), lat_cpu.data_ptr<float>(),
+                          lat_cpu.data_ptr<float>() + d_model);
+      if (streamer != nullptr) streamer->Add(latent);
+      torch::Tensor l = logits.to(torch::kCPU).contiguous();
+      const int64_t code = sampler.Next(absl::MakeConstSpan(l.data_ptr<float>(), l.numel()),
+                                        forced > 0 ? stop_audio : -1);
+      gen->codes.push_back(code);
+      if (code == stop_audio) {
+        gen->stopped = true;
+        break;
+      }
+      if (static_cast<int64_t>(gen->codes.size()) >= limit) break;
+      if (streamer != nullptr) {
+        absl::Status s = streamer->MaybeEmit();
+        if (!s.ok()) return s;
+      }
+      st = CatchTorchErrors("xtts step", [&] {
+        torch::Tensor c = torch::full({1, 1}, code, torch::TensorOptions().dtype(torch::kLong).device(ToTorchDevice(device)));
+        torch::Tensor pos = torch::full({1, 1}, static_cast<int64_t>(gen->codes.size()),
+                                        torch::TensorOptions().dtype(torch::kLong).device(ToTorchDevice(device)));
+        auto out = step({c, pos, kv, cache_len}).toTuple();
+        logits = out->elements()[0].toTensor();
+        latent = out->elements()[1].toTensor();
+        return absl::OkStatus();
+      });
+      if (!st.ok()) return st;
+      ++cache_len;
+      ++steps;
+    }
+    if (streamer != nullptr) return streamer->Finish();
+    return absl::OkStatus();
+  }
+};
+
+XttsEngine::XttsEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+XttsEngine::~XttsEngine() = default;
+
+absl::StatusOr<std::unique_ptr<XttsEngine>> XttsEngine::Load(const std::string& name,
+                                                             const std::string& model_dir,
+                                                             const EngineOptions& options,
+                                                             const XttsStreamOptions& stream) {
+  auto impl = std::make_unique<Impl>();
+  {
+    auto m = LoadManifest(model_dir, options.verify_checksums);
+    if (!m.ok()) return m.status();
+    impl->manifest = std::move(*m);
+  }
+  const Manifest& man = impl->manifest;
+  if (man.architecture != "xtts-v2") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        man.manifest_path, ": field 'architecture' is '", man.architecture, "', expected 'xtts-v2'"));
+  }
+  for (const char* f : {"model.ts", "voices.ts", "vocab.json"}) {
+    if (!man.files.count(f)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(man.manifest_path, ": field 'files' does not list '", f, "'"));
+    }
+  }
+  Fields fields(man);
+  int64_t v;
+  double dv;
+  VOX_ASSIGN_OR_RETURN(v, fields.Int("config.d_model"));
+  impl->d_model = static_cast<int>(v);
+  VOX_ASSIGN_OR_RETURN(v, fields.Int("config.cond_latent_len"));
+  impl->cond_len = static_cast<int>(v);
+  VOX_ASSIGN_OR_RETURN(v, fields.Int("config.hifigan.hop_length"));
+  impl->hop = static_cast<int>(v);
+  VOX_ASSIGN_OR_RETURN(v, fields.Int("config.hifigan.receptive_field_frames"));
+  impl->receptive_field = static_cast<int>(v);
+  VOX_ASSIGN_OR_RETURN(v, fields.Int("special_ids.start_audio"));
+  impl->start_audio = v;
+  VOX_ASSIGN_OR_RETURN(v, fields.Int("special_ids.stop_audio"));
+  impl->stop_audio = v;
+  VOX_ASSIGN_OR_RETURN(v, fields.Int("sample_rate"));
+  impl->sample_rate = static_cast<int>(v);
+  int64_t input_rate, stride;
+  VOX_ASSIGN_OR_RETURN(input_rate, fields.Int("input_sample_rate"));
+  VOX_ASSIGN_OR_RETURN(stride, fields.Int("code_stride"));
+  VOX_ASSIGN_OR_RETURN(v, fields.Int("max_text_tokens"));
+  impl->max_text_tokens = static_cast<int>(v);
+  VOX_ASSIGN_OR_RETURN(v, fields.Int("max_generated_codes"));
+  impl->max_codes = static_cast<int>(v);
+  VOX_ASSIGN_OR_RETURN(dv, fields.Number("sampling.temperature"));
+  impl->sampling_defaults.temperature = dv;
+  VOX_ASSIGN_OR_RETURN(v, fields.Int("sampling.top_k"));
+  impl->sampling_defaults.top_k = static_cast<int>(v);
+  VOX_ASSIGN_OR_RETURN(dv, fields.Number("sampling.top_p"));
+  impl->sampling_defaults.top_p = dv;
+  VOX_ASSIGN_OR_RETURN(dv, fields.Number("sampling.repetition_penalty"));
+  impl->sampling_defaults.repetition_penalty = dv;
+  if (impl->hop <= 0 || stride % impl->hop != 0 || input_rate <= 0 || impl->sample_rate <= 0) {
+    return fields.Bad("code_stride", "a multiple of config.hifigan.hop_length");
+  }
+  impl->geometry.scale1 = static_cast<double>(stride) / static_cast<double>(impl->hop);
+  impl->geometry.scale2 = static_cast<double>(impl->sample_rate) / static_cast<double>(input_rate);
+  impl->geometry.resample = impl->sample_rate != input_rate;
+  impl->stream = stream;
+  if (stream.first_chunk_codes < 1 || stream.chunk_codes < 1 || stream.crossfade_samples < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "xtts stream options: first_chunk_codes (", stream.first_chunk_codes, ") and chunk_codes (",
+        stream.chunk_codes, ") must be >= 1, crossfade_samples (", stream.crossfade_samples, ") >= 0"));
+  }
+
+  // Tokenizer and languages.
+  {
+    auto tok = XttsTokenizer::FromFile(man.Path("vocab.json"));
+    if (!tok.ok()) return tok.status();
+    impl->tokenizer = std::make_unique<XttsTokenizer>(std::move(*tok));
+  }
+  const nlohmann::json* langs;
+  VOX_ASSIGN_OR_RETURN(langs, fields.Get("languages"));
+  if (!langs->is_array()) return fields.Bad("languages", "an array");
+  const auto& cleaner = XttsCleanerLanguages();
+  for (const auto& l : *langs) {
+    if (!l.is_object() || !l.contains("code") || !l.contains("nllb")) {
+      return fields.Bad("languages", "an array of {code, nllb}");
+    }
+    LanguageEntry e{l["code"].get<std::string>(), l["nllb"].get<std::string>()};
+    if (std::find(cleaner.begin(), cleaner.end(), e.xtts) == cleaner.end()) continue;
+    if (impl->tokenizer->TokenId(XttsLanguageToken(e.xtts)) < 0) continue;
+    impl->languages.push_back(e);
+  }
+  if (impl->languages.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        man.manifest_path, ": none of the 'languages' is supported by the text front end (",
+        absl::StrJoin(cleaner, ", "), ")"));
+  }
+  const nlohmann::json* voices;
+  VOX_ASSIGN_OR_RETURN(voices, fields.Get("voices"));
+  if (!voices->is_array() || voices->empty()) return fields.Bad("voices", "a non-empty array");
+  for (size_t i = 0; i < voices->size(); ++i) {
+    const auto& vj = (*voices)[i];
+    if (!vj.is_object() || !vj.contains("name") || !vj.contains("index") ||
+        vj["index"].get<int64_t>() != static_cast<int64_t>(i)) {
+      return fields.Bad(absl::StrCat("voices[", i, "]"), absl::StrCat("{name, index: ", i, ", languages}"));
+    }
+    VoiceInfo vi;
+    vi.name = vj["name"].get<std::string>();
+    if (vj.contains("languages")) {
+      for (const auto& code : vj["languages"]) {
+        if (impl->Language(code.get<std::string>()) != nullptr) vi.languages.push_back(code);
+      }
+    } else {
+      for (const auto& l : impl->languages) vi.languages.push_back(l.nllb);
+    }
+    impl->voice_names.push_back(vi.name);
+    impl->voices.push_back(std::move(vi));
+  }
+
+  // Device, dtype, modules.
+  {
+    auto dev = ResolveDevice(options.device);
+    if (!dev.ok()) return dev.status();
+    impl->device = *dev;
+  }
+  std::string dtype_name = options.dtype.empty() ? man.dtype : options.dtype;
+  auto dtype = ParseDType(dtype_name);
+  if (!dtype.ok()) return dtype.status();
+  if (auto s = CheckDTypeSupported(*dtype, impl->device); !s.ok()) return s;
+  {
+    auto mod = LoadTorchModule(man.Path("model.ts"), impl->device);
+    if (!mod.ok()) return mod.status();
+    impl->module = std::move(*mod);
+  }
+  auto voices_module = LoadTorchModule(man.Path("voices.ts"), impl->device);
+  if (!voices_module.ok()) return voices_module.status();
+  absl::Status st = CatchTorchErrors(absl::StrCat(man.Path("voices.ts"), ": cannot read voices"), [&] {
+    if (dtype_name != man.dtype) impl->module->to(ToTorchDType(*dtype));
+    impl->cond_latents = (*voices_module)->attr("cond_latents").toTensor().to(ToTorchDType(*dtype));
+    impl->speaker_embeddings = (*voices_module)->attr("speaker_embeddings").toTensor().to(ToTorchDType(*dtype));
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  if (impl->cond_latents.dim() != 3 || impl->cond_latents.size(0) != static_cast<int64_t>(impl->voices.size()) ||
+      impl->cond_latents.size(2) != impl->d_model || impl->speaker_embeddings.dim() != 3 ||
+      impl->speaker_embeddings.size(0) != static_cast<int64_t>(impl->voices.size())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        man.Path("voices.ts"), ": cond_latents/speaker_embeddings do not match the manifest's ",
+        impl->voices.size(), " voices of width ", impl->d_model));
+  }
+  impl->cond_len = static_cast<int>(impl->cond_latents.size(1));
+
+  impl->info.name = name;
+  impl->info.kind = "speech";
+  impl->info.architecture = "xtts-v2";
+  impl->info.device = impl->device.name();
+  impl->info.dtype = DTypeName(*dtype);
+  impl->info.path = model_dir;
+  impl->info.fallback = options.fallback;
+  for (const auto& l : impl->languages) impl->info.languages.push_back(l.nllb);
+  return std::unique_ptr<XttsEngine>(new XttsEngine(std::move(impl)));
+}
+
+const ModelInfo& XttsEngine::info() const { return impl_->info; }
+int XttsEngine::sample_rate() const { return impl_->sample_rate; }
+const std::vector<VoiceInfo>& XttsEngine::voices() const { return impl_->voices; }
+const std::vector<XttsChunkStats>& XttsEngine::last_chunks() const { return impl_->chunks; }
+int64_t XttsEngine::steps_run() const { return impl_->steps; }
+int XttsEngine::d_model() const { return impl_->d_model; }
+int XttsEngine::max_codes() const { return impl_->max_codes; }
+const XttsStreamOptions& XttsEngine::stream_options() const { return impl_->stream; }
+void XttsEngine::set_stream_options(const XttsStreamOptions& options) { impl_->stream = options; }
+
+int XttsEngine::voice_index(const std::string& name) const {
+  for (size_t i = 0; i < impl_->voice_names.size(); ++i) {
+    if (impl_->voice_names[i] == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+absl::Status XttsEngine::Validate(const SynthesisRequest& r) const {
+  const Impl& m = *impl_;
+  if (m.Language(r.language) == nullptr) {
+    return absl::InvalidArgumentError(UnknownValueMessage("language", r.language, m.info.languages));
+  }
+  if (!r.voice.empty()) {
+    const int vi = voice_index(r.voice);
+    if (vi < 0) return absl::InvalidArgumentError(UnknownValueMessage("voice", r.voice, m.voice_names));
+    const auto& langs = m.voices[vi].languages;
+    if (std::find(langs.begin(), langs.end(), r.language) == langs.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("voice '", r.voice, "' does not speak ", r.language,
+                                                     "; it speaks ", absl::StrJoin(langs, ", ")));
+    }
+  }
+  if (absl::StripAsciiWhitespace(r.text).empty()) {
+    return absl::InvalidArgumentError("text is empty");
+  }
+  if (static_cast<int64_t>(r.text.size()) > m.stream.max_text_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("text is ", r.text.size(), " bytes; the limit is ",
+                                                   m.stream.max_text_bytes, " bytes"));
+  }
+  const SynthesisParams& p = r.params;
+  if (p.temperature < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("temperature ", p.temperature, " must be > 0 (0 = default)"));
+  }
+  if (p.top_k < 0) return absl::InvalidArgumentError(absl::StrCat("top_k ", p.top_k, " must be >= 0"));
+  if (p.top_p < 0 || p.top_p > 1) {
+    return absl::InvalidArgumentError(absl::StrCat("top_p ", p.top_p, " must be in (0, 1] (0 = default)"));
+  }
+  if (p.repetition_penalty < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("repetition_penalty ", p.repetition_penalty, " must be > 0 (0 = default)"));
+  }
+  if (p.forced_codes < 0 || p.forced_codes > m.max_codes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("forced_codes ", p.forced_codes, " must be in 0..", m.max_codes));
+  }
+  if (p.speed != 0 && p.speed != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("speed ", p.speed, " is not supported by xtts-v2 here; allowed: 1"));
+  }
+  if (p.pitch != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("pitch ", p.pitch, " is not supported by xtts-v2; allowed: 0"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int64_t>> XttsEngine::TextIds(const std::string& text,
+                                                         const std::string& language) const {
+  const LanguageEntry* l = impl_->Language(language);
+  if (l == nullptr) {
+    return absl::InvalidArgumentError(UnknownValueMessage("language", language, impl_->info.languages));
+  }
+  return impl_->tokenizer->Encode(text, l->xtts);
+}
+
+absl::StatusOr<XttsEngine::Generation> XttsEngine::Generate(const std::vector<int64_t>& text_ids,
+                                                            int voice_index,
+                                                            const SynthesisParams& params,
+                                                            const StopCheck& stop) {
+  if (voice_index < 0 || voice_index >= static_cast<int>(impl_->voices.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("voice index ", voice_index, " not in 0..",
+                                                   impl_->voices.size() - 1));
+  }
+  if (text_ids.empty() || static_cast<int>(text_ids.size()) >= impl_->max_text_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("text has ", text_ids.size(),
+                                                   " ids; it needs 1 to ", impl_->max_text_tokens - 1));
+  }
+  auto settings = impl_->Settings(params);
+  if (!settings.ok()) return settings.status();
+  c10::InferenceMode guard;
+  impl_->chunks.clear();
+  Generation gen;
+  absl::Status st = impl_->Run(text_ids, voice_index, *settings, params.seed, params.forced_codes, stop,
+                               nullptr, &gen);
+  if (!st.ok()) return st;
+  return gen;
+}
+
+absl::StatusOr<std::vector<float>> XttsEngine::Vocode(const std::vector<float>& latents, int voice_index) {
+  const int64_t d = impl_->d_model;
+  if (latents.empty() || latents.size() % d != 0 || voice_index < 0 ||
+      voice_index >= static_cast<int>(impl_->voices.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("Vocode: ", latents.size(), " floats is not a positive multiple of ",
+                                                   d, ", or voice ", voice_index, " is unknown"));
+  }
+  c10::InferenceMode guard;
+  std::vector<float> out;
+  absl::Status st = CatchTorchErrors("xtts vocode", [&] {
+    torch::Tensor lat = torch::from_blob(const_cast<float*>(latents.data()),
+                                         {1, static_cast<int64_t>(latents.size()) / d, d}, torch::kFloat)
+                            .to(ToTorchDevice(impl_->device));
+    torch::Tensor wav = impl_->module->get_method("vocode")(
+        {lat, impl_->speaker_embeddings.narrow(0, voice_index, 1)}).toTensor()[0].to(torch::kCPU).contiguous();
+    out.assign(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel());
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+absl::StatusOr<std::vector<float>> XttsEngine::StreamLatents(const std::vector<float>& latents,
+                                                             int voice_index) {
+  const int64_t d = impl_->d_model;
+  if (latents.empty() || latents.size() % d != 0 || voice_index < 0 ||
+      voice_index >= static_cast<int>(impl_->voices.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("StreamLatents: ", latents.size(), " floats is not a positive multiple of ",
+                                                   d, ", or voice ", voice_index, " is unknown"));
+  }
+  c10::InferenceMode guard;
+  impl_->chunks.clear();
+  std::vector<float> out;
+  AudioSink sink = [&out](absl::Span<const float> s) {
+    out.insert(out.end(), s.begin(), s.end());
+    return true;
+  };
+  const int64_t n = static_cast<int64_t>(latents.size()) / d;
+  absl::Status st = CatchTorchErrors("xtts stream", [&] {
+    Impl::Streamer streamer(*impl_, voice_index, n, &sink, Clock::now());
+    torch::Tensor all = torch::from_blob(const_cast<float*>(latents.data()), {n, d}, torch::kFloat)
+                            .to(ToTorchDevice(impl_->device));
+    for (int64_t i = 0; i < n; ++i) {
+      streamer.Add(all[i]);
+      if (i + 1 < n) {
+        absl::Status s = streamer.MaybeEmit();
+        if (!s.ok()) return s;
+      }
+    }
+    return streamer.Finish();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+absl::StatusOr<SynthesisStats> XttsEngine::Synthesize(const SynthesisRequest& request,
+                                                      const AudioSink& sink, const StopCheck& stop) {
+  if (absl::Status s = Validate(request); !s.ok()) return s;
+  Impl& m = *impl_;
+  const LanguageEntry* lang = m.Language(request.language);
+  int voice = request.voice.empty() ? -1 : voice_index(request.voice);
+  if (voice < 0) {
+    for (size_t i = 0; i < m.voices.size() && voice < 0; ++i) {
+      const auto& ls = m.voices[i].languages;
+      if (std::find(ls.begin(), ls.end(), request.language) != ls.end()) voice = static_cast<int>(i);
+    }
+    if (voice < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("no voice speaks ", request.language));
+    }
+  }
+  auto settings = m.Settings(request.params);
+  if (!settings.ok()) return settings.status();
+  auto pieces = SplitForXtts(*m.tokenizer, request.text, lang->xtts, m.max_text_tokens);
+  if (!pieces.ok()) return pieces.status();
+  if (pieces->empty()) return absl::InvalidArgumentError("text is empty after cleaning");
+  uint64_t seed = request.params.seed;
+  if (seed == 0 && !request.params.greedy) {
+    std::random_device rd;
+    seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    if (seed == 0) seed = 1;
+  }
+  c10::InferenceMode guard;
+  m.chunks.clear();
+  SynthesisStats stats;
+  stats.seed = seed;
+  stats.voice = m.voice_names[voice];
+  const auto t0 = Clock::now();
+  for (size_t k = 0; k < pieces->size(); ++k) {
+    auto ids = m.tokenizer->Encode((*pieces)[k], lang->xtts);
+    if (!ids.ok()) return ids.status();
+    if (ids->size() <= 1) continue;  // only the language token: nothing to say
+    const int64_t limit = request.params.forced_codes > 0 ? request.params.forced_codes : m.max_codes;
+    Generation gen;
+    absl::Status st = CatchTorchErrors("xtts synthesize", [&] {
+      Impl::Streamer streamer(m, voice, limit, &sink, t0);
+      absl::Status s = m.Run(*ids, voice, *settings, seed + k, request.params.forced_codes, stop,
+                             &streamer, &gen);
+      stats.samples += streamer.samples();
+      return s;
+    });
+    stats.codes += static_cast<int64_t>(gen.codes.size());
+    if (!st.ok()) return st;
+  }
+  return stats;
+}
+
+absl::StatusOr<std::unique_ptr<SpeechEngine>> LoadXttsEngine(const std::string& name,
+                                                             const std::string& model_dir,
+                                                             const EngineOptions& options) {
+  auto e = XttsEngine::Load(name, model_dir, options);
+  if (!e.ok()) return e.status();
+  return std::unique_ptr<SpeechEngine>(std::move(*e));
+}
+
+}  // namespace vox

@@ -1,0 +1,116 @@
+#ifndef VOX_ENGINES_SPEECH_XTTS_ENGINE_H_
+#define VOX_ENGINES_SPEECH_XTTS_ENGINE_H_
+
+// XTTS v2 speech engine over a model exported by tools/export_xtts.py (docs/model-format.md,
+// XTTS; docs/speech.md). Text → ids (engines/text XttsTokenizer, sentence splitting) → GPT
+// prefix, then one code per step with a KV cache, sampled in C++ (xtts_sampler.h) → the latent of
+// every code is vocoded while generating: every few codes a window of frames with receptive-field
+// context goes through HiFi-GAN and the seam is cross-faded (xtts_stream_plan.h).
+//
+// Ownership and threads: the engine owns its TorchScript modules, tokenizer and voices. NOT
+// thread-safe apart from info(), sample_rate(), voices() and Validate(), which read immutable
+// data: one worker thread owns the engine and makes every other call (SpeechEngine's contract).
+// One utterance runs at a time (batch 1); the model methods accept batches for a future
+// continuous-batching scheduler.
+//
+// Cost: load reads model.ts and voices.ts (and hashes every manifest file unless
+// options.verify_checksums is false). Per utterance: a KV cache of 2·layers·heads·(prefix +
+// codes)·head_dim floats, preallocated; per chunk: HiFi-GAN over chunk + 2·context frames.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engines/core/engine_options.h"
+#include "engines/core/speech_engine.h"
+
+namespace vox {
+
+// How audio is streamed. Defaults suit the released model; tests and benchmarks vary them.
+struct XttsStreamOptions {
+  int first_chunk_codes = 10;  // vocode once this many codes exist (fast first audio)
+  int chunk_codes = 16;        // then every this many codes
+  int context_frames = -1;     // frames of context each side of a window; -1 = manifest's
+                               // receptive_field_frames (exact); smaller is cheaper, seams approximate
+  int crossfade_samples = 256; // linear cross-fade over the seam (<= context_frames * hop)
+  int max_text_bytes = 4000;   // longer requests are refused (INVALID_ARGUMENT)
+};
+
+// Per-chunk facts of the last Synthesize/StreamLatents call (benchmarks, tests).
+struct XttsChunkStats {
+  int64_t codes = 0;           // latents available when the chunk was vocoded
+  int64_t emitted_samples = 0; // samples this chunk emitted
+  int64_t window_frames = 0;   // frames fed to the convolutions
+  double vocoder_seconds = 0;  // interpolation + convolutions + copy out
+  double at_seconds = 0;       // time since the call started when the chunk was emitted
+};
+
+class XttsEngine : public SpeechEngine {
+ public:
+  // Loads `model_dir` under the instance name `name`. FAILED_PRECONDITION naming the file and
+  // field for a bad model directory; INVALID_ARGUMENT/FAILED_PRECONDITION for a device or dtype
+  // this build cannot run. Does not change process-wide thread settings.
+  static absl::StatusOr<std::unique_ptr<XttsEngine>> Load(const std::string& name,
+                                                          const std::string& model_dir,
+                                                          const EngineOptions& options,
+                                                          const XttsStreamOptions& stream = {});
+  ~XttsEngine() override;
+
+  const ModelInfo& info() const override;
+  int sample_rate() const override;  // 24000
+  const std::vector<VoiceInfo>& voices() const override;
+  absl::Status Validate(const SynthesisRequest& request) const override;
+  // Splits long text into sentences (each under the model's text limit) and synthesizes them
+  // one after another into `sink`, without gaps. Errors: INVALID_ARGUMENT (Validate), the stop
+  // check's status, CANCELLED when the sink returns false, INTERNAL for LibTorch failures.
+  absl::StatusOr<SynthesisStats> Synthesize(const SynthesisRequest& request, const AudioSink& sink,
+                                            const StopCheck& stop) override;
+
+  // --- Lower-level access (tests, benchmarks, diagnostics). ---
+
+  // Tokenizer ids of `text` for an NLLB language (no splitting). Thread-safe.
+  absl::StatusOr<std::vector<int64_t>> TextIds(const std::string& text,
+                                               const std::string& language) const;
+
+  struct Generation {
+    std::vector<int64_t> codes;  // stop code included when produced
+    std::vector<float> latents;  // codes.size() x d_model, row i = latent of code i
+    bool stopped = false;        // ended with the stop code
+    uint64_t seed = 0;
+  };
+  // Generates codes for one piece of text ids (no vocoding). `stop` may be empty.
+  absl::StatusOr<Generation> Generate(const std::vector<int64_t>& text_ids, int voice_index,
+                                      const SynthesisParams& params, const StopCheck& stop);
+  // One-shot vocoding of n = latents.size()/d_model latents: 256·M(n) samples.
+  absl::StatusOr<std::vector<float>> Vocode(const std::vector<float>& latents, int voice_index);
+  // Streams precomputed latents through the chunked vocoder as if they were being generated
+  // (chunks at the configured code counts); returns everything emitted, in order.
+  absl::StatusOr<std::vector<float>> StreamLatents(const std::vector<float>& latents,
+                                                   int voice_index);
+
+  const std::vector<XttsChunkStats>& last_chunks() const;
+  int64_t steps_run() const;  // GPT steps (prefix included) since load
+  int d_model() const;
+  int max_codes() const;
+  int voice_index(const std::string& name) const;  // -1 when unknown
+  const XttsStreamOptions& stream_options() const;
+  void set_stream_options(const XttsStreamOptions& options);
+
+  struct Impl;
+
+ private:
+  explicit XttsEngine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Factory used by voxd's model registry: XttsEngine::Load as the SpeechEngine interface.
+absl::StatusOr<std::unique_ptr<SpeechEngine>> LoadXttsEngine(const std::string& name,
+                                                             const std::string& model_dir,
+                                                             const EngineOptions& options);
+
+}  // namespace vox
+
+#endif  // VOX_ENGINES_SPEECH_XTTS_ENGINE_H_
