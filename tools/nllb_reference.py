@@ -267,6 +267,10 @@ class ReferenceModel(nn.Module):
         hd = cfg["d_model"] // h
         return [torch.zeros(batch, h, 0, hd, dtype=self.dtype) for _ in range(2 * cfg["decoder_layers"])]
 
+    @property
+    def device(self) -> torch.device:
+        return self.model.shared.weight.device
+
 
 def _assign(module: nn.Module, key: str, value: Tensor) -> None:
     parts = key.split(".")
@@ -276,12 +280,13 @@ def _assign(module: nn.Module, key: str, value: Tensor) -> None:
 
 
 class TorchScriptModel:
-    """An exported model.ts with the same interface as ReferenceModel."""
+    """An exported model.ts with the same interface as ReferenceModel, on `device`."""
 
-    def __init__(self, model_dir: str):
+    def __init__(self, model_dir: str, device: str = "cpu"):
         with open(os.path.join(model_dir, "manifest.json"), encoding="utf-8") as f:
             self.manifest = json.load(f)
-        self.module = torch.jit.load(os.path.join(model_dir, "model.ts"), map_location="cpu")
+        self.device = torch.device(device)
+        self.module = torch.jit.load(os.path.join(model_dir, "model.ts"), map_location=self.device)
         self.module.eval()
         cfg = self.manifest["config"]
         self.cfg = cfg
@@ -303,7 +308,8 @@ class TorchScriptModel:
     def empty_cache(self, batch: int) -> List[Tensor]:
         h = self.cfg["decoder_attention_heads"]
         hd = self.cfg["d_model"] // h
-        return [torch.zeros(batch, h, 0, hd, dtype=self.dtype) for _ in range(2 * self.cfg["decoder_layers"])]
+        return [torch.zeros(batch, h, 0, hd, dtype=self.dtype, device=self.device)
+                for _ in range(2 * self.cfg["decoder_layers"])]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,7 +339,8 @@ class _Decoder:
 
     def __init__(self, model, src_ids: List[int]):
         self.model = model
-        ids = torch.tensor([src_ids], dtype=torch.long)
+        self.device = getattr(model, "device", torch.device("cpu"))
+        ids = torch.tensor([src_ids], dtype=torch.long, device=self.device)
         self.enc_mask = torch.ones_like(ids)
         enc = model.encode(ids, self.enc_mask)
         self.cross = model.cross_kv(enc)
@@ -343,16 +350,16 @@ class _Decoder:
     def step(self, tokens: List[int]) -> Tensor:
         """Feeds one token per row; returns float32 logits [rows, V]."""
         rows = len(tokens)
-        ids = torch.tensor(tokens, dtype=torch.long).view(rows, 1)
-        pos = torch.full((rows, 1), 2 + self.length, dtype=torch.long)
-        self_mask = torch.ones(rows, self.length + 1, dtype=torch.long)
+        ids = torch.tensor(tokens, dtype=torch.long, device=self.device).view(rows, 1)
+        pos = torch.full((rows, 1), 2 + self.length, dtype=torch.long, device=self.device)
+        self_mask = torch.ones(rows, self.length + 1, dtype=torch.long, device=self.device)
         enc_mask = self.enc_mask.expand(rows, -1)
         logits, self.kv = self.model.decode_step(ids, pos, self.kv, self_mask, self.cross, enc_mask)
         self.length += 1
-        return logits
+        return logits.cpu()
 
     def reorder(self, rows: List[int]) -> None:
-        index = torch.tensor(rows, dtype=torch.long)
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
         self.kv = [t.index_select(0, index) for t in self.kv]
         if self.cross[0].size(0) != len(rows):
             self.cross = [t[:1].expand(len(rows), -1, -1, -1).contiguous() for t in self.cross]
