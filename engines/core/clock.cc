@@ -11,7 +11,7 @@ class RealClock : public Clock {
  public:
   absl::Time Now() override { return absl::Now(); }
   bool AwaitWithDeadline(absl::Mutex* mu, const absl::Condition& cond,
-                         absl::Time deadline) override {
+                         absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) override {
     return mu->AwaitWithDeadline(cond, deadline);
   }
 };

@@ -24,7 +24,7 @@ class Clock {
   // re-check their state after the call. `cond` is evaluated with `mu` held, possibly by other
   // threads (absl::Mutex semantics), so it must be cheap and must not block.
   virtual bool AwaitWithDeadline(absl::Mutex* mu, const absl::Condition& cond,
-                                 absl::Time deadline) = 0;
+                                 absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) = 0;
 
   // The process-wide real clock (never destroyed).
   static Clock* Real();
@@ -47,7 +47,7 @@ class FakeClock : public Clock {
 
   absl::Time Now() override;
   bool AwaitWithDeadline(absl::Mutex* mu, const absl::Condition& cond,
-                         absl::Time deadline) override;
+                         absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) override;
 
   // Moves time forward by `d` (>= 0) and wakes the waiters whose deadline is now reached.
   void Advance(absl::Duration d);
