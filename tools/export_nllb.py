@@ -449,6 +449,52 @@ def read_language_codes(checkpoint: str) -> Tuple[List[str], str]:
     return list(FAIRSEQ_LANGUAGE_CODES), "built-in FAIRSEQ_LANGUAGE_CODES"
 
 
+def read_explicit_ids(checkpoint: str) -> Tuple[Dict[str, int], str]:
+    """Token ids the checkpoint's tokenizer files state explicitly: tokenizer.json's
+    `added_tokens` [{"id", "content"}] or tokenizer_config.json's `added_tokens_decoder`
+    {"id": {"content"}}. The hub's NLLB checkpoints carry them; transformers uses them as given."""
+    path = os.path.join(checkpoint, "tokenizer.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        found = {t["content"]: int(t["id"]) for t in data.get("added_tokens") or []
+                 if isinstance(t, dict) and "content" in t and "id" in t}
+        if found:
+            return found, "tokenizer.json"
+    path = os.path.join(checkpoint, "tokenizer_config.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        decoder = data.get("added_tokens_decoder") or {}
+        found = {t["content"]: int(i) for i, t in decoder.items() if isinstance(t, dict) and "content" in t}
+        if found:
+            return found, "tokenizer_config.json"
+    return {}, ""
+
+
+def language_ids(checkpoint: str, codes: List[str], n_pieces: int, vocab_size: int) -> Tuple[List[int], str]:
+    """Ids of `codes`: the ones the tokenizer files state when they state them for every code,
+    else transformers' rule spm_size + 1 + index. Raises ExportError for a partial or
+    inconsistent list."""
+    explicit, where = read_explicit_ids(checkpoint)
+    stated = [c for c in codes if c in explicit]
+    if not stated:
+        return [n_pieces + 1 + i for i in range(len(codes))], "rule: spm_size + 1 + index"
+    path = os.path.join(checkpoint, where)
+    if len(stated) != len(codes):
+        missing = [c for c in codes if c not in explicit]
+        raise ExportError(f"{path}: gives ids for {len(stated)} of {len(codes)} language codes; "
+                          f"missing e.g. {missing[:3]}")
+    ids = [explicit[c] for c in codes]
+    if len(set(ids)) != len(ids):
+        raise ExportError(f"{path}: two language codes share an id")
+    for c, i in zip(codes, ids):
+        if not n_pieces < i < vocab_size:
+            raise ExportError(f"{path}: {c} has id {i}, outside the language range "
+                              f"({n_pieces}, {vocab_size}) of this model")
+    return ids, where
+
+
 def spm_size(path: str) -> int:
     """Number of pieces in a SentencePiece model (needs the sentencepiece module)."""
     try:
@@ -490,6 +536,11 @@ def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optiona
     if cfg["vocab_size"] < needed:
         raise ExportError(f"{os.path.join(checkpoint, 'config.json')}: vocab_size {cfg['vocab_size']} is "
                           f"smaller than SentencePiece size {n_pieces} + 1 + {len(codes)} language codes")
+    lang_ids, lang_ids_from = language_ids(checkpoint, codes, n_pieces, cfg["vocab_size"])
+    rule = [n_pieces + 1 + i for i in range(len(codes))]
+    if lang_ids != rule:
+        log(f"export_nllb.py: note: {lang_ids_from} gives language ids other than spm_size + 1 + index "
+            f"(e.g. {codes[0]} {lang_ids[0]} instead of {rule[0]}); using the file's")
     fmt, files = find_weights(checkpoint)
     model, unexpected = build_model(cfg, iter_shards(checkpoint, files), dtype, log)
     scripted = torch.jit.script(model)
@@ -512,12 +563,13 @@ def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optiona
         "dtype": dtype_name,
         "exporter": {"name": EXPORTER_NAME, "version": EXPORTER_VERSION, "torch": torch.__version__},
         "source": {"checkpoint": checkpoint, "format": fmt, "weights": files,
-                   "languages_from": codes_source, "unexpected_keys": unexpected},
+                   "languages_from": codes_source, "language_ids_from": lang_ids_from,
+                   "unexpected_keys": unexpected},
         "config": {k: cfg[k] for k in REQUIRED_CONFIG},
         "special_ids": {"bos": 0, "pad": 1, "eos": 2, "unk": 3, "decoder_start": 2},
         "tokenizer": {"type": "sentencepiece", "file": SPM_FILE, "spm_size": n_pieces,
                       "fairseq_offset": 1},
-        "languages": [{"code": c, "id": n_pieces + 1 + i} for i, c in enumerate(codes)],
+        "languages": [{"code": c, "id": i} for c, i in zip(codes, lang_ids)],
         "max_source_tokens": max_pos,
         "default_max_length": min(200, max_pos - 2),
         "files": {f: file_digest(os.path.join(out, f)) for f in ("model.ts", SPM_FILE)},

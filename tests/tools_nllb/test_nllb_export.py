@@ -250,6 +250,34 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(m["source"]["languages_from"], "built-in FAIRSEQ_LANGUAGE_CODES")
         self.assertEqual(len(m["languages"]), 202)
 
+    def test_explicit_language_ids_in_tokenizer_files_win(self):
+        # the hub's tokenizer_config.json states every added token's id (added_tokens_decoder)
+        ckpt = util.variant("explicit-ids", "bin", self.sd)
+        spm = self.manifest["tokenizer"]["spm_size"]
+        path = os.path.join(ckpt, "tokenizer_config.json")
+        cfg = read_json(path)
+        shifted = {str(spm + 2 + i): {"content": c, "special": True} for i, c in enumerate(FAIRSEQ_LANGUAGE_CODES)}
+        cfg["added_tokens_decoder"] = dict(shifted, **{str(spm + 1): {"content": "<mask>"}})
+        write_json(path, cfg)
+        notes = []
+        m = export_nllb.export(ckpt, os.path.join(util.workdir(), "out-explicit"), log=notes.append)
+        self.assertEqual(m["languages"][46], {"code": "eng_Latn", "id": spm + 2 + 46})
+        self.assertEqual(m["source"]["language_ids_from"], "tokenizer_config.json")
+        self.assertTrue(any("other than spm_size + 1 + index" in n for n in notes))
+        # stating only some of them is refused
+        del shifted[str(spm + 2 + 46)]
+        cfg["added_tokens_decoder"] = shifted
+        write_json(path, cfg)
+        with self.assertRaisesRegex(export_nllb.ExportError, "gives ids for 201 of 202 language codes.*eng_Latn"):
+            export(ckpt, "explicit-partial")
+        # tokenizer.json with the rule's ids (as published) agrees with the rule
+        os.remove(path)
+        write_json(os.path.join(ckpt, "tokenizer.json"), {"added_tokens": [
+            {"id": spm + 1 + i, "content": c} for i, c in enumerate(FAIRSEQ_LANGUAGE_CODES)]})
+        _, m = export(ckpt, "explicit-json")
+        self.assertEqual(m["languages"], self.manifest["languages"])
+        self.assertEqual(m["source"]["language_ids_from"], "tokenizer.json")
+
     def test_vocab_too_small_for_the_languages_fails(self):
         ckpt = util.variant("smallvocab", "bin", self.sd)
         path = os.path.join(ckpt, "config.json")
