@@ -29,10 +29,24 @@ std::string FirstLine(const std::string& message) {
   return nl == std::string::npos ? message : message.substr(0, nl);
 }
 
-// c10::Error::what() carries a backtrace; its msg() without it is what users need.
+// The line of a LibTorch message worth showing. c10::Error::what() carries a C++ backtrace;
+// errors raised inside TorchScript start with "The following operation failed in the
+// TorchScript interpreter." and a TorchScript traceback, and end with the actual error
+// ("RuntimeError: ...") on the last line.
+std::string UsefulLine(const std::string& message) {
+  if (message.rfind("The following operation failed", 0) == 0) {
+    size_t end = message.find_last_not_of(" \n");
+    if (end != std::string::npos) {
+      const size_t start = message.rfind('\n', end);
+      return message.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+    }
+  }
+  return FirstLine(message);
+}
+
 std::string TorchMessage(const c10::Error& e) {
   const std::string msg = e.msg();
-  return msg.empty() ? FirstLine(e.what()) : FirstLine(msg);
+  return UsefulLine(msg.empty() ? std::string(e.what()) : msg);
 }
 
 constexpr char kAllowedDevices[] = "auto, cpu, cuda, cuda:N, mps";
@@ -168,15 +182,15 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<torch::jit::Module>> LoadTorchModule(
+absl::StatusOr<std::shared_ptr<torch::jit::Module>> LoadTorchModule(
     const std::string& path, const DevicePlacement& device) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(path, ": TorchScript file not found"));
   }
-  std::unique_ptr<torch::jit::Module> module;
+  std::shared_ptr<torch::jit::Module> module;
   absl::Status status = CatchTorchErrors(absl::StrCat(path, ": cannot load TorchScript"), [&] {
-    module = std::make_unique<torch::jit::Module>(
+    module = std::make_shared<torch::jit::Module>(
         torch::jit::load(path, ToTorchDevice(device)));
     module->eval();
     return absl::OkStatus();
@@ -191,7 +205,7 @@ absl::Status CatchTorchErrors(absl::string_view what, absl::FunctionRef<absl::St
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat(what, ": ", TorchMessage(e)));
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", FirstLine(e.what())));
+    return absl::InternalError(absl::StrCat(what, ": ", UsefulLine(e.what())));
   }
 }
 

@@ -71,9 +71,10 @@ struct ThreadSettings {
 // setting applies. Process-wide: call once at start-up, before worker threads run models.
 ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
 
-// Loads a TorchScript file onto `device`, in eval mode. FAILED_PRECONDITION naming the path
+// Loads a TorchScript file onto `device`, in eval mode. A shared_ptr so that code without
+// LibTorch's headers can hold and release it (its deleter is bound here). FAILED_PRECONDITION naming the path
 // for a missing or unreadable file; INTERNAL with LibTorch's message otherwise.
-absl::StatusOr<std::unique_ptr<torch::jit::Module>> LoadTorchModule(
+absl::StatusOr<std::shared_ptr<torch::jit::Module>> LoadTorchModule(
     const std::string& path, const DevicePlacement& device);
 
 // Runs `fn`, turning c10::Error and std::exception into INTERNAL "<what>: <message>"

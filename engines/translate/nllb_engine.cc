@@ -1,6 +1,8 @@
 #include "engines/translate/nllb_engine.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <cmath>
 #include <unordered_map>
 #include <utility>
@@ -11,7 +13,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "engines/core/languages.h"
 #include "engines/core/manifest.h"
 #include "engines/text/sentencepiece_tokenizer.h"
@@ -24,7 +25,7 @@ struct NllbEngine::Impl {
   ModelInfo info;
   DevicePlacement device;
   DType dtype = DType::kFloat32;
-  std::unique_ptr<torch::jit::Module> module;
+  std::shared_ptr<torch::jit::Module> module;
   std::unique_ptr<SentencePieceTokenizer> spm;
   std::unordered_map<std::string, int64_t> language_ids;
   std::vector<std::string> language_codes;  // manifest order
@@ -244,7 +245,7 @@ struct NllbEngine::Impl {
   };
   struct Finished {
     std::vector<int64_t> tokens;
-    double final_score = 0;
+    float final_score = 0;
     int order = 0;  // when it was added
   };
   struct TextBeams {
@@ -255,7 +256,7 @@ struct NllbEngine::Impl {
   };
 
   // Rule 4 of docs/model-format.md: keep at most k, drop the lowest (ties: the later one).
-  static void AddFinished(TextBeams& t, std::vector<int64_t> tokens, double final_score, int k) {
+  static void AddFinished(TextBeams& t, std::vector<int64_t> tokens, float final_score, int k) {
     t.finished.push_back({std::move(tokens), final_score, t.added++});
     if (static_cast<int>(t.finished.size()) <= k) return;
     size_t worst = 0;
@@ -270,8 +271,14 @@ struct NllbEngine::Impl {
     t.finished.erase(t.finished.begin() + worst);
   }
 
-  static double WorstFinal(const TextBeams& t) {
-    double w = t.finished[0].final_score;
+  // n ** lp, computed in double and rounded to float32 as the Python reference does; scores
+  // and finals are float32 throughout, so golden ids compare exactly.
+  static float PenaltyDivisor(int n, double lp) {
+    return static_cast<float>(std::pow(static_cast<double>(n), lp));
+  }
+
+  static float WorstFinal(const TextBeams& t) {
+    float w = t.finished[0].final_score;
     for (const auto& f : t.finished) w = std::min(w, f.final_score);
     return w;
   }
@@ -325,8 +332,8 @@ struct NllbEngine::Impl {
           if (v == eos) {
             if (static_cast<int>(rank) < k) {
               // n = tokens after the start token: language token + generated + this </s>.
-              const double len = static_cast<double>(parent.tokens.size() + 2);
-              AddFinished(tb, parent.tokens, static_cast<double>(c.score) / std::pow(len, lp), k);
+              const int len = static_cast<int>(parent.tokens.size()) + 2;
+              AddFinished(tb, parent.tokens, c.score / PenaltyDivisor(len, lp), k);
             }
             continue;
           }
@@ -336,18 +343,17 @@ struct NllbEngine::Impl {
         }
         tb.live = std::move(next);
         const int steps_taken = step + 1;
-        if (static_cast<int>(tb.finished.size()) >= k && !tb.live.empty()) {
-          const double n_live = 1.0 + steps_taken;
-          if (static_cast<double>(tb.live[0].score) / std::pow(n_live, lp) <= WorstFinal(tb)) {
-            tb.done = true;
-          }
-        }
-        if (!tb.done && steps_taken >= max_length) {
+        if (steps_taken >= max_length) {
+          // Rule 5: at max_length every live beam is offered as finished.
           for (const Live& l : tb.live) {
-            const double len = 1.0 + max_length;
-            AddFinished(tb, l.tokens, static_cast<double>(l.score) / std::pow(len, lp), k);
+            AddFinished(tb, l.tokens, l.score / PenaltyDivisor(1 + max_length, lp), k);
           }
           tb.done = true;
+        } else if (static_cast<int>(tb.finished.size()) >= k && !tb.live.empty()) {
+          // Rule 5: no live beam can beat the worst finished one any more.
+          if (tb.live[0].score / PenaltyDivisor(1 + steps_taken, lp) <= WorstFinal(tb)) {
+            tb.done = true;
+          }
         }
         if (tb.live.empty()) tb.done = true;
         if (!tb.done) {
@@ -388,17 +394,20 @@ struct NllbEngine::Impl {
   }
 
   absl::StatusOr<std::string> Detokenize(const std::vector<int64_t>& ids) const {
-    std::string joined;
-    const int64_t first_piece = 3 + fairseq_offset;  // SentencePiece's <unk>, <s>, </s> come first
+    // SentencePiece's <unk>, <s>, </s> (pieces 0..2) come first; model ids below
+    // 3 + offset are specials, ids past the pieces are language codes and <mask>.
+    const int64_t first_piece = 3 + fairseq_offset;
+    std::vector<int32_t> pieces;
+    pieces.reserve(ids.size());
     for (int64_t id : ids) {
-      if (id < first_piece || id >= spm_size + fairseq_offset) continue;  // specials, languages
+      if (id < first_piece || id >= spm_size + fairseq_offset) continue;
       if (id == bos || id == pad || id == eos || id == unk) continue;
-      auto piece = spm->IdToPiece(static_cast<int32_t>(id - fairseq_offset));
-      if (!piece.ok()) return piece.status();
-      joined += *piece;
+      pieces.push_back(static_cast<int32_t>(id - fairseq_offset));
     }
-    joined = absl::StrReplaceAll(joined, {{"\xE2\x96\x81", " "}});
-    return std::string(absl::StripAsciiWhitespace(joined));
+    // SentencePiece's own decoding: U+2581 -> ' ', leading space removed.
+    auto text = spm->Decode(pieces);
+    if (!text.ok()) return text.status();
+    return std::string(absl::StripAsciiWhitespace(*text));
   }
 };
 
@@ -511,7 +520,15 @@ absl::StatusOr<std::unique_ptr<NllbEngine>> NllbEngine::Load(const std::string& 
       }
     }
     if (impl->dtype != *exported) {
+      // Converting at load: the weights and buffers change dtype, and the attention mask's fill
+      // value, a float attribute baked in for the exported dtype (finfo(float32).min overflows
+      // bfloat16), is set to the new dtype's lowest finite value.
       impl->module->to(ToTorchDType(impl->dtype));
+      if (impl->module->hasattr("neg")) {
+        const double lowest =
+            impl->dtype == DType::kFloat16 ? -65504.0 : -3.3895313892515355e38;  // finfo.min
+        impl->module->setattr("neg", lowest);
+      }
     }
     return absl::OkStatus();
   });
@@ -558,6 +575,16 @@ absl::StatusOr<int> NllbEngine::EffectiveMaxLength(int requested) const {
 }
 
 namespace {
+
+// The double a user meant by a float: 0.6f -> 0.6 (not 0.60000002384...), via its shortest
+// decimal form, so n ** lp equals the Python reference's for the same option value.
+double ShortestDouble(float value) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  if (ec != std::errc()) return static_cast<double>(value);
+  *end = '\0';
+  return std::strtod(buf, nullptr);
+}
 
 absl::Status CheckParams(const TranslationParams& params) {
   if (params.beam_size < 1 || params.beam_size > NllbEngine::kMaxBeamSize) {
@@ -610,7 +637,7 @@ absl::StatusOr<std::vector<TranslationOutput>> NllbEngine::Translate(
         params.beam_size == 1
             ? impl_->Greedy(std::move(rows), *tgt, *max_length, params.fixed_length, stop)
             : impl_->Beam(std::move(rows), *tgt, *max_length, params.beam_size,
-                          params.length_penalty, stop);
+                          ShortestDouble(params.length_penalty), stop);
     if (!result.ok()) return result.status();
     ids = *std::move(result);
     return absl::OkStatus();

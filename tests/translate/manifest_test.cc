@@ -1,0 +1,278 @@
+// Manifest validation (engines/core/manifest.h) and the engine's refusal of broken model
+// directories: each test breaks a copy of the tiny model in one way and checks the message names
+// the file and the field.
+#include "engines/core/manifest.h"
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "engines/core/engine_options.h"
+#include "engines/translate/nllb_engine.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/translate/test_util.h"
+
+namespace vox {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using vox::testing::CopyModelDir;
+using vox::testing::ReadJson;
+using vox::testing::TinyModelDir;
+using vox::testing::WriteJson;
+
+EngineOptions CpuOptions(bool verify = true) {
+  EngineOptions o;
+  o.device = "cpu";
+  o.verify_checksums = verify;
+  return o;
+}
+
+// FIPS 180-2 test vectors.
+TEST(Sha256Test, KnownVectors) {
+  EXPECT_EQ(Sha256Hex("", 0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc", 3),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  EXPECT_EQ(Sha256Hex(two_blocks.data(), two_blocks.size()),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST(Sha256Test, FileStreamsAcrossBufferBoundaries) {
+  // One million 'a' (FIPS vector) is under the 1 MiB buffer; make it cross several buffers.
+  const std::string path = ::testing::TempDir() + "/sha_a.bin";
+  {
+    std::ofstream out(path, std::ios::binary);
+    const std::string chunk(1000, 'a');
+    for (int i = 0; i < 1000; ++i) out << chunk;
+  }
+  auto digest = Sha256File(path);
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(*digest, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  {
+    std::ofstream out(path, std::ios::binary);
+    const std::string chunk(1000, 'a');
+    for (int i = 0; i < 3000; ++i) out << chunk;  // 3,000,000 bytes: three buffer refills
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(Sha256File(path).value(), Sha256Hex(all.data(), all.size()));
+  EXPECT_EQ(Sha256File(path + ".missing").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ManifestTest, TinyModelLoads) {
+  auto m = LoadManifest(TinyModelDir(), /*verify_checksums=*/true);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->schema_version, 1);
+  EXPECT_EQ(m->kind, "translation");
+  EXPECT_EQ(m->architecture, "nllb-m2m100");
+  EXPECT_EQ(m->dtype, "float32");
+  ASSERT_EQ(m->files.count("model.ts"), 1u);
+  EXPECT_EQ(m->files.at("model.ts").size,
+            std::filesystem::file_size(TinyModelDir() + "/model.ts"));
+  EXPECT_EQ(m->files.at("model.ts").sha256, Sha256File(TinyModelDir() + "/model.ts").value());
+}
+
+TEST(ManifestTest, MissingManifest) {
+  const std::string dir = ::testing::TempDir() + "/no_manifest_here";
+  std::filesystem::create_directories(dir);
+  auto m = LoadManifest(dir, true);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(m.status().message(), HasSubstr(dir + "/manifest.json"));
+}
+
+TEST(ManifestTest, InvalidJson) {
+  const std::string dir = CopyModelDir("badjson");
+  std::ofstream(dir + "/manifest.json") << "{\"schema_version\": 1,";
+  auto m = LoadManifest(dir, true);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(m.status().message(), AllOf(HasSubstr("manifest.json"), HasSubstr("not valid JSON")));
+}
+
+TEST(ManifestTest, MissingFieldIsNamed) {
+  for (const std::string field : {"languages", "schema_version", "files", "max_source_tokens"}) {
+    const std::string dir = CopyModelDir("missing_" + field);
+    auto j = ReadJson(dir + "/manifest.json");
+    j.erase(field);
+    WriteJson(dir + "/manifest.json", j);
+    auto m = LoadManifest(dir, true);
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition) << field;
+    EXPECT_THAT(m.status().message(),
+                AllOf(HasSubstr(dir + "/manifest.json"),
+                      HasSubstr("field '" + field + "' missing")));
+  }
+}
+
+TEST(ManifestTest, MissingNestedFieldIsNamed) {
+  const std::string dir = CopyModelDir("missing_nested");
+  auto j = ReadJson(dir + "/manifest.json");
+  j["config"].erase("d_model");
+  WriteJson(dir + "/manifest.json", j);
+  auto m = LoadManifest(dir, true);
+  EXPECT_THAT(m.status().message(), HasSubstr("field 'config.d_model' missing"));
+}
+
+TEST(ManifestTest, WrongTypeIsNamed) {
+  const std::string dir = CopyModelDir("wrong_type");
+  auto j = ReadJson(dir + "/manifest.json");
+  j["special_ids"]["eos"] = "two";
+  WriteJson(dir + "/manifest.json", j);
+  auto m = LoadManifest(dir, true);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(m.status().message(),
+              AllOf(HasSubstr("special_ids.eos"), HasSubstr("an integer"), HasSubstr("\"two\"")));
+}
+
+TEST(ManifestTest, UnknownArchitectureListsTheKnownOnes) {
+  const std::string dir = CopyModelDir("arch");
+  auto j = ReadJson(dir + "/manifest.json");
+  j["architecture"] = "nllb-moe";
+  WriteJson(dir + "/manifest.json", j);
+  auto m = LoadManifest(dir, true);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(m.status().message(),
+              AllOf(HasSubstr("'architecture'"), HasSubstr("nllb-moe"),
+                    HasSubstr("nllb-m2m100"), HasSubstr("xtts-v2")));
+}
+
+TEST(ManifestTest, KindMustMatchArchitecture) {
+  const std::string dir = CopyModelDir("kind");
+  auto j = ReadJson(dir + "/manifest.json");
+  j["kind"] = "speech";
+  WriteJson(dir + "/manifest.json", j);
+  EXPECT_THAT(LoadManifest(dir, true).status().message(), HasSubstr("field 'kind'"));
+}
+
+TEST(ManifestTest, NewerSchemaVersionIsRefused) {
+  const std::string dir = CopyModelDir("schema");
+  auto j = ReadJson(dir + "/manifest.json");
+  j["schema_version"] = 2;
+  WriteJson(dir + "/manifest.json", j);
+  auto m = LoadManifest(dir, true);
+  EXPECT_THAT(m.status().message(), AllOf(HasSubstr("schema_version"), HasSubstr("2")));
+}
+
+TEST(ManifestTest, TruncatedFileIsRefusedBySize) {
+  const std::string dir = CopyModelDir("truncated");
+  const auto size = std::filesystem::file_size(dir + "/model.ts");
+  std::filesystem::resize_file(dir + "/model.ts", size - 100);
+  // Size is checked even when checksums are off.
+  auto m = LoadManifest(dir, /*verify_checksums=*/false);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(m.status().message(),
+              AllOf(HasSubstr(dir + "/model.ts"), HasSubstr("size " + std::to_string(size - 100)),
+                    HasSubstr("manifest " + std::to_string(size)), HasSubstr("truncated")));
+}
+
+TEST(ManifestTest, CorruptFileIsRefusedByChecksumUnlessDisabled) {
+  const std::string dir = CopyModelDir("corrupt");
+  const std::string path = dir + "/sentencepiece.bpe.model";
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(100);
+    char c;
+    f.seekg(100);
+    f.get(c);
+    f.seekp(100);
+    f.put(static_cast<char>(c ^ 0x5a));  // same size, different bytes
+  }
+  auto m = LoadManifest(dir, /*verify_checksums=*/true);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(m.status().message(), AllOf(HasSubstr(path), HasSubstr("sha256")));
+  EXPECT_TRUE(LoadManifest(dir, /*verify_checksums=*/false).ok());
+}
+
+TEST(ManifestTest, BadSha256FieldIsRefused) {
+  const std::string dir = CopyModelDir("bad_sha_field");
+  auto j = ReadJson(dir + "/manifest.json");
+  j["files"]["model.ts"]["sha256"] = "xyz";
+  WriteJson(dir + "/manifest.json", j);
+  EXPECT_THAT(LoadManifest(dir, false).status().message(),
+              AllOf(HasSubstr("files.model.ts.sha256"), HasSubstr("64 hex digits")));
+}
+
+TEST(ManifestTest, MissingListedFileIsNamed) {
+  const std::string dir = CopyModelDir("missing_file");
+  std::filesystem::remove(dir + "/model.ts");
+  auto m = LoadManifest(dir, true);
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(m.status().message(), AllOf(HasSubstr(dir + "/model.ts"), HasSubstr("missing")));
+}
+
+TEST(ManifestTest, PathsOutsideTheModelDirAreRefused) {
+  const std::string dir = CopyModelDir("escape");
+  auto j = ReadJson(dir + "/manifest.json");
+  j["files"]["../etc/passwd"] = {{"size", 1}};
+  WriteJson(dir + "/manifest.json", j);
+  EXPECT_THAT(LoadManifest(dir, false).status().message(), HasSubstr("relative path"));
+}
+
+TEST(ManifestTest, TokenizerFileMustBeListed) {
+  const std::string dir = CopyModelDir("tok_unlisted");
+  auto j = ReadJson(dir + "/manifest.json");
+  j["tokenizer"]["file"] = "other.model";
+  WriteJson(dir + "/manifest.json", j);
+  EXPECT_THAT(LoadManifest(dir, false).status().message(),
+              AllOf(HasSubstr("other.model"), HasSubstr("tokenizer.file")));
+}
+
+TEST(EngineLoadTest, BrokenDirectoriesStopTheEngineWithTheManifestError) {
+  const std::string dir = CopyModelDir("engine_missing");
+  std::filesystem::remove(dir + "/model.ts");
+  auto engine = LoadNllbEngine("tiny", dir, CpuOptions());
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(engine.status().message(), HasSubstr(dir + "/model.ts"));
+}
+
+TEST(EngineLoadTest, MismatchedTokenizerSizeIsRefused) {
+  const std::string dir = CopyModelDir("spm_size");
+  auto j = ReadJson(dir + "/manifest.json");
+  j["tokenizer"]["spm_size"] = j["tokenizer"]["spm_size"].get<int>() + 5;
+  WriteJson(dir + "/manifest.json", j);
+  auto engine = LoadNllbEngine("tiny", dir, CpuOptions());
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(engine.status().message(),
+              AllOf(HasSubstr("tokenizer.spm_size"), HasSubstr("pieces")));
+}
+
+TEST(EngineLoadTest, LanguageIdOutsideVocabularyIsRefused) {
+  const std::string dir = CopyModelDir("lang_id");
+  auto j = ReadJson(dir + "/manifest.json");
+  j["languages"][3]["id"] = 1000000;
+  WriteJson(dir + "/manifest.json", j);
+  auto engine = LoadNllbEngine("tiny", dir, CpuOptions());
+  EXPECT_THAT(engine.status().message(), AllOf(HasSubstr("languages[3].id"), HasSubstr("1000000")));
+}
+
+TEST(EngineLoadTest, CorruptTorchScriptIsAnErrorNotACrash) {
+  const std::string dir = CopyModelDir("bad_ts");
+  const auto size = std::filesystem::file_size(dir + "/model.ts");
+  {
+    std::ofstream out(dir + "/model.ts", std::ios::binary | std::ios::trunc);
+    out << std::string(size, 'x');
+  }
+  auto engine = LoadNllbEngine("tiny", dir, CpuOptions(/*verify=*/false));
+  EXPECT_FALSE(engine.ok());
+  EXPECT_THAT(engine.status().message(), HasSubstr(dir + "/model.ts"));
+}
+
+TEST(EngineLoadTest, Float16OnCpuIsRefusedWithAReason) {
+  EngineOptions o = CpuOptions();
+  o.dtype = "float16";
+  auto engine = LoadNllbEngine("tiny", TinyModelDir(), o);
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(engine.status().message(), AllOf(HasSubstr("float16"), HasSubstr("bfloat16")));
+}
+
+TEST(EngineLoadTest, UnknownDeviceListsTheAllowedOnes) {
+  EngineOptions o = CpuOptions();
+  o.device = "tpu";
+  auto engine = LoadNllbEngine("tiny", TinyModelDir(), o);
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(engine.status().message(), AllOf(HasSubstr("tpu"), HasSubstr("cuda"), HasSubstr("mps")));
+}
+
+}  // namespace
+}  // namespace vox

@@ -1,0 +1,50 @@
+#ifndef VOX_TESTS_TRANSLATE_TEST_UTIL_H_
+#define VOX_TESTS_TRANSLATE_TEST_UTIL_H_
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace vox::testing {
+
+inline std::string TinyModelDir() { return std::string(VOX_TINY_DIR) + "/models/nllb-tiny"; }
+inline std::string TinyBf16Dir() { return std::string(VOX_TINY_DIR) + "/models-bf16/nllb-tiny-bf16"; }
+inline std::string GoldenPath() { return std::string(VOX_TINY_DIR) + "/golden/nllb-tiny.json"; }
+inline std::string GoldenBf16Path() {
+  return std::string(VOX_TINY_DIR) + "/golden/nllb-tiny-bf16.json";
+}
+
+inline nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << "cannot open " << path << " (build the tiny_nllb target)";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return nlohmann::json::parse(ss.str());
+}
+
+inline void WriteJson(const std::string& path, const nlohmann::json& j) {
+  std::ofstream(path) << j.dump(1);
+}
+
+// A fresh copy of the tiny model directory under the test temp dir.
+inline std::string CopyModelDir(const std::string& label) {
+  namespace fs = std::filesystem;
+  const fs::path dst = fs::path(::testing::TempDir()) /
+                       ("nllb_" + label + "_" + std::to_string(::getpid()));
+  fs::remove_all(dst);
+  fs::create_directories(dst);
+  for (const auto& entry : fs::directory_iterator(TinyModelDir())) {
+    fs::copy(entry.path(), dst / entry.path().filename(), fs::copy_options::recursive);
+  }
+  return dst.string();
+}
+
+}  // namespace vox::testing
+
+#endif  // VOX_TESTS_TRANSLATE_TEST_UTIL_H_

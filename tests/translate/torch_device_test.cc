@@ -1,0 +1,116 @@
+// vox_torch: device and dtype parsing, thread settings.
+#include "engines/torch/device.h"
+
+#include <stdexcept>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace vox {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+TEST(TorchDeviceTest, CpuAlwaysResolves) {
+  auto d = ResolveDevice("cpu");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->kind, DeviceKind::kCpu);
+  EXPECT_EQ(d->name(), "cpu");
+  EXPECT_EQ(ResolveDevice("CPU")->name(), "cpu");
+}
+
+// Tests do not include LibTorch: whether CUDA is there is read from what "auto" picks.
+bool HasCuda() { return ResolveDevice("auto").value().kind == DeviceKind::kCuda; }
+
+TEST(TorchDeviceTest, AutoAgreesWithExplicitDevices) {
+  auto d = ResolveDevice("auto");
+  ASSERT_TRUE(d.ok()) << d.status();
+  if (d->kind == DeviceKind::kCuda) {
+    EXPECT_EQ(d->name(), "cuda:0");
+    EXPECT_TRUE(ResolveDevice("cuda").ok());
+  } else {
+    EXPECT_FALSE(ResolveDevice("cuda").ok());
+  }
+  if (d->kind == DeviceKind::kCpu) {
+    EXPECT_FALSE(ResolveDevice("mps").ok());
+  }
+}
+
+TEST(TorchDeviceTest, UnavailableCudaIsAClearError) {
+  if (HasCuda()) {
+    EXPECT_TRUE(ResolveDevice("cuda").ok());
+    auto far = ResolveDevice("cuda:99");
+    EXPECT_EQ(far.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(far.status().message(), HasSubstr("cuda:99"));
+    return;
+  }
+  for (const char* name : {"cuda", "cuda:1"}) {
+    auto d = ResolveDevice(name);
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kFailedPrecondition) << name;
+    EXPECT_THAT(d.status().message(), AllOf(HasSubstr(name), HasSubstr("no CUDA")));
+  }
+}
+
+TEST(TorchDeviceTest, MalformedDevicesListTheAllowedOnes) {
+  for (const char* name : {"tpu", "cuda:x", "gpu", "cuda:-1"}) {
+    auto d = ResolveDevice(name);
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_THAT(d.status().message(), HasSubstr(name));
+  }
+  EXPECT_THAT(ResolveDevice("tpu").status().message(),
+              AllOf(HasSubstr("auto"), HasSubstr("cpu"), HasSubstr("cuda:N"), HasSubstr("mps")));
+}
+
+TEST(TorchDeviceTest, DtypesParseAndRoundTrip) {
+  EXPECT_EQ(ParseDType("float32").value(), DType::kFloat32);
+  EXPECT_EQ(ParseDType("bf16").value(), DType::kBFloat16);
+  EXPECT_EQ(ParseDType("float16").value(), DType::kFloat16);
+  for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+    EXPECT_EQ(ParseDType(DTypeName(t)).value(), t);
+  }
+  EXPECT_EQ(DTypeSize(DType::kFloat32), 4);
+  EXPECT_EQ(DTypeSize(DType::kBFloat16), 2);
+  auto bad = ParseDType("int8");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(),
+              AllOf(HasSubstr("int8"), HasSubstr("float32"), HasSubstr("bfloat16")));
+}
+
+TEST(TorchDeviceTest, BFloat16RunsOnCpu) {
+  EXPECT_TRUE(CheckDTypeSupported(DType::kBFloat16, ResolveDevice("cpu").value()).ok());
+  EXPECT_TRUE(CheckDTypeSupported(DType::kFloat32, ResolveDevice("cpu").value()).ok());
+}
+
+TEST(TorchDeviceTest, ThreadSettingsReachLibTorchAndOpenBlas) {
+  ThreadSettings s = ConfigureThreads(2, 1);
+  EXPECT_EQ(s.intra_op_threads, 2);
+  // Debian's libblas.so.3 is OpenBLAS when libopenblas0-pthread is installed (install-deps).
+  ASSERT_TRUE(s.openblas_found) << "OpenBLAS not loaded: LibTorch runs the reference BLAS";
+  EXPECT_EQ(s.blas_threads, 1);
+  s = ConfigureThreads(1, 0);  // 0 = same as intra-op
+  EXPECT_EQ(s.intra_op_threads, 1);
+  EXPECT_EQ(s.blas_threads, 1);
+  s = ConfigureThreads(0, 0);  // 0 = number of cores
+  EXPECT_EQ(s.intra_op_threads, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+TEST(TorchDeviceTest, MissingTorchScriptNamesThePath) {
+  auto m = LoadTorchModule("/nonexistent/model.ts", ResolveDevice("cpu").value());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(m.status().message(), HasSubstr("/nonexistent/model.ts"));
+}
+
+TEST(TorchDeviceTest, ExceptionsBecomeInternalStatusWithoutBacktrace) {
+  // (c10::Error itself is covered by the engine tests loading a corrupt model.ts.)
+  absl::Status s = CatchTorchErrors("doing a thing", []() -> absl::Status {
+    throw std::runtime_error("a LibTorch failure\nbacktrace line 1\nbacktrace line 2");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(s.message(), AllOf(HasSubstr("doing a thing"), HasSubstr("a LibTorch failure")));
+  EXPECT_THAT(std::string(s.message()), ::testing::Not(HasSubstr("\n")));
+}
+
+}  // namespace
+}  // namespace vox
