@@ -496,17 +496,28 @@ def language_ids(checkpoint: str, codes: List[str], n_pieces: int, vocab_size: i
 
 
 def spm_size(path: str) -> int:
-    """Number of pieces in a SentencePiece model (needs the sentencepiece module)."""
+    """Number of pieces in a SentencePiece model: the sentencepiece Python module, else the
+    spm_export_vocab command (Debian/Homebrew package sentencepiece)."""
     try:
         import sentencepiece as spm
     except ImportError:
-        raise ExportError("the sentencepiece Python module is needed (Debian: python3-sentencepiece)") from None
-    sp = spm.SentencePieceProcessor()
+        spm = None
+    if spm is not None:
+        sp = spm.SentencePieceProcessor()
+        try:
+            sp.Load(path)
+        except Exception as e:  # noqa: BLE001
+            raise ExportError(f"{path}: not a SentencePiece model: {e}") from None
+        return sp.GetPieceSize()
+    import subprocess
     try:
-        sp.Load(path)
-    except Exception as e:  # noqa: BLE001
-        raise ExportError(f"{path}: not a SentencePiece model: {e}") from None
-    return sp.GetPieceSize()
+        out = subprocess.run(["spm_export_vocab", f"--model={path}"], capture_output=True, check=True).stdout
+    except FileNotFoundError:
+        raise ExportError("reading the SentencePiece model needs the sentencepiece Python module "
+                          "(Debian: python3-sentencepiece) or the spm_export_vocab command") from None
+    except subprocess.CalledProcessError as e:
+        raise ExportError(f"{path}: not a SentencePiece model: {e.stderr.decode(errors='replace')}") from None
+    return len(out.splitlines())
 
 
 def file_digest(path: str) -> dict:

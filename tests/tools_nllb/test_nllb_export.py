@@ -278,6 +278,20 @@ class ExportTest(unittest.TestCase):
         self.assertEqual(m["languages"], self.manifest["languages"])
         self.assertEqual(m["source"]["language_ids_from"], "tokenizer.json")
 
+    def test_spm_size_without_the_python_module(self):
+        import shutil
+        if shutil.which("spm_export_vocab") is None:
+            self.skipTest("spm_export_vocab (package sentencepiece) not installed")
+        path = os.path.join(self.ckpt, "sentencepiece.bpe.model")
+        saved = sys.modules.get("sentencepiece")
+        sys.modules["sentencepiece"] = None  # makes `import sentencepiece` raise ImportError
+        try:
+            self.assertEqual(export_nllb.spm_size(path), self.tok.sp.GetPieceSize())
+            with self.assertRaisesRegex(export_nllb.ExportError, "not a SentencePiece model"):
+                export_nllb.spm_size(os.path.join(self.ckpt, "config.json"))
+        finally:
+            sys.modules["sentencepiece"] = saved
+
     def test_vocab_too_small_for_the_languages_fails(self):
         ckpt = util.variant("smallvocab", "bin", self.sd)
         path = os.path.join(ckpt, "config.json")
