@@ -3,6 +3,10 @@
 //   BM_VoxOpusEncoder      vox::OpusEncoder::Encode on 50 ms blocks (frame buffering, packets)
 //   BM_AudioStreamOgg      vox::AudioStreamEncoder, Ogg Opus, 200 ms pushes, 24 kHz in and out
 //   BM_AudioStreamOggResample  the same from a 22050 Hz engine (adds libsoxr)
+//   BM_Paired              raw libopus, OpusEncoder and AudioStreamEncoder (Ogg) take turns on
+//                          the same 200 ms blocks, each timed with the thread's CPU clock: the
+//                          ratios are immune to load that drifts between separate benchmarks
+//                          (counters raw_x, vox_x, ogg_x, vox_ratio, ogg_ratio)
 // Same settings everywhere: 24 kHz mono, OPUS_APPLICATION_AUDIO, bitrate auto (libopus default).
 // The counter x_realtime = seconds of audio encoded per CPU second.
 //
@@ -10,6 +14,9 @@
 //              --benchmark_enable_random_interleaving=true   (one command line)
 #include <opus/opus.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -127,6 +134,75 @@ void StreamBench(benchmark::State& state, int input_rate) {
 void BM_AudioStreamOgg(benchmark::State& state) { StreamBench(state, kRate); }
 void BM_AudioStreamOggResample(benchmark::State& state) { StreamBench(state, 22050); }
 
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+void BM_Paired(benchmark::State& state) {
+  const int complexity = static_cast<int>(state.range(0));
+  int error = 0;
+  OpusEncoder* raw = opus_encoder_create(kRate, 1, OPUS_APPLICATION_AUDIO, &error);
+  if (error != OPUS_OK) {
+    state.SkipWithError("opus_encoder_create failed");
+    return;
+  }
+  opus_encoder_ctl(raw, OPUS_SET_COMPLEXITY(complexity));
+  opus_encoder_ctl(raw, OPUS_SET_BITRATE(OPUS_AUTO));
+  vox::OpusEncoderOptions o;
+  o.sample_rate_hz = kRate;
+  o.complexity = complexity;
+  auto vox_enc = vox::OpusEncoder::Create(o);
+  vox::AudioStreamConfig c;
+  c.encoding = vox::AudioEncoding::kOggOpus;
+  c.sample_rate_hz = kRate;
+  c.complexity = complexity;
+  c.ogg_serial = 1;
+  auto stream = vox::AudioStreamEncoder::Create(c, kRate);
+  if (!vox_enc.ok() || !stream.ok()) {
+    opus_encoder_destroy(raw);
+    state.SkipWithError("vox encoder creation failed");
+    return;
+  }
+  const std::vector<float>& pcm = Signal(kRate);
+  const int frame = kRate / 50;
+  const size_t block = static_cast<size_t>(kRate / 5);  // 200 ms = 10 frames
+  unsigned char packet[1275];
+  std::vector<vox::OpusPacket> packets;
+  vox::EncodedAudio out;
+  double t_raw = 0, t_vox = 0, t_ogg = 0;
+  for (auto _ : state) {
+    for (size_t pos = 0; pos + block <= pcm.size(); pos += block) {
+      const absl::Span<const float> span(pcm.data() + pos, block);
+      double t0 = ThreadCpuSeconds();
+      for (size_t f = 0; f < block; f += frame) {
+        benchmark::DoNotOptimize(
+            opus_encode_float(raw, span.data() + f, frame, packet, sizeof(packet)));
+      }
+      double t1 = ThreadCpuSeconds();
+      packets.clear();
+      if (!(*vox_enc)->Encode(span, &packets).ok()) state.SkipWithError("Encode failed");
+      benchmark::DoNotOptimize(packets.data());
+      double t2 = ThreadCpuSeconds();
+      if (!(*stream)->Push(span, &out).ok()) state.SkipWithError("Push failed");
+      benchmark::DoNotOptimize(out.data.data());
+      double t3 = ThreadCpuSeconds();
+      t_raw += t1 - t0;
+      t_vox += t2 - t1;
+      t_ogg += t3 - t2;
+    }
+  }
+  opus_encoder_destroy(raw);
+  const double audio = kSeconds * static_cast<double>(state.iterations());
+  state.counters["raw_x"] = audio / t_raw;
+  state.counters["vox_x"] = audio / t_vox;
+  state.counters["ogg_x"] = audio / t_ogg;
+  state.counters["vox_ratio"] = t_raw / t_vox;
+  state.counters["ogg_ratio"] = t_raw / t_ogg;
+}
+
+BENCHMARK(BM_Paired)->DenseRange(0, 10)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RawLibopus)->DenseRange(0, 10)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_VoxOpusEncoder)->DenseRange(0, 10)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_AudioStreamOgg)->DenseRange(0, 10)->Unit(benchmark::kMillisecond);
