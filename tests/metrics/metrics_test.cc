@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,9 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/synchronization/notification.h"
+#include "engines/core/clock.h"
+#include "server/scheduler/dynamic_batcher.h"
 
 namespace vox {
 namespace {
@@ -222,6 +226,55 @@ TEST(MetricsTest, ValuesMoveWhenObservedAgain) {
             2);
   // Scrape() renders the same registry without HTTP.
   EXPECT_EQ(Sample(m->Scrape(), "vox_queue_depth", {"engine=\"xtts\""}), 2);
+}
+
+// A real scheduler reporting through ObserverFor(): queue depth, queue wait, compute (measured
+// on the scheduler's clock), batch size and queue-full rejections land in the right series.
+TEST(MetricsTest, SchedulerObserverFeedsTheSchedulerMetrics) {
+  auto m = Metrics::Create("");  // registry only
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto observer = (*m)->ObserverFor("nllb", "translate");
+  FakeClock clock;
+  absl::Notification entered, release;
+  using B = DynamicBatcher<int, int>;
+  SchedulerOptions o;
+  o.name = "nllb";
+  o.max_batch_size = 1;
+  o.max_queue_size = 1;
+  int batches = 0;
+  auto batcher = B::Create(o, [&](B::Batch& b) {
+    if (++batches == 1) {
+      entered.Notify();
+      release.WaitForNotification();
+    }
+    return std::vector<absl::StatusOr<int>>{b.request(0)};
+  }, &clock, observer.get());
+  ASSERT_TRUE(batcher.ok());
+  std::atomic<int> done{0};
+  auto count = [&](absl::StatusOr<int>) { done.fetch_add(1); };
+  ASSERT_TRUE((*batcher)->Submit(1, {}, count).ok());
+  entered.WaitForNotification();  // 1 runs (and holds the worker)
+  ASSERT_TRUE((*batcher)->Submit(2, {}, count).ok());  // 2 waits
+  const std::vector<std::string> ours = {"engine=\"nllb\"", "stage=\"translate\""};
+  EXPECT_EQ(Sample((*m)->Scrape(), "vox_queue_depth", ours), 1);
+  EXPECT_EQ(Sample((*m)->Scrape(), "vox_running_batch", ours), 1);
+  EXPECT_EQ((*batcher)->Submit(3, {}, count).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  clock.Advance(absl::Milliseconds(5));  // 1 "computes" for 5 ms; 2 waits 5 ms
+  release.Notify();
+  ASSERT_TRUE((*batcher)->WaitIdle(absl::InfiniteFuture()));
+  EXPECT_EQ(done.load(), 2);
+  const std::string text = (*m)->Scrape();
+  EXPECT_EQ(Sample(text, "vox_rejections_total",
+                   {"engine=\"nllb\"", "reason=\"queue_full\""}), 1);
+  EXPECT_EQ(Sample(text, "vox_queue_depth", ours), 0);
+  EXPECT_EQ(Sample(text, "vox_running_batch", ours), 0);
+  EXPECT_EQ(Sample(text, "vox_batch_size_count", ours), 2);
+  EXPECT_EQ(Sample(text, "vox_batch_size_sum", ours), 2);
+  EXPECT_EQ(Sample(text, "vox_queue_wait_seconds_count", ours), 2);
+  EXPECT_NEAR(Sample(text, "vox_queue_wait_seconds_sum", ours), 0.005, 1e-12);
+  EXPECT_EQ(Sample(text, "vox_compute_seconds_count", ours), 2);
+  EXPECT_NEAR(Sample(text, "vox_compute_seconds_sum", ours), 0.005, 1e-12);
 }
 
 TEST(MetricsTest, PromtoolAcceptsTheScrapedText) {
