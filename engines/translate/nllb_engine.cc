@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <functional>
 #include <cstdlib>
 #include <cmath>
 #include <unordered_map>
@@ -675,6 +677,44 @@ absl::StatusOr<std::vector<std::vector<float>>> NllbEngine::FirstStepLogits(
     const float* data = logits->data_ptr<float>();
     for (int64_t r = 0; r < logits->size(0); ++r) {
       out.emplace_back(data + r * vocab, data + (r + 1) * vocab);
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, double>>> NllbEngine::TimeOutputProjection(
+    int repeats) {
+  std::vector<std::pair<std::string, double>> out;
+  absl::Status status = CatchTorchErrors(absl::StrCat(impl_->info.name, ": kernels"), [&] {
+    c10::InferenceMode guard;
+    torch::Tensor weight;
+    for (const auto& p : impl_->module->named_parameters(/*recurse=*/true)) {
+      if (p.name == "model.shared.weight") weight = p.value;
+    }
+    if (!weight.defined()) {
+      return absl::FailedPreconditionError("model.ts has no parameter model.shared.weight");
+    }
+    torch::Tensor x = torch::randn({1, weight.size(1)}, weight.options());
+    const std::vector<std::pair<std::string, std::function<torch::Tensor()>>> kernels = {
+        {"mv", [&] { return torch::mv(weight, x[0]).unsqueeze(0); }},
+        {"linear", [&] { return torch::linear(x, weight); }},
+        {"matmul", [&] { return torch::matmul(x, weight.t()); }},
+    };
+    torch::Tensor reference = kernels[0].second();
+    for (const auto& [name, fn] : kernels) {
+      double best = 1e30;
+      torch::Tensor y;
+      for (int i = 0; i < std::max(1, repeats); ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        y = fn();
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      if (!torch::allclose(y, reference, 1e-3, 1e-3)) {
+        return absl::InternalError(absl::StrCat("kernel ", name, " disagrees with mv"));
+      }
+      out.emplace_back(name, best);
     }
     return absl::OkStatus();
   });

@@ -1,0 +1,287 @@
+// The C++ side of the NLLB "C++ against Python" and "Memory" benchmarks (docs/benchmarks.md,
+// "Translation engine"). Usually run by bench/run_nllb_cpp_vs_python.sh.
+//
+//   nllb_engine_bench --model DIR [--threads N] [--tokens 20] [--repeats 5] [--text "..."]
+//       [--source eng_Latn] [--target fra_Latn] [--no-bandwidth] [--kernels]
+//       [--verify-checksums]
+//
+// Order of work, so the figures do not disturb each other: load the engine, one untimed warm-up
+// translation, --repeats timed ones (fixed-length greedy, exactly --tokens generated tokens),
+// then peak RSS (getrusage: loading + translating), then the memory read bandwidth (a 1 GiB
+// buffer allocated only now, so it never counts in the peak), then optionally the output
+// projection's kernels. One JSON object per line on stdout, in the style of
+// bench/nllb_python_reference.py; "bench": "nllb_engine_bench".
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engines/core/manifest.h"
+#include "engines/torch/device.h"
+#include "engines/translate/nllb_engine.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string model;
+  int threads = 1;
+  int tokens = 20;
+  int repeats = 5;
+  std::string text = "The weather is nice today, so we are going to the park with the children.";
+  std::string source = "eng_Latn";
+  std::string target = "fra_Latn";
+  bool bandwidth = true;
+  bool kernels = false;
+  bool verify = false;
+};
+
+void Emit(const std::string& event, nlohmann::json fields) {
+  fields["bench"] = "nllb_engine_bench";
+  fields["event"] = event;
+  std::printf("%s\n", fields.dump().c_str());
+  std::fflush(stdout);
+}
+
+int Usage(const char* why) {
+  std::fprintf(stderr,
+               "nllb_engine_bench: %s\nusage: nllb_engine_bench --model DIR [--threads N] "
+               "[--tokens N] [--repeats N] [--text T] [--source L] [--target L] "
+               "[--no-bandwidth] [--kernels] [--verify-checksums]\n",
+               why);
+  return 2;
+}
+
+// Peak resident set size of this process so far, in bytes.
+uint64_t PeakRssBytes() {
+  struct rusage usage;
+  ::getrusage(RUSAGE_SELF, &usage);
+#if defined(__APPLE__)
+  return static_cast<uint64_t>(usage.ru_maxrss);  // bytes on macOS
+#else
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // KiB on Linux
+#endif
+}
+
+uint64_t CurrentRssBytes() {
+#if defined(__linux__)
+  std::ifstream in("/proc/self/statm");
+  uint64_t pages = 0, resident = 0;
+  in >> pages >> resident;
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+#else
+  return 0;
+#endif
+}
+
+// Read-only passes over a 1 GiB buffer with `threads` threads (each XORs its slice as 64-bit
+// words, which compilers vectorise). Returns the best pass in GB/s (1e9 bytes).
+double MeasureBandwidth(int threads, uint64_t bytes, int passes, double* best_s) {
+  const size_t words = bytes / sizeof(uint64_t);
+  std::unique_ptr<uint64_t[]> buffer(new uint64_t[words]);
+  for (size_t i = 0; i < words; ++i) buffer[i] = i * 0x9E3779B97F4A7C15ull;  // touch every page
+  std::vector<uint64_t> sinks(threads);
+  double best = 1e30;
+  for (int pass = 0; pass < passes; ++pass) {
+    const auto t0 = Clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        const size_t begin = words * t / threads, end = words * (t + 1) / threads;
+        uint64_t acc[4] = {0, 0, 0, 0};
+        size_t i = begin;
+        for (; i + 4 <= end; i += 4) {
+          acc[0] ^= buffer[i];
+          acc[1] ^= buffer[i + 1];
+          acc[2] ^= buffer[i + 2];
+          acc[3] ^= buffer[i + 3];
+        }
+        for (; i < end; ++i) acc[0] ^= buffer[i];
+        sinks[t] = acc[0] ^ acc[1] ^ acc[2] ^ acc[3];
+      });
+    }
+    for (auto& th : pool) th.join();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  uint64_t sink = 0;
+  for (uint64_t s : sinks) sink ^= s;
+  if (sink == 42) std::fprintf(stderr, " ");  // keeps the reads alive
+  *best_s = best;
+  return static_cast<double>(bytes) / best / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "nllb_engine_bench: %s needs a value\n", name);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (flag == "--model") a.model = value("--model");
+    else if (flag == "--threads") a.threads = std::atoi(value("--threads"));
+    else if (flag == "--tokens") a.tokens = std::atoi(value("--tokens"));
+    else if (flag == "--repeats") a.repeats = std::atoi(value("--repeats"));
+    else if (flag == "--text") a.text = value("--text");
+    else if (flag == "--source") a.source = value("--source");
+    else if (flag == "--target") a.target = value("--target");
+    else if (flag == "--no-bandwidth") a.bandwidth = false;
+    else if (flag == "--kernels") a.kernels = true;
+    else if (flag == "--verify-checksums") a.verify = true;
+    else return Usage(("unknown flag " + flag).c_str());
+  }
+  if (a.model.empty()) return Usage("--model is required");
+  if (a.threads < 1 || a.tokens < 1 || a.repeats < 1) {
+    return Usage("--threads, --tokens and --repeats must be >= 1");
+  }
+
+  const vox::ThreadSettings threads = vox::ConfigureThreads(a.threads, a.threads);
+  const uint64_t rss_start = CurrentRssBytes();
+
+  vox::EngineOptions options;
+  options.device = "cpu";
+  options.intra_op_threads = a.threads;
+  options.blas_threads = a.threads;
+  options.verify_checksums = a.verify;
+  const auto t_load = Clock::now();
+  auto engine = vox::NllbEngine::Load("bench", a.model, options);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "nllb_engine_bench: %s\n", engine.status().ToString().c_str());
+    return 1;
+  }
+  const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
+  const uint64_t rss_loaded = CurrentRssBytes();
+  auto manifest = vox::LoadManifest(a.model, false);
+  if (!manifest.ok()) {
+    std::fprintf(stderr, "nllb_engine_bench: %s\n", manifest.status().ToString().c_str());
+    return 1;
+  }
+  const auto& cfg = manifest->json["config"];
+  const uint64_t d = cfg["d_model"], v = cfg["vocab_size"], ffn_e = cfg["encoder_ffn_dim"],
+                 ffn_d = cfg["decoder_ffn_dim"], le = cfg["encoder_layers"],
+                 ld = cfg["decoder_layers"];
+  // fp32 weight bytes: one tied embedding, every layer, the final LayerNorms (no position table:
+  // it is computed, not a weight).
+  const uint64_t enc_layer = 4 * (d * d + d) + 2 * 2 * d + ffn_e * d + ffn_e + d * ffn_e + d;
+  const uint64_t dec_layer = 8 * (d * d + d) + 3 * 2 * d + ffn_d * d + ffn_d + d * ffn_d + d;
+  const uint64_t weight_bytes = 4 * (v * d + le * enc_layer + ld * dec_layer + 2 * 2 * d);
+  Emit("load", {{"model_dir", a.model},
+                {"seconds", load_s},
+                {"verify_checksums", a.verify},
+                {"intra_op_threads", threads.intra_op_threads},
+                {"blas_threads", threads.blas_threads},
+                {"openblas_found", threads.openblas_found},
+                {"rss_before_bytes", rss_start},
+                {"rss_after_load_bytes", rss_loaded},
+                {"fp32_weight_bytes", weight_bytes}});
+
+  vox::TranslationParams params;
+  params.fixed_length = true;
+  params.max_length = a.tokens;
+  auto src_ids = (*engine)->EncodeSource(a.text, a.source);
+  if (!src_ids.ok()) {
+    std::fprintf(stderr, "nllb_engine_bench: %s\n", src_ids.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<int64_t> ids;
+  std::vector<double> times;
+  for (int r = 0; r <= a.repeats; ++r) {  // r == 0: untimed warm-up
+    const auto t0 = Clock::now();
+    auto out = (*engine)->Translate({a.text}, a.source, a.target, params, nullptr);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!out.ok()) {
+      std::fprintf(stderr, "nllb_engine_bench: %s\n", out.status().ToString().c_str());
+      return 1;
+    }
+    if (r == 0) {
+      ids = (*out)[0].token_ids;
+    } else {
+      times.push_back(s);
+      if ((*out)[0].token_ids != ids) {
+        std::fprintf(stderr, "nllb_engine_bench: repeated runs gave different ids\n");
+        return 1;
+      }
+    }
+  }
+  const uint64_t peak = PeakRssBytes();
+  std::vector<double> sorted = times;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted.size() % 2 ? sorted[sorted.size() / 2]
+                                          : (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
+  const double ms_per_token = median / a.tokens * 1000;
+  Emit("memory", {{"peak_rss_bytes", peak},
+                  {"fp32_weight_bytes", weight_bytes},
+                  {"ratio", static_cast<double>(peak) / static_cast<double>(weight_bytes)},
+                  {"what", "peak RSS of loading + translating, this process"}});
+
+  // Same accounting as bench/nllb_python_reference.py's "bound" event.
+  const uint64_t src_tokens = src_ids->size();
+  const uint64_t per_layer = 4 * (d * d + d) + 2 * (d * d + d) + (ffn_d * d + ffn_d) +
+                             (d * ffn_d + d) + 3 * 2 * d;
+  const uint64_t bytes_decoder = 4 * (ld * per_layer + 2 * d);
+  const uint64_t bytes_lm_head = 4 * v * d;
+  const uint64_t bytes_cross = 4 * ld * 2 * src_tokens * d;
+  const uint64_t bytes_per_token = bytes_decoder + bytes_lm_head + bytes_cross;
+  double gbps = 0, bound_ms = 0;
+  if (a.bandwidth) {
+    double best_s = 0;
+    const uint64_t bw_bytes = 1ull << 30;
+    gbps = MeasureBandwidth(a.threads, bw_bytes, 7, &best_s);
+    bound_ms = static_cast<double>(bytes_per_token) / (gbps * 1e9) * 1000;
+    Emit("bandwidth", {{"threads", a.threads}, {"bytes", bw_bytes}, {"method", "xor-u64"},
+                       {"best_s", best_s}, {"gb_per_s", gbps}});
+    Emit("bound", {{"bytes_per_token", bytes_per_token},
+                   {"parts", {{"decoder_layers", bytes_decoder},
+                              {"lm_head", bytes_lm_head},
+                              {"cross_kv", bytes_cross}}},
+                   {"gb_per_s", gbps},
+                   {"bound_ms_per_token", bound_ms}});
+  }
+  nlohmann::json result = {{"impl", "cpp-engine"},
+                           {"threads", a.threads},
+                           {"tokens", a.tokens},
+                           {"src_tokens", src_tokens},
+                           {"text", a.text},
+                           {"source", a.source},
+                           {"target", a.target},
+                           {"repeats", a.repeats},
+                           {"times_s", times},
+                           {"best_s", sorted.front()},
+                           {"median_s", median},
+                           {"ms_per_token", ms_per_token},
+                           {"ids", ids}};
+  result["bound_ratio"] = a.bandwidth ? nlohmann::json(ms_per_token / bound_ms) : nlohmann::json();
+  Emit("result", result);
+
+  if (a.kernels) {
+    auto k = (*engine)->TimeOutputProjection(5);
+    if (!k.ok()) {
+      std::fprintf(stderr, "nllb_engine_bench: %s\n", k.status().ToString().c_str());
+      return 1;
+    }
+    nlohmann::json fields = {{"threads", a.threads}, {"rows", v}, {"d", d},
+                             {"what", "[1, d] x [vocab, d]^T, best of 5"}};
+    for (const auto& [name, s] : *k) fields[name + "_ms"] = s * 1000;
+    Emit("kernels", fields);
+  }
+  return 0;
+}
