@@ -547,19 +547,21 @@ def derive_config(config: dict, sd: Dict[str, Tensor], vocab: dict) -> Tuple[dic
 
 
 def receptive_field_frames(hp: dict) -> int:
-    """Frames on each side of a vocoder frame whose inputs can reach its output samples (upper
-    bound, from the kernel sizes: conv_pre, each upsampling layer and its widest resblock, conv_post)."""
+    """Frames on each side of a vocoder frame whose inputs can reach its output samples: an upper
+    bound summed over conv_pre (k7), each transposed conv (output t reads inputs i with
+    0 <= t + p - u*i < k, i.e. at most ceil((k-1-p)/u) inputs away), each stage's widest resblock
+    (sum over dilations of (k-1)/2*(d+1) samples) and conv_post (k7), in output samples."""
     hop = hp["hop_length"]
-    samples = 3 * hop  # conv_pre k7 at frame rate
-    rate = hop
+    samples = 3 * hop  # conv_pre, k7 at frame rate
+    rate = hop  # output samples per input sample of the current stage
     for u, k in zip(hp["upsample_rates"], hp["upsample_kernel_sizes"]):
-        rate //= u  # output samples per sample at this stage's output rate
-        samples += (k // u + 1) * rate * u  # transposed conv reaches ceil(k/u) inputs
-        rb = max(sum((rk - 1) // 2 * (dd + 1) for dd in dl)
-                 for rk, dl in zip(hp["resblock_kernel_sizes"], hp["resblock_dilations"]))
-        samples += rb * rate
-    samples += 3  # conv_post k7
-    return int(math.ceil(samples / hop)) + 1
+        p = (k - u) // 2
+        samples += -(-(k - 1 - p) // u) * rate
+        rate //= u
+        samples += max(sum((rk - 1) // 2 * (dd + 1) for dd in dl)
+                       for rk, dl in zip(hp["resblock_kernel_sizes"], hp["resblock_dilations"])) * rate
+    samples += 3  # conv_post, k7 at the output rate
+    return -(-samples // hop)
 
 
 def check_and_load(model: XttsModel, sd: Dict[str, Tensor]) -> None:
