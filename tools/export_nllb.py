@@ -70,16 +70,44 @@ def _linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     return F.linear(x, weight, bias)
 
 
+# Own minimal Linear / LayerNorm / Embedding holders: torch.nn's carry `__constants__` that
+# TorchScript emits in hash-set order, which made model.ts differ byte-wise between runs.
+
+class Linear(nn.Module):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, device=device), requires_grad=False)
+        self.bias = nn.Parameter(torch.empty(out_features, device=device), requires_grad=False) if bias else None
+
+
+class LayerNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-5, device=None):
+        super().__init__()
+        self.dim = dim
+        self.eps = eps
+        self.weight = nn.Parameter(torch.empty(dim, device=device), requires_grad=False)
+        self.bias = nn.Parameter(torch.empty(dim, device=device), requires_grad=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.layer_norm(x, [self.dim], self.weight, self.bias, self.eps)
+
+
+class Embedding(nn.Module):
+    def __init__(self, num: int, dim: int, device=None):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num, dim, device=device), requires_grad=False)
+
+
 class Attention(nn.Module):
     def __init__(self, d_model: int, heads: int, device=None):
         super().__init__()
         self.heads = heads
         self.head_dim = d_model // heads
         self.scaling = self.head_dim ** -0.5
-        self.q_proj = nn.Linear(d_model, d_model, device=device)
-        self.k_proj = nn.Linear(d_model, d_model, device=device)
-        self.v_proj = nn.Linear(d_model, d_model, device=device)
-        self.out_proj = nn.Linear(d_model, d_model, device=device)
+        self.q_proj = Linear(d_model, d_model, device=device)
+        self.k_proj = Linear(d_model, d_model, device=device)
+        self.v_proj = Linear(d_model, d_model, device=device)
+        self.out_proj = Linear(d_model, d_model, device=device)
 
     def split(self, x: Tensor, batch: int) -> Tensor:
         """[B*S, D] -> [B, H, S, hd]"""
@@ -122,10 +150,10 @@ class EncoderLayer(nn.Module):
     def __init__(self, d: int, heads: int, ffn: int, device=None):
         super().__init__()
         self.self_attn = Attention(d, heads, device)
-        self.self_attn_layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
-        self.fc1 = nn.Linear(d, ffn, device=device)
-        self.fc2 = nn.Linear(ffn, d, device=device)
-        self.final_layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
+        self.self_attn_layer_norm = LayerNorm(d, 1e-5, device)
+        self.fc1 = Linear(d, ffn, device=device)
+        self.fc2 = Linear(ffn, d, device=device)
+        self.final_layer_norm = LayerNorm(d, 1e-5, device)
 
     def forward(self, x: Tensor, mask: Tensor, neg: float) -> Tensor:
         h = self.self_attn_layer_norm(x)
@@ -144,19 +172,19 @@ class DecoderLayer(nn.Module):
     def __init__(self, d: int, heads: int, ffn: int, device=None):
         super().__init__()
         self.self_attn = Attention(d, heads, device)
-        self.self_attn_layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
+        self.self_attn_layer_norm = LayerNorm(d, 1e-5, device)
         self.encoder_attn = Attention(d, heads, device)
-        self.encoder_attn_layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
-        self.fc1 = nn.Linear(d, ffn, device=device)
-        self.fc2 = nn.Linear(ffn, d, device=device)
-        self.final_layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
+        self.encoder_attn_layer_norm = LayerNorm(d, 1e-5, device)
+        self.fc1 = Linear(d, ffn, device=device)
+        self.fc2 = Linear(ffn, d, device=device)
+        self.final_layer_norm = LayerNorm(d, 1e-5, device)
 
 
 class Stack(nn.Module):
     def __init__(self, layers: List[nn.Module], d: int, device=None):
         super().__init__()
         self.layers = nn.ModuleList(layers)
-        self.layer_norm = nn.LayerNorm(d, eps=1e-5, device=device)
+        self.layer_norm = LayerNorm(d, 1e-5, device)
 
 
 class M2M100Core(nn.Module):
@@ -165,7 +193,7 @@ class M2M100Core(nn.Module):
     def __init__(self, cfg: dict, device=None):
         super().__init__()
         d = cfg["d_model"]
-        self.shared = nn.Embedding(cfg["vocab_size"], d, device=device)
+        self.shared = Embedding(cfg["vocab_size"], d, device)
         self.encoder = Stack([EncoderLayer(d, cfg["encoder_attention_heads"], cfg["encoder_ffn_dim"], device)
                               for _ in range(cfg["encoder_layers"])], d, device)
         self.decoder = Stack([DecoderLayer(d, cfg["decoder_attention_heads"], cfg["decoder_ffn_dim"], device)

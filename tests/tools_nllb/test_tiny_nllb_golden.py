@@ -97,6 +97,25 @@ class TinyNllbGoldenTest(unittest.TestCase):
         self.assertGreater(agreed, 10)
 
 
+    def test_make_is_reproducible(self):
+        """The build's tiny model (VOX_TINY_DIR) and this test's fresh one are the same bytes."""
+        built = os.environ.get("VOX_TINY_DIR", "")
+        if not os.path.isfile(os.path.join(built, "golden", "nllb-tiny.json")):
+            self.skipTest("no tiny model built yet (target tiny_nllb)")
+        for name in ("golden/nllb-tiny.json", "golden/nllb-tiny-bf16.json"):
+            with open(os.path.join(built, name), encoding="utf-8") as f:
+                theirs = json.load(f)
+            with open(os.path.join(self.out, name), encoding="utf-8") as f:
+                ours = json.load(f)
+            self.assertEqual(ours, theirs, name)
+        for model in ("models/nllb-tiny", "models-bf16/nllb-tiny-bf16"):
+            with open(os.path.join(built, model, "manifest.json"), encoding="utf-8") as f:
+                theirs = json.load(f)["files"]
+            with open(os.path.join(self.out, model, "manifest.json"), encoding="utf-8") as f:
+                ours = json.load(f)["files"]
+            self.assertEqual(ours, theirs, f"{model}: file sizes and SHA-256")
+
+
 class SentencePieceTrainingTest(unittest.TestCase):
     def pieces(self, path):
         import sentencepiece as spm
