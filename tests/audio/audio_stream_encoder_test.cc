@@ -1,6 +1,8 @@
 #include "engines/audio/audio_stream_encoder.h"
 
+#include <array>
 #include <cmath>
+#include <random>
 #include <cstdio>
 #include <cstring>
 #include <regex>
@@ -20,6 +22,10 @@ using audio_test::SpeechLike;
 
 int64_t Resampled(int64_t n, int in, int out) {  // round half up, computed independently
   return static_cast<int64_t>(std::floor(static_cast<double>(n) * out / in + 0.5));
+}
+
+size_t DecodeOpusCount(const std::vector<std::string>& packets, int rate) {
+  return audio_test::DecodeOpus(packets, rate).size();
 }
 
 std::unique_ptr<AudioStreamEncoder> Make(AudioEncoding encoding, int rate, int input_rate,
@@ -343,6 +349,97 @@ TEST_F(OggFileTest, ManySegmentsMakeOneValidStream) {
     offset += lens[s];
     const double snr = SnrDb(ref.data(), decoded.data() + starts[s], lens[s]);
     EXPECT_GT(snr, 12.0) << "segment " << s;
+  }
+}
+
+}  // namespace
+}  // namespace vox
+
+namespace vox {
+namespace {
+
+// Random segment counts, segment lengths and push sizes, for every encoding and rate: the stream
+// invariants hold whatever the engine's chunking.
+TEST(AudioStreamEncoderTest, RandomChunkingKeepsInvariants) {
+  std::mt19937 rng(20261126);
+  for (int round = 0; round < 24; ++round) {
+    const AudioEncoding encoding =
+        std::array<AudioEncoding, 3>{AudioEncoding::kOpus, AudioEncoding::kOggOpus,
+                                     AudioEncoding::kPcm16}[round % 3];
+    const int in_rate = (round / 3) % 2 ? 22050 : 24000;
+    const int out_rate = (round / 6) % 2 ? 48000 : 24000;
+    auto e = Make(encoding, out_rate, in_rate, 7);
+    ASSERT_NE(e, nullptr);
+    const int segments = 1 + static_cast<int>(rng() % 3);
+    std::vector<EncodedAudio> chunks;
+    int64_t pushed = 0;
+    for (int s = 0; s < segments; ++s) {
+      const int64_t len = static_cast<int64_t>(rng() % 20000);
+      const std::vector<float> x = SpeechLike(in_rate, len);
+      size_t pos = 0;
+      while (pos < x.size()) {
+        const size_t n = std::min<size_t>(1 + rng() % 6000, x.size() - pos);
+        ASSERT_TRUE(e->Push(absl::MakeConstSpan(x.data() + pos, n), &chunks.emplace_back()).ok());
+        pos += n;
+      }
+      pushed += Resampled(len, in_rate, out_rate);
+      if (s + 1 < segments) {
+        ASSERT_TRUE(e->EndSegment(&chunks.emplace_back()).ok());
+      }
+    }
+    ASSERT_TRUE(e->Finish(&chunks.emplace_back()).ok());
+    const int64_t total = e->total_samples();
+    const int frame = out_rate / 50;
+    const int lookahead = e->header().pre_skip * out_rate / 48000;
+    SCOPED_TRACE(::testing::Message() << "round " << round << " total " << total);
+    if (encoding == AudioEncoding::kPcm16) {
+      EXPECT_EQ(total, pushed);  // resampled per segment, no padding
+    } else {
+      // Drain padding: less than one frame plus the lookahead per segment boundary.
+      EXPECT_GE(total, pushed);
+      EXPECT_LT(total, pushed + (segments - 1) * (frame + lookahead) + 1);
+    }
+    int64_t ts = 0, seq = 0;
+    std::string bytes;
+    std::vector<std::string> packets;
+    for (const EncodedAudio& c : chunks) {
+      EXPECT_EQ(c.timestamp_samples, ts);
+      ts += c.num_samples;
+      bytes += c.data;
+      packets.insert(packets.end(), c.packets.begin(), c.packets.end());
+      if (encoding == AudioEncoding::kOpus && !c.packets.empty()) {
+        EXPECT_EQ(c.sequence, seq);
+        seq += static_cast<int64_t>(c.packets.size());
+      }
+    }
+    switch (encoding) {
+      case AudioEncoding::kPcm16:
+        EXPECT_EQ(static_cast<int64_t>(bytes.size()), 2 * total);
+        EXPECT_EQ(ts, total);
+        break;
+      case AudioEncoding::kOpus: {
+        // Enough packets to decode pre-skip + total, and less than one frame more.
+        const int64_t decodable = static_cast<int64_t>(packets.size()) * frame;
+        EXPECT_EQ(ts, decodable);
+        EXPECT_GE(decodable, lookahead + total);
+        EXPECT_LT(decodable, lookahead + total + frame);
+        EXPECT_EQ(static_cast<int64_t>(DecodeOpusCount(packets, out_rate)), decodable);
+        break;
+      }
+      case AudioEncoding::kOggOpus: {
+        const audio_test::OggFile ogg = ReadOgg(bytes);
+        ASSERT_TRUE(ogg.ok) << ogg.error;
+        EXPECT_TRUE(ogg.pages.back().eos);
+        EXPECT_EQ(ogg.pages.back().granule, e->header().pre_skip + total * (48000 / out_rate));
+        EXPECT_EQ(ts, lookahead + total);
+        int64_t prev = 0;
+        for (const auto& p : ogg.pages) {
+          EXPECT_GE(p.granule, prev);
+          prev = p.granule;
+        }
+        break;
+      }
+    }
   }
 }
 
