@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import unittest
 
 import nllb_test_util as util  # noqa: E402  (sets sys.path to tools/)
@@ -114,6 +116,36 @@ class TinyNllbGoldenTest(unittest.TestCase):
             with open(os.path.join(self.out, model, "manifest.json"), encoding="utf-8") as f:
                 ours = json.load(f)["files"]
             self.assertEqual(ours, theirs, f"{model}: file sizes and SHA-256")
+
+
+    def test_reference_command_line(self):
+        """tools/nllb_reference.py prints the golden ids, eager and through model.ts."""
+        c = next(c for c in self.golden["cases"] if c["greedy"]["ended_with_eos"] and c["greedy"]["ids"])
+        b = c["beams"][1]
+        ckpt = os.path.join(self.out, "checkpoints", "nllb-tiny")
+        for extra in ([], ["--model", os.path.join(self.out, "models", "nllb-tiny")]):
+            for beam_args, want in (([], c["greedy"]), (["--beam", str(b["beam_size"]), "--length-penalty",
+                                                         str(b["length_penalty"])], b)):
+                p = subprocess.run([sys.executable, os.path.join(util.TOOLS, "nllb_reference.py"), "--checkpoint", ckpt,
+                                    "--source", c["source"], "--target", c["target"],
+                                    "--max-length", str(c["max_length"])] + extra + beam_args + [c["text"]],
+                                   capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                line = json.loads(p.stdout.strip().splitlines()[-1])
+                self.assertEqual(line["src_ids"], c["src_ids"])
+                self.assertEqual(line["ids"], want["ids"], (extra, beam_args))
+                self.assertEqual(line["translation"], want["text"])
+
+    def test_transformers_comparison_without_transformers_says_so(self):
+        try:
+            import transformers  # noqa: F401
+            self.skipTest("transformers is installed; run tools/compare_transformers_nllb.py itself")
+        except ImportError:
+            pass
+        p = subprocess.run([sys.executable, os.path.join(util.TOOLS, "compare_transformers_nllb.py"),
+                            os.path.join(self.out, "checkpoints", "nllb-tiny")], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("transformers is not installed", p.stderr)
 
 
 class SentencePieceTrainingTest(unittest.TestCase):
