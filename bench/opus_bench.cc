@@ -12,7 +12,7 @@
 //
 //   opus_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //              --benchmark_enable_random_interleaving=true   (one command line)
-#include <opus/opus.h>
+#include <opus.h>
 
 #include <time.h>
 

@@ -1,7 +1,7 @@
 #include "engines/audio/ogg_opus_writer.h"
 
 #include <ogg/ogg.h>
-#include <opus/opus.h>
+#include <opus.h>
 
 #include "absl/strings/str_cat.h"
 

@@ -1,6 +1,6 @@
 #include "engines/audio/opus_encoder.h"
 
-#include <opus/opus.h>
+#include <opus.h>
 
 #include <algorithm>
 

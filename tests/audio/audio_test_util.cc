@@ -1,7 +1,7 @@
 #include "tests/audio/audio_test_util.h"
 
 #include <ogg/ogg.h>
-#include <opus/opus.h>
+#include <opus.h>
 
 #include <cmath>
 #include <cstdio>

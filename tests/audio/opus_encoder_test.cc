@@ -1,6 +1,6 @@
 #include "engines/audio/opus_encoder.h"
 
-#include <opus/opus.h>
+#include <opus.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,6 +12,12 @@
 #include "tests/audio/audio_test_util.h"
 
 namespace vox {
+
+// Readable parameter names in test output and ctest names.
+void PrintTo(OpusApplication app, std::ostream* os) {
+  *os << (app == OpusApplication::kAudio ? "AUDIO" : "VOIP");
+}
+
 namespace {
 
 using ::testing::HasSubstr;
@@ -99,7 +105,12 @@ TEST_P(OpusRoundTripTest, SnrAboveBoundAfterPreSkip) {
 INSTANTIATE_TEST_SUITE_P(
     RatesComplexities, OpusRoundTripTest,
     ::testing::Combine(::testing::Values(24000, 48000), ::testing::Values(0, 5, 10),
-                       ::testing::Values(OpusApplication::kAudio, OpusApplication::kVoip)));
+                       ::testing::Values(OpusApplication::kAudio, OpusApplication::kVoip)),
+    [](const auto& info) {
+      return "rate" + std::to_string(std::get<0>(info.param)) + "_complexity" +
+             std::to_string(std::get<1>(info.param)) +
+             (std::get<2>(info.param) == OpusApplication::kAudio ? "_audio" : "_voip");
+    });
 
 TEST(OpusEncoderTest, DecodedDelayEqualsReportedPreSkip) {
   for (int rate : {24000, 48000}) {
