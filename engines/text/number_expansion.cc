@@ -1,5 +1,6 @@
 #include "engines/text/number_expansion.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -312,24 +313,18 @@ Nat IntegralDoubleToNat(double v) {
 }
 
 // Python's shortest repr digits: value = 0.d1d2...dn × 10^point (returns digits and `point`).
+// std::to_chars without a precision gives the shortest round-tripping digits, as repr() does.
 void ShortestRepr(double v, std::string* digits, int* point) {
-  for (int prec = 1; prec <= 17; ++prec) {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "%.*e", prec - 1, v);
-    if (std::strtod(buf, nullptr) == v || prec == 17) {
-      std::string s(buf);
-      const size_t e = s.find('e');
-      std::string mant = s.substr(0, e);
-      const int exp10 = std::atoi(s.c_str() + e + 1);
-      digits->clear();
-      for (char c : mant) {
-        if (c >= '0' && c <= '9') digits->push_back(c);
-      }
-      while (digits->size() > 1 && digits->back() == '0') digits->pop_back();
-      *point = exp10 + 1;
-      return;
-    }
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  const std::string s(buf, res.ptr);
+  const size_t e = s.find('e');
+  digits->clear();
+  for (size_t i = 0; i < e; ++i) {
+    if (s[i] >= '0' && s[i] <= '9') digits->push_back(s[i]);
   }
+  while (digits->size() > 1 && digits->back() == '0') digits->pop_back();
+  *point = std::atoi(s.c_str() + e + 1) + 1;
 }
 
 double Pow10Double(int p) {
@@ -464,8 +459,10 @@ absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value)
 // (integer, cents); OutOfRange where the 28-digit context would raise InvalidOperation.
 absl::StatusOr<std::pair<Nat, int>> QuantizeCents(double value) {
   if (!std::isfinite(value)) return absl::OutOfRangeError("amount is not finite");
-  std::vector<char> buf(1600);
-  std::snprintf(buf.data(), buf.size(), "%.1100f", std::fabs(value));  // exact binary value
+  // 60 decimals are exact for every double with a fractional part >= 2^-8 and, for smaller ones,
+  // printf's rounding at the 60th decimal cannot reach the 3rd (that would need 57 nines).
+  std::vector<char> buf(400);
+  std::snprintf(buf.data(), buf.size(), "%.60f", std::fabs(value));
   const std::string s(buf.data());
   const size_t dot = s.find('.');
   Nat integer = Normalize(s.substr(0, dot));

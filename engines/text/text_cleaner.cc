@@ -154,7 +154,7 @@ absl::StatusOr<std::u32string> Sub(const std::u32string& t, const Matcher& match
 // '\n' and T = ',' (dot_number_re: its '.' is unescaped), with Python's backtracking order.
 size_t MatchGroupedNumber(const std::u32string& t, size_t p, bool dot_version) {
   const size_t n = t.size();
-  if (!BoundaryAt(t, p)) return std::u32string::npos;
+  if (!IsPyDigit(t[p]) || !BoundaryAt(t, p)) return std::u32string::npos;
   auto sep_ok = [&](size_t i) {
     return i < n && (dot_version ? t[i] != '\n' : t[i] == ',');
   };
@@ -335,14 +335,23 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
 }
 
 std::u32string ExpandAbbreviations(std::u32string t, const LanguageTables& tables) {
+  // Characters other than the pattern's own that IGNORECASE could match ('ı', 'ſ'): when the text
+  // has none, a pass whose literal pattern does not occur cannot match and is skipped.
+  const bool has_case_extras = t.find_first_of(U"\u0131\u017F") != std::u32string::npos;
   for (const Abbreviation& a : tables.abbreviations) {
     const std::u32string pattern = U32(a.pattern);
+    if (!has_case_extras && t.find(a.trailing_boundary ? pattern : pattern + U".") ==
+                                std::u32string::npos) {
+      continue;
+    }
     const std::u32string replacement = U32(a.replacement);
     auto r = Sub(
         t,
         [&](const std::u32string& s, size_t p) -> size_t {
-          if (!BoundaryAt(s, p)) return std::u32string::npos;
           if (p + pattern.size() > s.size()) return std::u32string::npos;
+          if (!unicode::PyIgnoreCaseMatches(pattern[0], s[p]) || !BoundaryAt(s, p)) {
+            return std::u32string::npos;
+          }
           for (size_t i = 0; i < pattern.size(); ++i) {
             if (!unicode::PyIgnoreCaseMatches(pattern[i], s[p + i])) return std::u32string::npos;
           }

@@ -144,11 +144,42 @@ std::string EncodeUtf8(std::u32string_view text) {
   return out;
 }
 
-bool IsRustWord(char32_t c) { return InRanges(kRustWord, c); }
-bool IsRustSpace(char32_t c) { return InRanges(kRustSpace, c); }
-bool IsPyWord(char32_t c) { return InRanges(kPyWord, c); }
-bool IsPySpace(char32_t c) { return InRanges(kPySpace, c); }
-bool IsPyDigit(char32_t c) { return InRanges(kPyDigit, c); }
+namespace {
+// ASCII answers precomputed from the tables (bit per class), the common case in the hot loops.
+enum : uint8_t { kBitRustWord = 1, kBitRustSpace = 2, kBitPyWord = 4, kBitPySpace = 8,
+                 kBitPyDigit = 16 };
+struct AsciiClasses {
+  uint8_t bits[128];
+  AsciiClasses() {
+    for (char32_t c = 0; c < 128; ++c) {
+      bits[c] = (InRanges(kRustWord, c) ? kBitRustWord : 0) |
+                (InRanges(kRustSpace, c) ? kBitRustSpace : 0) |
+                (InRanges(kPyWord, c) ? kBitPyWord : 0) | (InRanges(kPySpace, c) ? kBitPySpace : 0) |
+                (InRanges(kPyDigit, c) ? kBitPyDigit : 0);
+    }
+  }
+};
+const AsciiClasses& Ascii() {
+  static const AsciiClasses* a = new AsciiClasses();
+  return *a;
+}
+}  // namespace
+
+bool IsRustWord(char32_t c) {
+  return c < 128 ? (Ascii().bits[c] & kBitRustWord) != 0 : InRanges(kRustWord, c);
+}
+bool IsRustSpace(char32_t c) {
+  return c < 128 ? (Ascii().bits[c] & kBitRustSpace) != 0 : InRanges(kRustSpace, c);
+}
+bool IsPyWord(char32_t c) {
+  return c < 128 ? (Ascii().bits[c] & kBitPyWord) != 0 : InRanges(kPyWord, c);
+}
+bool IsPySpace(char32_t c) {
+  return c < 128 ? (Ascii().bits[c] & kBitPySpace) != 0 : InRanges(kPySpace, c);
+}
+bool IsPyDigit(char32_t c) {
+  return c < 128 ? (Ascii().bits[c] & kBitPyDigit) != 0 : InRanges(kPyDigit, c);
+}
 
 bool PyIgnoreCaseMatches(char32_t pattern, char32_t c) {
   if (c == pattern) return true;

@@ -65,6 +65,7 @@ struct XttsTokenizer::Impl {
   bool byte_fallback = false;
   bool ignore_merges = false;
   bool whitespace_pretokenizer = true;
+  std::u32string first_chars;  // first code points of all added tokens (a fast pre-check)
 
   int64_t Lookup(const std::string& s) const {
     auto it = vocab.find(s);
@@ -207,9 +208,17 @@ void XttsTokenizer::Impl::EncodeSegment(std::u32string_view text,
 void XttsTokenizer::Impl::SplitAdded(
     std::u32string_view text, const std::vector<AddedToken>& tokens,
     std::vector<std::pair<std::u32string_view, int64_t>>* out) const {
+  if (tokens.empty()) {
+    if (!text.empty()) out->emplace_back(text, -1);
+    return;
+  }
   size_t start = 0;
   size_t i = 0;
   while (i < text.size()) {
+    if (first_chars.find(text[i]) == std::u32string::npos) {
+      ++i;
+      continue;
+    }
     const AddedToken* best = nullptr;
     for (const AddedToken& t : tokens) {
       if (t.content.empty() || t.content.size() > text.size() - i) continue;
@@ -315,6 +324,9 @@ absl::StatusOr<XttsTokenizer> XttsTokenizer::FromJson(std::string_view json_text
         }
         (t.value("normalized", false) ? impl->added_normalized : impl->added_raw)
             .push_back(AddedToken{*decoded, id});
+        if (!decoded->empty() && impl->first_chars.find((*decoded)[0]) == std::u32string::npos) {
+          impl->first_chars.push_back((*decoded)[0]);
+        }
         impl->vocab[content] = id;
       }
     }
@@ -468,12 +480,6 @@ std::vector<size_t> SentenceEnds(std::u32string_view t) {
   return ends;
 }
 
-bool IsBlank(std::u32string_view t) {
-  for (char32_t c : t) {
-    if (!unicode::IsPySpace(c)) return false;
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -519,12 +525,12 @@ absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& token
   // the prefix under the limit.
   auto cut_long = [&](size_t b, size_t e) -> absl::Status {
     while (b < e) {
-      auto whole = fits(b, e);
-      if (!whole.ok()) return whole.status();
-      if (*whole) return emit(b, e);
       size_t cut = 0;
       for (int level = 0; level < 4 && cut == 0; ++level) {
-        for (size_t k = e - 1; k > b; --k) {
+        std::vector<size_t> candidates;  // ascending cut positions of this kind, then e itself
+        size_t first_text = b;  // a prefix [b, k) is blank unless k > first_text
+        while (first_text < e && unicode::IsPySpace(t[first_text])) ++first_text;
+        for (size_t k = first_text + 1; k < e; ++k) {
           bool boundary;
           if (level == 0) {
             boundary = (t[k - 1] == ',' || t[k - 1] == 0x3001 || t[k - 1] == 0xFF0C) &&
@@ -537,14 +543,43 @@ absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& token
           } else {
             boundary = true;
           }
-          if (!boundary) continue;
-          auto ok = fits(b, k);
+          if (boundary) candidates.push_back(k);
+        }
+        // The whole rest is tried last, at the first level that has any cut position.
+        if (!candidates.empty() || level == 3) candidates.push_back(e);
+        if (candidates.empty()) continue;
+        // The id count grows (almost) monotonically with the prefix: gallop from the short end,
+        // then binary-search the last candidate that fits. Costs O(log n) encodes of about one
+        // piece each, however long the remaining span is.
+        size_t good = candidates.size();  // index of the last candidate known to fit
+        size_t bad = candidates.size();   // index of the first candidate known not to fit
+        size_t probe = 0, step = 1;
+        while (probe < candidates.size()) {
+          auto ok = fits(b, candidates[probe]);
           if (!ok.ok()) return ok.status();
-          if (*ok && !IsBlank(std::u32string_view(t).substr(b, k - b))) {
-            cut = k;
+          if (!*ok) {
+            bad = probe;
             break;
           }
+          good = probe;
+          probe += step;
+          step *= 2;
         }
+        if (good == candidates.size()) continue;  // not even the shortest prefix fits
+        if (bad == candidates.size() && good + 1 < candidates.size()) bad = candidates.size();
+        size_t lo = good + 1, hi = bad;  // search (good, bad)
+        while (lo < hi) {
+          const size_t mid = lo + (hi - lo) / 2;
+          auto ok = fits(b, candidates[mid]);
+          if (!ok.ok()) return ok.status();
+          if (*ok) {
+            good = mid;
+            lo = mid + 1;
+          } else {
+            hi = mid;
+          }
+        }
+        cut = candidates[good];
       }
       if (cut == 0) {
         std::string ch;
@@ -561,34 +596,49 @@ absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& token
     return absl::OkStatus();
   };
 
+  // Each sentence is encoded once. BPE never merges across a space ([SPACE] is an added token)
+  // and the cleaners act within sentences, so a run of sentences i..j takes about
+  // base + sum(count) + (j - i) ids (one [SPACE] per join): that estimate picks the run, and
+  // exact encodes of the run confirm it (shrinking or growing it by whole sentences), so each
+  // piece costs a couple of encodes however many sentences it packs.
   const std::vector<size_t> ends = SentenceEnds(t);
-  size_t piece_begin = 0;  // start of the piece being packed
-  size_t piece_end = 0;    // end of the sentences packed so far (== piece_begin: none)
-  for (size_t end : ends) {
-    auto together = fits(piece_begin, end);
-    if (!together.ok()) return together.status();
-    if (*together) {
-      piece_end = end;
+  std::vector<size_t> begins(ends.size());
+  std::vector<size_t> counts(ends.size());  // ids beyond the language token
+  for (size_t i = 0; i < ends.size(); ++i) {
+    begins[i] = i == 0 ? 0 : ends[i - 1];
+    auto n = count(begins[i], ends[i]);
+    if (!n.ok()) return n.status();
+    counts[i] = *n > *base ? *n - *base : 0;
+  }
+  size_t i = 0;
+  while (i < ends.size()) {
+    if (*base + counts[i] >= max_ids) {  // exact for a single sentence
+      absl::Status s = cut_long(begins[i], ends[i]);
+      if (!s.ok()) return s;
+      ++i;
       continue;
     }
-    if (piece_end > piece_begin) {
-      absl::Status s = emit(piece_begin, piece_end);
-      if (!s.ok()) return s;
-      piece_begin = piece_end;
+    size_t j = i;
+    size_t estimate = *base + counts[i];
+    while (j + 1 < ends.size() && estimate + 1 + counts[j + 1] < max_ids) {
+      ++j;
+      estimate += 1 + counts[j];
     }
-    auto alone = fits(piece_begin, end);
-    if (!alone.ok()) return alone.status();
-    if (*alone) {
-      piece_end = end;
-    } else {
-      absl::Status s = cut_long(piece_begin, end);
-      if (!s.ok()) return s;
-      piece_begin = piece_end = end;
+    while (j > i) {  // shrink while the exact count disagrees
+      auto ok = fits(begins[i], ends[j]);
+      if (!ok.ok()) return ok.status();
+      if (*ok) break;
+      --j;
     }
-  }
-  if (piece_end > piece_begin) {
-    absl::Status s = emit(piece_begin, piece_end);
+    while (j + 1 < ends.size()) {  // grow while the exact count still fits
+      auto ok = fits(begins[i], ends[j + 1]);
+      if (!ok.ok()) return ok.status();
+      if (!*ok) break;
+      ++j;
+    }
+    absl::Status s = emit(begins[i], ends[j]);
     if (!s.ok()) return s;
+    i = j + 1;
   }
   return pieces;
 }
