@@ -3,6 +3,7 @@
 //   BM_VoxOpusEncoder      vox::OpusEncoder::Encode on 50 ms blocks (frame buffering, packets)
 //   BM_AudioStreamOgg      vox::AudioStreamEncoder, Ogg Opus, 200 ms pushes, 24 kHz in and out
 //   BM_AudioStreamOggResample  the same from a 22050 Hz engine (adds libsoxr)
+//   BM_Resampler/IN/OUT    vox::Resampler (libsoxr, kHigh) alone, 200 ms blocks
 //   BM_Paired              raw libopus, OpusEncoder and AudioStreamEncoder (Ogg) take turns on
 //                          the same 200 ms blocks, each timed with the thread's CPU clock: the
 //                          ratios are immune to load that drifts between separate benchmarks
@@ -23,6 +24,7 @@
 #include "benchmark/benchmark.h"
 #include "engines/audio/audio_stream_encoder.h"
 #include "engines/audio/opus_encoder.h"
+#include "engines/audio/resampler.h"
 
 namespace {
 
@@ -202,6 +204,32 @@ void BM_Paired(benchmark::State& state) {
   state.counters["ogg_ratio"] = t_raw / t_ogg;
 }
 
+void BM_Resampler(benchmark::State& state) {
+  const int in_rate = static_cast<int>(state.range(0));
+  const int out_rate = static_cast<int>(state.range(1));
+  auto r = vox::Resampler::Create(in_rate, out_rate);
+  if (!r.ok()) {
+    state.SkipWithError("Resampler::Create failed");
+    return;
+  }
+  const std::vector<float>& pcm = Signal(in_rate);
+  const size_t block = static_cast<size_t>(in_rate / 5);
+  std::vector<float> out;
+  for (auto _ : state) {
+    for (size_t pos = 0; pos < pcm.size(); pos += block) {
+      out.clear();
+      const size_t n = std::min(block, pcm.size() - pos);
+      if (!(*r)->Process(absl::MakeConstSpan(pcm.data() + pos, n), &out).ok()) {
+        state.SkipWithError("Process failed");
+        return;
+      }
+      benchmark::DoNotOptimize(out.data());
+    }
+  }
+  SetRate(state);
+}
+
+BENCHMARK(BM_Resampler)->Args({22050, 24000})->Args({24000, 48000})->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Paired)->DenseRange(0, 10)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RawLibopus)->DenseRange(0, 10)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_VoxOpusEncoder)->DenseRange(0, 10)->Unit(benchmark::kMillisecond);

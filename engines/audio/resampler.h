@@ -27,7 +27,8 @@ enum class ResamplerQuality { kQuick, kLow, kMedium, kHigh, kVeryHigh };
 // Equal rates pass samples through unchanged (no filter, no delay).
 //
 // Thread-compatible: one object per stream; distinct objects may be used from different threads.
-// Cost: O(samples); about a few hundred ns per output sample at kHigh on one core.
+// Cost: O(samples); ~10 ns per output sample at kHigh on one core (22050->24000 runs ~4000x
+// real time, bench/opus_bench.cc BM_Resampler), i.e. ~8% of Opus encoding at complexity 5.
 class Resampler {
  public:
   // InvalidArgument when a rate is outside 1000..384000 Hz.
