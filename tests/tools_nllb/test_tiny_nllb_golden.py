@@ -109,7 +109,9 @@ class TinyNllbGoldenTest(unittest.TestCase):
                 theirs = json.load(f)
             with open(os.path.join(self.out, name), encoding="utf-8") as f:
                 ours = json.load(f)
-            self.assertEqual(ours, theirs, name)
+            self.assertEqual(ours, theirs, f"{name}: the build's copy ({built}) differs from a fresh make; "
+                                           f"rebuild target tiny_nllb if tools/ changed since, else the "
+                                           f"make is not reproducible")
         for model in ("models/nllb-tiny", "models-bf16/nllb-tiny-bf16"):
             with open(os.path.join(built, model, "manifest.json"), encoding="utf-8") as f:
                 theirs = json.load(f)["files"]
