@@ -71,6 +71,38 @@ Nat Pow10(size_t k) { return "1" + std::string(k, '0'); }
 bool IsPow10(const Nat& a) { return a[0] == '1' && a.find_first_not_of('0', 1) == Nat::npos; }
 uint64_t Small(const Nat& a) { return std::strtoull(a.c_str(), nullptr, 10); }
 
+// Exact integer value of an integral double, as a decimal string.
+Nat IntegralDoubleToNat(double v) {
+  char buf[400];
+  std::snprintf(buf, sizeof(buf), "%.0f", std::fabs(v));
+  return Normalize(buf);
+}
+
+// A Python number as num2words sees it: an int, or an (integral) float. Comparisons between the
+// two are exact in Python; + and * with a float operand round through doubles. `i` always holds
+// the exact value, `f` the double when is_float.
+struct PyNum {
+  Nat i;
+  bool is_float = false;
+  double f = 0;
+  static PyNum Int(Nat n) { return PyNum{std::move(n), false, 0}; }
+  static PyNum Float(double d) { return PyNum{IntegralDoubleToNat(d), true, d}; }
+  double AsDouble() const { return is_float ? f : std::strtod(i.c_str(), nullptr); }
+};
+int Cmp(const PyNum& a, const PyNum& b) { return Cmp(a.i, b.i); }
+bool Lt(const PyNum& a, uint64_t b) { return Lt(a.i, b); }
+bool Eq(const PyNum& a, uint64_t b) { return Eq(a.i, b); }
+PyNum Add(const PyNum& a, const PyNum& b) {
+  if (!a.is_float && !b.is_float) return PyNum::Int(Add(a.i, b.i));
+  return PyNum::Float(a.AsDouble() + b.AsDouble());
+}
+PyNum Mul(const PyNum& a, const PyNum& b) {
+  if (!a.is_float && !b.is_float) return PyNum::Int(Mul(a.i, b.i));
+  return PyNum::Float(a.AsDouble() * b.AsDouble());
+}
+// `a % 10**k == 0`; exact for floats too (fmod is exact and 10**k <= 10**6 is a double).
+bool DivisibleByPow10(const PyNum& a, size_t k) { return DivisibleByPow10(a.i, k); }
+
 // Python str slicing by code points on UTF-8 text: s[:-k].
 std::string DropLastCodePoints(const std::string& s, size_t k) {
   size_t end = s.size();
@@ -96,15 +128,20 @@ class Converter {
   std::string pointword;
 
   absl::StatusOr<std::string> ToCardinal(const Nat& value) const {
+    return ToCardinal(PyNum::Int(value));
+  }
+  // to_cardinal of an int, or of an integral float (whose divmods run in doubles, as in Python).
+  absl::StatusOr<std::string> ToCardinal(const PyNum& num) const {
+    const Nat& value = num.i;
     if (Cmp(value, maxval_) >= 0) {
       return absl::OutOfRangeError(absl::StrCat("number ", value.size(), " digits long is too large "
                                                 "to read out (num2words: abs(n) must be less than "
                                                 "10^", maxval_.size() - 1, ")"));
     }
-    return Clean(SplitNum(value)).text;
+    return Clean(SplitNum(num)).text;
   }
-  virtual std::pair<std::string, Nat> Merge(const std::string& lt, const Nat& ln,
-                                            const std::string& rt, const Nat& rn) const = 0;
+  virtual std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                              const std::string& rt, const PyNum& rn) const = 0;
 
  protected:
   void Finish(std::vector<std::pair<size_t, std::string>> high_pow10,
@@ -120,10 +157,10 @@ class Converter {
   struct Node {
     bool leaf = true;
     std::string text;
-    Nat num;
+    PyNum num;
     std::vector<Node> items;
   };
-  static Node Leaf(std::string t, Nat n) {
+  static Node Leaf(std::string t, PyNum n) {
     Node x;
     x.text = std::move(t);
     x.num = std::move(n);
@@ -136,31 +173,41 @@ class Converter {
     return x;
   }
 
-  Node SplitNum(const Nat& value) const {
+  Node SplitNum(const PyNum& value) const {
     for (const Card& card : cards_) {
-      if (Cmp(card.value, value) > 0) continue;
-      Nat div, mod;
-      if (value == "0") {
-        div = "1", mod = "0";
+      if (Cmp(card.value, value.i) > 0) continue;
+      PyNum div, mod;
+      if (value.i == "0") {
+        div = PyNum::Int("1"), mod = PyNum::Int("0");
+      } else if (value.is_float) {
+        // CPython's float divmod (the card converted to the nearest double).
+        const double vx = value.f, wx = std::strtod(card.value.c_str(), nullptr);
+        const double m = std::fmod(vx, wx);
+        double d = (vx - m) / wx;
+        if (d != 0) {
+          const double fl = std::floor(d);
+          d = d - fl > 0.5 ? fl + 1.0 : fl;
+        }
+        div = PyNum::Float(d), mod = PyNum::Float(m);
       } else if (IsPow10(card.value) && card.value.size() > 1) {
         const size_t k = card.value.size() - 1;
-        div = Normalize(std::string_view(value).substr(0, value.size() - k));
-        mod = Normalize(std::string_view(value).substr(value.size() - k));
+        div = PyNum::Int(Normalize(std::string_view(value.i).substr(0, value.i.size() - k)));
+        mod = PyNum::Int(Normalize(std::string_view(value.i).substr(value.i.size() - k)));
       } else {
-        const uint64_t v = Small(value), e = Small(card.value);
-        div = FromInt(v / e), mod = FromInt(v % e);
+        const uint64_t v = Small(value.i), e = Small(card.value);
+        div = PyNum::Int(FromInt(v / e)), mod = PyNum::Int(FromInt(v % e));
       }
       std::vector<Node> out;
-      if (div == "1") {
-        out.push_back(Leaf(word_of_.at("1"), "1"));
+      if (div.i == "1") {
+        out.push_back(Leaf(word_of_.at("1"), PyNum::Int("1")));
       } else {
         out.push_back(SplitNum(div));  // (the "tally" case never happens for en/es)
       }
-      out.push_back(Leaf(card.word, card.value));
-      if (mod != "0") out.push_back(SplitNum(mod));
+      out.push_back(Leaf(card.word, PyNum::Int(card.value)));
+      if (mod.i != "0") out.push_back(SplitNum(mod));
       return List(std::move(out));
     }
-    return Leaf("", "0");  // unreachable: card 0 always matches
+    return Leaf("", PyNum::Int("0"));  // unreachable: card 0 always matches
   }
 
   // Base.clean: `val` is a list node.
@@ -229,8 +276,8 @@ class English : public Converter {
             "thirteen", "twelve", "eleven", "ten", "nine", "eight", "seven", "six", "five", "four",
             "three", "two", "one", "zero"});
   }
-  std::pair<std::string, Nat> Merge(const std::string& lt, const Nat& ln, const std::string& rt,
-                                    const Nat& rn) const override {
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
     if (Eq(ln, 1) && Lt(rn, 100)) return {rt, rn};
     if (Lt(ln, 100) && Cmp(ln, rn) > 0) return {lt + "-" + rt, Add(ln, rn)};
     if (!Lt(ln, 100) && Lt(rn, 100)) return {lt + " and " + rt, Add(ln, rn)};
@@ -253,8 +300,8 @@ class Spanish : public Converter {
             "diez", "nueve", "ocho", "siete", "seis", "cinco", "cuatro", "tres", "dos", "uno",
             "cero"});
   }
-  std::pair<std::string, Nat> Merge(const std::string& lt, const Nat& ln, const std::string& rt,
-                                    const Nat& rn) const override {
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
     std::string ctext = lt, ntext = rt;
     if (Eq(ln, 1)) {
       if (Lt(rn, 1000000)) return {rt, rn};
@@ -265,7 +312,7 @@ class Spanish : public Converter {
     if (Cmp(rn, ln) < 0) {
       if (Lt(ln, 100)) return {ctext + " y " + ntext, Add(ln, rn)};
       return {ctext + " " + ntext, Add(ln, rn)};
-    } else if (DivisibleByPow10(rn, 6) && Cmp(ln, FromInt(1)) > 0) {
+    } else if (DivisibleByPow10(rn, 6) && !Lt(ln, 2)) {
       ntext = DropLastCodePoints(ntext, 3) + "lones";
     }
     if (Eq(rn, 100)) {
@@ -303,13 +350,6 @@ absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
     return absl::InvalidArgumentError(absl::StrCat("not a decimal integer: '", std::string(digits), "'"));
   }
   return Normalize(digits);
-}
-
-// Exact integer value of an integral double, as a decimal string.
-Nat IntegralDoubleToNat(double v) {
-  char buf[400];
-  std::snprintf(buf, sizeof(buf), "%.0f", std::fabs(v));
-  return Normalize(buf);
 }
 
 // Python's shortest repr digits: value = 0.d1d2...dn × 10^point (returns digits and `point`).
@@ -367,7 +407,7 @@ absl::StatusOr<std::string> CardinalOfDouble(const Converter& conv, double value
   if (!std::isfinite(value)) {
     return absl::OutOfRangeError("cannot read out an infinite or NaN number");
   }
-  if (std::trunc(value) == value) return conv.ToCardinal(IntegralDoubleToNat(value));
+  if (std::trunc(value) == value) return conv.ToCardinal(PyNum::Float(value));
   return CardinalFloat(conv, value);
 }
 

@@ -57,7 +57,10 @@ def main():
                           **run(lambda: num2words(int(s), ordinal=True, lang=lang))})
     floats = ["12.5", "0.5", "3.14159", "1.05", "100.01", "0.001", "12.0", "1.1", "2.675",
               "0.1", "99.99", "1000.5", "123456.789", "0.00001", "0.000015", "7.000001",
-              "1.2345678", "20.15", "3.0000000000000004"]
+              "1.2345678", "20.15", "3.0000000000000004",
+              # integral floats beyond 2**53: num2words' divmods run in doubles
+              "99999999999999999999999990.000001", "12345678901234567890123.0", "1" * 30 + ".0",
+              "9" * 19 + ".0", "123456789012345678.0"]
     for _ in range(40):
         floats.append(f"{rng.randrange(0, 10**rng.randrange(1, 8))}.{rng.randrange(0, 10**rng.randrange(1, 7))}")
     for lang in ("en", "es"):
@@ -106,6 +109,16 @@ def main():
                    "x" + "9" * 40,
                    ],
         }
+        # Random strings built from the pieces the regexes care about: digit runs, separators,
+        # currency symbols, ordinal suffixes, abbreviations, symbols, quotes, whitespace, case.
+        atoms = ["1", "12", "123", "1234", "0", "007", "2.5", "3,50", "1,000", "1.000", ".", ",",
+                 ",", ".", "$", "£", "€", "st", "nd", "rd", "th", "º", "ª", "er", "o", "a", "os",
+                 "Mr.", "mrs.", "Dr.", "Sra.", "st.", "Co.", "ltd.", "&", "@", "%", "#", "°", "\"",
+                 " ", "  ", "\t", "\n", "x", "Ab", "é", "ſ", "ı", "_", "-", "'", "1st", "99$",
+                 "$1.2.3", "€0,5", "10.000,25", "1,234.5", "9" * 25, "0.000001"]
+        for lang in ("en", "es"):
+            for _ in range(150):
+                sentences[lang].append("".join(rng.choice(atoms) for _ in range(rng.randrange(1, 10))))
         for lang, texts in sentences.items():
             for t in texts:
                 clean.append({"lang": lang, "text": t, **run(lambda: xtts_reference.clean_text(t, lang))})
