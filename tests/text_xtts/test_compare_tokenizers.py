@@ -51,6 +51,64 @@ def generated_strings(n=400, seed=7):
     return out
 
 
+def random_vocab(seed=11, n_merges=400):
+    """A BPE vocab whose merge ranks are NOT learned-consistent: merges over a small alphabet in
+    random order, some listed twice (the later rank wins), some producing the same token from
+    different pairs ("ab"+"c" and "a"+"bc"). This is where heap-based BPE and naive variants
+    disagree."""
+    rng = random.Random(seed)
+    alphabet = list("abcdeé") + ["?", "!", "."]
+    specials = ["[STOP]", "[UNK]", "[SPACE]", "[en]", "[es]"]
+    vocab = {t: i for i, t in enumerate(specials + alphabet)}
+    tokens = list(alphabet[:6])
+    merges = []
+    while len(merges) < n_merges:
+        a, b = rng.choice(tokens), rng.choice(tokens)
+        if len(a) + len(b) > 7:
+            continue
+        m = f"{a} {b}"
+        if m in merges and rng.random() < 0.9:
+            continue
+        merges.append(m)
+        if a + b not in vocab:
+            vocab[a + b] = len(vocab)
+            tokens.append(a + b)
+    for m in ("? !", "! !", ". ."):
+        merges.append(m)
+        vocab.setdefault(m.replace(" ", ""), len(vocab))
+    rng.shuffle(merges)
+    merges += rng.sample(merges, 20)  # later duplicates
+    added = [{"id": vocab[t], "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+              "normalized": False, "special": True} for t in specials]
+    return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+            "normalizer": None, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": None,
+            "decoder": None,
+            "model": {"type": "BPE", "dropout": None, "unk_token": "[UNK]",
+                      "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                      "fuse_unk": False, "vocab": vocab, "merges": merges}}
+
+
+def random_vocab_strings(n=500, seed=5):
+    rng = random.Random(seed)
+    out = [c * k for c in "abcde" for k in range(1, 16)]
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randrange(1, 6)):
+            r = rng.random()
+            if r < 0.6:
+                parts.append("".join(rng.choice("abcdeé") for _ in range(rng.randrange(1, 14))))
+            elif r < 0.75:
+                parts.append(rng.choice("abcde") * rng.randrange(2, 12))
+            elif r < 0.85:
+                parts.append("".join(rng.choice("?!.") for _ in range(rng.randrange(1, 5))))
+            elif r < 0.92:
+                parts.append(rng.choice(["x", "ß", "😀", "[SPACE]", "[en]"]))
+            else:
+                parts.append(rng.choice([" ", "\t"]))
+        out.append("".join(parts))
+    return out
+
+
 SENTENCES = {
     "en": ["Hello, world! This is a tiny test.", "It costs $20.15 today, or 3 pounds.",
            "The 3rd of May, 1999: Dr. Smith & Co. won 14% more.", "Wooo, naïve café — 2,500 songs!",
@@ -74,16 +132,19 @@ class CompareTokenizersTest(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
-    def run_tool(self, texts, *extra, binary=CPP):
+    def run_tool(self, texts, *extra, binary=CPP, vocab=VOCAB):
         path = os.path.join(self.tmp.name, "texts.jsonl")
         with open(path, "w", encoding="utf-8") as f:
             for t in texts:
                 f.write(json.dumps(t, ensure_ascii=False) + "\n")
         report = os.path.join(self.tmp.name, "report.json")
-        p = subprocess.run([sys.executable, TOOL, VOCAB, path, "--jsonl", "--binary", binary,
+        p = subprocess.run([sys.executable, TOOL, vocab, path, "--jsonl", "--binary", binary,
                             "--report", report, *extra], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
-        rep = json.load(open(report, encoding="utf-8")) if os.path.exists(report) else None
+        rep = None
+        if os.path.exists(report):
+            with open(report, encoding="utf-8") as f:
+                rep = json.load(f)
         return p.returncode, p.stdout, rep
 
     def test_raw_bpe_matches_python_port(self):
@@ -94,6 +155,17 @@ class CompareTokenizersTest(unittest.TestCase):
         for name, r in rep["references"].items():
             self.assertEqual(r["compared"], len(texts), name)
             self.assertEqual(r["mismatches"], 0, name)
+        print(out)
+
+    def test_inconsistent_merge_ranks_match_python_port(self):
+        vocab = os.path.join(self.tmp.name, "random_vocab.json")
+        with open(vocab, "w", encoding="utf-8") as f:
+            json.dump(random_vocab(), f, ensure_ascii=False)
+        texts = random_vocab_strings()
+        rc, out, rep = self.run_tool(texts, vocab=vocab)
+        self.assertEqual(rc, 0, out)
+        for name, r in rep["references"].items():
+            self.assertEqual((r["compared"], r["mismatches"]), (len(texts), 0), name)
         print(out)
 
     def test_full_pipeline_matches_reference(self):
