@@ -137,21 +137,25 @@ int FakeClock::BlockedWaiters() {
   return blocked;
 }
 
-void FakeClock::WaitForBlockedWaiters(int n) {
+bool FakeClock::WaitForBlockedWaiters(int n, absl::Duration timeout) {
+  const absl::Time give_up = absl::Now() + timeout;  // real time, on purpose
   while (true) {
     uint64_t generation = 0;
     const std::vector<Waiter*> pinned = PinWaiters(false, &generation);
     const int blocked = CountBlocked(pinned);
     Unpin(pinned);
-    if (blocked >= n) return;
+    if (blocked >= n) return true;
+    if (absl::Now() >= give_up) return false;
     // Some waiter is about to return, or not there yet: wait until waiters come or go.
     std::pair<FakeClock*, uint64_t> seen(this, generation);
     absl::MutexLock lock(&time_mu_);
-    time_mu_.Await(absl::Condition(
-        +[](std::pair<FakeClock*, uint64_t>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return p->first->generation_ != p->second;
-        },
-        &seen));
+    time_mu_.AwaitWithDeadline(
+        absl::Condition(
+            +[](std::pair<FakeClock*, uint64_t>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return p->first->generation_ != p->second;
+            },
+            &seen),
+        give_up);
   }
 }
 

@@ -62,8 +62,9 @@ class FakeClock : public Clock {
   // each waiter's condition is evaluated under its own mutex, so a waiter whose state just
   // changed is never counted as blocked. Takes each waiter's mutex briefly.
   int BlockedWaiters();
-  // Blocks (real time) until at least `n` waiters are blocked as above.
-  void WaitForBlockedWaiters(int n);
+  // Blocks (real time) until at least `n` waiters are blocked as above; false if that did not
+  // happen within `timeout` of real time (a test should fail then, not hang).
+  [[nodiscard]] bool WaitForBlockedWaiters(int n, absl::Duration timeout = absl::Seconds(60));
   // The earliest deadline among current waiters (InfiniteFuture when none).
   absl::Time NextDeadline();
 

@@ -35,8 +35,9 @@ namespace vox {
 // priority levels are taken first, FIFO within a level. Each replica has one worker thread that
 // is the only caller of run() for that replica (it owns that replica's model).
 //
-// Every request accepted by Submit() gets its callback called exactly once, on a worker thread
-// (or on the thread destroying the batcher), with no scheduler lock held:
+// Every request accepted by Submit() gets its callback called exactly once, on a scheduler thread
+// (a worker, or the sweeper that ends cancelled and expired queued requests at once even while
+// every worker is busy, so they never hold a queue slot), with no scheduler lock held:
 //   - run()'s result for it, or
 //   - DEADLINE_EXCEEDED / CANCELLED when it expired or was cancelled while queued (never run),
 //   - UNAVAILABLE when the batcher was destroyed before running it.
@@ -93,7 +94,7 @@ class DynamicBatcher {
   }
 
   // Fails every request still queued with UNAVAILABLE, lets running batches finish (their
-  // CheckStop turns UNAVAILABLE), and joins the workers.
+  // CheckStop turns UNAVAILABLE), and joins the workers and the sweeper.
   ~DynamicBatcher() {
     {
       absl::MutexLock lock(&mu_);
@@ -102,6 +103,7 @@ class DynamicBatcher {
       ++version_;
     }
     for (std::thread& t : workers_) t.join();
+    if (sweeper_.joinable()) sweeper_.join();
   }
 
   DynamicBatcher(const DynamicBatcher&) = delete;
@@ -179,6 +181,11 @@ class DynamicBatcher {
 
   const SchedulerOptions& options() const { return options_; }
 
+  // Threads that wait on the clock: one worker per replica plus the sweeper. When that many are
+  // blocked on a FakeClock (FakeClock::WaitForBlockedWaiters), the batcher is idle until time
+  // moves or a request arrives.
+  int thread_count() const { return options_.replicas + 1; }
+
  private:
   struct Task : scheduler_internal::TaskBase {
     Request request;
@@ -201,6 +208,27 @@ class DynamicBatcher {
   void Start() {
     for (int r = 0; r < options_.replicas; ++r) {
       workers_.emplace_back([this, r] { WorkerLoop(r); });
+    }
+    sweeper_ = std::thread([this] { SweepLoop(); });
+  }
+
+  // Ends cancelled and expired queued requests as soon as that happens, even while every worker
+  // is inside run(). Exits at destruction (the workers end what is left with UNAVAILABLE).
+  void SweepLoop() {
+    while (true) {
+      std::vector<Ended> ended;
+      {
+        absl::MutexLock lock(&mu_);
+        while (true) {
+          if (stopping_) return;
+          queue_.Sweep(clock_->Now(), /*shutting_down=*/false, options_, &ended);
+          if (!ended.empty()) break;
+          WakeCondition wake{this, version_};
+          clock_->AwaitWithDeadline(&mu_, absl::Condition(&wake, &WakeCondition::Eval),
+                                    queue_.EarliestDeadline());
+        }
+      }
+      Finish(ended);
     }
   }
 
@@ -310,6 +338,7 @@ class DynamicBatcher {
   Clock* const clock_;
   SchedulerObserver* const observer_;
   std::vector<std::thread> workers_;
+  std::thread sweeper_;
 
   absl::Mutex mu_;
   scheduler_internal::RequestQueue<Task> queue_ ABSL_GUARDED_BY(mu_);

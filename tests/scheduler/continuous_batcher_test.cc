@@ -43,11 +43,15 @@ class Streams {
   void WaitDone(int key) {
     std::pair<Streams*, int> want(this, key);
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](std::pair<Streams*, int>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return p->first->status_.count(p->second) > 0;
-        },
-        &want));
+    // Bounded so that a scheduler that never ends the sequence fails instead of hanging.
+    if (!mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](std::pair<Streams*, int>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                    return p->first->status_.count(p->second) > 0;
+                                  },
+                                  &want),
+                              absl::Seconds(60))) {
+      ADD_FAILURE() << "sequence " << key << " never ended";
+    }
   }
   std::vector<uint64_t> outputs(int key) {
     absl::MutexLock lock(&mu_);
@@ -172,7 +176,7 @@ TEST(ContinuousBatcherTest, BatchedEqualsUnbatched) {
     for (const ToySeq& s : seqs) {
       // Sequences left waiting for the delay (a partial first batch) need time to move.
       while (!f.streams.done(s.key)) {
-        f.clock.WaitForBlockedWaiters(1);
+        ASSERT_TRUE(f.clock.WaitForBlockedWaiters(1));
         if (!f.streams.done(s.key)) f.clock.AdvanceToNextDeadline();
       }
       ASSERT_TRUE(f.streams.status(s.key).ok()) << f.streams.status(s.key);
@@ -304,7 +308,7 @@ TEST(ContinuousBatcherTest, PausedSequenceHoldsItsSlotAndResumesUnchanged) {
   });
   const TicketId a = f.Submit(Seq(1, 5));
   f.Submit(Seq(2, 2));
-  f.clock.WaitForBlockedWaiters(1);  // 1 paused in the only slot; 2 must wait
+  ASSERT_TRUE(f.clock.WaitForBlockedWaiters(1));  // 1 paused in the only slot; 2 must wait
   EXPECT_EQ(f.streams.outputs(1).size(), 2u);
   EXPECT_TRUE(f.streams.outputs(2).empty());
   EXPECT_EQ(f.batcher->active(), 1);
@@ -344,11 +348,11 @@ TEST(ContinuousBatcherTest, PausedSlotsAreBoundedLongestPausedEndsFirst) {
   EXPECT_TRUE(f.streams.status(3).ok());
   EXPECT_EQ(f.streams.outputs(3), Reference(Seq(3, 6)));
   // b alone, paused: nothing moves until its pause reaches max_pause.
-  f.clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(f.clock.WaitForBlockedWaiters(1));
   EXPECT_FALSE(f.streams.done(2));
   EXPECT_EQ(f.streams.outputs(2).size(), 4u);  // steps 0..3
   f.clock.Advance(absl::Milliseconds(998));
-  f.clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(f.clock.WaitForBlockedWaiters(1));
   EXPECT_FALSE(f.streams.done(2));
   f.clock.AdvanceToNextDeadline();
   f.streams.WaitDone(2);
@@ -380,7 +384,7 @@ TEST(ContinuousBatcherTest, DestroyEndsActiveAndQueuedWithUnavailableAfterLeave)
   });
   f.Submit(Seq(1, 100));
   f.Submit(Seq(2, 5));
-  f.clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(f.clock.WaitForBlockedWaiters(1));
   f.batcher.reset();
   EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(f.streams.status(2).code(), absl::StatusCode::kUnavailable);

@@ -34,11 +34,15 @@ class Results {
   void WaitFor(int n) {
     std::pair<Results*, int> want(this, n);
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](std::pair<Results*, int>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return static_cast<int>(p->first->order_.size()) >= p->second;
-        },
-        &want));
+    // Bounded so that a scheduler that never answers fails instead of hanging the suite.
+    if (!mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](std::pair<Results*, int>* p) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                    return static_cast<int>(p->first->order_.size()) >= p->second;
+                                  },
+                                  &want),
+                              absl::Seconds(60))) {
+      ADD_FAILURE() << "only " << order_.size() << " of " << n << " requests completed";
+    }
   }
   int count() {
     absl::MutexLock lock(&mu_);
@@ -162,11 +166,12 @@ TEST(DynamicBatcherTest, FormsBatchesBySizeAndFlushesRemainderAfterDelay) {
   Results results;
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(batcher->Submit(i, {}, results.For(i)).ok());
   results.WaitFor(8);
-  clock.WaitForBlockedWaiters(1);  // the worker waits for the delay with 2 queued
+  // The worker waits for the delay with 2 queued.
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(batcher->thread_count()));
   EXPECT_THAT(engine.sizes(), ElementsAre(4, 4));
   EXPECT_EQ(batcher->queue_depth(), 2);
   clock.Advance(absl::Milliseconds(999));
-  clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(batcher->thread_count()));
   EXPECT_EQ(results.count(), 8);
   clock.Advance(absl::Milliseconds(1));
   results.WaitFor(10);
@@ -182,11 +187,11 @@ TEST(DynamicBatcherTest, DelayFlushRunsPartialBatchOnlyOnceDelayPassed) {
   auto batcher = Make(Options(8, /*delay_us=*/500), engine, &clock);
   Results results;
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(batcher->Submit(i, {}, results.For(i)).ok());
-  clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(batcher->thread_count()));
   EXPECT_EQ(clock.NextDeadline(), t0 + absl::Microseconds(500));
   EXPECT_TRUE(engine.batches().empty());
   clock.Advance(absl::Microseconds(499));
-  clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(batcher->thread_count()));
   EXPECT_TRUE(engine.batches().empty());
   clock.Advance(absl::Microseconds(1));
   results.WaitFor(3);
@@ -250,7 +255,7 @@ TEST(DynamicBatcherTest, DeadlineWakesIdleWorkerWaitingForDelay) {
   auto batcher = Make(o, engine, &clock);
   Results results;
   ASSERT_TRUE(batcher->Submit(1, {}, results.For(1)).ok());
-  clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(batcher->thread_count()));
   clock.Advance(absl::Milliseconds(5));
   results.WaitFor(1);
   EXPECT_EQ(results.Get(1).status().code(), absl::StatusCode::kDeadlineExceeded);
@@ -265,7 +270,7 @@ TEST(DynamicBatcherTest, CancelQueuedCompletesCancelledWithoutRunningOrTimeMovin
   auto id = batcher->Submit(1, {}, results.For(1));
   ASSERT_TRUE(id.ok());
   ASSERT_TRUE(batcher->Submit(2, {}, results.For(2)).ok());
-  clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(batcher->thread_count()));
   EXPECT_TRUE(batcher->Cancel(*id));
   results.WaitFor(1);
   EXPECT_EQ(results.Get(1).status().code(), absl::StatusCode::kCancelled);
@@ -273,6 +278,36 @@ TEST(DynamicBatcherTest, CancelQueuedCompletesCancelledWithoutRunningOrTimeMovin
   results.WaitFor(2);
   EXPECT_THAT(engine.run_order(), ElementsAre(2));
   EXPECT_FALSE(batcher->Cancel(*id));  // already completed
+}
+
+// While the only worker is busy, a cancelled or expired queued request is ended at once and its
+// queue slot is free again.
+TEST(DynamicBatcherTest, CancelAndExpiryEndQueuedRequestsWhileWorkerIsBusy) {
+  FakeClock clock;
+  ToyEngine engine(/*gate_first=*/true);
+  auto batcher = Make(Options(1, 0, /*queue=*/1), engine, &clock);
+  Results results;
+  ASSERT_TRUE(batcher->Submit(0, {}, results.For(0)).ok());
+  engine.entered().WaitForNotification();
+  auto cancelled = batcher->Submit(1, {}, results.For(1));
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_TRUE(batcher->Cancel(*cancelled));
+  results.WaitFor(1);  // the worker is still held in run()
+  EXPECT_EQ(results.Get(1).status().code(), absl::StatusCode::kCancelled);
+  RequestOptions soon;
+  soon.deadline = clock.Now() + absl::Milliseconds(3);
+  ASSERT_TRUE(batcher->Submit(2, soon, results.For(2)).ok());  // the slot was freed
+  EXPECT_EQ(batcher->Submit(3, {}, results.For(3)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  clock.Advance(absl::Milliseconds(3));
+  results.WaitFor(2);
+  EXPECT_EQ(results.Get(2).status().code(), absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(batcher->Submit(4, {}, results.For(4)).ok());
+  EXPECT_EQ(results.count(), 2);  // 0 is still running
+  engine.Release();
+  results.WaitFor(4);
+  EXPECT_THAT(engine.run_order(), ElementsAre(0, 4));
+  EXPECT_EQ(results.calls(3), 0);
 }
 
 TEST(DynamicBatcherTest, CancelWhileRunningTurnsCheckStopCancelled) {

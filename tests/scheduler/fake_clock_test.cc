@@ -39,7 +39,7 @@ TEST(FakeClockTest, AdvanceWakesWaiterOnlyWhenDeadlineReached) {
     result = clock.AwaitWithDeadline(&mu, absl::Condition(&flag), deadline);
     returned.Notify();
   });
-  clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(1));
   EXPECT_EQ(clock.NextDeadline(), deadline);
   clock.Advance(absl::Milliseconds(9));
   // Not reached: the waiter is still blocked (Advance wakes only reached deadlines).
@@ -62,7 +62,7 @@ TEST(FakeClockTest, StateChangeWakesWaiterWithoutTimeMoving) {
     absl::MutexLock lock(&mu);
     result = clock.AwaitWithDeadline(&mu, absl::Condition(&flag), absl::InfiniteFuture());
   });
-  clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(1));
   {
     absl::MutexLock lock(&mu);
     flag = true;
@@ -85,14 +85,38 @@ TEST(FakeClockTest, AdvanceToNextDeadlineWakesEarliestWaiterOnly) {
     absl::MutexLock lock(&mu);
     clock.AwaitWithDeadline(&mu, absl::Condition(&never), t0 + absl::Seconds(5));
   });
-  clock.WaitForBlockedWaiters(2);
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(2));
   EXPECT_EQ(clock.AdvanceToNextDeadline(), t0 + absl::Seconds(1));
   early.join();
-  clock.WaitForBlockedWaiters(1);
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(1));
   EXPECT_EQ(clock.waiters(), 1);
   EXPECT_EQ(clock.AdvanceToNextDeadline(), t0 + absl::Seconds(5));
   late.join();
   EXPECT_EQ(clock.waiters(), 0);
+}
+
+TEST(FakeClockTest, WaitForBlockedWaitersGivesUpAfterItsRealTimeout) {
+  FakeClock clock;
+  EXPECT_FALSE(clock.WaitForBlockedWaiters(1, absl::Milliseconds(20)));
+  EXPECT_TRUE(clock.WaitForBlockedWaiters(0, absl::Milliseconds(20)));
+}
+
+// A waiter whose condition is already true is not blocked, even before it returns.
+TEST(FakeClockTest, WaiterWithTrueConditionIsNeverCountedBlocked) {
+  FakeClock clock;
+  absl::Mutex mu;
+  bool flag = false;
+  std::thread waiter([&] {
+    absl::MutexLock lock(&mu);
+    clock.AwaitWithDeadline(&mu, absl::Condition(&flag), absl::InfiniteFuture());
+  });
+  ASSERT_TRUE(clock.WaitForBlockedWaiters(1));
+  {
+    absl::MutexLock lock(&mu);
+    flag = true;
+  }
+  EXPECT_EQ(clock.BlockedWaiters(), 0);  // exact even if the waiter has not woken yet
+  waiter.join();
 }
 
 // Many waiters on their own short-lived mutexes while another thread advances: exercises the

@@ -67,7 +67,9 @@ struct Collected {
   void WaitFor(size_t n) {
     absl::MutexLock lock(&mu);
     auto enough = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return results.size() >= n; };
-    mu.Await(absl::Condition(&enough));
+    if (!mu.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60))) {
+      ADD_FAILURE() << "only " << results.size() << " of " << n << " jobs completed";
+    }
   }
   std::vector<std::string> Texts(int key) {
     absl::MutexLock lock(&mu);
