@@ -106,6 +106,7 @@ Table ConfigKeys(ServerConfig* c, const std::string& source) {
   keys["server.max_texts_per_call"] = Bind(&c->max_texts_per_call, source);
   keys["server.shutdown_grace_seconds"] = BindSeconds(&c->shutdown_grace, source);
   keys["server.access_log"] = Bind(&c->access_log, source);
+  keys["metrics.listen"] = Bind(&c->metrics_listen, source);
   keys["models.dir"] = Bind(&c->models_dir, source);
   keys["models.verify_checksums"] = Bind(&c->verify_checksums, source);
   AddEngineKind("translation", &c->translation, source, &keys);
@@ -212,6 +213,8 @@ std::vector<Flag> Flags(ServerConfig* c) {
   return {
       {"--models", true, [c](const std::string& v) { c->models_dir = v; return absl::OkStatus(); }},
       {"--listen", true, [c](const std::string& v) { c->listen = v; return absl::OkStatus(); }},
+      {"--metrics-listen", true,
+       [c](const std::string& v) { c->metrics_listen = v; return absl::OkStatus(); }},
       {"--device", true, both([](EngineKindConfig* k, const std::string& v) { k->options.device = v; })},
       {"--dtype", true, both([](EngineKindConfig* k, const std::string& v) { k->options.dtype = v; })},
       {"--threads", true,
@@ -349,6 +352,7 @@ exported model found in DIR's subdirectories. Flags override the config file.
   --models DIR              directory with one subdirectory per exported model
   --listen HOST:PORT        address to listen on; port 0 picks a free port (default 127.0.0.1:50051)
   --config FILE             TOML config file (docs/operations.md, deploy/voxd.toml)
+  --metrics-listen HOST:PORT  Prometheus /metrics endpoint (default: off)
   --device D                auto | cpu | cuda | cuda:N | mps, for every engine (default auto)
   --dtype T                 float32 | float16 | bfloat16 (default: as exported)
   --threads N               LibTorch intra-op threads per engine, 0 = all cores

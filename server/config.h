@@ -26,6 +26,7 @@ struct ServerConfig {
   int max_texts_per_call = 64;             // Translate: more texts -> INVALID_ARGUMENT
   absl::Duration shutdown_grace = absl::Seconds(10);  // SIGTERM: in-flight work may take this long
   bool access_log = true;                  // one stderr line per call
+  std::string metrics_listen;              // HOST:PORT of the Prometheus /metrics endpoint; "" = off
   EngineKindConfig translation;
   EngineKindConfig speech;
 };

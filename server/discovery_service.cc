@@ -17,13 +17,20 @@ void AddUnique(google::protobuf::RepeatedPtrField<std::string>* list, const std:
 
 // Finishes a discovery call at once, with the access-log line and the request id.
 template <typename Fill>
-grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, const char* method,
-                                 Fill fill) {
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, Metrics* metrics,
+                                 const char* method, Fill fill) {
   const absl::Time start = absl::Now();
   const std::string request_id = RequestIdFrom(context->client_metadata());
   context->AddInitialMetadata(kRequestIdKey, request_id);
   const grpc::Status status = ToGrpcStatus(fill());
-  LogCall(method, status, absl::Now() - start, request_id);
+  const absl::Duration duration = absl::Now() - start;
+  LogCall(method, status, duration, request_id);
+  if (metrics != nullptr) {
+    // "/vox.v1.DiscoveryService/ListModels" -> "ListModels"
+    const std::string name(method);
+    metrics->RequestFinished(name.substr(name.rfind('/') + 1),
+                             static_cast<absl::StatusCode>(status.error_code()), duration);
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(status);
   return reactor;
@@ -111,7 +118,7 @@ v1::ListModelsResponse ListModels(const ModelRegistry& registry) {
 grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListLanguages(
     grpc::CallbackServerContext* context, const v1::ListLanguagesRequest*,
     v1::ListLanguagesResponse* response) {
-  return Answer(context, "/vox.v1.DiscoveryService/ListLanguages", [&] {
+  return Answer(context, metrics_, "/vox.v1.DiscoveryService/ListLanguages", [&] {
     *response = vox::ListLanguages(*registry_);
     return absl::OkStatus();
   });
@@ -120,7 +127,7 @@ grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListLanguages(
 grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListVoices(grpc::CallbackServerContext* context,
                                                            const v1::ListVoicesRequest* request,
                                                            v1::ListVoicesResponse* response) {
-  return Answer(context, "/vox.v1.DiscoveryService/ListVoices", [&] {
+  return Answer(context, metrics_, "/vox.v1.DiscoveryService/ListVoices", [&] {
     absl::StatusOr<v1::ListVoicesResponse> voices = vox::ListVoices(*registry_, request->language());
     if (!voices.ok()) return voices.status();
     *response = std::move(*voices);
@@ -131,7 +138,7 @@ grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListVoices(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListModels(grpc::CallbackServerContext* context,
                                                            const v1::ListModelsRequest*,
                                                            v1::ListModelsResponse* response) {
-  return Answer(context, "/vox.v1.DiscoveryService/ListModels", [&] {
+  return Answer(context, metrics_, "/vox.v1.DiscoveryService/ListModels", [&] {
     *response = vox::ListModels(*registry_);
     return absl::OkStatus();
   });

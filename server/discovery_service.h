@@ -1,6 +1,7 @@
 #ifndef VOX_SERVER_DISCOVERY_SERVICE_H_
 #define VOX_SERVER_DISCOVERY_SERVICE_H_
 
+#include "server/metrics/metrics.h"
 #include "server/model_registry.h"
 #include "vox/v1/discovery.grpc.pb.h"
 
@@ -16,10 +17,11 @@ absl::StatusOr<v1::ListVoicesResponse> ListVoices(const ModelRegistry& registry,
 v1::ListModelsResponse ListModels(const ModelRegistry& registry);
 
 // vox.v1.DiscoveryService on the callback API; every call finishes inside its reaction.
-// `registry` is not owned and must outlive the service.
+// `registry` and `metrics` (may be null) are not owned and must outlive the service.
 class DiscoveryServiceImpl final : public v1::DiscoveryService::CallbackService {
  public:
-  explicit DiscoveryServiceImpl(const ModelRegistry* registry) : registry_(registry) {}
+  explicit DiscoveryServiceImpl(const ModelRegistry* registry, Metrics* metrics = nullptr)
+      : registry_(registry), metrics_(metrics) {}
 
   grpc::ServerUnaryReactor* ListLanguages(grpc::CallbackServerContext* context,
                                           const v1::ListLanguagesRequest* request,
@@ -33,6 +35,7 @@ class DiscoveryServiceImpl final : public v1::DiscoveryService::CallbackService 
 
  private:
   const ModelRegistry* const registry_;
+  Metrics* const metrics_;
 };
 
 }  // namespace vox

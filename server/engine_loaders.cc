@@ -3,6 +3,9 @@
 // library present in this build.
 #include "server/model_loader.h"
 
+#if VOX_HAVE_TORCH
+#include "engines/torch/device.h"
+#endif
 #if VOX_HAVE_NLLB
 #include "engines/translate/nllb_engine.h"
 #endif
@@ -14,6 +17,13 @@ namespace vox {
 
 ModelLoaders DefaultModelLoaders() {
   ModelLoaders loaders;
+#if VOX_HAVE_TORCH
+  // LibTorch's intra-op count lives in each thread's OpenMP state, so every engine's worker
+  // sets it for itself; OpenBLAS's pool is process-wide (the last engine's setting wins).
+  loaders.configure_worker_thread = [](const EngineOptions& options) {
+    ConfigureThreads(options.intra_op_threads, options.blas_threads);
+  };
+#endif
 #if VOX_HAVE_NLLB
   loaders.translation["nllb-m2m100"] = [](const std::string& name, const std::string& dir,
                                           const EngineOptions& options)

@@ -64,6 +64,15 @@ std::vector<std::string> Keys(const Map& m) {
   return keys;
 }
 
+// Queues `loaders.configure_worker_thread` as the first job of `queue`.
+absl::Status ConfigureWorker(const ModelLoaders& loaders, const EngineOptions& options,
+                             WorkQueue* queue) {
+  if (!loaders.configure_worker_thread) return absl::OkStatus();
+  WorkItem item;
+  item.run = [fn = loaders.configure_worker_thread, options] { fn(options); };
+  return queue->Submit(std::move(item));
+}
+
 EngineOptions OptionsFor(const EngineKindConfig& kind, const ServerConfig& config) {
   EngineOptions options = kind.options;
   options.verify_checksums = config.verify_checksums;
@@ -117,6 +126,11 @@ absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
       const ModelInfo info = (*engine)->info();
       auto queue = std::make_unique<BoundedWorkQueue>(
           info.name, static_cast<size_t>(config.translation.queue_size), clock);
+      if (absl::Status s =
+              ConfigureWorker(loaders, OptionsFor(config.translation, config), queue.get());
+          !s.ok()) {
+        return s;
+      }
       if (absl::Status s = registry->AddTranslation(std::move(*engine), std::move(queue));
           !s.ok()) {
         return s;
@@ -142,6 +156,10 @@ absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
       const ModelInfo info = (*engine)->info();
       auto queue = std::make_unique<BoundedWorkQueue>(
           info.name, static_cast<size_t>(config.speech.queue_size), clock);
+      if (absl::Status s = ConfigureWorker(loaders, OptionsFor(config.speech, config), queue.get());
+          !s.ok()) {
+        return s;
+      }
       if (absl::Status s = registry->AddSpeech(std::move(*engine), std::move(queue)); !s.ok()) {
         return s;
       }

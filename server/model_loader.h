@@ -27,6 +27,9 @@ using SpeechLoader = std::function<absl::StatusOr<std::unique_ptr<SpeechEngine>>
 struct ModelLoaders {
   std::map<std::string, TranslationLoader> translation;
   std::map<std::string, SpeechLoader> speech;
+  // When set, runs first on every engine's worker thread, with that engine's options: thread
+  // settings that LibTorch/OpenMP keep per thread (intra-op threads) belong there.
+  std::function<void(const EngineOptions& options)> configure_worker_thread;
 };
 
 // The engines this build of voxd was linked with (server/engine_loaders.cc).

@@ -6,23 +6,31 @@ add_library(vox_server STATIC
   ${CMAKE_CURRENT_LIST_DIR}/discovery_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_loader.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_registry.cc
+  ${CMAKE_CURRENT_LIST_DIR}/speech_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/vox_server.cc
   ${CMAKE_CURRENT_LIST_DIR}/work_queue.cc
 )
 target_link_libraries(vox_server PUBLIC
-  vox_proto vox_core gRPC::grpc++ gRPC::grpc++_reflection tomlplusplus::tomlplusplus
+  vox_proto vox_core vox_audio vox_metrics gRPC::grpc++ gRPC::grpc++_reflection tomlplusplus::tomlplusplus
   nlohmann_json::nlohmann_json absl::status absl::statusor absl::strings absl::str_format
   absl::time absl::synchronization Threads::Threads)
 
 # Engines voxd can load, each only when its library and loader header exist in this tree.
 set(VOX_SERVER_ENGINE_LIBS)
 set(VOX_SERVER_ENGINE_DEFS)
+if(TARGET vox_torch AND EXISTS ${PROJECT_SOURCE_DIR}/engines/torch/device.h)
+  list(APPEND VOX_SERVER_ENGINE_LIBS vox_torch)
+  list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_TORCH=1)
+endif()
 if(TARGET vox_translate AND EXISTS ${PROJECT_SOURCE_DIR}/engines/translate/nllb_engine.h)
   list(APPEND VOX_SERVER_ENGINE_LIBS vox_translate)
   list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_NLLB=1)
 endif()
-if(TARGET vox_speech AND EXISTS ${PROJECT_SOURCE_DIR}/engines/speech/xtts_engine.h)
+# XTTS joins voxd once its engine is committed and builds (flip the default then).
+option(VOX_VOXD_WITH_XTTS "Link the XTTS speech engine into voxd" OFF)
+if(VOX_VOXD_WITH_XTTS AND TARGET vox_speech AND
+   EXISTS ${PROJECT_SOURCE_DIR}/engines/speech/xtts_engine.h)
   list(APPEND VOX_SERVER_ENGINE_LIBS vox_speech)
   list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_XTTS=1)
 endif()

@@ -52,10 +52,13 @@ struct TranslateCall {
   absl::Time start;
   absl::Time deadline;
   RoutedTranslation routed;
+  Metrics* metrics = nullptr;
 
   void Finish(const absl::Status& status) {
     const grpc::Status grpc_status = ToGrpcStatus(status);
-    LogCall(kTranslateMethod, grpc_status, absl::Now() - start, request_id);
+    const absl::Duration duration = absl::Now() - start;
+    LogCall(kTranslateMethod, grpc_status, duration, request_id);
+    if (metrics != nullptr) metrics->RequestFinished("Translate", status.code(), duration);
     reactor->Finish(grpc_status);
   }
 };
@@ -104,6 +107,12 @@ void RunTranslation(TranslateCall* call) {
     return;
   }
   v1::TranslateResponse* response = call->response;
+  if (call->metrics != nullptr) {
+    int64_t tokens = 0;
+    for (const TranslationOutput& out : *outputs) tokens += static_cast<int64_t>(out.token_ids.size());
+    call->metrics->TokensGenerated(model->engine->info().name, tokens);
+    call->metrics->Compute(model->engine->info().name, "translate", run_end - run_start);
+  }
   for (TranslationOutput& out : *outputs) {
     v1::Translation* t = response->add_translations();
     t->set_text(std::move(out.text));
@@ -183,8 +192,12 @@ absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateReque
 
 TranslationServiceImpl::TranslationServiceImpl(const ModelRegistry* registry,
                                                int max_texts_per_call,
-                                               const std::atomic<bool>* draining)
-    : registry_(registry), max_texts_per_call_(max_texts_per_call), draining_(draining) {}
+                                               const std::atomic<bool>* draining,
+                                               Metrics* metrics)
+    : registry_(registry),
+      max_texts_per_call_(max_texts_per_call),
+      draining_(draining),
+      metrics_(metrics) {}
 
 grpc::ServerUnaryReactor* TranslationServiceImpl::Translate(grpc::CallbackServerContext* context,
                                                             const v1::TranslateRequest* request,
@@ -197,6 +210,7 @@ grpc::ServerUnaryReactor* TranslationServiceImpl::Translate(grpc::CallbackServer
   call->request_id = RequestIdFrom(context->client_metadata());
   call->start = absl::Now();
   call->deadline = DeadlineOf(*context);
+  call->metrics = metrics_;
   context->AddInitialMetadata(kRequestIdKey, call->request_id);
 
   if (draining_->load()) {
@@ -217,6 +231,11 @@ grpc::ServerUnaryReactor* TranslationServiceImpl::Translate(grpc::CallbackServer
   item.run = [call] { RunTranslation(call.get()); };
   item.reject = [call](const absl::Status& s) { call->Finish(s); };
   if (absl::Status s = call->routed.model->queue->Submit(std::move(item)); !s.ok()) {
+    if (metrics_ != nullptr) {
+      metrics_->Rejected(call->routed.model->engine->info().name,
+                         s.code() == absl::StatusCode::kResourceExhausted ? "queue_full"
+                                                                          : "draining");
+    }
     call->Finish(s);
   }
   return reactor;

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "engines/core/translation_engine.h"
+#include "server/metrics/metrics.h"
 #include "server/model_registry.h"
 #include "vox/v1/translation.grpc.pb.h"
 
@@ -30,11 +31,12 @@ absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateReque
 // vox.v1.TranslationService on the gRPC callback API. The reaction validates and enqueues on the
 // chosen engine's WorkQueue, then returns; the engine's worker thread runs the translation and
 // finishes the call. The call's deadline and cancellation reach the engine as its StopCheck.
-// Thread-safe; `registry` and `draining` are not owned and must outlive the service.
+// Thread-safe; `registry`, `draining` and `metrics` (may be null) are not owned and must outlive
+// the service.
 class TranslationServiceImpl final : public v1::TranslationService::CallbackService {
  public:
   TranslationServiceImpl(const ModelRegistry* registry, int max_texts_per_call,
-                         const std::atomic<bool>* draining);
+                         const std::atomic<bool>* draining, Metrics* metrics = nullptr);
 
   grpc::ServerUnaryReactor* Translate(grpc::CallbackServerContext* context,
                                       const v1::TranslateRequest* request,
@@ -44,6 +46,7 @@ class TranslationServiceImpl final : public v1::TranslationService::CallbackServ
   const ModelRegistry* const registry_;
   const int max_texts_per_call_;
   const std::atomic<bool>* const draining_;
+  Metrics* const metrics_;
 };
 
 }  // namespace vox

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "server/call_log.h"
 #include "server/discovery_service.h"
+#include "server/speech_service.h"
 #include "server/translation_service.h"
 
 namespace vox {
@@ -20,21 +21,28 @@ VoxServer::VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registr
 VoxServer::~VoxServer() { Shutdown(absl::ZeroDuration()); }
 
 std::vector<std::string> VoxServer::ServiceNames() {
-  return {"vox.v1.TranslationService", "vox.v1.DiscoveryService"};
+  return {"vox.v1.TranslationService", "vox.v1.DiscoveryService", "vox.v1.SpeechService"};
 }
 
 absl::Status VoxServer::Start() {
   SetAccessLogEnabled(config_.access_log);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Create(config_.metrics_listen);
+  if (!metrics.ok()) return metrics.status();
+  metrics_ = std::move(*metrics);
+  for (const ModelInfo& info : registry_->Models()) metrics_->SetModelInfo(info);
   translation_ = std::make_unique<TranslationServiceImpl>(
-      registry_.get(), config_.max_texts_per_call, &draining_);
-  discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get());
+      registry_.get(), config_.max_texts_per_call, &draining_, metrics_.get());
+  discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get(), metrics_.get());
+  speech_ = std::make_unique<SpeechServiceImpl>(registry_.get(), &draining_, metrics_.get(),
+                                                SpeechServiceImpl::Limits());
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(translation_.get());
   builder.RegisterService(discovery_.get());
+  builder.RegisterService(speech_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
@@ -44,7 +52,9 @@ absl::Status VoxServer::Start() {
   }
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   health->SetServingStatus("", true);
-  for (const std::string& name : ServiceNames()) health->SetServingStatus(name, true);
+  health->SetServingStatus("vox.v1.TranslationService", !registry_->translation().empty());
+  health->SetServingStatus("vox.v1.DiscoveryService", true);
+  health->SetServingStatus("vox.v1.SpeechService", !registry_->speech().empty());
   return absl::OkStatus();
 }
 

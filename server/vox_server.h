@@ -11,12 +11,14 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/config.h"
+#include "server/metrics/metrics.h"
 #include "server/model_registry.h"
 
 namespace vox {
 
 class TranslationServiceImpl;
 class DiscoveryServiceImpl;
+class SpeechServiceImpl;
 
 // The gRPC side of voxd: the vox.v1 services over an already loaded ModelRegistry, plus
 // grpc.health.v1 and server reflection. Used by voxd's main, the tests and the benchmarks.
@@ -27,8 +29,8 @@ class VoxServer {
   VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registry);
   ~VoxServer();  // Shutdown(0) if still running
 
-  // Binds config.listen, registers the services and marks health SERVING for "" and every
-  // vox.v1 service. UNAVAILABLE when the address cannot be bound.
+  // Binds config.listen (and config.metrics_listen when set), registers the services and marks
+  // health SERVING for "" and every vox.v1 service. UNAVAILABLE when an address cannot be bound.
   absl::Status Start();
 
   // The bound port (the real one when config.listen asked for port 0); 0 before Start().
@@ -41,10 +43,16 @@ class VoxServer {
   // engine workers are joined. Idempotent. Blocks for at most about `grace` plus one step.
   void Shutdown(absl::Duration grace);
 
-  // The service names health reports on (besides "").
+  // The Synthesize service (tests read its counters); null before Start().
+  SpeechServiceImpl* speech_service() const { return speech_.get(); }
+
+  // The service names health reports on (besides ""). SpeechService is SERVING only when a
+  // speech model is loaded.
   static std::vector<std::string> ServiceNames();
 
   const ModelRegistry& registry() const { return *registry_; }
+  // Every metric the services record (after Start(); HTTP endpoint only with metrics_listen).
+  Metrics* metrics() const { return metrics_.get(); }
   // True once Shutdown() has begun: new calls get UNAVAILABLE.
   bool draining() const { return draining_.load(); }
 
@@ -52,8 +60,10 @@ class VoxServer {
   const ServerConfig config_;
   std::unique_ptr<ModelRegistry> registry_;
   std::atomic<bool> draining_{false};
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<TranslationServiceImpl> translation_;
   std::unique_ptr<DiscoveryServiceImpl> discovery_;
+  std::unique_ptr<SpeechServiceImpl> speech_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -36,6 +36,9 @@ max_texts_per_call = 8
 shutdown_grace_seconds = 2.5
 access_log = false
 
+[metrics]
+listen = "127.0.0.1:9999"
+
 [models]
 dir = "/srv/models"
 verify_checksums = false
@@ -56,6 +59,7 @@ queue_size = 7
   EXPECT_EQ(c.max_texts_per_call, 8);
   EXPECT_EQ(c.shutdown_grace, absl::Milliseconds(2500));
   EXPECT_FALSE(c.access_log);
+  EXPECT_EQ(c.metrics_listen, "127.0.0.1:9999");
   EXPECT_EQ(c.models_dir, "/srv/models");
   EXPECT_FALSE(c.verify_checksums);
   EXPECT_EQ(c.translation.options.device, "cpu");

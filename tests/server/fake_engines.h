@@ -10,6 +10,7 @@
 // Other texts translate to "<target>:" + reversed text, with one token id per character.
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "engines/core/speech_engine.h"
 #include "engines/core/translation_engine.h"
 
@@ -145,17 +147,49 @@ class FakeSpeechEngine : public SpeechEngine {
   int sample_rate() const override { return 22050; }
   const std::vector<VoiceInfo>& voices() const override { return voices_; }
   absl::Status Validate(const SynthesisRequest&) const override { return absl::OkStatus(); }
+  // Produces 5 chunks of 0.1 s of a 440 Hz tone; "block" keeps producing chunks (polling
+  // `stop` between them) until stopped; "fail" fails after one chunk.
   absl::StatusOr<SynthesisStats> Synthesize(const SynthesisRequest& request, const AudioSink& sink,
-                                            const StopCheck&) override {
-    std::vector<float> samples(100, 0.25f);
-    sink(samples);
+                                            const StopCheck& stop) override {
+    const int chunk = sample_rate() / 10;
     SynthesisStats stats;
-    stats.samples = 100;
-    stats.voice = request.voice;
+    stats.voice = request.voice.empty() ? voices_[0].name : request.voice;
+    stats.seed = 7;
+    stats.codes = 11;
+    for (int c = 0; c < 5 || request.text == "block"; ++c) {
+      if (stop) {
+        absl::Status s = stop();
+        if (!s.ok()) {
+          absl::MutexLock lock(&mu_);
+          stopped_with_ = s;
+          if (!stopped_.HasBeenNotified()) stopped_.Notify();
+          return s;
+        }
+      }
+      std::vector<float> samples(static_cast<size_t>(chunk));
+      for (int i = 0; i < chunk; ++i) {
+        samples[static_cast<size_t>(i)] =
+            0.3f * std::sin(6.2831853f * 440.0f * static_cast<float>(stats.samples + i) /
+                            static_cast<float>(sample_rate()));
+      }
+      if (!sink(samples)) return absl::CancelledError("sink refused");
+      stats.samples += chunk;
+      if (request.text == "fail") return absl::DataLossError("vocoder exploded");
+      if (request.text == "block") absl::SleepFor(absl::Milliseconds(2));
+    }
     return stats;
   }
 
+  absl::Notification& stopped() { return stopped_; }
+  absl::Status stopped_with() {
+    absl::MutexLock lock(&mu_);
+    return stopped_with_;
+  }
+
  private:
+  absl::Mutex mu_;
+  absl::Notification stopped_;
+  absl::Status stopped_with_;
   ModelInfo info_;
   std::vector<VoiceInfo> voices_;
 };

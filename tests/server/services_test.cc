@@ -14,7 +14,9 @@
 #include "server/translation_service.h"
 #include "server/vox_server.h"
 #include "tests/server/fake_engines.h"
+#include "server/speech_service.h"
 #include "vox/v1/discovery.grpc.pb.h"
+#include "vox/v1/speech.grpc.pb.h"
 #include "vox/v1/translation.grpc.pb.h"
 
 namespace vox {
@@ -25,12 +27,16 @@ using ::testing::HasSubstr;
 using testing::FakeSpeechEngine;
 using testing::FakeTranslationEngine;
 
-class TranslationServiceTest : public ::testing::Test {
+class ServicesTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer(/*queue_size=*/4); }
 
   void StartServer(int queue_size) {
     auto registry = std::make_unique<ModelRegistry>();
+    auto voice = std::make_unique<FakeSpeechEngine>(
+        "fake-voice",
+        std::vector<VoiceInfo>{{"Ana", {"eng_Latn", "spa_Latn"}}, {"Bo", {"cat_Latn"}}});
+    voice_ = voice.get();
     auto primary = std::make_unique<FakeTranslationEngine>(
         "fake-a", std::vector<std::string>{"eng_Latn", "fra_Latn", "spa_Latn"},
         std::vector<std::pair<std::string, std::string>>{
@@ -50,13 +56,9 @@ class TranslationServiceTest : public ::testing::Test {
                     ->AddTranslation(std::move(fallback),
                                      std::make_unique<BoundedWorkQueue>("fake-fallback", 4))
                     .ok());
-    ASSERT_TRUE(registry
-                    ->AddSpeech(std::make_unique<FakeSpeechEngine>(
-                                    "fake-voice",
-                                    std::vector<VoiceInfo>{{"Ana", {"eng_Latn", "spa_Latn"}},
-                                                           {"Bo", {"cat_Latn"}}}),
-                                std::make_unique<BoundedWorkQueue>("fake-voice", 4))
-                    .ok());
+    ASSERT_TRUE(
+        registry->AddSpeech(std::move(voice), std::make_unique<BoundedWorkQueue>("fake-voice", 4))
+            .ok());
     ASSERT_TRUE(registry->WarmUp().ok());
     ServerConfig config;
     config.listen = "127.0.0.1:0";
@@ -68,6 +70,7 @@ class TranslationServiceTest : public ::testing::Test {
     channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
     stub_ = v1::TranslationService::NewStub(channel_);
     discovery_ = v1::DiscoveryService::NewStub(channel_);
+    speech_ = v1::SpeechService::NewStub(channel_);
   }
 
   void TearDown() override {
@@ -97,13 +100,15 @@ class TranslationServiceTest : public ::testing::Test {
 
   FakeTranslationEngine* primary_ = nullptr;
   FakeTranslationEngine* fallback_ = nullptr;
+  FakeSpeechEngine* voice_ = nullptr;
   std::unique_ptr<VoxServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::TranslationService::Stub> stub_;
   std::unique_ptr<v1::DiscoveryService::Stub> discovery_;
+  std::unique_ptr<v1::SpeechService::Stub> speech_;
 };
 
-TEST_F(TranslationServiceTest, TranslatesEveryTextInOrderWithTheChosenModel) {
+TEST_F(ServicesTest, TranslatesEveryTextInOrderWithTheChosenModel) {
   v1::TranslateResponse response;
   grpc::Status s = Call(Request({"abc", "hello"}), &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -116,7 +121,7 @@ TEST_F(TranslationServiceTest, TranslatesEveryTextInOrderWithTheChosenModel) {
   EXPECT_GE(response.compute_seconds(), 0);
 }
 
-TEST_F(TranslationServiceTest, OptionsReachTheEngineWithDefaultsFilledIn) {
+TEST_F(ServicesTest, OptionsReachTheEngineWithDefaultsFilledIn) {
   v1::TranslateResponse response;
   v1::TranslateRequest request = Request({"abc"});
   ASSERT_TRUE(Call(request, &response).ok());
@@ -132,7 +137,7 @@ TEST_F(TranslationServiceTest, OptionsReachTheEngineWithDefaultsFilledIn) {
   EXPECT_EQ(primary_->last_params().max_length, 17);
 }
 
-TEST_F(TranslationServiceTest, PrimaryModelServesBeforeFallbackAndFallbackFillsTheGaps) {
+TEST_F(ServicesTest, PrimaryModelServesBeforeFallbackAndFallbackFillsTheGaps) {
   v1::TranslateResponse response;
   ASSERT_TRUE(Call(Request({"x"}, "eng_Latn", "spa_Latn"), &response).ok());
   EXPECT_EQ(response.model(), "fake-a");
@@ -141,7 +146,7 @@ TEST_F(TranslationServiceTest, PrimaryModelServesBeforeFallbackAndFallbackFillsT
   EXPECT_EQ(response.translations(0).text(), "cat_Latn:x");
 }
 
-TEST_F(TranslationServiceTest, RequestIdIsEchoedOrGenerated) {
+TEST_F(ServicesTest, RequestIdIsEchoedOrGenerated) {
   v1::TranslateResponse response;
   grpc::ClientContext with_id;
   with_id.AddMetadata("x-request-id", "req-42");
@@ -171,7 +176,7 @@ struct BadCase {
   std::vector<std::string> expected_substrings;
 };
 
-TEST_F(TranslationServiceTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage) {
+TEST_F(ServicesTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage) {
   const std::vector<BadCase> cases = {
       {"no texts", [](v1::TranslateRequest* r) { r->clear_texts(); }, {"at least one text"}},
       {"too many texts",
@@ -228,7 +233,7 @@ TEST_F(TranslationServiceTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage
   EXPECT_EQ(primary_->calls(), 1) << "only the warm-up may have reached the engine";
 }
 
-TEST_F(TranslationServiceTest, EngineFailureIsInternalWithTheRequestId) {
+TEST_F(ServicesTest, EngineFailureIsInternalWithTheRequestId) {
   v1::TranslateResponse response;
   grpc::ClientContext context;
   context.AddMetadata("x-request-id", "boom-1");
@@ -239,7 +244,7 @@ TEST_F(TranslationServiceTest, EngineFailureIsInternalWithTheRequestId) {
   EXPECT_EQ(response.translations_size(), 0);
 }
 
-TEST_F(TranslationServiceTest, EngineExceptionIsInternalAndTheServerKeepsServing) {
+TEST_F(ServicesTest, EngineExceptionIsInternalAndTheServerKeepsServing) {
   v1::TranslateResponse response;
   grpc::Status s = Call(Request({"throw"}), &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
@@ -247,7 +252,7 @@ TEST_F(TranslationServiceTest, EngineExceptionIsInternalAndTheServerKeepsServing
   EXPECT_TRUE(Call(Request({"after"}), &response).ok());
 }
 
-TEST_F(TranslationServiceTest, DeadlineReachesTheEngineAsItsStopCheck) {
+TEST_F(ServicesTest, DeadlineReachesTheEngineAsItsStopCheck) {
   v1::TranslateResponse response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
@@ -260,7 +265,7 @@ TEST_F(TranslationServiceTest, DeadlineReachesTheEngineAsItsStopCheck) {
       << primary_->stopped_with();
 }
 
-TEST_F(TranslationServiceTest, ClientCancellationStopsTheEngine) {
+TEST_F(ServicesTest, ClientCancellationStopsTheEngine) {
   v1::TranslateResponse response;
   grpc::ClientContext context;
   std::thread canceller([&] {
@@ -274,7 +279,7 @@ TEST_F(TranslationServiceTest, ClientCancellationStopsTheEngine) {
   EXPECT_EQ(primary_->stopped_with().code(), absl::StatusCode::kCancelled);
 }
 
-TEST_F(TranslationServiceTest, FullQueueIsResourceExhaustedAtOnce) {
+TEST_F(ServicesTest, FullQueueIsResourceExhaustedAtOnce) {
   TearDown();
   StartServer(/*queue_size=*/1);
   // Call 1 occupies the engine, call 2 waits in the queue, call 3 finds it full.
@@ -289,6 +294,8 @@ TEST_F(TranslationServiceTest, FullQueueIsResourceExhaustedAtOnce) {
   grpc::Status s3 = Call(Request({"third"}), &r3);
   EXPECT_EQ(s3.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s3.error_message(), HasSubstr("fake-a"));
+  EXPECT_THAT(server_->metrics()->Scrape(),
+              HasSubstr("vox_rejections_total{engine=\"fake-a\",reason=\"queue_full\"} 1"));
   primary_->Release();
   t1.join();
   t2.join();
@@ -297,7 +304,7 @@ TEST_F(TranslationServiceTest, FullQueueIsResourceExhaustedAtOnce) {
   EXPECT_EQ(r2.translations(0).text(), "fra_Latn:deueuq");
 }
 
-TEST_F(TranslationServiceTest, ShutdownLetsInFlightCallsFinishAndRefusesNewOnes) {
+TEST_F(ServicesTest, ShutdownLetsInFlightCallsFinishAndRefusesNewOnes) {
   grpc::ClientContext c1;
   v1::TranslateResponse r1;
   grpc::Status s1;
@@ -327,7 +334,7 @@ TEST_F(TranslationServiceTest, ShutdownLetsInFlightCallsFinishAndRefusesNewOnes)
   EXPECT_EQ(r1.translations(0).text(), "fra_Latn:kcolb");
 }
 
-TEST_F(TranslationServiceTest, ListModelsReportsEveryEngine) {
+TEST_F(ServicesTest, ListModelsReportsEveryEngine) {
   grpc::ClientContext context;
   v1::ListModelsResponse response;
   ASSERT_TRUE(discovery_->ListModels(&context, {}, &response).ok());
@@ -343,7 +350,7 @@ TEST_F(TranslationServiceTest, ListModelsReportsEveryEngine) {
   EXPECT_THAT(response.models(0).languages(), ElementsAre("eng_Latn", "fra_Latn", "spa_Latn"));
 }
 
-TEST_F(TranslationServiceTest, ListLanguagesMergesEnginesAndDirections) {
+TEST_F(ServicesTest, ListLanguagesMergesEnginesAndDirections) {
   grpc::ClientContext context;
   v1::ListLanguagesResponse response;
   ASSERT_TRUE(discovery_->ListLanguages(&context, {}, &response).ok());
@@ -361,7 +368,7 @@ TEST_F(TranslationServiceTest, ListLanguagesMergesEnginesAndDirections) {
   EXPECT_THAT(by_code["cat_Latn"].speech_engines(), ElementsAre("fake-voice"));
 }
 
-TEST_F(TranslationServiceTest, ListVoicesFiltersByLanguageAndRejectsUnknownOnes) {
+TEST_F(ServicesTest, ListVoicesFiltersByLanguageAndRejectsUnknownOnes) {
   grpc::ClientContext all_ctx;
   v1::ListVoicesResponse all;
   ASSERT_TRUE(discovery_->ListVoices(&all_ctx, {}, &all).ok());
@@ -385,6 +392,170 @@ TEST_F(TranslationServiceTest, ListVoicesFiltersByLanguageAndRejectsUnknownOnes)
   grpc::Status s = discovery_->ListVoices(&bad_ctx, bad_req, &bad);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("did you mean spa_Latn"));
+}
+
+}  // namespace
+}  // namespace vox
+
+namespace vox {
+namespace {
+
+TEST_F(ServicesTest, EveryCallIsCountedInTheMetricsByMethodAndCode) {
+  v1::TranslateResponse response;
+  ASSERT_TRUE(Call(Request({"abc"}), &response).ok());
+  ASSERT_TRUE(Call(Request({"abc"}), &response).ok());
+  ASSERT_FALSE(Call(Request({}), &response).ok());
+  grpc::ClientContext context;
+  v1::ListModelsResponse models;
+  ASSERT_TRUE(discovery_->ListModels(&context, {}, &models).ok());
+  const std::string text = server_->metrics()->Scrape();
+  EXPECT_THAT(text, HasSubstr("vox_requests_total{code=\"OK\",method=\"Translate\"} 2"));
+  EXPECT_THAT(text,
+              HasSubstr("vox_requests_total{code=\"INVALID_ARGUMENT\",method=\"Translate\"} 1"));
+  EXPECT_THAT(text, HasSubstr("vox_requests_total{code=\"OK\",method=\"ListModels\"} 1"));
+  EXPECT_THAT(text, HasSubstr("name=\"fake-a\""));  // model info
+}
+
+}  // namespace
+}  // namespace vox
+
+namespace vox {
+namespace {
+
+struct SynthesisResult {
+  grpc::Status status;
+  std::vector<v1::SynthesizeResponse> messages;
+};
+
+SynthesisResult Synthesize(v1::SpeechService::Stub* stub, const v1::SynthesizeRequest& request) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto reader = stub->Synthesize(&context, request);
+  SynthesisResult result;
+  v1::SynthesizeResponse msg;
+  while (reader->Read(&msg)) result.messages.push_back(msg);
+  result.status = reader->Finish();
+  return result;
+}
+
+v1::SynthesizeRequest SpeakRequest(const std::string& text, v1::AudioEncoding encoding) {
+  v1::SynthesizeRequest r;
+  r.set_text(text);
+  r.set_language("spa_Latn");
+  r.mutable_audio()->set_encoding(encoding);
+  return r;
+}
+
+TEST_F(ServicesTest, SynthesizeStreamsHeaderThenOggAudioThenSummary) {
+  SynthesisResult r = Synthesize(speech_.get(), SpeakRequest("hola", v1::AUDIO_ENCODING_OGG_OPUS));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  ASSERT_GE(r.messages.size(), 3u);
+  ASSERT_TRUE(r.messages.front().has_header());
+  EXPECT_EQ(r.messages.front().header().encoding(), v1::AUDIO_ENCODING_OGG_OPUS);
+  EXPECT_EQ(r.messages.front().header().sample_rate_hz(), 24000);
+  EXPECT_EQ(r.messages.front().header().channels(), 1);
+  ASSERT_TRUE(r.messages.back().has_summary());
+  std::string ogg;
+  for (size_t i = 1; i + 1 < r.messages.size(); ++i) {
+    ASSERT_TRUE(r.messages[i].has_audio()) << i;
+    ogg += r.messages[i].audio().data();
+  }
+  EXPECT_EQ(ogg.substr(0, 4), "OggS");
+  EXPECT_NE(ogg.find("OpusHead"), std::string::npos);
+  const v1::SynthesisSummary& s = r.messages.back().summary();
+  // 0.5 s at 22050 Hz resampled to 24000 Hz.
+  EXPECT_NEAR(s.total_samples(), 12000, 480);
+  EXPECT_NEAR(s.audio_seconds(), 0.5, 0.02);
+  EXPECT_EQ(s.voice(), "Ana");  // the first voice listed for spa_Latn
+  EXPECT_EQ(s.seed(), 7u);
+  EXPECT_EQ(s.codes(), 11);
+  EXPECT_GT(s.synthesis_seconds(), 0);
+  EXPECT_LE(s.time_to_first_audio_seconds(), s.synthesis_seconds());
+}
+
+TEST_F(ServicesTest, SynthesizePcm16AtTheNativeRateCarriesEverySample) {
+  v1::SynthesizeRequest request = SpeakRequest("hola", v1::AUDIO_ENCODING_PCM16);
+  request.mutable_audio()->set_sample_rate_hz(22050);
+  request.set_voice("Ana");
+  SynthesisResult r = Synthesize(speech_.get(), request);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  size_t bytes = 0;
+  int64_t next_timestamp = 0;
+  for (const auto& m : r.messages) {
+    if (!m.has_audio()) continue;
+    EXPECT_EQ(m.audio().timestamp_samples(), next_timestamp);
+    next_timestamp += m.audio().num_samples();
+    bytes += m.audio().data().size();
+  }
+  EXPECT_EQ(bytes, 2u * 11025u);  // 5 chunks of 2205 samples, 2 bytes each
+  EXPECT_EQ(r.messages.back().summary().total_samples(), 11025);
+}
+
+TEST_F(ServicesTest, SynthesizeBadInputsAreInvalidArgumentNamingTheValue) {
+  struct Case {
+    const char* name;
+    std::function<void(v1::SynthesizeRequest*)> mutate;
+    std::vector<std::string> expected;
+  };
+  const std::vector<Case> cases = {
+      {"empty text", [](v1::SynthesizeRequest* r) { r->set_text(" "); }, {"text is empty"}},
+      {"no language", [](v1::SynthesizeRequest* r) { r->clear_language(); },
+       {"language is required"}},
+      {"unknown language", [](v1::SynthesizeRequest* r) { r->set_language("spa_latn"); },
+       {"did you mean spa_Latn"}},
+      {"voice of another language", [](v1::SynthesizeRequest* r) { r->set_voice("Bo"); },
+       {"unknown voice 'Bo'", "Ana", "spa_Latn"}},
+      {"unknown voice", [](v1::SynthesizeRequest* r) { r->set_voice("Anna"); },
+       {"did you mean Ana"}},
+      {"bad encoding",
+       [](v1::SynthesizeRequest* r) {
+         r->mutable_audio()->set_encoding(static_cast<v1::AudioEncoding>(9));
+       },
+       {"audio.encoding: 9"}},
+      {"bad opus rate", [](v1::SynthesizeRequest* r) { r->mutable_audio()->set_sample_rate_hz(16000); },
+       {"audio:", "16000"}},
+      {"bad top_p", [](v1::SynthesizeRequest* r) { r->mutable_options()->set_top_p(2); },
+       {"top_p"}},
+  };
+  for (const Case& c : cases) {
+    v1::SynthesizeRequest request = SpeakRequest("hola", v1::AUDIO_ENCODING_OGG_OPUS);
+    c.mutate(&request);
+    SynthesisResult r = Synthesize(speech_.get(), request);
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.name << ": " << r.status.error_message();
+    for (const std::string& e : c.expected) {
+      EXPECT_THAT(r.status.error_message(), HasSubstr(e)) << c.name;
+    }
+    EXPECT_TRUE(r.messages.empty()) << c.name;
+  }
+}
+
+TEST_F(ServicesTest, SynthesizeEngineFailureIsInternal) {
+  SynthesisResult r = Synthesize(speech_.get(), SpeakRequest("fail", v1::AUDIO_ENCODING_OPUS));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(r.status.error_message(), HasSubstr("vocoder exploded"));
+}
+
+TEST_F(ServicesTest, CancellingASynthesisMidStreamStopsTheEngine) {
+  grpc::ClientContext context;
+  auto reader = speech_->Synthesize(&context, SpeakRequest("block", v1::AUDIO_ENCODING_OPUS));
+  v1::SynthesizeResponse msg;
+  int audio_messages = 0;
+  while (audio_messages < 3 && reader->Read(&msg)) {
+    if (msg.has_audio()) ++audio_messages;
+  }
+  ASSERT_EQ(audio_messages, 3);
+  context.TryCancel();
+  while (reader->Read(&msg)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // The engine itself stopped (it would otherwise produce audio forever).
+  voice_->stopped().WaitForNotification();
+  EXPECT_EQ(voice_->stopped_with().code(), absl::StatusCode::kCancelled);
+  while (server_->speech_service()->stopped_early() < 1) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(server_->speech_service()->stopped_early(), 1);
 }
 
 }  // namespace

@@ -1,0 +1,401 @@
+// voxctl: command-line client for voxd (vox.v1).
+//
+//   voxctl [--server HOST:PORT] [--timeout SECONDS] [--request-id ID] COMMAND [ARGS]
+//   voxctl translate --from eng_Latn --to fra_Latn [--beam N] [--max-length N]
+//                    [--length-penalty F] "text" ...        (no text: one text per stdin line)
+//   voxctl speak --lang eng_Latn [--voice NAME] [--greedy] [--seed N] [--rate HZ]
+//                --out FILE.ogg|FILE.opus|FILE.wav "text"
+//   voxctl languages | voices [--lang CODE] | models
+//
+// Exit status: 0 on success, 1 when the server answered with an error (printed as
+// "voxctl: <STATUS_NAME>: <message>"), 2 for a usage error.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "vox/v1/discovery.grpc.pb.h"
+#include "vox/v1/speech.grpc.pb.h"
+#include "vox/v1/translation.grpc.pb.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(usage: voxctl [--server HOST:PORT] [--timeout SECONDS] [--request-id ID] COMMAND ...
+
+commands:
+  translate --from CODE --to CODE [--beam N] [--max-length N] [--length-penalty F] [TEXT ...]
+        translates each TEXT (or each line of stdin when none is given); prints one
+        translation per line, in order
+  speak --lang CODE [--voice NAME] [--greedy] [--seed N] [--rate 24000|48000] --out FILE TEXT
+        synthesizes TEXT into FILE: .ogg/.opus = Ogg Opus, .wav = 16-bit PCM; prints the time
+        to first audio and the real-time factor
+  languages             lists the languages the server knows (NLLB codes) and what it can do
+  voices [--lang CODE]  lists the voices, optionally only those speaking CODE
+  models                lists the loaded models with their device and dtype
+
+--server defaults to $VOX_SERVER, else 127.0.0.1:50051. --timeout defaults to 60 seconds.
+Errors print the gRPC status name and message and exit 1; usage errors exit 2.
+)";
+
+struct Global {
+  std::string server;
+  double timeout_seconds = 60;
+  std::string request_id;
+};
+
+int Usage(const std::string& problem) {
+  std::fprintf(stderr, "voxctl: %s\n\n%s", problem.c_str(), kUsage);
+  return 2;
+}
+
+const char* StatusName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
+}
+
+int Failed(const grpc::Status& status) {
+  std::fprintf(stderr, "voxctl: %s: %s\n", StatusName(status.error_code()),
+               status.error_message().c_str());
+  return 1;
+}
+
+void Prepare(const Global& g, grpc::ClientContext* context) {
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(g.timeout_seconds * 1000)));
+  if (!g.request_id.empty()) context->AddMetadata("x-request-id", g.request_id);
+}
+
+std::shared_ptr<grpc::Channel> Connect(const Global& g) {
+  return grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials());
+}
+
+// Takes the value of a flag given as "--flag value" or "--flag=value".
+bool TakeValue(const std::vector<std::string>& args, size_t* i, const std::string& flag,
+               std::string* value, std::string* error) {
+  const std::string& arg = args[*i];
+  if (arg == flag) {
+    if (*i + 1 >= args.size()) {
+      *error = absl::StrCat(flag, " needs a value");
+      return true;
+    }
+    *value = args[++*i];
+    return true;
+  }
+  if (absl::StartsWith(arg, flag + "=")) {
+    *value = arg.substr(flag.size() + 1);
+    return true;
+  }
+  return false;
+}
+
+int Translate(const Global& g, const std::vector<std::string>& args) {
+  vox::v1::TranslateRequest request;
+  std::vector<std::string> texts;
+  bool only_texts = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string value, error;
+    if (!only_texts && args[i] == "--") {
+      only_texts = true;
+    } else if (!only_texts && TakeValue(args, &i, "--from", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      request.set_source_language(value);
+    } else if (!only_texts && TakeValue(args, &i, "--to", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      request.set_target_language(value);
+    } else if (!only_texts && TakeValue(args, &i, "--beam", &value, &error)) {
+      int n = 0;
+      if (!error.empty()) return Usage(error);
+      if (!absl::SimpleAtoi(value, &n)) return Usage("--beam: '" + value + "' is not an integer");
+      request.mutable_options()->set_beam_size(n);
+    } else if (!only_texts && TakeValue(args, &i, "--max-length", &value, &error)) {
+      int n = 0;
+      if (!error.empty()) return Usage(error);
+      if (!absl::SimpleAtoi(value, &n)) {
+        return Usage("--max-length: '" + value + "' is not an integer");
+      }
+      request.mutable_options()->set_max_length(n);
+    } else if (!only_texts && TakeValue(args, &i, "--length-penalty", &value, &error)) {
+      float f = 0;
+      if (!error.empty()) return Usage(error);
+      if (!absl::SimpleAtof(value, &f)) {
+        return Usage("--length-penalty: '" + value + "' is not a number");
+      }
+      request.mutable_options()->set_length_penalty(f);
+    } else if (!only_texts && absl::StartsWith(args[i], "--")) {
+      return Usage("translate: unknown flag " + args[i] +
+                   " (known: --from, --to, --beam, --max-length, --length-penalty)");
+    } else {
+      texts.push_back(args[i]);
+    }
+  }
+  if (request.source_language().empty() || request.target_language().empty()) {
+    return Usage("translate needs --from CODE and --to CODE (NLLB codes such as eng_Latn)");
+  }
+  if (texts.empty()) {
+    std::string line;
+    while (std::getline(std::cin, line)) texts.push_back(line);
+  }
+  for (const std::string& t : texts) request.add_texts(t);
+  auto stub = vox::v1::TranslationService::NewStub(Connect(g));
+  grpc::ClientContext context;
+  Prepare(g, &context);
+  vox::v1::TranslateResponse response;
+  grpc::Status status = stub->Translate(&context, request, &response);
+  if (!status.ok()) return Failed(status);
+  for (const auto& t : response.translations()) std::printf("%s\n", t.text().c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
+void PutLe(std::string* s, uint32_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// A 44-byte WAV header for mono 16-bit PCM.
+std::string WavHeader(int sample_rate, uint32_t data_bytes) {
+  std::string h = "RIFF";
+  PutLe(&h, 36 + data_bytes, 4);
+  h += "WAVEfmt ";
+  PutLe(&h, 16, 4);
+  PutLe(&h, 1, 2);  // PCM
+  PutLe(&h, 1, 2);  // mono
+  PutLe(&h, static_cast<uint32_t>(sample_rate), 4);
+  PutLe(&h, static_cast<uint32_t>(sample_rate) * 2, 4);
+  PutLe(&h, 2, 2);
+  PutLe(&h, 16, 2);
+  h += "data";
+  PutLe(&h, data_bytes, 4);
+  return h;
+}
+
+int Speak(const Global& g, const std::vector<std::string>& args) {
+  vox::v1::SynthesizeRequest request;
+  std::string out_path;
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string value, error;
+    if (args[i] == "--greedy") {
+      request.mutable_options()->set_greedy(true);
+    } else if (TakeValue(args, &i, "--lang", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      request.set_language(value);
+    } else if (TakeValue(args, &i, "--voice", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      request.set_voice(value);
+    } else if (TakeValue(args, &i, "--out", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      out_path = value;
+    } else if (TakeValue(args, &i, "--seed", &value, &error)) {
+      uint64_t seed = 0;
+      if (!error.empty()) return Usage(error);
+      if (!absl::SimpleAtoi(value, &seed)) return Usage("--seed: '" + value + "' is not an integer");
+      request.mutable_options()->set_seed(seed);
+    } else if (TakeValue(args, &i, "--rate", &value, &error)) {
+      int rate = 0;
+      if (!error.empty()) return Usage(error);
+      if (!absl::SimpleAtoi(value, &rate)) return Usage("--rate: '" + value + "' is not an integer");
+      request.mutable_audio()->set_sample_rate_hz(rate);
+    } else if (absl::StartsWith(args[i], "--")) {
+      return Usage("speak: unknown flag " + args[i] +
+                   " (known: --lang, --voice, --greedy, --seed, --rate, --out)");
+    } else {
+      texts.push_back(args[i]);
+    }
+  }
+  if (request.language().empty()) return Usage("speak needs --lang CODE (e.g. eng_Latn)");
+  if (out_path.empty()) return Usage("speak needs --out FILE (.ogg, .opus or .wav)");
+  if (texts.empty()) return Usage("speak needs the text to say");
+  request.set_text(absl::StrJoin(texts, " "));
+  const bool wav = absl::EndsWith(out_path, ".wav");
+  if (!wav && !absl::EndsWith(out_path, ".ogg") && !absl::EndsWith(out_path, ".opus")) {
+    return Usage("--out: '" + out_path + "' must end in .ogg, .opus or .wav");
+  }
+  request.mutable_audio()->set_encoding(wav ? vox::v1::AUDIO_ENCODING_PCM16
+                                            : vox::v1::AUDIO_ENCODING_OGG_OPUS);
+  auto stub = vox::v1::SpeechService::NewStub(Connect(g));
+  grpc::ClientContext context;
+  Prepare(g, &context);
+  const absl::Time start = absl::Now();
+  auto reader = stub->Synthesize(&context, request);
+  vox::v1::SynthesizeResponse response;
+  std::string audio;
+  int sample_rate = 0;
+  absl::Time first_audio;
+  bool have_audio = false;
+  vox::v1::SynthesisSummary summary;
+  while (reader->Read(&response)) {
+    if (response.has_header()) {
+      sample_rate = response.header().sample_rate_hz();
+    } else if (response.has_audio()) {
+      if (!have_audio) first_audio = absl::Now();
+      have_audio = true;
+      audio += response.audio().data();
+    } else if (response.has_summary()) {
+      summary = response.summary();
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return Failed(status);
+  const absl::Time end = absl::Now();
+  std::FILE* f = std::fopen(out_path.c_str(), "wb");
+  if (f == nullptr) {
+    std::fprintf(stderr, "voxctl: cannot write %s\n", out_path.c_str());
+    return 1;
+  }
+  if (wav) {
+    const std::string header = WavHeader(sample_rate, static_cast<uint32_t>(audio.size()));
+    std::fwrite(header.data(), 1, header.size(), f);
+  }
+  std::fwrite(audio.data(), 1, audio.size(), f);
+  if (std::fclose(f) != 0) {
+    std::fprintf(stderr, "voxctl: cannot write %s\n", out_path.c_str());
+    return 1;
+  }
+  const double total = absl::ToDoubleSeconds(end - start);
+  std::printf("wrote %s: %.2f s of audio at %d Hz, voice %s\n", out_path.c_str(),
+              summary.audio_seconds(), sample_rate, summary.voice().c_str());
+  std::printf("time to first audio: %.3f s (client), %.3f s (server)\n",
+              have_audio ? absl::ToDoubleSeconds(first_audio - start) : 0.0,
+              summary.time_to_first_audio_seconds());
+  std::printf("real-time factor: %.3f (client wall %.3f s / audio), %.3f (server)\n",
+              summary.audio_seconds() > 0 ? total / summary.audio_seconds() : 0.0, total,
+              summary.real_time_factor());
+  return 0;
+}
+
+int Languages(const Global& g, const std::vector<std::string>& args) {
+  if (!args.empty()) return Usage("languages takes no arguments");
+  auto stub = vox::v1::DiscoveryService::NewStub(Connect(g));
+  grpc::ClientContext context;
+  Prepare(g, &context);
+  vox::v1::ListLanguagesResponse response;
+  grpc::Status status = stub->ListLanguages(&context, {}, &response);
+  if (!status.ok()) return Failed(status);
+  for (const auto& l : response.languages()) {
+    std::vector<std::string> can;
+    if (l.translate_source()) can.push_back("from");
+    if (l.translate_target()) can.push_back("to");
+    if (l.speech()) can.push_back("speech");
+    std::vector<std::string> engines(l.translation_engines().begin(),
+                                     l.translation_engines().end());
+    for (const auto& e : l.speech_engines()) {
+      if (std::find(engines.begin(), engines.end(), e) == engines.end()) engines.push_back(e);
+    }
+    std::printf("%-10s %-18s %s\n", l.code().c_str(), absl::StrJoin(can, ",").c_str(),
+                absl::StrJoin(engines, ",").c_str());
+  }
+  return 0;
+}
+
+int Voices(const Global& g, const std::vector<std::string>& args) {
+  vox::v1::ListVoicesRequest request;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string value, error;
+    if (TakeValue(args, &i, "--lang", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      request.set_language(value);
+    } else {
+      return Usage("voices: unexpected argument " + args[i] + " (known: --lang CODE)");
+    }
+  }
+  auto stub = vox::v1::DiscoveryService::NewStub(Connect(g));
+  grpc::ClientContext context;
+  Prepare(g, &context);
+  vox::v1::ListVoicesResponse response;
+  grpc::Status status = stub->ListVoices(&context, request, &response);
+  if (!status.ok()) return Failed(status);
+  for (const auto& v : response.voices()) {
+    std::printf("%-24s %-24s %-16s %d Hz\n", v.name().c_str(),
+                absl::StrJoin(v.languages(), ",").c_str(), v.model().c_str(),
+                v.native_sample_rate_hz());
+  }
+  return 0;
+}
+
+int Models(const Global& g, const std::vector<std::string>& args) {
+  if (!args.empty()) return Usage("models takes no arguments");
+  auto stub = vox::v1::DiscoveryService::NewStub(Connect(g));
+  grpc::ClientContext context;
+  Prepare(g, &context);
+  vox::v1::ListModelsResponse response;
+  grpc::Status status = stub->ListModels(&context, {}, &response);
+  if (!status.ok()) return Failed(status);
+  for (const auto& m : response.models()) {
+    std::printf("%-24s %-12s %-14s device=%s dtype=%s languages=%d%s path=%s\n",
+                m.name().c_str(), m.kind().c_str(), m.architecture().c_str(), m.device().c_str(),
+                m.dtype().c_str(), m.languages_size(), m.fallback() ? " fallback" : "",
+                m.path().c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Global g;
+  const char* env = std::getenv("VOX_SERVER");
+  g.server = env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
+  std::vector<std::string> args(argv + 1, argv + argc);
+  size_t i = 0;
+  for (; i < args.size(); ++i) {
+    std::string value, error;
+    if (args[i] == "--help" || args[i] == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (TakeValue(args, &i, "--server", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      g.server = value;
+    } else if (TakeValue(args, &i, "--timeout", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      if (!absl::SimpleAtod(value, &g.timeout_seconds) || g.timeout_seconds <= 0) {
+        return Usage("--timeout: '" + value + "' is not a positive number of seconds");
+      }
+    } else if (TakeValue(args, &i, "--request-id", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      g.request_id = value;
+    } else if (absl::StartsWith(args[i], "-")) {
+      return Usage("unknown flag " + args[i] + " (known: --server, --timeout, --request-id)");
+    } else {
+      break;
+    }
+  }
+  if (i >= args.size()) return Usage("no command given");
+  const std::string command = args[i];
+  const std::vector<std::string> rest(args.begin() + i + 1, args.end());
+  if (command == "translate") return Translate(g, rest);
+  if (command == "languages") return Languages(g, rest);
+  if (command == "voices") return Voices(g, rest);
+  if (command == "models") return Models(g, rest);
+  if (command == "speak") return Speak(g, rest);
+  return Usage("unknown command '" + command +
+               "' (known: translate, speak, languages, voices, models)");
+}

@@ -1,0 +1,451 @@
+// Integration: the real voxd binary on loopback (port 0) with the tiny NLLB model, and voxctl.
+// Goldens come from the Python eager reference (tools/nllb_reference.py via make_tiny_models.py).
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/server/proto/health.grpc.pb.h"
+#include "tests/server/proto/reflection.grpc.pb.h"
+#include "tests/server/voxd_process.h"
+#include "vox/v1/discovery.grpc.pb.h"
+#include "vox/v1/translation.grpc.pb.h"
+
+namespace vox {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::ChildProcess;
+
+const std::string kTinyModel = std::string(VOX_TINY_DIR) + "/models/nllb-tiny";
+
+nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+// A models directory holding only the given model directories (copied, so tests may damage
+// them), under the test's temp dir.
+std::string ModelsDir(const std::string& name, const std::vector<std::string>& models) {
+  const fs::path root = fs::path(::testing::TempDir()) / ("voxd-models-" + name);
+  fs::remove_all(root);
+  fs::create_directories(root);
+  for (const std::string& m : models) {
+    fs::copy(m, root / fs::path(m).filename(), fs::copy_options::recursive);
+  }
+  return root.string();
+}
+
+std::string StderrPath(const std::string& name) {
+  return (fs::path(::testing::TempDir()) / ("voxd-" + name + ".stderr")).string();
+}
+
+// Starts voxd and waits for its "listening" line. Returns the address.
+std::string StartVoxd(ChildProcess* voxd, const std::vector<std::string>& extra,
+                      const std::string& name) {
+  std::vector<std::string> argv = {VOXD_BINARY, "--listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  absl::Status started = voxd->Start(argv, StderrPath(name));
+  EXPECT_TRUE(started.ok()) << started;
+  absl::StatusOr<std::string> line = voxd->ReadLine(absl::Seconds(180));
+  EXPECT_TRUE(line.ok()) << line.status() << "\nstderr:\n" << voxd->Stderr();
+  if (!line.ok()) return "";
+  const std::string prefix = "voxd listening on 127.0.0.1:";
+  EXPECT_TRUE(absl::StartsWith(*line, prefix)) << *line;
+  int port = 0;
+  EXPECT_TRUE(absl::SimpleAtoi(line->substr(prefix.size()), &port)) << *line;
+  EXPECT_GT(port, 0);
+  return line->substr(std::string("voxd listening on ").size());
+}
+
+// Runs a command to completion; returns {exit code, stdout}. stderr goes to `stderr_out`.
+std::pair<int, std::string> RunToExit(const std::vector<std::string>& argv, const std::string& name,
+                                      std::string* stderr_out, absl::Duration timeout) {
+  ChildProcess p;
+  absl::Status s = p.Start(argv, StderrPath(name));
+  EXPECT_TRUE(s.ok()) << s;
+  absl::StatusOr<int> code = p.Wait(0, timeout);
+  EXPECT_TRUE(code.ok()) << code.status();
+  if (stderr_out != nullptr) *stderr_out = p.Stderr();
+  return {code.ok() ? *code : -1, p.RestOfStdout()};
+}
+
+class VoxdTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    models_ = new std::string(ModelsDir("shared", {kTinyModel}));
+    voxd_ = new ChildProcess();
+    address_ = new std::string(StartVoxd(voxd_, {"--models", *models_, "--threads", "1"}, "shared"));
+  }
+  static void TearDownTestSuite() {
+    delete voxd_;
+    delete address_;
+    delete models_;
+  }
+
+  void SetUp() override {
+    ASSERT_FALSE(address_->empty()) << "voxd did not start";
+    channel_ = grpc::CreateChannel(*address_, grpc::InsecureChannelCredentials());
+    translate_ = v1::TranslationService::NewStub(channel_);
+  }
+
+  grpc::Status Translate(const v1::TranslateRequest& request, v1::TranslateResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return translate_->Translate(&context, request, response);
+  }
+
+  static v1::TranslateRequest Request(const std::vector<std::string>& texts) {
+    v1::TranslateRequest r;
+    for (const auto& t : texts) r.add_texts(t);
+    r.set_source_language("eng_Latn");
+    r.set_target_language("fra_Latn");
+    return r;
+  }
+
+  static ChildProcess* voxd_;
+  static std::string* address_;
+  static std::string* models_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::TranslationService::Stub> translate_;
+};
+
+ChildProcess* VoxdTest::voxd_ = nullptr;
+std::string* VoxdTest::address_ = nullptr;
+std::string* VoxdTest::models_ = nullptr;
+
+// Golden cases whose greedy decisions are not near-ties (a near-tie may flip on another kernel).
+std::vector<nlohmann::json> ClearGoldenCases() {
+  const nlohmann::json golden = ReadJson(std::string(VOX_TINY_DIR) + "/golden/nllb-tiny.json");
+  std::vector<nlohmann::json> cases;
+  for (const auto& c : golden["cases"]) {
+    if (c["greedy"]["min_margin"].get<double>() >= 1e-3) cases.push_back(c);
+  }
+  return cases;
+}
+
+TEST_F(VoxdTest, TranslateRoundTripEqualsTheGoldenGreedyOutput) {
+  const std::vector<nlohmann::json> cases = ClearGoldenCases();
+  ASSERT_FALSE(cases.empty());
+  int checked = 0;
+  for (const auto& c : cases) {
+    v1::TranslateRequest request;
+    request.add_texts(c["text"].get<std::string>());
+    request.set_source_language(c["source"].get<std::string>());
+    request.set_target_language(c["target"].get<std::string>());
+    request.mutable_options()->set_max_length(c["max_length"].get<int>());
+    v1::TranslateResponse response;
+    grpc::Status s = Translate(request, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(response.translations_size(), 1);
+    EXPECT_EQ(response.translations(0).text(), c["greedy"]["text"].get<std::string>())
+        << c["text"];
+    std::vector<int64_t> ids(response.translations(0).token_ids().begin(),
+                             response.translations(0).token_ids().end());
+    EXPECT_EQ(ids, c["greedy"]["ids"].get<std::vector<int64_t>>()) << c["text"];
+    EXPECT_EQ(response.model(), "nllb-tiny");
+    ++checked;
+  }
+  EXPECT_GE(checked, 1);
+}
+
+TEST_F(VoxdTest, SeveralTextsInOneCallComeBackInOrder) {
+  const std::vector<nlohmann::json> cases = ClearGoldenCases();
+  v1::TranslateRequest request;
+  std::vector<std::string> expected;
+  for (const auto& c : cases) {
+    if (c["source"] != "eng_Latn" || c["target"] != "fra_Latn" ||
+        c["max_length"].get<int>() != cases[0]["max_length"].get<int>()) {
+      continue;
+    }
+    request.add_texts(c["text"].get<std::string>());
+    expected.push_back(c["greedy"]["text"].get<std::string>());
+  }
+  ASSERT_FALSE(expected.empty()) << "no eng->fra golden case";
+  if (expected.size() == 1) {  // a batch of the same text twice still checks order and batching
+    request.add_texts(request.texts(0));
+    expected.push_back(expected[0]);
+  }
+  request.set_source_language("eng_Latn");
+  request.set_target_language("fra_Latn");
+  request.mutable_options()->set_max_length(cases[0]["max_length"].get<int>());
+  v1::TranslateResponse response;
+  ASSERT_TRUE(Translate(request, &response).ok());
+  ASSERT_EQ(response.translations_size(), static_cast<int>(expected.size()));
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(response.translations(static_cast<int>(i)).text(), expected[i]);
+  }
+}
+
+TEST_F(VoxdTest, HealthIsServingForTheServerAndEachService) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  for (const std::string service : {"", "vox.v1.TranslationService", "vox.v1.DiscoveryService"}) {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status s = health->Check(&context, request, &response);
+    ASSERT_TRUE(s.ok()) << service << ": " << s.error_message();
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("vox.v1.NoSuchService");
+  grpc::health::v1::HealthCheckResponse response;
+  EXPECT_EQ(health->Check(&context, request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(VoxdTest, ReflectionListsTheServicesAndServesTheirDescriptors) {
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel_);
+  grpc::ClientContext context;
+  auto stream = reflection->ServerReflectionInfo(&context);
+  grpc::reflection::v1alpha::ServerReflectionRequest list;
+  list.set_list_services("");
+  ASSERT_TRUE(stream->Write(list));
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::vector<std::string> names;
+  for (const auto& s : response.list_services_response().service()) names.push_back(s.name());
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"vox.v1.TranslationService",
+                                              "vox.v1.DiscoveryService", "grpc.health.v1.Health"}));
+
+  grpc::reflection::v1alpha::ServerReflectionRequest symbol;
+  symbol.set_file_containing_symbol("vox.v1.TranslationService");
+  ASSERT_TRUE(stream->Write(symbol));
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_GE(response.file_descriptor_response().file_descriptor_proto_size(), 1);
+  google::protobuf::FileDescriptorProto file;
+  ASSERT_TRUE(file.ParseFromString(response.file_descriptor_response().file_descriptor_proto(0)));
+  EXPECT_EQ(file.name(), "vox/v1/translation.proto");
+  ASSERT_GE(file.service_size(), 1);
+  EXPECT_EQ(file.service(0).method(0).name(), "Translate");
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(VoxdTest, ListModelsReportsTheTinyModelOnCpuInFloat32) {
+  auto discovery = v1::DiscoveryService::NewStub(channel_);
+  grpc::ClientContext context;
+  v1::ListModelsResponse response;
+  ASSERT_TRUE(discovery->ListModels(&context, {}, &response).ok());
+  ASSERT_EQ(response.models_size(), 1);
+  const v1::Model& m = response.models(0);
+  EXPECT_EQ(m.name(), "nllb-tiny");
+  EXPECT_EQ(m.kind(), "translation");
+  EXPECT_EQ(m.architecture(), "nllb-m2m100");
+  EXPECT_EQ(m.device(), "cpu");
+  EXPECT_EQ(m.dtype(), "float32");
+  const nlohmann::json manifest = ReadJson(kTinyModel + "/manifest.json");
+  EXPECT_EQ(m.languages_size(), static_cast<int>(manifest["languages"].size()));
+
+  grpc::ClientContext lang_context;
+  v1::ListLanguagesResponse languages;
+  ASSERT_TRUE(discovery->ListLanguages(&lang_context, {}, &languages).ok());
+  EXPECT_EQ(languages.languages_size(), m.languages_size());
+}
+
+TEST_F(VoxdTest, EveryBadInputGetsInvalidArgumentWithAHelpfulMessage) {
+  const nlohmann::json manifest = ReadJson(kTinyModel + "/manifest.json");
+  const int max_source_tokens = manifest["max_source_tokens"].get<int>();
+  std::string too_long;
+  for (int i = 0; i < max_source_tokens + 8; ++i) too_long += "hello world ";
+
+  struct Case {
+    const char* name;
+    v1::TranslateRequest request;
+    std::vector<std::string> expected;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"unknown language", Request({"Hello"}), {"eng_latn", "did you mean eng_Latn"}});
+  cases.back().request.set_source_language("eng_latn");
+  cases.push_back({"unknown target", Request({"Hello"}), {"target_language", "xxx_Yyyy"}});
+  cases.back().request.set_target_language("xxx_Yyyy");
+  cases.push_back({"empty text", Request({"Hello", ""}), {"texts[1] is empty"}});
+  cases.push_back({"too long", Request({too_long}),
+                   {"text 0 is too long", "at most " + std::to_string(max_source_tokens)}});
+  cases.push_back({"too many texts", Request(std::vector<std::string>(65, "Hi")), {"65", "64"}});
+  cases.push_back({"huge beam", Request({"Hello"}), {"beam"}});
+  cases.back().request.mutable_options()->set_beam_size(1000);
+  cases.push_back({"max length beyond positions", Request({"Hello"}), {"max"}});
+  cases.back().request.mutable_options()->set_max_length(1 << 20);
+  cases.push_back({"negative max length", Request({"Hello"}), {"options.max_length"}});
+  cases.back().request.mutable_options()->set_max_length(-5);
+  for (const Case& c : cases) {
+    v1::TranslateResponse response;
+    grpc::Status s = Translate(c.request, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.name << ": " << s.error_message();
+    for (const std::string& e : c.expected) {
+      EXPECT_THAT(s.error_message(), HasSubstr(e)) << c.name;
+    }
+  }
+  // Still serving after all that.
+  v1::TranslateResponse response;
+  EXPECT_TRUE(Translate(Request({"Hello"}), &response).ok());
+}
+
+TEST_F(VoxdTest, AccessLogHasOneLinePerCallWithTheRequestId) {
+  grpc::ClientContext context;
+  context.AddMetadata("x-request-id", "integration-77");
+  v1::TranslateResponse response;
+  ASSERT_TRUE(translate_->Translate(&context, Request({"Hello"}), &response).ok());
+  auto it = context.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(it, context.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "integration-77");
+  // The log line is written before the status reaches the client.
+  const std::string log = voxd_->Stderr();
+  int lines = 0;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    if (absl::StrContains(line, "request_id=integration-77")) {
+      ++lines;
+      EXPECT_THAT(std::string(line), HasSubstr("rpc=/vox.v1.TranslationService/Translate"));
+      EXPECT_THAT(std::string(line), HasSubstr("status=OK"));
+      EXPECT_THAT(std::string(line), HasSubstr("duration_ms="));
+    }
+  }
+  EXPECT_EQ(lines, 1) << log;
+}
+
+TEST_F(VoxdTest, VoxctlTranslatesAndListsAndReportsErrors) {
+  const std::vector<nlohmann::json> cases = ClearGoldenCases();
+  const auto& c = cases[0];
+  std::string err;
+  auto [code, out] = RunToExit(
+      {VOXCTL_BINARY, "--server", *address_, "translate", "--from", c["source"].get<std::string>(),
+       "--to", c["target"].get<std::string>(), "--max-length",
+       std::to_string(c["max_length"].get<int>()), c["text"].get<std::string>()},
+      "voxctl-translate", &err, absl::Seconds(60));
+  EXPECT_EQ(code, 0) << err;
+  EXPECT_EQ(out, c["greedy"]["text"].get<std::string>() + "\n");
+
+  std::tie(code, out) = RunToExit({VOXCTL_BINARY, "--server", *address_, "models"},
+                                  "voxctl-models", &err, absl::Seconds(60));
+  EXPECT_EQ(code, 0) << err;
+  EXPECT_THAT(out, HasSubstr("nllb-tiny"));
+  EXPECT_THAT(out, HasSubstr("device=cpu dtype=float32"));
+
+  std::tie(code, out) =
+      RunToExit({VOXCTL_BINARY, "--server", *address_, "translate", "--from", "eng_latn", "--to",
+                 "fra_Latn", "Hello"},
+                "voxctl-bad", &err, absl::Seconds(60));
+  EXPECT_EQ(code, 1);
+  EXPECT_THAT(err, HasSubstr("INVALID_ARGUMENT"));
+  EXPECT_THAT(err, HasSubstr("did you mean eng_Latn"));
+  EXPECT_EQ(out, "");
+
+  std::tie(code, out) = RunToExit({VOXCTL_BINARY, "--server", *address_, "translate", "Hello"},
+                                  "voxctl-usage", &err, absl::Seconds(60));
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(err, HasSubstr("--from"));
+}
+
+// --- Start-up failures and shutdown: each starts its own voxd. ---
+
+TEST(VoxdStartupTest, TruncatedModelFileStopsStartUpNamingTheFile) {
+  const std::string models = ModelsDir("truncated", {kTinyModel});
+  const fs::path model_ts = fs::path(models) / "nllb-tiny" / "model.ts";
+  fs::resize_file(model_ts, fs::file_size(model_ts) / 2);
+  std::string err;
+  auto [code, out] = RunToExit({VOXD_BINARY, "--models", models, "--listen", "127.0.0.1:0"},
+                               "truncated", &err, absl::Seconds(120));
+  EXPECT_NE(code, 0);
+  EXPECT_THAT(err, HasSubstr("model.ts"));
+  EXPECT_THAT(err, HasSubstr("nllb-tiny"));
+  EXPECT_EQ(out, "") << "voxd must not claim to be listening";
+}
+
+TEST(VoxdStartupTest, ManifestMissingAFieldStopsStartUpNamingTheFileAndField) {
+  for (const std::string field : {"architecture", "languages", "files"}) {
+    const std::string models = ModelsDir("manifest-" + field, {kTinyModel});
+    const fs::path manifest_path = fs::path(models) / "nllb-tiny" / "manifest.json";
+    nlohmann::json manifest = ReadJson(manifest_path.string());
+    manifest.erase(field);
+    std::ofstream(manifest_path) << manifest.dump(1);
+    std::string err;
+    auto [code, out] = RunToExit({VOXD_BINARY, "--models", models, "--listen", "127.0.0.1:0"},
+                                 "manifest-" + field, &err, absl::Seconds(120));
+    EXPECT_NE(code, 0) << field;
+    EXPECT_THAT(err, HasSubstr("manifest.json")) << field;
+    EXPECT_THAT(err, HasSubstr(field)) << err;
+    EXPECT_EQ(out, "");
+  }
+}
+
+TEST(VoxdStartupTest, NoModelsIsAClearError) {
+  const std::string models = ModelsDir("empty", {});
+  std::string err;
+  auto [code, out] = RunToExit({VOXD_BINARY, "--models", models, "--listen", "127.0.0.1:0"},
+                               "empty", &err, absl::Seconds(60));
+  EXPECT_NE(code, 0);
+  EXPECT_THAT(err, HasSubstr("no models found in " + models));
+}
+
+TEST(VoxdStartupTest, BadConfigKeyIsAnErrorNamingIt) {
+  const std::string config = (fs::path(::testing::TempDir()) / "bad.toml").string();
+  std::ofstream(config) << "[server]\nmax_text_per_call = 3\n";
+  std::string err;
+  auto [code, out] = RunToExit({VOXD_BINARY, "--config", config}, "bad-config", &err,
+                               absl::Seconds(60));
+  EXPECT_EQ(code, 2);
+  EXPECT_THAT(err, HasSubstr("server.max_text_per_call"));
+  EXPECT_THAT(err, HasSubstr("did you mean server.max_texts_per_call"));
+}
+
+TEST(VoxdStartupTest, ConfigFileIsReadAndFlagsOverrideIt) {
+  const std::string models = ModelsDir("config", {kTinyModel});
+  const std::string config = (fs::path(::testing::TempDir()) / "voxd-test.toml").string();
+  std::ofstream(config) << "[server]\nlisten = \"127.0.0.1:1\"\nmax_texts_per_call = 2\n"
+                        << "[models]\ndir = \"" << models << "\"\n";
+  ChildProcess voxd;
+  // --listen overrides the file's port 1 (which could not be bound).
+  const std::string address = StartVoxd(&voxd, {"--config", config}, "config");
+  ASSERT_FALSE(address.empty());
+  auto stub = v1::TranslationService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::TranslateRequest request;
+  for (int i = 0; i < 3; ++i) request.add_texts("Hello");
+  request.set_source_language("eng_Latn");
+  request.set_target_language("fra_Latn");
+  grpc::ClientContext context;
+  v1::TranslateResponse response;
+  grpc::Status s = stub->Translate(&context, request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("limit is 2"));
+  EXPECT_EQ(*voxd.Wait(SIGTERM, absl::Seconds(60)), 0);
+}
+
+TEST(VoxdStartupTest, SigtermDrainsAndExitsZeroAfterPrintingExactlyOneLine) {
+  const std::string models = ModelsDir("sigterm", {kTinyModel});
+  ChildProcess voxd;
+  const std::string address = StartVoxd(&voxd, {"--models", models}, "sigterm");
+  ASSERT_FALSE(address.empty());
+  auto stub = v1::TranslationService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  v1::TranslateRequest request;
+  request.add_texts("Hello");
+  request.set_source_language("eng_Latn");
+  request.set_target_language("fra_Latn");
+  grpc::ClientContext context;
+  v1::TranslateResponse response;
+  ASSERT_TRUE(stub->Translate(&context, request, &response).ok());
+  absl::StatusOr<int> code = voxd.Wait(SIGTERM, absl::Seconds(60));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << voxd.Stderr();
+  EXPECT_EQ(voxd.RestOfStdout(), "");
+  EXPECT_THAT(voxd.Stderr(), HasSubstr("SIGTERM received"));
+}
+
+}  // namespace
+}  // namespace vox
