@@ -103,6 +103,7 @@ class ContinuousBatcher {
 
   // Ends every sequence (queued: UNAVAILABLE; active: UNAVAILABLE at the next step boundary,
   // after Leave) and joins the workers.
+  // Blocks until running work returns; never destroy a batcher from its own callbacks or model.
   ~ContinuousBatcher() {
     {
       absl::MutexLock lock(&mu_);

@@ -95,6 +95,7 @@ class DynamicBatcher {
 
   // Fails every request still queued with UNAVAILABLE, lets running batches finish (their
   // CheckStop turns UNAVAILABLE), and joins the workers and the sweeper.
+  // Blocks until running work returns; never destroy a batcher from its own callbacks or model.
   ~DynamicBatcher() {
     {
       absl::MutexLock lock(&mu_);
