@@ -427,7 +427,7 @@ class XttsModel(nn.Module):
 
     @torch.jit.export
     def decode_frames(self, frames: Tensor, speaker: Tensor) -> Tensor:
-        dt = self._dtype()
+        dt = self.hifigan_decoder.waveform_decoder.conv_pre.weight.dtype
         wav = self.hifigan_decoder.waveform_decoder(frames.to(dt), speaker.to(dt))
         return wav.squeeze(1).float()
 
@@ -642,7 +642,9 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
     if not languages:
         raise ExportError(f"config.json: none of the languages {langs} is in the language table")
     os.makedirs(out, exist_ok=True)
-    model = model.to(dtypes[dtype])
+    # Only the GPT takes the requested dtype: the HiFi-GAN decoder (~26M parameters in v2) stays
+    # float32, which every backend runs (torch 1.13 on CPU has no bfloat16 transposed conv).
+    model.gpt.to(dtypes[dtype])
     with torch.no_grad():
         scripted = torch.jit.script(model)
     scripted.save(os.path.join(out, "model.ts"))

@@ -404,9 +404,10 @@ absl::StatusOr<std::unique_ptr<XttsEngine>> XttsEngine::Load(const std::string& 
   auto voices_module = LoadTorchModule(man.Path("voices.ts"), impl->device);
   if (!voices_module.ok()) return voices_module.status();
   absl::Status st = CatchTorchErrors(absl::StrCat(man.Path("voices.ts"), ": cannot read voices"), [&] {
-    if (dtype_name != man.dtype) impl->module->to(ToTorchDType(*dtype));
+    // Only the GPT changes dtype; the vocoder stays float32 (docs/model-format.md, XTTS).
+    if (dtype_name != man.dtype) impl->module->attr("gpt").toModule().to(ToTorchDType(*dtype));
     impl->cond_latents = (*voices_module)->attr("cond_latents").toTensor().to(ToTorchDType(*dtype));
-    impl->speaker_embeddings = (*voices_module)->attr("speaker_embeddings").toTensor().to(ToTorchDType(*dtype));
+    impl->speaker_embeddings = (*voices_module)->attr("speaker_embeddings").toTensor();  // float32
     return absl::OkStatus();
   });
   if (!st.ok()) return st;

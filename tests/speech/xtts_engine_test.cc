@@ -371,6 +371,25 @@ TEST_F(XttsEngineTest, ValidationNamesTheBadValueAndTheAllowedOnes) {
   EXPECT_FALSE(called);
 }
 
+TEST(XttsEngineLoadTest, BFloat16GptRunsOnCpu) {
+  EngineOptions o;
+  o.device = "cpu";
+  o.dtype = "bfloat16";
+  auto e = XttsEngine::Load("xtts-tiny-bf16", kModel, o);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ((*e)->info().dtype, "bfloat16");
+  SynthesisRequest r;
+  r.text = "Hello there.";
+  r.language = "eng_Latn";
+  r.params.greedy = true;
+  r.params.forced_codes = 12;
+  int64_t samples = 0;
+  auto st = (*e)->Synthesize(r, [&](absl::Span<const float> s) { samples += s.size(); return true; }, {});
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->codes, 12);
+  EXPECT_EQ(samples, 256 * ((4 * 12 * 160) / 147));
+}
+
 TEST(XttsEngineLoadTest, MissingDirectoryNamesTheManifest) {
   auto e = LoadXttsEngine("x", kTiny + "/models/does-not-exist", EngineOptions{});
   ASSERT_FALSE(e.ok());

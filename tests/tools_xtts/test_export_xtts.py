@@ -279,6 +279,26 @@ class CheckpointValidationTest(unittest.TestCase):
         g = raw["hifigan_decoder.waveform_decoder.ups.0.parametrizations.weight.original0"]
         self.assertTrue(torch.allclose(folded.reshape(folded.shape[0], -1).norm(dim=1), g.reshape(-1), rtol=1e-5))
 
+    def test_bfloat16_export_runs_on_cpu_close_to_float32(self):
+        out32, out16 = os.path.join(self.tmp, "f32"), os.path.join(self.tmp, "bf16")
+        export_xtts.export(self.ckpt, out32, "float32")
+        m = export_xtts.export(self.ckpt, out16, "bfloat16")
+        self.assertEqual(m["dtype"], "bfloat16")
+        a, b = (torch.jit.load(os.path.join(d, "model.ts")) for d in (out32, out16))
+        self.assertEqual(b.gpt.mel_head.weight.dtype, torch.bfloat16)
+        self.assertEqual(b.hifigan_decoder.waveform_decoder.conv_pre.weight.dtype, torch.float32)
+        v = torch.jit.load(os.path.join(out32, "voices.ts"))
+        ids = torch.tensor([[5, 6, 7, 8]])
+        with torch.no_grad():
+            la, lat_a, _ = a.prefix(v.cond_latents[:1], ids, 50)
+            lb, lat_b, _ = b.prefix(v.cond_latents[:1], ids, 50)
+            self.assertEqual(lb.dtype, torch.float32)
+            self.assertLess(float((lat_a - lat_b).abs().max()), 0.2)
+            w = b.vocode(lat_b.unsqueeze(1).repeat(1, 5, 1), v.speaker_embeddings[:1])
+        self.assertEqual(w.dtype, torch.float32)
+        with self.assertRaisesRegex(export_xtts.ExportError, "--dtype 'int8' not one of"):
+            export_xtts.export(self.ckpt, os.path.join(self.tmp, "i8"), "int8")
+
     def test_missing_file_is_named(self):
         d = os.path.join(self.tmp, "nospeakers")
         shutil.copytree(self.ckpt, d)
