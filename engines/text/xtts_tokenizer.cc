@@ -462,6 +462,25 @@ bool IsCloser(char32_t c) {
 }
 
 // Byte offsets just after each sentence (end punctuation run, closers, then whitespace or end).
+// True when the single '.' at t[i] ends an abbreviation ("Mr.", "Sra.", "etc.") or an initial
+// ("J."), which does not end a sentence.
+bool IsAbbreviationDot(std::u32string_view t, size_t i) {
+  static const auto* words = new std::vector<std::u32string>{
+      U"mr", U"mrs", U"ms", U"dr", U"drs", U"st", U"jr", U"sr", U"co", U"ltd", U"maj", U"gen",
+      U"rev", U"lt", U"hon", U"sgt", U"capt", U"esq", U"col", U"ft", U"prof", U"vs", U"etc",
+      U"sra", U"srta", U"dra", U"mme", U"fr", U"sig", U"dhr", U"mevr", U"jhr", U"ing", U"nr",
+      U"no", U"p", U"e.g", U"i.e", U"approx", U"dept", U"inc", U"av", U"avda", U"ud", U"uds"};
+  size_t b = i;
+  while (b > 0 && (unicode::IsPyWord(t[b - 1]) || (t[b - 1] == '.' && b - 1 > 0 &&
+                                                   unicode::IsPyWord(t[b - 2])))) {
+    --b;
+  }
+  if (b == i) return false;
+  const std::u32string word = unicode::PyLower(t.substr(b, i - b));
+  if (word.size() == 1 && !unicode::IsPyDigit(word[0])) return true;  // an initial
+  return std::find(words->begin(), words->end(), word) != words->end();
+}
+
 std::vector<size_t> SentenceEnds(std::u32string_view t) {
   std::vector<size_t> ends;
   size_t i = 0;
@@ -472,6 +491,10 @@ std::vector<size_t> SentenceEnds(std::u32string_view t) {
     }
     size_t j = i;
     while (j < t.size() && IsSentenceEnd(t[j])) ++j;
+    if (j == i + 1 && t[i] == '.' && IsAbbreviationDot(t, i)) {
+      i = j;
+      continue;
+    }
     while (j < t.size() && IsCloser(t[j])) ++j;
     if (j == t.size() || unicode::IsPySpace(t[j])) ends.push_back(j);
     i = j;

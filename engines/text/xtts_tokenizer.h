@@ -69,7 +69,8 @@ class XttsTokenizer {
 std::string XttsLanguageToken(std::string_view xtts_lang);
 
 // Splits `text` (raw, before cleaning) at sentence boundaries (. ! ? ; … and 。！？； ؟ ।, with
-// closing quotes/brackets, followed by whitespace or the end) and packs consecutive sentences into
+// closing quotes/brackets, followed by whitespace or the end; a '.' after an abbreviation such as
+// "Mr." "Sra." "etc." or an initial "J." ends nothing) and packs consecutive sentences into
 // one piece while it still encodes to fewer than `max_ids` ids (XTTS v2: gpt_max_text_tokens =
 // 402, and xtts.py asserts len(ids) < 402). A sentence that alone is too long is cut at the last
 // comma, else the last space, else between characters outside numbers, else anywhere, that keeps

@@ -319,6 +319,21 @@ TEST(XttsSplitTest, PiecesStayUnderTheLimitAndKeepAllText) {
   }
 }
 
+TEST(XttsSplitTest, AbbreviationsAndInitialsDoNotEndSentences) {
+  auto tok = XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
+  ASSERT_TRUE(tok.ok());
+  const std::string first = "A long first sentence is here.";
+  const std::string second = "I met Mr. J. Smith today.";
+  // A limit at which `first` plus "I met Mr." fits but the whole text does not: a splitter that
+  // took "Mr." or "J." for a sentence end would cut there.
+  const size_t limit = tok->Encode(first + " I met Mr. J.", "en")->size() + 1;
+  ASSERT_GE(tok->Encode(first + " " + second, "en")->size(), limit);
+  ASSERT_LT(tok->Encode(second, "en")->size(), limit);
+  auto pieces = SplitForXtts(*tok, first + " " + second, "en", limit);
+  ASSERT_TRUE(pieces.ok()) << pieces.status();
+  EXPECT_THAT(*pieces, ElementsAre(first, second));
+}
+
 TEST(XttsSplitTest, ShortTextIsOnePieceAndOverlongSentenceIsCut) {
   auto tok = XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
   ASSERT_TRUE(tok.ok());
