@@ -411,6 +411,15 @@ absl::StatusOr<std::unique_ptr<XttsEngine>> XttsEngine::Load(const std::string& 
     return absl::OkStatus();
   });
   if (!st.ok()) return st;
+  if (stream.freeze_module) {
+    st = CatchTorchErrors(absl::StrCat(man.Path("model.ts"), ": cannot freeze"), [&] {
+      impl->module = std::make_shared<torch::jit::Module>(torch::jit::freeze(
+          *impl->module, std::vector<std::string>{"prefix", "step", "interpolate", "interpolate_window",
+                                                  "decode_frames", "vocode"}));
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
+  }
   if (impl->cond_latents.dim() != 3 || impl->cond_latents.size(0) != static_cast<int64_t>(impl->voices.size()) ||
       impl->cond_latents.size(2) != impl->d_model || impl->speaker_embeddings.dim() != 3 ||
       impl->speaker_embeddings.size(0) != static_cast<int64_t>(impl->voices.size())) {
