@@ -1,0 +1,437 @@
+#include "bench/voxbench/load_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "vox/v1/speech.grpc.pb.h"
+#include "vox/v1/speech_translation.grpc.pb.h"
+#include "vox/v1/translation.grpc.pb.h"
+
+namespace vox::bench {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+int64_t NanosBetween(SteadyClock::time_point a, SteadyClock::time_point b) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
+}
+
+}  // namespace
+
+struct LoadRunner::Stubs {
+  std::unique_ptr<v1::TranslationService::Stub> translate;
+  std::unique_ptr<v1::SpeechService::Stub> speech;
+  std::unique_ptr<v1::SpeechTranslationService::Stub> speech_translate;
+};
+
+// Shared by the three call kinds: context set-up and the final bookkeeping.
+namespace {
+
+void PrepareContext(const BenchOptions& options, int64_t index, grpc::ClientContext* ctx) {
+  ctx->set_deadline(absl::ToChronoTime(absl::Now() + options.deadline));
+  ctx->AddMetadata("x-request-id", absl::StrCat("voxbench-", index));
+}
+
+void Finish(const grpc::Status& status, SteadyClock::time_point start, CallResult* result) {
+  result->latency_nanos = NanosBetween(start, SteadyClock::now());
+  result->code = status.error_code();
+  if (!status.ok()) result->error_message = status.error_message();
+}
+
+}  // namespace
+
+// Unary Translate through stub->async(): the callback deletes the call.
+class LoadRunner::TranslateCall {
+ public:
+  TranslateCall(LoadRunner* runner, const v1::TranslateRequest* request, int64_t index)
+      : runner_(runner), request_(request) {
+    PrepareContext(runner->options_, index, &ctx_);
+  }
+  void Start() {
+    result_.timestamp = absl::Now();
+    start_ = SteadyClock::now();
+    runner_->stubs_->translate->async()->Translate(
+        &ctx_, request_, &response_, [this](grpc::Status status) { OnDone(status); });
+  }
+
+ private:
+  void OnDone(const grpc::Status& status) {
+    Finish(status, start_, &result_);
+    LoadRunner* runner = runner_;
+    CallResult result = std::move(result_);
+    delete this;
+    runner->Complete(std::move(result));
+  }
+
+  LoadRunner* const runner_;
+  const v1::TranslateRequest* const request_;
+  grpc::ClientContext ctx_;
+  v1::TranslateResponse response_;
+  SteadyClock::time_point start_;
+  CallResult result_;
+};
+
+// Server-streaming Synthesize as a ClientReadReactor; deletes itself in OnDone.
+class LoadRunner::SynthesizeCall final : public grpc::ClientReadReactor<v1::SynthesizeResponse> {
+ public:
+  SynthesizeCall(LoadRunner* runner, const v1::SynthesizeRequest* request, int64_t index)
+      : runner_(runner), request_(request) {
+    PrepareContext(runner->options_, index, &ctx_);
+  }
+  void Start() {
+    result_.timestamp = absl::Now();
+    start_ = SteadyClock::now();
+    runner_->stubs_->speech->async()->Synthesize(&ctx_, request_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+
+  // Reads are sequential (one in flight), so no lock is needed here.
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // end of stream; OnDone follows
+    const SteadyClock::time_point now = SteadyClock::now();
+    if (response_.has_header()) {
+      result_.sample_rate_hz = response_.header().sample_rate_hz();
+    } else if (response_.has_audio() && response_.audio().num_samples() > 0) {
+      ++result_.audio_messages;
+      result_.audio_samples += response_.audio().num_samples();
+      if (result_.time_to_first_audio_nanos < 0) {
+        result_.time_to_first_audio_nanos = NanosBetween(start_, now);
+      } else {
+        result_.audio_gaps_nanos.push_back(NanosBetween(last_audio_, now));
+      }
+      last_audio_ = now;
+    }
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    Finish(status, start_, &result_);
+    LoadRunner* runner = runner_;
+    CallResult result = std::move(result_);
+    delete this;
+    runner->Complete(std::move(result));
+  }
+
+ private:
+  LoadRunner* const runner_;
+  const v1::SynthesizeRequest* const request_;
+  grpc::ClientContext ctx_;
+  v1::SynthesizeResponse response_;
+  SteadyClock::time_point start_;
+  SteadyClock::time_point last_audio_;
+  CallResult result_;
+};
+
+// Bidirectional SpeechTranslate as a ClientBidiReactor: writes the session's messages one at a
+// time (one write in flight), half-closes, and reads until the end. Reads and writes complete
+// on different threads, so the per-segment send times are guarded.
+class LoadRunner::SpeechTranslateCall final
+    : public grpc::ClientBidiReactor<v1::SpeechTranslateRequest, v1::SpeechTranslateResponse> {
+ public:
+  SpeechTranslateCall(LoadRunner* runner, const std::vector<v1::SpeechTranslateRequest>* session,
+                      int64_t index)
+      : runner_(runner), session_(session) {
+    PrepareContext(runner->options_, index, &ctx_);
+  }
+  void Start() {
+    result_.timestamp = absl::Now();
+    start_ = SteadyClock::now();
+    runner_->stubs_->speech_translate->async()->SpeechTranslate(&ctx_, this);
+    WriteNext();
+    StartRead(&response_);
+    StartCall();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (ok) WriteNext();  // !ok: the call is over; OnDone follows
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    const SteadyClock::time_point now = SteadyClock::now();
+    absl::MutexLock lock(&mu_);
+    switch (response_.payload_case()) {
+      case v1::SpeechTranslateResponse::kHeader:
+        result_.sample_rate_hz = response_.header().sample_rate_hz();
+        break;
+      case v1::SpeechTranslateResponse::kAudio: {
+        const v1::SegmentAudio& audio = response_.audio();
+        if (audio.chunk().num_samples() <= 0) break;
+        ++result_.audio_messages;
+        result_.audio_samples += audio.chunk().num_samples();
+        if (result_.time_to_first_audio_nanos < 0) {
+          result_.time_to_first_audio_nanos = NanosBetween(start_, now);
+        }
+        Segment& seg = segments_[audio.segment_id()];
+        if (!seg.had_audio) {
+          seg.had_audio = true;
+          if (seg.sent) {
+            result_.segment_time_to_first_audio_nanos.push_back(NanosBetween(seg.sent_at, now));
+          }
+        } else {
+          result_.audio_gaps_nanos.push_back(NanosBetween(seg.last_audio, now));
+        }
+        seg.last_audio = now;
+        break;
+      }
+      case v1::SpeechTranslateResponse::kSegmentEnd: {
+        Segment& seg = segments_[response_.segment_end().segment_id()];
+        if (seg.sent) result_.segment_latency_nanos.push_back(NanosBetween(seg.sent_at, now));
+        ++result_.segments_done;
+        break;
+      }
+      default:
+        break;
+    }
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    CallResult result;
+    {
+      absl::MutexLock lock(&mu_);
+      Finish(status, start_, &result_);
+      result = std::move(result_);
+    }
+    LoadRunner* runner = runner_;
+    delete this;
+    runner->Complete(std::move(result));
+  }
+
+ private:
+  struct Segment {
+    bool sent = false;
+    bool had_audio = false;
+    SteadyClock::time_point sent_at;
+    SteadyClock::time_point last_audio;
+  };
+
+  void WriteNext() {
+    if (next_ >= session_->size()) {
+      StartWritesDone();
+      return;
+    }
+    const v1::SpeechTranslateRequest& message = (*session_)[next_++];
+    if (message.has_segment()) {
+      absl::MutexLock lock(&mu_);
+      Segment& seg = segments_[message.segment().segment_id()];
+      if (!seg.sent) {
+        seg.sent = true;
+        seg.sent_at = SteadyClock::now();
+      }
+    }
+    StartWrite(&message);
+  }
+
+  LoadRunner* const runner_;
+  const std::vector<v1::SpeechTranslateRequest>* const session_;
+  grpc::ClientContext ctx_;
+  v1::SpeechTranslateResponse response_;
+  SteadyClock::time_point start_;
+  size_t next_ = 0;  // only touched by Start and OnWriteDone (writes are sequential)
+  absl::Mutex mu_;
+  std::map<uint64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);
+  CallResult result_ ABSL_GUARDED_BY(mu_);
+};
+
+LoadRunner::LoadRunner(const BenchOptions& options, const RequestPlan& plan,
+                       std::shared_ptr<grpc::Channel> channel,
+                       std::function<void(const ProgressSnapshot&, bool)> on_progress)
+    : options_(options),
+      plan_(plan),
+      channel_(std::move(channel)),
+      on_progress_(std::move(on_progress)),
+      stubs_(std::make_unique<Stubs>()) {
+  stubs_->translate = v1::TranslationService::NewStub(channel_);
+  stubs_->speech = v1::SpeechService::NewStub(channel_);
+  stubs_->speech_translate = v1::SpeechTranslationService::NewStub(channel_);
+}
+
+LoadRunner::~LoadRunner() = default;
+
+void LoadRunner::StartCall(int64_t index) {
+  switch (options_.call) {
+    case CallKind::kTranslate: {
+      const auto& r = plan_.translate[static_cast<size_t>(index) % plan_.translate.size()];
+      (new TranslateCall(this, &r, index))->Start();
+      break;
+    }
+    case CallKind::kSynthesize: {
+      const auto& r = plan_.synthesize[static_cast<size_t>(index) % plan_.synthesize.size()];
+      (new SynthesizeCall(this, &r, index))->Start();
+      break;
+    }
+    case CallKind::kSpeechTranslate:
+      (new SpeechTranslateCall(this, &plan_.session, index))->Start();
+      break;
+  }
+}
+
+void LoadRunner::Complete(CallResult result) {
+  if (result.code != grpc::StatusCode::OK) errors_.fetch_add(1);
+  absl::MutexLock lock(&mu_);
+  results_.push_back(std::move(result));
+  --in_flight_;
+  completed_.fetch_add(1);
+  room_.Signal();
+}
+
+ProgressSnapshot LoadRunner::Snapshot(absl::Time start) const {
+  ProgressSnapshot s;
+  s.started = started_.load();
+  s.completed = completed_.load();
+  s.errors = errors_.load();
+  {
+    absl::MutexLock lock(&mu_);
+    s.in_flight = in_flight_;
+  }
+  s.elapsed = absl::Now() - start;
+  return s;
+}
+
+RunResult LoadRunner::Run() {
+  RunResult run;
+  // Connect first so the first calls do not pay for the handshake (as ghz does), but give up
+  // early on TRANSIENT_FAILURE: the calls then fail fast and are counted as UNAVAILABLE.
+  {
+    const auto deadline = absl::ToChronoTime(absl::Now() + options_.connect_timeout);
+    grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+    while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_TRANSIENT_FAILURE &&
+           state != GRPC_CHANNEL_SHUTDOWN) {
+      if (!channel_->WaitForStateChange(state, deadline)) break;
+      state = channel_->GetState(true);
+    }
+    run.connected = state == GRPC_CHANNEL_READY;
+  }
+
+  const absl::Time start_wall = absl::Now();
+  const SteadyClock::time_point start = SteadyClock::now();
+  const bool has_total = options_.total > 0;
+  const bool has_duration = options_.duration > absl::ZeroDuration();
+  const SteadyClock::time_point end_of_starts =
+      start + std::chrono::nanoseconds(absl::ToInt64Nanoseconds(options_.duration));
+  absl::Time next_progress = start_wall + absl::Seconds(1);
+  run.start = start_wall;
+
+  auto report_progress = [&](bool final) {
+    if (on_progress_) on_progress_(Snapshot(start_wall), final);
+  };
+
+  int64_t index = 0;
+  while (true) {
+    if (has_total && index >= options_.total) {
+      run.end_reason = EndReason::kNormal;
+      break;
+    }
+    const SteadyClock::time_point now = SteadyClock::now();
+    if (has_duration && now >= end_of_starts) {
+      run.end_reason = EndReason::kTimeout;
+      break;
+    }
+    // Wake at the earliest of the next progress line and the end of the run.
+    absl::Time wake = next_progress;
+    if (has_duration) {
+      wake = std::min(wake, absl::Now() + absl::Nanoseconds(NanosBetween(now, end_of_starts)));
+    }
+    // The rate's slot for this call: sleep until then (one thread, never per request).
+    const SteadyClock::time_point slot =
+        options_.rate > 0
+            ? start + std::chrono::nanoseconds(static_cast<int64_t>(
+                          static_cast<double>(index) * 1e9 / options_.rate))
+            : now;
+    if (slot > now) {
+      absl::SleepFor(std::min(absl::Nanoseconds(NanosBetween(now, slot)), wake - absl::Now()));
+    } else {
+      bool may_start = false;
+      {
+        absl::MutexLock lock(&mu_);
+        while (in_flight_ >= options_.concurrency) {
+          if (room_.WaitWithDeadline(&mu_, wake)) break;  // timed out
+        }
+        if (in_flight_ < options_.concurrency &&
+            !(has_duration && SteadyClock::now() >= end_of_starts)) {
+          ++in_flight_;
+          may_start = true;
+        }
+      }
+      if (may_start) {
+        started_.fetch_add(1);
+        StartCall(index++);
+      }
+    }
+    if (absl::Now() >= next_progress) {
+      report_progress(false);
+      next_progress += absl::Seconds(1);
+    }
+  }
+
+  // Let the calls in flight finish (each is bounded by its deadline).
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      while (in_flight_ > 0) {
+        if (room_.WaitWithDeadline(&mu_, next_progress)) break;  // timed out
+      }
+      if (in_flight_ == 0) break;
+    }
+    report_progress(false);
+    next_progress += absl::Seconds(1);
+  }
+  run.total_nanos = NanosBetween(start, SteadyClock::now());
+  report_progress(true);
+  absl::MutexLock lock(&mu_);
+  run.calls = std::move(results_);
+  return run;
+}
+
+const char* StatusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
+}
+
+const char* GhzStatusName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "Canceled";
+    case grpc::StatusCode::UNKNOWN: return "Unknown";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "InvalidArgument";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DeadlineExceeded";
+    case grpc::StatusCode::NOT_FOUND: return "NotFound";
+    case grpc::StatusCode::ALREADY_EXISTS: return "AlreadyExists";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PermissionDenied";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "ResourceExhausted";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FailedPrecondition";
+    case grpc::StatusCode::ABORTED: return "Aborted";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OutOfRange";
+    case grpc::StatusCode::UNIMPLEMENTED: return "Unimplemented";
+    case grpc::StatusCode::INTERNAL: return "Internal";
+    case grpc::StatusCode::UNAVAILABLE: return "Unavailable";
+    case grpc::StatusCode::DATA_LOSS: return "DataLoss";
+    case grpc::StatusCode::UNAUTHENTICATED: return "Unauthenticated";
+    default: return "Unknown";
+  }
+}
+
+}  // namespace vox::bench

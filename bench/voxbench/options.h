@@ -1,0 +1,83 @@
+#ifndef VOX_BENCH_VOXBENCH_OPTIONS_H_
+#define VOX_BENCH_VOXBENCH_OPTIONS_H_
+
+// voxbench's command line and the requests it sends. Parsing never exits or prints: errors come
+// back as INVALID_ARGUMENT naming the flag, the bad value and the allowed values, and the caller
+// prints them with UsageText(). Pure logic; thread-compatible.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "vox/v1/speech.pb.h"
+#include "vox/v1/speech_translation.pb.h"
+#include "vox/v1/translation.pb.h"
+
+namespace vox::bench {
+
+enum class CallKind { kTranslate, kSynthesize, kSpeechTranslate };
+enum class ReportFormat { kText, kJson };
+
+// "translate", "synthesize", "speech-translate".
+const char* CallKindName(CallKind kind);
+// The fully qualified method as ghz names it: "vox.v1.TranslationService.Translate".
+const char* CallMethodName(CallKind kind);
+
+struct BenchOptions {
+  std::string server;  // HOST:PORT, required
+  CallKind call = CallKind::kTranslate;
+  int concurrency = 1;
+  // The run ends when `total` calls were started or `duration` passed, whichever comes first;
+  // at least one of them is set (default: total = 200, as ghz's -n).
+  int64_t total = 0;
+  absl::Duration duration = absl::ZeroDuration();
+  double rate = 0;  // calls started per second over the whole run; 0 = as fast as possible
+  // Request content: --data / --data-file (protobuf JSON) or the simple flags below.
+  std::string data_json;
+  std::vector<std::string> texts;  // --text, repeatable
+  std::string from = "eng_Latn";
+  std::string to = "spa_Latn";
+  bool to_set = false;
+  std::string voice;
+  v1::AudioEncoding encoding = v1::AUDIO_ENCODING_UNSPECIFIED;
+  int sample_rate_hz = 0;
+  bool greedy = false;
+  int beam_size = 0;
+  v1::Priority priority = v1::PRIORITY_UNSPECIFIED;
+  bool priority_set = false;
+  absl::Duration deadline = absl::Seconds(20);         // per call (ghz --timeout default)
+  absl::Duration connect_timeout = absl::Seconds(10);  // ghz --connect-timeout default
+  ReportFormat format = ReportFormat::kText;
+  std::string out;  // report file; empty = stdout
+  bool progress = true;
+  bool details = true;  // per-call "details" in the JSON report (as ghz)
+  bool help = false;
+};
+
+// Parses `args` (without argv[0]). Accepts "--flag value" and "--flag=value".
+absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args);
+
+// The usage text (flags, defaults, exit codes).
+std::string UsageText();
+
+// What one run sends. Unary calls take the requests round-robin (call i sends requests[i % n]);
+// a SpeechTranslate call sends every message of `session` in order (config first, then the
+// segments) and half-closes.
+struct RequestPlan {
+  std::vector<v1::TranslateRequest> translate;
+  std::vector<v1::SynthesizeRequest> synthesize;
+  std::vector<v1::SpeechTranslateRequest> session;
+  std::string data_json;  // the content as JSON, for the report's options.data
+};
+
+// Builds the requests from --data (a JSON object or an array of them, in the protobuf JSON
+// mapping of the call's request message; for speech-translate an array of
+// SpeechTranslateRequest messages whose first is the config) or from the simple flags.
+// --priority overrides the data's priority. Errors name the bad field.
+absl::StatusOr<RequestPlan> BuildRequests(const BenchOptions& options);
+
+}  // namespace vox::bench
+
+#endif  // VOX_BENCH_VOXBENCH_OPTIONS_H_

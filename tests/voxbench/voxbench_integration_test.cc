@@ -1,0 +1,249 @@
+// voxbench against a real voxd on loopback (tiny NLLB model): the JSON report of a Translate run,
+// the text report and progress lines, an unreachable server, the rate limit, bad flags.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/voxbench/child_process.h"
+
+namespace vox {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::BenchChild;
+
+std::string TempPath(const std::string& name) {
+  return (fs::path(::testing::TempDir()) / ("voxbench-" + name)).string();
+}
+
+struct BenchRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+BenchRun RunVoxbench(const std::vector<std::string>& args, const std::string& name) {
+  std::vector<std::string> argv = {VOXBENCH_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  BenchChild p;
+  BenchRun r;
+  const std::string started = p.Start(argv, TempPath(name + ".stderr"));
+  EXPECT_EQ(started, "");
+  r.exit_code = p.WaitForExit(180000);
+  r.out = p.Stdout();
+  r.err = p.Stderr();
+  return r;
+}
+
+nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+}
+
+// A loopback port nothing listens on: bound, then released.
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class VoxbenchTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    // Only the translation model: the test does not depend on which speech engines voxd has.
+    const fs::path models = fs::path(::testing::TempDir()) / "voxbench-models";
+    fs::remove_all(models);
+    fs::create_directories(models);
+    fs::copy(std::string(VOX_TINY_DIR) + "/models/nllb-tiny", models / "nllb-tiny",
+             fs::copy_options::recursive);
+    voxd_ = new BenchChild();
+    const std::string started =
+        voxd_->Start({VOXD_BINARY, "--listen", "127.0.0.1:0", "--models", models.string(),
+                      "--threads", "1"},
+                     TempPath("voxd.stderr"));
+    ASSERT_EQ(started, "");
+    std::string line;
+    ASSERT_TRUE(voxd_->ReadLine(180000, &line)) << "voxd stderr:\n" << voxd_->Stderr();
+    const std::string prefix = "voxd listening on ";
+    ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
+    address_ = new std::string(line.substr(prefix.size()));
+  }
+  static void TearDownTestSuite() {
+    delete voxd_;
+    voxd_ = nullptr;
+    delete address_;
+    address_ = nullptr;
+  }
+  void SetUp() override { ASSERT_NE(address_, nullptr) << "voxd did not start"; }
+
+  static BenchChild* voxd_;
+  static std::string* address_;
+};
+
+BenchChild* VoxbenchTest::voxd_ = nullptr;
+std::string* VoxbenchTest::address_ = nullptr;
+
+TEST_F(VoxbenchTest, TranslateJsonReport) {
+  const std::string out = TempPath("translate.json");
+  fs::remove(out);
+  const BenchRun r = RunVoxbench({"--server", *address_, "--call", "translate", "--total", "50",
+                             "--concurrency", "4", "--text", "Hello, how are you?", "--from",
+                             "eng_Latn", "--to", "fra_Latn", "--format", "json", "--out", out},
+                            "translate");
+  ASSERT_EQ(r.exit_code, 0) << r.err << "\nvoxd:\n" << voxd_->Stderr();
+  const nlohmann::json j = ReadJson(out);
+  ASSERT_FALSE(j.is_discarded()) << "report is not JSON";
+  EXPECT_EQ(j["count"], 50);
+  EXPECT_EQ(j["statusCodeDistribution"], (nlohmann::json{{"OK", 50}}));
+  EXPECT_TRUE(j["errorDistribution"].empty());
+  EXPECT_EQ(j["endReason"], "normal");
+  EXPECT_EQ(j["options"]["call"], "vox.v1.TranslationService.Translate");
+  EXPECT_EQ(j["options"]["c"], 4);
+  EXPECT_EQ(j["details"].size(), 50u);
+
+  // Latencies in ns, percentiles ordered and inside [fastest, slowest].
+  const int64_t fastest = j["fastest"].get<int64_t>();
+  const int64_t slowest = j["slowest"].get<int64_t>();
+  const int64_t average = j["average"].get<int64_t>();
+  EXPECT_GT(fastest, 0);
+  EXPECT_LE(fastest, average);
+  EXPECT_LE(average, slowest);
+  ASSERT_EQ(j["latencyDistribution"].size(), 7u);
+  int64_t previous = fastest;
+  for (const nlohmann::json& d : j["latencyDistribution"]) {
+    const int64_t v = d["latency"].get<int64_t>();
+    EXPECT_GE(v, previous) << d;
+    EXPECT_LE(v, slowest) << d;
+    previous = v;
+  }
+  const nlohmann::json& tail = j["latencyStats"]["latencyDistribution"];
+  ASSERT_EQ(tail.size(), 4u);  // p50 p90 p99 p99.9
+  for (size_t i = 1; i < tail.size(); ++i) {
+    EXPECT_GE(tail[i]["latency"].get<int64_t>(), tail[i - 1]["latency"].get<int64_t>());
+  }
+  EXPECT_LE(tail[3]["latency"].get<int64_t>(), slowest);
+  // Every detail latency lies within [fastest, slowest]; the histogram counts every call.
+  for (const nlohmann::json& d : j["details"]) {
+    EXPECT_EQ(d["status"], "OK");
+    EXPECT_GE(d["latency"].get<int64_t>(), fastest);
+    EXPECT_LE(d["latency"].get<int64_t>(), slowest);
+  }
+  int64_t in_histogram = 0;
+  for (const nlohmann::json& b : j["histogram"]) in_histogram += b["count"].get<int64_t>();
+  EXPECT_EQ(in_histogram, 50);
+  // rps = count / total; the total covers at least the slowest call.
+  const int64_t total = j["total"].get<int64_t>();
+  EXPECT_GE(total, slowest);
+  EXPECT_NEAR(j["rps"].get<double>(), 50 / (total / 1e9), 1e-6 * j["rps"].get<double>());
+  // The final progress line went to stderr (not a TTY: one line per update).
+  EXPECT_THAT(r.err, HasSubstr("50 done, 0 in flight, 0 errors"));
+}
+
+TEST_F(VoxbenchTest, TextReportOnStdout) {
+  const BenchRun r = RunVoxbench({"--server", *address_, "--call", "translate", "--total", "6",
+                             "--concurrency", "2", "--from", "eng_Latn", "--to", "fra_Latn",
+                             "--priority", "high", "--no-progress"},
+                            "text");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Count:        6\n"));
+  EXPECT_THAT(r.out, HasSubstr("[OK]\t6 responses"));
+  EXPECT_THAT(r.out, HasSubstr("p99.9"));
+  EXPECT_EQ(r.err, "");  // --no-progress
+}
+
+TEST_F(VoxbenchTest, ServerErrorsAreCountedByCode) {
+  // An unknown language is INVALID_ARGUMENT for every call: counted, exit status 1.
+  const std::string out = TempPath("invalid.json");
+  const BenchRun r = RunVoxbench({"--server", *address_, "--call", "translate", "--total", "5",
+                             "--from", "eng_latn", "--to", "fra_Latn", "--format", "json",
+                             "--out", out},
+                            "invalid");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const nlohmann::json j = ReadJson(out);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["statusCodeDistribution"], (nlohmann::json{{"InvalidArgument", 5}}));
+  ASSERT_EQ(j["errorDistribution"].size(), 1u);
+  EXPECT_THAT(j["errorDistribution"].begin().key(),
+              HasSubstr("rpc error: code = InvalidArgument desc = "));
+  EXPECT_THAT(j["errorDistribution"].begin().key(), HasSubstr("eng_latn"));
+}
+
+TEST_F(VoxbenchTest, RateCapsTheCallsStarted) {
+  // 2 s at 5 calls per second starts at most 11 calls (slots at 0, 0.2, ..., 2.0 s), however
+  // fast the server is; the run ends by its duration.
+  const std::string out = TempPath("rate.json");
+  const BenchRun r = RunVoxbench({"--server", *address_, "--call", "translate", "--duration", "2s",
+                             "--rate", "5", "--concurrency", "4", "--from", "eng_Latn", "--to",
+                             "fra_Latn", "--format", "json", "--out", out},
+                            "rate");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = ReadJson(out);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["endReason"], "timeout");
+  EXPECT_GE(j["count"].get<int>(), 1);
+  EXPECT_LE(j["count"].get<int>(), 11);
+  EXPECT_EQ(j["statusCodeDistribution"]["OK"], j["count"]);
+}
+
+TEST(VoxbenchStandaloneTest, UnreachableServerCountsUnavailable) {
+  const int port = FreePort();
+  ASSERT_GT(port, 0);
+  const std::string out = TempPath("unreachable.json");
+  const BenchRun r = RunVoxbench({"--server", "127.0.0.1:" + std::to_string(port), "--call",
+                             "translate", "--total", "5", "--concurrency", "2",
+                             "--connect-timeout", "2s", "--deadline", "2s", "--format", "json",
+                             "--out", out},
+                            "unreachable");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("could not connect"));
+  const nlohmann::json j = ReadJson(out);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["count"], 5);
+  EXPECT_EQ(j["statusCodeDistribution"], (nlohmann::json{{"Unavailable", 5}}));
+  ASSERT_EQ(j["errorDistribution"].size(), 1u);
+  EXPECT_THAT(j["errorDistribution"].begin().key(), HasSubstr("code = Unavailable"));
+  EXPECT_EQ(j["voxbench"]["connected"], false);
+}
+
+TEST(VoxbenchStandaloneTest, BadFlagsAreUsageErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{"--call", "translate"}, "--server HOST:PORT is required"},
+      {{"--server", "127.0.0.1:1", "--call", "translate", "--concurrency", "0"},
+       "--concurrency: '0' is not valid"},
+      {{"--server", "127.0.0.1:1", "--call", "transcribe"}, "allowed: translate, synthesize"},
+      {{"--server", "127.0.0.1:1", "--call", "translate", "--frobnicate"}, "unknown flag"},
+      {{"--server", "127.0.0.1:1", "--call", "translate", "--data", "{\"nope\": 1}"},
+       "vox.v1.TranslateRequest"},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const BenchRun r = RunVoxbench(cases[i].args, "usage" + std::to_string(i));
+    EXPECT_EQ(r.exit_code, 2) << cases[i].says;
+    EXPECT_THAT(r.err, HasSubstr(cases[i].says));
+    EXPECT_EQ(r.out, "");
+  }
+  const BenchRun help = RunVoxbench({"--help"}, "help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("usage: voxbench"));
+}
+
+}  // namespace
+}  // namespace vox
