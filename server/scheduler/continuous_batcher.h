@@ -160,7 +160,7 @@ class ContinuousBatcher {
   }
 
   // Ends the sequence with CANCELLED: at once if queued, at the next step boundary if running.
-  // Returns false when it already ended.
+  // Returns false once it ended (its on_done is under way or done).
   bool Cancel(TicketId id) { return Mark(id, [](Seq& s) { s.cancelled = true; }); }
 
   // The consumer cannot take more output: the sequence sits out steps, keeping its slot.
@@ -240,7 +240,7 @@ class ContinuousBatcher {
   bool Mark(TicketId id, F f) {
     absl::MutexLock lock(&mu_);
     auto it = live_.find(id);
-    if (it == live_.end()) return false;
+    if (it == live_.end() || it->second->finished) return false;
     f(*it->second);
     ++version_;
     ReportPausedLocked();
@@ -320,6 +320,10 @@ class ContinuousBatcher {
   // No lock held: the model lets go of the ended sequences, then their consumers are told.
   void Finish(StepModel<Request, Output>& model, std::vector<Ended>& ended) {
     if (ended.empty()) return;
+    {
+      absl::MutexLock lock(&mu_);
+      for (Ended& e : ended) e.task->finished = true;
+    }
     int left = 0;
     for (Ended& e : ended) {
       if (e.task->joined) {

@@ -151,11 +151,11 @@ class DynamicBatcher {
   }
 
   // Cancels a queued or running request: queued, it completes with CANCELLED without running;
-  // running, its CheckStop turns CANCELLED. Returns false when `id` already completed.
+  // running, its CheckStop turns CANCELLED. Returns false once its completion is under way.
   bool Cancel(TicketId id) {
     absl::MutexLock lock(&mu_);
     auto it = live_.find(id);
-    if (it == live_.end()) return false;
+    if (it == live_.end() || it->second->finished) return false;
     it->second->cancelled = true;
     ++version_;
     return true;
@@ -253,6 +253,10 @@ class DynamicBatcher {
   // Completes `ended` (no lock held) and forgets them.
   void Finish(std::vector<Ended>& ended) {
     if (ended.empty()) return;
+    {
+      absl::MutexLock lock(&mu_);
+      for (Ended& e : ended) e.task->finished = true;
+    }
     for (Ended& e : ended) {
       if (observer_ && e.reason) observer_->Rejected(*e.reason);
       e.task->done(std::move(e.status));
@@ -326,6 +330,10 @@ class DynamicBatcher {
           absl::StrCat("engine '", options_.name, "' returned ", results.size(),
                        " results for a batch of ", tasks.size()));
       results.assign(tasks.size(), error);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto& t : tasks) t->finished = true;
     }
     for (size_t i = 0; i < tasks.size(); ++i) tasks[i]->done(std::move(results[i]));
     absl::MutexLock lock(&mu_);

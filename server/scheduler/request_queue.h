@@ -24,6 +24,7 @@ struct TaskBase {
   absl::Time enqueued;
   absl::Time deadline = absl::InfiniteFuture();
   bool cancelled = false;  // Cancel() was called
+  bool finished = false;   // its completion is being delivered: Cancel/Pause/Resume say false
 };
 
 // Why a task must end now (OK = it may go on), checked at `now`.
