@@ -279,7 +279,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     nlohmann::json fields = {{"threads", a.threads}, {"rows", v}, {"d", d},
-                             {"what", "[1, d] x [vocab, d]^T, best of 5"}};
+                             {"what", "[1, d] (and [4, d]) x [vocab, d]^T, best of 5"}};
     for (const auto& [name, s] : *k) fields[name + "_ms"] = s * 1000;
     Emit("kernels", fields);
   }

@@ -108,6 +108,7 @@ for t, ev in sorted(runs["cpp"].items()):
     k = ev.get("kernels")
     if k:
         print(f"output projection [1,{k['d']}] x [{k['rows']},{k['d']}]^T ({t} threads): mv {k['mv_ms']:.1f} ms, "
-              f"linear {k['linear_ms']:.1f} ms, matmul {k['matmul_ms']:.1f} ms")
+              f"linear {k['linear_ms']:.1f} ms, matmul {k['matmul_ms']:.1f} ms"
+              + (f"; 4 rows: one linear {k['linear_4rows_ms']:.1f} ms, four mv {k['mv_4x_ms']:.1f} ms" if 'mv_4x_ms' in k else ""))
 PYEOF
 echo "raw results: $OUT" >&2

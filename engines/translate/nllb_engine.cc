@@ -697,13 +697,22 @@ absl::StatusOr<std::vector<std::pair<std::string, double>>> NllbEngine::TimeOutp
       return absl::FailedPreconditionError("model.ts has no parameter model.shared.weight");
     }
     torch::Tensor x = torch::randn({1, weight.size(1)}, weight.options());
+    torch::Tensor x4 = torch::randn({4, weight.size(1)}, weight.options());
     const std::vector<std::pair<std::string, std::function<torch::Tensor()>>> kernels = {
         {"mv", [&] { return torch::mv(weight, x[0]).unsqueeze(0); }},
         {"linear", [&] { return torch::linear(x, weight); }},
         {"matmul", [&] { return torch::matmul(x, weight.t()); }},
+        // Four rows (a beam of 4, or 4 texts): one gemm against four gemv calls.
+        {"linear_4rows", [&] { return torch::linear(x4, weight); }},
+        {"mv_4x", [&] {
+           return torch::stack({torch::mv(weight, x4[0]), torch::mv(weight, x4[1]),
+                                torch::mv(weight, x4[2]), torch::mv(weight, x4[3])});
+         }},
     };
-    torch::Tensor reference = kernels[0].second();
+    const torch::Tensor reference1 = kernels[0].second();
+    const torch::Tensor reference4 = kernels[3].second();
     for (const auto& [name, fn] : kernels) {
+      const torch::Tensor& reference = name.find('4') == std::string::npos ? reference1 : reference4;
       double best = 1e30;
       torch::Tensor y;
       for (int i = 0; i < std::max(1, repeats); ++i) {
@@ -712,7 +721,7 @@ absl::StatusOr<std::vector<std::pair<std::string, double>>> NllbEngine::TimeOutp
         best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       }
       if (!torch::allclose(y, reference, 1e-3, 1e-3)) {
-        return absl::InternalError(absl::StrCat("kernel ", name, " disagrees with mv"));
+        return absl::InternalError(absl::StrCat("kernel ", name, " disagrees with the others"));
       }
       out.emplace_back(name, best);
     }

@@ -64,9 +64,10 @@ class NllbEngine : public TranslationEngine {
       const std::vector<std::string>& texts, const std::string& source, const std::string& target);
 
   // Times the tied output projection ([1, d] hidden state -> [1, vocab] logits) with the
-  // model's own embedding matrix through three kernels: torch::mv (gemv), a [1, d] linear (gemm
-  // with one row) and matmul. Best of `repeats` in seconds, as (kernel name, seconds) in that
-  // order. For benchmarks: on CPU the choice changes the per-token time by 2-3x.
+  // model's own embedding matrix through three kernels: "mv" (gemv), "linear" (gemm with one
+  // row) and "matmul"; then four rows at once: "linear_4rows" (one gemm) and "mv_4x" (four
+  // gemv). Best of `repeats` in seconds, as (kernel name, seconds) in that order. For
+  // benchmarks: on CPU the choice changes the per-token time by 2-3x.
   absl::StatusOr<std::vector<std::pair<std::string, double>>> TimeOutputProjection(int repeats);
 
   // The effective generated-token limit for `requested` (0 = default), or INVALID_ARGUMENT.

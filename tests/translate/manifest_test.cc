@@ -18,7 +18,7 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using vox::testing::CopyModelDir;
+using vox::testing::ScopedModelCopy;
 using vox::testing::ReadJson;
 using vox::testing::TinyModelDir;
 using vox::testing::WriteJson;
@@ -60,6 +60,7 @@ TEST(Sha256Test, FileStreamsAcrossBufferBoundaries) {
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(Sha256File(path).value(), Sha256Hex(all.data(), all.size()));
   EXPECT_EQ(Sha256File(path + ".missing").status().code(), absl::StatusCode::kNotFound);
+  std::filesystem::remove(path);
 }
 
 TEST(ManifestTest, TinyModelLoads) {
@@ -81,10 +82,12 @@ TEST(ManifestTest, MissingManifest) {
   auto m = LoadManifest(dir, true);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(m.status().message(), HasSubstr(dir + "/manifest.json"));
+  std::filesystem::remove(dir);
 }
 
 TEST(ManifestTest, InvalidJson) {
-  const std::string dir = CopyModelDir("badjson");
+  ScopedModelCopy copy("badjson");
+  const std::string& dir = copy.path();
   std::ofstream(dir + "/manifest.json") << "{\"schema_version\": 1,";
   auto m = LoadManifest(dir, true);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -93,7 +96,8 @@ TEST(ManifestTest, InvalidJson) {
 
 TEST(ManifestTest, MissingFieldIsNamed) {
   for (const std::string field : {"languages", "schema_version", "files", "max_source_tokens"}) {
-    const std::string dir = CopyModelDir("missing_" + field);
+    ScopedModelCopy copy("missing_" + field);
+    const std::string& dir = copy.path();
     auto j = ReadJson(dir + "/manifest.json");
     j.erase(field);
     WriteJson(dir + "/manifest.json", j);
@@ -106,7 +110,8 @@ TEST(ManifestTest, MissingFieldIsNamed) {
 }
 
 TEST(ManifestTest, MissingNestedFieldIsNamed) {
-  const std::string dir = CopyModelDir("missing_nested");
+  ScopedModelCopy copy("missing_nested");
+  const std::string& dir = copy.path();
   auto j = ReadJson(dir + "/manifest.json");
   j["config"].erase("d_model");
   WriteJson(dir + "/manifest.json", j);
@@ -115,7 +120,8 @@ TEST(ManifestTest, MissingNestedFieldIsNamed) {
 }
 
 TEST(ManifestTest, WrongTypeIsNamed) {
-  const std::string dir = CopyModelDir("wrong_type");
+  ScopedModelCopy copy("wrong_type");
+  const std::string& dir = copy.path();
   auto j = ReadJson(dir + "/manifest.json");
   j["special_ids"]["eos"] = "two";
   WriteJson(dir + "/manifest.json", j);
@@ -126,7 +132,8 @@ TEST(ManifestTest, WrongTypeIsNamed) {
 }
 
 TEST(ManifestTest, UnknownArchitectureListsTheKnownOnes) {
-  const std::string dir = CopyModelDir("arch");
+  ScopedModelCopy copy("arch");
+  const std::string& dir = copy.path();
   auto j = ReadJson(dir + "/manifest.json");
   j["architecture"] = "nllb-moe";
   WriteJson(dir + "/manifest.json", j);
@@ -138,7 +145,8 @@ TEST(ManifestTest, UnknownArchitectureListsTheKnownOnes) {
 }
 
 TEST(ManifestTest, KindMustMatchArchitecture) {
-  const std::string dir = CopyModelDir("kind");
+  ScopedModelCopy copy("kind");
+  const std::string& dir = copy.path();
   auto j = ReadJson(dir + "/manifest.json");
   j["kind"] = "speech";
   WriteJson(dir + "/manifest.json", j);
@@ -146,7 +154,8 @@ TEST(ManifestTest, KindMustMatchArchitecture) {
 }
 
 TEST(ManifestTest, NewerSchemaVersionIsRefused) {
-  const std::string dir = CopyModelDir("schema");
+  ScopedModelCopy copy("schema");
+  const std::string& dir = copy.path();
   auto j = ReadJson(dir + "/manifest.json");
   j["schema_version"] = 2;
   WriteJson(dir + "/manifest.json", j);
@@ -155,7 +164,8 @@ TEST(ManifestTest, NewerSchemaVersionIsRefused) {
 }
 
 TEST(ManifestTest, TruncatedFileIsRefusedBySize) {
-  const std::string dir = CopyModelDir("truncated");
+  ScopedModelCopy copy("truncated");
+  const std::string& dir = copy.path();
   const auto size = std::filesystem::file_size(dir + "/model.ts");
   std::filesystem::resize_file(dir + "/model.ts", size - 100);
   // Size is checked even when checksums are off.
@@ -167,7 +177,8 @@ TEST(ManifestTest, TruncatedFileIsRefusedBySize) {
 }
 
 TEST(ManifestTest, CorruptFileIsRefusedByChecksumUnlessDisabled) {
-  const std::string dir = CopyModelDir("corrupt");
+  ScopedModelCopy copy("corrupt");
+  const std::string& dir = copy.path();
   const std::string path = dir + "/sentencepiece.bpe.model";
   {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
@@ -185,7 +196,8 @@ TEST(ManifestTest, CorruptFileIsRefusedByChecksumUnlessDisabled) {
 }
 
 TEST(ManifestTest, BadSha256FieldIsRefused) {
-  const std::string dir = CopyModelDir("bad_sha_field");
+  ScopedModelCopy copy("bad_sha_field");
+  const std::string& dir = copy.path();
   auto j = ReadJson(dir + "/manifest.json");
   j["files"]["model.ts"]["sha256"] = "xyz";
   WriteJson(dir + "/manifest.json", j);
@@ -194,7 +206,8 @@ TEST(ManifestTest, BadSha256FieldIsRefused) {
 }
 
 TEST(ManifestTest, MissingListedFileIsNamed) {
-  const std::string dir = CopyModelDir("missing_file");
+  ScopedModelCopy copy("missing_file");
+  const std::string& dir = copy.path();
   std::filesystem::remove(dir + "/model.ts");
   auto m = LoadManifest(dir, true);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -202,7 +215,8 @@ TEST(ManifestTest, MissingListedFileIsNamed) {
 }
 
 TEST(ManifestTest, PathsOutsideTheModelDirAreRefused) {
-  const std::string dir = CopyModelDir("escape");
+  ScopedModelCopy copy("escape");
+  const std::string& dir = copy.path();
   auto j = ReadJson(dir + "/manifest.json");
   j["files"]["../etc/passwd"] = {{"size", 1}};
   WriteJson(dir + "/manifest.json", j);
@@ -210,7 +224,8 @@ TEST(ManifestTest, PathsOutsideTheModelDirAreRefused) {
 }
 
 TEST(ManifestTest, TokenizerFileMustBeListed) {
-  const std::string dir = CopyModelDir("tok_unlisted");
+  ScopedModelCopy copy("tok_unlisted");
+  const std::string& dir = copy.path();
   auto j = ReadJson(dir + "/manifest.json");
   j["tokenizer"]["file"] = "other.model";
   WriteJson(dir + "/manifest.json", j);
@@ -219,7 +234,8 @@ TEST(ManifestTest, TokenizerFileMustBeListed) {
 }
 
 TEST(EngineLoadTest, BrokenDirectoriesStopTheEngineWithTheManifestError) {
-  const std::string dir = CopyModelDir("engine_missing");
+  ScopedModelCopy copy("engine_missing");
+  const std::string& dir = copy.path();
   std::filesystem::remove(dir + "/model.ts");
   auto engine = LoadNllbEngine("tiny", dir, CpuOptions());
   EXPECT_EQ(engine.status().code(), absl::StatusCode::kFailedPrecondition);
@@ -227,7 +243,8 @@ TEST(EngineLoadTest, BrokenDirectoriesStopTheEngineWithTheManifestError) {
 }
 
 TEST(EngineLoadTest, MismatchedTokenizerSizeIsRefused) {
-  const std::string dir = CopyModelDir("spm_size");
+  ScopedModelCopy copy("spm_size");
+  const std::string& dir = copy.path();
   auto j = ReadJson(dir + "/manifest.json");
   j["tokenizer"]["spm_size"] = j["tokenizer"]["spm_size"].get<int>() + 5;
   WriteJson(dir + "/manifest.json", j);
@@ -238,7 +255,8 @@ TEST(EngineLoadTest, MismatchedTokenizerSizeIsRefused) {
 }
 
 TEST(EngineLoadTest, LanguageIdOutsideVocabularyIsRefused) {
-  const std::string dir = CopyModelDir("lang_id");
+  ScopedModelCopy copy("lang_id");
+  const std::string& dir = copy.path();
   auto j = ReadJson(dir + "/manifest.json");
   j["languages"][3]["id"] = 1000000;
   WriteJson(dir + "/manifest.json", j);
@@ -247,7 +265,8 @@ TEST(EngineLoadTest, LanguageIdOutsideVocabularyIsRefused) {
 }
 
 TEST(EngineLoadTest, CorruptTorchScriptIsAnErrorNotACrash) {
-  const std::string dir = CopyModelDir("bad_ts");
+  ScopedModelCopy copy("bad_ts");
+  const std::string& dir = copy.path();
   const auto size = std::filesystem::file_size(dir + "/model.ts");
   {
     std::ofstream out(dir + "/model.ts", std::ios::binary | std::ios::trunc);

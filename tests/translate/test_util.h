@@ -32,18 +32,32 @@ inline void WriteJson(const std::string& path, const nlohmann::json& j) {
   std::ofstream(path) << j.dump(1);
 }
 
-// A fresh copy of the tiny model directory under the test temp dir.
-inline std::string CopyModelDir(const std::string& label) {
-  namespace fs = std::filesystem;
-  const fs::path dst = fs::path(::testing::TempDir()) /
-                       ("nllb_" + label + "_" + std::to_string(::getpid()));
-  fs::remove_all(dst);
-  fs::create_directories(dst);
-  for (const auto& entry : fs::directory_iterator(TinyModelDir())) {
-    fs::copy(entry.path(), dst / entry.path().filename(), fs::copy_options::recursive);
+// A fresh copy of the tiny model directory under the test temp dir, removed when it goes out of
+// scope (tests break the copy, never the original).
+class ScopedModelCopy {
+ public:
+  explicit ScopedModelCopy(const std::string& label) {
+    namespace fs = std::filesystem;
+    const fs::path dst = fs::path(::testing::TempDir()) /
+                         ("nllb_" + label + "_" + std::to_string(::getpid()));
+    fs::remove_all(dst);
+    fs::create_directories(dst);
+    for (const auto& entry : fs::directory_iterator(TinyModelDir())) {
+      fs::copy(entry.path(), dst / entry.path().filename(), fs::copy_options::recursive);
+    }
+    path_ = dst.string();
   }
-  return dst.string();
-}
+  ~ScopedModelCopy() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  ScopedModelCopy(const ScopedModelCopy&) = delete;
+  ScopedModelCopy& operator=(const ScopedModelCopy&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 }  // namespace vox::testing
 
