@@ -70,6 +70,36 @@ std::function<absl::Status(const toml::node&, const std::string&)> Bind(bool* ou
   };
 }
 
+template <>
+std::function<absl::Status(const toml::node&, const std::string&)> Bind(
+    std::vector<std::string>* out, const std::string& source) {
+  return [out, source](const toml::node& n, const std::string& key) {
+    const toml::array* array = n.as_array();
+    if (array == nullptr) return TypeError(source, key, "an array of strings");
+    std::vector<std::string> values;
+    for (const toml::node& e : *array) {
+      if (!e.is_string()) return TypeError(source, key, "an array of strings");
+      values.push_back(e.value<std::string>().value_or(""));
+    }
+    *out = std::move(values);
+    return absl::OkStatus();
+  };
+}
+
+std::function<absl::Status(const toml::node&, const std::string&)> BindMode(
+    BuiltinMode* out, const std::string& source) {
+  return [out, source](const toml::node& n, const std::string& key) {
+    if (!n.is_string()) return TypeError(source, key, "one of \"auto\", \"fallback\", \"off\"");
+    absl::StatusOr<BuiltinMode> mode = ParseBuiltinMode(n.value<std::string>().value_or(""));
+    if (!mode.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": key '", key, "': ",
+                                                     mode.status().message()));
+    }
+    *out = *mode;
+    return absl::OkStatus();
+  };
+}
+
 std::function<absl::Status(const toml::node&, const std::string&)> BindSeconds(
     absl::Duration* out, const std::string& source) {
   return [out, source](const toml::node& n, const std::string& key) {
@@ -109,6 +139,10 @@ Table ConfigKeys(ServerConfig* c, const std::string& source) {
   keys["metrics.listen"] = Bind(&c->metrics_listen, source);
   keys["models.dir"] = Bind(&c->models_dir, source);
   keys["models.verify_checksums"] = Bind(&c->verify_checksums, source);
+  keys["builtin.translation"] = BindMode(&c->builtin.translation, source);
+  keys["builtin.speech"] = BindMode(&c->builtin.speech, source);
+  keys["builtin.apertium_pairs"] = Bind(&c->builtin.apertium_pairs, source);
+  keys["builtin.espeak_languages"] = Bind(&c->builtin.espeak_languages, source);
   AddEngineKind("translation", &c->translation, source, &keys);
   AddEngineKind("speech", &c->speech, source, &keys);
   return keys;
@@ -146,6 +180,23 @@ absl::Status Walk(const toml::table& table, const std::string& prefix, const Tab
 }
 
 }  // namespace
+
+absl::StatusOr<BuiltinMode> ParseBuiltinMode(const std::string& text) {
+  if (text == "auto") return BuiltinMode::kAuto;
+  if (text == "fallback") return BuiltinMode::kFallback;
+  if (text == "off") return BuiltinMode::kOff;
+  return absl::InvalidArgumentError(
+      UnknownValueMessage("built-in engine mode", text, {"auto", "fallback", "off"}));
+}
+
+std::string BuiltinModeName(BuiltinMode mode) {
+  switch (mode) {
+    case BuiltinMode::kAuto: return "auto";
+    case BuiltinMode::kFallback: return "fallback";
+    case BuiltinMode::kOff: return "off";
+  }
+  return "?";
+}
 
 absl::Status ApplyConfigToml(const std::string& text, const std::string& source,
                              ServerConfig* config) {
@@ -241,6 +292,15 @@ std::vector<Flag> Flags(ServerConfig* c) {
        [c](const std::string& v) {
          return ParseBoolFlag("--verify-checksums", v, &c->verify_checksums);
        }},
+      {"--builtin", true,
+       [c](const std::string& v) {
+         absl::StatusOr<BuiltinMode> mode = ParseBuiltinMode(v);
+         if (!mode.ok()) {
+           return absl::InvalidArgumentError(absl::StrCat("flag --builtin: ", mode.status().message()));
+         }
+         c->builtin.translation = c->builtin.speech = *mode;
+         return absl::OkStatus();
+       }},
       {"--access-log", true,
        [c](const std::string& v) { return ParseBoolFlag("--access-log", v, &c->access_log); }},
       {"--shutdown-grace", true,
@@ -310,9 +370,11 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
 }
 
 absl::Status ValidateConfig(const ServerConfig& c) {
-  if (c.models_dir.empty()) {
+  if (c.models_dir.empty() && c.builtin.translation == BuiltinMode::kOff &&
+      c.builtin.speech == BuiltinMode::kOff) {
     return absl::InvalidArgumentError(
-        "no models directory: pass --models DIR or set [models] dir in the config file");
+        "no models directory: pass --models DIR or set [models] dir in the config file "
+        "(or let the built-in engines serve: --builtin auto)");
   }
   if (c.listen.empty() || c.listen.rfind(':') == std::string::npos) {
     return absl::InvalidArgumentError(
@@ -358,6 +420,9 @@ exported model found in DIR's subdirectories. Flags override the config file.
   --threads N               LibTorch intra-op threads per engine, 0 = all cores
   --queue-size N            waiting requests per engine before RESOURCE_EXHAUSTED (default 64)
   --max-texts N             texts per Translate call (default 64)
+  --builtin MODE            auto | fallback | off: the built-in engines (Apertium, espeak-ng)
+                            serve a kind no exported model serves (auto), always as
+                            fallbacks (fallback), or never (off); default auto
   --verify-checksums B      true | false: SHA-256 of every model file at start-up (default true)
   --access-log B            true | false: one stderr line per call (default true)
   --shutdown-grace SECONDS  how long in-flight calls may finish after SIGTERM (default 10)

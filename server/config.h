@@ -17,6 +17,22 @@ struct EngineKindConfig {
   int queue_size = 64;     // requests waiting per engine instance; full -> RESOURCE_EXHAUSTED
 };
 
+// When the built-in engines (Apertium translation, espeak-ng speech) are loaded.
+enum class BuiltinMode {
+  kAuto,      // only for a kind (translation / speech) that no exported model serves
+  kFallback,  // always, as fallbacks: they serve only what no exported model serves
+  kOff,       // never
+};
+
+struct BuiltinConfig {
+  BuiltinMode translation = BuiltinMode::kAuto;  // Apertium
+  BuiltinMode speech = BuiltinMode::kAuto;       // espeak-ng
+  // Apertium modes to serve ("<src>-<tgt>", ISO 639-3); each needs its Debian package.
+  std::vector<std::string> apertium_pairs = {"eng-spa", "spa-eng", "eng-cat", "cat-eng"};
+  // NLLB codes espeak-ng serves; empty = every language it has a voice for.
+  std::vector<std::string> espeak_languages;
+};
+
 // Everything voxd reads from its TOML file and flags. Plain data; copyable.
 // docs/operations.md documents every field; deploy/voxd.toml is the annotated example.
 struct ServerConfig {
@@ -29,7 +45,12 @@ struct ServerConfig {
   std::string metrics_listen;              // HOST:PORT of the Prometheus /metrics endpoint; "" = off
   EngineKindConfig translation;
   EngineKindConfig speech;
+  BuiltinConfig builtin;
 };
+
+// "auto" | "fallback" | "off".
+absl::StatusOr<BuiltinMode> ParseBuiltinMode(const std::string& text);
+std::string BuiltinModeName(BuiltinMode mode);
 
 // Parses TOML text (`source` names it in messages, e.g. the file path). Keys missing from the
 // text keep the values already in `*config`; unknown keys and wrong types are INVALID_ARGUMENT

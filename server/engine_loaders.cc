@@ -3,6 +3,14 @@
 // library present in this build.
 #include "server/model_loader.h"
 
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+
+#if VOX_HAVE_BUILTIN
+#include "engines/builtin/apertium_engine.h"
+#include "engines/builtin/espeak_engine.h"
+#endif
 #if VOX_HAVE_TORCH
 #include "engines/torch/device.h"
 #endif
@@ -43,6 +51,72 @@ ModelLoaders DefaultModelLoaders() {
   };
 #endif
   return loaders;
+}
+
+absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* registry,
+                               Clock* clock) {
+#if VOX_HAVE_BUILTIN
+  const bool want_translation =
+      config.builtin.translation == BuiltinMode::kFallback ||
+      (config.builtin.translation == BuiltinMode::kAuto && registry->translation().empty());
+  const bool want_speech =
+      config.builtin.speech == BuiltinMode::kFallback ||
+      (config.builtin.speech == BuiltinMode::kAuto && registry->speech().empty());
+  if (want_translation) {
+    ApertiumOptions options;
+    options.pairs = config.builtin.apertium_pairs;
+    options.fallback = config.builtin.translation == BuiltinMode::kFallback;
+    absl::StatusOr<std::unique_ptr<ApertiumEngine>> engine = CreateApertiumEngine(options);
+    if (!engine.ok()) {
+      const std::string message =
+          absl::StrCat("built-in translation engine (Apertium) unavailable: ",
+                       engine.status().message());
+      if (options.fallback) return absl::Status(engine.status().code(), message);
+      std::fprintf(stderr, "voxd: %s\n", message.c_str());
+    } else {
+      const std::string name = (*engine)->info().name;
+      const size_t pairs = (*engine)->pairs().size();
+      auto queue = std::make_unique<BoundedWorkQueue>(
+          name, static_cast<size_t>(config.translation.queue_size), clock);
+      if (absl::Status s = registry->AddTranslation(std::move(*engine), std::move(queue));
+          !s.ok()) {
+        return s;
+      }
+      std::fprintf(stderr, "voxd: built-in translation engine '%s' serves %zu Apertium pairs%s\n",
+                   name.c_str(), pairs, options.fallback ? " (fallback)" : "");
+    }
+  }
+  if (want_speech) {
+    EspeakOptions options;
+    options.languages = config.builtin.espeak_languages;
+    options.fallback = config.builtin.speech == BuiltinMode::kFallback;
+    absl::StatusOr<std::unique_ptr<EspeakEngine>> engine = CreateEspeakEngine(options);
+    if (!engine.ok()) {
+      const std::string message = absl::StrCat("built-in speech engine (espeak-ng) unavailable: ",
+                                               engine.status().message());
+      if (options.fallback) return absl::Status(engine.status().code(), message);
+      std::fprintf(stderr, "voxd: %s\n", message.c_str());
+    } else {
+      const std::string name = (*engine)->info().name;
+      const size_t voices = (*engine)->voices().size();
+      auto queue = std::make_unique<BoundedWorkQueue>(
+          name, static_cast<size_t>(config.speech.queue_size), clock);
+      if (absl::Status s = registry->AddSpeech(std::move(*engine), std::move(queue)); !s.ok()) {
+        return s;
+      }
+      std::fprintf(stderr, "voxd: built-in speech engine '%s' serves %zu voices%s\n",
+                   name.c_str(), voices, options.fallback ? " (fallback)" : "");
+    }
+  }
+  return absl::OkStatus();
+#else
+  if (config.builtin.translation == BuiltinMode::kFallback ||
+      config.builtin.speech == BuiltinMode::kFallback) {
+    return absl::FailedPreconditionError(
+        "builtin = \"fallback\" asked for, but this build of voxd has no built-in engines");
+  }
+  return absl::OkStatus();
+#endif
 }
 
 }  // namespace vox

@@ -83,6 +83,7 @@ EngineOptions OptionsFor(const EngineKindConfig& kind, const ServerConfig& confi
 
 absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
                         ModelRegistry* registry, Clock* clock) {
+  if (config.models_dir.empty()) return absl::OkStatus();
   std::error_code ec;
   const fs::path root(config.models_dir);
   if (!fs::is_directory(root, ec)) {

@@ -35,9 +35,18 @@ struct ModelLoaders {
 // The engines this build of voxd was linked with (server/engine_loaders.cc).
 ModelLoaders DefaultModelLoaders();
 
+// Adds the built-in engines (server/engine_loaders.cc) as config.builtin says, after the exported
+// models are loaded: kAuto adds Apertium only when no translation model is loaded and espeak-ng
+// only when no speech model is, and a built-in engine that cannot start is then logged and
+// skipped (the caller reports an empty registry); kFallback always adds them as fallbacks, and a
+// failure stops start-up. Returns the first fatal failure. Logs what it added.
+absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* registry,
+                               Clock* clock = Clock::Real());
+
 // Loads every subdirectory of `config.models_dir` that holds a manifest.json, in name order,
 // picking the loader by the manifest's "kind" and "architecture", and adds each engine to
-// `registry` with a BoundedWorkQueue of `config.<kind>.queue_size` on `clock`. Directories
+// `registry` with a BoundedWorkQueue of `config.<kind>.queue_size` on `clock`. An empty
+// models_dir loads nothing. Directories
 // without a manifest.json are skipped (and logged). The first failure stops loading and is
 // returned naming the file and the problem, e.g.
 //   FAILED_PRECONDITION "models/nllb/manifest.json: unknown architecture 'foo' (...)".

@@ -27,6 +27,10 @@ if(TARGET vox_translate AND EXISTS ${PROJECT_SOURCE_DIR}/engines/translate/nllb_
   list(APPEND VOX_SERVER_ENGINE_LIBS vox_translate)
   list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_NLLB=1)
 endif()
+if(TARGET vox_builtin AND EXISTS ${PROJECT_SOURCE_DIR}/engines/builtin/apertium_engine.h)
+  list(APPEND VOX_SERVER_ENGINE_LIBS vox_builtin)
+  list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_BUILTIN=1)
+endif()
 # XTTS joins voxd once its engine is committed and builds (flip the default then).
 option(VOX_VOXD_WITH_XTTS "Link the XTTS speech engine into voxd" OFF)
 if(VOX_VOXD_WITH_XTTS AND TARGET vox_speech AND

@@ -51,11 +51,17 @@ int main(int argc, char** argv) {
       !s.ok()) {
     return Fail(std::string(s.message()), 1);
   }
+  if (absl::Status s = vox::AddBuiltinEngines(config, registry.get()); !s.ok()) {
+    return Fail(std::string(s.message()), 1);
+  }
   if (registry->empty()) {
-    return Fail(absl::StrCat("no models found in ", config.models_dir,
+    return Fail(absl::StrCat("no models found in ",
+                             config.models_dir.empty() ? "(no --models given)" : config.models_dir,
                              ": expected one subdirectory per exported model, each with a "
                              "manifest.json (tools/export_nllb.py writes them; the tiny test "
-                             "models are built by the tiny_models target)"),
+                             "models are built by the tiny_models target), and no built-in "
+                             "engine could serve (--builtin ",
+                             vox::BuiltinModeName(config.builtin.translation), ")"),
                 1);
   }
   if (absl::Status s = registry->WarmUp(); !s.ok()) return Fail(std::string(s.message()), 1);

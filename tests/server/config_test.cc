@@ -43,6 +43,12 @@ listen = "127.0.0.1:9999"
 dir = "/srv/models"
 verify_checksums = false
 
+[builtin]
+translation = "fallback"
+speech = "off"
+apertium_pairs = ["eng-spa"]
+espeak_languages = ["spa_Latn", "eng_Latn"]
+
 [translation]
 device = "cpu"
 dtype = "bfloat16"
@@ -69,6 +75,10 @@ queue_size = 7
   EXPECT_EQ(c.translation.queue_size, 5);
   EXPECT_EQ(c.speech.options.device, "cuda:1");
   EXPECT_EQ(c.speech.queue_size, 7);
+  EXPECT_EQ(c.builtin.translation, BuiltinMode::kFallback);
+  EXPECT_EQ(c.builtin.speech, BuiltinMode::kOff);
+  EXPECT_THAT(c.builtin.apertium_pairs, ::testing::ElementsAre("eng-spa"));
+  EXPECT_THAT(c.builtin.espeak_languages, ::testing::ElementsAre("spa_Latn", "eng_Latn"));
   EXPECT_TRUE(ValidateConfig(c).ok()) << ValidateConfig(c);
 }
 
@@ -91,6 +101,9 @@ TEST(ConfigTest, UnknownKeyIsAnErrorNamingItAndSuggestingTheRightOne) {
   EXPECT_THAT(s.message(), HasSubstr("'nonsense'"));
   s = ApplyConfigToml("listen = \"x:1\"\n", "voxd.toml", &c);  // top level, not in [server]
   EXPECT_THAT(s.message(), HasSubstr("'listen'"));
+  s = ApplyConfigToml("[builtin]\nspeech = \"sometimes\"\n", "voxd.toml", &c);
+  EXPECT_THAT(s.message(), HasSubstr("'builtin.speech'"));
+  EXPECT_THAT(s.message(), HasSubstr("fallback"));
 }
 
 TEST(ConfigTest, WrongTypeNamesTheKeyAndLeavesTheConfigUntouched) {
@@ -144,6 +157,8 @@ TEST(ConfigTest, BadFlagsAreErrorsNamingTheFlag) {
 
 TEST(ConfigTest, ValidateNamesTheBadValueAndTheAllowedOnes) {
   ServerConfig c;
+  EXPECT_TRUE(ValidateConfig(c).ok()) << "the built-in engines may serve without a models dir";
+  c.builtin.translation = c.builtin.speech = BuiltinMode::kOff;
   EXPECT_THAT(ValidateConfig(c).message(), HasSubstr("--models"));
   c.models_dir = "/m";
   EXPECT_TRUE(ValidateConfig(c).ok());

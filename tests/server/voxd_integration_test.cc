@@ -19,6 +19,7 @@
 #include "tests/server/proto/reflection.grpc.pb.h"
 #include "tests/server/voxd_process.h"
 #include "vox/v1/discovery.grpc.pb.h"
+#include "vox/v1/speech.grpc.pb.h"
 #include "vox/v1/translation.grpc.pb.h"
 
 namespace vox {
@@ -86,7 +87,7 @@ class VoxdTest : public ::testing::Test {
   static void SetUpTestSuite() {
     models_ = new std::string(ModelsDir("shared", {kTinyModel}));
     voxd_ = new ChildProcess();
-    address_ = new std::string(StartVoxd(voxd_, {"--models", *models_, "--threads", "1"}, "shared"));
+    address_ = new std::string(StartVoxd(voxd_, {"--models", *models_, "--threads", "1", "--builtin", "off"}, "shared"));
   }
   static void TearDownTestSuite() {
     delete voxd_;
@@ -386,8 +387,9 @@ TEST(VoxdStartupTest, ManifestMissingAFieldStopsStartUpNamingTheFileAndField) {
 TEST(VoxdStartupTest, NoModelsIsAClearError) {
   const std::string models = ModelsDir("empty", {});
   std::string err;
-  auto [code, out] = RunToExit({VOXD_BINARY, "--models", models, "--listen", "127.0.0.1:0"},
-                               "empty", &err, absl::Seconds(60));
+  auto [code, out] = RunToExit(
+      {VOXD_BINARY, "--models", models, "--listen", "127.0.0.1:0", "--builtin", "off"}, "empty",
+      &err, absl::Seconds(60));
   EXPECT_NE(code, 0);
   EXPECT_THAT(err, HasSubstr("no models found in " + models));
 }
@@ -410,7 +412,7 @@ TEST(VoxdStartupTest, ConfigFileIsReadAndFlagsOverrideIt) {
                         << "[models]\ndir = \"" << models << "\"\n";
   ChildProcess voxd;
   // --listen overrides the file's port 1 (which could not be bound).
-  const std::string address = StartVoxd(&voxd, {"--config", config}, "config");
+  const std::string address = StartVoxd(&voxd, {"--config", config, "--builtin", "off"}, "config");
   ASSERT_FALSE(address.empty());
   auto stub = v1::TranslationService::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
@@ -429,7 +431,7 @@ TEST(VoxdStartupTest, ConfigFileIsReadAndFlagsOverrideIt) {
 TEST(VoxdStartupTest, SigtermDrainsAndExitsZeroAfterPrintingExactlyOneLine) {
   const std::string models = ModelsDir("sigterm", {kTinyModel});
   ChildProcess voxd;
-  const std::string address = StartVoxd(&voxd, {"--models", models}, "sigterm");
+  const std::string address = StartVoxd(&voxd, {"--models", models, "--builtin", "off"}, "sigterm");
   ASSERT_FALSE(address.empty());
   auto stub = v1::TranslationService::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
@@ -447,5 +449,163 @@ TEST(VoxdStartupTest, SigtermDrainsAndExitsZeroAfterPrintingExactlyOneLine) {
   EXPECT_THAT(voxd.Stderr(), HasSubstr("SIGTERM received"));
 }
 
+// What Debian's `apertium -u eng-spa` prints for `text` (the reference for the built-in engine).
+std::string ApertiumCommand(const std::string& text) {
+  const std::string path = (fs::path(::testing::TempDir()) / "apertium-in.txt").string();
+  std::ofstream(path) << text << "\n";
+  std::string out;
+  if (FILE* p = ::popen(("apertium -u eng-spa < " + path).c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    ::pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+TEST(VoxdBuiltinTest, WithoutModelsTheBuiltinEnginesTranslateAndSpeak) {
+  const std::string models = ModelsDir("builtin", {});
+  ChildProcess voxd;
+  const std::string address = StartVoxd(&voxd, {"--models", models}, "builtin");
+  ASSERT_FALSE(address.empty());
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+
+  auto discovery = v1::DiscoveryService::NewStub(channel);
+  grpc::ClientContext models_context;
+  v1::ListModelsResponse listed;
+  ASSERT_TRUE(discovery->ListModels(&models_context, {}, &listed).ok());
+  std::vector<std::string> architectures;
+  for (const auto& m : listed.models()) architectures.push_back(m.architecture());
+  EXPECT_THAT(architectures, ::testing::UnorderedElementsAre("apertium", "espeak-ng"));
+
+  const std::string text = "Hello, how are you?";
+  auto translate = v1::TranslationService::NewStub(channel);
+  v1::TranslateRequest request;
+  request.add_texts(text);
+  request.set_source_language("eng_Latn");
+  request.set_target_language("spa_Latn");
+  grpc::ClientContext context;
+  v1::TranslateResponse response;
+  grpc::Status s = translate->Translate(&context, request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.translations(0).text(), ApertiumCommand(text));
+  EXPECT_EQ(response.model(), "apertium");
+
+  auto speech = v1::SpeechService::NewStub(channel);
+  v1::SynthesizeRequest speak;
+  speak.set_text(response.translations(0).text());
+  speak.set_language("spa_Latn");
+  grpc::ClientContext speak_context;
+  auto reader = speech->Synthesize(&speak_context, speak);
+  v1::SynthesizeResponse msg;
+  std::string ogg;
+  v1::SynthesisSummary summary;
+  while (reader->Read(&msg)) {
+    if (msg.has_audio()) ogg += msg.audio().data();
+    if (msg.has_summary()) summary = msg.summary();
+  }
+  grpc::Status speak_status = reader->Finish();
+  ASSERT_TRUE(speak_status.ok()) << speak_status.error_message();
+  EXPECT_EQ(ogg.substr(0, 4), "OggS");
+  EXPECT_GT(summary.audio_seconds(), 0.5);  // a short sentence, spoken
+  EXPECT_LT(summary.audio_seconds(), 10.0);
+  EXPECT_EQ(summary.voice(), "espeak:es");
+
+  // voxctl speak writes a playable file and reports its timings.
+  const std::string out_path = (fs::path(::testing::TempDir()) / "voxctl-speak.ogg").string();
+  std::string err;
+  auto [code, out] = RunToExit({VOXCTL_BINARY, "--server", address, "speak", "--lang", "spa_Latn",
+                               "--out", out_path, "Hola"},
+                              "voxctl-speak", &err, absl::Seconds(60));
+  EXPECT_EQ(code, 0) << err;
+  EXPECT_THAT(out, HasSubstr("time to first audio"));
+  EXPECT_THAT(out, HasSubstr("real-time factor"));
+  EXPECT_GT(fs::file_size(out_path), 1000u);
+  EXPECT_EQ(*voxd.Wait(SIGTERM, absl::Seconds(60)), 0);
+}
+
 }  // namespace
 }  // namespace vox
+
+#if VOX_TEST_XTTS
+namespace vox {
+namespace {
+
+const std::string kTinyXtts = std::string(VOX_TINY_DIR) + "/models/xtts-tiny";
+
+TEST(VoxdSpeechTest, SynthesizeWithTheTinyXttsStreamsOggAndCancellationStopsTheEngine) {
+  const std::string models = ModelsDir("xtts", {kTinyXtts});
+  ChildProcess voxd;
+  const std::string address =
+      StartVoxd(&voxd, {"--models", models, "--builtin", "off", "--threads", "1"}, "xtts");
+  ASSERT_FALSE(address.empty());
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto discovery = v1::DiscoveryService::NewStub(channel);
+  grpc::ClientContext voices_context;
+  v1::ListVoicesRequest voices_request;
+  voices_request.set_language("eng_Latn");
+  v1::ListVoicesResponse voices;
+  ASSERT_TRUE(discovery->ListVoices(&voices_context, voices_request, &voices).ok());
+  ASSERT_GE(voices.voices_size(), 1);
+
+  auto speech = v1::SpeechService::NewStub(channel);
+  v1::SynthesizeRequest request;
+  request.set_text("Hello, how are you today?");
+  request.set_language("eng_Latn");
+  request.mutable_options()->set_greedy(true);
+  {
+    grpc::ClientContext context;
+    auto reader = speech->Synthesize(&context, request);
+    v1::SynthesizeResponse msg;
+    std::vector<v1::SynthesizeResponse> messages;
+    while (reader->Read(&msg)) messages.push_back(msg);
+    grpc::Status s = reader->Finish();
+    ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << voxd.Stderr();
+    ASSERT_GE(messages.size(), 3u);
+    EXPECT_TRUE(messages.front().has_header());
+    EXPECT_EQ(messages.front().header().sample_rate_hz(), 24000);
+    ASSERT_TRUE(messages.back().has_summary());
+    std::string ogg;
+    for (const auto& m : messages) {
+      if (m.has_audio()) ogg += m.audio().data();
+    }
+    EXPECT_EQ(ogg.substr(0, 4), "OggS");
+    EXPECT_EQ(messages.back().summary().voice(), voices.voices(0).name());
+    EXPECT_GT(messages.back().summary().total_samples(), 0);
+    EXPECT_GT(messages.back().summary().codes(), 0);
+  }
+  {
+    // Cancel after the first audio: the call ends CANCELLED, and the access-log line (written
+    // only once the engine has returned) shows the engine stopped.
+    grpc::ClientContext context;
+    context.AddMetadata("x-request-id", "cancel-me");
+    request.set_text(
+        "This is a much longer sentence that keeps the tiny model busy for a good while, and "
+        "then another one follows it so that there is plenty left to cancel.");
+    auto reader = speech->Synthesize(&context, request);
+    v1::SynthesizeResponse msg;
+    bool got_audio = false;
+    while (!got_audio && reader->Read(&msg)) got_audio = msg.has_audio();
+    context.TryCancel();
+    while (reader->Read(&msg)) {
+    }
+    const grpc::Status s = reader->Finish();
+    if (got_audio && s.error_code() == grpc::StatusCode::CANCELLED) {
+      std::string log;
+      for (int i = 0; i < 6000 && !absl::StrContains(log, "request_id=cancel-me"); ++i) {
+        absl::SleepFor(absl::Milliseconds(10));
+        log = voxd.Stderr();
+      }
+      EXPECT_THAT(log, HasSubstr("rpc=/vox.v1.SpeechService/Synthesize status=CANCELLED"));
+    } else {
+      // The whole utterance was done before the cancel arrived: nothing left to stop.
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    }
+  }
+  EXPECT_EQ(*voxd.Wait(SIGTERM, absl::Seconds(60)), 0);
+}
+
+}  // namespace
+}  // namespace vox
+#endif  // VOX_TEST_XTTS
