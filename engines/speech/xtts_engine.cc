@@ -622,10 +622,12 @@ absl::StatusOr<SynthesisStats> XttsEngine::Synthesize(const SynthesisRequest& re
   stats.seed = seed;
   stats.voice = m.voice_names[voice];
   const auto t0 = Clock::now();
+  bool spoke = false;
   for (size_t k = 0; k < pieces->size(); ++k) {
     auto ids = m.tokenizer->Encode((*pieces)[k], lang->xtts);
     if (!ids.ok()) return ids.status();
     if (ids->size() <= 1) continue;  // only the language token: nothing to say
+    spoke = true;
     const int64_t limit = request.params.forced_codes > 0 ? request.params.forced_codes : m.max_codes;
     Generation gen;
     absl::Status st = CatchTorchErrors("xtts synthesize", [&] {
@@ -637,6 +639,9 @@ absl::StatusOr<SynthesisStats> XttsEngine::Synthesize(const SynthesisRequest& re
     });
     stats.codes += static_cast<int64_t>(gen.codes.size());
     if (!st.ok()) return st;
+  }
+  if (!spoke) {
+    return absl::InvalidArgumentError("text has nothing to synthesize after cleaning");
   }
   return stats;
 }

@@ -364,6 +364,14 @@ TEST_F(XttsEngineTest, ValidationNamesTheBadValueAndTheAllowedOnes) {
   r.params.speed = 0;
   r.params.top_p = 1.5f;
   EXPECT_EQ(engine_->Validate(r).code(), absl::StatusCode::kInvalidArgument);
+  // Text that cleans to nothing (quotes are removed) is refused rather than returning silence.
+  {
+    SynthesisRequest q;
+    q.text = "\"\" \"";
+    q.language = "eng_Latn";
+    auto st = engine_->Synthesize(q, [](absl::Span<const float>) { return true; }, {});
+    EXPECT_EQ(st.status().code(), absl::StatusCode::kInvalidArgument) << st.status();
+  }
   // Synthesize refuses the same way without calling the sink.
   bool called = false;
   auto st = engine_->Synthesize(r, [&](absl::Span<const float>) { called = true; return true; }, {});
