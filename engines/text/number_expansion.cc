@@ -332,17 +332,86 @@ class Spanish : public Converter {
   }
 };
 
+// Num2Word_FR (lang_FR.py): EU high numwords with both "illiard" and "illion".
+class French : public Converter {
+ public:
+  French() {
+    pointword = "virgule";
+    const std::vector<std::string> lows = {"non", "oct", "sept", "sext", "quint",
+                                           "quadr", "tr", "b", "m"};
+    const std::vector<std::string> units = {"", "un", "duo", "tre", "quattuor",
+                                            "quin", "sex", "sept", "octo", "novem"};
+    const std::vector<std::string> tens = {"dec", "vigint", "trigint", "quadragint",
+                                           "quinquagint", "sexagint", "septuagint", "octogint",
+                                           "nonagint"};
+    std::vector<std::string> high = {"cent"};
+    std::vector<std::string> gen;
+    for (const auto& t : tens) {
+      for (const auto& u : units) gen.push_back(u + t);
+    }
+    high.insert(high.end(), gen.rbegin(), gen.rend());
+    high.insert(high.end(), lows.begin(), lows.end());
+    std::vector<std::pair<size_t, std::string>> hp;  // Num2Word_EU.set_high_numwords
+    size_t n = 3 + 6 * high.size();
+    for (const auto& w : high) {
+      if (n <= 3) break;
+      hp.push_back({n, w + "illiard"});
+      hp.push_back({n - 3, w + "illion"});
+      n -= 6;
+    }
+    Finish(hp,
+           {{1000, "mille"}, {100, "cent"}, {80, "quatre-vingts"}, {60, "soixante"},
+            {50, "cinquante"}, {40, "quarante"}, {30, "trente"}},
+           {"vingt", "dix-neuf", "dix-huit", "dix-sept", "seize", "quinze", "quatorze", "treize",
+            "douze", "onze", "dix", "neuf", "huit", "sept", "six", "cinq", "quatre", "trois",
+            "deux", "un", "zéro"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    std::string ctext = lt, ntext = rt;
+    if (Eq(ln, 1)) {
+      if (Lt(rn, 1000000)) return {rt, rn};
+    } else {
+      // not (cnum - 80) % 100: in doubles when cnum is a float (the subtraction may round).
+      bool minus80;
+      if (ln.is_float) {
+        double r = std::fmod(ln.f - 80.0, 100.0);
+        if (r != 0 && r < 0) r += 100.0;
+        minus80 = r == 0;
+      } else {
+        minus80 = !Lt(ln, 80) && ln.i.size() >= 2 && ln.i.substr(ln.i.size() - 2) == "80";
+      }
+      if ((minus80 || (DivisibleByPow10(ln, 2) && Lt(ln, 1000))) && Lt(rn, 1000000) &&
+          !ctext.empty() && ctext.back() == 's') {
+        ctext.pop_back();
+      }
+      if (Lt(ln, 1000) && !Eq(rn, 1000) && !ntext.empty() && ntext.back() != 's' &&
+          DivisibleByPow10(rn, 2)) {
+        ntext += "s";
+      }
+    }
+    if (Cmp(rn, ln) < 0 && Lt(ln, 100)) {
+      if (rn.i.back() == '1' && !Eq(ln, 80)) return {ctext + " et " + ntext, Add(ln, rn)};
+      return {ctext + "-" + ntext, Add(ln, rn)};
+    }
+    if (Cmp(rn, ln) > 0) return {ctext + " " + ntext, Mul(ln, rn)};
+    return {ctext + " " + ntext, Add(ln, rn)};
+  }
+};
+
 const Converter* ConverterFor(std::string_view lang) {
   static const auto* en = new English();
   static const auto* es = new Spanish();
+  static const auto* fr = new French();
   if (lang == "en") return en;
   if (lang == "es") return es;
+  if (lang == "fr") return fr;
   return nullptr;
 }
 
 absl::Status BadLang(std::string_view lang) {
   return absl::InvalidArgumentError(
-      absl::StrCat("number expansion: unsupported language '", std::string(lang), "' (supported: en, es)"));
+      absl::StrCat("number expansion: unsupported language '", std::string(lang), "' (supported: en, es, fr)"));
 }
 
 absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
@@ -539,6 +608,20 @@ absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view la
     if (!c.ok()) return c.status();
     return EnglishOrdinalFromCardinal(*c);
   }
+  if (lang == "fr") {  // Num2Word_FR.to_ordinal
+    if (*n == "1") return std::string("premier");
+    auto c = conv->ToCardinal(*n);
+    if (!c.ok()) return c.status();
+    std::string word = *c;
+    auto ends_with = [&word](const std::string& suffix) {
+      return word.size() >= suffix.size() &&
+             word.compare(word.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with("cinq")) return word.substr(0, word.size() - 4) + "cinquième";
+    if (ends_with("neuf")) return word.substr(0, word.size() - 4) + "neuvième";
+    if (word.back() == 'e') word.pop_back();
+    return word + "ième";
+  }
   // es: `value < 1e18` else the cardinal.
   if (n->size() > 18) return conv->ToCardinal(*n);
   return SpanishOrdinal(*conv, static_cast<int64_t>(Small(*n)));
@@ -577,6 +660,17 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
       f = {"pound sterling", "pounds sterling", "penny", "pence"};
     } else {
       return absl::UnimplementedError(absl::StrCat("currency ", std::string(currency), " for en"));
+    }
+  } else if (lang == "fr") {
+    separator = " et";
+    if (currency == "USD") {
+      f = {"dollar", "dollars", "cent", "cents"};
+    } else if (currency == "EUR") {
+      f = {"euro", "euros", "centime", "centimes"};
+    } else if (currency == "GBP") {
+      f = {"livre", "livres", "penny", "pence"};
+    } else {
+      return absl::UnimplementedError(absl::StrCat("currency ", std::string(currency), " for fr"));
     }
   } else {
     separator = " con";

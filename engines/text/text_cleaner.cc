@@ -239,7 +239,7 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
 
   // 2. Currencies, in Coqui's order; any failure (num2words raising) skips the rest silently,
   // like its bare `except: pass`.
-  const std::string and_equivalent = lang == "es" ? " con " : ", ";
+  const std::string and_equivalent = lang == "es" ? " con " : lang == "fr" ? " et " : ", ";
   for (const auto& [code, sym] : {std::pair<const char*, char32_t>{"GBP", U'£'},
                                   {"USD", U'$'}, {"EUR", U'€'}}) {
     const std::string currency = code;
@@ -289,10 +289,12 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
   if (!decimals.ok()) return decimals.status();
   t = std::move(*decimals);
 
-  // 4. Ordinals: en `([0-9]+)(st|nd|rd|th)`, es `([0-9]+)(º|ª|er|o|a|os|as)`.
+  // 4. Ordinals: en `([0-9]+)(st|nd|rd|th)`, es `([0-9]+)(º|ª|er|o|a|os|as)`,
+  // fr `([0-9]+)(º|ª|er|re|e|ème)` (alternatives tried in this order).
   const std::vector<std::u32string> suffixes =
-      lang == "en" ? std::vector<std::u32string>{U"st", U"nd", U"rd", U"th"}
-                   : std::vector<std::u32string>{U"º", U"ª", U"er", U"o", U"a", U"os", U"as"};
+      lang == "en"   ? std::vector<std::u32string>{U"st", U"nd", U"rd", U"th"}
+      : lang == "fr" ? std::vector<std::u32string>{U"º", U"ª", U"er", U"re", U"e", U"ème"}
+                     : std::vector<std::u32string>{U"º", U"ª", U"er", U"o", U"a", U"os", U"as"};
   auto ordinals = Sub(
       t,
       [&](const std::u32string& s, size_t p) -> size_t {
@@ -411,7 +413,9 @@ const std::vector<std::string>& XttsCleanerLanguages() {
   return *langs;
 }
 
-bool XttsExpandsNumbers(std::string_view lang) { return lang == "en" || lang == "es"; }
+bool XttsExpandsNumbers(std::string_view lang) {
+  return lang == "en" || lang == "es" || lang == "fr";
+}
 
 absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xtts_lang) {
   const std::string lang(xtts_lang);

@@ -40,7 +40,7 @@ def main():
     rng = random.Random(20240611)
     cases = []
     ints = integers(rng)
-    for lang in ("en", "es"):
+    for lang in ("en", "es", "fr"):
         for v in ints:
             s = str(v)
             cases.append({"kind": "cardinal", "lang": lang, "input": s,
@@ -50,7 +50,7 @@ def main():
                                   2500000, 123456789, 10**9, 10**12, 10**15, 10**17 + 3, 10**18,
                                   10**20, 10**27, 10**306]
     ords += [rng.randrange(10, 10**rng.randrange(2, 19)) for _ in range(40)]
-    for lang in ("en", "es"):
+    for lang in ("en", "es", "fr"):
         for v in ords:
             s = str(v)
             cases.append({"kind": "ordinal", "lang": lang, "input": s,
@@ -63,7 +63,7 @@ def main():
               "9" * 19 + ".0", "123456789012345678.0"]
     for _ in range(40):
         floats.append(f"{rng.randrange(0, 10**rng.randrange(1, 8))}.{rng.randrange(0, 10**rng.randrange(1, 7))}")
-    for lang in ("en", "es"):
+    for lang in ("en", "es", "fr"):
         for s in floats:
             cases.append({"kind": "float", "lang": lang, "input": s,
                           **run(lambda: num2words(float(s), lang=lang))})
@@ -71,7 +71,7 @@ def main():
                "1.999", "31.5", "100000000000000000000", "1000000000000000000000000000000", "0.01",
                "71.71", "1000.1"]
     amounts += [f"{rng.randrange(0, 10**rng.randrange(1, 9))}.{rng.randrange(0, 100):02d}" for _ in range(12)]
-    for lang in ("en", "es"):
+    for lang in ("en", "es", "fr"):
         for cur in ("USD", "EUR", "GBP"):
             for s in amounts:
                 cases.append({"kind": "currency", "lang": lang, "input": s, "currency": cur,
@@ -86,6 +86,17 @@ def main():
         print(f"warning: tools/xtts_reference.py not importable ({e}); no cleaning cases",
               file=sys.stderr)
     if xtts_reference is not None:
+        # French tables from Coqui's TTS/tts/layers/xtts/tokenizer.py, added to the reference's
+        # (en/es) pipeline, which is Coqui's multilingual_cleaners otherwise.
+        import re
+        xtts_reference._ABBREVIATIONS.setdefault("fr", [
+            ("mme", "madame"), ("mr", "monsieur"), ("dr", "docteur"), ("st", "saint"),
+            ("co", "compagnie"), ("jr", "junior"), ("ltd", "limitée")])
+        xtts_reference._SYMBOLS.setdefault("fr", [
+            ("&", " et "), ("@", " arobase "), ("%", " pour cent "), ("#", " dièse "),
+            ("$", " dollar "), ("£", " livre "), ("°", " degrés ")])
+        xtts_reference._ORDINAL_RE.setdefault("fr", re.compile(r"([0-9]+)(º|ª|er|re|e|ème)"))
+        xtts_reference._AND_EQUIVALENTS.setdefault("fr", " et ")
         sentences = {
             "en": ["In 12.5 seconds.", "There were 50 soldiers.", "This is a 1st test",
                    "That will be $20 sir.", "That will be 20€ sir.", "That will be 20.15€ sir.",
@@ -109,14 +120,21 @@ def main():
                    "x" + "9" * 40,
                    ],
         }
+        sentences["fr"] = ["En 12,5 secondes.", "Il y avait 50 soldats.", "Ceci est un 1er test",
+                           "Cela vous fera $20 monsieur.", "Cela vous fera 20€ monsieur.",
+                           "Cela vous fera 20,15€ monsieur.", "Ce sera 100.000,5.",
+                           "La 2e, la 3ème et la 1re; 80 et 81, 71, 91, 200, 201, 1000, 2000000.",
+                           "Bonjour Mr. Dupond & Mme. Moreau @ 14% #1 à 20° St. Denis.",
+                           "Le 21e siècle, 5ème, 9e, 1 000 000 et 1.234.567,89 £"]
         # Random strings built from the pieces the regexes care about: digit runs, separators,
         # currency symbols, ordinal suffixes, abbreviations, symbols, quotes, whitespace, case.
         atoms = ["1", "12", "123", "1234", "0", "007", "2.5", "3,50", "1,000", "1.000", ".", ",",
                  ",", ".", "$", "£", "€", "st", "nd", "rd", "th", "º", "ª", "er", "o", "a", "os",
                  "Mr.", "mrs.", "Dr.", "Sra.", "st.", "Co.", "ltd.", "&", "@", "%", "#", "°", "\"",
                  " ", "  ", "\t", "\n", "x", "Ab", "é", "ſ", "ı", "_", "-", "'", "1st", "99$",
-                 "$1.2.3", "€0,5", "10.000,25", "1,234.5", "9" * 25, "0.000001"]
-        for lang in ("en", "es"):
+                 "$1.2.3", "€0,5", "10.000,25", "1,234.5", "9" * 25, "0.000001", "re", "e",
+                 "ème", "Mme.", "80", "71", "200"]
+        for lang in ("en", "es", "fr"):
             for _ in range(150):
                 sentences[lang].append("".join(rng.choice(atoms) for _ in range(rng.randrange(1, 10))))
         for lang, texts in sentences.items():

@@ -201,7 +201,10 @@ TEST(XttsCleanerTest, CoquiUpstreamExamples) {
       {"ru", "Здравствуйте Г-н Иванов.", "здравствуйте господин иванов."},
       {"en", "I have 14% battery", "i have fourteen percent battery"},
       {"es", "Te veo @ la fiesta", "te veo arroba la fiesta"},
-      {"fr", "J'ai 14° de fièvre", "j'ai 14 degrés de fièvre"},  // fr: no number expansion
+      {"de", "Die Rechnung beträgt £ 20", "die rechnung beträgt pfund 20"},  // de: digits stay
+      {"fr", "Cela vous fera 20,15€ monsieur.",
+       "cela vous fera vingt euros et quinze centimes monsieur."},
+      {"fr", "Ce sera 100.000,5.", "ce sera cent mille virgule cinq."},
       {"it", "linguaggio di programmazione C#", "linguaggio di programmazione c cancelletto"},
       {"en", "In 12.5 seconds.", "in twelve point five seconds."},
       {"en", "This is a 1st test", "this is a first test"},
