@@ -92,18 +92,18 @@ class LoadRunner::SynthesizeCall final : public grpc::ClientReadReactor<v1::Synt
   // Reads are sequential (one in flight), so no lock is needed here.
   void OnReadDone(bool ok) override {
     if (!ok) return;  // end of stream; OnDone follows
-    const SteadyClock::time_point now = SteadyClock::now();
+    const int64_t now = NanosBetween(start_, SteadyClock::now());  // since the call started
     if (response_.has_header()) {
       result_.sample_rate_hz = response_.header().sample_rate_hz();
     } else if (response_.has_audio() && response_.audio().num_samples() > 0) {
       ++result_.audio_messages;
       result_.audio_samples += response_.audio().num_samples();
       if (result_.time_to_first_audio_nanos < 0) {
-        result_.time_to_first_audio_nanos = NanosBetween(start_, now);
+        result_.time_to_first_audio_nanos = now;
       } else {
-        result_.audio_gaps_nanos.push_back(NanosBetween(last_audio_, now));
+        result_.audio_gaps_nanos.push_back(now - last_audio_nanos_);
       }
-      last_audio_ = now;
+      last_audio_nanos_ = now;
     }
     StartRead(&response_);
   }
@@ -122,7 +122,7 @@ class LoadRunner::SynthesizeCall final : public grpc::ClientReadReactor<v1::Synt
   grpc::ClientContext ctx_;
   v1::SynthesizeResponse response_;
   SteadyClock::time_point start_;
-  SteadyClock::time_point last_audio_;
+  int64_t last_audio_nanos_ = 0;  // since start_
   CallResult result_;
 };
 
@@ -138,7 +138,10 @@ class LoadRunner::SpeechTranslateCall final
     PrepareContext(runner->options_, index, &ctx_);
   }
   void Start() {
-    result_.timestamp = absl::Now();
+    {
+      absl::MutexLock lock(&mu_);  // no reaction runs before StartCall; the lock documents it
+      result_.timestamp = absl::Now();
+    }
     start_ = SteadyClock::now();
     runner_->stubs_->speech_translate->async()->SpeechTranslate(&ctx_, this);
     WriteNext();

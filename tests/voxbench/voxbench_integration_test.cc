@@ -244,7 +244,11 @@ TEST_F(VoxbenchTest, RateCapsTheCallsStarted) {
   EXPECT_LE(j["count"].get<int>(), 4);
   EXPECT_EQ(j["statusCodeDistribution"]["OK"], j["count"]);
   std::vector<double> starts;
-  for (const nlohmann::json& d : j["details"]) starts.push_back(SecondsOfDay(d["timestamp"]));
+  for (const nlohmann::json& d : j["details"]) {
+    double t = SecondsOfDay(d["timestamp"]);
+    if (!starts.empty() && t < starts.front() - 43200) t += 86400;  // the run crossed midnight
+    starts.push_back(t);
+  }
   std::sort(starts.begin(), starts.end());
   for (size_t i = 1; i < starts.size(); ++i) {
     // 1 ms of slack for the wall clock against the monotonic schedule.
