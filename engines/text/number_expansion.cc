@@ -399,10 +399,76 @@ class French : public Converter {
   }
 };
 
+// Num2Word_DE (lang_DE.py): capitalised scale words ("Million", "Milliarde"), "und" inversion.
+class German : public Converter {
+ public:
+  German() {
+    pointword = "Komma";
+    const std::vector<std::string> lows = {"Non", "Okt", "Sept", "Sext", "Quint",
+                                           "Quadr", "Tr", "B", "M"};
+    const std::vector<std::string> units = {"", "un", "duo", "tre", "quattuor",
+                                            "quin", "sex", "sept", "okto", "novem"};
+    const std::vector<std::string> tens = {"dez", "vigint", "trigint", "quadragint",
+                                           "quinquagint", "sexagint", "septuagint", "oktogint",
+                                           "nonagint"};
+    std::vector<std::string> high = {"zent"};
+    std::vector<std::string> gen;
+    for (const auto& t : tens) {
+      for (const auto& u : units) gen.push_back(u + t);
+    }
+    high.insert(high.end(), gen.rbegin(), gen.rend());
+    high.insert(high.end(), lows.begin(), lows.end());
+    std::vector<std::pair<size_t, std::string>> hp;
+    size_t n = 3 + 6 * high.size();
+    for (const auto& w : high) {
+      if (n <= 3) break;
+      hp.push_back({n, w + "illiarde"});
+      hp.push_back({n - 3, w + "illion"});
+      n -= 6;
+    }
+    Finish(hp,
+           {{1000, "tausend"}, {100, "hundert"}, {90, "neunzig"}, {80, "achtzig"},
+            {70, "siebzig"}, {60, "sechzig"}, {50, "fünfzig"}, {40, "vierzig"}, {30, "dreißig"}},
+           {"zwanzig", "neunzehn", "achtzehn", "siebzehn", "sechzehn", "fünfzehn", "vierzehn",
+            "dreizehn", "zwölf", "elf", "zehn", "neun", "acht", "sieben", "sechs", "fünf", "vier",
+            "drei", "zwei", "eins", "null"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    std::string ctext = lt, ntext = rt;
+    if (Eq(ln, 1)) {
+      if (Eq(rn, 100) || Eq(rn, 1000)) return {"ein" + ntext, rn};
+      if (Lt(rn, 1000000)) return {rt, rn};
+      ctext = "eine";
+    }
+    PyNum val;
+    if (Cmp(rn, ln) > 0) {
+      if (!Lt(rn, 1000000)) {
+        if (!Lt(ln, 2)) ntext += (!ntext.empty() && ntext.back() == 'e') ? "n" : "en";
+        ctext += " ";
+      }
+      val = Mul(ln, rn);
+    } else {
+      if (Lt(rn, 10) && !Lt(ln, 11) && Lt(ln, 100)) {
+        if (Eq(rn, 1)) ntext = "ein";
+        std::string c = ctext;
+        ctext = ntext + "und";
+        ntext = c;
+      } else if (!Lt(ln, 1000000)) {
+        ctext += " ";
+      }
+      val = Add(ln, rn);
+    }
+    return {ctext + ntext, val};
+  }
+};
+
 const Converter* ConverterFor(std::string_view lang) {
   static const auto* en = new English();
   static const auto* es = new Spanish();
   static const auto* fr = new French();
+  static const auto* de = new German();
+  if (lang == "de") return de;
   if (lang == "en") return en;
   if (lang == "es") return es;
   if (lang == "fr") return fr;
@@ -411,7 +477,7 @@ const Converter* ConverterFor(std::string_view lang) {
 
 absl::Status BadLang(std::string_view lang) {
   return absl::InvalidArgumentError(
-      absl::StrCat("number expansion: unsupported language '", std::string(lang), "' (supported: en, es, fr)"));
+      absl::StrCat("number expansion: unsupported language '", std::string(lang), "' (supported: en, es, fr, de)"));
 }
 
 absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
@@ -608,6 +674,50 @@ absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view la
     if (!c.ok()) return c.status();
     return EnglishOrdinalFromCardinal(*c);
   }
+  if (lang == "de") {  // Num2Word_DE.to_ordinal
+    auto c = conv->ToCardinal(*n);
+    if (!c.ok()) return c.status();
+    std::string word = *c;
+    for (char& ch : word) {  // .lower(): the only capitals are ASCII scale words
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    }
+    static const std::vector<std::pair<std::string, std::string>> ords = {
+        {"eins", "ers"}, {"drei", "drit"}, {"acht", "ach"}, {"sieben", "sieb"}, {"ig", "igs"},
+        {"ert", "erts"}, {"end", "ends"}, {"ion", "ions"}, {"nen", "ns"}, {"rde", "rds"},
+        {"rden", "rds"}};
+    for (const auto& [key, repl] : ords) {
+      if (word.size() >= key.size() &&
+          word.compare(word.size() - key.size(), key.size(), key) == 0) {
+        word = word.substr(0, word.size() - key.size()) + repl;
+        break;
+      }
+    }
+    std::string res = word + "te";
+    if (res == "eintausendste" || res == "einhundertste") res = res.substr(3);
+    // re.sub(r'eine ([a-z]+(illion|illiard)ste)$', r'\1') then r' ([a-z]+(illion|illiard)ste)$'.
+    auto last_word_is_scale_ordinal = [](const std::string& r, size_t* space) {
+      const size_t sp = r.rfind(' ');
+      if (sp == std::string::npos) return false;
+      const std::string w = r.substr(sp + 1);
+      for (char ch : w) {
+        if (ch < 'a' || ch > 'z') return false;
+      }
+      for (const std::string suffix : {"illionste", "illiardste"}) {
+        if (w.size() > suffix.size() &&
+            w.compare(w.size() - suffix.size(), suffix.size(), suffix) == 0) {
+          *space = sp;
+          return true;
+        }
+      }
+      return false;
+    };
+    size_t sp;
+    if (last_word_is_scale_ordinal(res, &sp) && sp >= 4 && res.compare(sp - 4, 4, "eine") == 0) {
+      res = res.substr(0, sp - 4) + res.substr(sp + 1);
+    }
+    if (last_word_is_scale_ordinal(res, &sp)) res = res.substr(0, sp) + res.substr(sp + 1);
+    return res;
+  }
   if (lang == "fr") {  // Num2Word_FR.to_ordinal
     if (*n == "1") return std::string("premier");
     auto c = conv->ToCardinal(*n);
@@ -661,6 +771,17 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
     } else {
       return absl::UnimplementedError(absl::StrCat("currency ", std::string(currency), " for en"));
     }
+  } else if (lang == "de") {
+    separator = " und";
+    if (currency == "USD") {
+      f = {"Dollar", "Dollar", "Cent", "Cent"};
+    } else if (currency == "EUR") {
+      f = {"Euro", "Euro", "Cent", "Cent"};
+    } else if (currency == "GBP") {
+      f = {"Pfund", "Pfund", "Penny", "Pence"};
+    } else {
+      return absl::UnimplementedError(absl::StrCat("currency ", std::string(currency), " for de"));
+    }
   } else if (lang == "fr") {
     separator = " et";
     if (currency == "USD") {
@@ -690,6 +811,7 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
   std::string out = absl::StrCat(*lt, " ", Eq(left, 1) ? f.one : f.many, separator, " ", *ct,
                                  " ", right == 1 ? f.cent_one : f.cent_many);
   if (lang == "es") out = absl::StrReplaceAll(out, {{"uno", "un"}});
+  if (lang == "de") out = absl::StrReplaceAll(out, {{"eins ", "ein "}});
   return out;
 }
 

@@ -239,7 +239,10 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
 
   // 2. Currencies, in Coqui's order; any failure (num2words raising) skips the rest silently,
   // like its bare `except: pass`.
-  const std::string and_equivalent = lang == "es" ? " con " : lang == "fr" ? " et " : ", ";
+  const std::string and_equivalent = lang == "es"   ? " con "
+                                     : lang == "fr" ? " et "
+                                     : lang == "de" ? " und "
+                                                    : ", ";
   for (const auto& [code, sym] : {std::pair<const char*, char32_t>{"GBP", U'£'},
                                   {"USD", U'$'}, {"EUR", U'€'}}) {
     const std::string currency = code;
@@ -290,10 +293,12 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
   t = std::move(*decimals);
 
   // 4. Ordinals: en `([0-9]+)(st|nd|rd|th)`, es `([0-9]+)(º|ª|er|o|a|os|as)`,
-  // fr `([0-9]+)(º|ª|er|re|e|ème)` (alternatives tried in this order).
+  // fr `([0-9]+)(º|ª|er|re|e|ème)`, de `([0-9]+)(st|nd|rd|th|º|ª|\.(?=\s|$))` (alternatives
+  // tried in this order; de's "." only before whitespace or the end).
   const std::vector<std::u32string> suffixes =
       lang == "en"   ? std::vector<std::u32string>{U"st", U"nd", U"rd", U"th"}
       : lang == "fr" ? std::vector<std::u32string>{U"º", U"ª", U"er", U"re", U"e", U"ème"}
+      : lang == "de" ? std::vector<std::u32string>{U"st", U"nd", U"rd", U"th", U"º", U"ª", U"."}
                      : std::vector<std::u32string>{U"º", U"ª", U"er", U"o", U"a", U"os", U"as"};
   auto ordinals = Sub(
       t,
@@ -302,7 +307,10 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
         while (q < s.size() && Ascii09(s[q])) ++q;
         if (q == p) return std::u32string::npos;
         for (const std::u32string& suf : suffixes) {
-          if (s.compare(q, suf.size(), suf) == 0) return q + suf.size();
+          if (s.compare(q, suf.size(), suf) != 0) continue;
+          const size_t end = q + suf.size();
+          if (lang == "de" && suf == U"." && end < s.size() && !IsPySpace(s[end])) continue;
+          return end;
         }
         return std::u32string::npos;
       },
@@ -414,7 +422,7 @@ const std::vector<std::string>& XttsCleanerLanguages() {
 }
 
 bool XttsExpandsNumbers(std::string_view lang) {
-  return lang == "en" || lang == "es" || lang == "fr";
+  return lang == "en" || lang == "es" || lang == "fr" || lang == "de";
 }
 
 absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xtts_lang) {

@@ -40,7 +40,7 @@ def main():
     rng = random.Random(20240611)
     cases = []
     ints = integers(rng)
-    for lang in ("en", "es", "fr"):
+    for lang in ("en", "es", "fr", "de"):
         for v in ints:
             s = str(v)
             cases.append({"kind": "cardinal", "lang": lang, "input": s,
@@ -50,7 +50,7 @@ def main():
                                   2500000, 123456789, 10**9, 10**12, 10**15, 10**17 + 3, 10**18,
                                   10**20, 10**27, 10**306]
     ords += [rng.randrange(10, 10**rng.randrange(2, 19)) for _ in range(40)]
-    for lang in ("en", "es", "fr"):
+    for lang in ("en", "es", "fr", "de"):
         for v in ords:
             s = str(v)
             cases.append({"kind": "ordinal", "lang": lang, "input": s,
@@ -63,7 +63,7 @@ def main():
               "9" * 19 + ".0", "123456789012345678.0"]
     for _ in range(40):
         floats.append(f"{rng.randrange(0, 10**rng.randrange(1, 8))}.{rng.randrange(0, 10**rng.randrange(1, 7))}")
-    for lang in ("en", "es", "fr"):
+    for lang in ("en", "es", "fr", "de"):
         for s in floats:
             cases.append({"kind": "float", "lang": lang, "input": s,
                           **run(lambda: num2words(float(s), lang=lang))})
@@ -71,7 +71,7 @@ def main():
                "1.999", "31.5", "100000000000000000000", "1000000000000000000000000000000", "0.01",
                "71.71", "1000.1"]
     amounts += [f"{rng.randrange(0, 10**rng.randrange(1, 9))}.{rng.randrange(0, 100):02d}" for _ in range(12)]
-    for lang in ("en", "es", "fr"):
+    for lang in ("en", "es", "fr", "de"):
         for cur in ("USD", "EUR", "GBP"):
             for s in amounts:
                 cases.append({"kind": "currency", "lang": lang, "input": s, "currency": cur,
@@ -97,6 +97,13 @@ def main():
             ("$", " dollar "), ("£", " livre "), ("°", " degrés ")])
         xtts_reference._ORDINAL_RE.setdefault("fr", re.compile(r"([0-9]+)(º|ª|er|re|e|ème)"))
         xtts_reference._AND_EQUIVALENTS.setdefault("fr", " et ")
+        xtts_reference._ABBREVIATIONS.setdefault("de", [
+            ("fr", "frau"), ("dr", "doktor"), ("st", "sankt"), ("co", "firma"), ("jr", "junior")])
+        xtts_reference._SYMBOLS.setdefault("de", [
+            ("&", " und "), ("@", " at "), ("%", " prozent "), ("#", " raute "), ("$", " dollar "),
+            ("£", " pfund "), ("°", " grad ")])
+        xtts_reference._ORDINAL_RE.setdefault("de", re.compile(r"([0-9]+)(st|nd|rd|th|º|ª|\.(?=\s|$))"))
+        xtts_reference._AND_EQUIVALENTS.setdefault("de", " und ")
         sentences = {
             "en": ["In 12.5 seconds.", "There were 50 soldiers.", "This is a 1st test",
                    "That will be $20 sir.", "That will be 20€ sir.", "That will be 20.15€ sir.",
@@ -126,6 +133,11 @@ def main():
                            "La 2e, la 3ème et la 1re; 80 et 81, 71, 91, 200, 201, 1000, 2000000.",
                            "Bonjour Mr. Dupond & Mme. Moreau @ 14% #1 à 20° St. Denis.",
                            "Le 21e siècle, 5ème, 9e, 1 000 000 et 1.234.567,89 £"]
+        sentences["de"] = ["In 12,5 Sekunden.", "Es gab 50 Soldaten.", "Dies ist ein 1. Test",
+                           "Das macht $20 Herr.", "Das macht 20€ Herr.", "Das macht 20,15€ Herr.",
+                           "Frau Dr. Müller ist 21 und hat 1.000.000 € und 2 Mio.",
+                           "Am 3. Mai 1999 kamen 101, 1001, 21000 und 2000000 Leute. 7.",
+                           "Die Rechnung beträgt £ 20, 31% @ Co. & #1 bei 20°"]
         # Random strings built from the pieces the regexes care about: digit runs, separators,
         # currency symbols, ordinal suffixes, abbreviations, symbols, quotes, whitespace, case.
         atoms = ["1", "12", "123", "1234", "0", "007", "2.5", "3,50", "1,000", "1.000", ".", ",",
@@ -134,7 +146,7 @@ def main():
                  " ", "  ", "\t", "\n", "x", "Ab", "é", "ſ", "ı", "_", "-", "'", "1st", "99$",
                  "$1.2.3", "€0,5", "10.000,25", "1,234.5", "9" * 25, "0.000001", "re", "e",
                  "ème", "Mme.", "80", "71", "200"]
-        for lang in ("en", "es", "fr"):
+        for lang in ("en", "es", "fr", "de"):
             for _ in range(150):
                 sentences[lang].append("".join(rng.choice(atoms) for _ in range(rng.randrange(1, 10))))
         for lang, texts in sentences.items():

@@ -201,7 +201,8 @@ TEST(XttsCleanerTest, CoquiUpstreamExamples) {
       {"ru", "Здравствуйте Г-н Иванов.", "здравствуйте господин иванов."},
       {"en", "I have 14% battery", "i have fourteen percent battery"},
       {"es", "Te veo @ la fiesta", "te veo arroba la fiesta"},
-      {"de", "Die Rechnung beträgt £ 20", "die rechnung beträgt pfund 20"},  // de: digits stay
+      {"it", "Ti costerà 20€ signore.", "ti costerà 20€ signore."},  // it: digits stay
+      {"de", "Das macht 20,15€ Herr.", "das macht zwanzig Euro und fünfzehn Cent herr."},
       {"fr", "Cela vous fera 20,15€ monsieur.",
        "cela vous fera vingt euros et quinze centimes monsieur."},
       {"fr", "Ce sera 100.000,5.", "ce sera cent mille virgule cinq."},
