@@ -134,9 +134,9 @@ class Converter {
   absl::StatusOr<std::string> ToCardinal(const PyNum& num) const {
     const Nat& value = num.i;
     if (Cmp(value, maxval_) >= 0) {
-      return absl::OutOfRangeError(absl::StrCat("number ", value.size(), " digits long is too large "
-                                                "to read out (num2words: abs(n) must be less than "
-                                                "10^", maxval_.size() - 1, ")"));
+      return absl::OutOfRangeError(absl::StrCat(
+          "number ", value.size(), " digits long is too large to read out (num2words: abs(n) "
+          "must be less than 10^", maxval_.size() - 1, ")"));
     }
     return Clean(SplitNum(num)).text;
   }
@@ -477,12 +477,14 @@ const Converter* ConverterFor(std::string_view lang) {
 
 absl::Status BadLang(std::string_view lang) {
   return absl::InvalidArgumentError(
-      absl::StrCat("number expansion: unsupported language '", std::string(lang), "' (supported: en, es, fr, de)"));
+      absl::StrCat("number expansion: unsupported language '", std::string(lang),
+                   "' (supported: en, es, fr, de)"));
 }
 
 absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
   if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("not a decimal integer: '", std::string(digits), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a decimal integer: '", std::string(digits), "'"));
   }
   return Normalize(digits);
 }

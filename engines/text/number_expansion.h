@@ -2,9 +2,10 @@
 #define VOX_ENGINES_TEXT_NUMBER_EXPANSION_H_
 
 // A port of the parts of python3-num2words 0.5.10 (Debian 12) that Coqui XTTS's cleaners call,
-// for English ("en"), Spanish ("es"), French ("fr") and German ("de"), output-identical including its quirks (Spanish ordinals
-// of 1001..999999 go through a float and read "uno punto dos ...milésimo", "veintiun" in
-// currencies). tests/text_xtts compares against the real library on hundreds of numbers.
+// for English ("en"), Spanish ("es"), French ("fr") and German ("de"), output-identical
+// including its quirks (Spanish ordinals of 1001..999999 go through a float and read
+// "uno punto dos ...milésimo", "veintiun" in currencies, capitalised German scale words).
+// tests/text_xtts compares against the real library on thousands of numbers.
 // Pure functions, thread-safe.
 
 #include <string>
@@ -16,7 +17,8 @@ namespace vox::num2words {
 
 // num2words(int(digits), lang=lang). `digits`: ASCII decimal digits, leading zeros allowed, any
 // length. OutOfRange when the value is beyond the language's largest scale word (en: 10^306,
-// es: 10^27, fr and de: 10^606), as num2words raises OverflowError; InvalidArgument for other languages / bad digits.
+// es: 10^27, fr and de: 10^606), as num2words raises OverflowError; InvalidArgument for other
+// languages or bad digits.
 absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view lang);
 
 // num2words(int(digits), ordinal=True, lang=lang).

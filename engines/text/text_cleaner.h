@@ -17,7 +17,8 @@ namespace vox {
 const std::vector<std::string>& XttsCleanerLanguages();
 
 // True when `xtts_lang` gets number expansion (num2words-equivalent), i.e. full cleaning:
-// "en", "es", "fr", "de". Other accepted languages keep digits as digits ("hi": basic cleaning only).
+// "en", "es", "fr", "de". Other accepted languages keep digits as digits ("hi": basic
+// cleaning only).
 bool XttsExpandsNumbers(std::string_view xtts_lang);
 
 // strip → lowercase → remove '"' → numbers (currency £ $ €, thousands separators, decimals,

@@ -28,9 +28,8 @@ struct IgnoreCasePair {
 template <size_t N>
 bool InRanges(const CodeRange (&table)[N], char32_t c) {
   const CodeRange* end = table + N;
-  const CodeRange* it = std::upper_bound(table, end, c, [](char32_t v, const CodeRange& r) {
-    return v < r.first;
-  });
+  const CodeRange* it =
+      std::upper_bound(table, end, c, [](char32_t v, const CodeRange& r) { return v < r.first; });
   if (it == table) return false;
   --it;
   return c <= it->last;
@@ -38,9 +37,8 @@ bool InRanges(const CodeRange (&table)[N], char32_t c) {
 
 char32_t SimpleLower(char32_t c) {
   const LowerRange* end = kPyLower + sizeof(kPyLower) / sizeof(kPyLower[0]);
-  const LowerRange* it = std::upper_bound(kPyLower, end, c, [](char32_t v, const LowerRange& r) {
-    return v < r.first;
-  });
+  const LowerRange* it = std::upper_bound(
+      kPyLower, end, c, [](char32_t v, const LowerRange& r) { return v < r.first; });
   if (it == kPyLower) return c;
   --it;
   if (c > it->last || (c - it->first) % it->stride != 0) return c;
@@ -83,9 +81,9 @@ absl::StatusOr<std::u32string> DecodeUtf8(std::string_view s) {
   size_t i = 0;
   const size_t n = s.size();
   auto bad = [&](size_t at) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "invalid UTF-8 at byte %d of %d (0x%02X); text must be UTF-8", at, n,
-        static_cast<unsigned char>(s[at])));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("invalid UTF-8 at byte %d of %d (0x%02X); text must be UTF-8", at, n,
+                        static_cast<unsigned char>(s[at])));
   };
   while (i < n) {
     const auto b0 = static_cast<unsigned char>(s[i]);
@@ -146,16 +144,21 @@ std::string EncodeUtf8(std::u32string_view text) {
 
 namespace {
 // ASCII answers precomputed from the tables (bit per class), the common case in the hot loops.
-enum : uint8_t { kBitRustWord = 1, kBitRustSpace = 2, kBitPyWord = 4, kBitPySpace = 8,
-                 kBitPyDigit = 16 };
+enum : uint8_t {
+  kBitRustWord = 1,
+  kBitRustSpace = 2,
+  kBitPyWord = 4,
+  kBitPySpace = 8,
+  kBitPyDigit = 16
+};
 struct AsciiClasses {
   uint8_t bits[128];
   AsciiClasses() {
     for (char32_t c = 0; c < 128; ++c) {
-      bits[c] = (InRanges(kRustWord, c) ? kBitRustWord : 0) |
-                (InRanges(kRustSpace, c) ? kBitRustSpace : 0) |
-                (InRanges(kPyWord, c) ? kBitPyWord : 0) | (InRanges(kPySpace, c) ? kBitPySpace : 0) |
-                (InRanges(kPyDigit, c) ? kBitPyDigit : 0);
+      bits[c] =
+          (InRanges(kRustWord, c) ? kBitRustWord : 0) |
+          (InRanges(kRustSpace, c) ? kBitRustSpace : 0) | (InRanges(kPyWord, c) ? kBitPyWord : 0) |
+          (InRanges(kPySpace, c) ? kBitPySpace : 0) | (InRanges(kPyDigit, c) ? kBitPyDigit : 0);
     }
   }
 };

@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
     }
   }
   if (vocab.empty() || (prepare && lang.empty())) {
-    std::cerr << "usage: vox_xtts_tokenize VOCAB_JSON [--lang LANG [--prepare]] [--jsonl] < lines\n";
+    std::cerr
+        << "usage: vox_xtts_tokenize VOCAB_JSON [--lang LANG [--prepare]] [--jsonl] < lines\n";
     return 1;
   }
   auto tok = vox::XttsTokenizer::FromFile(vocab);

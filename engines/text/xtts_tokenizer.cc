@@ -175,8 +175,7 @@ void XttsTokenizer::Impl::MergeWord(std::u32string_view word, std::vector<int64_
   }
 }
 
-void XttsTokenizer::Impl::EncodeSegment(std::u32string_view text,
-                                        std::vector<int64_t>* ids) const {
+void XttsTokenizer::Impl::EncodeSegment(std::u32string_view text, std::vector<int64_t>* ids) const {
   if (!whitespace_pretokenizer) {
     MergeWord(text, ids);
     return;
@@ -247,8 +246,7 @@ absl::StatusOr<XttsTokenizer> XttsTokenizer::FromFile(const std::string& path) {
   buffer << in.rdbuf();
   auto tok = FromJson(buffer.str());
   if (!tok.ok()) {
-    return absl::Status(tok.status().code(),
-                        absl::StrCat(path, ": ", tok.status().message()));
+    return absl::Status(tok.status().code(), absl::StrCat(path, ": ", tok.status().message()));
   }
   return tok;
 }
@@ -269,9 +267,9 @@ absl::StatusOr<XttsTokenizer> XttsTokenizer::FromJson(std::string_view json_text
     if (j.contains("pre_tokenizer") && !j["pre_tokenizer"].is_null()) {
       const auto& pt = j["pre_tokenizer"];
       if (!pt.is_object() || pt.value("type", "") != "Whitespace") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "field 'pre_tokenizer' must be {\"type\": \"Whitespace\"} or null (got ", pt.dump(),
-            ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("field 'pre_tokenizer' must be {\"type\": \"Whitespace\"} or null (got ",
+                         pt.dump(), ")"));
       }
     } else {
       impl->whitespace_pretokenizer = false;
@@ -288,8 +286,8 @@ absl::StatusOr<XttsTokenizer> XttsTokenizer::FromJson(std::string_view json_text
       if (model.contains(field) && !model[field].is_null() &&
           !model[field].get<std::string>().empty()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("field 'model.", field, "' is not supported (got ",
-                         model[field].dump(), "); XTTS vocabularies have none"));
+            absl::StrCat("field 'model.", field, "' is not supported (got ", model[field].dump(),
+                         "); XTTS vocabularies have none"));
       }
     }
     if (model.contains("dropout") && !model["dropout"].is_null()) {
@@ -299,8 +297,7 @@ absl::StatusOr<XttsTokenizer> XttsTokenizer::FromJson(std::string_view json_text
       return absl::InvalidArgumentError("missing object field 'model.vocab'");
     }
     for (const auto& [token, id] : model["vocab"].items()) {
-      if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
-          id.get<int64_t>() > INT32_MAX) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
         return absl::InvalidArgumentError(
             absl::StrCat("model.vocab['", token, "'] is not a non-negative 32-bit id"));
       }
@@ -317,8 +314,7 @@ absl::StatusOr<XttsTokenizer> XttsTokenizer::FromJson(std::string_view json_text
         const int64_t id = t.at("id").get<int64_t>();
         auto decoded = DecodeUtf8(content);
         if (!decoded.ok()) return decoded.status();
-        if (t.value("single_word", false) || t.value("lstrip", false) ||
-            t.value("rstrip", false)) {
+        if (t.value("single_word", false) || t.value("lstrip", false) || t.value("rstrip", false)) {
           return absl::InvalidArgumentError(absl::StrCat(
               "added token '", content, "': single_word/lstrip/rstrip are not supported"));
         }
@@ -365,9 +361,9 @@ absl::StatusOr<XttsTokenizer> XttsTokenizer::FromJson(std::string_view json_text
       const int64_t a_id = impl->Lookup(a), b_id = impl->Lookup(b), n_id = impl->Lookup(a + b);
       for (const auto& [tok, id] : {std::pair{a, a_id}, {b, b_id}, {a + b, n_id}}) {
         if (id < 0) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "model.merges[", rank, "] ('", a, " ", b, "'): token '", tok,
-              "' is not in model.vocab"));
+          return absl::InvalidArgumentError(absl::StrCat("model.merges[", rank, "] ('", a, " ", b,
+                                                         "'): token '", tok,
+                                                         "' is not in model.vocab"));
         }
       }
       // Later duplicates overwrite earlier ones, as tokenizers' HashMap collect does.
@@ -417,8 +413,8 @@ absl::StatusOr<std::string> XttsTokenizer::Prepare(std::string_view text,
   if (!cleaned.ok()) return cleaned.status();
   const std::string lang_token = XttsLanguageToken(xtts_lang);
   if (TokenId(lang_token) < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "language '", std::string(xtts_lang), "': the XTTS vocab has no token ", lang_token));
+    return absl::InvalidArgumentError(absl::StrCat("language '", std::string(xtts_lang),
+                                                   "': the XTTS vocab has no token ", lang_token));
   }
   return absl::StrCat(lang_token, absl::StrReplaceAll(*cleaned, {{" ", "[SPACE]"}}));
 }
@@ -444,9 +440,17 @@ namespace {
 
 bool IsSentenceEnd(char32_t c) {
   switch (c) {
-    case '.': case '!': case '?': case ';': case 0x2026:  // …
-    case 0x3002: case 0xFF01: case 0xFF1F: case 0xFF1B:     // 。！？；
-    case 0x061F: case 0x0964:                               // Arabic ?, Devanagari danda
+    case '.':
+    case '!':
+    case '?':
+    case ';':
+    case 0x2026:  // …
+    case 0x3002:
+    case 0xFF01:
+    case 0xFF1F:
+    case 0xFF1B:  // 。！？；
+    case 0x061F:
+    case 0x0964:  // Arabic ?, Devanagari danda
       return true;
     default:
       return false;
@@ -454,7 +458,14 @@ bool IsSentenceEnd(char32_t c) {
 }
 bool IsCloser(char32_t c) {
   switch (c) {
-    case '"': case '\'': case ')': case ']': case '}': case 0xBB: case 0x201D: case 0x2019:
+    case '"':
+    case '\'':
+    case ')':
+    case ']':
+    case '}':
+    case 0xBB:
+    case 0x201D:
+    case 0x2019:
       return true;
     default:
       return false;
@@ -466,13 +477,14 @@ bool IsCloser(char32_t c) {
 // ("J."), which does not end a sentence.
 bool IsAbbreviationDot(std::u32string_view t, size_t i) {
   static const auto* words = new std::vector<std::u32string>{
-      U"mr", U"mrs", U"ms", U"dr", U"drs", U"st", U"jr", U"sr", U"co", U"ltd", U"maj", U"gen",
-      U"rev", U"lt", U"hon", U"sgt", U"capt", U"esq", U"col", U"ft", U"prof", U"vs", U"etc",
-      U"sra", U"srta", U"dra", U"mme", U"fr", U"sig", U"dhr", U"mevr", U"jhr", U"ing", U"nr",
-      U"no", U"p", U"e.g", U"i.e", U"approx", U"dept", U"inc", U"av", U"avda", U"ud", U"uds"};
+      U"mr",  U"mrs", U"ms",     U"dr",   U"drs", U"st",  U"jr",   U"sr",   U"co",
+      U"ltd", U"maj", U"gen",    U"rev",  U"lt",  U"hon", U"sgt",  U"capt", U"esq",
+      U"col", U"ft",  U"prof",   U"vs",   U"etc", U"sra", U"srta", U"dra",  U"mme",
+      U"fr",  U"sig", U"dhr",    U"mevr", U"jhr", U"ing", U"nr",   U"no",   U"p",
+      U"e.g", U"i.e", U"approx", U"dept", U"inc", U"av",  U"avda", U"ud",   U"uds"};
   size_t b = i;
-  while (b > 0 && (unicode::IsPyWord(t[b - 1]) || (t[b - 1] == '.' && b - 1 > 0 &&
-                                                   unicode::IsPyWord(t[b - 2])))) {
+  while (b > 0 && (unicode::IsPyWord(t[b - 1]) ||
+                   (t[b - 1] == '.' && b - 1 > 0 && unicode::IsPyWord(t[b - 2])))) {
     --b;
   }
   if (b == i) return false;
@@ -503,20 +515,18 @@ std::vector<size_t> SentenceEnds(std::u32string_view t) {
   return ends;
 }
 
-
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& tokenizer,
                                                       std::string_view text,
-                                                      std::string_view xtts_lang,
-                                                      size_t max_ids) {
+                                                      std::string_view xtts_lang, size_t max_ids) {
   auto decoded = DecodeUtf8(text);
   if (!decoded.ok()) return decoded.status();
   const std::u32string t = std::move(*decoded);
   // Number of ids of t[b, e), or an error.
   auto count = [&](size_t b, size_t e) -> absl::StatusOr<size_t> {
-    auto ids = tokenizer.Encode(unicode::EncodeUtf8(std::u32string_view(t).substr(b, e - b)),
-                                xtts_lang);
+    auto ids =
+        tokenizer.Encode(unicode::EncodeUtf8(std::u32string_view(t).substr(b, e - b)), xtts_lang);
     if (!ids.ok()) return ids.status();
     return ids->size();
   };
@@ -551,7 +561,7 @@ absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& token
       size_t cut = 0;
       for (int level = 0; level < 4 && cut == 0; ++level) {
         std::vector<size_t> candidates;  // ascending cut positions of this kind, then e itself
-        size_t first_text = b;  // a prefix [b, k) is blank unless k > first_text
+        size_t first_text = b;           // a prefix [b, k) is blank unless k > first_text
         while (first_text < e && unicode::IsPySpace(t[first_text])) ++first_text;
         for (size_t k = first_text + 1; k < e; ++k) {
           bool boundary;
@@ -608,8 +618,7 @@ absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& token
         std::string ch;
         unicode::AppendUtf8(t[b], &ch);
         return absl::InvalidArgumentError(absl::StrFormat(
-            "max_ids %d is too small: '%s' alone encodes to %d or more ids", max_ids, ch,
-            max_ids));
+            "max_ids %d is too small: '%s' alone encodes to %d or more ids", max_ids, ch, max_ids));
       }
       absl::Status s = emit(b, cut);
       if (!s.ok()) return s;

@@ -1,10 +1,11 @@
 // vox's num2words port and Coqui cleaning vs the real thing: the expectations are produced at
 // test time by Debian's python3-num2words (and tools/xtts_reference.py's copy of Coqui's
 // cleaners) through num2words_expectations.py; nothing expected is hard-coded here.
+#include "engines/text/number_expansion.h"
+
 #include <cstdio>
 #include <string>
 
-#include "engines/text/number_expansion.h"
 #include "engines/text/text_cleaner.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -13,8 +14,8 @@ namespace vox {
 namespace {
 
 nlohmann::json RunExpectations() {
-  const std::string cmd = std::string(VOX_PYTHON) + " " + VOX_SOURCE_DIR +
-                          "/tests/text_xtts/num2words_expectations.py";
+  const std::string cmd =
+      std::string(VOX_PYTHON) + " " + VOX_SOURCE_DIR + "/tests/text_xtts/num2words_expectations.py";
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return nullptr;
   std::string out;
@@ -32,7 +33,8 @@ const nlohmann::json& Expectations() {
 
 TEST(Num2WordsTest, MatchesPythonNum2Words) {
   const nlohmann::json& j = Expectations();
-  ASSERT_TRUE(j.is_object()) << "num2words_expectations.py failed (is python3-num2words installed?)";
+  ASSERT_TRUE(j.is_object())
+      << "num2words_expectations.py failed (is python3-num2words installed?)";
   const auto& cases = j["cases"];
   ASSERT_GE(cases.size(), 600u);
   int compared = 0, errors_expected = 0;

@@ -21,24 +21,38 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 // vocab: token → id in order of `tokens`; added: these are added tokens (normalized false).
-std::string MakeVocab(const std::vector<std::string>& tokens, const std::vector<std::string>& merges,
+std::string MakeVocab(const std::vector<std::string>& tokens,
+                      const std::vector<std::string>& merges,
                       const std::vector<std::string>& added) {
   nlohmann::json vocab = nlohmann::json::object();
   for (size_t i = 0; i < tokens.size(); ++i) vocab[tokens[i]] = i;
   nlohmann::json added_json = nlohmann::json::array();
   for (const auto& a : added) {
-    added_json.push_back({{"id", vocab[a]}, {"content", a}, {"single_word", false},
-                          {"lstrip", false}, {"rstrip", false}, {"normalized", false},
+    added_json.push_back({{"id", vocab[a]},
+                          {"content", a},
+                          {"single_word", false},
+                          {"lstrip", false},
+                          {"rstrip", false},
+                          {"normalized", false},
                           {"special", true}});
   }
-  nlohmann::json j = {
-      {"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr},
-      {"added_tokens", added_json}, {"normalizer", nullptr},
-      {"pre_tokenizer", {{"type", "Whitespace"}}}, {"post_processor", nullptr},
-      {"decoder", nullptr},
-      {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", "[UNK]"},
-                 {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr},
-                 {"fuse_unk", false}, {"vocab", vocab}, {"merges", merges}}}};
+  nlohmann::json j = {{"version", "1.0"},
+                      {"truncation", nullptr},
+                      {"padding", nullptr},
+                      {"added_tokens", added_json},
+                      {"normalizer", nullptr},
+                      {"pre_tokenizer", {{"type", "Whitespace"}}},
+                      {"post_processor", nullptr},
+                      {"decoder", nullptr},
+                      {"model",
+                       {{"type", "BPE"},
+                        {"dropout", nullptr},
+                        {"unk_token", "[UNK]"},
+                        {"continuing_subword_prefix", nullptr},
+                        {"end_of_word_suffix", nullptr},
+                        {"fuse_unk", false},
+                        {"vocab", vocab},
+                        {"merges", merges}}}};
   return j.dump();
 }
 
@@ -57,8 +71,8 @@ std::vector<int64_t> Raw(const XttsTokenizer& t, const std::string& s) {
 }
 
 // ids: [STOP]=0 [UNK]=1 [SPACE]=2 [en]=3 [es]=4 a=5 aa=6 aaa=7
-const std::vector<std::string> kRunTokens = {"[STOP]", "[UNK]", "[SPACE]", "[en]", "[es]",
-                                             "a", "aa", "aaa"};
+const std::vector<std::string> kRunTokens = {"[STOP]", "[UNK]", "[SPACE]", "[en]",
+                                             "[es]",   "a",     "aa",      "aaa"};
 
 TEST(XttsBpeTest, RepeatedCharacterFollowsHeapNotMergeAll) {
   // "aa a" has a better rank (0) than "a a" (1): not learned-consistent.
@@ -79,9 +93,8 @@ TEST(XttsBpeTest, LaterDuplicateMergeWins) {
                          {"a b", "b c", "a b"});
   // abc: (a,b) rank 2 @0, (b,c) rank 1 @1 → bc first; (a,bc) is no merge → a bc.
   EXPECT_THAT(Raw(t, "abc"), ElementsAre(5, 9));
-  XttsTokenizer first = Make({"[STOP]", "[UNK]", "[SPACE]", "[en]", "[es]", "a", "b", "c", "ab",
-                              "bc"},
-                             {"a b", "b c"});
+  XttsTokenizer first = Make(
+      {"[STOP]", "[UNK]", "[SPACE]", "[en]", "[es]", "a", "b", "c", "ab", "bc"}, {"a b", "b c"});
   EXPECT_THAT(Raw(first, "abc"), ElementsAre(8, 7));  // control: rank 0 "a b" → ab c
 }
 
@@ -91,21 +104,21 @@ TEST(XttsBpeTest, TiesGoToTheLeftmostPair) {
   XttsTokenizer t = Make(kRunTokens, {"a a"});
   EXPECT_THAT(Raw(t, "aaa"), ElementsAre(6, 5));
   // ids: a=5 b=6 ab=7 ba=8. abab: (a,b)@0 r1, (b,a)@1 r0, (a,b)@2 r1 → (b,a)@1 first → a ba b.
-  XttsTokenizer u = Make({"[STOP]", "[UNK]", "[SPACE]", "[en]", "[es]", "a", "b", "ab", "ba"},
-                         {"b a", "a b"});
+  XttsTokenizer u =
+      Make({"[STOP]", "[UNK]", "[SPACE]", "[en]", "[es]", "a", "b", "ab", "ba"}, {"b a", "a b"});
   EXPECT_THAT(Raw(u, "abab"), ElementsAre(5, 8, 6));
 }
 
 // ids: 0..4 specials, h=5 e=6 l=7 o=8 w=9 r=10 d=11 '=12 ?=13 !=14 he=15 ll=16 hell=17 hello=18
 // ?!=19 n=20 t=21 x=22 y=23 z=24 xyz=25 yz=26
 const std::vector<std::string> kWordTokens = {
-    "[STOP]", "[UNK]", "[SPACE]", "[en]", "[es]", "h", "e", "l", "o", "w", "r", "d", "'", "?", "!",
-    "he", "ll", "hell", "hello", "?!", "n", "t", "x", "y", "z", "xyz", "yz"};
+    "[STOP]", "[UNK]", "[SPACE]", "[en]", "[es]",  "h",  "e", "l", "o", "w", "r", "d",   "'", "?",
+    "!",      "he",    "ll",      "hell", "hello", "?!", "n", "t", "x", "y", "z", "xyz", "yz"};
 const std::vector<std::string> kWordMerges = {"h e", "l l", "he ll", "hell o", "? !"};
 
 TEST(XttsBpeTest, AddedTokensAreCutFirstLeftmostLongest) {
-  XttsTokenizer t = Make(kWordTokens, kWordMerges,
-                         {"[STOP]", "[UNK]", "[SPACE]", "[en]", "[es]", "xyz", "yz"});
+  XttsTokenizer t =
+      Make(kWordTokens, kWordMerges, {"[STOP]", "[UNK]", "[SPACE]", "[en]", "[es]", "xyz", "yz"});
   EXPECT_THAT(Raw(t, "[en]hello[SPACE]hello"), ElementsAre(3, 18, 2, 18));
   // "xyz" and "yz" both added: leftmost wins ("xyz" starts first), longest at the same start.
   EXPECT_THAT(Raw(t, "hxyzh"), ElementsAre(5, 25, 5));
@@ -125,7 +138,10 @@ TEST(XttsBpeTest, WhitespacePreTokenizerSplitsWordsAndPunctuationRuns) {
   EXPECT_THAT(Raw(t, "hello?!"), ElementsAre(18, 19));
   EXPECT_THAT(Raw(t, "? !"), ElementsAre(13, 14));
   // Whitespace of any kind (tab, newline, NBSP U+00A0, ideographic space U+3000) is dropped.
-  EXPECT_THAT(Raw(t, "he\tll\n o\xC2\xA0h\xE3\x80\x80" "e"), ElementsAre(15, 16, 8, 5, 6));
+  EXPECT_THAT(Raw(t,
+                  "he\tll\n o\xC2\xA0h\xE3\x80\x80"
+                  "e"),
+              ElementsAre(15, 16, 8, 5, 6));
 }
 
 TEST(XttsBpeTest, UnknownCharactersBecomeSeparateUnks) {
@@ -143,8 +159,8 @@ TEST(XttsBpeTest, UnknownCharactersBecomeSeparateUnks) {
 TEST(XttsBpeTest, InvalidUtf8IsAClearError) {
   XttsTokenizer t = Make(kWordTokens, kWordMerges);
   for (const std::string& bad : {std::string("he\xFFllo"), std::string("\xC3"),
-                                std::string("\xED\xA0\x80"),  // surrogate
-                                std::string("\xC0\xAF")}) {  // overlong
+                                 std::string("\xED\xA0\x80"),  // surrogate
+                                 std::string("\xC0\xAF")}) {   // overlong
     auto ids = t.EncodeRaw(bad);
     ASSERT_FALSE(ids.ok());
     EXPECT_EQ(ids.status().code(), absl::StatusCode::kInvalidArgument);
@@ -256,8 +272,8 @@ TEST(XttsGoldenTest, TinyModelTextIdsMatchTheReference) {
   const nlohmann::json golden = LoadGolden();
   ASSERT_TRUE(golden.is_object()) << "missing " << VOX_TINY_DIR
                                   << "/golden/xtts-tiny.json (build target tiny_xtts)";
-  auto tok = XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) +
-                                     "/checkpoints/xtts-tiny/vocab.json");
+  auto tok =
+      XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
   ASSERT_TRUE(tok.ok()) << tok.status();
   ASSERT_GE(golden["texts"].size(), 5u);
   for (const auto& t : golden["texts"]) {
@@ -270,8 +286,8 @@ TEST(XttsGoldenTest, TinyModelTextIdsMatchTheReference) {
     EXPECT_EQ(*ids, t["ids"].get<std::vector<int64_t>>()) << text;
   }
   // The exported model directory carries the same vocabulary.
-  auto exported = XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) +
-                                          "/models/xtts-tiny/vocab.json");
+  auto exported =
+      XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/models/xtts-tiny/vocab.json");
   if (exported.ok()) {
     for (const auto& t : golden["texts"]) {
       EXPECT_EQ(*exported->Encode(t["text"].get<std::string>(), t["lang"].get<std::string>()),
@@ -283,7 +299,8 @@ TEST(XttsGoldenTest, TinyModelTextIdsMatchTheReference) {
 // ---- Sentence splitting.
 
 TEST(XttsSplitTest, PiecesStayUnderTheLimitAndKeepAllText) {
-  auto tok = XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
+  auto tok =
+      XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
   ASSERT_TRUE(tok.ok()) << tok.status();
   std::string text;
   for (int i = 0; i < 40; ++i) {
@@ -324,7 +341,8 @@ TEST(XttsSplitTest, PiecesStayUnderTheLimitAndKeepAllText) {
 }
 
 TEST(XttsSplitTest, AbbreviationsAndInitialsDoNotEndSentences) {
-  auto tok = XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
+  auto tok =
+      XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
   ASSERT_TRUE(tok.ok());
   const std::string first = "A long first sentence is here.";
   const std::string second = "I met Mr. J. Smith today.";
@@ -339,7 +357,8 @@ TEST(XttsSplitTest, AbbreviationsAndInitialsDoNotEndSentences) {
 }
 
 TEST(XttsSplitTest, ShortTextIsOnePieceAndOverlongSentenceIsCut) {
-  auto tok = XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
+  auto tok =
+      XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
   ASSERT_TRUE(tok.ok());
   auto one = SplitForXtts(*tok, "  Hello there. How are you?  ", "en", 402);
   ASSERT_TRUE(one.ok());
