@@ -7,6 +7,7 @@ add_library(vox_server STATIC
   ${CMAKE_CURRENT_LIST_DIR}/model_loader.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_registry.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_service.cc
+  ${CMAKE_CURRENT_LIST_DIR}/speech_translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/vox_server.cc
   ${CMAKE_CURRENT_LIST_DIR}/work_queue.cc
@@ -31,8 +32,8 @@ if(TARGET vox_builtin AND EXISTS ${PROJECT_SOURCE_DIR}/engines/builtin/apertium_
   list(APPEND VOX_SERVER_ENGINE_LIBS vox_builtin)
   list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_BUILTIN=1)
 endif()
-# XTTS joins voxd once its engine is committed and builds (flip the default then).
-option(VOX_VOXD_WITH_XTTS "Link the XTTS speech engine into voxd" OFF)
+# XTTS speech engine in voxd (OFF builds voxd without it).
+option(VOX_VOXD_WITH_XTTS "Link the XTTS speech engine into voxd" ON)
 if(VOX_VOXD_WITH_XTTS AND TARGET vox_speech AND
    EXISTS ${PROJECT_SOURCE_DIR}/engines/speech/xtts_engine.h)
   list(APPEND VOX_SERVER_ENGINE_LIBS vox_speech)
