@@ -5,6 +5,8 @@
 //                    [--length-penalty F] "text" ...        (no text: one text per stdin line)
 //   voxctl speak --lang eng_Latn [--voice NAME] [--greedy] [--seed N] [--rate HZ]
 //                --out FILE.ogg|FILE.opus|FILE.wav "text"
+//   voxctl speech-translate --from eng_Latn --to spa_Latn [--voice NAME] --out FILE.ogg
+//                           [TEXT ...]             (no text: one segment per stdin line)
 //   voxctl languages | voices [--lang CODE] | models
 //
 // Exit status: 0 on success, 1 when the server answered with an error (printed as
@@ -15,6 +17,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -27,6 +30,7 @@
 #include "absl/time/clock.h"
 #include "vox/v1/discovery.grpc.pb.h"
 #include "vox/v1/speech.grpc.pb.h"
+#include "vox/v1/speech_translation.grpc.pb.h"
 #include "vox/v1/translation.grpc.pb.h"
 
 namespace {
@@ -40,6 +44,9 @@ commands:
   speak --lang CODE [--voice NAME] [--greedy] [--seed N] [--rate 24000|48000] --out FILE TEXT
         synthesizes TEXT into FILE: .ogg/.opus = Ogg Opus, .wav = 16-bit PCM; prints the time
         to first audio and the real-time factor
+  speech-translate --from CODE --to CODE [--voice NAME] --out FILE.ogg [TEXT ...]
+        one SpeechTranslate session: each TEXT (or each stdin line) is a segment; prints each
+        translation with its timings as it arrives; FILE gets the whole session's Ogg Opus
   languages             lists the languages the server knows (NLLB codes) and what it can do
   voices [--lang CODE]  lists the voices, optionally only those speaking CODE
   models                lists the loaded models with their device and dtype
@@ -357,6 +364,110 @@ int Models(const Global& g, const std::vector<std::string>& args) {
   }
   return 0;
 }
+// One SpeechTranslate session. A writer thread sends the segments (stdin lines are sent as they
+// are typed) while this thread prints what comes back.
+int SpeechTranslate(const Global& g, const std::vector<std::string>& args) {
+  vox::v1::SpeechTranslateRequest config_msg;
+  vox::v1::SpeechTranslateConfig* config = config_msg.mutable_config();
+  std::string out_path;
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string value, error;
+    if (TakeValue(args, &i, "--from", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      config->set_source_language(value);
+    } else if (TakeValue(args, &i, "--to", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      config->set_target_language(value);
+    } else if (TakeValue(args, &i, "--voice", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      config->set_voice(value);
+    } else if (TakeValue(args, &i, "--out", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      out_path = value;
+    } else if (absl::StartsWith(args[i], "--")) {
+      return Usage("speech-translate: unknown flag " + args[i] +
+                   " (known: --from, --to, --voice, --out)");
+    } else {
+      texts.push_back(args[i]);
+    }
+  }
+  if (config->source_language().empty() || config->target_language().empty()) {
+    return Usage("speech-translate needs --from CODE and --to CODE (NLLB codes such as eng_Latn)");
+  }
+  if (!absl::EndsWith(out_path, ".ogg") && !absl::EndsWith(out_path, ".opus")) {
+    return Usage("speech-translate needs --out FILE ending in .ogg or .opus (got '" + out_path +
+                 "')");
+  }
+  config->mutable_audio()->set_encoding(vox::v1::AUDIO_ENCODING_OGG_OPUS);
+  std::FILE* f = std::fopen(out_path.c_str(), "wb");
+  if (f == nullptr) {
+    std::fprintf(stderr, "voxctl: cannot write %s\n", out_path.c_str());
+    return 1;
+  }
+  auto stub = vox::v1::SpeechTranslationService::NewStub(Connect(g));
+  grpc::ClientContext context;
+  Prepare(g, &context);
+  auto stream = stub->SpeechTranslate(&context);
+  std::thread writer([&] {
+    if (!stream->Write(config_msg)) return;
+    uint64_t id = 0;
+    auto send = [&](const std::string& text) {
+      vox::v1::SpeechTranslateRequest r;
+      r.mutable_segment()->set_segment_id(id++);
+      r.mutable_segment()->set_text(text);
+      return stream->Write(r);
+    };
+    if (!texts.empty()) {
+      for (const std::string& t : texts) {
+        if (!send(t)) return;
+      }
+    } else {
+      std::string line;
+      while (std::getline(std::cin, line)) {
+        if (!send(line)) return;
+      }
+    }
+    stream->WritesDone();
+  });
+  vox::v1::SpeechTranslateResponse response;
+  bool write_ok = true;
+  while (stream->Read(&response)) {
+    if (response.has_translation()) {
+      std::printf("[%llu] %s\n",
+                  static_cast<unsigned long long>(response.translation().segment_id()),
+                  response.translation().text().c_str());
+    } else if (response.has_audio()) {
+      const std::string& data = response.audio().chunk().data();
+      if (std::fwrite(data.data(), 1, data.size(), f) != data.size()) write_ok = false;
+    } else if (response.has_segment_end()) {
+      const vox::v1::SegmentTimings& t = response.segment_end().timings();
+      std::printf("[%llu] queue %.3f s, translation %.3f s, first audio %.3f s, synthesis %.3f s, "
+                  "audio %.2f s, total %.3f s\n",
+                  static_cast<unsigned long long>(response.segment_end().segment_id()),
+                  t.queue_seconds(), t.translation_seconds(), t.time_to_first_audio_seconds(),
+                  t.synthesis_seconds(), t.audio_seconds(), t.total_seconds());
+    }
+    std::fflush(stdout);
+  }
+  grpc::Status status = stream->Finish();
+  if (!status.ok()) {
+    // The writer may be blocked on stdin for good: report and leave without waiting for it.
+    writer.detach();
+    std::fclose(f);
+    const int rc = Failed(status);
+    std::fflush(nullptr);
+    std::_Exit(rc);
+  }
+  writer.join();  // OK means the server saw the half-close: the writer is done
+  if (std::fclose(f) != 0) write_ok = false;
+  if (!write_ok) {
+    std::fprintf(stderr, "voxctl: cannot write %s\n", out_path.c_str());
+    return 1;
+  }
+  std::printf("wrote %s\n", out_path.c_str());
+  return 0;
+}
 
 }  // namespace
 
@@ -396,6 +507,7 @@ int main(int argc, char** argv) {
   if (command == "voices") return Voices(g, rest);
   if (command == "models") return Models(g, rest);
   if (command == "speak") return Speak(g, rest);
+  if (command == "speech-translate") return SpeechTranslate(g, rest);
   return Usage("unknown command '" + command +
-               "' (known: translate, speak, languages, voices, models)");
+               "' (known: translate, speak, speech-translate, languages, voices, models)");
 }
