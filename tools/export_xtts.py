@@ -333,8 +333,6 @@ class XttsModel(nn.Module):
         self.scale1 = float(cfg["code_stride"]) / float(cfg["hifigan"]["hop_length"])  # 4.0
         self.scale2 = float(cfg["sample_rate"]) / float(cfg["input_sample_rate"])      # 1.088..
         self.resample = int(cfg["sample_rate"]) != int(cfg["input_sample_rate"])
-        self.ratio1 = _float32(1.0 / self.scale1)
-        self.ratio2 = _float32(1.0 / self.scale2)
 
     def _dtype(self) -> torch.dtype:
         return self.gpt.mel_head.weight.dtype
@@ -380,9 +378,11 @@ class XttsModel(nn.Module):
         return self._head(x[:, -1])
 
     @torch.jit.export
-    def interpolate(self, latents: Tensor) -> Tensor:
-        z = F.interpolate(latents.float().transpose(1, 2), scale_factor=[self.scale1], mode="linear",
-                          align_corners=False)
+    def interpolate(self, latents: Tensor, speed: float) -> Tensor:
+        x = latents.float().transpose(1, 2)
+        if speed != 1.0:  # Xtts.inference: length_scale = 1 / max(speed, 0.05)
+            x = F.interpolate(x, scale_factor=[1.0 / max(speed, 0.05)], mode="linear", align_corners=False)
+        z = F.interpolate(x, scale_factor=[self.scale1], mode="linear", align_corners=False)
         if self.resample:
             z = F.interpolate(z, scale_factor=[self.scale2], mode="linear", align_corners=False)
         return z
@@ -397,30 +397,37 @@ class XttsModel(nn.Module):
         w1 = torch.clamp(src - i0.double(), 0.0, 1.0).float()
         return i0, i1, w1
 
+    def _stage(self, dst: Tensor, scale: float, in_len: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """Source rows and weight of output frames `dst` of one F.interpolate(scale_factor=scale)
+        over `in_len` rows; torch copies when the output length equals the input length."""
+        out_len = int(math.floor(float(in_len) * scale))
+        if out_len == in_len:
+            return dst, dst, torch.zeros(dst.shape, device=dst.device)
+        ratio = float(torch.tensor(1.0 / scale, dtype=torch.float32).item())
+        return self._lerp_index(dst, ratio, in_len)
+
     @torch.jit.export
-    def interpolate_window(self, latents: Tensor, start: int, count: int) -> Tensor:
+    def interpolate_window(self, latents: Tensor, start: int, count: int, speed: float) -> Tensor:
         n = latents.shape[1]
         dev = latents.device
-        n1 = int(math.floor(float(n) * self.scale1))
+        s0 = 1.0 / max(speed, 0.05)
+        n0 = int(math.floor(float(n) * s0)) if speed != 1.0 else n
+        n1 = int(math.floor(float(n0) * self.scale1))
         dst = torch.arange(start, start + count, device=dev)
-        # Stage 2 (24000/22050): which stage-1 frames each output frame reads.
         if self.resample:
-            n2 = int(math.floor(float(n1) * self.scale2))
-            if n2 == n1:
-                a = dst
-                b = dst
-                w2 = torch.zeros([count], device=dev)
-            else:
-                a, b, w2 = self._lerp_index(dst, self.ratio2, n1)
+            a, b, w2 = self._stage(dst, self.scale2, n1)
         else:
-            a = dst
-            b = dst
-            w2 = torch.zeros([count], device=dev)
-        # Stage 1 (x4) for the frames a and b.
-        k = torch.cat([a, b])
-        i0, i1, w1 = self._lerp_index(k, self.ratio1, n)
+            a, b, w2 = dst, dst, torch.zeros([count], device=dev)
+        i0, i1, w1 = self._stage(torch.cat([a, b]), self.scale1, n0)
+        k = torch.cat([i0, i1])
+        if speed != 1.0:
+            r0, r1, w0 = self._stage(k, s0, n)
+        else:
+            r0, r1, w0 = k, k, torch.zeros(k.shape, device=dev)
         x = latents.float()
-        z1 = x.index_select(1, i0) * (1.0 - w1).view(1, -1, 1) + x.index_select(1, i1) * w1.view(1, -1, 1)
+        z0 = x.index_select(1, r0) * (1.0 - w0).view(1, -1, 1) + x.index_select(1, r1) * w0.view(1, -1, 1)
+        h = z0.shape[1] // 2
+        z1 = z0[:, :h] * (1.0 - w1).view(1, -1, 1) + z0[:, h:] * w1.view(1, -1, 1)
         za, zb = z1[:, :count], z1[:, count:]
         out = za * (1.0 - w2).view(1, -1, 1) + zb * w2.view(1, -1, 1)
         return out.transpose(1, 2).contiguous()
@@ -432,11 +439,11 @@ class XttsModel(nn.Module):
         return wav.squeeze(1).float()
 
     @torch.jit.export
-    def vocode(self, latents: Tensor, speaker: Tensor) -> Tensor:
-        return self.decode_frames(self.interpolate(latents), speaker)
+    def vocode(self, latents: Tensor, speaker: Tensor, speed: float) -> Tensor:
+        return self.decode_frames(self.interpolate(latents, speed), speaker)
 
     def forward(self, latents: Tensor, speaker: Tensor) -> Tensor:
-        return self.vocode(latents, speaker)
+        return self.vocode(latents, speaker, 1.0)
 
 
 class XttsVoices(nn.Module):

@@ -129,8 +129,10 @@ struct XttsEngine::Impl {
   // Vocodes while generating: owns the latent buffer of one utterance.
   class Streamer {
    public:
-    Streamer(Impl& impl, int voice, int64_t capacity, const AudioSink* sink, Clock::time_point t0)
-        : impl_(impl), sink_(sink), t0_(t0) {
+    Streamer(Impl& impl, int voice, double speed, int64_t capacity, const AudioSink* sink,
+             Clock::time_point t0)
+        : impl_(impl), sink_(sink), t0_(t0), speed_(speed), geometry_(impl.geometry) {
+      geometry_.scale0 = speed == 1.0 ? 1.0 : 1.0 / std::max(speed, 0.05);
       buffer_ = torch::zeros({1, capacity, impl.d_model},
                              torch::TensorOptions().dtype(torch::kFloat).device(ToTorchDevice(impl.device)));
       speaker_ = impl.speaker_embeddings.narrow(0, voice, 1);
@@ -155,13 +157,13 @@ struct XttsEngine::Impl {
    private:
     absl::Status Emit(bool final) {
       const int64_t context = impl_.context();
-      const ChunkWindow w = NextChunkWindow(impl_.geometry, n_, emitted_frames_, context, final);
+      const ChunkWindow w = NextChunkWindow(geometry_, n_, emitted_frames_, context, final);
       if (w.empty()) return absl::OkStatus();
       const auto t = Clock::now();
       torch::Tensor audio;
       absl::Status st = CatchTorchErrors("xtts vocoder", [&] {
         torch::Tensor frames = impl_.module->get_method("interpolate_window")(
-            {buffer_.narrow(1, 0, n_), w.window_begin, w.window_end - w.window_begin}).toTensor();
+            {buffer_.narrow(1, 0, n_), w.window_begin, w.window_end - w.window_begin, speed_}).toTensor();
         audio = impl_.module->get_method("decode_frames")({frames, speaker_}).toTensor()[0]
                     .to(torch::kCPU).contiguous();
         return absl::OkStatus();
@@ -203,6 +205,8 @@ struct XttsEngine::Impl {
     Impl& impl_;
     const AudioSink* sink_;
     Clock::time_point t0_;
+    double speed_;
+    InterpolationGeometry geometry_;
     torch::Tensor buffer_, speaker_;
     int64_t n_ = 0, emitted_frames_ = 0, last_chunk_n_ = 0, emitted_chunks_ = 0, samples_ = 0;
     std::vector<float> tail_;
@@ -494,8 +498,9 @@ absl::Status XttsEngine::Validate(const SynthesisRequest& r) const {
     return absl::InvalidArgumentError(
         absl::StrCat("forced_codes ", p.forced_codes, " must be in 0..", m.max_codes));
   }
-  if (p.speed != 0 && p.speed != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("speed ", p.speed, " is not supported by xtts-v2 here; allowed: 1"));
+  if (p.speed != 0 && (p.speed < 0.25f || p.speed > 4.0f)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("speed ", p.speed, " must be in 0.25..4 (0 = default 1)"));
   }
   if (p.pitch != 0) {
     return absl::InvalidArgumentError(absl::StrCat("pitch ", p.pitch, " is not supported by xtts-v2; allowed: 0"));
@@ -535,7 +540,8 @@ absl::StatusOr<XttsEngine::Generation> XttsEngine::Generate(const std::vector<in
   return gen;
 }
 
-absl::StatusOr<std::vector<float>> XttsEngine::Vocode(const std::vector<float>& latents, int voice_index) {
+absl::StatusOr<std::vector<float>> XttsEngine::Vocode(const std::vector<float>& latents, int voice_index,
+                                                      double speed) {
   const int64_t d = impl_->d_model;
   if (latents.empty() || latents.size() % d != 0 || voice_index < 0 ||
       voice_index >= static_cast<int>(impl_->voices.size())) {
@@ -549,7 +555,7 @@ absl::StatusOr<std::vector<float>> XttsEngine::Vocode(const std::vector<float>& 
                                          {1, static_cast<int64_t>(latents.size()) / d, d}, torch::kFloat)
                             .to(ToTorchDevice(impl_->device));
     torch::Tensor wav = impl_->module->get_method("vocode")(
-        {lat, impl_->speaker_embeddings.narrow(0, voice_index, 1)}).toTensor()[0].to(torch::kCPU).contiguous();
+        {lat, impl_->speaker_embeddings.narrow(0, voice_index, 1), speed}).toTensor()[0].to(torch::kCPU).contiguous();
     out.assign(wav.data_ptr<float>(), wav.data_ptr<float>() + wav.numel());
     return absl::OkStatus();
   });
@@ -558,7 +564,7 @@ absl::StatusOr<std::vector<float>> XttsEngine::Vocode(const std::vector<float>& 
 }
 
 absl::StatusOr<std::vector<float>> XttsEngine::StreamLatents(const std::vector<float>& latents,
-                                                             int voice_index) {
+                                                             int voice_index, double speed) {
   const int64_t d = impl_->d_model;
   if (latents.empty() || latents.size() % d != 0 || voice_index < 0 ||
       voice_index >= static_cast<int>(impl_->voices.size())) {
@@ -574,7 +580,7 @@ absl::StatusOr<std::vector<float>> XttsEngine::StreamLatents(const std::vector<f
   };
   const int64_t n = static_cast<int64_t>(latents.size()) / d;
   absl::Status st = CatchTorchErrors("xtts stream", [&] {
-    Impl::Streamer streamer(*impl_, voice_index, n, &sink, Clock::now());
+    Impl::Streamer streamer(*impl_, voice_index, speed, n, &sink, Clock::now());
     torch::Tensor all = torch::from_blob(const_cast<float*>(latents.data()), {n, d}, torch::kFloat)
                             .to(ToTorchDevice(impl_->device));
     for (int64_t i = 0; i < n; ++i) {
@@ -616,6 +622,7 @@ absl::StatusOr<SynthesisStats> XttsEngine::Synthesize(const SynthesisRequest& re
     seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
     if (seed == 0) seed = 1;
   }
+  const double speed = request.params.speed == 0 ? 1.0 : DecimalDouble(request.params.speed);
   c10::InferenceMode guard;
   m.chunks.clear();
   SynthesisStats stats;
@@ -631,7 +638,7 @@ absl::StatusOr<SynthesisStats> XttsEngine::Synthesize(const SynthesisRequest& re
     const int64_t limit = request.params.forced_codes > 0 ? request.params.forced_codes : m.max_codes;
     Generation gen;
     absl::Status st = CatchTorchErrors("xtts synthesize", [&] {
-      Impl::Streamer streamer(m, voice, limit, &sink, t0);
+      Impl::Streamer streamer(m, voice, speed, limit, &sink, t0);
       absl::Status s = m.Run(*ids, voice, *settings, seed + k, request.params.forced_codes, stop,
                              &streamer, &gen);
       stats.samples += streamer.samples();

@@ -86,12 +86,14 @@ class XttsEngine : public SpeechEngine {
   // Generates codes for one piece of text ids (no vocoding). `stop` may be empty.
   absl::StatusOr<Generation> Generate(const std::vector<int64_t>& text_ids, int voice_index,
                                       const SynthesisParams& params, const StopCheck& stop);
-  // One-shot vocoding of n = latents.size()/d_model latents: 256·M(n) samples.
-  absl::StatusOr<std::vector<float>> Vocode(const std::vector<float>& latents, int voice_index);
+  // One-shot vocoding of n = latents.size()/d_model latents: 256·M(n) samples. `speed` stretches
+  // the latents by 1/speed first (Xtts.inference's length_scale).
+  absl::StatusOr<std::vector<float>> Vocode(const std::vector<float>& latents, int voice_index,
+                                            double speed = 1.0);
   // Streams precomputed latents through the chunked vocoder as if they were being generated
   // (chunks at the configured code counts); returns everything emitted, in order.
   absl::StatusOr<std::vector<float>> StreamLatents(const std::vector<float>& latents,
-                                                   int voice_index);
+                                                   int voice_index, double speed = 1.0);
 
   const std::vector<XttsChunkStats>& last_chunks() const;
   int64_t steps_run() const;  // GPT steps (prefix included) since load

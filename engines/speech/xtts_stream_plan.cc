@@ -5,6 +5,7 @@
 
 namespace vox {
 
+double InterpolationGeometry::ratio0() const { return static_cast<double>(static_cast<float>(1.0 / scale0)); }
 double InterpolationGeometry::ratio1() const { return static_cast<double>(static_cast<float>(1.0 / scale1)); }
 double InterpolationGeometry::ratio2() const { return static_cast<double>(static_cast<float>(1.0 / scale2)); }
 
@@ -21,35 +22,50 @@ int64_t SourceIndex(int64_t dst, double ratio) {
   return static_cast<int64_t>(std::floor(src));
 }
 
+// One stretch of `in_len` rows of which the first `in_final` are final: returns how many leading
+// output frames are final (both source rows final and not clamped), or -1 when torch copies
+// (output length == input length), whose mapping differs from the general one.
+int64_t FinalThroughStage(int64_t in_len, int64_t in_final, double scale, double ratio) {
+  const int64_t out_len = Scaled(in_len, scale);
+  if (out_len == in_len) return -1;
+  int64_t lo = 0, hi = out_len;  // SourceIndex is monotonic: binary search the final prefix
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) / 2;
+    if (SourceIndex(mid, ratio) + 1 <= in_final - 1) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
 }  // namespace
 
 int64_t InterpolatedFrames(const InterpolationGeometry& g, int64_t n) {
   if (n <= 0) return 0;
-  const int64_t n1 = Scaled(n, g.scale1);
+  const int64_t n0 = g.scale0 != 1.0 ? Scaled(n, g.scale0) : n;
+  const int64_t n1 = Scaled(n0, g.scale1);
   return g.resample ? Scaled(n1, g.scale2) : n1;
 }
 
 int64_t FinalFrames(const InterpolationGeometry& g, int64_t n) {
   if (n <= 1) return 0;
-  const int64_t n1 = Scaled(n, g.scale1);
-  // Stage 1: frame k reads rows i0 and i0+1; final while i0 + 1 <= n - 1 (no clamping).
-  const double r1 = g.ratio1();
-  int64_t k1 = 0, k_hi = n1;  // k1 = number of final stage-1 frames (a prefix; binary search)
-  while (k1 < k_hi) {
-    const int64_t mid = (k1 + k_hi) / 2;
-    if (SourceIndex(mid, r1) + 1 <= n - 1) k1 = mid + 1; else k_hi = mid;
+  int64_t len = n, fin = n;  // rows so far, final rows so far (all latents are final)
+  if (g.scale0 != 1.0) {
+    const int64_t f = FinalThroughStage(len, fin, g.scale0, g.ratio0());
+    if (f < 0) return 0;
+    len = Scaled(len, g.scale0);
+    fin = f;
   }
-  if (!g.resample) return k1;
-  const int64_t m = Scaled(n1, g.scale2);
-  if (m == n1) return 0;  // torch copies instead of interpolating: not the general mapping
-  const double r2 = g.ratio2();
-  // Stage 2: frame j reads stage-1 frames a and a+1; both must be final and unclamped.
-  int64_t lo = 0, hi = m;  // SourceIndex is monotonic: binary search the prefix
-  while (lo < hi) {
-    const int64_t mid = (lo + hi) / 2;
-    if (SourceIndex(mid, r2) + 1 <= k1 - 1) lo = mid + 1; else hi = mid;
+  {
+    const int64_t f = FinalThroughStage(len, fin, g.scale1, g.ratio1());
+    if (f < 0) return 0;
+    len = Scaled(len, g.scale1);
+    fin = f;
   }
-  return lo;
+  if (g.resample) {
+    const int64_t f = FinalThroughStage(len, fin, g.scale2, g.ratio2());
+    if (f < 0) return 0;
+    fin = f;
+  }
+  return fin;
 }
 
 ChunkWindow NextChunkWindow(const InterpolationGeometry& g, int64_t n, int64_t emitted,

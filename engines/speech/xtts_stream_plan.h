@@ -15,20 +15,23 @@
 namespace vox {
 
 struct InterpolationGeometry {
+  double scale0 = 1.0;                  // 1 / speed (Xtts.inference's length_scale); stage skipped at 1
   double scale1 = 4.0;                  // code_stride / hop_length
   double scale2 = 24000.0 / 22050.0;    // sample_rate / input_sample_rate
   bool resample = true;                 // sample_rate != input_sample_rate
   // The float32-rounded inverse scales torch's linear kernel uses as source-index ratios.
+  double ratio0() const;
   double ratio1() const;
   double ratio2() const;
 };
 
-// Frames interpolate() returns for n latents: floor(floor(n*scale1)*scale2) (torch's
-// output-size rule, in double).
+// Frames interpolate() returns for n latents: floor(floor(floor(n*scale0)*scale1)*scale2)
+// (torch's output-size rule, in double; stages at scale 1 / without resampling skipped).
 int64_t InterpolatedFrames(const InterpolationGeometry& g, int64_t n_latents);
 
 // How many leading frames of interpolate(latents[0:n]) equal those of any longer sequence.
-// Monotonic in n; 0 while the ×24000/22050 step still copies (n <= 2).
+// Monotonic in n; 0 while a stretch still copies (its output length equals its input length,
+// e.g. n <= 2 for ×24000/22050).
 int64_t FinalFrames(const InterpolationGeometry& g, int64_t n_latents);
 
 // One chunk of streamed audio, in vocoder frames (one frame = hop_length samples).

@@ -131,6 +131,17 @@ TEST(StreamPlanTest, InterpolatedFramesFollowTorchsSizeRule) {
   EXPECT_EQ(InterpolatedFrames(g, 10), 40);
 }
 
+TEST(StreamPlanTest, SpeedStageChangesTheFrameCount) {
+  InterpolationGeometry g;
+  g.scale0 = 1.0 / 0.8;
+  for (int64_t n = 1; n <= 300; ++n) {
+    const int64_t n0 = static_cast<int64_t>(std::floor(static_cast<double>(n) * g.scale0));
+    EXPECT_EQ(InterpolatedFrames(g, n), (4 * n0 * 160) / 147) << n;
+    EXPECT_LE(FinalFrames(g, n), InterpolatedFrames(g, n));
+    if (n > 5) EXPECT_GE(FinalFrames(g, n), InterpolatedFrames(g, n) - 14) << n;
+  }
+}
+
 TEST(StreamPlanTest, FinalFramesAreAMonotonicPrefixCloseToTheEnd) {
   InterpolationGeometry g;
   EXPECT_EQ(FinalFrames(g, 1), 0);

@@ -105,7 +105,7 @@ class GoldenExportTest(unittest.TestCase):
             if "waveform" in run:
                 spk = self.voices.speaker_embeddings[run["voice_index"]:run["voice_index"] + 1]
                 with torch.no_grad():
-                    wav = self.model.vocode(ref_lat.unsqueeze(0), spk)[0]
+                    wav = self.model.vocode(ref_lat.unsqueeze(0), spk, 1.0)[0]
                 ref_wav = load_blob(self.golden_path, self.golden, run["waveform"])
                 self.assertEqual(wav.shape, ref_wav.shape)
                 n = len(run["codes"])
@@ -137,9 +137,9 @@ class GoldenExportTest(unittest.TestCase):
         lat = load_blob(self.golden_path, self.golden, self.golden["runs"][0]["latents"])[:40]
         spk = self.voices.speaker_embeddings[:2]
         with torch.no_grad():
-            both = self.model.vocode(torch.stack([lat, lat.flip(0)]), spk)
-            one = self.model.vocode(lat.unsqueeze(0), spk[:1])
-            two = self.model.vocode(lat.flip(0).unsqueeze(0), spk[1:2])
+            both = self.model.vocode(torch.stack([lat, lat.flip(0)]), spk, 1.0)
+            one = self.model.vocode(lat.unsqueeze(0), spk[:1], 1.0)
+            two = self.model.vocode(lat.flip(0).unsqueeze(0), spk[1:2], 1.0)
         self.assertLess(float((both[0] - one[0]).abs().max()), 1e-5)
         self.assertLess(float((both[1] - two[0]).abs().max()), 1e-5)
 
@@ -149,21 +149,42 @@ class GoldenExportTest(unittest.TestCase):
         for n in list(range(1, 30)) + [97, 150, 301, 602]:
             x = torch.randn(1, n, d)
             with torch.no_grad():
-                whole = self.model.interpolate(x)
+                whole = self.model.interpolate(x, 1.0)
             m = whole.shape[2]
             self.assertEqual(m, (4 * n * 24000) // 22050, n)
             for start, count in [(0, m), (m // 3, max(1, m // 2 - m // 3)), (m - 1, 1)]:
                 with torch.no_grad():
-                    win = self.model.interpolate_window(x, start, count)
+                    win = self.model.interpolate_window(x, start, count, 1.0)
                 err = float((win - whole[:, :, start:start + count]).abs().max())
                 self.assertLess(err, 1e-6, f"n={n} window {start}+{count}: {err}")
+
+    def test_interpolate_window_with_speed_equals_coqui_stretch(self):
+        torch.manual_seed(1)
+        d = self.manifest["config"]["d_model"]
+        for speed in (0.8, 1.25, 0.5, 2.0):
+            for n in (1, 2, 3, 5, 17, 60, 211):
+                if int(n / speed) < 1:
+                    continue  # torch refuses an empty stretch (Coqui would fail the same way)
+                x = torch.randn(1, n, d)
+                with torch.no_grad():
+                    whole = self.model.interpolate(x, speed)
+                    # Coqui: stretch the latents by 1/speed first, then the decoder's two stretches.
+                    y = torch.nn.functional.interpolate(x.transpose(1, 2), scale_factor=1.0 / speed, mode="linear")
+                    ref = self.model.interpolate(y.transpose(1, 2), 1.0)
+                    self.assertEqual(whole.shape, ref.shape)
+                    self.assertLess(float((whole - ref).abs().max()), 1e-6)
+                    m = whole.shape[2]
+                    if m == 0:
+                        continue
+                    win = self.model.interpolate_window(x, m // 4, m - m // 4, speed)
+                self.assertLess(float((win - whole[:, :, m // 4:]).abs().max()), 1e-6, f"speed {speed} n {n}")
 
     def test_receptive_field_bounds_windowed_decoding(self):
         rf = self.manifest["config"]["hifigan"]["receptive_field_frames"]
         lat = load_blob(self.golden_path, self.golden, self.golden["runs"][0]["latents"])
         spk = self.voices.speaker_embeddings[:1]
         with torch.no_grad():
-            frames = self.model.interpolate(lat.unsqueeze(0))
+            frames = self.model.interpolate(lat.unsqueeze(0), 1.0)
             whole = self.model.decode_frames(frames, spk)[0]
             a, b = 120, 200
             win = self.model.decode_frames(frames[:, :, a - rf:b + rf], spk)[0]
@@ -294,7 +315,7 @@ class CheckpointValidationTest(unittest.TestCase):
             lb, lat_b, _ = b.prefix(v.cond_latents[:1], ids, 50)
             self.assertEqual(lb.dtype, torch.float32)
             self.assertLess(float((lat_a - lat_b).abs().max()), 0.2)
-            w = b.vocode(lat_b.unsqueeze(1).repeat(1, 5, 1), v.speaker_embeddings[:1])
+            w = b.vocode(lat_b.unsqueeze(1).repeat(1, 5, 1), v.speaker_embeddings[:1], 1.0)
         self.assertEqual(w.dtype, torch.float32)
         with self.assertRaisesRegex(export_xtts.ExportError, "--dtype 'int8' not one of"):
             export_xtts.export(self.ckpt, os.path.join(self.tmp, "i8"), "int8")
