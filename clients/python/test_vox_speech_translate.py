@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""Runs the example client against a real voxd serving the built-in engines (Apertium eng->spa,
+espeak-ng). Needs the voxd binary ($VOXD_BINARY) and the generated stubs ($VOX_PY_STUBS)."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vox_speech_translate  # noqa: E402
+
+VOXD = os.environ.get("VOXD_BINARY", "")
+STUBS = os.environ.get("VOX_PY_STUBS", "")
+
+
+class SpeechTranslateClientTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(VOXD):
+            raise RuntimeError("VOXD_BINARY=%r does not exist (build voxd)" % VOXD)
+        if not os.path.exists(os.path.join(STUBS, "vox", "v1", "speech_translation_pb2_grpc.py")):
+            raise RuntimeError("no stubs in VOX_PY_STUBS=%r (build vox_python_stubs)" % STUBS)
+        cls.tmp = tempfile.mkdtemp(prefix="vox-py-")
+        cls.stderr = open(os.path.join(cls.tmp, "voxd.stderr"), "w")
+        cls.voxd = subprocess.Popen(
+            [VOXD, "--listen", "127.0.0.1:0", "--builtin", "auto", "--access-log", "false"],
+            stdout=subprocess.PIPE, stderr=cls.stderr, text=True)
+        line = cls.voxd.stdout.readline()
+        if "listening on" not in line:
+            cls.voxd.kill()
+            raise RuntimeError("voxd did not start: %r; stderr in %s" % (line, cls.stderr.name))
+        cls.address = line.split()[-1]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.voxd.terminate()
+        cls.voxd.wait(timeout=30)
+        cls.stderr.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_session_translates_speaks_and_writes_one_ogg_stream(self):
+        texts = ["Hello.", "The house is big.", "", "I like the red car."]
+        out = os.path.join(self.tmp, "session.ogg")
+        printed = []
+        translations, timings, audio = vox_speech_translate.run_session(
+            self.address, "eng_Latn", "spa_Latn", "", texts, out, STUBS, printer=printed.append)
+        self.assertEqual(sorted(translations), [0, 1, 2, 3])
+        self.assertEqual(sorted(timings), [0, 1, 2, 3])
+        self.assertEqual(translations[2], "")
+        self.assertEqual(timings[2].audio_seconds, 0)
+        for i in (0, 1, 3):
+            self.assertTrue(translations[i])
+            self.assertNotEqual(translations[i], texts[i])
+            self.assertGreater(timings[i].audio_seconds, 0.2)
+            self.assertGreaterEqual(timings[i].total_seconds, timings[i].time_to_first_audio_seconds)
+        self.assertIn("casa", translations[1].lower())
+        # Printed in segment order: translation then timings for each.
+        ids = [int(p[1:p.index("]")]) for p in printed]
+        self.assertEqual(ids, [0, 0, 1, 1, 2, 2, 3, 3])
+        self.assertTrue(audio.startswith(b"OggS"))
+        self.assertEqual(audio.count(b"OpusHead"), 1)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), audio)
+        if shutil.which("opusinfo"):
+            info = subprocess.run(["opusinfo", out], capture_output=True, text=True)
+            self.assertEqual(info.returncode, 0, info.stdout + info.stderr)
+            self.assertNotIn("WARNING", info.stdout + info.stderr)
+
+    def test_bad_config_is_invalid_argument(self):
+        import grpc
+        with self.assertRaises(grpc.RpcError) as ctx:
+            vox_speech_translate.run_session(self.address, "eng_Latn", "xxx_Latn", "", ["hi"],
+                                             None, STUBS, printer=lambda s: None)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("xxx_Latn", ctx.exception.details())
+
+
+if __name__ == "__main__":
+    unittest.main()
