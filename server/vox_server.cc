@@ -11,6 +11,7 @@
 #include "server/call_log.h"
 #include "server/discovery_service.h"
 #include "server/speech_service.h"
+#include "server/speech_translation_service.h"
 #include "server/translation_service.h"
 
 namespace vox {
@@ -21,7 +22,8 @@ VoxServer::VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registr
 VoxServer::~VoxServer() { Shutdown(absl::ZeroDuration()); }
 
 std::vector<std::string> VoxServer::ServiceNames() {
-  return {"vox.v1.TranslationService", "vox.v1.DiscoveryService", "vox.v1.SpeechService"};
+  return {"vox.v1.TranslationService", "vox.v1.DiscoveryService", "vox.v1.SpeechService",
+          "vox.v1.SpeechTranslationService"};
 }
 
 absl::Status VoxServer::Start() {
@@ -37,12 +39,15 @@ absl::Status VoxServer::Start() {
   discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get(), metrics_.get());
   speech_ = std::make_unique<SpeechServiceImpl>(registry_.get(), &draining_, metrics_.get(),
                                                 SpeechServiceImpl::Limits());
+  speech_translation_ = std::make_unique<SpeechTranslationServiceImpl>(
+      registry_.get(), &draining_, metrics_.get(), SpeechTranslationServiceImpl::Limits());
 
   grpc::ServerBuilder builder;
   builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(translation_.get());
   builder.RegisterService(discovery_.get());
   builder.RegisterService(speech_.get());
+  builder.RegisterService(speech_translation_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
@@ -55,6 +60,8 @@ absl::Status VoxServer::Start() {
   health->SetServingStatus("vox.v1.TranslationService", !registry_->translation().empty());
   health->SetServingStatus("vox.v1.DiscoveryService", true);
   health->SetServingStatus("vox.v1.SpeechService", !registry_->speech().empty());
+  health->SetServingStatus("vox.v1.SpeechTranslationService",
+                           !registry_->speech().empty() && !registry_->translation().empty());
   return absl::OkStatus();
 }
 

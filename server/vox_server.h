@@ -19,6 +19,7 @@ namespace vox {
 class TranslationServiceImpl;
 class DiscoveryServiceImpl;
 class SpeechServiceImpl;
+class SpeechTranslationServiceImpl;
 
 // The gRPC side of voxd: the vox.v1 services over an already loaded ModelRegistry, plus
 // grpc.health.v1 and server reflection. Used by voxd's main, the tests and the benchmarks.
@@ -45,6 +46,10 @@ class VoxServer {
 
   // The Synthesize service (tests read its counters); null before Start().
   SpeechServiceImpl* speech_service() const { return speech_.get(); }
+  // The SpeechTranslate service (tests read its counters); null before Start().
+  SpeechTranslationServiceImpl* speech_translation_service() const {
+    return speech_translation_.get();
+  }
 
   // The service names health reports on (besides ""). SpeechService is SERVING only when a
   // speech model is loaded.
@@ -64,6 +69,7 @@ class VoxServer {
   std::unique_ptr<TranslationServiceImpl> translation_;
   std::unique_ptr<DiscoveryServiceImpl> discovery_;
   std::unique_ptr<SpeechServiceImpl> speech_;
+  std::unique_ptr<SpeechTranslationServiceImpl> speech_translation_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
