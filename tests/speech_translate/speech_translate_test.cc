@@ -469,6 +469,42 @@ TEST_F(SpeechTranslateTest, CancelDuringTranslationStopsItAndQueuedWork) {
   EXPECT_TRUE(speaker_->texts().empty());
 }
 
+TEST_F(SpeechTranslateTest, DeadlineEndsTheSessionAndStopsTheEngine) {
+  StartServer();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  auto stream = stub_->SpeechTranslate(&context);
+  ASSERT_TRUE(stream->Write(Config()));
+  ASSERT_TRUE(stream->Write(Segment(1, "speak forever")));
+  v1::SpeechTranslateResponse msg;
+  while (stream->Read(&msg)) {
+  }
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(WaitFor([&] { return speaker_->stopped() == 1; }));
+  EXPECT_TRUE(WaitFor([&] { return service_->sessions_alive() == 0; }));
+}
+
+TEST_F(SpeechTranslateTest, AReaderStalledPastTheTimeoutIsResourceExhausted) {
+  SpeechTranslationServiceImpl::Limits limits;
+  limits.max_pending_messages = 2;
+  limits.slow_reader_timeout = absl::Milliseconds(200);
+  StartServer(limits);
+  grpc::ClientContext context;
+  auto stream = stub_->SpeechTranslate(&context);
+  ASSERT_TRUE(stream->Write(Config()));
+  ASSERT_TRUE(stream->Write(Segment(1, "speak forever")));
+  // Not reading: the transport windows fill, then the queue, then the timeout ends the call.
+  ASSERT_TRUE(WaitFor([&] { return speaker_->stopped() == 1; }));
+  v1::SpeechTranslateResponse msg;
+  while (stream->Read(&msg)) {
+  }
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(), HasSubstr("read too slowly"));
+  EXPECT_LE(service_->max_pending_seen(), 2);
+  EXPECT_TRUE(WaitFor([&] { return service_->sessions_alive() == 0; }));
+}
+
 TEST_F(SpeechTranslateTest, SlowReaderPausesSynthesisWithABoundedQueue) {
   SpeechTranslationServiceImpl::Limits limits;
   limits.max_pending_messages = 4;
