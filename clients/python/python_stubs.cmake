@@ -14,8 +14,8 @@ foreach(proto ${vox_py_protos})
                              ${VOX_PY_STUBS_DIR}/vox/v1/${stem}_pb2_grpc.py)
 endforeach()
 if(NOT VOX_PY_PROTOC OR NOT VOX_GRPC_PYTHON_PLUGIN)
-  message(STATUS "clients/python: protoc or grpc_python_plugin missing; no Python stubs")
-  return()
+  message(FATAL_ERROR "clients/python: protoc and grpc_python_plugin are needed for the Python "
+                      "client's stubs (Debian: protobuf-compiler, protobuf-compiler-grpc)")
 endif()
 add_custom_command(
   OUTPUT ${vox_py_outputs}
@@ -24,5 +24,5 @@ add_custom_command(
           --plugin=protoc-gen-grpc_python=${VOX_GRPC_PYTHON_PLUGIN}
           --python_out=${VOX_PY_STUBS_DIR} --grpc_python_out=${VOX_PY_STUBS_DIR} ${vox_py_protos}
   DEPENDS ${vox_py_protos}
-  COMMENT "grpc_tools.protoc: Python stubs for clients/python")
+  COMMENT "protoc + grpc_python_plugin: Python stubs for clients/python")
 add_custom_target(vox_python_stubs DEPENDS ${vox_py_outputs})
