@@ -1,22 +1,15 @@
 // The engines linked into voxd. Kept apart from vox_server so the server library and its
-// tests build without LibTorch; server.cmake defines VOX_HAVE_<ENGINE> for each engine
-// library present in this build.
+// tests build without LibTorch. XTTS is optional (VOX_VOXD_WITH_XTTS, which defines
+// VOX_HAVE_XTTS); NLLB and the built-in engines are always there.
 #include "server/model_loader.h"
 
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-
-#if VOX_HAVE_BUILTIN
 #include "engines/builtin/apertium_engine.h"
 #include "engines/builtin/espeak_engine.h"
-#endif
-#if VOX_HAVE_TORCH
 #include "engines/torch/device.h"
-#endif
-#if VOX_HAVE_NLLB
 #include "engines/translate/nllb_engine.h"
-#endif
 #if VOX_HAVE_XTTS
 #include "engines/speech/xtts_engine.h"
 #endif
@@ -25,14 +18,11 @@ namespace vox {
 
 ModelLoaders DefaultModelLoaders() {
   ModelLoaders loaders;
-#if VOX_HAVE_TORCH
   // LibTorch's intra-op count lives in each thread's OpenMP state, so every engine's worker
   // sets it for itself; OpenBLAS's pool is process-wide (the last engine's setting wins).
   loaders.configure_worker_thread = [](const EngineOptions& options) {
     ConfigureThreads(options.intra_op_threads, options.blas_threads);
   };
-#endif
-#if VOX_HAVE_NLLB
   loaders.translation["nllb-m2m100"] = [](const std::string& name, const std::string& dir,
                                           const EngineOptions& options)
       -> absl::StatusOr<std::unique_ptr<TranslationEngine>> {
@@ -40,7 +30,6 @@ ModelLoaders DefaultModelLoaders() {
     if (!engine.ok()) return engine.status();
     return std::unique_ptr<TranslationEngine>(std::move(*engine));
   };
-#endif
 #if VOX_HAVE_XTTS
   loaders.speech["xtts-v2"] = [](const std::string& name, const std::string& dir,
                                  const EngineOptions& options)
@@ -55,7 +44,6 @@ ModelLoaders DefaultModelLoaders() {
 
 absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* registry,
                                Clock* clock) {
-#if VOX_HAVE_BUILTIN
   const bool want_translation =
       config.builtin.translation == BuiltinMode::kFallback ||
       (config.builtin.translation == BuiltinMode::kAuto && registry->translation().empty());
@@ -109,14 +97,6 @@ absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* regist
     }
   }
   return absl::OkStatus();
-#else
-  if (config.builtin.translation == BuiltinMode::kFallback ||
-      config.builtin.speech == BuiltinMode::kFallback) {
-    return absl::FailedPreconditionError(
-        "builtin = \"fallback\" asked for, but this build of voxd has no built-in engines");
-  }
-  return absl::OkStatus();
-#endif
 }
 
 }  // namespace vox

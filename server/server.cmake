@@ -17,25 +17,12 @@ target_link_libraries(vox_server PUBLIC
   nlohmann_json::nlohmann_json absl::status absl::statusor absl::strings absl::str_format
   absl::time absl::synchronization Threads::Threads)
 
-# Engines voxd can load, each only when its library and loader header exist in this tree.
-set(VOX_SERVER_ENGINE_LIBS)
+# Engines voxd can load: NLLB and the built-in engines always, XTTS unless switched off.
+set(VOX_SERVER_ENGINE_LIBS vox_torch vox_translate vox_builtin)
 set(VOX_SERVER_ENGINE_DEFS)
-if(TARGET vox_torch AND EXISTS ${PROJECT_SOURCE_DIR}/engines/torch/device.h)
-  list(APPEND VOX_SERVER_ENGINE_LIBS vox_torch)
-  list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_TORCH=1)
-endif()
-if(TARGET vox_translate AND EXISTS ${PROJECT_SOURCE_DIR}/engines/translate/nllb_engine.h)
-  list(APPEND VOX_SERVER_ENGINE_LIBS vox_translate)
-  list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_NLLB=1)
-endif()
-if(TARGET vox_builtin AND EXISTS ${PROJECT_SOURCE_DIR}/engines/builtin/apertium_engine.h)
-  list(APPEND VOX_SERVER_ENGINE_LIBS vox_builtin)
-  list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_BUILTIN=1)
-endif()
 # XTTS speech engine in voxd (OFF builds voxd without it).
 option(VOX_VOXD_WITH_XTTS "Link the XTTS speech engine into voxd" ON)
-if(VOX_VOXD_WITH_XTTS AND TARGET vox_speech AND
-   EXISTS ${PROJECT_SOURCE_DIR}/engines/speech/xtts_engine.h)
+if(VOX_VOXD_WITH_XTTS)
   list(APPEND VOX_SERVER_ENGINE_LIBS vox_speech)
   list(APPEND VOX_SERVER_ENGINE_DEFS VOX_HAVE_XTTS=1)
 endif()
