@@ -101,14 +101,21 @@ class ChildProcess {
     return rest;
   }
 
-  // Sends `signal` (unless 0) and waits up to `timeout` for the exit. Returns the exit code,
-  // 128 + signal number when killed by a signal, or DEADLINE_EXCEEDED (the child is then
-  // killed).
+  // Sends `signal` (unless 0) and waits up to `timeout` for the exit, reading stdout meanwhile
+  // (a child that prints more than a pipe holds would otherwise never exit; RestOfStdout()
+  // returns what was read). Returns the exit code, 128 + signal number when killed by a
+  // signal, or DEADLINE_EXCEEDED (the child is then killed).
   absl::StatusOr<int> Wait(int signal, absl::Duration timeout) {
     if (pid_ <= 0) return absl::FailedPreconditionError("not running");
     if (signal != 0) ::kill(pid_, signal);
     const absl::Time deadline = absl::Now() + timeout;
     while (true) {
+      pollfd p{stdout_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 10) > 0) {
+        char buf[4096];
+        const ssize_t n = ::read(stdout_fd_, buf, sizeof(buf));
+        if (n > 0) stdout_.append(buf, static_cast<size_t>(n));
+      }
       int status = 0;
       const pid_t r = ::waitpid(pid_, &status, WNOHANG);
       if (r == pid_) {
@@ -123,7 +130,6 @@ class ChildProcess {
         pid_ = -1;
         return absl::DeadlineExceededError("the process did not exit in time");
       }
-      absl::SleepFor(absl::Milliseconds(10));
     }
   }
 

@@ -12,14 +12,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/voxbench/child_process.h"
+#include "tests/server/voxd_process.h"
 
 namespace vox {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-using testing::BenchChild;
+using testing::ChildProcess;
 
 std::string TempPath(const std::string& name) {
   return (fs::path(::testing::TempDir()) / ("voxbench-" + name)).string();
@@ -34,12 +34,13 @@ struct BenchRun {
 BenchRun RunVoxbench(const std::vector<std::string>& args, const std::string& name) {
   std::vector<std::string> argv = {VOXBENCH_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  BenchChild p;
+  ChildProcess p;
   BenchRun r;
-  const std::string started = p.Start(argv, TempPath(name + ".stderr"));
-  EXPECT_EQ(started, "");
-  r.exit_code = p.WaitForExit(180000);
-  r.out = p.Stdout();
+  const absl::Status started = p.Start(argv, TempPath(name + ".stderr"));
+  EXPECT_TRUE(started.ok()) << started;
+  const absl::StatusOr<int> exit_code = p.Wait(0, absl::Minutes(3));
+  r.exit_code = exit_code.ok() ? *exit_code : -1;
+  r.out = p.RestOfStdout();
   r.err = p.Stderr();
   return r;
 }
@@ -72,14 +73,15 @@ class VoxbenchTest : public ::testing::Test {
     fs::create_directories(models);
     fs::copy(std::string(VOX_TINY_DIR) + "/models/nllb-tiny", models / "nllb-tiny",
              fs::copy_options::recursive);
-    voxd_ = new BenchChild();
-    const std::string started =
+    voxd_ = new ChildProcess();
+    const absl::Status started =
         voxd_->Start({VOXD_BINARY, "--listen", "127.0.0.1:0", "--models", models.string(),
                       "--threads", "1"},
                      TempPath("voxd.stderr"));
-    ASSERT_EQ(started, "");
-    std::string line;
-    ASSERT_TRUE(voxd_->ReadLine(180000, &line)) << "voxd stderr:\n" << voxd_->Stderr();
+    ASSERT_TRUE(started.ok()) << started;
+    const absl::StatusOr<std::string> read = voxd_->ReadLine(absl::Minutes(3));
+    ASSERT_TRUE(read.ok()) << read.status() << "\nvoxd stderr:\n" << voxd_->Stderr();
+    const std::string& line = *read;
     const std::string prefix = "voxd listening on ";
     ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
     address_ = new std::string(line.substr(prefix.size()));
@@ -92,11 +94,11 @@ class VoxbenchTest : public ::testing::Test {
   }
   void SetUp() override { ASSERT_NE(address_, nullptr) << "voxd did not start"; }
 
-  static BenchChild* voxd_;
+  static ChildProcess* voxd_;
   static std::string* address_;
 };
 
-BenchChild* VoxbenchTest::voxd_ = nullptr;
+ChildProcess* VoxbenchTest::voxd_ = nullptr;
 std::string* VoxbenchTest::address_ = nullptr;
 
 TEST_F(VoxbenchTest, TranslateJsonReport) {
