@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,8 @@ struct SynthesisStats {
 // Returning false asks the engine to stop (the consumer went away).
 using AudioSink = std::function<bool(absl::Span<const float> samples)>;
 
+class SpeechStepper;
+
 // A speech model. NOT thread-safe: one worker thread owns it (see TranslationEngine).
 class SpeechEngine {
  public:
@@ -67,6 +70,38 @@ class SpeechEngine {
   virtual absl::StatusOr<SynthesisStats> Synthesize(const SynthesisRequest& request,
                                                     const AudioSink& sink,
                                                     const StopCheck& stop) = 0;
+
+  // Continuous batching (optional): a stepper over this engine's model, or nullptr when the
+  // engine cannot generate step by step (the server then synthesizes whole requests and streams
+  // the buffered audio). Same ownership rules as TranslationEngine::NewStepper.
+  virtual std::unique_ptr<SpeechStepper> NewStepper() { return nullptr; }
+};
+
+// One sequence's outcome of a SpeechStepper::Step.
+struct SpeechStepResult {
+  absl::Status status;       // non-OK: the sequence failed (it must still be Leave()d)
+  std::vector<float> audio;  // samples produced by this step (often none: not every step vocodes)
+  bool finished = false;     // true once all audio has been returned; stats is set
+  SynthesisStats stats;
+};
+
+// Continuous batching over one speech engine (XTTS: GPT steps, with vocoder chunks when a
+// sequence has enough new codes): sequences join at a step boundary, every Step() advances the
+// listed ones together, a sequence leaves the step it finishes, and a joined sequence not listed
+// (paused by a slow reader) keeps its state. The concatenated audio of a sequence equals what
+// SpeechEngine::Synthesize streams for the same request and seed (within float rounding).
+// Ids are chosen by the caller. NOT thread-safe: the engine's owner thread makes every call.
+class SpeechStepper {
+ public:
+  virtual ~SpeechStepper() = default;
+  // Takes a slot (request already validated). May defer work to the next Step(). Non-OK: the
+  // sequence did not join (no Leave needed).
+  virtual absl::Status Join(uint64_t id, const SynthesisRequest& request) = 0;
+  // One step over `active`; one result per id, in that order.
+  virtual std::vector<SpeechStepResult> Step(absl::Span<const uint64_t> active) = 0;
+  // Frees the sequence's slot. Unknown ids are ignored.
+  virtual void Leave(uint64_t id) = 0;
+  virtual int size() const = 0;
 };
 
 }  // namespace vox
