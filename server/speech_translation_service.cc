@@ -512,6 +512,7 @@ class SpeechTranslateReactor
       m->Compute(engine->info().name, "synthesize", end - synth_start);
     }
     if (!Send(std::move(emsg))) return JobEnded(StopStatus(), /*stopped=*/true);
+    if (Metrics* m = service_->metrics_; m != nullptr) m->SegmentFinished(end - seg->received);
 
     bool finish = false;
     bool read_more = false;

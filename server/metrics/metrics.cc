@@ -114,6 +114,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("vox_speech_translate_sessions_open")
                         .Help("SpeechTranslate sessions open now.")
                         .Register(r);
+  segments_ = &BuildCounter()
+                  .Name("vox_speech_translate_segments_total")
+                  .Help("SpeechTranslate segments answered in full (translation, audio, end).")
+                  .Register(r);
+  segment_duration_ = &BuildHistogram()
+                           .Name("vox_speech_translate_segment_seconds")
+                           .Help("SpeechTranslate segment arrival to its segment_end message.")
+                           .Register(r);
   time_to_first_audio_ = &BuildHistogram()
                               .Name("vox_time_to_first_audio_seconds")
                               .Help("From request (or segment) arrival to its first audio message.")
@@ -144,7 +152,8 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      .Register(r);
   pipeline_restarts_ = &BuildCounter()
                             .Name("vox_pipeline_restarts_total")
-                            .Help("SpeechTranslate pipeline stages restarted after a failure.")
+                            .Help("Engine helper pipelines (Apertium's per-pair process chain) "
+                                  "restarted after a stage died or hung.")
                             .Register(r);
   model_info_ = &BuildGauge()
                      .Name("vox_model_info")
@@ -172,6 +181,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                      .Help("Requests per batch run or sequences per decode step.")
                      .Register(r);
   sessions_open_->Add({});
+  // Present from the start (0), so rate() and alerts work before the first segment.
+  segments_->Add({});
+  segment_duration_->Add({}, LatencyBuckets());
 }
 
 Metrics::~Metrics() = default;
@@ -221,6 +233,11 @@ void Metrics::SessionOpened() { sessions_open_->Add({}).Increment(); }
 
 void Metrics::SessionClosed() { sessions_open_->Add({}).Decrement(); }
 
+void Metrics::SegmentFinished(absl::Duration latency) {
+  segments_->Add({}).Increment();
+  segment_duration_->Add({}, LatencyBuckets()).Observe(Seconds(latency));
+}
+
 void Metrics::TimeToFirstAudio(absl::string_view method, absl::Duration d) {
   time_to_first_audio_->Add({{"method", S(method)}}, LatencyBuckets()).Observe(Seconds(d));
 }
@@ -250,8 +267,8 @@ void Metrics::Rejected(absl::string_view engine, absl::string_view reason) {
   rejections_->Add({{"engine", S(engine)}, {"reason", S(reason)}}).Increment();
 }
 
-void Metrics::PipelineRestart(absl::string_view stage) {
-  pipeline_restarts_->Add({{"stage", S(stage)}}).Increment();
+void Metrics::PipelineRestart(absl::string_view engine, absl::string_view pipeline) {
+  pipeline_restarts_->Add({{"engine", S(engine)}, {"pipeline", S(pipeline)}}).Increment();
 }
 
 void Metrics::SetModelInfo(const ModelInfo& info) {

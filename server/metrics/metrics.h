@@ -62,6 +62,10 @@ class Metrics {
   // SpeechTranslate sessions open now.
   void SessionOpened();
   void SessionClosed();
+  // One SpeechTranslate segment answered in full (translation, audio, segment_end sent):
+  // vox_speech_translate_segments_total and vox_speech_translate_segment_seconds (segment
+  // arrival to its segment_end message).
+  void SegmentFinished(absl::Duration latency);
 
   // --- Audio delivery (method as above).
   void TimeToFirstAudio(absl::string_view method, absl::Duration d);
@@ -77,8 +81,10 @@ class Metrics {
   void Compute(absl::string_view engine, absl::string_view stage, absl::Duration d);
   // A request refused or ended early outside the scheduler (e.g. "invalid_argument", "draining").
   void Rejected(absl::string_view engine, absl::string_view reason);
-  // A SpeechTranslate pipeline stage restarted after a failure.
-  void PipelineRestart(absl::string_view stage);
+  // An engine's helper pipeline was restarted after a stage died or hung (the built-in
+  // Apertium engine runs one process chain per language pair: engine "apertium",
+  // pipeline "eng-spa").
+  void PipelineRestart(absl::string_view engine, absl::string_view pipeline);
 
   // vox_model_info{name,kind,architecture,device,dtype} = 1 for a loaded model.
   void SetModelInfo(const ModelInfo& info);
@@ -101,6 +107,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* request_duration_;
   prometheus::Family<prometheus::Gauge>* inflight_streams_;
   prometheus::Family<prometheus::Gauge>* sessions_open_;
+  prometheus::Family<prometheus::Counter>* segments_;
+  prometheus::Family<prometheus::Histogram>* segment_duration_;
   prometheus::Family<prometheus::Histogram>* time_to_first_audio_;
   prometheus::Family<prometheus::Histogram>* audio_chunk_gap_;
   prometheus::Family<prometheus::Histogram>* real_time_factor_;

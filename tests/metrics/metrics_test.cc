@@ -99,7 +99,8 @@ void ObserveOneOfEach(Metrics& m, SchedulerObserver& obs) {
   m.CodesGenerated("xtts", 40);
   m.Compute("nllb", "tokenize", absl::Microseconds(700));
   m.Rejected("nllb", "invalid_argument");
-  m.PipelineRestart("synthesize");
+  m.PipelineRestart("apertium", "eng-spa");
+  m.SegmentFinished(absl::Milliseconds(300));
   ModelInfo info;
   info.name = "nllb-tiny";
   info.kind = "translation";
@@ -169,7 +170,13 @@ TEST(MetricsTest, EndpointServesEveryMetricWithItsLabels) {
       {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"invalid_argument\""}, 1},
       {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"queue_full\""}, 1},
       {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"deadline_in_queue\""}, 0},
-      {"vox_pipeline_restarts_total", {"stage=\"synthesize\""}, 1},
+      {"vox_pipeline_restarts_total", {"engine=\"apertium\"", "pipeline=\"eng-spa\""}, 1},
+      {"vox_speech_translate_segments_total", {}, 1},
+      {"vox_speech_translate_segment_seconds_count", {}, 1},
+      {"vox_speech_translate_segment_seconds_sum", {}, 0.3},
+      // 300 ms falls in the 0.5 s bucket, not the 0.25 s one.
+      {"vox_speech_translate_segment_seconds_bucket", {"le=\"0.25\""}, 0},
+      {"vox_speech_translate_segment_seconds_bucket", {"le=\"0.5\""}, 1},
       {"vox_model_info",
        {"name=\"nllb-tiny\"", "kind=\"translation\"", "device=\"cpu\"", "dtype=\"float32\""},
        1},
