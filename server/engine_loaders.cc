@@ -43,7 +43,7 @@ ModelLoaders DefaultModelLoaders() {
 }
 
 absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* registry,
-                               Clock* clock) {
+                               Metrics* metrics, Clock* clock) {
   const bool want_translation =
       config.builtin.translation == BuiltinMode::kFallback ||
       (config.builtin.translation == BuiltinMode::kAuto && registry->translation().empty());
@@ -54,6 +54,11 @@ absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* regist
     ApertiumOptions options;
     options.pairs = config.builtin.apertium_pairs;
     options.fallback = config.builtin.translation == BuiltinMode::kFallback;
+    if (metrics != nullptr) {
+      options.on_restart = [metrics, name = options.name](const std::string& mode) {
+        metrics->PipelineRestart(name, mode);
+      };
+    }
     absl::StatusOr<std::unique_ptr<ApertiumEngine>> engine = CreateApertiumEngine(options);
     if (!engine.ok()) {
       const std::string message =

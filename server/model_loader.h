@@ -13,6 +13,7 @@
 #include "engines/core/speech_engine.h"
 #include "engines/core/translation_engine.h"
 #include "server/config.h"
+#include "server/metrics/metrics.h"
 #include "server/model_registry.h"
 
 namespace vox {
@@ -40,8 +41,10 @@ ModelLoaders DefaultModelLoaders();
 // only when no speech model is, and a built-in engine that cannot start is then logged and
 // skipped (the caller reports an empty registry); kFallback always adds them as fallbacks, and a
 // failure stops start-up. Returns the first fatal failure. Logs what it added.
+// `metrics` (may be null; not owned, must outlive the engines) counts Apertium pipeline restarts
+// in vox_pipeline_restarts_total.
 absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* registry,
-                               Clock* clock = Clock::Real());
+                               Metrics* metrics = nullptr, Clock* clock = Clock::Real());
 
 // Loads every subdirectory of `config.models_dir` that holds a manifest.json, in name order,
 // picking the loader by the manifest's "kind" and "architecture", and adds each engine to

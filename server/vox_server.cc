@@ -16,8 +16,9 @@
 
 namespace vox {
 
-VoxServer::VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registry)
-    : config_(std::move(config)), registry_(std::move(registry)) {}
+VoxServer::VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registry,
+                     std::unique_ptr<Metrics> metrics)
+    : config_(std::move(config)), metrics_(std::move(metrics)), registry_(std::move(registry)) {}
 
 VoxServer::~VoxServer() { Shutdown(absl::ZeroDuration()); }
 
@@ -30,9 +31,11 @@ absl::Status VoxServer::Start() {
   SetAccessLogEnabled(config_.access_log);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Create(config_.metrics_listen);
-  if (!metrics.ok()) return metrics.status();
-  metrics_ = std::move(*metrics);
+  if (metrics_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Create(config_.metrics_listen);
+    if (!metrics.ok()) return metrics.status();
+    metrics_ = std::move(*metrics);
+  }
   for (const ModelInfo& info : registry_->Models()) metrics_->SetModelInfo(info);
   translation_ = std::make_unique<TranslationServiceImpl>(
       registry_.get(), config_.max_texts_per_call, &draining_, metrics_.get());

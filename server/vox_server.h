@@ -26,8 +26,11 @@ class SpeechTranslationServiceImpl;
 // Start() and Shutdown() are called from one thread; the services run on gRPC's threads.
 class VoxServer {
  public:
-  // Takes ownership of the registry (loaded and warmed up by the caller).
-  VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registry);
+  // Takes ownership of the registry (loaded and warmed up by the caller) and of `metrics` when
+  // given (voxd creates it before loading so engines can report into it from the start, e.g.
+  // Apertium restarts); otherwise Start() creates it from config.metrics_listen.
+  VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registry,
+            std::unique_ptr<Metrics> metrics = nullptr);
   ~VoxServer();  // Shutdown(0) if still running
 
   // Binds config.listen (and config.metrics_listen when set), registers the services and marks
@@ -63,9 +66,10 @@ class VoxServer {
 
  private:
   const ServerConfig config_;
+  // Before the registry: engines and their schedulers report into it until they are destroyed.
+  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelRegistry> registry_;
   std::atomic<bool> draining_{false};
-  std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<TranslationServiceImpl> translation_;
   std::unique_ptr<DiscoveryServiceImpl> discovery_;
   std::unique_ptr<SpeechServiceImpl> speech_;

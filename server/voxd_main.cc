@@ -46,12 +46,17 @@ int main(int argc, char** argv) {
   }
 
   const absl::Time start = absl::Now();
+  // The metrics endpoint comes first: engines report into it while they load (Apertium's
+  // pipeline restarts), and a scrape during a long model load already answers.
+  absl::StatusOr<std::unique_ptr<vox::Metrics>> metrics =
+      vox::Metrics::Create(config.metrics_listen);
+  if (!metrics.ok()) return Fail(std::string(metrics.status().message()), 1);
   auto registry = std::make_unique<vox::ModelRegistry>();
   if (absl::Status s = vox::LoadModels(config, vox::DefaultModelLoaders(), registry.get());
       !s.ok()) {
     return Fail(std::string(s.message()), 1);
   }
-  if (absl::Status s = vox::AddBuiltinEngines(config, registry.get()); !s.ok()) {
+  if (absl::Status s = vox::AddBuiltinEngines(config, registry.get(), metrics->get()); !s.ok()) {
     return Fail(std::string(s.message()), 1);
   }
   if (registry->empty()) {
@@ -66,7 +71,7 @@ int main(int argc, char** argv) {
   }
   if (absl::Status s = registry->WarmUp(); !s.ok()) return Fail(std::string(s.message()), 1);
 
-  vox::VoxServer server(config, std::move(registry));
+  vox::VoxServer server(config, std::move(registry), std::move(*metrics));
   if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()), 1);
   std::fprintf(stderr, "voxd: serving %zu models, ready in %.2f s\n",
                server.registry().Models().size(), absl::ToDoubleSeconds(absl::Now() - start));

@@ -100,10 +100,13 @@ void LogRestart(const std::string& mode, int64_t count, const std::string& why) 
 
 // Kills `pipeline`'s stages, counts and logs the restart, and starts it again (warmed).
 absl::Status RestartLocked(ApertiumEngine::Pipeline& pipeline, const std::string& why,
-                           absl::Duration timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pipeline.mu) {
+                           absl::Duration timeout,
+                           const std::function<void(const std::string&)>& on_restart)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(pipeline.mu) {
   pipeline.process.reset();  // kills and reaps every stage
   const int64_t count = ++pipeline.restarts;
   LogRestart(pipeline.mode, count, why);
+  if (on_restart) on_restart(pipeline.mode);
   auto process = StartWarm(pipeline.mode, pipeline.stages, timeout);
   if (!process.ok()) {
     std::fprintf(stderr, "vox apertium: restarting the %s pipeline failed: %s\n",
@@ -291,7 +294,7 @@ absl::StatusOr<std::vector<TranslationOutput>> ApertiumEngine::Translate(
   absl::MutexLock lock(&pipeline.mu);
 
   auto restart = [&](const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pipeline.mu) {
-    return RestartLocked(pipeline, why, options_.request_timeout);
+    return RestartLocked(pipeline, why, options_.request_timeout, options_.on_restart);
   };
 
   if (pipeline.process == nullptr) {

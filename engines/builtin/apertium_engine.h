@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,10 @@ struct ApertiumOptions {
   // the bilingual dictionary), exactly what the `apertium` command prints.
   bool mark_unknown_words = false;
   size_t max_text_bytes = 10000;  // per text; longer → INVALID_ARGUMENT
+  // Called after each pipeline restart with the mode ("eng-spa"), whether or not the restart
+  // succeeded, on the thread that restarted it (voxd counts it in vox_pipeline_restarts_total).
+  // Must be quick and thread-safe; may be empty.
+  std::function<void(const std::string& mode)> on_restart;
 };
 
 // One long-running Apertium pipeline per pair, in null-flush mode: the stages listed in the

@@ -292,6 +292,8 @@ bool HasExited(pid_t pid) {
 TEST(ApertiumSupervisionTest, KilledStageIsRestartedAndNextRequestSucceeds) {
   ApertiumOptions options;
   options.pairs = {"eng-spa"};
+  std::vector<std::string> reported;  // on_restart runs on this thread (inside Translate)
+  options.on_restart = [&reported](const std::string& mode) { reported.push_back(mode); };
   auto engine = CreateApertiumEngine(options);
   ASSERT_TRUE(engine.ok()) << engine.status();
   const std::string text = "The weather is very nice today.";
@@ -311,6 +313,7 @@ TEST(ApertiumSupervisionTest, KilledStageIsRestartedAndNextRequestSucceeds) {
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ((*out)[0].text, expected);
   EXPECT_EQ((*engine)->restarts(), 1);
+  EXPECT_EQ(reported, std::vector<std::string>{"eng-spa"});
   const std::vector<pid_t> after = (*engine)->StagePidsForTest("eng-spa");
   ASSERT_EQ(after.size(), before.size());
   for (size_t i = 0; i < before.size(); ++i) {
