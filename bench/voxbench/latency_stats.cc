@@ -65,4 +65,20 @@ DurationSummary Summarize(const DurationSamples& samples, const std::vector<doub
   return s;
 }
 
+std::vector<int64_t> SegmentIntervals(std::vector<SegmentSpan> spans) {
+  std::stable_sort(spans.begin(), spans.end(),
+                   [](const SegmentSpan& a, const SegmentSpan& b) { return a.end_nanos < b.end_nanos; });
+  std::vector<int64_t> out;
+  out.reserve(spans.size());
+  bool first = true;
+  int64_t previous_end = 0;
+  for (const SegmentSpan& s : spans) {
+    const int64_t from = first ? s.sent_nanos : std::max(s.sent_nanos, previous_end);
+    out.push_back(std::max<int64_t>(0, s.end_nanos - from));
+    previous_end = s.end_nanos;
+    first = false;
+  }
+  return out;
+}
+
 }  // namespace vox::bench

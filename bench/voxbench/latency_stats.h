@@ -71,6 +71,23 @@ std::vector<HistogramBucket> MakeHistogram(const std::vector<int64_t>& sorted, i
 DurationSummary Summarize(const DurationSamples& samples, const std::vector<double>& percentages,
                           int histogram_buckets = 11);
 
+// One segment of a session (speech-translate) or of a sequence (translate-synthesize): when the
+// client handed it over and when its end arrived, in nanoseconds since the call started.
+struct SegmentSpan {
+  int64_t sent_nanos = 0;
+  int64_t end_nanos = 0;
+};
+
+// What each segment added to its session's wall time ("segment interval"), in the order the
+// segments ended: for the k-th segment to end, end[k] - max(sent[k], end[k-1]); for the first,
+// end - sent. Segments sent back to back and answered one after the other therefore count only
+// the time after the previous one ended (for a pipelined session: its own synthesis, its
+// translation having overlapped the previous synthesis), while segments sent only after the
+// previous one ended (a client calling Translate then Synthesize) count their whole latency. The
+// intervals sum to the time from the first send to the last end less the time when no segment
+// was outstanding. An interval is never negative (an end before its send counts 0).
+std::vector<int64_t> SegmentIntervals(std::vector<SegmentSpan> spans);
+
 }  // namespace vox::bench
 
 #endif  // VOX_BENCH_VOXBENCH_LATENCY_STATS_H_

@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "bench/voxbench/latency_stats.h"
 #include "vox/v1/speech.grpc.pb.h"
 #include "vox/v1/speech_translation.grpc.pb.h"
 #include "vox/v1/translation.grpc.pb.h"
@@ -183,7 +185,10 @@ class LoadRunner::SpeechTranslateCall final
       }
       case v1::SpeechTranslateResponse::kSegmentEnd: {
         Segment& seg = segments_[response_.segment_end().segment_id()];
-        if (seg.sent) result_.segment_latency_nanos.push_back(NanosBetween(seg.sent_at, now));
+        if (seg.sent) {
+          result_.segment_latency_nanos.push_back(NanosBetween(seg.sent_at, now));
+          spans_.push_back({NanosBetween(start_, seg.sent_at), NanosBetween(start_, now)});
+        }
         ++result_.segments_done;
         break;
       }
@@ -198,6 +203,7 @@ class LoadRunner::SpeechTranslateCall final
     {
       absl::MutexLock lock(&mu_);
       Finish(status, start_, &result_);
+      result_.segment_interval_nanos = SegmentIntervals(spans_);
       result = std::move(result_);
     }
     LoadRunner* runner = runner_;
@@ -238,7 +244,206 @@ class LoadRunner::SpeechTranslateCall final
   size_t next_ = 0;  // only touched by Start and OnWriteDone (writes are sequential)
   absl::Mutex mu_;
   std::map<uint64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);
+  std::vector<SegmentSpan> spans_ ABSL_GUARDED_BY(mu_);
   CallResult result_ ABSL_GUARDED_BY(mu_);
+};
+
+namespace {
+
+// What one Synthesize stage of a translate-synthesize call saw. Times in nanoseconds since the
+// translate-synthesize call started.
+struct StageAudio {
+  int64_t first_audio_nanos = -1;
+  std::vector<int64_t> gaps_nanos;
+  int64_t messages = 0;
+  int64_t samples = 0;
+  int sample_rate_hz = 0;
+};
+
+}  // namespace
+
+// One Synthesize call of a translate-synthesize sequence: a ClientReadReactor that owns its
+// request and context, reports to `done` and deletes itself in OnDone.
+class LoadRunner::SynthesizeStage final
+    : public grpc::ClientReadReactor<v1::SynthesizeResponse> {
+ public:
+  using Done = std::function<void(const grpc::Status&, StageAudio)>;
+  SynthesizeStage(v1::SynthesizeRequest request, SteadyClock::time_point call_start,
+                  std::chrono::system_clock::time_point deadline, const std::string& request_id,
+                  Done done)
+      : request_(std::move(request)), call_start_(call_start), done_(std::move(done)) {
+    ctx_.set_deadline(deadline);
+    ctx_.AddMetadata("x-request-id", request_id);
+  }
+  void Start(v1::SpeechService::Stub* stub) {
+    stub->async()->Synthesize(&ctx_, &request_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    const int64_t now = NanosBetween(call_start_, SteadyClock::now());
+    if (response_.has_header()) {
+      audio_.sample_rate_hz = response_.header().sample_rate_hz();
+    } else if (response_.has_audio() && response_.audio().num_samples() > 0) {
+      ++audio_.messages;
+      audio_.samples += response_.audio().num_samples();
+      if (audio_.first_audio_nanos < 0) {
+        audio_.first_audio_nanos = now;
+      } else {
+        audio_.gaps_nanos.push_back(now - last_audio_nanos_);
+      }
+      last_audio_nanos_ = now;
+    }
+    StartRead(&response_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    Done done = std::move(done_);
+    StageAudio audio = std::move(audio_);
+    delete this;
+    done(status, std::move(audio));
+  }
+
+ private:
+  v1::SynthesizeRequest request_;
+  const SteadyClock::time_point call_start_;
+  Done done_;
+  grpc::ClientContext ctx_;
+  v1::SynthesizeResponse response_;
+  int64_t last_audio_nanos_ = 0;
+  StageAudio audio_;
+};
+
+// translate-synthesize: for each segment of the session, Translate (unary) then Synthesize of
+// the translation, the next segment starting when the previous Synthesize ended. Stages run one
+// at a time, each callback starting the next, so the state needs no lock (gRPC orders a call's
+// completion after its start). The first failed stage ends the call with its status. An empty
+// translation is answered like SpeechTranslate answers an empty segment: no audio, no
+// Synthesize call (voxd would refuse empty text).
+class LoadRunner::TranslateSynthesizeCall {
+ public:
+  TranslateSynthesizeCall(LoadRunner* runner,
+                          const std::vector<v1::SpeechTranslateRequest>* session, int64_t index)
+      : runner_(runner),
+        session_(session),
+        request_id_(absl::StrCat("voxbench-", index)),
+        config_(session->front().config()) {}
+
+  void Start() {
+    result_.timestamp = absl::Now();
+    start_ = SteadyClock::now();
+    deadline_ = absl::ToChronoTime(absl::Now() + runner_->options_.deadline);
+    next_ = 1;  // message 0 is the config
+    NextSegment();
+  }
+
+ private:
+  void NextSegment() {
+    while (next_ < session_->size() && !(*session_)[next_].has_segment()) ++next_;
+    if (next_ >= session_->size()) {
+      End(grpc::Status::OK);
+      return;
+    }
+    const v1::TextSegment& segment = (*session_)[next_++].segment();
+    translate_request_.Clear();
+    translate_request_.add_texts(segment.text());
+    translate_request_.set_source_language(config_.source_language());
+    translate_request_.set_target_language(config_.target_language());
+    if (config_.has_translate_options()) {
+      *translate_request_.mutable_options() = config_.translate_options();
+    }
+    translate_request_.set_priority(config_.priority());
+    translate_response_.Clear();
+    translate_ctx_ = std::make_unique<grpc::ClientContext>();
+    translate_ctx_->set_deadline(deadline_);
+    translate_ctx_->AddMetadata("x-request-id", request_id_);
+    segment_sent_ = SteadyClock::now();
+    runner_->stubs_->translate->async()->Translate(
+        translate_ctx_.get(), &translate_request_, &translate_response_,
+        [this](grpc::Status status) { OnTranslated(status); });
+  }
+
+  void OnTranslated(const grpc::Status& status) {
+    if (!status.ok()) {
+      End(status);
+      return;
+    }
+    std::vector<std::string> texts;
+    for (const v1::Translation& t : translate_response_.translations()) {
+      if (!t.text().empty()) texts.push_back(t.text());
+    }
+    if (texts.empty()) {
+      SegmentDone(StageAudio{});
+      return;
+    }
+    v1::SynthesizeRequest request;
+    request.set_text(absl::StrJoin(texts, " "));
+    request.set_language(config_.target_language());
+    request.set_voice(config_.voice());
+    if (config_.has_audio()) *request.mutable_audio() = config_.audio();
+    if (config_.has_synthesis_options()) *request.mutable_options() = config_.synthesis_options();
+    request.set_priority(config_.priority());
+    auto* stage = new SynthesizeStage(
+        std::move(request), start_, deadline_, request_id_,
+        [this](const grpc::Status& s, StageAudio audio) { OnSynthesized(s, std::move(audio)); });
+    stage->Start(runner_->stubs_->speech.get());
+  }
+
+  void OnSynthesized(const grpc::Status& status, StageAudio audio) {
+    if (!status.ok()) {
+      Absorb(audio);
+      End(status);
+      return;
+    }
+    SegmentDone(std::move(audio));
+  }
+
+  void Absorb(const StageAudio& audio) {
+    if (audio.sample_rate_hz > 0) result_.sample_rate_hz = audio.sample_rate_hz;
+    result_.audio_messages += audio.messages;
+    result_.audio_samples += audio.samples;
+    result_.audio_gaps_nanos.insert(result_.audio_gaps_nanos.end(), audio.gaps_nanos.begin(),
+                                    audio.gaps_nanos.end());
+    if (audio.first_audio_nanos >= 0 && result_.time_to_first_audio_nanos < 0) {
+      result_.time_to_first_audio_nanos = audio.first_audio_nanos;
+    }
+  }
+
+  void SegmentDone(StageAudio audio) {
+    const int64_t sent = NanosBetween(start_, segment_sent_);
+    const int64_t end = NanosBetween(start_, SteadyClock::now());
+    Absorb(audio);
+    if (audio.first_audio_nanos >= 0) {
+      result_.segment_time_to_first_audio_nanos.push_back(audio.first_audio_nanos - sent);
+    }
+    result_.segment_latency_nanos.push_back(end - sent);
+    spans_.push_back({sent, end});
+    ++result_.segments_done;
+    NextSegment();
+  }
+
+  void End(const grpc::Status& status) {
+    Finish(status, start_, &result_);
+    result_.segment_interval_nanos = SegmentIntervals(spans_);
+    LoadRunner* runner = runner_;
+    CallResult result = std::move(result_);
+    delete this;
+    runner->Complete(std::move(result));
+  }
+
+  LoadRunner* const runner_;
+  const std::vector<v1::SpeechTranslateRequest>* const session_;
+  const std::string request_id_;
+  const v1::SpeechTranslateConfig config_;
+  SteadyClock::time_point start_;
+  std::chrono::system_clock::time_point deadline_;
+  size_t next_ = 1;
+  std::unique_ptr<grpc::ClientContext> translate_ctx_;
+  v1::TranslateRequest translate_request_;
+  v1::TranslateResponse translate_response_;
+  SteadyClock::time_point segment_sent_;
+  std::vector<SegmentSpan> spans_;
+  CallResult result_;
 };
 
 LoadRunner::LoadRunner(const BenchOptions& options, const RequestPlan& plan,
@@ -270,6 +475,9 @@ void LoadRunner::StartCall(int64_t index) {
     }
     case CallKind::kSpeechTranslate:
       (new SpeechTranslateCall(this, &plan_.session, index))->Start();
+      break;
+    case CallKind::kTranslateSynthesize:
+      (new TranslateSynthesizeCall(this, &plan_.session, index))->Start();
       break;
   }
 }

@@ -14,7 +14,11 @@
 //   audio gaps         between consecutive audio messages with samples (within one segment
 //                      for speech-translate)
 //   segment figures    (speech-translate) from handing a segment to gRPC to its first audio
-//                      and to its segment_end
+//                      and to its segment_end, and the segment interval (SegmentIntervals in
+//                      latency_stats.h: what the segment added to the session's wall time)
+//                      (translate-synthesize) the same, with "handing over" = starting the
+//                      segment's Translate and "end" = its Synthesize's final status; the whole
+//                      sequence shares one deadline (--deadline), as a session does
 // Thread-safety: Run is called once, from one thread. Progress() may be called from any thread.
 
 #include <atomic>
@@ -42,6 +46,7 @@ struct CallResult {
   std::vector<int64_t> audio_gaps_nanos;
   std::vector<int64_t> segment_time_to_first_audio_nanos;
   std::vector<int64_t> segment_latency_nanos;
+  std::vector<int64_t> segment_interval_nanos;
   int64_t audio_messages = 0;
   int64_t audio_samples = 0;
   int sample_rate_hz = 0;  // from the stream's header; 0 = none seen
@@ -89,6 +94,8 @@ class LoadRunner {
   class TranslateCall;
   class SynthesizeCall;
   class SpeechTranslateCall;
+  class TranslateSynthesizeCall;
+  class SynthesizeStage;
 
   void StartCall(int64_t index);
   ProgressSnapshot Snapshot(absl::Time start_mono) const;

@@ -61,6 +61,7 @@ const char* CallKindName(CallKind kind) {
     case CallKind::kTranslate: return "translate";
     case CallKind::kSynthesize: return "synthesize";
     case CallKind::kSpeechTranslate: return "speech-translate";
+    case CallKind::kTranslateSynthesize: return "translate-synthesize";
   }
   return "?";
 }
@@ -70,12 +71,19 @@ const char* CallMethodName(CallKind kind) {
     case CallKind::kTranslate: return "vox.v1.TranslationService.Translate";
     case CallKind::kSynthesize: return "vox.v1.SpeechService.Synthesize";
     case CallKind::kSpeechTranslate: return "vox.v1.SpeechTranslationService.SpeechTranslate";
+    case CallKind::kTranslateSynthesize:
+      return "vox.v1.TranslationService.Translate+vox.v1.SpeechService.Synthesize";
   }
   return "?";
 }
 
+bool IsSegmentedCall(CallKind kind) {
+  return kind == CallKind::kSpeechTranslate || kind == CallKind::kTranslateSynthesize;
+}
+
 std::string UsageText() {
-  return R"(usage: voxbench --server HOST:PORT --call translate|synthesize|speech-translate
+  return R"(usage: voxbench --server HOST:PORT
+                --call translate|synthesize|speech-translate|translate-synthesize
                 [--concurrency N] [--total N] [--duration D] [--rate R]
                 [--data JSON | --data-file FILE | --text TEXT ... --from LANG --to LANG
                  --voice NAME --encoding opus|ogg|pcm16 --sample-rate HZ --greedy --beam N]
@@ -87,17 +95,21 @@ Load generator for voxd (async gRPC client). Runs until --total calls were start
 flight, started at most --rate per second (default: as fast as the in-flight limit allows).
 
   --server HOST:PORT   voxd address (required); only this address is contacted
-  --call KIND          translate (unary), synthesize (server streaming), speech-translate (bidi)
+  --call KIND          translate (unary), synthesize (server streaming), speech-translate (bidi),
+                       translate-synthesize (per segment: Translate, then Synthesize of the
+                       translation, one after the other: the baseline for speech-translate)
   --concurrency N      calls in flight at once (default 1)
   --total N            calls to make (default 200 unless --duration is given)
   --duration D         stop starting calls after D (e.g. 30s, 2m); in-flight calls finish
   --rate R             start at most R calls per second (a positive number)
   --data JSON          the request in protobuf JSON: an object, or an array used round-robin;
-                       for speech-translate an array of SpeechTranslateRequest messages
+                       for speech-translate and translate-synthesize an array of
+                       SpeechTranslateRequest messages
                        ({"config": {...}} first, then {"segment": {...}} ...)
   --data-file FILE     the same, read from FILE
   --text TEXT          repeatable. translate: the texts of one request; synthesize: one request
-                       per text, round-robin; speech-translate: one segment per text
+                       per text, round-robin; speech-translate, translate-synthesize: one
+                       segment per text
                        (default "Hello, how are you today?")
   --from LANG          source language (synthesize: the language of the text); default eng_Latn
   --to LANG            target language (translate, speech-translate); default spa_Latn
@@ -161,7 +173,11 @@ absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args) {
       if (value == "translate") o.call = CallKind::kTranslate;
       else if (value == "synthesize") o.call = CallKind::kSynthesize;
       else if (value == "speech-translate") o.call = CallKind::kSpeechTranslate;
-      else return Bad(name, value, "allowed: translate, synthesize, speech-translate");
+      else if (value == "translate-synthesize") o.call = CallKind::kTranslateSynthesize;
+      else {
+        return Bad(name, value,
+                   "allowed: translate, synthesize, speech-translate, translate-synthesize");
+      }
       call_set = true;
     } else if (name == "--concurrency" || name == "-c") {
       absl::StatusOr<int64_t> v = PositiveInt(name, value);
@@ -244,7 +260,8 @@ absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args) {
   if (o.server.empty()) return absl::InvalidArgumentError("--server HOST:PORT is required");
   if (!call_set) {
     return absl::InvalidArgumentError(
-        "--call is required: one of translate, synthesize, speech-translate");
+        "--call is required: one of translate, synthesize, speech-translate, "
+        "translate-synthesize");
   }
   if (!total_set && o.duration == absl::ZeroDuration()) o.total = 200;
   if (!o.data_json.empty() && !data_file.empty()) {
@@ -379,7 +396,8 @@ absl::StatusOr<RequestPlan> BuildRequests(const BenchOptions& o) {
       plan.data_json = ToJson(plan.synthesize.front());
       break;
     }
-    case CallKind::kSpeechTranslate: {
+    case CallKind::kSpeechTranslate:
+    case CallKind::kTranslateSynthesize: {
       if (!o.data_json.empty()) {
         absl::StatusOr<std::vector<v1::SpeechTranslateRequest>> r =
             ParseMessages<v1::SpeechTranslateRequest>(o.data_json);

@@ -17,13 +17,20 @@
 
 namespace vox::bench {
 
-enum class CallKind { kTranslate, kSynthesize, kSpeechTranslate };
+// kTranslateSynthesize is not one RPC: for each segment of a speech-translate session it calls
+// Translate, then Synthesize on the translation, one after the other (what a client without
+// SpeechTranslate does), so its figures compare with speech-translate's for the same text.
+enum class CallKind { kTranslate, kSynthesize, kSpeechTranslate, kTranslateSynthesize };
 enum class ReportFormat { kText, kJson };
 
-// "translate", "synthesize", "speech-translate".
+// "translate", "synthesize", "speech-translate", "translate-synthesize".
 const char* CallKindName(CallKind kind);
-// The fully qualified method as ghz names it: "vox.v1.TranslationService.Translate".
+// The fully qualified method as ghz names it: "vox.v1.TranslationService.Translate";
+// translate-synthesize names both, joined by '+'.
 const char* CallMethodName(CallKind kind);
+// Calls that carry text segments and produce audio per segment (speech-translate,
+// translate-synthesize).
+bool IsSegmentedCall(CallKind kind);
 
 struct BenchOptions {
   std::string server;  // HOST:PORT, required
@@ -64,7 +71,10 @@ std::string UsageText();
 
 // What one run sends. Unary calls take the requests round-robin (call i sends requests[i % n]);
 // a SpeechTranslate call sends every message of `session` in order (config first, then the
-// segments) and half-closes.
+// segments) and half-closes; a translate-synthesize call goes through the same `session` one
+// segment at a time (Translate with the config's languages and translate options, then
+// Synthesize of the translation in the target language with its voice, audio and synthesis
+// options).
 struct RequestPlan {
   std::vector<v1::TranslateRequest> translate;
   std::vector<v1::SynthesizeRequest> synthesize;
@@ -75,6 +85,7 @@ struct RequestPlan {
 // Builds the requests from --data (a JSON object or an array of them, in the protobuf JSON
 // mapping of the call's request message; for speech-translate an array of
 // SpeechTranslateRequest messages whose first is the config) or from the simple flags.
+// translate-synthesize takes exactly what speech-translate takes.
 // --priority overrides the data's priority. Errors name the bad field.
 absl::StatusOr<RequestPlan> BuildRequests(const BenchOptions& options);
 

@@ -41,7 +41,8 @@ nlohmann::json StatsJson(const DurationSummary& s) {
 }
 
 struct Collected {
-  DurationSamples latency, ttfa, gaps, segment_ttfa, segment_latency;
+  DurationSamples latency, ttfa, gaps, segment_ttfa, segment_latency, segment_interval;
+  std::map<std::string, DurationSamples> latency_by_status;  // ghz names
   std::map<std::string, int64_t> status_codes;  // ghz names
   std::map<std::string, int64_t> errors;
   int64_t audio_messages = 0;
@@ -53,6 +54,7 @@ Collected Collect(const BenchOptions& options, const RunResult& run) {
   Collected c;
   for (const CallResult& r : run.calls) {
     c.latency.Add(r.latency_nanos);
+    c.latency_by_status[GhzStatusName(r.code)].Add(r.latency_nanos);
     ++c.status_codes[GhzStatusName(r.code)];
     if (r.code != grpc::StatusCode::OK) ++c.errors[ErrorKey(r)];
     if (r.time_to_first_audio_nanos >= 0) {
@@ -63,6 +65,7 @@ Collected Collect(const BenchOptions& options, const RunResult& run) {
     for (int64_t g : r.audio_gaps_nanos) c.gaps.Add(g);
     for (int64_t g : r.segment_time_to_first_audio_nanos) c.segment_ttfa.Add(g);
     for (int64_t g : r.segment_latency_nanos) c.segment_latency.Add(g);
+    for (int64_t g : r.segment_interval_nanos) c.segment_interval.Add(g);
     c.audio_messages += r.audio_messages;
     if (r.sample_rate_hz > 0) {
       c.audio_seconds += static_cast<double>(r.audio_samples) / r.sample_rate_hz;
@@ -129,6 +132,10 @@ nlohmann::json MakeJsonReport(const BenchOptions& options, const RequestPlan& pl
 
   // voxbench's additions.
   j["latencyStats"] = StatsJson(Summarize(c.latency, kVoxPercentages, 0));
+  j["latencyByStatus"] = nlohmann::json::object();
+  for (const auto& [k, v] : c.latency_by_status) {
+    j["latencyByStatus"][k] = StatsJson(Summarize(v, kVoxPercentages, 0));
+  }
   if (options.call != CallKind::kTranslate) {
     j["timeToFirstAudio"] = StatsJson(Summarize(c.ttfa, kVoxPercentages, 0));
     j["audioGaps"] = StatsJson(Summarize(c.gaps, kVoxPercentages, 0));
@@ -138,9 +145,10 @@ nlohmann::json MakeJsonReport(const BenchOptions& options, const RequestPlan& pl
                    run.total_nanos > 0 ? c.audio_seconds / Seconds(run.total_nanos) : 0.0},
                   {"okCallsWithoutAudio", c.calls_without_audio}};
   }
-  if (options.call == CallKind::kSpeechTranslate) {
+  if (IsSegmentedCall(options.call)) {
     j["segmentTimeToFirstAudio"] = StatsJson(Summarize(c.segment_ttfa, kVoxPercentages, 0));
     j["segmentLatency"] = StatsJson(Summarize(c.segment_latency, kVoxPercentages, 0));
+    j["segmentInterval"] = StatsJson(Summarize(c.segment_interval, kVoxPercentages, 0));
   }
   j["voxbench"] = {{"call", CallKindName(options.call)},
                    {"concurrency", options.concurrency},
@@ -202,10 +210,12 @@ std::string MakeTextReport(const BenchOptions& options, const RunResult& run) {
   if (options.call != CallKind::kTranslate) {
     AppendStats("Time to first audio", c.ttfa, &out);
     AppendStats("Gaps between audio messages", c.gaps, &out);
-    if (options.call == CallKind::kSpeechTranslate) {
+    if (IsSegmentedCall(options.call)) {
       AppendStats("Segment time to first audio (from sending the segment)", c.segment_ttfa, &out);
       AppendStats("Segment latency (from sending the segment to its end)", c.segment_latency,
                   &out);
+      AppendStats("Segment interval (what each segment added to its session's time)",
+                  c.segment_interval, &out);
     }
     absl::StrAppend(&out, absl::StrFormat(
                               "\nAudio: %d messages, %.2f s of audio, %.2f s of audio per second\n",
@@ -219,6 +229,17 @@ std::string MakeTextReport(const BenchOptions& options, const RunResult& run) {
   std::map<std::string, int64_t> canonical;
   for (const CallResult& r : run.calls) ++canonical[StatusCodeName(r.code)];
   for (const auto& [k, v] : canonical) absl::StrAppend(&out, "  [", k, "]\t", v, " responses\n");
+  if (c.latency_by_status.size() > 1) {
+    std::map<std::string, DurationSamples> by_canonical;
+    for (const CallResult& r : run.calls) by_canonical[StatusCodeName(r.code)].Add(r.latency_nanos);
+    absl::StrAppend(&out, "\nLatency by status code:\n");
+    for (const auto& [k, v] : by_canonical) {
+      const DurationSummary s = Summarize(v, kVoxPercentages, 0);
+      absl::StrAppend(&out, "  [", k, "]\t", s.count, " calls: min ", Ms(s.min_nanos), ", p50 ",
+                      Ms(s.percentiles[0].nanos), ", p99 ", Ms(s.percentiles[2].nanos), ", max ",
+                      Ms(s.max_nanos), "\n");
+    }
+  }
   if (!c.errors.empty()) {
     absl::StrAppend(&out, "\nError distribution:\n");
     for (const auto& [k, v] : c.errors) absl::StrAppend(&out, "  [", v, "]\t", k, "\n");

@@ -13,10 +13,12 @@
 // histogram methods differ in detail; voxbench uses the definitions in latency_stats.h.
 //
 // Added fields (ignored by ghz tooling): "latencyStats" (count, average, fastest, slowest,
-// percentiles p50/p90/p99/p99.9 as {percentage, latency}), for streaming calls
-// "timeToFirstAudio" and "audioGaps", for speech-translate also "segmentTimeToFirstAudio" and
-// "segmentLatency" (same shape, nanoseconds), "audio" (messages, seconds, secondsPerSecond),
-// and "voxbench" (the run's settings ghz has no field for).
+// percentiles p50/p90/p99/p99.9 as {percentage, latency}), "latencyByStatus" (the same per ghz
+// status name: how fast RESOURCE_EXHAUSTED answers come, what admitted calls took), for calls
+// with audio (synthesize, speech-translate, translate-synthesize) "timeToFirstAudio" and
+// "audioGaps", for speech-translate and translate-synthesize also "segmentTimeToFirstAudio",
+// "segmentLatency" and "segmentInterval" (same shape, nanoseconds), "audio" (messages, seconds,
+// secondsPerSecond), and "voxbench" (the run's settings ghz has no field for).
 //
 // Pure functions of their inputs; thread-compatible.
 

@@ -161,5 +161,32 @@ TEST(HistogramTest, AllEqualIsOneBucketAndEmptyIsNone) {
   EXPECT_TRUE(MakeHistogram({}, 11).empty());
 }
 
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+TEST(SegmentIntervalsTest, PipelinedSegmentsCountOnlyTheirOwnTail) {
+  // Three segments sent together at 0, ending at 100, 150, 230: each adds what came after the
+  // previous end.
+  EXPECT_THAT(SegmentIntervals({{0, 100}, {0, 150}, {0, 230}}), ElementsAre(100, 50, 80));
+}
+
+TEST(SegmentIntervalsTest, SequentialSegmentsCountTheirWholeLatency) {
+  // Each sent when the previous ended (Translate then Synthesize, one segment after the other).
+  EXPECT_THAT(SegmentIntervals({{0, 100}, {100, 180}, {180, 300}}), ElementsAre(100, 80, 120));
+}
+
+TEST(SegmentIntervalsTest, IdleTimeBetweenSegmentsIsNotCounted) {
+  EXPECT_THAT(SegmentIntervals({{0, 100}, {300, 350}}), ElementsAre(100, 50));
+}
+
+TEST(SegmentIntervalsTest, OrderedByEndAndNeverNegative) {
+  // Given out of order: sorted by end first.
+  EXPECT_THAT(SegmentIntervals({{0, 230}, {0, 100}, {0, 150}}), ElementsAre(100, 50, 80));
+  // An end before its own send (clock oddity) counts 0, and the next interval starts at it.
+  EXPECT_THAT(SegmentIntervals({{50, 40}, {0, 90}}), ElementsAre(0, 50));
+  EXPECT_THAT(SegmentIntervals({}), IsEmpty());
+  EXPECT_THAT(SegmentIntervals({{7, 19}}), ElementsAre(12));
+}
+
 }  // namespace
 }  // namespace vox::bench

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "vox/v1/speech.grpc.pb.h"
 #include "vox/v1/speech_translation.grpc.pb.h"
 #include "vox/v1/translation.grpc.pb.h"
 
@@ -107,12 +108,68 @@ class ScriptedSpeechTranslate final : public v1::SpeechTranslationService::Servi
   std::vector<std::vector<uint64_t>> segment_ids_ ABSL_GUARDED_BY(mu_);
 };
 
+// Translate and Synthesize that log what they were asked, in arrival order. Translate answers
+// "T(<text>)", an empty translation for "silent", FAILED_PRECONDITION for "fail". Synthesize
+// answers a header, a sample-less chunk and two audio chunks.
+class LoggingTranslate final : public v1::TranslationService::Service {
+ public:
+  explicit LoggingTranslate(std::vector<std::string>* log, absl::Mutex* mu) : log_(log), mu_(mu) {}
+  grpc::Status Translate(grpc::ServerContext*, const v1::TranslateRequest* request,
+                         v1::TranslateResponse* response) override {
+    absl::MutexLock lock(mu_);
+    log_->push_back("translate " + request->source_language() + ">" +
+                    request->target_language() + " beam=" +
+                    std::to_string(request->options().beam_size()) + " " + request->texts(0));
+    if (request->texts(0) == "fail") {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "scripted failure");
+    }
+    response->add_translations()->set_text(request->texts(0) == "silent"
+                                               ? std::string()
+                                               : "T(" + request->texts(0) + ")");
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::vector<std::string>* log_;
+  absl::Mutex* mu_;
+};
+
+class LoggingSynthesize final : public v1::SpeechService::Service {
+ public:
+  explicit LoggingSynthesize(std::vector<std::string>* log, absl::Mutex* mu) : log_(log), mu_(mu) {}
+  grpc::Status Synthesize(grpc::ServerContext*, const v1::SynthesizeRequest* request,
+                          grpc::ServerWriter<v1::SynthesizeResponse>* writer) override {
+    {
+      absl::MutexLock lock(mu_);
+      log_->push_back("synthesize " + request->language() + " voice=" + request->voice() +
+                      (request->options().greedy() ? " greedy " : " ") + request->text());
+    }
+    v1::SynthesizeResponse m;
+    m.mutable_header()->set_sample_rate_hz(24000);
+    writer->Write(m);
+    m.Clear();
+    m.mutable_audio()->set_data("OggS");  // no samples
+    writer->Write(m);
+    for (int i = 0; i < 2; ++i) {
+      m.Clear();
+      m.mutable_audio()->set_num_samples(kChunkSamples);
+      writer->Write(m);
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::vector<std::string>* log_;
+  absl::Mutex* mu_;
+};
+
 class LoadRunnerTest : public ::testing::Test {
  protected:
-  void Serve(grpc::Service* service) {
+  void Serve(grpc::Service* service, grpc::Service* second = nullptr) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(service);
+    if (second != nullptr) builder.RegisterService(second);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     ASSERT_GT(port_, 0);
@@ -187,6 +244,11 @@ TEST_F(LoadRunnerTest, SpeechTranslateSegmentsFirstAudioAndGaps) {
     EXPECT_LE(c.time_to_first_audio_nanos, c.latency_nanos);
     ASSERT_EQ(c.segment_time_to_first_audio_nanos.size(), 2u);
     ASSERT_EQ(c.segment_latency_nanos.size(), 2u);
+    // The first segment to end counts whole; the second only what came after the first ended
+    // (or after it was sent, if that was later).
+    ASSERT_EQ(c.segment_interval_nanos.size(), 2u);
+    EXPECT_EQ(c.segment_interval_nanos[0], c.segment_latency_nanos[0]);
+    EXPECT_LE(c.segment_interval_nanos[1], c.segment_latency_nanos[1]);
     for (int i = 0; i < 2; ++i) {
       EXPECT_GT(c.segment_time_to_first_audio_nanos[static_cast<size_t>(i)], 0);
       EXPECT_LE(c.segment_time_to_first_audio_nanos[static_cast<size_t>(i)],
@@ -199,6 +261,84 @@ TEST_F(LoadRunnerTest, SpeechTranslateSegmentsFirstAudioAndGaps) {
   const std::vector<std::vector<uint64_t>> ids = service.segment_ids();
   ASSERT_EQ(ids.size(), 4u);
   for (const auto& call : ids) EXPECT_THAT(call, ::testing::ElementsAre(1u, 2u));
+}
+
+TEST_F(LoadRunnerTest, TranslateSynthesizeRunsEachSegmentOneAfterTheOther) {
+  absl::Mutex mu;
+  std::vector<std::string> log;
+  LoggingTranslate translate(&log, &mu);
+  LoggingSynthesize synthesize(&log, &mu);
+  Serve(&translate, &synthesize);
+  BenchOptions options = Options(CallKind::kTranslateSynthesize, 2, 1);
+  options.texts = {"One.", "silent", "Two."};
+  options.to = "fra_Latn";
+  options.voice = "V";
+  options.greedy = true;
+  options.beam_size = 2;
+  absl::StatusOr<RequestPlan> plan = BuildRequests(options);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  LoadRunner runner(options, *plan, channel_, nullptr);
+  const RunResult run = runner.Run();
+  ASSERT_EQ(run.calls.size(), 2u);
+  for (const CallResult& c : run.calls) {
+    ASSERT_EQ(c.code, grpc::StatusCode::OK) << c.error_message;
+    EXPECT_EQ(c.segments_done, 3);
+    EXPECT_EQ(c.sample_rate_hz, 24000);
+    // Two segments spoke (the empty translation is not synthesized), two samples-carrying
+    // chunks each.
+    EXPECT_EQ(c.audio_messages, 4);
+    EXPECT_EQ(c.audio_samples, 4 * kChunkSamples);
+    EXPECT_EQ(c.audio_gaps_nanos.size(), 2u);  // one per segment with audio
+    ASSERT_EQ(c.segment_latency_nanos.size(), 3u);
+    ASSERT_EQ(c.segment_interval_nanos.size(), 3u);
+    ASSERT_EQ(c.segment_time_to_first_audio_nanos.size(), 2u);
+    int64_t sum = 0;
+    for (size_t i = 0; i < 3; ++i) {
+      // Sequential: each segment starts when the previous one ended, so what it adds to the
+      // call is its whole latency.
+      EXPECT_EQ(c.segment_interval_nanos[i], c.segment_latency_nanos[i]) << i;
+      EXPECT_GT(c.segment_latency_nanos[i], 0);
+      sum += c.segment_latency_nanos[i];
+    }
+    EXPECT_LE(sum, c.latency_nanos);
+    EXPECT_GT(c.time_to_first_audio_nanos, 0);
+    EXPECT_LE(c.segment_time_to_first_audio_nanos[0], c.segment_latency_nanos[0]);
+    EXPECT_LE(c.segment_time_to_first_audio_nanos[1], c.segment_latency_nanos[2]);
+  }
+  // One call at a time, one stage at a time: the log is the two sequences back to back, each
+  // synthesizing the translation in the target language with the session's voice and options.
+  const std::vector<std::string> one = {
+      "translate eng_Latn>fra_Latn beam=2 One.",
+      "synthesize fra_Latn voice=V greedy T(One.)",
+      "translate eng_Latn>fra_Latn beam=2 silent",
+      "translate eng_Latn>fra_Latn beam=2 Two.",
+      "synthesize fra_Latn voice=V greedy T(Two.)"};
+  std::vector<std::string> want = one;
+  want.insert(want.end(), one.begin(), one.end());
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(log, want);
+}
+
+TEST_F(LoadRunnerTest, TranslateSynthesizeEndsAtTheFirstFailedStage) {
+  absl::Mutex mu;
+  std::vector<std::string> log;
+  LoggingTranslate translate(&log, &mu);
+  LoggingSynthesize synthesize(&log, &mu);
+  Serve(&translate, &synthesize);
+  BenchOptions options = Options(CallKind::kTranslateSynthesize, 1, 1);
+  options.texts = {"One.", "fail", "Never."};
+  absl::StatusOr<RequestPlan> plan = BuildRequests(options);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  LoadRunner runner(options, *plan, channel_, nullptr);
+  const RunResult run = runner.Run();
+  ASSERT_EQ(run.calls.size(), 1u);
+  EXPECT_EQ(run.calls[0].code, grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(run.calls[0].error_message, "scripted failure");
+  EXPECT_EQ(run.calls[0].segments_done, 1);
+  EXPECT_EQ(run.calls[0].audio_messages, 2);
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_THAT(log.back(), ::testing::HasSubstr("fail"));
 }
 
 TEST_F(LoadRunnerTest, UnimplementedServiceIsCountedNotFatal) {

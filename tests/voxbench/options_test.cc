@@ -137,6 +137,60 @@ TEST(BuildRequestsTest, SpeechTranslateConfigThenNumberedSegments) {
   EXPECT_EQ(plan->session[2].segment().segment_id(), 2u);
 }
 
+TEST(ParseFlagsTest, TranslateSynthesizeTakesTheSpeechTranslateFlags) {
+  absl::StatusOr<BenchOptions> o =
+      Parse({"--server", "h:1", "--call", "translate-synthesize", "--to", "fra_Latn", "--voice",
+             "V", "--greedy", "--beam", "2", "--encoding", "opus"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->call, CallKind::kTranslateSynthesize);
+  EXPECT_EQ(o->to, "fra_Latn");
+  EXPECT_EQ(o->voice, "V");
+  EXPECT_EQ(o->beam_size, 2);
+  EXPECT_STREQ(CallKindName(CallKind::kTranslateSynthesize), "translate-synthesize");
+  EXPECT_STREQ(CallMethodName(CallKind::kTranslateSynthesize),
+               "vox.v1.TranslationService.Translate+vox.v1.SpeechService.Synthesize");
+  EXPECT_TRUE(IsSegmentedCall(CallKind::kTranslateSynthesize));
+  EXPECT_TRUE(IsSegmentedCall(CallKind::kSpeechTranslate));
+  EXPECT_FALSE(IsSegmentedCall(CallKind::kSynthesize));
+  EXPECT_FALSE(IsSegmentedCall(CallKind::kTranslate));
+  o = Parse({"--server", "h:1", "--call", "tts"});
+  ASSERT_FALSE(o.ok());
+  EXPECT_THAT(std::string(o.status().message()), HasSubstr("translate-synthesize"));
+}
+
+TEST(BuildRequestsTest, TranslateSynthesizeBuildsTheSameSessionAsSpeechTranslate) {
+  const std::vector<std::string> rest = {"--text", "First.", "--text", "Second.", "--to",
+                                         "fra_Latn", "--voice", "V", "--greedy", "--beam", "3",
+                                         "--priority", "low"};
+  std::vector<std::string> st = {"--call", "speech-translate"};
+  std::vector<std::string> ts = {"--call", "translate-synthesize"};
+  st.insert(st.end(), rest.begin(), rest.end());
+  ts.insert(ts.end(), rest.begin(), rest.end());
+  absl::StatusOr<RequestPlan> a = BuildRequests(Options(st));
+  absl::StatusOr<RequestPlan> b = BuildRequests(Options(ts));
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(b->session.size(), 3u);
+  ASSERT_EQ(a->session.size(), b->session.size());
+  for (size_t i = 0; i < a->session.size(); ++i) {
+    EXPECT_EQ(a->session[i].SerializeAsString(), b->session[i].SerializeAsString()) << i;
+  }
+  const v1::SpeechTranslateConfig& c = b->session[0].config();
+  EXPECT_EQ(c.target_language(), "fra_Latn");
+  EXPECT_EQ(c.voice(), "V");
+  EXPECT_TRUE(c.synthesis_options().greedy());
+  EXPECT_EQ(c.translate_options().beam_size(), 3);
+  EXPECT_EQ(c.priority(), v1::PRIORITY_LOW);
+  EXPECT_EQ(b->session[2].segment().text(), "Second.");
+  EXPECT_EQ(a->data_json, b->data_json);
+  // --data needs the config first here too.
+  absl::StatusOr<RequestPlan> bad = BuildRequests(Options(
+      {"--call", "translate-synthesize", "--data",
+       R"([{"segment": {"segment_id": 1, "text": "a"}}])"}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("config"));
+}
+
 TEST(BuildRequestsTest, DataArrayIsRoundRobinAndPriorityOverrides) {
   absl::StatusOr<RequestPlan> plan = BuildRequests(Options(
       {"--call", "translate", "--priority", "high", "--data",

@@ -130,6 +130,70 @@ TEST(JsonReportTest, StreamingFigures) {
   EXPECT_EQ(j["voxbench"]["call"], "speech-translate");
 }
 
+TEST(JsonReportTest, LatencyByStatusSeparatesRejectionsFromAdmittedCalls) {
+  RunResult run;
+  run.total_nanos = 1000000000;
+  run.calls = {Call(100), Call(300), Call(200),
+               Call(1, grpc::StatusCode::RESOURCE_EXHAUSTED, "queue full"),
+               Call(3, grpc::StatusCode::RESOURCE_EXHAUSTED, "queue full"),
+               Call(2, grpc::StatusCode::RESOURCE_EXHAUSTED, "queue full")};
+  RequestPlan plan;
+  plan.data_json = "{}";
+  const nlohmann::json j = MakeJsonReport(Opts(CallKind::kTranslate), plan, run);
+  ASSERT_TRUE(j.contains("latencyByStatus"));
+  EXPECT_EQ(j["latencyByStatus"].size(), 2u);
+  const nlohmann::json& ok = j["latencyByStatus"]["OK"];
+  EXPECT_EQ(ok["count"], 3);
+  EXPECT_EQ(ok["fastest"], 100000000);
+  EXPECT_EQ(ok["slowest"], 300000000);
+  EXPECT_EQ(ok["average"], 200000000);
+  EXPECT_EQ(ok["latencyDistribution"][0]["latency"], 200000000);  // p50 of 100 200 300
+  EXPECT_EQ(ok["latencyDistribution"][2]["latency"], 300000000);  // p99
+  const nlohmann::json& re = j["latencyByStatus"]["ResourceExhausted"];
+  EXPECT_EQ(re["count"], 3);
+  EXPECT_EQ(re["fastest"], 1000000);
+  EXPECT_EQ(re["latencyDistribution"][0]["latency"], 2000000);  // p50 of 1 2 3
+  EXPECT_EQ(re["latencyDistribution"][2]["latency"], 3000000);  // p99
+  // The ghz fields still cover every call.
+  EXPECT_EQ(j["count"], 6);
+  EXPECT_EQ(j["fastest"], 1000000);
+
+  const std::string text = MakeTextReport(Opts(CallKind::kTranslate), run);
+  EXPECT_THAT(text, HasSubstr("Latency by status code:"));
+  EXPECT_THAT(text, HasSubstr("[RESOURCE_EXHAUSTED]\t3 calls: min 1.00 ms, p50 2.00 ms, p99 3.00 ms"));
+  EXPECT_THAT(text, HasSubstr("[OK]\t3 calls: min 100.00 ms, p50 200.00 ms, p99 300.00 ms"));
+}
+
+TEST(JsonReportTest, SegmentIntervalForSegmentedCallsOnly) {
+  RunResult run;
+  run.total_nanos = 1000000000;
+  CallResult a = Call(300);
+  a.segment_latency_nanos = {100000000, 150000000, 230000000};
+  a.segment_interval_nanos = {100000000, 50000000, 80000000};
+  a.segment_time_to_first_audio_nanos = {40000000, 110000000, 160000000};
+  a.time_to_first_audio_nanos = 40000000;
+  a.audio_samples = 24000;
+  a.sample_rate_hz = 24000;
+  run.calls = {a};
+  RequestPlan plan;
+  plan.data_json = "[]";
+  for (CallKind kind : {CallKind::kSpeechTranslate, CallKind::kTranslateSynthesize}) {
+    const nlohmann::json j = MakeJsonReport(Opts(kind), plan, run);
+    ASSERT_TRUE(j.contains("segmentInterval")) << CallKindName(kind);
+    EXPECT_EQ(j["segmentInterval"]["count"], 3);
+    EXPECT_EQ(j["segmentInterval"]["latencyDistribution"][0]["latency"], 80000000);  // p50
+    EXPECT_EQ(j["segmentLatency"]["latencyDistribution"][0]["latency"], 150000000);
+    EXPECT_EQ(j["segmentTimeToFirstAudio"]["fastest"], 40000000);
+    EXPECT_DOUBLE_EQ(j["audio"]["secondsPerSecond"].get<double>(), 1.0);
+    EXPECT_EQ(j["options"]["call"], CallMethodName(kind));
+    const std::string text = MakeTextReport(Opts(kind), run);
+    EXPECT_THAT(text, HasSubstr("Segment interval"));
+  }
+  const nlohmann::json s = MakeJsonReport(Opts(CallKind::kSynthesize), plan, run);
+  EXPECT_FALSE(s.contains("segmentInterval"));
+  EXPECT_TRUE(s.contains("audio"));
+}
+
 TEST(TextReportTest, SummaryStatusesAndAudio) {
   RunResult run;
   run.total_nanos = 1000000000;

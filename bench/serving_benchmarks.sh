@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# The serving benchmarks of docs/benchmarks.md ("Serving"): batching gain, head-of-line blocking,
+# concurrent speech, overload, SpeechTranslate pipeline overhead. Starts voxd (tiny NLLB + tiny
+# XTTS, CPU) in the configurations each figure needs, drives it with voxbench, and prints one
+# table: every figure is the median over REPS runs, the runs of a pair alternating (A B A B ...),
+# so a noisy machine hits both sides alike.
+#
+#   bench/serving_benchmarks.sh BUILD_DIR
+#
+# BUILD_DIR must hold voxd, voxbench and the tiny models:
+#   cmake --build BUILD_DIR --target voxd voxbench tiny_models
+# Settings (environment): REPS (default 3), RUN_SECONDS (per run, default 10), OVERLOAD_SECONDS
+# (default 60), ST_SESSIONS (concurrent SpeechTranslate sessions under load, default 8),
+# OUT_DIR (reports and voxd logs; default BUILD_DIR/serving-bench/<UTC time>).
+# Exit status: 0 when every run could be made (goals missed are reported, not failures).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD=${1:?usage: bench/serving_benchmarks.sh BUILD_DIR}
+REPS=${REPS:-3}
+RUN_SECONDS=${RUN_SECONDS:-10}
+OVERLOAD_SECONDS=${OVERLOAD_SECONDS:-60}
+ST_SESSIONS=${ST_SESSIONS:-8}
+PY=/usr/bin/python3
+VOXD=$BUILD/server/voxd
+VOXBENCH=$BUILD/bench/voxbench
+MODELS=$BUILD/tiny/models
+for f in "$VOXD" "$VOXBENCH" "$MODELS/nllb-tiny/manifest.json" "$MODELS/xtts-tiny/manifest.json"; do
+  [ -e "$f" ] || { echo "serving_benchmarks: $f is missing; build: cmake --build $BUILD --target voxd voxbench tiny_models" >&2; exit 2; }
+done
+OUT_DIR=${OUT_DIR:-$BUILD/serving-bench/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT_DIR"
+OUT_DIR=$(cd "$OUT_DIR" && pwd)
+echo "serving_benchmarks: reports and logs in $OUT_DIR"
+
+# Texts. SHORT: the head-of-line / overload probe and the batching load. LONG: the synthesis
+# load (tiny XTTS samples until its stop code or 602 codes). SEGMENTS: one SpeechTranslate
+# session (and the same texts for the Translate-then-Synthesize baseline).
+SHORT="Hello, how are you today?"
+LONG="The committee met on Tuesday to review the budget for next year, and after a long discussion about schools, roads and the new library, it agreed to publish a draft in the spring so that everyone in town can read it and comment before the final vote."
+SEGMENTS=("Good morning." "The train leaves at nine." "Please take your tickets with you.")
+VOICE=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['voices'][0]['name'])" "$MODELS/xtts-tiny/manifest.json")
+
+# ---------------------------------------------------------------------------------------------
+# voxd configurations. Both engines get one LibTorch thread and one BLAS thread (2 together =
+# the cores of the reference machine). The scheduler keys (max_batch_size per engine) are probed:
+# a voxd that does not know them refuses the config ("unknown key"), and the script then runs
+# without them and says so in the table.
+SCHED_NOTE=""
+write_config() {  # NAME TRANSLATION_BATCH SPEECH_BATCH WITH_SCHEDULER_KEYS
+  local name=$1 tb=$2 sb=$3 keys=$4
+  {
+    echo '[server]'
+    echo 'access_log = false'
+    echo '[models]'
+    echo 'verify_checksums = false'
+    echo '[builtin]'
+    echo 'translation = "off"'
+    echo 'speech = "off"'
+    echo '[translation]'
+    echo 'device = "cpu"'
+    echo 'threads = 1'
+    echo 'blas_threads = 1'
+    echo 'queue_size = 64'
+    if [ "$keys" = 1 ]; then echo "max_batch_size = $tb"; fi
+    echo '[speech]'
+    echo 'device = "cpu"'
+    echo 'threads = 1'
+    echo 'blas_threads = 1'
+    echo 'queue_size = 64'
+    if [ "$keys" = 1 ]; then echo "max_batch_size = $sb"; fi
+  } >"$OUT_DIR/$name.toml"
+}
+
+PIDS=()
+stop_all() {
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]:-}"; do
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  done
+}
+trap stop_all EXIT
+
+# start_voxd NAME -> sets ADDR_<NAME>; the config file is $OUT_DIR/NAME.toml.
+start_voxd() {
+  local name=$1 log=$OUT_DIR/voxd-$1.out err=$OUT_DIR/voxd-$1.err addr=""
+  "$VOXD" --config "$OUT_DIR/$name.toml" --models "$MODELS" --listen 127.0.0.1:0 >"$log" 2>"$err" &
+  local pid=$!
+  for _ in $(seq 1 1800); do
+    addr=$(sed -n 's/^voxd listening on //p' "$log" | head -1)
+    [ -n "$addr" ] && break
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { echo "serving_benchmarks: voxd $name did not start within 180 s" >&2; cat "$err" >&2; kill "$pid"; exit 1; }
+  PIDS+=("$pid")
+  printf -v "ADDR_$name" '%s' "$addr"
+  echo "serving_benchmarks: voxd $name serving on $addr (config $OUT_DIR/$name.toml)"
+}
+
+# Batched: translation batches up to the 32 clients of the batching run, speech up to the 16
+# streams of the concurrent-speech run. Unbatched: max_batch_size = 1 for both.
+write_config batched 32 16 1
+write_config unbatched 1 1 1
+if ! start_voxd batched; then
+  if grep -q "unknown key" "$OUT_DIR/voxd-batched.err"; then
+    SCHED_NOTE="this voxd has no max_batch_size setting ($(grep -o "unknown key '[^']*'" "$OUT_DIR/voxd-batched.err" | head -1)): both configurations are the same"
+    echo "serving_benchmarks: $SCHED_NOTE" >&2
+    write_config batched 32 16 0
+    write_config unbatched 1 1 0
+    start_voxd batched || { cat "$OUT_DIR/voxd-batched.err" >&2; exit 1; }
+  else
+    echo "serving_benchmarks: voxd batched failed to start:" >&2; cat "$OUT_DIR/voxd-batched.err" >&2; exit 1
+  fi
+fi
+start_voxd unbatched || { cat "$OUT_DIR/voxd-unbatched.err" >&2; exit 1; }
+A=$ADDR_batched
+B=$ADDR_unbatched
+
+# bench NAME ARGS...: one voxbench run, JSON report in $OUT_DIR/NAME.json. Calls that fail are
+# counted in the report (exit 1 is expected in the overload run); other exits stop the script.
+bench() {
+  local name=$1; shift
+  echo "+ voxbench $* --format json --out $OUT_DIR/$name.json" >>"$OUT_DIR/commands.txt"
+  local rc=0
+  "$VOXBENCH" "$@" --no-progress --no-details --format json --out "$OUT_DIR/$name.json" \
+    2>>"$OUT_DIR/voxbench.err" || rc=$?
+  if [ "$rc" -gt 1 ]; then echo "serving_benchmarks: voxbench $name failed ($rc)" >&2; exit 1; fi
+  echo "  $name done"
+}
+D=${RUN_SECONDS}s
+ST_ARGS=(--to spa_Latn --voice "$VOICE" --encoding opus)
+SEG_ARGS=()
+for s in "${SEGMENTS[@]}"; do SEG_ARGS+=(--text "$s"); done
+
+# Warm both servers' translate and speech paths (first calls allocate).
+bench warm-a-t --server "$A" --call translate --concurrency 4 --total 40 --text "$SHORT"
+bench warm-b-t --server "$B" --call translate --concurrency 4 --total 40 --text "$SHORT"
+bench warm-a-s --server "$A" --call synthesize --concurrency 2 --total 4 --text "$SHORT" --voice "$VOICE" --encoding opus
+
+for r in $(seq 1 "$REPS"); do
+  echo "serving_benchmarks: round $r of $REPS"
+  # 1. Batching gain: 32 closed-loop clients, batched vs max_batch_size=1.
+  bench "batch-on-$r"  --server "$A" --call translate --concurrency 32 --duration "$D" --text "$SHORT"
+  bench "batch-off-$r" --server "$B" --call translate --concurrency 32 --duration "$D" --text "$SHORT"
+  # 2. Head-of-line: a short Translate at 20/s, idle, then while 8 long Synthesize streams run.
+  bench "hol-idle-$r" --server "$A" --call translate --concurrency 1 --rate 20 --duration "$D" --text "$SHORT"
+  "$VOXBENCH" --server "$A" --call synthesize --concurrency 8 --duration "$((RUN_SECONDS + 4))s" \
+    --text "$LONG" --voice "$VOICE" --encoding opus --no-progress --no-details --format json \
+    --out "$OUT_DIR/hol-synth-$r.json" 2>>"$OUT_DIR/voxbench.err" &
+  SYNTH=$!
+  echo "+ voxbench --server A --call synthesize --concurrency 8 --duration $((RUN_SECONDS + 4))s --text LONG ... (background)" >>"$OUT_DIR/commands.txt"
+  sleep 2
+  bench "hol-load-$r" --server "$A" --call translate --concurrency 1 --rate 20 --duration "$D" --text "$SHORT"
+  wait "$SYNTH" || true
+  # 3. Concurrent speech: audio seconds per wall second, 1 stream vs 16.
+  bench "speech-1-$r"  --server "$A" --call synthesize --concurrency 1  --duration "$D" --text "$LONG" --voice "$VOICE" --encoding opus
+  bench "speech-16-$r" --server "$A" --call synthesize --concurrency 16 --duration "$D" --text "$LONG" --voice "$VOICE" --encoding opus
+  # 5. SpeechTranslate vs Translate-then-Synthesize of the same text: one-segment sessions and
+  #    three-segment sessions, idle (1 session) and under load (ST_SESSIONS sessions).
+  bench "st1-idle-$r" --server "$A" --call speech-translate     --concurrency 1 --duration "$D" "${ST_ARGS[@]}" --text "${SEGMENTS[1]}"
+  bench "ts1-idle-$r" --server "$A" --call translate-synthesize --concurrency 1 --duration "$D" "${ST_ARGS[@]}" --text "${SEGMENTS[1]}"
+  bench "st3-idle-$r" --server "$A" --call speech-translate     --concurrency 1 --duration "$D" "${ST_ARGS[@]}" "${SEG_ARGS[@]}"
+  bench "ts3-idle-$r" --server "$A" --call translate-synthesize --concurrency 1 --duration "$D" "${ST_ARGS[@]}" "${SEG_ARGS[@]}"
+  bench "st3-load-$r" --server "$A" --call speech-translate     --concurrency "$ST_SESSIONS" --duration "$D" "${ST_ARGS[@]}" "${SEG_ARGS[@]}"
+  bench "ts3-load-$r" --server "$A" --call translate-synthesize --concurrency "$ST_SESSIONS" --duration "$D" "${ST_ARGS[@]}" "${SEG_ARGS[@]}"
+done
+
+# 4. Overload: twice the sustainable rate (= the median batched throughput at 32 clients above)
+#    for OVERLOAD_SECONDS, with enough clients in flight that the rate, not the client, limits.
+SUSTAINABLE=$($PY - "$OUT_DIR" "$REPS" <<'EOF'
+import json, statistics, sys
+out, reps = sys.argv[1], int(sys.argv[2])
+print(statistics.median(json.load(open(f"{out}/batch-on-{r}.json"))["rps"] for r in range(1, reps + 1)))
+EOF
+)
+RATE=$($PY -c "print(round(2 * $SUSTAINABLE, 1))")
+echo "serving_benchmarks: sustainable rate ${SUSTAINABLE}/s, overload at ${RATE}/s for ${OVERLOAD_SECONDS}s"
+bench overload --server "$A" --call translate --concurrency 2000 --rate "$RATE" --duration "${OVERLOAD_SECONDS}s" --text "$SHORT"
+
+stop_all
+PIDS=()
+trap - EXIT
+
+# ---------------------------------------------------------------------------------------------
+$PY - "$OUT_DIR" "$REPS" "$SCHED_NOTE" "$ST_SESSIONS" <<'EOF'
+import json, statistics, sys, os
+out, reps, note, sessions = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+
+def load(name):
+    return json.load(open(os.path.join(out, name + ".json")))
+
+def pct(stats, p):
+    for d in stats.get("latencyDistribution", []):
+        if abs(d["percentage"] - p) < 1e-9:
+            return d["latency"] / 1e6
+    return float("nan")
+
+def med(prefix, fn):
+    vals = [fn(load(f"{prefix}-{r}")) for r in range(1, reps + 1)]
+    return statistics.median(vals), vals
+
+rows = []
+def row(figure, a, b, ratio, goal, ok, unit=""):
+    rows.append((figure, a, b, ratio, goal, ok))
+
+def fmt(x, unit=""):
+    return "n/a" if x is None or x != x else (f"{x:.3g}{unit}" if abs(x) < 1000 else f"{x:.0f}{unit}")
+
+def check(ok):
+    return "met" if ok else "MISSED"
+
+# 1. Batching gain.
+on, on_all = med("batch-on", lambda j: j["rps"])
+off, off_all = med("batch-off", lambda j: j["rps"])
+g = on / off if off else float("nan")
+row("1 batching gain: Translate rps at 32 clients, batched / max_batch_size=1", fmt(on, "/s"), fmt(off, "/s"), fmt(g, "x"), ">= 6x", check(g >= 6))
+
+# 2. Head-of-line.
+idle, _ = med("hol-idle", lambda j: pct(j["latencyStats"], 99))
+load_, _ = med("hol-load", lambda j: pct(j["latencyStats"], 99))
+h = load_ / idle
+row("2 head-of-line: short Translate p99 with 8 long Synthesize / idle", fmt(load_, " ms"), fmt(idle, " ms"), fmt(h, "x"), "<= 3x", check(h <= 3))
+
+# 3. Concurrent speech.
+s16, _ = med("speech-16", lambda j: j["audio"]["secondsPerSecond"])
+s1, _ = med("speech-1", lambda j: j["audio"]["secondsPerSecond"])
+c = s16 / s1 if s1 else float("nan")
+row("3 concurrent speech: audio s per wall s, 16 streams / 1", fmt(s16), fmt(s1), fmt(c, "x"), ">= 5x", check(c >= 5))
+
+# 4. Overload.
+ov = load("overload")
+by = ov.get("latencyByStatus", {})
+adm = pct(by["OK"], 99) if "OK" in by else float("nan")
+o = adm / idle
+row("4 overload: admitted Translate p99 at 2x sustainable rate / idle p99", fmt(adm, " ms"), fmt(idle, " ms"), fmt(o, "x"), "<= 3x", check(o <= 3))
+if "ResourceExhausted" in by:
+    re50, re99 = pct(by["ResourceExhausted"], 50), pct(by["ResourceExhausted"], 99)
+    row(f"4 overload: time to RESOURCE_EXHAUSTED (p50 / p99, {by['ResourceExhausted']['count']} answers)", fmt(re50, " ms"), fmt(re99, " ms"), "", "<= 5 ms", check(re99 <= 5))
+else:
+    row("4 overload: time to RESOURCE_EXHAUSTED", "none refused", "", "", "<= 5 ms", "n/a")
+
+# 5. SpeechTranslate pipeline.
+def seg(prefix, field, p=50):
+    return med(prefix, lambda j: pct(j[field], p))[0]
+for tag, label in (("1-idle", "1 session, 1 segment"), ("3-idle", "1 session, 3 segments"), (f"3-load", f"{sessions} sessions, 3 segments")):
+    st_ttfa = seg(f"st{tag}", "segmentTimeToFirstAudio")
+    st_lat = seg(f"st{tag}", "segmentLatency")
+    st_int = seg(f"st{tag}", "segmentInterval")
+    ts_ttfa = seg(f"ts{tag}", "segmentTimeToFirstAudio")
+    ts_lat = seg(f"ts{tag}", "segmentLatency")
+    goal = "<= 1.1" if "idle" in tag else "< 1"
+    r_int = st_int / ts_lat
+    row(f"5 SpeechTranslate {label}: segment time to first audio p50, ST / T+S", fmt(st_ttfa, " ms"), fmt(ts_ttfa, " ms"), fmt(st_ttfa / ts_ttfa, "x"), "", "")
+    row(f"5 SpeechTranslate {label}: segment latency p50, ST / T+S", fmt(st_lat, " ms"), fmt(ts_lat, " ms"), fmt(st_lat / ts_lat, "x"), "", "")
+    row(f"5 SpeechTranslate {label}: segment interval p50 / T+S latency p50", fmt(st_int, " ms"), fmt(ts_lat, " ms"), fmt(r_int, "x"), goal, check(r_int <= 1.1 if "idle" in tag else r_int < 1))
+
+errors = {}
+for f in sorted(os.listdir(out)):
+    if f.endswith(".json"):
+        j = json.load(open(os.path.join(out, f)))
+        bad = {k: v for k, v in j.get("statusCodeDistribution", {}).items() if k != "OK"}
+        if bad:
+            errors[f[:-5]] = bad
+
+w = max(len(r[0]) for r in rows)
+print()
+print(f"Serving benchmarks: medians of {reps} alternating runs (overload: one run)")
+if note:
+    print("NOTE:", note)
+print(f"{'figure':<{w}} | {'measured':>12} | {'baseline':>12} | {'ratio':>8} | {'goal':>8} | result")
+print("-" * (w + 60))
+for r in rows:
+    print(f"{r[0]:<{w}} | {r[1]:>12} | {r[2]:>12} | {r[3]:>8} | {r[4]:>8} | {r[5]}")
+if errors:
+    print("\nnon-OK answers per run:", json.dumps(errors))
+summary = {"rows": rows, "note": note, "errors": errors}
+json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=1)
+EOF
+echo "serving_benchmarks: commands in $OUT_DIR/commands.txt, table in $OUT_DIR/summary.json"
