@@ -75,6 +75,11 @@ int main(int argc, char** argv) {
   if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()), 1);
   std::fprintf(stderr, "voxd: serving %zu models, ready in %.2f s\n",
                server.registry().Models().size(), absl::ToDoubleSeconds(absl::Now() - start));
+  if (server.metrics()->port() > 0) {
+    const std::string& listen = config.metrics_listen;
+    std::fprintf(stderr, "voxd: metrics at http://%s:%d/metrics\n",
+                 listen.substr(0, listen.rfind(':')).c_str(), server.metrics()->port());
+  }
   std::printf("voxd listening on %s\n", server.address().c_str());
   std::fflush(stdout);
 

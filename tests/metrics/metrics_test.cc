@@ -1,8 +1,5 @@
 #include "server/metrics/metrics.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,59 +21,16 @@
 #include "absl/synchronization/notification.h"
 #include "engines/core/clock.h"
 #include "server/scheduler/dynamic_batcher.h"
+#include "tests/metrics/scrape.h"
 
 namespace vox {
 namespace {
 
 using ::testing::HasSubstr;
 
-// GET http://127.0.0.1:port/path; returns the whole response (status line, headers, body).
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "socket failed";
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "connect failed";
-  }
-  const std::string request = absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return "write failed";
-  }
-  std::string response;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) response.append(buf, n);
-  close(fd);
-  return response;
-}
-
-std::string Body(const std::string& response) {
-  const size_t at = response.find("\r\n\r\n");
-  return at == std::string::npos ? "" : response.substr(at + 4);
-}
-
-// The value of the sample `name` whose labels include every `label="value"` in `labels`
-// (NaN when absent). Parses the exposition text independently of prometheus-cpp.
-double Sample(const std::string& text, const std::string& name,
-              const std::vector<std::string>& labels = {}) {
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    if (line.empty() || line[0] == '#') continue;
-    const size_t end_name = line.find_first_of("{ ");
-    if (end_name == absl::string_view::npos || line.substr(0, end_name) != name) continue;
-    bool all = true;
-    for (const std::string& l : labels) all = all && absl::StrContains(line, l);
-    if (!all) continue;
-    double v;
-    const size_t space = line.rfind(' ');
-    if (absl::SimpleAtod(line.substr(space + 1), &v)) return v;
-  }
-  return std::nan("");
-}
+using ::vox::testing::Body;
+using ::vox::testing::HttpGet;
+using ::vox::testing::Sample;
 
 std::unique_ptr<Metrics> Serve() {
   auto m = Metrics::Create("127.0.0.1:0");

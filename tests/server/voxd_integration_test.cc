@@ -1,8 +1,12 @@
 // Integration: the real voxd binary on loopback (port 0) with the tiny NLLB model, and voxctl.
 // Goldens come from the Python eager reference (tools/nllb_reference.py via make_tiny_models.py).
+#include <signal.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +21,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/server/proto/health.grpc.pb.h"
 #include "tests/server/proto/reflection.grpc.pb.h"
+#include "tests/metrics/scrape.h"
 #include "tests/server/voxd_process.h"
 #include "vox/v1/discovery.grpc.pb.h"
 #include "vox/v1/speech.grpc.pb.h"
@@ -522,6 +527,83 @@ TEST(VoxdBuiltinTest, WithoutModelsTheBuiltinEnginesTranslateAndSpeak) {
   EXPECT_THAT(out, HasSubstr("time to first audio"));
   EXPECT_THAT(out, HasSubstr("real-time factor"));
   EXPECT_GT(fs::file_size(out_path), 1000u);
+  EXPECT_EQ(*voxd.Wait(SIGTERM, absl::Seconds(60)), 0);
+}
+
+// Child processes of `parent` whose command line contains `needle`.
+std::vector<pid_t> ChildrenMatching(pid_t parent, const std::string& needle) {
+  std::vector<pid_t> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const size_t paren = line.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::vector<std::string> fields = absl::StrSplit(line.substr(paren + 2), ' ');
+    if (fields.size() < 2 || fields[0] == "Z" || fields[1] != std::to_string(parent)) continue;
+    std::ifstream cmdline(entry.path() / "cmdline");
+    const std::string args((std::istreambuf_iterator<char>(cmdline)),
+                           std::istreambuf_iterator<char>());
+    if (args.find(needle) != std::string::npos) out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+// The metrics port voxd printed on stderr ("voxd: metrics at http://HOST:PORT/metrics").
+int MetricsPort(const ChildProcess& voxd) {
+  const std::string err = voxd.Stderr();
+  const std::string marker = "/metrics\n";
+  const size_t end = err.find(marker);
+  if (end == std::string::npos) return 0;
+  const size_t colon = err.rfind(':', end);
+  return colon == std::string::npos ? 0 : std::atoi(err.substr(colon + 1, end - colon - 1).c_str());
+}
+
+TEST(VoxdBuiltinTest, KilledApertiumStageIsRestartedAndCountedInTheMetrics) {
+  const std::string models = ModelsDir("builtin-restart", {});
+  ChildProcess voxd;
+  const std::string address =
+      StartVoxd(&voxd, {"--models", models, "--metrics-listen", "127.0.0.1:0"}, "restart");
+  ASSERT_FALSE(address.empty());
+  const int port = MetricsPort(voxd);
+  ASSERT_GT(port, 0) << voxd.Stderr();
+  const std::vector<std::string> eng_spa = {"engine=\"apertium\"", "pipeline=\"eng-spa\""};
+  const std::string before = testing::Body(testing::HttpGet(port, "/metrics"));
+  ASSERT_THAT(before, HasSubstr("vox_requests_total"));
+  EXPECT_FALSE(testing::Sample(before, "vox_pipeline_restarts_total", eng_spa) > 0);  // NaN or 0
+
+  // The first stage of the eng-spa pipeline (its analyser) dies.
+  const std::vector<pid_t> victims = ChildrenMatching(voxd.pid(), "eng-spa.automorf.bin");
+  ASSERT_EQ(victims.size(), 1u) << "expected one eng-spa analyser under voxd";
+  ASSERT_EQ(::kill(victims[0], SIGKILL), 0);
+
+  auto translate = v1::TranslationService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  const std::string text = "The weather is very nice today.";
+  v1::TranslateRequest request;
+  request.add_texts(text);
+  request.set_source_language("eng_Latn");
+  request.set_target_language("spa_Latn");
+  // The death may be found before the call (the call is served) or during it (the call fails
+  // with UNAVAILABLE saying it was restarted); either way the next call is served.
+  grpc::Status s;
+  v1::TranslateResponse response;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    grpc::ClientContext context;
+    response.Clear();
+    s = translate->Translate(&context, request, &response);
+    if (s.ok()) break;
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("restarted"));
+  }
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.translations(0).text(), ApertiumCommand(text));
+
+  const std::string after = testing::Body(testing::HttpGet(port, "/metrics"));
+  EXPECT_EQ(testing::Sample(after, "vox_pipeline_restarts_total", eng_spa), 1) << after;
+  EXPECT_THAT(voxd.Stderr(), HasSubstr("restarting the eng-spa pipeline"));
   EXPECT_EQ(*voxd.Wait(SIGTERM, absl::Seconds(60)), 0);
 }
 

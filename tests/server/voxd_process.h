@@ -33,6 +33,8 @@ class ChildProcess {
   ChildProcess() = default;
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;
+  pid_t pid() const { return pid_; }
+
   ~ChildProcess() {
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
