@@ -180,7 +180,7 @@ absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateReque
   }
   routed.texts.assign(request.texts().begin(), request.texts().end());
   routed.params.beam_size = options.beam_size() == 0 ? 1 : options.beam_size();
-  routed.params.length_penalty = options.length_penalty() == 0 ? 1.0f : options.length_penalty();
+  routed.params.length_penalty = options.has_length_penalty() ? options.length_penalty() : 1.0f;
   routed.params.max_length = options.max_length();
   if (absl::Status s = routed.model->engine->Validate(routed.texts, request.source_language(),
                                                       request.target_language(), routed.params);

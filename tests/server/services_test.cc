@@ -171,6 +171,10 @@ TEST_F(ServicesTest, RequestIdIsEchoedOrGenerated) {
 }
 
 struct BadCase {
+  // 0 is a length penalty of its own (no normalisation), not "use the default".
+  request.mutable_options()->set_length_penalty(0.0f);
+  ASSERT_TRUE(Call(request, &response).ok());
+  EXPECT_FLOAT_EQ(primary_->last_params().length_penalty, 0.0f);
   const char* name;
   std::function<void(v1::TranslateRequest*)> mutate;
   std::vector<std::string> expected_substrings;
