@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cmath>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <c10/core/InferenceMode.h>
@@ -147,15 +148,24 @@ struct NllbEngine::Impl {
   }
 
   // One decoder step: feeds `tokens` (one per row), appends to every row's cache, returns the
-  // float32 logits [R, V] on the CPU.
-  torch::Tensor Step(DecodeRows& rows, const std::vector<int64_t>& tokens) const {
+  // float32 logits [R, V] on the CPU. With `live` (one 0/1 per row), a row with 0 is held: its
+  // new cache column is masked out (for this and every later step), its position does not
+  // advance, and its logits are meaningless; its state is as if it had not been stepped.
+  torch::Tensor Step(DecodeRows& rows, const std::vector<int64_t>& tokens,
+                     const std::vector<int64_t>* live = nullptr) const {
     const int64_t r = rows.rows();
     torch::Tensor input = torch::from_blob(const_cast<int64_t*>(tokens.data()), {r, 1},
                                            torch::kInt64).clone().to(ToTorchDevice(device));
     torch::Tensor positions =
         torch::from_blob(rows.positions.data(), {r, 1}, torch::kInt64).clone().to(
             ToTorchDevice(device));
-    torch::Tensor self_mask = torch::cat({rows.self_mask, torch::ones({r, 1}, IntOptions())}, 1);
+    torch::Tensor column =
+        live == nullptr
+            ? torch::ones({r, 1}, IntOptions())
+            : torch::from_blob(const_cast<int64_t*>(live->data()), {r, 1}, torch::kInt64)
+                  .clone()
+                  .to(ToTorchDevice(device));
+    torch::Tensor self_mask = torch::cat({rows.self_mask, column}, 1);
     c10::List<torch::Tensor> self_kv(rows.self_kv);
     c10::List<torch::Tensor> cross(rows.cross);
     auto out = module->get_method("decode_step")(
@@ -165,7 +175,9 @@ struct NllbEngine::Impl {
     auto new_kv = tuple->elements()[1].toTensorList();
     for (size_t i = 0; i < new_kv.size(); ++i) rows.self_kv[i] = new_kv.get(i);
     rows.self_mask = self_mask;
-    for (auto& p : rows.positions) ++p;
+    for (int64_t i = 0; i < r; ++i) {
+      if (live == nullptr || (*live)[i] != 0) ++rows.positions[i];
+    }
     return logits.to(torch::kCPU, torch::kFloat32).contiguous();
   }
 
@@ -206,6 +218,15 @@ struct NllbEngine::Impl {
     return Step(rows, std::vector<int64_t>(rows.rows(), tgt));
   }
 
+  // The greedy choice over one row of logits: the highest, the lowest id on ties.
+  static int64_t Argmax(const float* row, int64_t vocab) {
+    int64_t best = 0;
+    for (int64_t v = 1; v < vocab; ++v) {
+      if (row[v] > row[best]) best = v;
+    }
+    return best;
+  }
+
   absl::StatusOr<std::vector<std::vector<int64_t>>> Greedy(DecodeRows rows, int64_t tgt,
                                                            int max_length, bool fixed,
                                                            const StopCheck& stop) const {
@@ -219,11 +240,7 @@ struct NllbEngine::Impl {
       const float* data = lg.data_ptr<float>();
       std::vector<int64_t> keep, next;
       for (int64_t r = 0; r < rows.rows(); ++r) {
-        const float* row = data + r * vocab;
-        int64_t best = 0;
-        for (int64_t v = 1; v < vocab; ++v) {
-          if (row[v] > row[best]) best = v;  // lowest id on ties
-        }
+        const int64_t best = Argmax(data + r * vocab, vocab);
         auto& seq = out[rows.row_text[r]];
         if (best == eos && !fixed) continue;  // finished: leaves the batch
         seq.push_back(best);
@@ -293,6 +310,77 @@ struct NllbEngine::Impl {
     return a.score > b.score || (a.score == b.score && a.flat < b.flat);
   }
 
+  // One beam-search step of one text (docs/model-format.md, rules 4 and 5): from the
+  // log-probabilities of its live beams (`lp_data` rows `live[b].row`, `vocab` wide) keeps the k
+  // best continuations, offers ended ones to `finished`, and sets `done`. `step` counts the
+  // text's earlier updates. Each new live beam's `row` is its parent's row in `lp_data`.
+  void BeamUpdate(TextBeams& tb, const float* lp_data, int64_t vocab, int step, int k, double lp,
+                  int max_length) const {
+    const size_t want = 2 * static_cast<size_t>(k);
+    // Top 2k candidates over (beam, token): score desc, ties by lower b * V + v.
+    std::vector<Candidate> top;
+    top.reserve(want + 1);
+    for (size_t b = 0; b < tb.live.size(); ++b) {
+      const float base = tb.live[b].score;
+      const float* row = lp_data + tb.live[b].row * vocab;
+      for (int64_t v = 0; v < vocab; ++v) {
+        Candidate c{base + row[v], static_cast<int64_t>(b) * vocab + v};
+        if (top.size() == want && !Better(c, top.back())) continue;
+        auto pos = std::upper_bound(top.begin(), top.end(), c, Better);
+        top.insert(pos, c);
+        if (top.size() > want) top.pop_back();
+      }
+    }
+    std::vector<Live> next;
+    for (size_t rank = 0; rank < top.size() && static_cast<int>(next.size()) < k; ++rank) {
+      const Candidate& c = top[rank];
+      const int64_t b = c.flat / vocab;
+      const int64_t v = c.flat % vocab;
+      const Live& parent = tb.live[b];
+      if (v == eos) {
+        if (static_cast<int>(rank) < k) {
+          // n = tokens after the start token: language token + generated + this </s>.
+          const int len = static_cast<int>(parent.tokens.size()) + 2;
+          AddFinished(tb, parent.tokens, c.score / PenaltyDivisor(len, lp), k);
+        }
+        continue;
+      }
+      Live l{parent.tokens, c.score, parent.row};
+      l.tokens.push_back(v);
+      next.push_back(std::move(l));
+    }
+    tb.live = std::move(next);
+    const int steps_taken = step + 1;
+    if (steps_taken >= max_length) {
+      // Rule 5: at max_length every live beam is offered as finished.
+      for (const Live& l : tb.live) {
+        AddFinished(tb, l.tokens, l.score / PenaltyDivisor(1 + max_length, lp), k);
+      }
+      tb.done = true;
+    } else if (static_cast<int>(tb.finished.size()) >= k && !tb.live.empty()) {
+      // Rule 5: no live beam can beat the worst finished one any more.
+      if (tb.live[0].score / PenaltyDivisor(1 + steps_taken, lp) <= WorstFinal(tb)) {
+        tb.done = true;
+      }
+    }
+    if (tb.live.empty()) tb.done = true;
+  }
+
+  // The best finished hypothesis of a text (highest final score, earliest on ties); empty when
+  // none finished.
+  static std::vector<int64_t> BestFinished(const TextBeams& t) {
+    const auto& f = t.finished;
+    if (f.empty()) return {};
+    size_t best = 0;
+    for (size_t i = 1; i < f.size(); ++i) {
+      if (f[i].final_score > f[best].final_score ||
+          (f[i].final_score == f[best].final_score && f[i].order < f[best].order)) {
+        best = i;
+      }
+    }
+    return f[best].tokens;
+  }
+
   absl::StatusOr<std::vector<std::vector<int64_t>>> Beam(DecodeRows rows, int64_t tgt,
                                                          int max_length, int k, double lp,
                                                          const StopCheck& stop) const {
@@ -303,7 +391,6 @@ struct NllbEngine::Impl {
     if (!logits.ok()) return logits.status();
     torch::Tensor lg = *logits;
     const int64_t vocab = lg.size(1);
-    const size_t want = 2 * static_cast<size_t>(k);
     for (int step = 0;; ++step) {
       torch::Tensor logprobs = torch::log_softmax(lg, -1).contiguous();
       const float* lp_data = logprobs.data_ptr<float>();
@@ -311,53 +398,7 @@ struct NllbEngine::Impl {
       for (size_t t = 0; t < n; ++t) {
         TextBeams& tb = texts[t];
         if (tb.done) continue;
-        // Top 2k candidates over (beam, token): score desc, ties by lower b * V + v.
-        std::vector<Candidate> top;
-        top.reserve(want + 1);
-        for (size_t b = 0; b < tb.live.size(); ++b) {
-          const float base = tb.live[b].score;
-          const float* row = lp_data + tb.live[b].row * vocab;
-          for (int64_t v = 0; v < vocab; ++v) {
-            Candidate c{base + row[v], static_cast<int64_t>(b) * vocab + v};
-            if (top.size() == want && !Better(c, top.back())) continue;
-            auto pos = std::upper_bound(top.begin(), top.end(), c, Better);
-            top.insert(pos, c);
-            if (top.size() > want) top.pop_back();
-          }
-        }
-        std::vector<Live> next;
-        for (size_t rank = 0; rank < top.size() && static_cast<int>(next.size()) < k; ++rank) {
-          const Candidate& c = top[rank];
-          const int64_t b = c.flat / vocab;
-          const int64_t v = c.flat % vocab;
-          const Live& parent = tb.live[b];
-          if (v == eos) {
-            if (static_cast<int>(rank) < k) {
-              // n = tokens after the start token: language token + generated + this </s>.
-              const int len = static_cast<int>(parent.tokens.size()) + 2;
-              AddFinished(tb, parent.tokens, c.score / PenaltyDivisor(len, lp), k);
-            }
-            continue;
-          }
-          Live l{parent.tokens, c.score, parent.row};
-          l.tokens.push_back(v);
-          next.push_back(std::move(l));
-        }
-        tb.live = std::move(next);
-        const int steps_taken = step + 1;
-        if (steps_taken >= max_length) {
-          // Rule 5: at max_length every live beam is offered as finished.
-          for (const Live& l : tb.live) {
-            AddFinished(tb, l.tokens, l.score / PenaltyDivisor(1 + max_length, lp), k);
-          }
-          tb.done = true;
-        } else if (static_cast<int>(tb.finished.size()) >= k && !tb.live.empty()) {
-          // Rule 5: no live beam can beat the worst finished one any more.
-          if (tb.live[0].score / PenaltyDivisor(1 + steps_taken, lp) <= WorstFinal(tb)) {
-            tb.done = true;
-          }
-        }
-        if (tb.live.empty()) tb.done = true;
+        BeamUpdate(tb, lp_data, vocab, step, k, lp, max_length);
         if (!tb.done) {
           for (Live& l : tb.live) {
             const int64_t parent_row = l.row;
@@ -380,18 +421,7 @@ struct NllbEngine::Impl {
       lg = Step(rows, tokens);
     }
     std::vector<std::vector<int64_t>> out(n);
-    for (size_t t = 0; t < n; ++t) {
-      const auto& f = texts[t].finished;
-      if (f.empty()) continue;
-      size_t best = 0;
-      for (size_t i = 1; i < f.size(); ++i) {
-        if (f[i].final_score > f[best].final_score ||
-            (f[i].final_score == f[best].final_score && f[i].order < f[best].order)) {
-          best = i;
-        }
-      }
-      out[t] = f[best].tokens;
-    }
+    for (size_t t = 0; t < n; ++t) out[t] = BestFinished(texts[t]);
     return out;
   }
 
@@ -729,6 +759,402 @@ absl::StatusOr<std::vector<std::pair<std::string, double>>> NllbEngine::TimeOutp
   });
   if (!status.ok()) return status;
   return out;
+}
+
+// ---- Continuous batching (docs/engines.md, "NLLB") ----
+
+namespace {
+
+// Pads the self-attention side of `rows` on the left of T with `n` masked columns (zeros: a
+// masked score is replaced by the fill value, but 0 * NaN would still poison the values).
+void PadSelfLeft(NllbEngine::Impl::DecodeRows& rows, int64_t n) {
+  if (n <= 0) return;
+  for (auto& t : rows.self_kv) {
+    auto sizes = t.sizes().vec();
+    sizes[2] = n;
+    t = torch::cat({torch::zeros(sizes, t.options()), t}, 2);
+  }
+  rows.self_mask =
+      torch::cat({torch::zeros({rows.rows(), n}, rows.self_mask.options()), rows.self_mask}, 1);
+}
+
+// Pads the cross-attention side of `rows` on the right of S with `n` masked source positions.
+void PadCrossRight(NllbEngine::Impl::DecodeRows& rows, int64_t n) {
+  if (n <= 0) return;
+  for (auto& t : rows.cross) {
+    auto sizes = t.sizes().vec();
+    sizes[2] = n;
+    t = torch::cat({t, torch::zeros(sizes, t.options())}, 2);
+  }
+  rows.encoder_mask = torch::cat(
+      {rows.encoder_mask, torch::zeros({rows.rows(), n}, rows.encoder_mask.options())}, 1);
+}
+
+// Appends `add`'s rows to `into`, padding the shorter self cache (left) and the shorter source
+// (right) with masked entries so both share one T and one S.
+void MergeRows(NllbEngine::Impl::DecodeRows& into, NllbEngine::Impl::DecodeRows add) {
+  if (into.rows() == 0) {
+    into = std::move(add);
+    return;
+  }
+  if (add.rows() == 0) return;
+  const int64_t ta = into.self_mask.size(1), tb = add.self_mask.size(1);
+  PadSelfLeft(into, tb - ta);
+  PadSelfLeft(add, ta - tb);
+  const int64_t sa = into.encoder_mask.size(1), sb = add.encoder_mask.size(1);
+  PadCrossRight(into, sb - sa);
+  PadCrossRight(add, sa - sb);
+  for (size_t i = 0; i < into.self_kv.size(); ++i) {
+    into.self_kv[i] = torch::cat({into.self_kv[i], add.self_kv[i]}, 0);
+  }
+  for (size_t i = 0; i < into.cross.size(); ++i) {
+    into.cross[i] = torch::cat({into.cross[i], add.cross[i]}, 0);
+  }
+  into.self_mask = torch::cat({into.self_mask, add.self_mask}, 0);
+  into.encoder_mask = torch::cat({into.encoder_mask, add.encoder_mask}, 0);
+  into.positions.insert(into.positions.end(), add.positions.begin(), add.positions.end());
+  into.row_text.insert(into.row_text.end(), add.row_text.begin(), add.row_text.end());
+}
+
+// Drops the self-cache columns no row uses any more (on the left: the columns of sequences that
+// left) and the source positions past every row's source (on the right).
+void TrimRows(NllbEngine::Impl::DecodeRows& rows) {
+  if (rows.rows() == 0) return;
+  const torch::Tensor used = rows.self_mask.ne(0).any(0).to(torch::kCPU);
+  const int64_t t = used.size(0);
+  const bool* u = used.data_ptr<bool>();
+  int64_t first = 0;
+  while (first < t && !u[first]) ++first;
+  if (first > 0) {
+    for (auto& kv : rows.self_kv) kv = kv.narrow(2, first, t - first);
+    rows.self_mask = rows.self_mask.narrow(1, first, t - first);
+  }
+  const torch::Tensor real = rows.encoder_mask.ne(0).any(0).to(torch::kCPU);
+  const int64_t s = real.size(0);
+  const bool* r = real.data_ptr<bool>();
+  int64_t end = s;
+  while (end > 1 && !r[end - 1]) --end;
+  if (end < s) {
+    for (auto& c : rows.cross) c = c.narrow(2, 0, end).contiguous();
+    rows.encoder_mask = rows.encoder_mask.narrow(1, 0, end).contiguous();
+  }
+}
+
+class NllbStepper final : public TranslationStepper {
+ public:
+  explicit NllbStepper(NllbEngine::Impl* impl) : impl_(impl) {}
+
+  absl::Status Join(uint64_t id, const std::string& text, const std::string& source,
+                    const std::string& target, const TranslationParams& params) override {
+    if (seqs_.count(id) > 0) {
+      return absl::AlreadyExistsError(absl::StrCat("sequence ", id, " has already joined"));
+    }
+    auto src = impl_->Language(source, "source language");
+    if (!src.ok()) return src.status();
+    auto tgt = impl_->Language(target, "target language");
+    if (!tgt.ok()) return tgt.status();
+    if (absl::Status s = CheckParams(params); !s.ok()) return s;
+    auto max_length = impl_->MaxLength(params.max_length);
+    if (!max_length.ok()) return max_length.status();
+    auto sources = impl_->PrepareSources({text}, *src);
+    if (!sources.ok()) return sources.status();
+    Seq seq;
+    seq.key = next_key_++;
+    seq.source = std::move((*sources)[0]);
+    seq.target = *tgt;
+    seq.max_length = *max_length;
+    seq.fixed = params.fixed_length;
+    seq.beam = params.beam_size;
+    seq.lp = ShortestDouble(params.length_penalty);
+    seqs_.emplace(id, std::move(seq));
+    return absl::OkStatus();
+  }
+
+  std::vector<TranslationStepResult> Step(absl::Span<const uint64_t> active) override {
+    // Which sequences this step advances: running ones listed, pending ones listed (they join).
+    std::unordered_set<uint64_t> stepping;
+    std::vector<uint64_t> joining;
+    for (uint64_t id : active) {
+      auto it = seqs_.find(id);
+      if (it == seqs_.end() || it->second.state == State::kDone) continue;
+      if (!stepping.insert(id).second) continue;
+      if (it->second.state == State::kPending) joining.push_back(id);
+    }
+    if (!stepping.empty()) {
+      // Every torch operation here is functional (no tensor is changed in place), so keeping
+      // the handles is a full snapshot: a failed step leaves the other sequences untouched.
+      const Impl::DecodeRows saved_batch = batch_;
+      const std::vector<uint64_t> saved_running = running_;
+      std::unordered_map<uint64_t, Seq> saved_seqs;
+      for (uint64_t id : stepping) saved_seqs.emplace(id, seqs_.at(id));
+      absl::Status status =
+          CatchTorchErrors(absl::StrCat(impl_->info.name, ": step"), [&] {
+            c10::InferenceMode guard;
+            return RunStep(stepping, joining);
+          });
+      if (!status.ok()) {
+        batch_ = saved_batch;
+        running_ = saved_running;
+        for (auto& [id, seq] : saved_seqs) seqs_.at(id) = std::move(seq);
+        for (uint64_t id : stepping) Fail(id, status);
+      }
+    }
+    std::vector<TranslationStepResult> results(active.size());
+    for (size_t i = 0; i < active.size(); ++i) {
+      auto it = seqs_.find(active[i]);
+      if (it == seqs_.end()) {
+        results[i].status =
+            absl::NotFoundError(absl::StrCat("sequence ", active[i], " has not joined"));
+      } else if (it->second.state == State::kDone) {
+        results[i] = it->second.result;
+      }
+    }
+    return results;
+  }
+
+  void Leave(uint64_t id) override {
+    auto it = seqs_.find(id);
+    if (it == seqs_.end()) return;
+    if (it->second.state == State::kRunning) RemoveRows(id);
+    seqs_.erase(id);
+  }
+
+  int size() const override { return static_cast<int>(seqs_.size()); }
+
+ private:
+  using Impl = NllbEngine::Impl;
+  enum class State { kPending, kRunning, kDone };
+
+  struct Seq {
+    int key = 0;  // row_text of its rows: unique per sequence
+    std::vector<int64_t> source;
+    int64_t target = 0;
+    int max_length = 0;
+    bool fixed = false;
+    int beam = 1;
+    double lp = 1.0;
+    State state = State::kPending;
+    int steps = 0;                 // tokens chosen so far
+    std::vector<int64_t> tokens;   // greedy: generated ids
+    Impl::TextBeams beams;         // beam_size > 1; live[b] sits on row first_row + b
+    int64_t first_row = 0;         // while running: its rows in batch_ are contiguous
+    int64_t num_rows = 0;
+    TranslationStepResult result;  // once kDone
+  };
+
+  // Chooses the sequence's next token(s) from its rows of `logits` / `logprobs` (row numbers as
+  // in those tensors, starting at `row`). Returns the rows (of those tensors) to keep for the next
+  // step, in the sequence's row order; empty when it finished.
+  absl::StatusOr<std::vector<int64_t>> Advance(Seq& seq, int64_t row, const torch::Tensor& logits,
+                                               const torch::Tensor& logprobs) {
+    const int64_t vocab = logits.size(1);
+    std::vector<int64_t> keep;
+    if (seq.beam == 1) {
+      const int64_t best = Impl::Argmax(logits.data_ptr<float>() + row * vocab, vocab);
+      ++seq.steps;
+      const bool ended = best == impl_->eos && !seq.fixed;
+      if (!ended) seq.tokens.push_back(best);
+      if (ended || seq.steps >= seq.max_length) return Finish(seq, seq.tokens);
+      keep.push_back(row);
+      return keep;
+    }
+    if (seq.steps == 0) seq.beams.live.push_back({{}, 0.0f, 0});
+    for (size_t b = 0; b < seq.beams.live.size(); ++b) {
+      seq.beams.live[b].row = row + static_cast<int64_t>(b);
+    }
+    impl_->BeamUpdate(seq.beams, logprobs.data_ptr<float>(), vocab, seq.steps, seq.beam, seq.lp,
+                      seq.max_length);
+    ++seq.steps;
+    if (seq.beams.done) return Finish(seq, Impl::BestFinished(seq.beams));
+    for (const auto& l : seq.beams.live) keep.push_back(l.row);
+    return keep;
+  }
+
+  absl::StatusOr<std::vector<int64_t>> Finish(Seq& seq, std::vector<int64_t> ids) {
+    auto text = impl_->Detokenize(ids);
+    if (!text.ok()) {
+      return absl::InternalError(
+          absl::StrCat(impl_->info.name, ": detokenize: ", text.status().message()));
+    }
+    seq.state = State::kDone;
+    seq.result.status = absl::OkStatus();
+    seq.result.finished = true;
+    seq.result.output.text = *std::move(text);
+    seq.result.output.token_ids = std::move(ids);
+    seq.tokens.clear();
+    seq.beams = {};
+    return std::vector<int64_t>{};
+  }
+
+  // The row of each running sequence's next input token, in batch_ order.
+  std::vector<int64_t> NextTokens() const {
+    std::vector<int64_t> tokens;
+    tokens.reserve(batch_.rows());
+    for (uint64_t id : running_) {
+      const Seq& seq = seqs_.at(id);
+      if (seq.beam == 1) {
+        tokens.push_back(seq.tokens.back());
+      } else {
+        for (const auto& l : seq.beams.live) tokens.push_back(l.tokens.back());
+      }
+    }
+    return tokens;
+  }
+
+  static bool NeedsLogprobs(const Seq& seq) { return seq.beam > 1; }
+
+  absl::Status RunStep(const std::unordered_set<uint64_t>& stepping,
+                       const std::vector<uint64_t>& joining) {
+    // 1. One decode_step over every running row; rows of paused sequences are held (masked).
+    std::vector<uint64_t> order;  // running sequences after this step, in row order
+    std::vector<int64_t> keep;    // their rows of batch_
+    bool any_running = false;
+    for (uint64_t id : running_) any_running = any_running || stepping.count(id) > 0;
+    torch::Tensor logits, logprobs;
+    if (any_running) {
+      std::vector<int64_t> live;
+      live.reserve(batch_.rows());
+      bool beams = false;
+      for (uint64_t id : running_) {
+        const Seq& seq = seqs_.at(id);
+        live.insert(live.end(), seq.num_rows, stepping.count(id) > 0 ? 1 : 0);
+        beams = beams || (NeedsLogprobs(seq) && stepping.count(id) > 0);
+      }
+      logits = impl_->Step(batch_, NextTokens(), &live);
+      if (beams) logprobs = torch::log_softmax(logits, -1).contiguous();
+    }
+    for (uint64_t id : running_) {
+      Seq& seq = seqs_.at(id);
+      if (stepping.count(id) == 0) {
+        for (int64_t b = 0; b < seq.num_rows; ++b) keep.push_back(seq.first_row + b);
+        order.push_back(id);
+        continue;
+      }
+      auto rows = Advance(seq, seq.first_row, logits, logprobs);
+      if (!rows.ok()) return rows.status();
+      if (rows->empty()) continue;  // finished: its rows leave now
+      keep.insert(keep.end(), rows->begin(), rows->end());
+      order.push_back(id);
+    }
+    bool identity = static_cast<int64_t>(keep.size()) == batch_.rows();
+    for (size_t i = 0; identity && i < keep.size(); ++i) identity = keep[i] == static_cast<int64_t>(i);
+    if (keep.empty()) {
+      batch_ = Impl::DecodeRows{};
+    } else if (!identity) {
+      Impl::SelectRows(batch_, keep);
+      TrimRows(batch_);
+    }
+
+    // 2. Joining sequences: one encoder batch, their forced prefix, their first token.
+    if (!joining.empty()) {
+      std::vector<std::vector<int64_t>> sources;
+      std::vector<int64_t> starts, targets;
+      for (uint64_t id : joining) {
+        const Seq& seq = seqs_.at(id);
+        sources.push_back(seq.source);
+        starts.push_back(impl_->decoder_start);
+        targets.push_back(seq.target);
+      }
+      Impl::DecodeRows fresh = impl_->Encode(sources);
+      for (size_t i = 0; i < joining.size(); ++i) fresh.row_text[i] = seqs_.at(joining[i]).key;
+      impl_->Step(fresh, starts);
+      torch::Tensor first = impl_->Step(fresh, targets);
+      bool beams = false;
+      for (uint64_t id : joining) beams = beams || NeedsLogprobs(seqs_.at(id));
+      torch::Tensor first_lp;
+      if (beams) first_lp = torch::log_softmax(first, -1).contiguous();
+      std::vector<int64_t> fresh_keep;
+      for (size_t i = 0; i < joining.size(); ++i) {
+        Seq& seq = seqs_.at(joining[i]);
+        auto rows = Advance(seq, static_cast<int64_t>(i), first, first_lp);
+        if (!rows.ok()) return rows.status();
+        if (rows->empty()) continue;
+        seq.state = State::kRunning;
+        fresh_keep.insert(fresh_keep.end(), rows->begin(), rows->end());
+        order.push_back(joining[i]);
+      }
+      if (!fresh_keep.empty()) {
+        Impl::SelectRows(fresh, fresh_keep);
+        MergeRows(batch_, std::move(fresh));
+      }
+    }
+    running_ = std::move(order);
+    Relayout();
+    return absl::OkStatus();
+  }
+
+  // Recomputes each running sequence's rows from running_'s order.
+  void Relayout() {
+    int64_t row = 0;
+    for (uint64_t id : running_) {
+      Seq& seq = seqs_.at(id);
+      seq.first_row = row;
+      seq.num_rows = seq.beam == 1 ? 1 : static_cast<int64_t>(seq.beams.live.size());
+      for (int64_t b = 0; b < seq.num_rows; ++b) {
+        if (seq.beam > 1) seq.beams.live[b].row = row + b;
+      }
+      row += seq.num_rows;
+    }
+  }
+
+  // Marks a sequence failed (it stays until Leave) and frees its rows.
+  void Fail(uint64_t id, const absl::Status& status) {
+    Seq& seq = seqs_.at(id);
+    const bool running = seq.state == State::kRunning;
+    seq.state = State::kDone;
+    seq.result.status = status;
+    seq.result.finished = false;
+    seq.tokens.clear();
+    seq.beams = {};
+    if (running) RemoveRows(id);
+  }
+
+  // Drops the rows of running sequence `id` (still in seqs_) from batch_. If even that fails,
+  // every running sequence fails with that status and the batch is emptied.
+  void RemoveRows(uint64_t id) {
+    auto pos = std::find(running_.begin(), running_.end(), id);
+    if (pos == running_.end()) return;
+    std::vector<int64_t> keep;
+    for (uint64_t other : running_) {
+      if (other == id) continue;
+      const Seq& seq = seqs_.at(other);
+      for (int64_t b = 0; b < seq.num_rows; ++b) keep.push_back(seq.first_row + b);
+    }
+    running_.erase(pos);
+    absl::Status status = CatchTorchErrors(absl::StrCat(impl_->info.name, ": leave"), [&] {
+      c10::InferenceMode guard;
+      if (keep.empty()) {
+        batch_ = Impl::DecodeRows{};
+      } else {
+        Impl::SelectRows(batch_, keep);
+        TrimRows(batch_);
+      }
+      return absl::OkStatus();
+    });
+    if (!status.ok()) {
+      for (uint64_t other : running_) {
+        Seq& seq = seqs_.at(other);
+        seq.state = State::kDone;
+        seq.result.status = status;
+        seq.result.finished = false;
+      }
+      running_.clear();
+      batch_ = Impl::DecodeRows{};
+    }
+    Relayout();
+  }
+
+  NllbEngine::Impl* impl_;
+  std::unordered_map<uint64_t, Seq> seqs_;
+  std::vector<uint64_t> running_;  // sequences with rows in batch_, in row order
+  Impl::DecodeRows batch_;         // every running row; empty when none
+  int next_key_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<TranslationStepper> NllbEngine::NewStepper() {
+  return std::make_unique<NllbStepper>(impl_.get());
 }
 
 absl::StatusOr<std::unique_ptr<TranslationEngine>> LoadNllbEngine(const std::string& name,

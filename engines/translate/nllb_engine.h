@@ -48,6 +48,33 @@ class NllbEngine : public TranslationEngine {
                                                            const TranslationParams& params,
                                                            const StopCheck& stop) override;
 
+  // Continuous batching over this engine's decoder (docs/engines.md, "NLLB"): texts join at a
+  // Step() boundary, every Step() runs one decode_step over all running rows, and a sequence
+  // leaves the step it finishes. Results equal Translate() of each text alone (ids identical,
+  // logits within float rounding), greedy and beam search alike.
+  //  - Join() tokenizes and checks the text (INVALID_ARGUMENT as Validate; ALREADY_EXISTS for a
+  //    joined id) and records it as pending; nothing runs on the model.
+  //  - Step(active): the running sequences in `active` take one decoder step together (one
+  //    decode_step call over every running row). Running sequences not in `active` (paused)
+  //    ride along held: their new cache column is masked out, their position and tokens do not
+  //    move, their logits are ignored, so their results are as if they had not been stepped.
+  //    The pending sequences in `active` are encoded as one encoder batch, run their forced
+  //    prefix (decoder start, target language) and choose their first token in that same
+  //    Step(), then merge into the running rows (self caches padded on the left of T, sources
+  //    on the right of S, padding masked). Pending sequences not in `active` stay pending.
+  //  - Beam search (beam_size k) keeps k rows per sequence and updates its beams per sequence,
+  //    as Translate does; fixed_length and max_length end a sequence exactly as in Translate.
+  //  - A torch error fails the sequences of that Step() (their result status; they must still
+  //    be Leave()d); the others keep their state. Unknown ids get NOT_FOUND; a finished or
+  //    failed id listed again gets its final result again.
+  // Cost per Step(): one decode_step over all running rows (held rows included), the self
+  // caches' copy that decode_step's concatenation makes anyway, plus, in a step where
+  // sequences join, one encoder + cross_kv call and two decode_steps over the joining rows and
+  // one copy of the running caches to merge them; a step where rows leave re-selects the
+  // remaining rows (one copy) and drops cache columns no row uses any more.
+  // Borrows the engine (must not outlive it); not thread-safe, like the engine.
+  std::unique_ptr<TranslationStepper> NewStepper() override;
+
   // --- Lower-level access (tests, benchmarks, diagnostics). ---
 
   // Model ids of one source text: [src_lang] + pieces (+1 offset, unk -> 3) + [</s>].
