@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engines/core/engine_options.h"
+#include "engines/torch/device.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -27,6 +28,7 @@ using ::testing::HasSubstr;
 using vox::testing::GoldenBf16Path;
 using vox::testing::GoldenPath;
 using vox::testing::ReadJson;
+using vox::testing::TestDevice;
 using vox::testing::TinyBf16Dir;
 using vox::testing::TinyModelDir;
 
@@ -36,7 +38,7 @@ class NllbEngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     EngineOptions options;
-    options.device = "cpu";
+    options.device = TestDevice();
     auto engine = NllbEngine::Load("nllb-tiny", TinyModelDir(), options);
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = engine->release();
@@ -70,7 +72,7 @@ TEST_F(NllbEngineTest, InfoDescribesTheModel) {
   EXPECT_EQ(info.name, "nllb-tiny");
   EXPECT_EQ(info.kind, "translation");
   EXPECT_EQ(info.architecture, "nllb-m2m100");
-  EXPECT_EQ(info.device, "cpu");
+  EXPECT_EQ(info.device, ResolveDevice(TestDevice()).value().name());
   EXPECT_EQ(info.dtype, "float32");
   EXPECT_EQ(info.languages.size(), 202u);  // FAIRSEQ_LANGUAGE_CODES
   EXPECT_TRUE(engine_->SupportsPair("eng_Latn", "fra_Latn"));
@@ -382,7 +384,7 @@ TEST_F(NllbEngineTest, DetokenizeDropsSpecialAndLanguageIds) {
 // the same model.ts run in Python).
 TEST(NllbEngineBf16Test, LoadsAndTranslatesLikeThePythonRun) {
   EngineOptions options;
-  options.device = "cpu";
+  options.device = TestDevice();
   auto engine = NllbEngine::Load("nllb-tiny-bf16", TinyBf16Dir(), options);
   ASSERT_TRUE(engine.ok()) << engine.status();
   EXPECT_EQ((*engine)->info().dtype, "bfloat16");
@@ -410,7 +412,7 @@ TEST(NllbEngineBf16Test, LoadsAndTranslatesLikeThePythonRun) {
 
 TEST(NllbEngineBf16Test, Float32ModelConvertsToBFloat16OnLoad) {
   EngineOptions options;
-  options.device = "cpu";
+  options.device = TestDevice();
   options.dtype = "bfloat16";
   auto engine = NllbEngine::Load("converted", TinyModelDir(), options);
   ASSERT_TRUE(engine.ok()) << engine.status();

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,6 +13,13 @@
 #include "nlohmann/json.hpp"
 
 namespace vox::testing {
+
+// The device the engine tests load models on: $VOX_TEST_DEVICE ("cpu", "cuda", "cuda:N",
+// "mps", "auto"), "cpu" when unset (docs/gpu.md).
+inline std::string TestDevice() {
+  const char* env = std::getenv("VOX_TEST_DEVICE");
+  return env != nullptr && env[0] != '\0' ? std::string(env) : std::string("cpu");
+}
 
 inline std::string TinyModelDir() { return std::string(VOX_TINY_DIR) + "/models/nllb-tiny"; }
 inline std::string TinyBf16Dir() { return std::string(VOX_TINY_DIR) + "/models-bf16/nllb-tiny-bf16"; }
