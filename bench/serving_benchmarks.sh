@@ -14,9 +14,10 @@
 # OUT_DIR (reports and voxd logs; default BUILD_DIR/serving-bench/<UTC time>).
 # Exit status: 0 when every run could be made (goals missed are reported, not failures).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-
 BUILD=${1:?usage: bench/serving_benchmarks.sh BUILD_DIR}
+BUILD=$(cd "$BUILD" && pwd)
+[ -z "${OUT_DIR:-}" ] || { mkdir -p "$OUT_DIR"; OUT_DIR=$(cd "$OUT_DIR" && pwd); }
+cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
 RUN_SECONDS=${RUN_SECONDS:-8}
 OVERLOAD_SECONDS=${OVERLOAD_SECONDS:-60}
@@ -32,6 +33,13 @@ OUT_DIR=${OUT_DIR:-$BUILD/serving-bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
 echo "serving_benchmarks: reports and logs in $OUT_DIR"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- server engines 2>/dev/null || echo ' (server/ or engines/ modified in the working tree)')"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "settings: REPS=$REPS RUN_SECONDS=$RUN_SECONDS OVERLOAD_SECONDS=$OVERLOAD_SECONDS ST_SESSIONS=$ST_SESSIONS"
+} >"$OUT_DIR/machine.txt"
 
 # Texts, picked for what the tiny NLLB (random weights) makes of them into Spanish. SHORT: the
 # head-of-line probe (a short translation, 8 characters). MEDIUM: the batching load and the
@@ -196,7 +204,12 @@ stop_all
 PIDS=()
 trap - EXIT
 
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT_DIR/machine.txt"
+echo "date at end: $(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$OUT_DIR/machine.txt"
+
 # ---------------------------------------------------------------------------------------------
+echo
+cat "$OUT_DIR/machine.txt"
 $PY - "$OUT_DIR" "$REPS" "$SCHED_NOTE" "$ST_SESSIONS" <<'EOF'
 import json, statistics, sys, os
 out, reps, note, sessions = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
