@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-EXPORTER_VERSION = 1
+EXPORTER_VERSION = 2  # 2: model.ts has step_slots
 
 # XTTS code -> NLLB code; must equal the XTTS column of engines/core/languages.cc
 # (tests/tools_xtts checks it).
@@ -195,6 +195,24 @@ class Attention(nn.Module):
         att = torch.softmax(att.float(), dim=-1).to(q.dtype)
         return self.c_proj(self._merge(torch.matmul(att, values)))
 
+    def forward_step_slots(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor,
+                           cache_lens: Tensor, length: int) -> Tensor:
+        """Row b of `x` [B,1,d] belongs to cache slot slots[b] ([S,H,C,hd] caches) with
+        cache_lens[b] rows filled: writes its k/v at that row, attends to rows 0..cache_lens[b]
+        (keys past a row's own length are masked), `length` = max(cache_lens) + 1."""
+        d = x.shape[-1]
+        qkv = self.c_attn(x)
+        q, k, v = self._split(qkv[..., :d]), self._split(qkv[..., d:2 * d]), self._split(qkv[..., 2 * d:])
+        k_cache[slots, :, cache_lens] = k[:, :, 0]
+        v_cache[slots, :, cache_lens] = v[:, :, 0]
+        keys = k_cache.narrow(2, 0, length).index_select(0, slots)
+        values = v_cache.narrow(2, 0, length).index_select(0, slots)
+        att = torch.matmul(q, keys.transpose(-1, -2)) * self.scale  # [B,H,1,length]
+        past = torch.arange(length, device=x.device).unsqueeze(0) > cache_lens.unsqueeze(1)
+        att = att.masked_fill(past.view(past.shape[0], 1, 1, length), float("-inf"))
+        att = torch.softmax(att.float(), dim=-1).to(q.dtype)
+        return self.c_proj(self._merge(torch.matmul(att, values)))
+
 
 class Mlp(nn.Module):
     def __init__(self, d: int, inner: int):
@@ -220,6 +238,11 @@ class Block(nn.Module):
 
     def forward_step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int) -> Tensor:
         x = x + self.attn.forward_step(self.ln_1(x), k_cache, v_cache, cache_len)
+        return x + self.mlp(self.ln_2(x))
+
+    def forward_step_slots(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor,
+                           cache_lens: Tensor, length: int) -> Tensor:
+        x = x + self.attn.forward_step_slots(self.ln_1(x), k_cache, v_cache, slots, cache_lens, length)
         return x + self.mlp(self.ln_2(x))
 
 
@@ -315,8 +338,9 @@ def _float32(x: float) -> float:
     return float(torch.tensor(x, dtype=torch.float32).item())
 
 
-class XttsModel(nn.Module):
-    """The exported module (model.ts). Methods per docs/model-format.md, XTTS."""
+class XttsModelBase(nn.Module):
+    """The methods of exporter version 1 (no `step_slots`): what models exported before batched
+    steps have. Tests export it to check that engines still run such models."""
 
     def __init__(self, cfg: dict, channels: List[int], cond_dim: int):
         super().__init__()
@@ -446,6 +470,21 @@ class XttsModel(nn.Module):
         return self.vocode(latents, speaker, 1.0)
 
 
+class XttsModel(XttsModelBase):
+    """The exported module (model.ts). Methods per docs/model-format.md, XTTS."""
+
+    @torch.jit.export
+    def step_slots(self, codes: Tensor, positions: Tensor, kv: List[Tensor], slots: Tensor,
+                   cache_lens: Tensor, length: int) -> Tuple[Tensor, Tensor]:
+        """`step` for B sequences of different lengths sharing slot caches: kv tensors are
+        [S,H,C,hd]; row b uses slot slots[b] with cache_lens[b] rows filled (int64 [B]) and
+        writes its new k/v at that row; `length` = max(cache_lens) + 1."""
+        x = self.gpt.mel_embedding(codes) + self.gpt.mel_pos_embedding.emb(positions)
+        for i, block in enumerate(self.gpt.gpt.h):
+            x = block.forward_step_slots(x, kv[2 * i], kv[2 * i + 1], slots, cache_lens, length)
+        return self._head(x[:, -1])
+
+
 class XttsVoices(nn.Module):
     """voices.ts: row i of each buffer is voice i of the manifest."""
 
@@ -571,7 +610,7 @@ def receptive_field_frames(hp: dict) -> int:
     return -(-samples // hop)
 
 
-def check_and_load(model: XttsModel, sd: Dict[str, Tensor]) -> None:
+def check_and_load(model: XttsModelBase, sd: Dict[str, Tensor]) -> None:
     """Loads `sd` into `model` key by key: every module key must be in the checkpoint with the same
     shape; every checkpoint key must be used or on the ignore list."""
     own = model.state_dict()
@@ -619,7 +658,7 @@ def file_entry(path: str) -> dict:
     return {"size": os.path.getsize(path), "sha256": h.hexdigest()}
 
 
-def build_model(checkpoint: str) -> Tuple[XttsModel, dict, dict]:
+def build_model(checkpoint: str, batched_step: bool = True) -> Tuple[XttsModelBase, dict, dict]:
     """Reads the checkpoint directory; returns the loaded eager module, derived config, config.json."""
     for f in ("model.pth", "config.json", "vocab.json", "speakers_xtts.pth"):
         if not os.path.isfile(os.path.join(checkpoint, f)):
@@ -629,17 +668,19 @@ def build_model(checkpoint: str) -> Tuple[XttsModel, dict, dict]:
         vocab = json.load(f)
     sd = fold_weight_norm(load_state_dict(os.path.join(checkpoint, "model.pth")))
     cfg, channels, cond_dim = derive_config(config, sd, vocab)
-    model = XttsModel(cfg, channels, cond_dim)
+    model = (XttsModel if batched_step else XttsModelBase)(cfg, channels, cond_dim)
     check_and_load(model, sd)
     model.eval()
     return model, cfg, config
 
 
-def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str] = None) -> dict:
+def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str] = None,
+           batched_step: bool = True) -> dict:
+    """Exports; batched_step=False leaves `step_slots` out (exporter version 1's method set)."""
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in dtypes:
         raise ExportError(f"--dtype '{dtype}' not one of {', '.join(dtypes)}")
-    model, cfg, config = build_model(checkpoint)
+    model, cfg, config = build_model(checkpoint, batched_step)
     names, latents, embs = load_voices(os.path.join(checkpoint, "speakers_xtts.pth"),
                                        cfg["d_model"], cfg["speaker_dim"])
     langs = config.get("languages") or config.get("model_args", {}).get("languages")
@@ -665,7 +706,8 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
         "architecture": "xtts-v2",
         "name": name or os.path.basename(os.path.normpath(out)),
         "dtype": dtype,
-        "exporter": {"name": "export_xtts.py", "version": EXPORTER_VERSION, "torch": torch.__version__},
+        "exporter": {"name": "export_xtts.py", "version": EXPORTER_VERSION if batched_step else 1,
+                     "torch": torch.__version__},
         "source": {"checkpoint": checkpoint, "format": "model.pth"},
         "config": {k: cfg[k] for k in ("d_model", "layers", "heads", "num_audio_tokens", "num_text_tokens",
                                        "cond_latent_len", "speaker_dim", "text_pos_rows", "mel_pos_rows")},

@@ -6,6 +6,8 @@ make(out) writes
                                parametrizations style, a few cloning-only keys), config.json (with
                                Infinity literals), vocab.json (HF tokenizers BPE), speakers_xtts.pth
   out/models/xtts-tiny/        exported by tools/export_xtts.py (the path real checkpoints take)
+  out/legacy/xtts-tiny-v1/     the same checkpoint exported without `step_slots` (exporter
+                               version 1's methods): engines must still run such models
   out/golden/xtts-tiny.json    from tools/xtts_reference.py: text ids, greedy and seeded-sampling
   out/golden/xtts-tiny.bin     codes; latents and waveforms as float32 little-endian (offsets in
                                the json)
@@ -305,6 +307,9 @@ def make(out: str) -> None:
     os.makedirs(golden_dir, exist_ok=True)
     make_checkpoint(ckpt_dir)
     export_xtts.export(ckpt_dir, model_dir, "float32", NAME)
+    # Outside models/ so that `voxd --models out/models` does not load it.
+    export_xtts.export(ckpt_dir, os.path.join(out, "legacy", NAME + "-v1"), "float32", NAME + "-v1",
+                       batched_step=False)
     g = make_goldens(ckpt_dir, model_dir, os.path.join(golden_dir, NAME + ".json"))
     lens = [len(r["codes"]) for r in g["runs"]]
     print(f"tiny xtts: {len(g['texts'])} texts, {len(g['runs'])} runs, codes per run {lens}")

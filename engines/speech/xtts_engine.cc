@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <cstring>
 #include <random>
 #include <utility>
@@ -103,7 +104,9 @@ struct XttsEngine::Impl {
   InterpolationGeometry geometry;
   XttsStreamOptions stream;
   std::vector<XttsChunkStats> chunks;
-  int64_t steps = 0;
+  int64_t steps = 0;      // GPT positions computed (prefix counts one)
+  int64_t gpt_calls = 0;  // GPT module calls (prefix, step, step_slots)
+  bool has_step_slots = false;  // model.ts exports step_slots (exporter version >= 2)
 
   const LanguageEntry* Language(const std::string& nllb) const {
     for (const auto& l : languages) {
@@ -126,12 +129,15 @@ struct XttsEngine::Impl {
     return s;
   }
 
-  // Vocodes while generating: owns the latent buffer of one utterance.
+  // Vocodes while generating: owns the latent buffer of one utterance. A chunk is planned
+  // (window and interpolated frames), its frames decoded (alone, or batched with other streams'
+  // frames of the same length), then completed (cross-fade, sink).
   class Streamer {
    public:
+    // `chunks` (may be null) receives per-chunk facts.
     Streamer(Impl& impl, int voice, double speed, int64_t capacity, const AudioSink* sink,
-             Clock::time_point t0)
-        : impl_(impl), sink_(sink), t0_(t0), speed_(speed), geometry_(impl.geometry) {
+             Clock::time_point t0, std::vector<XttsChunkStats>* chunks)
+        : impl_(impl), sink_(sink), chunks_(chunks), t0_(t0), speed_(speed), geometry_(impl.geometry) {
       geometry_.scale0 = speed == 1.0 ? 1.0 : 1.0 / std::max(speed, 0.05);
       buffer_ = torch::zeros({1, capacity, impl.d_model},
                              torch::TensorOptions().dtype(torch::kFloat).device(ToTorchDevice(impl.device)));
@@ -143,32 +149,37 @@ struct XttsEngine::Impl {
       ++n_;
     }
 
-    absl::Status MaybeEmit() {
+    // Whether a non-final chunk is due (enough new codes since the last one).
+    bool Due() const {
       const auto& o = impl_.stream;
-      const bool due = emitted_chunks_ == 0 ? n_ >= o.first_chunk_codes
-                                            : n_ - last_chunk_n_ >= o.chunk_codes;
-      if (!due) return absl::OkStatus();
-      return Emit(false);
+      return emitted_chunks_ == 0 ? n_ >= o.first_chunk_codes : n_ - last_chunk_n_ >= o.chunk_codes;
     }
 
+    absl::Status MaybeEmit() { return Due() ? Emit(false) : absl::OkStatus(); }
     absl::Status Finish() { return Emit(true); }
     int64_t samples() const { return samples_; }
+    const torch::Tensor& speaker() const { return speaker_; }
 
-   private:
-    absl::Status Emit(bool final) {
-      const int64_t context = impl_.context();
-      const ChunkWindow w = NextChunkWindow(geometry_, n_, emitted_frames_, context, final);
-      if (w.empty()) return absl::OkStatus();
-      const auto t = Clock::now();
-      torch::Tensor audio;
-      absl::Status st = CatchTorchErrors("xtts vocoder", [&] {
-        torch::Tensor frames = impl_.module->get_method("interpolate_window")(
-            {buffer_.narrow(1, 0, n_), w.window_begin, w.window_end - w.window_begin, speed_}).toTensor();
-        audio = impl_.module->get_method("decode_frames")({frames, speaker_}).toTensor()[0]
-                    .to(torch::kCPU).contiguous();
-        return absl::OkStatus();
-      });
-      if (!st.ok()) return st;
+    struct Chunk {
+      ChunkWindow window;
+      bool final = false;
+      torch::Tensor frames;  // [1, D, window frames] vocoder input
+      Clock::time_point started;
+    };
+    // Plans the next chunk: false when it would emit nothing. Torch errors throw (callers wrap).
+    bool Plan(bool final, Chunk* c) {
+      c->window = NextChunkWindow(geometry_, n_, emitted_frames_, impl_.context(), final);
+      if (c->window.empty()) return false;
+      c->final = final;
+      c->started = Clock::now();
+      const ChunkWindow& w = c->window;
+      c->frames = impl_.module->get_method("interpolate_window")(
+          {buffer_.narrow(1, 0, n_), w.window_begin, w.window_end - w.window_begin, speed_}).toTensor();
+      return true;
+    }
+    // Completes a planned chunk with its decoded audio (CPU float, contiguous, 256 · frames).
+    absl::Status Complete(const Chunk& c, const torch::Tensor& audio) {
+      const ChunkWindow& w = c.window;
       const int64_t hop = impl_.hop;
       const int64_t offset = (w.emit_begin - w.window_begin) * hop;
       const int64_t count = (w.emit_end - w.emit_begin) * hop;
@@ -180,7 +191,7 @@ struct XttsEngine::Impl {
         out[i] = tail_[i] * (1.0f - wgt) + out[i] * wgt;
       }
       tail_.clear();
-      if (!final) {
+      if (!c.final) {
         const int64_t avail = audio.numel() - (offset + count);
         const int64_t keep = std::min<int64_t>(avail, impl_.stream.crossfade_samples);
         if (keep > 0) tail_.assign(a + offset + count, a + offset + count + keep);
@@ -189,21 +200,41 @@ struct XttsEngine::Impl {
       last_chunk_n_ = n_;
       ++emitted_chunks_;
       samples_ += count;
-      XttsChunkStats cs;
-      cs.codes = n_;
-      cs.emitted_samples = count;
-      cs.window_frames = w.window_end - w.window_begin;
-      cs.vocoder_seconds = SecondsSince(t);
-      cs.at_seconds = SecondsSince(t0_);
-      impl_.chunks.push_back(cs);
+      if (chunks_ != nullptr) {
+        XttsChunkStats cs;
+        cs.codes = n_;
+        cs.emitted_samples = count;
+        cs.window_frames = w.window_end - w.window_begin;
+        cs.vocoder_seconds = SecondsSince(c.started);
+        cs.at_seconds = SecondsSince(t0_);
+        chunks_->push_back(cs);
+      }
       if (sink_ != nullptr && *sink_ && !(*sink_)(absl::MakeConstSpan(out))) {
         return absl::CancelledError("audio consumer went away");
       }
       return absl::OkStatus();
     }
 
+   private:
+    absl::Status Emit(bool final) {
+      Chunk c;
+      torch::Tensor audio;
+      bool planned = false;
+      absl::Status st = CatchTorchErrors("xtts vocoder", [&] {
+        planned = Plan(final, &c);
+        if (planned) {
+          audio = impl_.module->get_method("decode_frames")({c.frames, speaker_}).toTensor()[0]
+                      .to(torch::kCPU).contiguous();
+        }
+        return absl::OkStatus();
+      });
+      if (!st.ok() || !planned) return st;
+      return Complete(c, audio);
+    }
+
     Impl& impl_;
     const AudioSink* sink_;
+    std::vector<XttsChunkStats>* chunks_;
     Clock::time_point t0_;
     double speed_;
     InterpolationGeometry geometry_;
@@ -234,6 +265,7 @@ struct XttsEngine::Impl {
     });
     if (!st.ok()) return st;
     ++steps;
+    ++gpt_calls;
     torch::jit::Method step = module->get_method("step");
     while (true) {
       if (stop) {
@@ -269,6 +301,7 @@ struct XttsEngine::Impl {
       if (!st.ok()) return st;
       ++cache_len;
       ++steps;
+      ++gpt_calls;
     }
     if (streamer != nullptr) return streamer->Finish();
     return absl::OkStatus();
@@ -415,11 +448,13 @@ absl::StatusOr<std::unique_ptr<XttsEngine>> XttsEngine::Load(const std::string& 
     return absl::OkStatus();
   });
   if (!st.ok()) return st;
+  impl->has_step_slots = impl->module->find_method("step_slots").has_value();
   if (stream.freeze_module) {
     st = CatchTorchErrors(absl::StrCat(man.Path("model.ts"), ": cannot freeze"), [&] {
-      impl->module = std::make_shared<torch::jit::Module>(torch::jit::freeze(
-          *impl->module, std::vector<std::string>{"prefix", "step", "interpolate", "interpolate_window",
-                                                  "decode_frames", "vocode"}));
+      std::vector<std::string> methods{"prefix", "step", "interpolate", "interpolate_window",
+                                       "decode_frames", "vocode"};
+      if (impl->has_step_slots) methods.push_back("step_slots");
+      impl->module = std::make_shared<torch::jit::Module>(torch::jit::freeze(*impl->module, methods));
       return absl::OkStatus();
     });
     if (!st.ok()) return st;
@@ -449,6 +484,8 @@ int XttsEngine::sample_rate() const { return impl_->sample_rate; }
 const std::vector<VoiceInfo>& XttsEngine::voices() const { return impl_->voices; }
 const std::vector<XttsChunkStats>& XttsEngine::last_chunks() const { return impl_->chunks; }
 int64_t XttsEngine::steps_run() const { return impl_->steps; }
+int64_t XttsEngine::gpt_calls_run() const { return impl_->gpt_calls; }
+bool XttsEngine::has_batched_step() const { return impl_->has_step_slots; }
 int XttsEngine::d_model() const { return impl_->d_model; }
 int XttsEngine::max_codes() const { return impl_->max_codes; }
 const XttsStreamOptions& XttsEngine::stream_options() const { return impl_->stream; }
@@ -580,7 +617,7 @@ absl::StatusOr<std::vector<float>> XttsEngine::StreamLatents(const std::vector<f
   };
   const int64_t n = static_cast<int64_t>(latents.size()) / d;
   absl::Status st = CatchTorchErrors("xtts stream", [&] {
-    Impl::Streamer streamer(*impl_, voice_index, speed, n, &sink, Clock::now());
+    Impl::Streamer streamer(*impl_, voice_index, speed, n, &sink, Clock::now(), &impl_->chunks);
     torch::Tensor all = torch::from_blob(const_cast<float*>(latents.data()), {n, d}, torch::kFloat)
                             .to(ToTorchDevice(impl_->device));
     for (int64_t i = 0; i < n; ++i) {
@@ -596,61 +633,424 @@ absl::StatusOr<std::vector<float>> XttsEngine::StreamLatents(const std::vector<f
   return out;
 }
 
-absl::StatusOr<SynthesisStats> XttsEngine::Synthesize(const SynthesisRequest& request,
-                                                      const AudioSink& sink, const StopCheck& stop) {
-  if (absl::Status s = Validate(request); !s.ok()) return s;
-  Impl& m = *impl_;
+namespace {
+
+// A validated request resolved against the model: voice, sampling, seed, and the token ids of
+// each sentence piece that has something to say.
+struct PreparedRequest {
+  int voice = -1;
+  SamplingSettings settings;
+  uint64_t seed = 0;  // the seed actually used (random when the request's is 0 and not greedy)
+  double speed = 1.0;
+  int forced = 0;
+  int64_t limit = 0;  // codes per piece at most
+  std::vector<std::vector<int64_t>> pieces;
+  std::vector<uint64_t> piece_seeds;  // seed + the piece's index among all pieces
+};
+
+absl::StatusOr<PreparedRequest> PrepareRequest(const XttsEngine& engine, const XttsEngine::Impl& m,
+                                               const SynthesisRequest& request) {
+  if (absl::Status s = engine.Validate(request); !s.ok()) return s;
+  PreparedRequest out;
   const LanguageEntry* lang = m.Language(request.language);
-  int voice = request.voice.empty() ? -1 : voice_index(request.voice);
-  if (voice < 0) {
-    for (size_t i = 0; i < m.voices.size() && voice < 0; ++i) {
-      const auto& ls = m.voices[i].languages;
-      if (std::find(ls.begin(), ls.end(), request.language) != ls.end()) voice = static_cast<int>(i);
-    }
-    if (voice < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("no voice speaks ", request.language));
-    }
+  out.voice = request.voice.empty() ? -1 : engine.voice_index(request.voice);
+  for (size_t i = 0; i < m.voices.size() && out.voice < 0; ++i) {
+    const auto& ls = m.voices[i].languages;
+    if (std::find(ls.begin(), ls.end(), request.language) != ls.end()) out.voice = static_cast<int>(i);
   }
+  if (out.voice < 0) return absl::InvalidArgumentError(absl::StrCat("no voice speaks ", request.language));
   auto settings = m.Settings(request.params);
   if (!settings.ok()) return settings.status();
+  out.settings = *settings;
   auto pieces = SplitForXtts(*m.tokenizer, request.text, lang->xtts, m.max_text_tokens);
   if (!pieces.ok()) return pieces.status();
   if (pieces->empty()) return absl::InvalidArgumentError("text is empty after cleaning");
-  uint64_t seed = request.params.seed;
-  if (seed == 0 && !request.params.greedy) {
+  out.seed = request.params.seed;
+  if (out.seed == 0 && !request.params.greedy) {
     std::random_device rd;
-    seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-    if (seed == 0) seed = 1;
+    out.seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    if (out.seed == 0) out.seed = 1;
   }
-  const double speed = request.params.speed == 0 ? 1.0 : DecimalDouble(request.params.speed);
-  c10::InferenceMode guard;
-  m.chunks.clear();
-  SynthesisStats stats;
-  stats.seed = seed;
-  stats.voice = m.voice_names[voice];
-  const auto t0 = Clock::now();
-  bool spoke = false;
+  out.speed = request.params.speed == 0 ? 1.0 : DecimalDouble(request.params.speed);
+  out.forced = request.params.forced_codes;
+  out.limit = out.forced > 0 ? out.forced : m.max_codes;
   for (size_t k = 0; k < pieces->size(); ++k) {
     auto ids = m.tokenizer->Encode((*pieces)[k], lang->xtts);
     if (!ids.ok()) return ids.status();
     if (ids->size() <= 1) continue;  // only the language token: nothing to say
-    spoke = true;
-    const int64_t limit = request.params.forced_codes > 0 ? request.params.forced_codes : m.max_codes;
+    out.pieces.push_back(std::move(*ids));
+    out.piece_seeds.push_back(out.seed + k);
+  }
+  if (out.pieces.empty()) {
+    return absl::InvalidArgumentError("text has nothing to synthesize after cleaning");
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<SynthesisStats> XttsEngine::Synthesize(const SynthesisRequest& request,
+                                                      const AudioSink& sink, const StopCheck& stop) {
+  Impl& m = *impl_;
+  auto prep = PrepareRequest(*this, m, request);
+  if (!prep.ok()) return prep.status();
+  c10::InferenceMode guard;
+  m.chunks.clear();
+  SynthesisStats stats;
+  stats.seed = prep->seed;
+  stats.voice = m.voice_names[prep->voice];
+  const auto t0 = Clock::now();
+  for (size_t k = 0; k < prep->pieces.size(); ++k) {
     Generation gen;
     absl::Status st = CatchTorchErrors("xtts synthesize", [&] {
-      Impl::Streamer streamer(m, voice, speed, limit, &sink, t0);
-      absl::Status s = m.Run(*ids, voice, *settings, seed + k, request.params.forced_codes, stop,
-                             &streamer, &gen);
+      Impl::Streamer streamer(m, prep->voice, prep->speed, prep->limit, &sink, t0, &m.chunks);
+      absl::Status s = m.Run(prep->pieces[k], prep->voice, prep->settings, prep->piece_seeds[k],
+                             prep->forced, stop, &streamer, &gen);
       stats.samples += streamer.samples();
       return s;
     });
     stats.codes += static_cast<int64_t>(gen.codes.size());
     if (!st.ok()) return st;
   }
-  if (!spoke) {
-    return absl::InvalidArgumentError("text has nothing to synthesize after cleaning");
-  }
   return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Continuous batching (docs/speech.md, "Stepper").
+
+namespace {
+
+class XttsStepper : public SpeechStepper {
+ public:
+  using Impl = XttsEngine::Impl;
+
+  XttsStepper(XttsEngine& engine, Impl& m)
+      : engine_(engine), m_(m), batched_(m.has_step_slots && m.stream.batched_steps) {}
+
+  absl::Status Join(uint64_t id, const SynthesisRequest& request) override {
+    if (seqs_.count(id) != 0) {
+      return absl::AlreadyExistsError(absl::StrCat("sequence ", id, " has already joined"));
+    }
+    auto prep = PrepareRequest(engine_, m_, request);
+    if (!prep.ok()) return prep.status();
+    auto seq = std::make_unique<Seq>();
+    seq->req = std::move(*prep);
+    seq->stats.seed = seq->req.seed;
+    seq->stats.voice = m_.voice_names[seq->req.voice];
+    Seq* raw = seq.get();
+    seq->sink = [raw](absl::Span<const float> samples) {
+      raw->audio.insert(raw->audio.end(), samples.begin(), samples.end());
+      return true;
+    };
+    seq->slot = TakeSlot();
+    seqs_.emplace(id, std::move(seq));
+    return absl::OkStatus();
+  }
+
+  std::vector<SpeechStepResult> Step(absl::Span<const uint64_t> active) override {
+    std::vector<SpeechStepResult> results(active.size());
+    std::vector<Seq*> listed(active.size(), nullptr);
+    {
+      std::vector<uint64_t> seen;
+      for (size_t i = 0; i < active.size(); ++i) {
+        auto it = seqs_.find(active[i]);
+        if (it == seqs_.end()) {
+          results[i].status = absl::NotFoundError(absl::StrCat("sequence ", active[i], " has not joined"));
+        } else if (std::find(seen.begin(), seen.end(), active[i]) != seen.end()) {
+          results[i].status = absl::InvalidArgumentError(absl::StrCat("sequence ", active[i], " listed twice"));
+        } else {
+          listed[i] = it->second.get();
+          seen.push_back(active[i]);
+        }
+      }
+    }
+    c10::InferenceMode guard;
+    // 1. Prefill the sequences starting a piece (one at a time: their texts differ in length).
+    for (Seq* s : listed) {
+      if (s != nullptr && s->phase == Phase::kPrefill) Fail(s, Prefill(s));
+    }
+    // 2. Sample each sequence's next code; plan the vocoder chunks that are due.
+    std::vector<Pending> pending;
+    std::vector<std::pair<Seq*, int64_t>> batch;  // sequences that go on, with the code to feed
+    for (Seq* s : listed) {
+      if (s == nullptr || s->phase != Phase::kGenerate) continue;
+      Fail(s, CatchTorchErrors("xtts stepper", [&] {
+        s->streamer->Add(s->latent);
+        const int64_t code = s->sampler->Next(
+            absl::MakeConstSpan(s->logits.data_ptr<float>(), s->logits.numel()),
+            s->req.forced > 0 ? m_.stop_audio : -1);
+        ++s->piece_codes;
+        ++s->stats.codes;
+        const bool end = code == m_.stop_audio || s->piece_codes >= s->req.limit;
+        Pending p{s, {}};
+        if (end) {
+          s->piece_done = true;
+          if (s->streamer->Plan(true, &p.chunk)) pending.push_back(std::move(p));
+        } else {
+          if (s->streamer->Due() && s->streamer->Plan(false, &p.chunk)) pending.push_back(std::move(p));
+          batch.emplace_back(s, code);
+        }
+        return absl::OkStatus();
+      }));
+    }
+    // 3. Vocode: chunks whose windows have the same length go through HiFi-GAN together.
+    Vocode(pending);
+    for (Seq* s : listed) {
+      if (s != nullptr && s->phase == Phase::kGenerate && s->piece_done) EndPiece(s);
+    }
+    // 4. One GPT step for every sequence that goes on.
+    batch.erase(std::remove_if(batch.begin(), batch.end(),
+                               [](const auto& b) { return b.first->phase != Phase::kGenerate; }),
+                batch.end());
+    if (!batch.empty()) {
+      const absl::Status st = batched_ ? StepBatched(batch) : StepOneByOne(batch);
+      if (!st.ok()) {
+        for (auto& b : batch) Fail(b.first, st);
+      }
+    }
+    for (size_t i = 0; i < active.size(); ++i) {
+      Seq* s = listed[i];
+      if (s == nullptr) continue;
+      SpeechStepResult& r = results[i];
+      r.audio = std::move(s->audio);
+      s->audio.clear();
+      if (s->phase == Phase::kFailed) {
+        r.status = s->error;
+      } else if (s->phase == Phase::kDone) {
+        r.finished = true;
+        r.stats = s->stats;
+      }
+    }
+    return results;
+  }
+
+  void Leave(uint64_t id) override {
+    auto it = seqs_.find(id);
+    if (it == seqs_.end()) return;
+    FreeSlot(it->second.get());
+    seqs_.erase(it);
+    if (seqs_.empty()) {  // idle: give the caches' memory back
+      kv_ = c10::List<torch::Tensor>();
+      slot_used_.clear();
+    }
+  }
+
+  int size() const override { return static_cast<int>(seqs_.size()); }
+
+ private:
+  enum class Phase { kPrefill, kGenerate, kDone, kFailed };
+
+  struct Seq {
+    PreparedRequest req;
+    size_t piece = 0;  // index into req.pieces
+    int slot = -1;     // cache slot; -1 once done or failed
+    Phase phase = Phase::kPrefill;
+    bool piece_done = false;
+    std::unique_ptr<CodeSampler> sampler;
+    std::unique_ptr<Impl::Streamer> streamer;
+    AudioSink sink;            // appends to `audio`
+    std::vector<float> audio;  // emitted during the current Step
+    torch::Tensor logits;      // CPU float [A]: the next code's logits
+    torch::Tensor latent;      // [D] on the device: the next code's latent
+    int64_t cache_len = 0;     // cache rows filled
+    int64_t piece_codes = 0;   // codes generated in the current piece
+    SynthesisStats stats;
+    absl::Status error;
+  };
+
+  struct Pending {
+    Seq* seq;
+    Impl::Streamer::Chunk chunk;
+  };
+
+  int TakeSlot() {
+    for (size_t i = 0; i < slot_used_.size(); ++i) {
+      if (!slot_used_[i]) {
+        slot_used_[i] = true;
+        return static_cast<int>(i);
+      }
+    }
+    slot_used_.push_back(true);
+    return static_cast<int>(slot_used_.size()) - 1;
+  }
+
+  void FreeSlot(Seq* s) {
+    if (s->slot >= 0) slot_used_[s->slot] = false;
+    s->slot = -1;
+  }
+
+  void Fail(Seq* s, const absl::Status& st) {
+    if (st.ok() || s->phase == Phase::kFailed) return;
+    s->phase = Phase::kFailed;
+    s->error = st;
+    s->sampler.reset();
+    s->streamer.reset();
+    FreeSlot(s);
+  }
+
+  // Makes the slot caches hold at least `slots` slots of `capacity` rows, shaped like the
+  // prefix's caches `proto` ([1,H,P,hd] each). Growing copies the filled rows over.
+  void Reserve(int64_t slots, int64_t capacity, const c10::List<torch::Tensor>& proto) {
+    const int64_t have_slots = kv_.empty() ? 0 : kv_.get(0).size(0);
+    const int64_t have_capacity = kv_.empty() ? 0 : kv_.get(0).size(2);
+    if (have_slots >= slots && have_capacity >= capacity) return;
+    const int64_t new_slots = have_slots >= slots ? have_slots : std::max(slots, 2 * have_slots);
+    const int64_t new_capacity = std::max(have_capacity, (capacity + 127) / 128 * 128);
+    c10::List<torch::Tensor> grown;
+    for (size_t l = 0; l < proto.size(); ++l) {
+      const torch::Tensor p = proto.get(l);
+      torch::Tensor t = torch::zeros({new_slots, p.size(1), new_capacity, p.size(3)}, p.options());
+      if (!kv_.empty()) {
+        t.narrow(0, 0, have_slots).narrow(2, 0, have_capacity).copy_(kv_.get(l));
+      }
+      grown.push_back(t);
+    }
+    kv_ = std::move(grown);
+  }
+
+  absl::Status Prefill(Seq* s) {
+    return CatchTorchErrors("xtts prefix", [&] {
+      const auto& ids = s->req.pieces[s->piece];
+      const int64_t p = m_.cond_len + static_cast<int64_t>(ids.size()) + 3;
+      const auto device = ToTorchDevice(m_.device);
+      torch::Tensor text = torch::tensor(ids, torch::kLong).reshape({1, -1}).to(device);
+      auto out = m_.module->get_method("prefix")(
+          {m_.cond_latents.narrow(0, s->req.voice, 1), text, p}).toTuple();
+      const c10::List<torch::Tensor> own = out->elements()[2].toTensorList();
+      Reserve(static_cast<int64_t>(slot_used_.size()), p + s->req.limit, own);
+      for (size_t l = 0; l < own.size(); ++l) {
+        kv_.get(l).select(0, s->slot).narrow(1, 0, p).copy_(own.get(l).select(0, 0).narrow(1, 0, p));
+      }
+      s->logits = out->elements()[0].toTensor()[0].to(torch::kCPU).contiguous();
+      s->latent = out->elements()[1].toTensor()[0];
+      s->cache_len = p;
+      s->piece_codes = 0;
+      s->piece_done = false;
+      s->sampler = std::make_unique<CodeSampler>(s->req.settings, s->req.piece_seeds[s->piece], m_.start_audio);
+      s->streamer = std::make_unique<Impl::Streamer>(m_, s->req.voice, s->req.speed, s->req.limit, &s->sink,
+                                                     Clock::now(), nullptr);
+      s->phase = Phase::kGenerate;
+      ++m_.steps;
+      ++m_.gpt_calls;
+      return absl::OkStatus();
+    });
+  }
+
+  // Decodes the planned chunks, batching those of equal window length, and completes them.
+  void Vocode(std::vector<Pending>& pending) {
+    std::map<int64_t, std::vector<Pending*>> groups;
+    for (auto& p : pending) {
+      if (p.seq->phase == Phase::kGenerate) groups[p.chunk.frames.size(2)].push_back(&p);
+    }
+    for (auto& [frames, group] : groups) {
+      (void)frames;
+      torch::Tensor audio;
+      absl::Status st = CatchTorchErrors("xtts vocoder", [&] {
+        std::vector<torch::Tensor> f, spk;
+        for (Pending* p : group) {
+          f.push_back(p->chunk.frames);
+          spk.push_back(p->seq->streamer->speaker());
+        }
+        torch::Tensor in = f.size() == 1 ? f[0] : torch::cat(f, 0);
+        torch::Tensor sp = spk.size() == 1 ? spk[0] : torch::cat(spk, 0);
+        audio = m_.module->get_method("decode_frames")({in, sp}).toTensor().to(torch::kCPU).contiguous();
+        return absl::OkStatus();
+      });
+      for (size_t b = 0; b < group.size(); ++b) {
+        Seq* s = group[b]->seq;
+        if (!st.ok()) {
+          Fail(s, st);
+          continue;
+        }
+        Fail(s, s->streamer->Complete(group[b]->chunk, audio[static_cast<int64_t>(b)]));
+      }
+    }
+  }
+
+  // The current piece ended (its final chunk is out): the next piece prefills at the next Step,
+  // or the sequence is done and its slot is freed.
+  void EndPiece(Seq* s) {
+    s->stats.samples += s->streamer->samples();
+    s->streamer.reset();
+    s->sampler.reset();
+    s->piece_done = false;
+    ++s->piece;
+    if (s->piece < s->req.pieces.size()) {
+      s->phase = Phase::kPrefill;
+    } else {
+      s->phase = Phase::kDone;
+      FreeSlot(s);
+    }
+  }
+
+  void TakeOutputs(const std::vector<std::pair<Seq*, int64_t>>& batch, const torch::Tensor& logits,
+                   const torch::Tensor& latent, size_t first) {
+    torch::Tensor l = logits.to(torch::kCPU).contiguous();
+    for (int64_t b = 0; b < l.size(0); ++b) {
+      Seq* s = batch[first + b].first;
+      s->logits = l[b];
+      s->latent = latent[b];
+      ++s->cache_len;
+      ++m_.steps;
+    }
+    ++m_.gpt_calls;
+  }
+
+  absl::Status StepBatched(const std::vector<std::pair<Seq*, int64_t>>& batch) {
+    return CatchTorchErrors("xtts step", [&] {
+      const int64_t n = static_cast<int64_t>(batch.size());
+      std::vector<int64_t> codes(n), positions(n), slots(n), lens(n);
+      int64_t length = 0;
+      for (int64_t b = 0; b < n; ++b) {
+        const Seq* s = batch[b].first;
+        codes[b] = batch[b].second;
+        positions[b] = s->piece_codes;
+        slots[b] = s->slot;
+        lens[b] = s->cache_len;
+        length = std::max(length, s->cache_len + 1);
+      }
+      const auto device = ToTorchDevice(m_.device);
+      auto tensor = [&](const std::vector<int64_t>& v, bool column) {
+        torch::Tensor t = torch::tensor(v, torch::kLong);
+        return (column ? t.reshape({-1, 1}) : t).to(device);
+      };
+      auto out = m_.module->get_method("step_slots")(
+          {tensor(codes, true), tensor(positions, true), kv_, tensor(slots, false), tensor(lens, false),
+           length}).toTuple();
+      TakeOutputs(batch, out->elements()[0].toTensor(), out->elements()[1].toTensor(), 0);
+      return absl::OkStatus();
+    });
+  }
+
+  // Models without step_slots: `step` per sequence over its slot's rows of the caches.
+  absl::Status StepOneByOne(const std::vector<std::pair<Seq*, int64_t>>& batch) {
+    return CatchTorchErrors("xtts step", [&] {
+      const auto opts = torch::TensorOptions().dtype(torch::kLong).device(ToTorchDevice(m_.device));
+      torch::jit::Method step = m_.module->get_method("step");
+      for (size_t b = 0; b < batch.size(); ++b) {
+        Seq* s = batch[b].first;
+        c10::List<torch::Tensor> own;
+        for (size_t l = 0; l < kv_.size(); ++l) own.push_back(kv_.get(l).narrow(0, s->slot, 1));
+        auto out = step({torch::full({1, 1}, batch[b].second, opts), torch::full({1, 1}, s->piece_codes, opts),
+                         own, s->cache_len}).toTuple();
+        TakeOutputs(batch, out->elements()[0].toTensor(), out->elements()[1].toTensor(), b);
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  XttsEngine& engine_;
+  Impl& m_;
+  const bool batched_;
+  std::map<uint64_t, std::unique_ptr<Seq>> seqs_;
+  std::vector<bool> slot_used_;
+  c10::List<torch::Tensor> kv_;  // 2·layers tensors [slots, heads, capacity, head_dim]
+};
+
+}  // namespace
+
+std::unique_ptr<SpeechStepper> XttsEngine::NewStepper() {
+  return std::make_unique<XttsStepper>(*this, *impl_);
 }
 
 absl::StatusOr<std::unique_ptr<SpeechEngine>> LoadXttsEngine(const std::string& name,

@@ -10,8 +10,8 @@
 // Ownership and threads: the engine owns its TorchScript modules, tokenizer and voices. NOT
 // thread-safe apart from info(), sample_rate(), voices() and Validate(), which read immutable
 // data: one worker thread owns the engine and makes every other call (SpeechEngine's contract).
-// One utterance runs at a time (batch 1); the model methods accept batches for a future
-// continuous-batching scheduler.
+// Synthesize runs one utterance at a time (batch 1); NewStepper() batches many (continuous
+// batching: GPT steps of all running sequences in one call).
 //
 // Cost: load reads model.ts and voices.ts (and hashes every manifest file unless
 // options.verify_checksums is false). Per utterance: a KV cache of 2·layers·heads·(prefix +
@@ -39,6 +39,8 @@ struct XttsStreamOptions {
   int max_text_bytes = 4000;   // longer requests are refused (INVALID_ARGUMENT)
   bool freeze_module = true;   // Load only: torch::jit::freeze model.ts (weights become constants;
                                // ~30% faster HiFi-GAN on CPU, same numbers)
+  bool batched_steps = true;   // NewStepper: one step_slots call per Step for all sequences when
+                               // model.ts has it; false (or a model without it): `step` per sequence
 };
 
 // Per-chunk facts of the last Synthesize/StreamLatents call (benchmarks, tests).
@@ -70,6 +72,14 @@ class XttsEngine : public SpeechEngine {
   // check's status, CANCELLED when the sink returns false, INTERNAL for LibTorch failures.
   absl::StatusOr<SynthesisStats> Synthesize(const SynthesisRequest& request, const AudioSink& sink,
                                             const StopCheck& stop) override;
+  // Continuous batching (docs/speech.md, "Stepper"): every Step() runs the prefixes of the
+  // sequences starting a sentence piece, samples one code per listed sequence with its own
+  // sampler, vocodes the chunks that are due (windows of equal length in one HiFi-GAN call), and
+  // runs one `step_slots` call for all sequences that go on. Each sequence's KV cache rows live
+  // in one slot of per-layer caches [slots, heads, capacity, head_dim] that grow on demand and
+  // are freed when the stepper is empty. Audio and codes equal Synthesize's for the same request
+  // and seed (within float rounding). Borrows the engine: must not outlive it; same thread rules.
+  std::unique_ptr<SpeechStepper> NewStepper() override;
 
   // --- Lower-level access (tests, benchmarks, diagnostics). ---
 
@@ -96,7 +106,9 @@ class XttsEngine : public SpeechEngine {
                                                    int voice_index, double speed = 1.0);
 
   const std::vector<XttsChunkStats>& last_chunks() const;
-  int64_t steps_run() const;  // GPT steps (prefix included) since load
+  int64_t steps_run() const;      // GPT steps (prefix included) since load, one per sequence
+  int64_t gpt_calls_run() const;  // GPT module calls since load (a batched step counts once)
+  bool has_batched_step() const;  // model.ts exports step_slots (exporter version >= 2)
   int d_model() const;
   int max_codes() const;
   int voice_index(const std::string& name) const;  // -1 when unknown

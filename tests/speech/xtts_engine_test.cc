@@ -1,7 +1,9 @@
 // XTTS engine against the tiny model's goldens (tools/tiny_xtts.py, from the independent Python
-// eager reference tools/xtts_reference.py). Tolerances: docs/speech.md.
+// eager reference tools/xtts_reference.py). Tolerances: docs/speech.md. Device: VOX_TEST_DEVICE
+// (default "cpu").
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -24,6 +26,12 @@ using ::testing::HasSubstr;
 const std::string kTiny = VOX_TINY_DIR;
 const std::string kModel = kTiny + "/models/xtts-tiny";
 const std::string kGolden = kTiny + "/golden/xtts-tiny.json";
+
+// The device the engine runs on: VOX_TEST_DEVICE (default "cpu"), e.g. "cuda" on a GPU machine.
+std::string TestDevice() {
+  const char* d = std::getenv("VOX_TEST_DEVICE");
+  return d != nullptr && *d != '\0' ? d : "cpu";
+}
 
 // Streamed audio vs one-shot vocoding with exact receptive-field context (docs/speech.md).
 constexpr float kStreamTolerance = 1e-5f;
@@ -71,7 +79,7 @@ class XttsEngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     EngineOptions o;
-    o.device = "cpu";
+    o.device = TestDevice();
     auto e = XttsEngine::Load("xtts-tiny", kModel, o);
     ASSERT_TRUE(e.ok()) << e.status();
     engine_ = e->release();
@@ -408,7 +416,7 @@ TEST_F(XttsEngineTest, ValidationNamesTheBadValueAndTheAllowedOnes) {
 
 TEST(XttsEngineLoadTest, BFloat16GptRunsOnCpu) {
   EngineOptions o;
-  o.device = "cpu";
+  o.device = TestDevice();
   o.dtype = "bfloat16";
   auto e = XttsEngine::Load("xtts-tiny-bf16", kModel, o);
   ASSERT_TRUE(e.ok()) << e.status();

@@ -195,6 +195,44 @@ class GoldenExportTest(unittest.TestCase):
             short = self.model.decode_frames(frames[:, :, a - 2:b + 2], spk)[0][2 * 256:(2 + b - a) * 256]
         self.assertGreater(float((short - whole[a * 256:b * 256]).abs().max()), 1e-4)
 
+    def test_step_slots_equals_step_per_sequence(self):
+        """Three sequences of different lengths in slots 3, 0, 4 of shared caches, stepped together,
+        give the logits and latents each gets alone from `step` on its own cache."""
+        m, cfg = self.model, self.manifest["config"]
+        layers, heads, d = cfg["layers"], cfg["heads"], cfg["d_model"]
+        runs = [r for r in self.golden["runs"] if r["mode"] == "greedy"][:3]
+        slots, lens, alone = [3, 0, 4], [], []
+        with torch.no_grad():
+            kv = [torch.full([5, heads, 200, d // heads], 7.0) for _ in range(2 * layers)]  # stale rows
+            for slot, r in zip(slots, runs):
+                ids = self.golden["texts"][r["text_index"]]["ids"]
+                cond = self.voices.cond_latents[r["voice_index"]:r["voice_index"] + 1]
+                _, _, own = m.prefix(cond, torch.tensor([ids]), 32 + len(ids) + 3 + 8)
+                p = 32 + len(ids) + 3
+                for i in range(2 * layers):
+                    kv[i][slot, :, :p] = own[i][0, :, :p]
+                alone.append(own)
+                lens.append(p)
+            for k in range(1, 6):
+                codes = torch.tensor([[r["codes"][k - 1]] for r in runs])
+                pos = torch.full([3, 1], k, dtype=torch.long)
+                logits, latent = m.step_slots(codes, pos, kv, torch.tensor(slots), torch.tensor(lens),
+                                              max(lens) + 1)
+                for b in range(3):
+                    l1, t1 = m.step(codes[b:b + 1], pos[b:b + 1], alone[b], lens[b])
+                    self.assertLess(float((logits[b] - l1[0]).abs().max()), 1e-5)
+                    self.assertLess(float((latent[b] - t1[0]).abs().max()), 1e-5)
+                lens = [x + 1 for x in lens]
+
+    def test_legacy_export_has_no_step_slots(self):
+        legacy = os.path.join(TINY, "legacy", "xtts-tiny-v1")
+        model = torch.jit.load(os.path.join(legacy, "model.ts"))
+        self.assertFalse(hasattr(model, "step_slots"))
+        self.assertTrue(hasattr(self.model, "step_slots"))
+        with open(os.path.join(legacy, "manifest.json"), encoding="utf-8") as f:
+            self.assertEqual(json.load(f)["exporter"]["version"], 1)
+        self.assertEqual(self.manifest["exporter"]["version"], export_xtts.EXPORTER_VERSION)
+
     def test_manifest(self):
         m = self.manifest
         self.assertEqual(m["architecture"], "xtts-v2")
