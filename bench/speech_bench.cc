@@ -1,11 +1,14 @@
 // speech_bench: latency structure of the XTTS engine (docs/benchmarks.md, "Speech engine").
 //
-//   speech_bench [--model DIR] [--threads N] [--codes 540] [--runs 3]
+//   speech_bench [--model DIR] [--threads N] [--codes 540] [--runs 3] [--streams 16]
 //
 // 1. Time to first audio ÷ full synthesis time for a long utterance (forced length, greedy).
 // 2. Vocoder time of the last regular chunk ÷ the first chunk for that utterance (and, for
 //    contrast, the reference's approach: re-vocoding all latents so far at each chunk).
 // 3. Real-time factor (synthesis time ÷ audio duration).
+// 4. Concurrent speech through the stepper (continuous batching): audio seconds produced per
+//    wall second with --streams sequences ÷ with 1 (goal >= 5 at 16), batched GPT steps
+//    (step_slots) and, for contrast, one `step` call per sequence.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -33,12 +36,13 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   std::string model = std::string(VOX_TINY_DIR) + "/models/xtts-tiny";
-  int threads = 1, codes = 540, runs = 3;
+  int threads = 1, codes = 540, runs = 3, streams = 16;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--model")) model = argv[i + 1];
     else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--codes")) codes = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--runs")) runs = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--streams")) streams = std::atoi(argv[i + 1]);
     else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;
@@ -172,6 +176,60 @@ int main(int argc, char** argv) {
     }
     std::printf("\nnatural greedy utterance (%lld codes): real-time factor %.3f\n", static_cast<long long>(c),
                 Median(rtf));
+  }
+
+  // Concurrent speech: n sampled sequences (different seeds, forced to `codes` codes so every
+  // stream does the same work) joined at once and stepped together until all finish.
+  {
+    auto throughput = [&](int n) -> double {  // audio seconds per wall second; < 0 on error
+      auto stepper = e.NewStepper();
+      if (stepper == nullptr) return -1;
+      std::vector<uint64_t> active;
+      for (int i = 0; i < n; ++i) {
+        vox::SynthesisRequest r = req;
+        r.params.greedy = false;
+        r.params.seed = 1000 + i;
+        if (!stepper->Join(i + 1, r).ok()) return -1;
+        active.push_back(i + 1);
+      }
+      int64_t samples_out = 0;
+      const auto t0 = Clock::now();
+      while (!active.empty()) {
+        const auto res = stepper->Step(active);
+        std::vector<uint64_t> next;
+        for (size_t k = 0; k < res.size(); ++k) {
+          if (!res[k].status.ok()) return -1;
+          samples_out += static_cast<int64_t>(res[k].audio.size());
+          if (res[k].finished) stepper->Leave(active[k]);
+          else next.push_back(active[k]);
+        }
+        active = std::move(next);
+      }
+      return (static_cast<double>(samples_out) / e.sample_rate()) / Since(t0);
+    };
+    std::printf("\nconcurrent speech through the stepper (%d codes per stream, sampled), audio s per wall s:\n",
+                codes);
+    for (bool batched : {true, false}) {
+      vox::XttsStreamOptions o = so;
+      o.batched_steps = batched;
+      e.set_stream_options(o);
+      (void)throughput(2);  // warm up
+      std::vector<double> one, many;
+      for (int r = 0; r < runs; ++r) {
+        one.push_back(throughput(1));
+        many.push_back(throughput(streams));
+      }
+      if (Median(one) <= 0 || Median(many) <= 0) {
+        std::fprintf(stderr, "stepper failed\n");
+        return 1;
+      }
+      std::printf("  %-28s 1 stream %7.2f, %d streams %7.2f, ratio %5.2f%s\n",
+                  batched ? (e.has_batched_step() ? "batched steps (step_slots)" : "model lacks step_slots")
+                          : "one step call per sequence",
+                  Median(one), streams, Median(many), Median(many) / Median(one),
+                  batched ? "   (goal >= 5 at 16)" : "");
+    }
+    e.set_stream_options(so);
   }
   return 0;
 }
