@@ -25,14 +25,15 @@ const std::string kTiny = VOX_TINY_DIR;
 const std::string kModel = kTiny + "/models/xtts-tiny";
 const std::string kLegacyModel = kTiny + "/legacy/xtts-tiny-v1";  // exported without step_slots
 
-// Stepper vs Synthesize: the same float ops, except that a batched GPT step and a batched
-// HiFi-GAN call may round differently from single ones.
-constexpr float kTolerance = 1e-4f;
-
 std::string TestDevice() {
   const char* d = std::getenv("VOX_TEST_DEVICE");
   return d != nullptr && *d != '\0' ? d : "cpu";
 }
+
+// Stepper vs Synthesize: the same float ops, except that a batched GPT step and a batched
+// HiFi-GAN call may round differently from single ones (CPU: <= 1.5e-6 observed). GPU
+// convolutions pick algorithms by shape (TF32 with cuDNN), so batches differ more there.
+const float kTolerance = TestDevice() == "cpu" ? 1e-5f : 1e-3f;
 
 std::unique_ptr<XttsEngine> LoadOrDie(const std::string& dir, XttsStreamOptions stream = {}) {
   EngineOptions o;
