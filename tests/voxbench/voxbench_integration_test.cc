@@ -221,6 +221,47 @@ TEST_F(VoxbenchTest, SynthesizeStreamingFigures) {
   EXPECT_EQ(j["audio"]["okCallsWithoutAudio"], 0);
 }
 
+// The same two-segment session through SpeechTranslate (pipelined) and as Translate then
+// Synthesize per segment (translate-synthesize), against voxd's tiny NLLB and built-in espeak-ng:
+// both report every segment; one after the other, each segment's interval is its whole latency,
+// while in the pipelined session an interval never exceeds its segment's latency.
+TEST_F(VoxbenchTest, SpeechTranslateAndItsSequentialBaseline) {
+  const std::vector<std::string> session = {
+      "--server", *address_, "--total", "3", "--concurrency", "1", "--from", "eng_Latn", "--to",
+      "spa_Latn", "--text", "I would like a coffee.", "--text", "See you tomorrow.",
+      "--encoding", "opus", "--format", "json"};
+  nlohmann::json reports[2];
+  const char* const calls[2] = {"speech-translate", "translate-synthesize"};
+  for (int i = 0; i < 2; ++i) {
+    const std::string out = TempPath(std::string(calls[i]) + ".json");
+    std::vector<std::string> args = session;
+    args.insert(args.end(), {"--call", calls[i], "--out", out});
+    const BenchRun r = RunVoxbench(args, calls[i]);
+    ASSERT_EQ(r.exit_code, 0) << calls[i] << ": " << r.err << "\nvoxd:\n" << voxd_->Stderr();
+    reports[i] = ReadJson(out);
+    ASSERT_FALSE(reports[i].is_discarded()) << calls[i];
+    const nlohmann::json& j = reports[i];
+    EXPECT_EQ(j["statusCodeDistribution"], (nlohmann::json{{"OK", 3}})) << calls[i];
+    EXPECT_EQ(j["segmentLatency"]["count"], 6) << calls[i];
+    EXPECT_EQ(j["segmentInterval"]["count"], 6) << calls[i];
+    EXPECT_GT(j["segmentLatency"]["fastest"].get<int64_t>(), 0) << calls[i];
+    EXPECT_LE(j["segmentLatency"]["slowest"].get<int64_t>(), j["slowest"].get<int64_t>());
+    EXPECT_LE(j["segmentInterval"]["slowest"].get<int64_t>(),
+              j["segmentLatency"]["slowest"].get<int64_t>())
+        << calls[i];
+    EXPECT_EQ(j["latencyByStatus"]["OK"]["count"], 3) << calls[i];
+  }
+  EXPECT_EQ(reports[0]["options"]["call"], "vox.v1.SpeechTranslationService.SpeechTranslate");
+  EXPECT_EQ(reports[1]["options"]["call"],
+            "vox.v1.TranslationService.Translate+vox.v1.SpeechService.Synthesize");
+  EXPECT_EQ(reports[1]["segmentInterval"], reports[1]["segmentLatency"]);
+  // The same session data in both reports.
+  EXPECT_EQ(reports[0]["options"]["data"], reports[1]["options"]["data"]);
+  // Both spoke.
+  EXPECT_GT(reports[0]["audio"]["seconds"].get<double>(), 0);
+  EXPECT_GT(reports[1]["audio"]["seconds"].get<double>(), 0);
+}
+
 // Seconds since midnight UTC of a report timestamp ("2026-11-26T03:12:23.123456Z").
 double SecondsOfDay(const std::string& ts) {
   const size_t t = ts.find('T');
