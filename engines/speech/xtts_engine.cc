@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <cstring>
+#include <map>
 #include <random>
 #include <utility>
 
@@ -962,7 +962,9 @@ class XttsStepper : public SpeechStepper {
           Fail(s, st);
           continue;
         }
-        Fail(s, s->streamer->Complete(group[b]->chunk, audio[static_cast<int64_t>(b)]));
+        Fail(s, CatchTorchErrors("xtts vocoder", [&] {
+          return s->streamer->Complete(group[b]->chunk, audio[static_cast<int64_t>(b)]);
+        }));
       }
     }
   }

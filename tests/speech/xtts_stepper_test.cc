@@ -254,6 +254,21 @@ TEST_F(XttsStepperTest, SizeCountsJoinedSequencesUntilTheyLeave) {
   EXPECT_EQ(stepper->size(), 0);
 }
 
+TEST_F(XttsStepperTest, RandomSeedIsReportedAndReproducesWithSynthesize) {
+  auto stepper = engine_->NewStepper();
+  std::vector<Script> s = {{Request("hello there, how are you", "eng_Latn", false, 0)},
+                           {Request("hello there, how are you", "eng_Latn", false, 0)}};
+  const auto outcomes = Drive(*stepper, s);
+  ASSERT_TRUE(outcomes[0].finished && outcomes[1].finished);
+  EXPECT_NE(outcomes[0].out.stats.seed, 0u);
+  EXPECT_NE(outcomes[0].out.stats.seed, outcomes[1].out.stats.seed);
+  SynthesisRequest again = s[0].request;
+  again.params.seed = outcomes[0].out.stats.seed;
+  const Output ref = Reference(*engine_, again);
+  EXPECT_EQ(ref.stats.seed, outcomes[0].out.stats.seed);
+  EXPECT_LT(MaxAbsDiff(outcomes[0].out.audio, ref.audio), kTolerance);
+}
+
 TEST_F(XttsStepperTest, BadRequestsAndIdsAreRefused) {
   auto stepper = engine_->NewStepper();
   absl::Status st = stepper->Join(1, Request("hello", "xxx_Latn", true, 0));
