@@ -243,33 +243,58 @@ class Converter {
   Nat maxval_;
 };
 
+// The Latin prefixes of the scale words above a million, largest first: Num2Word_EU.setup's
+// `high` = [hundred] + reversed(unit + ten for ten in tens for unit in units) + lows.
+std::vector<std::string> ScalePrefixes(const std::string& hundred,
+                                       const std::vector<std::string>& units,
+                                       const std::vector<std::string>& tens,
+                                       const std::vector<std::string>& lows) {
+  std::vector<std::string> combined;
+  for (const auto& t : tens) {
+    for (const auto& u : units) combined.push_back(u + t);
+  }
+  std::vector<std::string> high = {hundred};
+  high.insert(high.end(), combined.rbegin(), combined.rend());
+  high.insert(high.end(), lows.begin(), lows.end());
+  return high;
+}
+
+// Num2Word_EU.setup's own spelling (en and fr use it unchanged).
+const std::vector<std::string>& LatinScalePrefixes() {
+  static const auto* high = new std::vector<std::string>(ScalePrefixes(
+      "cent", {"", "un", "duo", "tre", "quattuor", "quin", "sex", "sept", "octo", "novem"},
+      {"dec", "vigint", "trigint", "quadragint", "quinquagint", "sexagint", "septuagint",
+       "octogint", "nonagint"},
+      {"non", "oct", "sept", "sext", "quint", "quadr", "tr", "b", "m"}));
+  return *high;
+}
+
+// The scale cards (power of ten, word), largest first, down to 10^6.
+// Long scale (`milliard_suffix` set; Num2Word_EU.set_high_numwords, fr and de): 10^n is
+// prefix + milliard_suffix and 10^(n-3) prefix + million_suffix, n = 3 + 6 * len(prefixes) down
+// by 6. Short scale (`milliard_suffix` empty; Num2Word_EN.set_high_numwords): 10^n is
+// prefix + million_suffix, n = 3 + 3 * len(prefixes) down by 3.
+std::vector<std::pair<size_t, std::string>> ScaleCards(const std::vector<std::string>& prefixes,
+                                                       const std::string& milliard_suffix,
+                                                       const std::string& million_suffix) {
+  const bool long_scale = !milliard_suffix.empty();
+  const size_t step = long_scale ? 6 : 3;
+  std::vector<std::pair<size_t, std::string>> cards;
+  size_t n = 3 + step * prefixes.size();
+  for (const auto& prefix : prefixes) {
+    if (n <= 3) break;
+    if (long_scale) cards.push_back({n, prefix + milliard_suffix});
+    cards.push_back({n - (step - 3), prefix + million_suffix});
+    n -= step;
+  }
+  return cards;
+}
+
 class English : public Converter {
  public:
   English() {
     pointword = "point";
-    // Num2Word_EU.setup's high words; Num2Word_EN.set_high_numwords: 10^(3+3*len) down to 10^6.
-    const std::vector<std::string> lows = {"non", "oct", "sept", "sext", "quint",
-                                           "quadr", "tr", "b", "m"};
-    const std::vector<std::string> units = {"", "un", "duo", "tre", "quattuor",
-                                            "quin", "sex", "sept", "octo", "novem"};
-    const std::vector<std::string> tens = {"dec", "vigint", "trigint", "quadragint",
-                                           "quinquagint", "sexagint", "septuagint", "octogint",
-                                           "nonagint"};
-    std::vector<std::string> high = {"cent"};
-    std::vector<std::string> gen;
-    for (const auto& t : tens) {
-      for (const auto& u : units) gen.push_back(u + t);
-    }
-    high.insert(high.end(), gen.rbegin(), gen.rend());
-    high.insert(high.end(), lows.begin(), lows.end());
-    std::vector<std::pair<size_t, std::string>> hp;
-    size_t n = 3 + 3 * high.size();
-    for (const auto& w : high) {
-      if (n <= 3) break;
-      hp.push_back({n, w + "illion"});
-      n -= 3;
-    }
-    Finish(hp,
+    Finish(ScaleCards(LatinScalePrefixes(), "", "illion"),
            {{1000, "thousand"}, {100, "hundred"}, {90, "ninety"}, {80, "eighty"},
             {70, "seventy"}, {60, "sixty"}, {50, "fifty"}, {40, "forty"}, {30, "thirty"}},
            {"twenty", "nineteen", "eighteen", "seventeen", "sixteen", "fifteen", "fourteen",
@@ -337,29 +362,7 @@ class French : public Converter {
  public:
   French() {
     pointword = "virgule";
-    const std::vector<std::string> lows = {"non", "oct", "sept", "sext", "quint",
-                                           "quadr", "tr", "b", "m"};
-    const std::vector<std::string> units = {"", "un", "duo", "tre", "quattuor",
-                                            "quin", "sex", "sept", "octo", "novem"};
-    const std::vector<std::string> tens = {"dec", "vigint", "trigint", "quadragint",
-                                           "quinquagint", "sexagint", "septuagint", "octogint",
-                                           "nonagint"};
-    std::vector<std::string> high = {"cent"};
-    std::vector<std::string> gen;
-    for (const auto& t : tens) {
-      for (const auto& u : units) gen.push_back(u + t);
-    }
-    high.insert(high.end(), gen.rbegin(), gen.rend());
-    high.insert(high.end(), lows.begin(), lows.end());
-    std::vector<std::pair<size_t, std::string>> hp;  // Num2Word_EU.set_high_numwords
-    size_t n = 3 + 6 * high.size();
-    for (const auto& w : high) {
-      if (n <= 3) break;
-      hp.push_back({n, w + "illiard"});
-      hp.push_back({n - 3, w + "illion"});
-      n -= 6;
-    }
-    Finish(hp,
+    Finish(ScaleCards(LatinScalePrefixes(), "illiard", "illion"),
            {{1000, "mille"}, {100, "cent"}, {80, "quatre-vingts"}, {60, "soixante"},
             {50, "cinquante"}, {40, "quarante"}, {30, "trente"}},
            {"vingt", "dix-neuf", "dix-huit", "dix-sept", "seize", "quinze", "quatorze", "treize",
@@ -404,29 +407,14 @@ class German : public Converter {
  public:
   German() {
     pointword = "Komma";
-    const std::vector<std::string> lows = {"Non", "Okt", "Sept", "Sext", "Quint",
-                                           "Quadr", "Tr", "B", "M"};
-    const std::vector<std::string> units = {"", "un", "duo", "tre", "quattuor",
-                                            "quin", "sex", "sept", "okto", "novem"};
-    const std::vector<std::string> tens = {"dez", "vigint", "trigint", "quadragint",
-                                           "quinquagint", "sexagint", "septuagint", "oktogint",
-                                           "nonagint"};
-    std::vector<std::string> high = {"zent"};
-    std::vector<std::string> gen;
-    for (const auto& t : tens) {
-      for (const auto& u : units) gen.push_back(u + t);
-    }
-    high.insert(high.end(), gen.rbegin(), gen.rend());
-    high.insert(high.end(), lows.begin(), lows.end());
-    std::vector<std::pair<size_t, std::string>> hp;
-    size_t n = 3 + 6 * high.size();
-    for (const auto& w : high) {
-      if (n <= 3) break;
-      hp.push_back({n, w + "illiarde"});
-      hp.push_back({n - 3, w + "illion"});
-      n -= 6;
-    }
-    Finish(hp,
+    Finish(ScaleCards(ScalePrefixes("zent",
+                                    {"", "un", "duo", "tre", "quattuor", "quin", "sex", "sept",
+                                     "okto", "novem"},
+                                    {"dez", "vigint", "trigint", "quadragint", "quinquagint",
+                                     "sexagint", "septuagint", "oktogint", "nonagint"},
+                                    {"Non", "Okt", "Sept", "Sext", "Quint", "Quadr", "Tr", "B",
+                                     "M"}),
+                      "illiarde", "illion"),
            {{1000, "tausend"}, {100, "hundert"}, {90, "neunzig"}, {80, "achtzig"},
             {70, "siebzig"}, {60, "sechzig"}, {50, "fünfzig"}, {40, "vierzig"}, {30, "dreißig"}},
            {"zwanzig", "neunzehn", "achtzehn", "siebzehn", "sechzehn", "fünfzehn", "vierzehn",
@@ -587,6 +575,13 @@ absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value)
     while (b < s.size() && s[b] == ' ') ++b;
     return s.substr(b);
   };
+  if (value < 0) {
+    // A remainder below zero (value - int(value / dec * dec) after the float rounded up), where
+    // num2words raises TypeError("Cannot treat negative num ... as ordinal").
+    return absl::OutOfRangeError(absl::StrCat(
+        "num2words cannot read this number as a Spanish ordinal (negative remainder ", value,
+        ")"));
+  }
   std::string text;
   if (value == 0) {
     text = "";
@@ -754,64 +749,57 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
   auto parts = QuantizeCents(value);
   if (!parts.ok()) return parts.status();
   const auto& [left, right] = *parts;
+  // num2words' CURRENCY_FORMS (the currencies Coqui's cleaners use) and CURRENCY_SEPARATOR.
   struct Forms {
+    const char* code;
     const char* one;
     const char* many;
     const char* cent_one;
     const char* cent_many;
   };
-  Forms f;
+  struct LangForms {
+    const char* lang;
+    const char* separator;
+    std::vector<Forms> forms;
+  };
+  static const auto* table = new std::vector<LangForms>{
+      {"en", ",",
+       {{"USD", "dollar", "dollars", "cent", "cents"},
+        {"EUR", "euro", "euro", "cent", "cents"},
+        {"GBP", "pound sterling", "pounds sterling", "penny", "pence"}}},
+      {"de", " und",
+       {{"USD", "Dollar", "Dollar", "Cent", "Cent"},
+        {"EUR", "Euro", "Euro", "Cent", "Cent"},
+        {"GBP", "Pfund", "Pfund", "Penny", "Pence"}}},
+      {"fr", " et",
+       {{"USD", "dollar", "dollars", "cent", "cents"},
+        {"EUR", "euro", "euros", "centime", "centimes"},
+        {"GBP", "livre", "livres", "penny", "pence"}}},
+      {"es", " con",
+       {{"USD", "dolar", "dólares", "centavo", "centavos"},
+        {"EUR", "euro", "euros", "céntimo", "céntimos"}}}};
+  const Forms* f = nullptr;
   std::string separator;
-  if (lang == "en") {
-    separator = ",";
-    if (currency == "USD") {
-      f = {"dollar", "dollars", "cent", "cents"};
-    } else if (currency == "EUR") {
-      f = {"euro", "euro", "cent", "cents"};
-    } else if (currency == "GBP") {
-      f = {"pound sterling", "pounds sterling", "penny", "pence"};
-    } else {
-      return absl::UnimplementedError(absl::StrCat("currency ", std::string(currency), " for en"));
+  std::vector<std::string> known;
+  for (const LangForms& l : *table) {
+    if (lang != l.lang) continue;
+    separator = l.separator;
+    for (const Forms& forms : l.forms) {
+      if (currency == forms.code) f = &forms;
+      known.push_back(forms.code);
     }
-  } else if (lang == "de") {
-    separator = " und";
-    if (currency == "USD") {
-      f = {"Dollar", "Dollar", "Cent", "Cent"};
-    } else if (currency == "EUR") {
-      f = {"Euro", "Euro", "Cent", "Cent"};
-    } else if (currency == "GBP") {
-      f = {"Pfund", "Pfund", "Penny", "Pence"};
-    } else {
-      return absl::UnimplementedError(absl::StrCat("currency ", std::string(currency), " for de"));
-    }
-  } else if (lang == "fr") {
-    separator = " et";
-    if (currency == "USD") {
-      f = {"dollar", "dollars", "cent", "cents"};
-    } else if (currency == "EUR") {
-      f = {"euro", "euros", "centime", "centimes"};
-    } else if (currency == "GBP") {
-      f = {"livre", "livres", "penny", "pence"};
-    } else {
-      return absl::UnimplementedError(absl::StrCat("currency ", std::string(currency), " for fr"));
-    }
-  } else {
-    separator = " con";
-    if (currency == "USD") {
-      f = {"dolar", "dólares", "centavo", "centavos"};
-    } else if (currency == "EUR") {
-      f = {"euro", "euros", "céntimo", "céntimos"};
-    } else {
-      return absl::UnimplementedError(
-          absl::StrCat("num2words has no currency ", std::string(currency), " for es"));
-    }
+  }
+  if (f == nullptr) {
+    return absl::UnimplementedError(absl::StrCat("number expansion: no currency ",
+                                                 std::string(currency), " for ", std::string(lang),
+                                                 " (supported: ", absl::StrJoin(known, ", "), ")"));
   }
   auto lt = conv->ToCardinal(left);
   if (!lt.ok()) return lt.status();
   auto ct = conv->ToCardinal(FromInt(right));
   if (!ct.ok()) return ct.status();
-  std::string out = absl::StrCat(*lt, " ", Eq(left, 1) ? f.one : f.many, separator, " ", *ct,
-                                 " ", right == 1 ? f.cent_one : f.cent_many);
+  std::string out = absl::StrCat(*lt, " ", Eq(left, 1) ? f->one : f->many, separator, " ", *ct,
+                                 " ", right == 1 ? f->cent_one : f->cent_many);
   if (lang == "es") out = absl::StrReplaceAll(out, {{"uno", "un"}});
   if (lang == "de") out = absl::StrReplaceAll(out, {{"eins ", "ein "}});
   return out;

@@ -21,7 +21,9 @@ namespace vox::num2words {
 // languages or bad digits.
 absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view lang);
 
-// num2words(int(digits), ordinal=True, lang=lang).
+// num2words(int(digits), ordinal=True, lang=lang). OutOfRange where num2words raises besides the
+// cardinal's overflow: es ordinals whose float arithmetic leaves a negative remainder (e.g.
+// 9999999999999999, TypeError in num2words).
 absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view lang);
 
 // num2words(value, lang=lang) for a Python float (integral floats read as integers, others as
