@@ -112,14 +112,16 @@ flight, started at most --rate per second (default: as fast as the in-flight lim
                        segment per text
                        (default "Hello, how are you today?")
   --from LANG          source language (synthesize: the language of the text); default eng_Latn
-  --to LANG            target language (translate, speech-translate); default spa_Latn
-  --voice NAME         voice (synthesize, speech-translate); default: the server's first voice
+  --to LANG            target language (translate, speech-translate, translate-synthesize);
+                       default spa_Latn
+  --voice NAME         voice (synthesize, speech-translate, translate-synthesize); default: the
+                       server's first voice
   --encoding E         opus, ogg or pcm16 (default: the server's, Ogg Opus)
   --sample-rate HZ     output sample rate (default: the server's)
   --greedy             greedy speech sampling (reproducible)
   --beam N             translation beam size (default: the server's, greedy)
   --priority P         high, normal or low (overrides the data's priority)
-  --deadline D         per-call deadline (default 20s)
+  --deadline D         per-call deadline (default 20s; translate-synthesize: the whole sequence)
   --connect-timeout D  how long to wait for the connection before starting (default 10s)
   --format F           text (default) or json (ghz's JSON report fields plus streaming figures)
   --out FILE           write the report to FILE instead of stdout
