@@ -3,14 +3,16 @@
 //
 //   nllb_engine_bench --model DIR [--threads N] [--tokens 20] [--repeats 5] [--text "..."]
 //       [--source eng_Latn] [--target fra_Latn] [--no-bandwidth] [--kernels]
-//       [--verify-checksums]
+//       [--verify-checksums] [--stepper 1,8,32]
 //
 // Order of work, so the figures do not disturb each other: load the engine, one untimed warm-up
 // translation, --repeats timed ones (fixed-length greedy, exactly --tokens generated tokens),
 // then peak RSS (getrusage: loading + translating), then the memory read bandwidth (a 1 GiB
 // buffer allocated only now, so it never counts in the peak), then optionally the output
-// projection's kernels. One JSON object per line on stdout, in the style of
-// bench/nllb_python_reference.py; "bench": "nllb_engine_bench".
+// projection's kernels, then optionally the continuous-batching stepper (--stepper: tokens/s at
+// each listed number of concurrent sequences, and the cost of held rows; docs/engines.md).
+// One JSON object per line on stdout, in the style of bench/nllb_python_reference.py;
+// "bench": "nllb_engine_bench".
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -27,7 +29,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "engines/core/manifest.h"
 #include "engines/torch/device.h"
 #include "engines/translate/nllb_engine.h"
@@ -48,6 +52,7 @@ struct Args {
   bool bandwidth = true;
   bool kernels = false;
   bool verify = false;
+  std::vector<int> stepper;  // concurrent sequences per stepper run; empty = no stepper runs
 };
 
 void Emit(const std::string& event, nlohmann::json fields) {
@@ -61,7 +66,7 @@ int Usage(const char* why) {
   std::fprintf(stderr,
                "nllb_engine_bench: %s\nusage: nllb_engine_bench --model DIR [--threads N] "
                "[--tokens N] [--repeats N] [--text T] [--source L] [--target L] "
-               "[--no-bandwidth] [--kernels] [--verify-checksums]\n",
+               "[--no-bandwidth] [--kernels] [--verify-checksums] [--stepper 1,8,32]\n",
                why);
   return 2;
 }
@@ -124,6 +129,54 @@ double MeasureBandwidth(int threads, uint64_t bytes, int passes, double* best_s)
   return static_cast<double>(bytes) / best / 1e9;
 }
 
+// One stepper run: `active` + `held` sequences of the same text (fixed-length greedy, `tokens`
+// tokens) join at step 0; afterwards only the `active` ones are listed, the `held` ones stay
+// paused (their rows ride along masked). Times the join step (encoder batch, prefix, first token)
+// and every later step.
+struct StepperTiming {
+  double join_s = 0;
+  std::vector<double> steps_s;
+  double total_s = 0;
+};
+
+absl::Status TimeStepper(vox::NllbEngine& engine, const Args& a, int active, int held,
+                         vox::NllbEngine::HeldRows policy, StepperTiming* out) {
+  auto stepper = engine.NewStepper(policy);
+  if (stepper == nullptr) return absl::UnimplementedError("no stepper");
+  vox::TranslationParams params;
+  params.fixed_length = true;
+  params.max_length = a.tokens;
+  std::vector<uint64_t> all, listed;
+  for (int i = 0; i < active + held; ++i) {
+    if (absl::Status s = stepper->Join(i, a.text, a.source, a.target, params); !s.ok()) return s;
+    all.push_back(i);
+    if (i < active) listed.push_back(i);
+  }
+  const auto t0 = Clock::now();
+  int finished = 0;
+  for (int step = 0; finished < active; ++step) {
+    const auto ts = Clock::now();
+    const auto results = stepper->Step(step == 0 ? all : listed);
+    const double s = std::chrono::duration<double>(Clock::now() - ts).count();
+    (step == 0 ? out->join_s : out->steps_s.emplace_back()) = s;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].status.ok()) return results[i].status;
+      if (results[i].finished && (step == 0 ? all : listed)[i] < static_cast<uint64_t>(active)) {
+        ++finished;
+      }
+    }
+    if (step > a.tokens + 1) return absl::InternalError("fixed-length sequences did not finish");
+  }
+  out->total_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return absl::OkStatus();
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -147,6 +200,13 @@ int main(int argc, char** argv) {
     else if (flag == "--no-bandwidth") a.bandwidth = false;
     else if (flag == "--kernels") a.kernels = true;
     else if (flag == "--verify-checksums") a.verify = true;
+    else if (flag == "--stepper") {
+      for (absl::string_view n : absl::StrSplit(value("--stepper"), ',')) {
+        int c = 0;
+        if (!absl::SimpleAtoi(n, &c) || c < 1) return Usage("--stepper takes counts >= 1: 1,8,32");
+        a.stepper.push_back(c);
+      }
+    }
     else return Usage(("unknown flag " + flag).c_str());
   }
   if (a.model.empty()) return Usage("--model is required");
@@ -282,6 +342,43 @@ int main(int argc, char** argv) {
                              {"what", "[1, d] (and [4, d]) x [vocab, d]^T, best of 5"}};
     for (const auto& [name, s] : *k) fields[name + "_ms"] = s * 1000;
     Emit("kernels", fields);
+  }
+
+  // Continuous batching: tokens/s at each concurrency (best of --repeats after one warm-up),
+  // then the same concurrency with as many (and three times as many) more sequences held (paused)
+  // for the whole decode, their rows masked or the active rows selected.
+  using HeldRows = vox::NllbEngine::HeldRows;
+  struct Run {
+    int held;
+    HeldRows policy;
+    const char* name;
+  };
+  for (int c : a.stepper) {
+    for (const Run& run : {Run{0, HeldRows::kAuto, "none"}, Run{c, HeldRows::kMask, "mask"},
+                           Run{c, HeldRows::kSelect, "select"},
+                           Run{3 * c, HeldRows::kMask, "mask"},
+                           Run{3 * c, HeldRows::kSelect, "select"}}) {
+      const int held = run.held;
+      StepperTiming best;
+      for (int r = 0; r <= a.repeats; ++r) {
+        StepperTiming t;
+        if (absl::Status s = TimeStepper(**engine, a, c, held, run.policy, &t); !s.ok()) {
+          std::fprintf(stderr, "nllb_engine_bench: stepper: %s\n", s.ToString().c_str());
+          return 1;
+        }
+        if (r == 1 || (r > 1 && t.total_s < best.total_s)) best = t;
+      }
+      Emit("stepper", {{"threads", a.threads},
+                       {"active", c},
+                       {"held", held},
+                       {"held_rows", run.name},
+                       {"tokens", a.tokens},
+                       {"join_step_ms", best.join_s * 1000},
+                       {"step_ms_median", Median(best.steps_s) * 1000},
+                       {"total_s", best.total_s},
+                       {"tokens_per_s", c * a.tokens / best.total_s},
+                       {"what", "fixed-length greedy, all joining at step 0; held rows masked"}});
+    }
   }
   return 0;
 }

@@ -842,7 +842,7 @@ void TrimRows(NllbEngine::Impl::DecodeRows& rows) {
 
 class NllbStepper final : public TranslationStepper {
  public:
-  explicit NllbStepper(NllbEngine::Impl* impl) : impl_(impl) {}
+  NllbStepper(NllbEngine::Impl* impl, NllbEngine::HeldRows held) : impl_(impl), held_(held) {}
 
   absl::Status Join(uint64_t id, const std::string& text, const std::string& source,
                     const std::string& target, const TranslationParams& params) override {
@@ -1008,32 +1008,83 @@ class NllbStepper final : public TranslationStepper {
     // 1. One decode_step over every running row; rows of paused sequences are held (masked).
     std::vector<uint64_t> order;  // running sequences after this step, in row order
     std::vector<int64_t> keep;    // their rows of batch_
-    bool any_running = false;
-    for (uint64_t id : running_) any_running = any_running || stepping.count(id) > 0;
+    int64_t active_rows = 0;
+    bool beams = false;
+    for (uint64_t id : running_) {
+      const Seq& seq = seqs_.at(id);
+      if (stepping.count(id) == 0) continue;
+      active_rows += seq.num_rows;
+      beams = beams || NeedsLogprobs(seq);
+    }
+    const int64_t held_rows = batch_.rows() - active_rows;
+    // First row of each running sequence in `logits` (-1: held).
+    std::vector<int64_t> logit_row(running_.size(), -1);
     torch::Tensor logits, logprobs;
-    if (any_running) {
-      std::vector<int64_t> live;
-      live.reserve(batch_.rows());
-      bool beams = false;
-      for (uint64_t id : running_) {
-        const Seq& seq = seqs_.at(id);
-        live.insert(live.end(), seq.num_rows, stepping.count(id) > 0 ? 1 : 0);
-        beams = beams || (NeedsLogprobs(seq) && stepping.count(id) > 0);
+    if (active_rows > 0) {
+      // kAuto: select once held rows are at least as many as active ones (docs/engines.md,
+      // "NLLB": measured with nllb_engine_bench --stepper).
+      const bool select = held_rows > 0 && (held_ == NllbEngine::HeldRows::kSelect ||
+                                            (held_ == NllbEngine::HeldRows::kAuto &&
+                                             held_rows >= active_rows));
+      const std::vector<int64_t> tokens = NextTokens();
+      if (!select) {
+        // Held rows ride along with their new column masked out.
+        std::vector<int64_t> live;
+        live.reserve(batch_.rows());
+        for (size_t i = 0; i < running_.size(); ++i) {
+          const Seq& seq = seqs_.at(running_[i]);
+          const bool on = stepping.count(running_[i]) > 0;
+          if (on) logit_row[i] = seq.first_row;
+          live.insert(live.end(), seq.num_rows, on ? 1 : 0);
+        }
+        logits = impl_->Step(batch_, tokens, &live);
+      } else {
+        // Only the active rows run; their new caches go back into their rows, and the held
+        // rows get a masked column so all rows keep one T.
+        std::vector<int64_t> index, sub_tokens;
+        for (size_t i = 0; i < running_.size(); ++i) {
+          const Seq& seq = seqs_.at(running_[i]);
+          if (stepping.count(running_[i]) == 0) continue;
+          logit_row[i] = static_cast<int64_t>(index.size());
+          for (int64_t b = 0; b < seq.num_rows; ++b) {
+            index.push_back(seq.first_row + b);
+            sub_tokens.push_back(tokens[seq.first_row + b]);
+          }
+        }
+        Impl::DecodeRows sub = batch_;
+        Impl::SelectRows(sub, index);
+        logits = impl_->Step(sub, sub_tokens);
+        const torch::Tensor where =
+            torch::tensor(index, torch::kInt64).to(batch_.self_mask.device());
+        for (size_t i = 0; i < batch_.self_kv.size(); ++i) {
+          torch::Tensor& full = batch_.self_kv[i];
+          auto sizes = full.sizes().vec();
+          sizes[2] = 1;
+          torch::Tensor grown = torch::cat({full, torch::zeros(sizes, full.options())}, 2);
+          grown.index_copy_(0, where, sub.self_kv[i]);
+          full = grown;
+        }
+        torch::Tensor mask = torch::cat(
+            {batch_.self_mask, torch::zeros({batch_.rows(), 1}, batch_.self_mask.options())}, 1);
+        mask.index_copy_(0, where, sub.self_mask);
+        batch_.self_mask = mask;
+        for (size_t k = 0; k < index.size(); ++k) batch_.positions[index[k]] = sub.positions[k];
       }
-      logits = impl_->Step(batch_, NextTokens(), &live);
       if (beams) logprobs = torch::log_softmax(logits, -1).contiguous();
     }
-    for (uint64_t id : running_) {
+    for (size_t i = 0; i < running_.size(); ++i) {
+      const uint64_t id = running_[i];
       Seq& seq = seqs_.at(id);
-      if (stepping.count(id) == 0) {
+      if (logit_row[i] < 0) {
         for (int64_t b = 0; b < seq.num_rows; ++b) keep.push_back(seq.first_row + b);
         order.push_back(id);
         continue;
       }
-      auto rows = Advance(seq, seq.first_row, logits, logprobs);
+      auto rows = Advance(seq, logit_row[i], logits, logprobs);
       if (!rows.ok()) return rows.status();
       if (rows->empty()) continue;  // finished: its rows leave now
-      keep.insert(keep.end(), rows->begin(), rows->end());
+      // Rows of `logits` -> rows of batch_ (the sequence's rows are contiguous in both).
+      for (int64_t r : *rows) keep.push_back(seq.first_row + (r - logit_row[i]));
       order.push_back(id);
     }
     bool identity = static_cast<int64_t>(keep.size()) == batch_.rows();
@@ -1145,6 +1196,7 @@ class NllbStepper final : public TranslationStepper {
   }
 
   NllbEngine::Impl* impl_;
+  const NllbEngine::HeldRows held_;
   std::unordered_map<uint64_t, Seq> seqs_;
   std::vector<uint64_t> running_;  // sequences with rows in batch_, in row order
   Impl::DecodeRows batch_;         // every running row; empty when none
@@ -1154,7 +1206,11 @@ class NllbStepper final : public TranslationStepper {
 }  // namespace
 
 std::unique_ptr<TranslationStepper> NllbEngine::NewStepper() {
-  return std::make_unique<NllbStepper>(impl_.get());
+  return NewStepper(HeldRows::kAuto);
+}
+
+std::unique_ptr<TranslationStepper> NllbEngine::NewStepper(HeldRows held) {
+  return std::make_unique<NllbStepper>(impl_.get(), held);
 }
 
 absl::StatusOr<std::unique_ptr<TranslationEngine>> LoadNllbEngine(const std::string& name,

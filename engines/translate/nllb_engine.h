@@ -49,15 +49,16 @@ class NllbEngine : public TranslationEngine {
                                                            const StopCheck& stop) override;
 
   // Continuous batching over this engine's decoder (docs/engines.md, "NLLB"): texts join at a
-  // Step() boundary, every Step() runs one decode_step over all running rows, and a sequence
+  // Step() boundary, every Step() runs one decode_step over the running rows, and a sequence
   // leaves the step it finishes. Results equal Translate() of each text alone (ids identical,
   // logits within float rounding), greedy and beam search alike.
   //  - Join() tokenizes and checks the text (INVALID_ARGUMENT as Validate; ALREADY_EXISTS for a
   //    joined id) and records it as pending; nothing runs on the model.
   //  - Step(active): the running sequences in `active` take one decoder step together (one
-  //    decode_step call over every running row). Running sequences not in `active` (paused)
-  //    ride along held: their new cache column is masked out, their position and tokens do not
-  //    move, their logits are ignored, so their results are as if they had not been stepped.
+  //    decode_step call). Running sequences not in `active` (paused, held) keep their state:
+  //    either their rows ride along with the new cache column masked out and their logits
+  //    ignored, or only the listed rows run (see HeldRows below); positions and tokens of held
+  //    rows never move, so their results are as if they had not been stepped.
   //    The pending sequences in `active` are encoded as one encoder batch, run their forced
   //    prefix (decoder start, target language) and choose their first token in that same
   //    Step(), then merge into the running rows (self caches padded on the left of T, sources
@@ -67,13 +68,22 @@ class NllbEngine : public TranslationEngine {
   //  - A torch error fails the sequences of that Step() (their result status; they must still
   //    be Leave()d); the others keep their state. Unknown ids get NOT_FOUND; a finished or
   //    failed id listed again gets its final result again.
-  // Cost per Step(): one decode_step over all running rows (held rows included), the self
+  // Cost per Step(): one decode_step over the running rows (held ones too when masked), the self
   // caches' copy that decode_step's concatenation makes anyway, plus, in a step where
   // sequences join, one encoder + cross_kv call and two decode_steps over the joining rows and
   // one copy of the running caches to merge them; a step where rows leave re-selects the
   // remaining rows (one copy) and drops cache columns no row uses any more.
   // Borrows the engine (must not outlive it); not thread-safe, like the engine.
   std::unique_ptr<TranslationStepper> NewStepper() override;
+
+  // How a stepper's Step() treats running sequences it does not list (held, paused):
+  // kMask runs their rows along with a masked new column (no copies; their share of the step's
+  // compute is wasted), kSelect runs only the listed rows (copies the listed rows' caches out
+  // and back each step), kAuto (NewStepper()'s choice) masks while held rows are fewer than the
+  // listed ones and selects otherwise. Results are the same either way; only the cost differs
+  // (docs/engines.md).
+  enum class HeldRows { kAuto, kMask, kSelect };
+  std::unique_ptr<TranslationStepper> NewStepper(HeldRows held);
 
   // --- Lower-level access (tests, benchmarks, diagnostics). ---
 

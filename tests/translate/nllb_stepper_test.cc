@@ -79,8 +79,9 @@ class NllbStepperTest : public ::testing::Test {
 
   // Runs the schedule on one stepper until every job finished or left. Checks the stepper's
   // bookkeeping on the way: one OK result per listed id, size() == joined - left.
-  static void Run(std::vector<Job>& jobs, int* max_concurrent = nullptr) {
-    auto stepper = engine_->NewStepper();
+  static void Run(std::vector<Job>& jobs, int* max_concurrent = nullptr,
+                  NllbEngine::HeldRows held = NllbEngine::HeldRows::kAuto) {
+    auto stepper = engine_->NewStepper(held);
     ASSERT_NE(stepper, nullptr);
     std::set<uint64_t> joined;
     int concurrent = 0;
@@ -130,6 +131,22 @@ class NllbStepperTest : public ::testing::Test {
     FAIL() << "the schedule did not end in 1000 steps";
   }
 
+  static void Reset(std::vector<Job>& jobs) {
+    for (Job& j : jobs) {
+      j.finished = false;
+      j.output = {};
+      j.active_steps = 0;
+    }
+  }
+
+  static constexpr NllbEngine::HeldRows kPolicies[] = {
+      NllbEngine::HeldRows::kMask, NllbEngine::HeldRows::kSelect, NllbEngine::HeldRows::kAuto};
+  static const char* Name(NllbEngine::HeldRows h) {
+    return h == NllbEngine::HeldRows::kMask     ? "mask"
+           : h == NllbEngine::HeldRows::kSelect ? "select"
+                                                : "auto";
+  }
+
   static NllbEngine* engine_;
   static nlohmann::json* golden_;
 };
@@ -158,27 +175,31 @@ TEST_F(NllbStepperTest, GreedyStaggeredAndPausedEqualsTranslateAlone) {
     }
     jobs.push_back(std::move(j));
   }
-  int concurrent = 0;
-  Run(jobs, &concurrent);
-  EXPECT_GT(concurrent, 5) << "the schedule must really overlap sequences";
-  int ended = 0, paused_checked = 0;
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    const Job& j = jobs[i];
-    ASSERT_TRUE(j.finished) << j.text;
-    const TranslationOutput alone = Alone(j);
-    EXPECT_EQ(j.output.token_ids, alone.token_ids) << j.text;
-    EXPECT_EQ(j.output.text, alone.text) << j.text;
-    EXPECT_EQ(j.output.token_ids, Ids(cases()[i]["greedy"]["ids"])) << j.text;
-    // One generated token per Step that listed it; an ending </s> takes a step of its own.
-    const bool eos = cases()[i]["greedy"]["ended_with_eos"].get<bool>();
-    EXPECT_EQ(j.active_steps, static_cast<int>(alone.token_ids.size()) + (eos ? 1 : 0)) << j.text;
-    ended += eos;
-    // A pause that fell inside the decode held the sequence without changing its result.
-    if (j.pause_from >= 0 && j.pause_from < j.join + j.active_steps) ++paused_checked;
+  for (NllbEngine::HeldRows held : kPolicies) {
+    SCOPED_TRACE(Name(held));
+    Reset(jobs);
+    int concurrent = 0;
+    Run(jobs, &concurrent, held);
+    EXPECT_GT(concurrent, 5) << "the schedule must really overlap sequences";
+    int ended = 0, paused_checked = 0;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const Job& j = jobs[i];
+      ASSERT_TRUE(j.finished) << j.text;
+      const TranslationOutput alone = Alone(j);
+      EXPECT_EQ(j.output.token_ids, alone.token_ids) << j.text;
+      EXPECT_EQ(j.output.text, alone.text) << j.text;
+      EXPECT_EQ(j.output.token_ids, Ids(cases()[i]["greedy"]["ids"])) << j.text;
+      // One generated token per Step that listed it; an ending </s> takes a step of its own.
+      const bool eos = cases()[i]["greedy"]["ended_with_eos"].get<bool>();
+      EXPECT_EQ(j.active_steps, static_cast<int>(alone.token_ids.size()) + (eos ? 1 : 0)) << j.text;
+      ended += eos;
+      // A pause that fell inside the decode held the sequence without changing its result.
+      if (j.pause_from >= 0 && j.pause_from < j.join + j.active_steps) ++paused_checked;
+    }
+    EXPECT_GT(ended, 0);
+    EXPECT_LT(ended, static_cast<int>(jobs.size()));
+    EXPECT_GE(paused_checked, 2);
   }
-  EXPECT_GT(ended, 0);
-  EXPECT_LT(ended, static_cast<int>(jobs.size()));
-  EXPECT_GE(paused_checked, 2);
 }
 
 // All texts joining at one step (one encoder batch of different lengths and language pairs).
@@ -230,17 +251,21 @@ TEST_F(NllbStepperTest, BeamMixedWithGreedyEqualsTranslateAlone) {
     ++id;
   }
   ASSERT_GT(differ, 0) << "beam goldens must differ from greedy somewhere";
-  Run(jobs);
-  int beams = 0;
-  for (const Job& j : jobs) {
-    ASSERT_TRUE(j.finished) << j.text;
-    const TranslationOutput alone = Alone(j);
-    EXPECT_EQ(j.output.token_ids, alone.token_ids)
-        << j.text << " beam " << j.params.beam_size << " lp " << j.params.length_penalty;
-    EXPECT_EQ(j.output.text, alone.text);
-    beams += j.params.beam_size > 1;
+  for (NllbEngine::HeldRows held : {NllbEngine::HeldRows::kMask, NllbEngine::HeldRows::kSelect}) {
+    SCOPED_TRACE(Name(held));
+    Reset(jobs);
+    Run(jobs, nullptr, held);
+    int beams = 0;
+    for (const Job& j : jobs) {
+      ASSERT_TRUE(j.finished) << j.text;
+      const TranslationOutput alone = Alone(j);
+      EXPECT_EQ(j.output.token_ids, alone.token_ids)
+          << j.text << " beam " << j.params.beam_size << " lp " << j.params.length_penalty;
+      EXPECT_EQ(j.output.text, alone.text);
+      beams += j.params.beam_size > 1;
+    }
+    EXPECT_GT(beams, 15);
   }
-  EXPECT_GT(beams, 15);
 }
 
 TEST_F(NllbStepperTest, LeavingMidDecodeLeavesTheOthersUnchanged) {
