@@ -181,6 +181,7 @@ int main(int argc, char** argv) {
   // Concurrent speech: n sampled sequences (different seeds, forced to `codes` codes so every
   // stream does the same work) joined at once and stepped together until all finish.
   {
+    double gpt_step_ms = 0;  // median wall time of the last run's steps that vocoded nothing
     auto throughput = [&](int n) -> double {  // audio seconds per wall second; < 0 on error
       auto stepper = e.NewStepper();
       if (stepper == nullptr) return -1;
@@ -194,8 +195,14 @@ int main(int argc, char** argv) {
       }
       int64_t samples_out = 0;
       const auto t0 = Clock::now();
+      std::vector<double> quiet;  // steps without audio: GPT step and sampling only
       while (!active.empty()) {
+        const auto ts = Clock::now();
         const auto res = stepper->Step(active);
+        const double step_s = Since(ts);
+        bool audio = false;
+        for (const auto& r : res) audio |= !r.audio.empty();
+        if (!audio) quiet.push_back(step_s);
         std::vector<uint64_t> next;
         for (size_t k = 0; k < res.size(); ++k) {
           if (!res[k].status.ok()) return -1;
@@ -205,7 +212,9 @@ int main(int argc, char** argv) {
         }
         active = std::move(next);
       }
-      return (static_cast<double>(samples_out) / e.sample_rate()) / Since(t0);
+      const double wall = Since(t0);
+      gpt_step_ms = quiet.empty() ? 0 : 1e3 * Median(quiet);
+      return (static_cast<double>(samples_out) / e.sample_rate()) / wall;
     };
     std::printf("\nconcurrent speech through the stepper (%d codes per stream, sampled), audio s per wall s:\n",
                 codes);
@@ -214,10 +223,12 @@ int main(int argc, char** argv) {
       o.batched_steps = batched;
       e.set_stream_options(o);
       (void)throughput(2);  // warm up
-      std::vector<double> one, many;
+      std::vector<double> one, many, step_one, step_many;
       for (int r = 0; r < runs; ++r) {
         one.push_back(throughput(1));
+        step_one.push_back(gpt_step_ms);
         many.push_back(throughput(streams));
+        step_many.push_back(gpt_step_ms);
       }
       if (Median(one) <= 0 || Median(many) <= 0) {
         std::fprintf(stderr, "stepper failed\n");
@@ -228,6 +239,8 @@ int main(int argc, char** argv) {
                           : "one step call per sequence",
                   Median(one), streams, Median(many), Median(many) / Median(one),
                   batched ? "   (goal >= 5 at 16)" : "");
+      std::printf("  %-28s a step without vocoding: 1 stream %.2f ms, %d streams %.2f ms\n", "",
+                  Median(step_one), streams, Median(step_many));
     }
     e.set_stream_options(so);
   }
