@@ -60,11 +60,12 @@ VOICE=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['voices'][0]
 # a voxd that does not know them refuses the config ("unknown key"), and the script then runs
 # without them and says so in the table.
 SCHED_NOTE=""
-write_config() {  # NAME TRANSLATION_BATCH SPEECH_BATCH WITH_SCHEDULER_KEYS
-  local name=$1 tb=$2 sb=$3 keys=$4
+write_config() {  # NAME TRANSLATION_BATCH SPEECH_BATCH WITH_SCHEDULER_KEYS [METRICS_ADDR]
+  local name=$1 tb=$2 sb=$3 keys=$4 metrics=${5:-}
   {
     echo '[server]'
     echo 'access_log = false'
+    if [ -n "$metrics" ]; then echo '[metrics]'; echo "listen = \"$metrics\""; fi
     echo '[models]'
     echo 'verify_checksums = false'
     echo '[builtin]'
@@ -118,13 +119,22 @@ start_voxd() {
 
 # Batched: translation batches up to the 32 clients of the batching run, speech up to the 16
 # streams of the concurrent-speech run. Unbatched: max_batch_size = 1 for both.
-write_config batched 32 16 1
+# A's Prometheus endpoint: the overload figure also reads the server's own view of how fast
+# RESOURCE_EXHAUSTED is answered (vox_request_duration_seconds by code).
+METRICS_ADDR=127.0.0.1:$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+write_config batched 32 16 1 "$METRICS_ADDR"
 write_config unbatched 1 1 1
-if ! start_voxd batched; then
+if ! start_voxd batched && grep -q "cannot serve metrics" "$OUT_DIR/voxd-batched.err"; then
+  echo "serving_benchmarks: voxd cannot serve metrics here ($(grep -o "cannot serve metrics.*" "$OUT_DIR/voxd-batched.err" | head -1)); going on without the server-side view" >&2
+  METRICS_ADDR=""
+  write_config batched 32 16 1
+  start_voxd batched || true
+fi
+if [ -z "${ADDR_batched:-}" ]; then
   if grep -q "unknown key" "$OUT_DIR/voxd-batched.err"; then
     SCHED_NOTE="this voxd has no max_batch_size setting ($(grep -o "unknown key '[^']*'" "$OUT_DIR/voxd-batched.err" | head -1)): both configurations are the same"
     echo "serving_benchmarks: $SCHED_NOTE" >&2
-    write_config batched 32 16 0
+    write_config batched 32 16 0 "$METRICS_ADDR"
     write_config unbatched 1 1 0
     start_voxd batched || { cat "$OUT_DIR/voxd-batched.err" >&2; exit 1; }
   else
@@ -198,8 +208,11 @@ EOF
 )
 RATE=$($PY -c "print(round(2 * $SUSTAINABLE, 1))")
 echo "serving_benchmarks: sustainable rate ${SUSTAINABLE}/s, overload at ${RATE}/s for ${OVERLOAD_SECONDS}s"
+scrape() { [ -n "$METRICS_ADDR" ] || return 0; $PY -c "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen('http://$METRICS_ADDR/metrics', timeout=10).read().decode())" >"$OUT_DIR/metrics-$1.txt" 2>/dev/null || echo "(no metrics)" >"$OUT_DIR/metrics-$1.txt"; }
+scrape before-overload
 bench overload --server "$A" --call translate --concurrency 2000 --rate "$RATE" --duration "${OVERLOAD_SECONDS}s" --text "$MEDIUM"
 
+scrape after-overload
 stop_all
 PIDS=()
 trap - EXIT
@@ -269,6 +282,41 @@ if "ResourceExhausted" in by:
     row(f"4 overload: time to RESOURCE_EXHAUSTED (p50 / p99, {by['ResourceExhausted']['count']} answers)", fmt(re50, " ms"), fmt(re99, " ms"), "", "<= 5 ms", check(re99 <= 5))
 else:
     row("4 overload: time to RESOURCE_EXHAUSTED", "none refused", "", "", "<= 5 ms", "n/a")
+
+# The server's own view (vox_request_duration_seconds, Translate, by code) over the overload run:
+# the share of answers within 5 ms and the bucket holding the 99th percentile.
+import re
+def buckets(name):
+    out = {}
+    try:
+        text = open(os.path.join(out_dir_, f"metrics-{name}.txt")).read()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        if not line.startswith("vox_request_duration_seconds_bucket{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+        if "Translate" not in labels.get("method", "") or "SpeechTranslate" in labels.get("method", ""):
+            continue
+        code = labels.get("code", "").upper().replace("_", "")
+        le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
+        out.setdefault(code, {})[le] = float(line.rsplit(" ", 1)[1])
+    return out
+out_dir_ = out
+before, after = buckets("before-overload"), buckets("after-overload")
+for code, label in (("RESOURCEEXHAUSTED", "RESOURCE_EXHAUSTED"), ("OK", "OK")):
+    if code not in after:
+        continue
+    les = sorted(after[code])
+    delta = {le: after[code][le] - before.get(code, {}).get(le, 0) for le in les}
+    total = delta[les[-1]]
+    if total <= 0:
+        continue
+    within5 = delta.get(0.005, float("nan")) / total
+    p99 = next(le for le in les if delta[le] >= 0.99 * total)
+    p99s = "> 30 s" if p99 == float("inf") else f"<= {p99 * 1000:g} ms"
+    ok = (p99 <= 0.005) if code == "RESOURCEEXHAUSTED" else None
+    row(f"4 overload, inside voxd (metrics): {label} answers within 5 ms / p99 bucket ({int(total)} answers)", f"{within5 * 100:.1f}%", p99s, "", "<= 5 ms" if ok is not None else "", "" if ok is None else check(ok))
 
 # 5. SpeechTranslate pipeline. One-segment sessions: the segment's time to first audio and
 # latency (= its interval), ST against T+S. Three-segment sessions: a later segment's figures
