@@ -1,6 +1,7 @@
 // speech_bench: latency structure of the XTTS engine (docs/benchmarks.md, "Speech engine").
 //
-//   speech_bench [--model DIR] [--threads N] [--codes 540] [--runs 3] [--streams 16]
+//   speech_bench [--model DIR] [--device cpu|cuda|mps] [--threads N] [--codes 540] [--runs 3]
+//                [--streams 16]
 //
 // 1. Time to first audio ÷ full synthesis time for a long utterance (forced length, greedy).
 // 2. Vocoder time of the last regular chunk ÷ the first chunk for that utterance (and, for
@@ -36,9 +37,11 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   std::string model = std::string(VOX_TINY_DIR) + "/models/xtts-tiny";
+  std::string device = "cpu";
   int threads = 1, codes = 540, runs = 3, streams = 16;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--model")) model = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--device")) device = argv[i + 1];
     else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--codes")) codes = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--runs")) runs = std::atoi(argv[i + 1]);
@@ -50,7 +53,7 @@ int main(int argc, char** argv) {
   }
   const vox::ThreadSettings ts = vox::ConfigureThreads(threads, threads);
   vox::EngineOptions opts;
-  opts.device = "cpu";
+  opts.device = device;
   auto loaded = vox::XttsEngine::Load("bench", model, opts);
   if (!loaded.ok()) {
     std::fprintf(stderr, "load %s: %s\n", model.c_str(), std::string(loaded.status().message()).c_str());
@@ -58,9 +61,10 @@ int main(int argc, char** argv) {
   }
   vox::XttsEngine& e = **loaded;
   const vox::XttsStreamOptions so = e.stream_options();
-  std::printf("model %s, intra-op threads %d, BLAS threads %d, chunks: first %d codes, then every %d, "
+  std::printf("model %s on %s, intra-op threads %d, BLAS threads %d, chunks: first %d codes, then every %d, "
               "context %s frames, cross-fade %d samples\n",
-              model.c_str(), ts.intra_op_threads, ts.blas_threads, so.first_chunk_codes, so.chunk_codes,
+              model.c_str(), device.c_str(), ts.intra_op_threads, ts.blas_threads, so.first_chunk_codes,
+              so.chunk_codes,
               so.context_frames < 0 ? "receptive-field" : std::to_string(so.context_frames).c_str(),
               so.crossfade_samples);
 
