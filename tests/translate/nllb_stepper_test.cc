@@ -428,5 +428,95 @@ TEST_F(NllbStepperTest, FinishedSequenceListedAgainGetsItsResultAgain) {
   EXPECT_EQ(stepper->size(), 0);
 }
 
+// A torch error inside a step (here: a manifest claiming 1 decoder layer for a 2-layer model, so
+// decode_step indexes past the cache list) fails the listed sequences with INTERNAL, never
+// throws, and leaves a pending sequence that was not listed untouched.
+TEST(NllbStepperErrorTest, TorchErrorsFailTheStepsSequences) {
+  vox::testing::ScopedModelCopy copy("stepper_error");
+  auto manifest = ReadJson(copy.path() + "/manifest.json");
+  ASSERT_EQ(manifest["config"]["decoder_layers"], 2);
+  manifest["config"]["decoder_layers"] = 1;
+  vox::testing::WriteJson(copy.path() + "/manifest.json", manifest);
+  EngineOptions options;
+  options.device = TestDevice();
+  options.verify_checksums = false;
+  auto engine = NllbEngine::Load("broken", copy.path(), options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  auto stepper = (*engine)->NewStepper();
+  ASSERT_TRUE(stepper->Join(1, "Hello", "eng_Latn", "fra_Latn", {}).ok());
+  ASSERT_TRUE(stepper->Join(2, "Bonjour", "fra_Latn", "eng_Latn", {}).ok());
+  auto r = stepper->Step({1});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status.code(), absl::StatusCode::kInternal) << r[0].status;
+  EXPECT_THAT(r[0].status.message(), HasSubstr("broken"));
+  EXPECT_FALSE(r[0].finished);
+  EXPECT_EQ(stepper->size(), 2);
+  // Listed again: the same failure, without running anything.
+  r = stepper->Step({1});
+  EXPECT_EQ(r[0].status.code(), absl::StatusCode::kInternal);
+  // The other sequence was still pending; it fails only when it runs.
+  r = stepper->Step({2});
+  EXPECT_EQ(r[0].status.code(), absl::StatusCode::kInternal);
+  stepper->Leave(1);
+  stepper->Leave(2);
+  EXPECT_EQ(stepper->size(), 0);
+}
+
+// A failure mid-decode: the manifest claims 1000 positions while model.ts holds a table of 130,
+// so a sequence allowed 200 tokens fails inside decode_step once its position passes the table.
+// The sequence held (not listed) in that step keeps its state and later finishes exactly as
+// Translate() does; the failed one is INTERNAL.
+TEST(NllbStepperErrorTest, FailureMidDecodeLeavesHeldSequencesIntact) {
+  vox::testing::ScopedModelCopy copy("stepper_positions");
+  auto manifest = ReadJson(copy.path() + "/manifest.json");
+  ASSERT_EQ(manifest["config"]["max_position_embeddings"], 128);
+  manifest["config"]["max_position_embeddings"] = 1000;
+  vox::testing::WriteJson(copy.path() + "/manifest.json", manifest);
+  EngineOptions options;
+  options.device = TestDevice();
+  options.verify_checksums = false;
+  auto engine = NllbEngine::Load("short-table", copy.path(), options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const std::string text = "Where is the nearest train station?";
+  TranslationParams ok_params;
+  ok_params.max_length = 40;
+  ok_params.fixed_length = true;
+  auto alone = (*engine)->Translate({text}, "eng_Latn", "spa_Latn", ok_params, nullptr);
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  TranslationParams long_params;
+  long_params.max_length = 200;
+  long_params.fixed_length = true;
+  for (auto held : {NllbEngine::HeldRows::kMask, NllbEngine::HeldRows::kSelect}) {
+    auto stepper = (*engine)->NewStepper(held);
+    ASSERT_TRUE(stepper->Join(1, "Bonjour", "fra_Latn", "deu_Latn", long_params).ok());
+    ASSERT_TRUE(stepper->Join(2, text, "eng_Latn", "spa_Latn", ok_params).ok());
+    for (int step = 0; step < 10; ++step) {
+      auto r = stepper->Step({1, 2});
+      ASSERT_TRUE(r[0].status.ok() && r[1].status.ok());
+    }
+    int failed_at = -1;
+    for (int step = 10; step < 200 && failed_at < 0; ++step) {
+      auto r = stepper->Step({1});
+      ASSERT_FALSE(r[0].finished);
+      if (!r[0].status.ok()) {
+        EXPECT_EQ(r[0].status.code(), absl::StatusCode::kInternal) << r[0].status;
+        failed_at = step;
+      }
+    }
+    // Positions 2 and 3 hold the prefix; generated token k is fed at position 3 + k.
+    EXPECT_GT(failed_at, 100);
+    EXPECT_EQ(stepper->size(), 2);
+    stepper->Leave(1);
+    TranslationStepResult last;
+    for (int step = 0; step < 40 && !last.finished; ++step) {
+      auto r = stepper->Step({2});
+      ASSERT_TRUE(r[0].status.ok()) << r[0].status;
+      last = r[0];
+    }
+    ASSERT_TRUE(last.finished);
+    EXPECT_EQ(last.output.token_ids, (*alone)[0].token_ids);
+  }
+}
+
 }  // namespace
 }  // namespace vox
