@@ -881,8 +881,9 @@ class NllbStepper final : public TranslationStepper {
       if (it->second.state == State::kPending) joining.push_back(id);
     }
     if (!stepping.empty()) {
-      // Every torch operation here is functional (no tensor is changed in place), so keeping
-      // the handles is a full snapshot: a failed step leaves the other sequences untouched.
+      // No tensor the batch holds is changed in place (operations are functional; the select
+      // path's index_copy_ writes into tensors it just made), so keeping the handles is a full
+      // snapshot: a failed step leaves the other sequences untouched.
       const Impl::DecodeRows saved_batch = batch_;
       const std::vector<uint64_t> saved_running = running_;
       std::unordered_map<uint64_t, Seq> saved_seqs;
