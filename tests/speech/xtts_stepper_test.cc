@@ -317,6 +317,26 @@ TEST_F(XttsStepperTest, LongTextGoesThroughItsPiecesInOrder) {
   EXPECT_GT(outcomes[0].out.stats.codes, 12);  // more than one piece
 }
 
+TEST(XttsStepperDTypeTest, BFloat16GptStepsInBatches) {
+  EngineOptions o;
+  o.device = TestDevice();
+  o.dtype = "bfloat16";
+  auto e = XttsEngine::Load("xtts-tiny-bf16", kModel, o);
+  ASSERT_TRUE(e.ok()) << e.status();
+  auto stepper = (*e)->NewStepper();
+  std::vector<Script> s;
+  for (int i = 0; i < 3; ++i) {
+    Script x{Request(i == 1 ? "hola, ¿qué tal?" : "Hello there, friend.", i == 1 ? "spa_Latn" : "eng_Latn",
+                     i == 0, 50 + i), i * 2};
+    x.request.params.forced_codes = 40;
+    s.push_back(x);
+  }
+  const int64_t calls0 = (*e)->gpt_calls_run(), steps0 = (*e)->steps_run();
+  const auto outcomes = Drive(*stepper, s);
+  EXPECT_LT((*e)->gpt_calls_run() - calls0, (*e)->steps_run() - steps0);
+  ExpectEqualToReference(**e, s, outcomes);
+}
+
 TEST(XttsStepperFallbackTest, OneByOneStepsWithoutStepSlotsEqualSynthesize) {
   XttsStreamOptions o;
   o.batched_steps = false;
