@@ -21,6 +21,8 @@ int64_t NanosBetween(SteadyClock::time_point a, SteadyClock::time_point b) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count();
 }
 
+int64_t SecondsToNanos(double seconds) { return static_cast<int64_t>(seconds * 1e9 + 0.5); }
+
 }  // namespace
 
 struct LoadRunner::Stubs {
@@ -189,6 +191,14 @@ class LoadRunner::SpeechTranslateCall final
           result_.segment_latency_nanos.push_back(NanosBetween(seg.sent_at, now));
           spans_.push_back({NanosBetween(start_, seg.sent_at), NanosBetween(start_, now)});
         }
+        if (response_.segment_end().has_timings()) {
+          const v1::SegmentTimings& t = response_.segment_end().timings();
+          result_.segment_server_nanos["queue"].push_back(SecondsToNanos(t.queue_seconds()));
+          result_.segment_server_nanos["translation"].push_back(
+              SecondsToNanos(t.translation_seconds()));
+          result_.segment_server_nanos["synthesis"].push_back(
+              SecondsToNanos(t.synthesis_seconds()));
+        }
         ++result_.segments_done;
         break;
       }
@@ -258,6 +268,7 @@ struct StageAudio {
   int64_t messages = 0;
   int64_t samples = 0;
   int sample_rate_hz = 0;
+  double server_synthesis_seconds = -1;  // from the summary; -1 = none came
 };
 
 }  // namespace
@@ -285,6 +296,8 @@ class LoadRunner::SynthesizeStage final
     const int64_t now = NanosBetween(call_start_, SteadyClock::now());
     if (response_.has_header()) {
       audio_.sample_rate_hz = response_.header().sample_rate_hz();
+    } else if (response_.has_summary()) {
+      audio_.server_synthesis_seconds = response_.summary().synthesis_seconds();
     } else if (response_.has_audio() && response_.audio().num_samples() > 0) {
       ++audio_.messages;
       audio_.samples += response_.audio().num_samples();
@@ -368,6 +381,10 @@ class LoadRunner::TranslateSynthesizeCall {
       End(status);
       return;
     }
+    result_.segment_server_nanos["queue"].push_back(
+        SecondsToNanos(translate_response_.queue_seconds()));
+    result_.segment_server_nanos["translation"].push_back(
+        SecondsToNanos(translate_response_.compute_seconds()));
     std::vector<std::string> texts;
     for (const v1::Translation& t : translate_response_.translations()) {
       if (!t.text().empty()) texts.push_back(t.text());
@@ -413,6 +430,10 @@ class LoadRunner::TranslateSynthesizeCall {
     const int64_t sent = NanosBetween(start_, segment_sent_);
     const int64_t end = NanosBetween(start_, SteadyClock::now());
     Absorb(audio);
+    if (audio.server_synthesis_seconds >= 0) {
+      result_.segment_server_nanos["synthesis"].push_back(
+          SecondsToNanos(audio.server_synthesis_seconds));
+    }
     if (audio.first_audio_nanos >= 0) {
       result_.segment_time_to_first_audio_nanos.push_back(audio.first_audio_nanos - sent);
     }

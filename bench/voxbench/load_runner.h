@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +48,11 @@ struct CallResult {
   std::vector<int64_t> segment_time_to_first_audio_nanos;
   std::vector<int64_t> segment_latency_nanos;
   std::vector<int64_t> segment_interval_nanos;
+  // Segmented calls: what voxd reported per segment, by stage ("queue", "translation",
+  // "synthesis"), in nanoseconds. speech-translate: the segment_end timings (queue_seconds,
+  // translation_seconds, synthesis_seconds); translate-synthesize: TranslateResponse's
+  // queue_seconds and compute_seconds, and the SynthesisSummary's synthesis_seconds.
+  std::map<std::string, std::vector<int64_t>> segment_server_nanos;
   int64_t audio_messages = 0;
   int64_t audio_samples = 0;
   int sample_rate_hz = 0;  // from the stream's header; 0 = none seen

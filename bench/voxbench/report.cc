@@ -43,6 +43,7 @@ nlohmann::json StatsJson(const DurationSummary& s) {
 struct Collected {
   DurationSamples latency, ttfa, gaps, segment_ttfa, segment_latency, segment_interval;
   std::map<std::string, DurationSamples> latency_by_status;  // ghz names
+  std::map<std::string, DurationSamples> segment_server;     // by stage
   std::map<std::string, int64_t> status_codes;  // ghz names
   std::map<std::string, int64_t> errors;
   int64_t audio_messages = 0;
@@ -66,6 +67,9 @@ Collected Collect(const BenchOptions& options, const RunResult& run) {
     for (int64_t g : r.segment_time_to_first_audio_nanos) c.segment_ttfa.Add(g);
     for (int64_t g : r.segment_latency_nanos) c.segment_latency.Add(g);
     for (int64_t g : r.segment_interval_nanos) c.segment_interval.Add(g);
+    for (const auto& [stage, values] : r.segment_server_nanos) {
+      for (int64_t v : values) c.segment_server[stage].Add(v);
+    }
     c.audio_messages += r.audio_messages;
     if (r.sample_rate_hz > 0) {
       c.audio_seconds += static_cast<double>(r.audio_samples) / r.sample_rate_hz;
@@ -149,6 +153,10 @@ nlohmann::json MakeJsonReport(const BenchOptions& options, const RequestPlan& pl
     j["segmentTimeToFirstAudio"] = StatsJson(Summarize(c.segment_ttfa, kVoxPercentages, 0));
     j["segmentLatency"] = StatsJson(Summarize(c.segment_latency, kVoxPercentages, 0));
     j["segmentInterval"] = StatsJson(Summarize(c.segment_interval, kVoxPercentages, 0));
+    j["segmentServerTimings"] = nlohmann::json::object();
+    for (const auto& [stage, v] : c.segment_server) {
+      j["segmentServerTimings"][stage] = StatsJson(Summarize(v, kVoxPercentages, 0));
+    }
   }
   j["voxbench"] = {{"call", CallKindName(options.call)},
                    {"concurrency", options.concurrency},
@@ -216,6 +224,9 @@ std::string MakeTextReport(const BenchOptions& options, const RunResult& run) {
                   &out);
       AppendStats("Segment interval (what each segment added to its session's time)",
                   c.segment_interval, &out);
+      for (const auto& [stage, v] : c.segment_server) {
+        AppendStats("Segment " + stage + " as voxd reports it", v, &out);
+      }
     }
     absl::StrAppend(&out, absl::StrFormat(
                               "\nAudio: %d messages, %.2f s of audio, %.2f s of audio per second\n",

@@ -17,7 +17,8 @@
 // status name: how fast RESOURCE_EXHAUSTED answers come, what admitted calls took), for calls
 // with audio (synthesize, speech-translate, translate-synthesize) "timeToFirstAudio" and
 // "audioGaps", for speech-translate and translate-synthesize also "segmentTimeToFirstAudio",
-// "segmentLatency" and "segmentInterval" (same shape, nanoseconds), "audio" (messages, seconds,
+// "segmentLatency" and "segmentInterval" (same shape, nanoseconds), "segmentServerTimings"
+// ({"queue"|"translation"|"synthesis": same shape}: what voxd reported), "audio" (messages, seconds,
 // secondsPerSecond), and "voxbench" (the run's settings ghz has no field for).
 //
 // Pure functions of their inputs; thread-compatible.

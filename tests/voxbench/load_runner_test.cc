@@ -92,6 +92,9 @@ class ScriptedSpeechTranslate final : public v1::SpeechTranslationService::Servi
       }
       m.Clear();
       m.mutable_segment_end()->set_segment_id(id);
+      m.mutable_segment_end()->mutable_timings()->set_queue_seconds(0.001);
+      m.mutable_segment_end()->mutable_timings()->set_translation_seconds(0.002);
+      m.mutable_segment_end()->mutable_timings()->set_synthesis_seconds(0.003);
       stream->Write(m);
     }
     absl::MutexLock lock(&mu_);
@@ -126,6 +129,8 @@ class LoggingTranslate final : public v1::TranslationService::Service {
     response->add_translations()->set_text(request->texts(0) == "silent"
                                                ? std::string()
                                                : "T(" + request->texts(0) + ")");
+    response->set_queue_seconds(0.004);
+    response->set_compute_seconds(0.005);
     return grpc::Status::OK;
   }
 
@@ -155,6 +160,9 @@ class LoggingSynthesize final : public v1::SpeechService::Service {
       m.mutable_audio()->set_num_samples(kChunkSamples);
       writer->Write(m);
     }
+    m.Clear();
+    m.mutable_summary()->set_synthesis_seconds(0.006);
+    writer->Write(m);
     return grpc::Status::OK;
   }
 
@@ -249,6 +257,10 @@ TEST_F(LoadRunnerTest, SpeechTranslateSegmentsFirstAudioAndGaps) {
     ASSERT_EQ(c.segment_interval_nanos.size(), 2u);
     EXPECT_EQ(c.segment_interval_nanos[0], c.segment_latency_nanos[0]);
     EXPECT_LE(c.segment_interval_nanos[1], c.segment_latency_nanos[1]);
+    // The segment_end timings, as voxd sent them.
+    EXPECT_THAT(c.segment_server_nanos.at("queue"), ::testing::ElementsAre(1000000, 1000000));
+    EXPECT_THAT(c.segment_server_nanos.at("translation"), ::testing::ElementsAre(2000000, 2000000));
+    EXPECT_THAT(c.segment_server_nanos.at("synthesis"), ::testing::ElementsAre(3000000, 3000000));
     for (int i = 0; i < 2; ++i) {
       EXPECT_GT(c.segment_time_to_first_audio_nanos[static_cast<size_t>(i)], 0);
       EXPECT_LE(c.segment_time_to_first_audio_nanos[static_cast<size_t>(i)],
@@ -304,6 +316,12 @@ TEST_F(LoadRunnerTest, TranslateSynthesizeRunsEachSegmentOneAfterTheOther) {
     EXPECT_GT(c.time_to_first_audio_nanos, 0);
     EXPECT_LE(c.segment_time_to_first_audio_nanos[0], c.segment_latency_nanos[0]);
     EXPECT_LE(c.segment_time_to_first_audio_nanos[1], c.segment_latency_nanos[2]);
+    // voxd's own figures: Translate's queue and compute for every segment, the synthesis
+    // summary for the two that spoke.
+    EXPECT_THAT(c.segment_server_nanos.at("queue"), ::testing::Each(4000000));
+    EXPECT_EQ(c.segment_server_nanos.at("queue").size(), 3u);
+    EXPECT_THAT(c.segment_server_nanos.at("translation"), ::testing::Each(5000000));
+    EXPECT_THAT(c.segment_server_nanos.at("synthesis"), ::testing::ElementsAre(6000000, 6000000));
   }
   // One call at a time, one stage at a time: the log is the two sequences back to back, each
   // synthesizing the translation in the target language with the session's voice and options.

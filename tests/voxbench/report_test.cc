@@ -174,6 +174,7 @@ TEST(JsonReportTest, SegmentIntervalForSegmentedCallsOnly) {
   a.time_to_first_audio_nanos = 40000000;
   a.audio_samples = 24000;
   a.sample_rate_hz = 24000;
+  a.segment_server_nanos["synthesis"] = {30000000, 10000000, 20000000};
   run.calls = {a};
   RequestPlan plan;
   plan.data_json = "[]";
@@ -186,11 +187,17 @@ TEST(JsonReportTest, SegmentIntervalForSegmentedCallsOnly) {
     EXPECT_EQ(j["segmentTimeToFirstAudio"]["fastest"], 40000000);
     EXPECT_DOUBLE_EQ(j["audio"]["secondsPerSecond"].get<double>(), 1.0);
     EXPECT_EQ(j["options"]["call"], CallMethodName(kind));
+    EXPECT_EQ(j["segmentServerTimings"].size(), 1u);
+    EXPECT_EQ(j["segmentServerTimings"]["synthesis"]["count"], 3);
+    EXPECT_EQ(j["segmentServerTimings"]["synthesis"]["latencyDistribution"][0]["latency"],
+              20000000);  // p50 of 10 20 30 ms
     const std::string text = MakeTextReport(Opts(kind), run);
     EXPECT_THAT(text, HasSubstr("Segment interval"));
+    EXPECT_THAT(text, HasSubstr("Segment synthesis as voxd reports it (3)"));
   }
   const nlohmann::json s = MakeJsonReport(Opts(CallKind::kSynthesize), plan, run);
   EXPECT_FALSE(s.contains("segmentInterval"));
+  EXPECT_FALSE(s.contains("segmentServerTimings"));
   EXPECT_TRUE(s.contains("audio"));
 }
 
