@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -32,11 +33,14 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -389,6 +393,75 @@ TEST(VoxdLifecycleTest, SigtermUnderTranslateLoadLosesNoAdmittedRequest) {
               absl::FormatDuration(term.drain_time()).c_str());
   EXPECT_THAT(voxd.Stderr(), HasSubstr("SIGTERM received"));
 }
+
+#ifdef __linux__
+// The pids of this process's children whose command name is `comm` (from /proc).
+std::vector<int> ChildPids(const std::string& comm) {
+  std::vector<int> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // "pid (comm) state ppid ..."
+    const size_t open = stat.find('('), close = stat.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    std::vector<std::string> rest = absl::StrSplit(stat.substr(close + 2), ' ');
+    int ppid = 0;
+    if (stat.substr(open + 1, close - open - 1) == comm && rest.size() > 1 &&
+        absl::SimpleAtoi(rest[1], &ppid) && ppid == ::getpid()) {
+      pids.push_back(pid);
+    }
+  }
+  return pids;
+}
+
+// A hex signal mask field ("SigBlk:", "SigCgt:") of a /proc status file.
+uint64_t SignalMask(const fs::path& status, const std::string& field) {
+  std::ifstream in(status);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, field)) {
+      return std::strtoull(line.substr(field.size()).c_str(), nullptr, 16);
+    }
+  }
+  return 0;
+}
+
+// SIGTERM must start the drain whichever thread the kernel hands it to. voxd takes it with
+// sigwait on its main thread, blocking it in the threads it starts; a thread that neither blocks
+// nor catches it (e.g. one a library starts before main) makes SIGTERM fatal when the kernel
+// picks that thread: voxd then dies at once (exit 143), dropping every admitted call.
+TEST(VoxdLifecycleTest, SigtermIsNeverFatalInAnyThread) {
+  ChildProcess voxd;
+  const std::string address = StartVoxd(
+      &voxd, {"--models", ModelsDir("sigmask", {kTinyNllb}), "--threads", "1"}, "sigmask");
+  ASSERT_FALSE(address.empty());
+  const std::vector<int> pids = ChildPids("voxd");
+  ASSERT_EQ(pids.size(), 1u) << "cannot find voxd in /proc";
+  const fs::path proc = fs::path("/proc") / std::to_string(pids[0]);
+  const uint64_t term = uint64_t{1} << (SIGTERM - 1), intr = uint64_t{1} << (SIGINT - 1);
+  const uint64_t caught = SignalMask(proc / "status", "SigCgt:");
+  int threads = 0;
+  for (const auto& task : fs::directory_iterator(proc / "task")) {
+    ++threads;
+    const uint64_t blocked = SignalMask(task.path() / "status", "SigBlk:");
+    std::ifstream comm_in(task.path() / "comm");
+    std::string comm;
+    std::getline(comm_in, comm);
+    EXPECT_TRUE((blocked & term) || (caught & term))
+        << "thread " << task.path().filename() << " (" << comm
+        << ") neither blocks nor catches SIGTERM: the kernel may deliver it there and kill voxd";
+    EXPECT_TRUE((blocked & intr) || (caught & intr))
+        << "thread " << task.path().filename() << " (" << comm
+        << ") neither blocks nor catches SIGINT";
+  }
+  EXPECT_GT(threads, 1);
+  absl::StatusOr<int> code = voxd.Wait(SIGTERM, absl::Seconds(60));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0) << voxd.Stderr();
+}
+#endif  // __linux__
 
 TEST(VoxdLifecycleTest, SigintDrainsLikeSigterm) {
   ChildProcess voxd;
@@ -887,15 +960,21 @@ TEST_F(VoxdSpeechLifecycleTest, AnIdleSessionDoesNotHoldTheDrain) {
 }
 
 // With a short grace, a call still running when it ends is cancelled, and voxd still exits 0.
-// The call is a Synthesize whose client stops reading after the header (PCM16 of a long text is
-// far more than the transport buffers), so it cannot finish on its own within the grace.
+// The call is a Synthesize whose client stops reading after the header, on a channel whose
+// HTTP/2 window is 16 KiB and does not grow: the server cannot send the rest of the PCM16 audio
+// (hundreds of KiB) nor, after it, the summary, so the call cannot finish on its own.
 TEST_F(VoxdSpeechLifecycleTest, ShortGraceCancelsWhatStillRunsAndExitsZero) {
   StartServer("short-grace", 1);
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 10);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto stalled = v1::SpeechService::NewStub(
+      grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
   auto reader_context = std::make_unique<grpc::ClientContext>();
   reader_context->set_deadline(Deadline(absl::Seconds(300)));
   std::string text;
   for (int i = 0; i < 6; ++i) text += SpeechTexts()[i % 3] + " ";
-  auto reader = speech_->Synthesize(reader_context.get(), SynthesizeRequestFor(text));
+  auto reader = stalled->Synthesize(reader_context.get(), SynthesizeRequestFor(text));
   v1::SynthesizeResponse msg;
   ASSERT_TRUE(reader->Read(&msg));
   ASSERT_TRUE(msg.has_header()) << "admitted: its header arrived";
