@@ -769,16 +769,44 @@ class XttsStepper : public SpeechStepper {
     for (Seq* s : listed) {
       if (s != nullptr && s->phase == Phase::kPrefill) Fail(s, Prefill(s));
     }
-    // 2. Sample each sequence's next code; plan the vocoder chunks that are due.
-    std::vector<Pending> pending;
-    std::vector<std::pair<Seq*, int64_t>> batch;  // sequences that go on, with the code to feed
+    // 2. Sample every sequence's next code (one batched sampler call: each row with its own
+    //    settings, seen codes and generator); plan the vocoder chunks that are due.
+    std::vector<Seq*> sampling;
     for (Seq* s : listed) {
       if (s == nullptr || s->phase != Phase::kGenerate) continue;
       Fail(s, CatchTorchErrors("xtts stepper", [&] {
         s->streamer->Add(s->latent);
-        const int64_t code = s->sampler->Next(
-            absl::MakeConstSpan(s->logits.data_ptr<float>(), s->logits.numel()),
-            s->req.forced > 0 ? m_.stop_audio : -1);
+        return absl::OkStatus();
+      }));
+      if (s->phase == Phase::kGenerate) sampling.push_back(s);
+    }
+    std::vector<int64_t> codes;
+    if (!sampling.empty()) {
+      const absl::Status st = CatchTorchErrors("xtts sampler", [&] {
+        const int64_t width = sampling[0]->logits.numel();
+        std::vector<float> rows(sampling.size() * static_cast<size_t>(width));
+        std::vector<CodeSampler*> samplers;
+        std::vector<int64_t> banned;
+        for (size_t i = 0; i < sampling.size(); ++i) {
+          Seq* s = sampling[i];
+          std::memcpy(rows.data() + i * width, s->logits.data_ptr<float>(), sizeof(float) * width);
+          samplers.push_back(s->sampler.get());
+          banned.push_back(s->req.forced > 0 ? m_.stop_audio : -1);
+        }
+        codes = CodeSampler::NextBatch(samplers, rows, width, banned);
+        return absl::OkStatus();
+      });
+      if (!st.ok()) {
+        for (Seq* s : sampling) Fail(s, st);
+        sampling.clear();
+      }
+    }
+    std::vector<Pending> pending;
+    std::vector<std::pair<Seq*, int64_t>> batch;  // sequences that go on, with the code to feed
+    for (size_t i = 0; i < sampling.size(); ++i) {
+      Seq* s = sampling[i];
+      const int64_t code = codes[i];
+      Fail(s, CatchTorchErrors("xtts stepper", [&] {
         ++s->piece_codes;
         ++s->stats.codes;
         const bool end = code == m_.stop_audio || s->piece_codes >= s->req.limit;

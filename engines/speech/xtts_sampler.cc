@@ -108,9 +108,94 @@ int64_t CodeSampler::Next(absl::Span<const float> logits, int64_t banned) {
     torch::Tensor probs = WarpTensor(l, settings_).softmax(-1).contiguous();
     code = PickInverseCdf(absl::MakeConstSpan(probs.data_ptr<float>(), probs.numel()), rng_.Uniform());
   }
+  Record(code);
+  return code;
+}
+
+void CodeSampler::Record(int64_t code) {
   auto it = std::lower_bound(seen_.begin(), seen_.end(), code);
   if (it == seen_.end() || *it != code) seen_.insert(it, code);
-  return code;
+}
+
+namespace {
+
+bool SameSettings(const SamplingSettings& a, const SamplingSettings& b) {
+  return a.greedy == b.greedy && a.temperature == b.temperature && a.top_k == b.top_k &&
+         a.top_p == b.top_p && a.repetition_penalty == b.repetition_penalty;
+}
+
+}  // namespace
+
+std::vector<int64_t> CodeSampler::NextBatch(absl::Span<CodeSampler* const> samplers,
+                                            absl::Span<const float> logits, int64_t width,
+                                            absl::Span<const int64_t> banned) {
+  const int64_t n = static_cast<int64_t>(samplers.size());
+  std::vector<int64_t> codes(n, 0);
+  if (n == 1) {
+    codes[0] = samplers[0]->Next(logits.subspan(0, width), banned[0]);
+    return codes;
+  }
+  const float inf = std::numeric_limits<float>::infinity();
+  torch::Tensor all = torch::from_blob(const_cast<float*>(logits.data()), {n, width}, torch::kFloat);
+  std::vector<bool> done(n, false);
+  for (int64_t first = 0; first < n; ++first) {
+    if (done[first]) continue;
+    const SamplingSettings& s = samplers[first]->settings_;
+    std::vector<int64_t> rows;
+    for (int64_t i = first; i < n; ++i) {
+      if (!done[i] && SameSettings(samplers[i]->settings_, s)) {
+        rows.push_back(i);
+        done[i] = true;
+      }
+    }
+    const int64_t m = static_cast<int64_t>(rows.size());
+    torch::Tensor l = all.index_select(0, torch::tensor(rows, torch::kLong));  // a copy
+    if (s.repetition_penalty != 1.0) {
+      // Each row's seen codes, padded by repeating its first one (scatter writes it twice, same value).
+      size_t widest = 0;
+      for (int64_t r : rows) widest = std::max(widest, samplers[r]->seen_.size());
+      torch::Tensor idx = torch::empty({m, static_cast<int64_t>(widest)}, torch::kLong);
+      auto acc = idx.accessor<int64_t, 2>();
+      for (int64_t j = 0; j < m; ++j) {
+        const auto& seen = samplers[rows[j]]->seen_;
+        for (size_t c = 0; c < widest; ++c) acc[j][c] = seen[c < seen.size() ? c : 0];
+      }
+      torch::Tensor score = l.gather(1, idx);
+      score = torch::where(score < 0, score * s.repetition_penalty, score / s.repetition_penalty);
+      l = l.scatter(1, idx, score);
+    }
+    l = l.contiguous();
+    for (int64_t j = 0; j < m; ++j) {
+      const int64_t b = banned[rows[j]];
+      if (b >= 0 && b < width) l.data_ptr<float>()[j * width + b] = -inf;
+    }
+    if (s.greedy) {
+      torch::Tensor best = l.argmax(1).contiguous();
+      for (int64_t j = 0; j < m; ++j) codes[rows[j]] = best.data_ptr<int64_t>()[j];
+    } else {
+      if (s.temperature != 1.0) l = l / s.temperature;
+      if (s.top_k > 0) {
+        const int64_t k = std::min<int64_t>(s.top_k, width);
+        torch::Tensor kth = std::get<0>(torch::topk(l, k, /*dim=*/1)).select(1, k - 1).unsqueeze(1);
+        l = l.masked_fill(l < kth, -inf);
+      }
+      if (s.top_p < 1.0) {
+        auto sorted = torch::sort(l, /*stable=*/true, /*dim=*/1, /*descending=*/false);
+        torch::Tensor cum = std::get<0>(sorted).softmax(-1).cumsum(-1);
+        torch::Tensor remove = cum <= (1 - s.top_p);
+        remove.select(1, width - 1).fill_(false);
+        l = l.masked_fill(remove.scatter(1, std::get<1>(sorted), remove), -inf);
+      }
+      torch::Tensor probs = l.softmax(-1).contiguous();
+      for (int64_t j = 0; j < m; ++j) {
+        CodeSampler* c = samplers[rows[j]];
+        codes[rows[j]] = PickInverseCdf(absl::MakeConstSpan(probs.data_ptr<float>() + j * width, width),
+                                        c->rng_.Uniform());
+      }
+    }
+    for (int64_t j = 0; j < m; ++j) samplers[rows[j]]->Record(codes[rows[j]]);
+  }
+  return codes;
 }
 
 }  // namespace vox

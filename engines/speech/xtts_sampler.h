@@ -53,10 +53,21 @@ class CodeSampler {
   // Cost: O(A log A) for top-p's sort; allocates a few small tensors.
   int64_t Next(absl::Span<const float> logits, int64_t banned = -1);
 
+  // Next() for several samplers at once: row i of `logits` ([samplers.size(), width], row-major)
+  // goes to samplers[i], with banned[i] (-1: none). Rows whose samplers have equal settings run
+  // through the same LibTorch ops as Next() on one [rows, width] tensor (row-wise ops: the same
+  // numbers as one row at a time), so the codes equal calling Next() per sampler; a batch of 16
+  // costs about one call instead of 16. Each sampler draws from its own generator.
+  static std::vector<int64_t> NextBatch(absl::Span<CodeSampler* const> samplers,
+                                        absl::Span<const float> logits, int64_t width,
+                                        absl::Span<const int64_t> banned);
+
   // The logits after the repetition penalty and, unless greedy, the warpers (for tests).
   std::vector<float> Warp(absl::Span<const float> logits) const;
 
  private:
+  void Record(int64_t code);
+
   SamplingSettings settings_;
   SplitMix64 rng_;
   std::vector<int64_t> seen_;  // sorted, unique

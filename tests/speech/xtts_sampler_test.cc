@@ -1,6 +1,7 @@
 // Unit tests of the code sampler and the streaming frame arithmetic (no model needed).
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "engines/speech/xtts_sampler.h"
@@ -113,6 +114,43 @@ TEST(CodeSamplerTest, SameSeedSameCodesDifferentSeedDifferentCodes) {
   SplitMix64 r(7);
   const int64_t expected = static_cast<int64_t>(std::floor(r.Uniform() * 64));
   EXPECT_EQ(run(7)[0], expected);
+}
+
+TEST(CodeSamplerTest, NextBatchEqualsNextPerSampler) {
+  // Mixed settings (two rows share each), a banned code on some rows, logits that make the
+  // penalty, top-k and top-p all matter; codes must agree at every step.
+  std::vector<SamplingSettings> kinds(4);
+  kinds[0].greedy = true;
+  kinds[2].top_k = 0;
+  kinds[2].temperature = 1.0;
+  kinds[3].top_p = 1.0;
+  kinds[3].repetition_penalty = 1.0;
+  kinds[3].top_k = 7;
+  constexpr int64_t kWidth = 300;
+  std::vector<std::unique_ptr<CodeSampler>> one, many;
+  std::vector<int64_t> banned;
+  for (int i = 0; i < 8; ++i) {
+    one.push_back(std::make_unique<CodeSampler>(kinds[i % 4], 100 + i, kWidth - 2));
+    many.push_back(std::make_unique<CodeSampler>(kinds[i % 4], 100 + i, kWidth - 2));
+    banned.push_back(i % 3 == 0 ? kWidth - 1 : -1);
+  }
+  std::vector<CodeSampler*> batch;
+  for (auto& c : many) batch.push_back(c.get());
+  SplitMix64 noise(5);
+  int distinct_steps = 0;
+  for (int step = 0; step < 200; ++step) {
+    std::vector<float> logits(8 * kWidth);
+    for (auto& x : logits) x = static_cast<float>(4.0 * noise.Uniform() - 2.0);
+    const std::vector<int64_t> got = CodeSampler::NextBatch(batch, logits, kWidth, banned);
+    ASSERT_EQ(got.size(), 8u);
+    for (int i = 0; i < 8; ++i) {
+      const int64_t want = one[i]->Next(absl::MakeConstSpan(logits.data() + i * kWidth, kWidth), banned[i]);
+      ASSERT_EQ(got[i], want) << "step " << step << " row " << i;
+      if (banned[i] >= 0) ASSERT_NE(got[i], banned[i]);
+    }
+    distinct_steps += got[1] != got[5];  // same settings, different seeds: mostly different picks
+  }
+  EXPECT_GT(distinct_steps, 100);
 }
 
 TEST(DecimalDoubleTest, UsesTheShortestDecimal) {
