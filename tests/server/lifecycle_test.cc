@@ -8,8 +8,8 @@
 // "Admitted", from the server's side: a call is admitted once its service handler has passed the
 // draining check and handed the work to an engine queue. A call that reaches the handler after
 // the drain began is refused with UNAVAILABLE ("the server is shutting down ..."); one that
-// reaches the server after gRPC stopped accepting is refused by gRPC with UNAVAILABLE too. So a
-// call started before the signal has exactly two correct outcomes: OK with the full, correct
+// connects after voxd closed its port fails with UNAVAILABLE too. So a call started before the
+// signal has exactly two correct outcomes: OK with the full, correct
 // answer (it was admitted) or UNAVAILABLE (it was not, and may be retried elsewhere). Any other
 // outcome (CANCELLED, INTERNAL, a wrong or truncated answer) is a lost admitted request.
 // Admission is also directly visible for streams: Synthesize sends its `header` only once the
