@@ -101,14 +101,15 @@ int main(int argc, char** argv) {
   if (!served.ok()) return Fail(std::string(served.status().message()));
 
   auto registry = std::make_unique<vox::ModelRegistry>();
-  auto queue = std::make_unique<vox::BoundedWorkQueue>("served", 64);
   {
-    vox::WorkItem configure;
-    configure.run = [&] { loaders.configure_worker_thread(options); };
-    if (!queue->Submit(std::move(configure)).ok()) return Fail("queue refused");
-  }
-  if (absl::Status s = registry->AddTranslation(std::move(*served), std::move(queue)); !s.ok()) {
-    return Fail(std::string(s.message()));
+    std::vector<std::unique_ptr<vox::TranslationEngine>> replicas;
+    replicas.push_back(std::move(*served));
+    if (absl::Status s = registry->AddTranslation(
+            std::move(replicas), vox::SchedulerOptions{}, vox::Clock::Real(),
+            [&] { loaders.configure_worker_thread(options); });
+        !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
   }
   if (absl::Status s = registry->WarmUp(); !s.ok()) return Fail(std::string(s.message()));
   vox::ServerConfig config;
@@ -118,8 +119,7 @@ int main(int argc, char** argv) {
   if (absl::Status s = server.Start(); !s.ok()) return Fail(std::string(s.message()));
 
   auto noop_registry = std::make_unique<vox::ModelRegistry>();
-  if (absl::Status s = noop_registry->AddTranslation(
-          std::make_unique<NoopEngine>(), std::make_unique<vox::BoundedWorkQueue>("noop", 64));
+  if (absl::Status s = noop_registry->AddTranslation(std::make_unique<NoopEngine>());
       !s.ok()) {
     return Fail(std::string(s.message()));
   }

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -117,6 +118,17 @@ std::function<absl::Status(const toml::node&, const std::string&)> BindSeconds(
   };
 }
 
+// Seconds, where 0 means "none" (InfiniteDuration).
+std::function<absl::Status(const toml::node&, const std::string&)> BindSecondsOrNone(
+    absl::Duration* out, const std::string& source) {
+  auto bind = BindSeconds(out, source);
+  return [bind, out](const toml::node& n, const std::string& key) {
+    if (absl::Status s = bind(n, key); !s.ok()) return s;
+    if (*out == absl::ZeroDuration()) *out = absl::InfiniteDuration();
+    return absl::OkStatus();
+  };
+}
+
 using Table = std::map<std::string, std::function<absl::Status(const toml::node&,
                                                                const std::string&)>>;
 
@@ -126,7 +138,18 @@ void AddEngineKind(const std::string& prefix, EngineKindConfig* kind, const std:
   (*keys)[prefix + ".dtype"] = Bind(&kind->options.dtype, source);
   (*keys)[prefix + ".threads"] = Bind(&kind->options.intra_op_threads, source);
   (*keys)[prefix + ".blas_threads"] = Bind(&kind->options.blas_threads, source);
-  (*keys)[prefix + ".queue_size"] = Bind(&kind->queue_size, source);
+  (*keys)[prefix + ".max_batch_size"] = Bind(&kind->max_batch_size, source);
+  (*keys)[prefix + ".max_queue_delay_us"] = Bind(&kind->max_queue_delay_us, source);
+  (*keys)[prefix + ".max_queue_size"] = Bind(&kind->max_queue_size, source);
+  // The name before the scheduler was wired in; still accepted (same field).
+  (*keys)[prefix + ".queue_size"] = Bind(&kind->max_queue_size, source);
+  (*keys)[prefix + ".priority_levels"] = Bind(&kind->priority_levels, source);
+  (*keys)[prefix + ".default_deadline_seconds"] =
+      BindSecondsOrNone(&kind->default_deadline, source);
+  (*keys)[prefix + ".replicas"] = Bind(&kind->replicas, source);
+  (*keys)[prefix + ".max_paused_slots"] = Bind(&kind->max_paused_slots, source);
+  (*keys)[prefix + ".max_pause_seconds"] = BindSeconds(&kind->max_pause, source);
+  (*keys)[prefix + ".paused_slot_grace_seconds"] = BindSeconds(&kind->paused_slot_grace, source);
 }
 
 // Every key the config file may hold, dotted ("server.listen"), bound to its field.
@@ -136,6 +159,7 @@ Table ConfigKeys(ServerConfig* c, const std::string& source) {
   keys["server.max_texts_per_call"] = Bind(&c->max_texts_per_call, source);
   keys["server.shutdown_grace_seconds"] = BindSeconds(&c->shutdown_grace, source);
   keys["server.access_log"] = Bind(&c->access_log, source);
+  keys["server.stream_buffer_bytes"] = Bind(&c->stream_buffer_bytes, source);
   keys["metrics.listen"] = Bind(&c->metrics_listen, source);
   keys["models.dir"] = Bind(&c->models_dir, source);
   keys["models.verify_checksums"] = Bind(&c->verify_checksums, source);
@@ -261,6 +285,16 @@ std::vector<Flag> Flags(ServerConfig* c) {
       return absl::OkStatus();
     };
   };
+  // An integer flag that sets `field` of both kinds.
+  auto both_int = [c](const char* flag, int min, int EngineKindConfig::*field) {
+    return [c, flag, min, field](const std::string& v) {
+      int n = 0;
+      if (absl::Status s = ParseIntFlag(flag, v, min, &n); !s.ok()) return s;
+      c->translation.*field = n;
+      c->speech.*field = n;
+      return absl::OkStatus();
+    };
+  };
   return {
       {"--models", true, [c](const std::string& v) { c->models_dir = v; return absl::OkStatus(); }},
       {"--listen", true, [c](const std::string& v) { c->listen = v; return absl::OkStatus(); }},
@@ -276,12 +310,30 @@ std::vector<Flag> Flags(ServerConfig* c) {
          c->speech.options.intra_op_threads = n;
          return absl::OkStatus();
        }},
-      {"--queue-size", true,
+      {"--max-queue-size", true, both_int("--max-queue-size", 1, &EngineKindConfig::max_queue_size)},
+      {"--queue-size", true, both_int("--queue-size", 1, &EngineKindConfig::max_queue_size)},
+      {"--max-batch-size", true, both_int("--max-batch-size", 1, &EngineKindConfig::max_batch_size)},
+      {"--max-queue-delay-us", true,
+       both_int("--max-queue-delay-us", 0, &EngineKindConfig::max_queue_delay_us)},
+      {"--priority-levels", true,
+       both_int("--priority-levels", 2, &EngineKindConfig::priority_levels)},
+      {"--replicas", true, both_int("--replicas", 1, &EngineKindConfig::replicas)},
+      {"--max-paused-slots", true,
+       both_int("--max-paused-slots", 0, &EngineKindConfig::max_paused_slots)},
+      {"--default-deadline", true,
        [c](const std::string& v) {
-         int n = 0;
-         if (absl::Status s = ParseIntFlag("--queue-size", v, 1, &n); !s.ok()) return s;
-         c->translation.queue_size = n;
-         c->speech.queue_size = n;
+         int seconds = 0;
+         if (absl::Status s = ParseIntFlag("--default-deadline", v, 0, &seconds); !s.ok()) return s;
+         const absl::Duration d =
+             seconds == 0 ? absl::InfiniteDuration() : absl::Seconds(seconds);
+         c->translation.default_deadline = c->speech.default_deadline = d;
+         return absl::OkStatus();
+       }},
+      {"--max-pause", true,
+       [c](const std::string& v) {
+         int seconds = 0;
+         if (absl::Status s = ParseIntFlag("--max-pause", v, 0, &seconds); !s.ok()) return s;
+         c->translation.max_pause = c->speech.max_pause = absl::Seconds(seconds);
          return absl::OkStatus();
        }},
       {"--max-texts", true,
@@ -369,7 +421,23 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
   return cl;
 }
 
-absl::Status ValidateConfig(const ServerConfig& c) {
+SchedulerOptions SchedulerOptionsFor(const EngineKindConfig& kind) {
+  SchedulerOptions o;
+  o.max_batch_size = kind.max_batch_size;
+  o.max_queue_delay_us = kind.max_queue_delay_us;
+  o.max_queue_size = kind.max_queue_size;
+  o.priority_levels = kind.priority_levels;
+  o.default_deadline = kind.default_deadline;
+  o.replicas = kind.replicas;
+  o.max_paused_slots = kind.max_paused_slots;
+  o.max_pause = kind.max_pause;
+  o.paused_slot_grace = kind.paused_slot_grace;
+  return o;
+}
+
+absl::Status ValidateConfig(const ServerConfig& c, int cores) {
+  if (cores <= 0) cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores <= 0) cores = 1;
   if (c.models_dir.empty() && c.builtin.translation == BuiltinMode::kOff &&
       c.builtin.speech == BuiltinMode::kOff) {
     return absl::InvalidArgumentError(
@@ -382,6 +450,9 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   }
   if (c.max_texts_per_call < 1) {
     return absl::InvalidArgumentError("server.max_texts_per_call must be at least 1");
+  }
+  if (c.stream_buffer_bytes < 1) {
+    return absl::InvalidArgumentError("server.stream_buffer_bytes must be at least 1");
   }
   const std::vector<std::string> devices = {"auto", "cpu", "cuda", "cuda:N", "mps"};
   for (const auto& [name, kind] : {std::pair<const char*, const EngineKindConfig*>{
@@ -398,8 +469,23 @@ absl::Status ValidateConfig(const ServerConfig& c) {
           UnknownValueMessage("dtype", kind->options.dtype,
                               {"float32", "float16", "bfloat16", "\"\" (as exported)"})));
     }
-    if (kind->queue_size < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ".queue_size must be at least 1"));
+    SchedulerOptions o = SchedulerOptionsFor(*kind);
+    o.name = name;
+    if (absl::Status s = ValidateSchedulerOptions(o); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", s.message()));
+    }
+    const int threads = kind->options.intra_op_threads;
+    if (kind->replicas > 1 && threads == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ".replicas = ", kind->replicas, " needs ", name,
+          ".threads set: threads = 0 gives every replica all ", cores,
+          " cores (set threads to at most ", std::max(1, cores / kind->replicas), ")"));
+    }
+    if (kind->replicas > 1 && static_cast<int64_t>(kind->replicas) * threads > cores) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ".replicas x ", name, ".threads = ", kind->replicas, " x ", threads, " = ",
+          kind->replicas * threads, " threads exceeds the ", cores,
+          " cores of this machine (lower threads or replicas)"));
     }
   }
   return absl::OkStatus();
@@ -418,7 +504,15 @@ exported model found in DIR's subdirectories. Flags override the config file.
   --device D                auto | cpu | cuda | cuda:N | mps, for every engine (default auto)
   --dtype T                 float32 | float16 | bfloat16 (default: as exported)
   --threads N               LibTorch intra-op threads per engine, 0 = all cores
-  --queue-size N            waiting requests per engine before RESOURCE_EXHAUSTED (default 64)
+  --max-queue-size N        waiting sequences per model before RESOURCE_EXHAUSTED (default 64;
+                            --queue-size N is the same)
+  --max-batch-size N        sequences per decode step per replica (default 8)
+  --max-queue-delay-us N    an idle replica waits this long for a fuller batch (default 0)
+  --priority-levels N       scheduler priority levels, >= 2 (default 3)
+  --replicas N              model instances per model (each loads it; default 1)
+  --default-deadline S      deadline for calls that set none, seconds; 0 = none (default 0)
+  --max-paused-slots N      slow-reading streams that may hold a slot per replica (default 2)
+  --max-pause S             longest a stream may stay paused, seconds (default 30)
   --max-texts N             texts per Translate call (default 64)
   --builtin MODE            auto | fallback | off: the built-in engines (Apertium, espeak-ng)
                             serve a kind no exported model serves (auto), always as

@@ -8,14 +8,30 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engines/core/engine_options.h"
+#include "server/scheduler/scheduler_options.h"
 
 namespace vox {
 
-// Per engine kind (translation, speech): how its models are placed and queued.
+// Per engine kind (translation, speech): how its models are placed and scheduled. Every model
+// of the kind gets one ContinuousBatcher (server/scheduler) with these settings.
 struct EngineKindConfig {
   EngineOptions options;   // device, dtype, threads, verify_checksums (copied from models)
-  int queue_size = 64;     // requests waiting per engine instance; full -> RESOURCE_EXHAUSTED
+  int max_batch_size = 8;  // sequences per decode step (per replica)
+  int max_queue_delay_us = 0;  // an idle replica waits this long for a fuller first batch
+  int max_queue_size = 64;     // sequences waiting per model; full -> RESOURCE_EXHAUSTED at once
+                               // (TOML `queue_size` / flag --queue-size are accepted aliases)
+  int priority_levels = 3;     // >= 2; vox.v1.Priority maps onto them (SchedulerPriority)
+  absl::Duration default_deadline = absl::InfiniteDuration();  // for calls without a deadline
+  int replicas = 1;            // model instances (each loads the model, each has a worker)
+  int max_paused_slots = 2;    // slots paused (slow-reading) streams may hold per replica
+  absl::Duration max_pause = absl::Seconds(30);  // longest a stream may stay paused
+  // A paused stream counts toward max_paused_slots only after this long (writes catching up
+  // pause streams briefly all the time).
+  absl::Duration paused_slot_grace = absl::Seconds(1);
 };
+
+// The scheduler settings of one kind (name is left for the registry to fill in).
+SchedulerOptions SchedulerOptionsFor(const EngineKindConfig& kind);
 
 // When the built-in engines (Apertium translation, espeak-ng speech) are loaded.
 enum class BuiltinMode {
@@ -43,6 +59,8 @@ struct ServerConfig {
   absl::Duration shutdown_grace = absl::Seconds(10);  // SIGTERM: in-flight work may take this long
   bool access_log = true;                  // one stderr line per call
   std::string metrics_listen;              // HOST:PORT of the Prometheus /metrics endpoint; "" = off
+  // Synthesize: audio bytes queued for a slow reader before its stream is paused.
+  int stream_buffer_bytes = 4 << 20;
   EngineKindConfig translation;
   EngineKindConfig speech;
   BuiltinConfig builtin;
@@ -73,8 +91,12 @@ struct CommandLine {
 absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& args,
                                              ServerConfig* config);
 
-// Checks cross-field rules (models dir given, positive limits, known devices and dtypes).
-absl::Status ValidateConfig(const ServerConfig& config);
+// Checks cross-field rules (models dir given, positive limits, known devices and dtypes, scheduler
+// settings in range) and that replicas do not oversubscribe the cores: with replicas > 1,
+// replicas x threads must not exceed `cores` (0 = this machine's,
+// std::thread::hardware_concurrency) and threads = 0 ("all cores") is refused. One replica keeps
+// the single-engine rule (threads is the operator's call). INVALID_ARGUMENT names the key and the allowed values.
+absl::Status ValidateConfig(const ServerConfig& config, int cores = 0);
 
 // The --help text.
 std::string UsageText();

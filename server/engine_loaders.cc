@@ -69,9 +69,10 @@ absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* regist
     } else {
       const std::string name = (*engine)->info().name;
       const size_t pairs = (*engine)->pairs().size();
-      auto queue = std::make_unique<BoundedWorkQueue>(
-          name, static_cast<size_t>(config.translation.queue_size), clock);
-      if (absl::Status s = registry->AddTranslation(std::move(*engine), std::move(queue));
+      // One replica: the built-in engines are cheap per call and not meant to be duplicated.
+      SchedulerOptions scheduler = SchedulerOptionsFor(config.translation);
+      scheduler.replicas = 1;
+      if (absl::Status s = registry->AddTranslation(std::move(*engine), scheduler, clock);
           !s.ok()) {
         return s;
       }
@@ -92,9 +93,10 @@ absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* regist
     } else {
       const std::string name = (*engine)->info().name;
       const size_t voices = (*engine)->voices().size();
-      auto queue = std::make_unique<BoundedWorkQueue>(
-          name, static_cast<size_t>(config.speech.queue_size), clock);
-      if (absl::Status s = registry->AddSpeech(std::move(*engine), std::move(queue)); !s.ok()) {
+      // One replica: espeak-ng keeps process-wide state, so one thread may use it.
+      SchedulerOptions scheduler = SchedulerOptionsFor(config.speech);
+      scheduler.replicas = 1;
+      if (absl::Status s = registry->AddSpeech(std::move(*engine), scheduler, clock); !s.ok()) {
         return s;
       }
       std::fprintf(stderr, "voxd: built-in speech engine '%s' serves %zu voices%s\n",

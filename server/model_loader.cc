@@ -64,13 +64,11 @@ std::vector<std::string> Keys(const Map& m) {
   return keys;
 }
 
-// Queues `loaders.configure_worker_thread` as the first job of `queue`.
-absl::Status ConfigureWorker(const ModelLoaders& loaders, const EngineOptions& options,
-                             WorkQueue* queue) {
-  if (!loaders.configure_worker_thread) return absl::OkStatus();
-  WorkItem item;
-  item.run = [fn = loaders.configure_worker_thread, options] { fn(options); };
-  return queue->Submit(std::move(item));
+// Runs `loaders.configure_worker_thread` on each replica's worker thread before its first
+// sequence.
+WorkerInit WorkerInitFor(const ModelLoaders& loaders, const EngineOptions& options) {
+  if (!loaders.configure_worker_thread) return nullptr;
+  return [fn = loaders.configure_worker_thread, options] { fn(options); };
 }
 
 EngineOptions OptionsFor(const EngineKindConfig& kind, const ServerConfig& config) {
@@ -118,27 +116,30 @@ absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
                                 Keys(loaders.translation)),
             " (this build of voxd has no loader for it)"));
       }
-      auto engine = it->second(name, dir.string(), OptionsFor(config.translation, config));
-      if (!engine.ok()) {
-        return absl::Status(engine.status().code(),
-                            absl::StrCat("cannot load model '", name, "': ",
-                                         engine.status().message()));
+      // One engine per replica: each loads the model (weights are not shared between them).
+      std::vector<std::unique_ptr<TranslationEngine>> replicas;
+      for (int r = 0; r < std::max(1, config.translation.replicas); ++r) {
+        auto engine = it->second(name, dir.string(), OptionsFor(config.translation, config));
+        if (!engine.ok()) {
+          return absl::Status(engine.status().code(),
+                              absl::StrCat("cannot load model '", name, "': ",
+                                           engine.status().message()));
+        }
+        replicas.push_back(std::move(*engine));
       }
-      const ModelInfo info = (*engine)->info();
-      auto queue = std::make_unique<BoundedWorkQueue>(
-          info.name, static_cast<size_t>(config.translation.queue_size), clock);
-      if (absl::Status s =
-              ConfigureWorker(loaders, OptionsFor(config.translation, config), queue.get());
+      const ModelInfo info = replicas[0]->info();
+      if (absl::Status s = registry->AddTranslation(
+              std::move(replicas), SchedulerOptionsFor(config.translation), clock,
+              WorkerInitFor(loaders, OptionsFor(config.translation, config)));
           !s.ok()) {
         return s;
       }
-      if (absl::Status s = registry->AddTranslation(std::move(*engine), std::move(queue));
-          !s.ok()) {
-        return s;
-      }
-      std::fprintf(stderr, "voxd: loaded %s model '%s' (%s, %s, %s, %zu languages) in %.2f s\n",
+      std::fprintf(stderr,
+                   "voxd: loaded %s model '%s' (%s, %s, %s, %zu languages, %d replica%s) in %.2f s\n",
                    info.kind.c_str(), info.name.c_str(), info.architecture.c_str(),
                    info.device.c_str(), info.dtype.c_str(), info.languages.size(),
+                   head->kind == "speech" ? config.speech.replicas : config.translation.replicas,
+                   (head->kind == "speech" ? config.speech.replicas : config.translation.replicas) == 1 ? "" : "s",
                    absl::ToDoubleSeconds(absl::Now() - start));
     } else if (head->kind == "speech") {
       auto it = loaders.speech.find(head->architecture);
@@ -148,25 +149,29 @@ absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
             UnknownValueMessage("speech architecture", head->architecture, Keys(loaders.speech)),
             " (this build of voxd has no loader for it)"));
       }
-      auto engine = it->second(name, dir.string(), OptionsFor(config.speech, config));
-      if (!engine.ok()) {
-        return absl::Status(engine.status().code(),
-                            absl::StrCat("cannot load model '", name, "': ",
-                                         engine.status().message()));
+      std::vector<std::unique_ptr<SpeechEngine>> replicas;
+      for (int r = 0; r < std::max(1, config.speech.replicas); ++r) {
+        auto engine = it->second(name, dir.string(), OptionsFor(config.speech, config));
+        if (!engine.ok()) {
+          return absl::Status(engine.status().code(),
+                              absl::StrCat("cannot load model '", name, "': ",
+                                           engine.status().message()));
+        }
+        replicas.push_back(std::move(*engine));
       }
-      const ModelInfo info = (*engine)->info();
-      auto queue = std::make_unique<BoundedWorkQueue>(
-          info.name, static_cast<size_t>(config.speech.queue_size), clock);
-      if (absl::Status s = ConfigureWorker(loaders, OptionsFor(config.speech, config), queue.get());
+      const ModelInfo info = replicas[0]->info();
+      if (absl::Status s = registry->AddSpeech(
+              std::move(replicas), SchedulerOptionsFor(config.speech), clock,
+              WorkerInitFor(loaders, OptionsFor(config.speech, config)));
           !s.ok()) {
         return s;
       }
-      if (absl::Status s = registry->AddSpeech(std::move(*engine), std::move(queue)); !s.ok()) {
-        return s;
-      }
-      std::fprintf(stderr, "voxd: loaded %s model '%s' (%s, %s, %s, %zu languages) in %.2f s\n",
+      std::fprintf(stderr,
+                   "voxd: loaded %s model '%s' (%s, %s, %s, %zu languages, %d replica%s) in %.2f s\n",
                    info.kind.c_str(), info.name.c_str(), info.architecture.c_str(),
                    info.device.c_str(), info.dtype.c_str(), info.languages.size(),
+                   head->kind == "speech" ? config.speech.replicas : config.translation.replicas,
+                   (head->kind == "speech" ? config.speech.replicas : config.translation.replicas) == 1 ? "" : "s",
                    absl::ToDoubleSeconds(absl::Now() - start));
     } else {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -1,14 +1,15 @@
 #include "server/speech_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
-#include <exception>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -139,8 +140,21 @@ absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeReque
   return routed;
 }
 
-// One Synthesize call. Lives until OnDone; the engine worker touches it only between Start()
-// and Complete(), and Finish() (hence OnDone) happens only after Complete().
+// Adds "the client read too slowly" to the scheduler's verdict on a stream that stayed paused
+// (its reader took no output) too long, or was the longest-paused one beyond max_paused_slots.
+absl::Status SlowReaderStatus(const absl::Status& s) {
+  if (s.code() == absl::StatusCode::kResourceExhausted &&
+      absl::StrContains(s.message(), "paused too long")) {
+    return absl::ResourceExhaustedError(absl::StrCat("the client read too slowly: ", s.message()));
+  }
+  return s;
+}
+
+// One Synthesize call: one sequence on the speech model's scheduler. Its chunks arrive through
+// on_output on the scheduler's worker thread, are encoded and queued here; while more than
+// max_pending_bytes are queued the sequence is paused (it keeps its slot and sits out steps),
+// and resumed once writes drain. Lives until OnDone; Finish happens only after the sequence's
+// on_done (or when it was never submitted).
 class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse> {
  public:
   SynthesizeReactor(SpeechServiceImpl* service, grpc::CallbackServerContext* context,
@@ -149,7 +163,6 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
 
   void Start() {
     start_ = absl::Now();
-    deadline_ = DeadlineOf(*context_);
     request_id_ = RequestIdFrom(context_->client_metadata());
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
     if (service_->metrics_ != nullptr) service_->metrics_->StreamOpened("Synthesize");
@@ -159,6 +172,12 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
     absl::StatusOr<RoutedSynthesis> routed = RouteSynthesizeRequest(*request_, *service_->registry_);
     if (!routed.ok()) return Complete(routed.status());
     routed_ = std::move(*routed);
+    SpeechScheduler* scheduler = routed_.model->scheduler.get();
+    if (scheduler == nullptr) {
+      return Complete(absl::UnavailableError("the server is shutting down; retry on another server"));
+    }
+    clock_ = routed_.model->clock;
+    deadline_ = DeadlineOnClock(DeadlineOf(*context_), clock_);
     absl::StatusOr<std::unique_ptr<AudioStreamEncoder>> encoder =
         AudioStreamEncoder::Create(routed_.audio, routed_.model->engine->sample_rate());
     if (!encoder.ok()) return Complete(encoder.status());
@@ -170,26 +189,52 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
     header.mutable_header()->set_channels(h.channels);
     header.mutable_header()->set_pre_skip(h.pre_skip);
     header.mutable_header()->set_frame_samples(h.frame_samples);
-    Send(std::move(header), /*may_wait=*/false);
-    WorkItem item;
-    item.deadline = deadline_;
-    item.priority = request_->priority();
-    item.run = [this] { Run(); };
-    item.reject = [this](const absl::Status& s) { Complete(s); };
-    if (absl::Status s = routed_.model->queue->Submit(std::move(item)); !s.ok()) {
-      if (service_->metrics_ != nullptr) {
-        service_->metrics_->Rejected(routed_.model->engine->info().name,
-                                     s.code() == absl::StatusCode::kResourceExhausted
-                                         ? "queue_full"
-                                         : "draining");
-      }
-      Complete(s);
+    Send(std::move(header));
+
+    SpeechSequence seq;
+    seq.request = routed_.request;
+    seq.stop = [this] { return StopStatus(); };
+    seq.on_join = [this] {
+      absl::MutexLock lock(&mu_);
+      joined_ = absl::Now();
+    };
+    SpeechScheduler::Callbacks callbacks;
+    callbacks.on_output = [this](SpeechChunk chunk) { OnChunk(std::move(chunk)); };
+    callbacks.on_done = [this](absl::Status s) { OnSequenceDone(std::move(s)); };
+    RequestOptions options;
+    options.priority =
+        SchedulerPriority(request_->priority(), routed_.model->options.priority_levels);
+    options.deadline = deadline_;
+    {
+      absl::MutexLock lock(&mu_);
+      submitting_ = true;
     }
+    absl::StatusOr<TicketId> ticket = scheduler->Submit(std::move(seq), options, std::move(callbacks));
+    if (!ticket.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        submitting_ = false;
+      }
+      return Complete(ticket.status());
+    }
+    bool cancel = false, finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      submitting_ = false;
+      ticket_ = *ticket;
+      has_ticket_ = true;
+      cancel = cancelled_ || broken_;
+      paused_ = OverLimitLocked() && !completed_;
+      if (paused_) scheduler->Pause(*ticket);
+      if (completed_ && !writing_ && !finish_called_) finish = finish_called_ = true;
+    }
+    if (cancel) scheduler->Cancel(*ticket);
+    if (finish) DoFinish();  // the sequence ended before Submit returned
   }
 
   void OnWriteDone(bool ok) override {
     const v1::SynthesizeResponse* next = nullptr;
-    bool finish = false;
+    bool finish = false, cancel = false;
     {
       absl::MutexLock lock(&mu_);
       pending_bytes_ -= pending_.front().ByteSizeLong();
@@ -197,16 +242,24 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
       writing_ = false;
       if (!ok) {
         broken_ = true;
+        stop_flag_.store(true);
         pending_.clear();
         pending_bytes_ = 0;
+        cancel = has_ticket_;
+      }
+      if (paused_ && !OverLimitLocked() && has_ticket_) {
+        // Under mu_, so that a Pause from OnChunk cannot land after this Resume.
+        paused_ = false;
+        Scheduler()->Resume(ticket_);
       }
       if (!pending_.empty()) {
         writing_ = true;
         next = &pending_.front();
-      } else if (completed_ && !finish_called_) {
+      } else if (completed_ && !finish_called_ && !submitting_) {
         finish = finish_called_ = true;
       }
     }
+    if (cancel) Scheduler()->Cancel(ticket_);
     if (next != nullptr) {
       StartWrite(next);
     } else if (finish) {
@@ -215,169 +268,182 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
   }
 
   void OnCancel() override {
-    absl::MutexLock lock(&mu_);
-    cancelled_ = true;
+    bool cancel = false;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_ = true;
+      stop_flag_.store(true);
+      cancel = has_ticket_;
+    }
+    // The sequence stops at the next step boundary (queued: at once).
+    if (cancel) Scheduler()->Cancel(ticket_);
   }
 
   void OnDone() override { delete this; }
 
  private:
-  // Engine worker thread.
-  void Run() {
-    const absl::Time run_start = absl::Now();
-    SpeechEngine* engine = routed_.model->engine.get();
-    const std::string& engine_name = engine->info().name;
-    Metrics* metrics = service_->metrics_;
-    absl::Status sink_error;
-    bool asked_to_stop = false;
-    absl::Time last_audio;
-    bool have_audio = false;
-    auto deliver = [&](EncodedAudio* out) -> bool {
-      if (out->empty()) return true;
-      const absl::Time now = absl::Now();
-      if (!have_audio) {
-        first_audio_ = now;
-        if (metrics != nullptr) metrics->TimeToFirstAudio("Synthesize", now - start_);
-      } else if (metrics != nullptr) {
-        metrics->AudioChunkGap("Synthesize", now - last_audio);
-      }
-      have_audio = true;
-      last_audio = now;
-      return Send(AudioMessage(out), /*may_wait=*/true);
-    };
-    AudioSink sink = [&](absl::Span<const float> samples) {
-      EncodedAudio out;
-      if (absl::Status s = encoder_->Push(samples, &out); !s.ok()) {
-        sink_error = s;
-        return false;
-      }
-      if (!deliver(&out)) {
-        asked_to_stop = true;
-        return false;
-      }
-      return true;
-    };
-    StopCheck stop = [this, &asked_to_stop]() -> absl::Status {
-      absl::Status s = StopStatus();
-      if (!s.ok()) asked_to_stop = true;
-      return s;
-    };
-    absl::StatusOr<SynthesisStats> stats;
-    try {
-      stats = engine->Synthesize(routed_.request, sink, stop);
-    } catch (const std::exception& e) {
-      stats = absl::InternalError(absl::StrCat("engine threw: ", e.what()));
-    } catch (...) {
-      stats = absl::InternalError("engine threw an unknown exception");
-    }
-    if (asked_to_stop || !StopStatus().ok()) {
-      service_->stopped_early_.fetch_add(1);
-      absl::Status s = StopStatus();
-      return Complete(s.ok() ? absl::CancelledError("synthesis stopped") : s);
-    }
-    if (!sink_error.ok()) {
-      LogError(request_id_, absl::StrCat("audio encoding failed: ", sink_error.ToString()));
-      return Complete(absl::InternalError(absl::StrCat("audio encoding failed: ",
-                                                       sink_error.message(), " (request id ",
-                                                       request_id_, ")")));
-    }
-    if (!stats.ok()) {
-      absl::Status s = stats.status();
-      if (!ClientVisibleCode(s.code())) {
-        LogError(request_id_, absl::StrCat("model '", engine_name, "' failed: ", s.ToString()));
-        s = absl::InternalError(absl::StrCat("synthesis failed in model '", engine_name, "': ",
-                                             s.message(), " (request id ", request_id_, ")"));
-      }
-      return Complete(s);
-    }
-    EncodedAudio tail;
-    if (absl::Status s = encoder_->Finish(&tail); !s.ok()) {
-      return Complete(absl::InternalError(absl::StrCat("audio encoding failed: ", s.message())));
-    }
-    if (!deliver(&tail)) {
-      service_->stopped_early_.fetch_add(1);
-      absl::Status s = StopStatus();
-      return Complete(s.ok() ? absl::CancelledError("synthesis stopped") : s);
-    }
-    const absl::Time end = absl::Now();
-    const int rate = encoder_->header().sample_rate_hz;
-    v1::SynthesizeResponse summary_msg;
-    v1::SynthesisSummary* summary = summary_msg.mutable_summary();
-    summary->set_total_samples(encoder_->total_samples());
-    const double audio_seconds = rate > 0 ? static_cast<double>(encoder_->total_samples()) / rate : 0;
-    summary->set_audio_seconds(audio_seconds);
-    summary->set_synthesis_seconds(absl::ToDoubleSeconds(end - start_));
-    summary->set_time_to_first_audio_seconds(
-        have_audio ? absl::ToDoubleSeconds(first_audio_ - start_) : 0);
-    const double compute = absl::ToDoubleSeconds(end - run_start);
-    summary->set_real_time_factor(audio_seconds > 0 ? summary->synthesis_seconds() / audio_seconds
-                                                    : 0);
-    summary->set_codes(stats->codes);
-    summary->set_seed(stats->seed);
-    summary->set_voice(stats->voice);
-    if (metrics != nullptr) {
-      if (audio_seconds > 0) metrics->RealTimeFactor(engine_name, compute / audio_seconds);
-      metrics->CodesGenerated(engine_name, stats->codes);
-      metrics->Compute(engine_name, "synthesize", end - run_start);
-    }
-    if (!Send(std::move(summary_msg), /*may_wait=*/true)) {
-      service_->stopped_early_.fetch_add(1);
-      absl::Status s = StopStatus();
-      return Complete(s.ok() ? absl::CancelledError("synthesis stopped") : s);
-    }
-    Complete(absl::OkStatus());
+  SpeechScheduler* Scheduler() const { return routed_.model->scheduler.get(); }
+
+  bool OverLimitLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pending_bytes_ > service_->limits_.max_pending_bytes;
   }
 
-  // OK while the call should go on.
+  // OK while the call should go on (whole-request engines poll it on the worker thread).
   absl::Status StopStatus() {
-    absl::MutexLock lock(&mu_);
-    if (cancelled_) return absl::CancelledError("the call was cancelled");
-    if (broken_) return absl::CancelledError("the client went away");
-    if (!slow_.ok()) return slow_;
-    if (absl::Now() > deadline_) {
+    if (stop_flag_.load()) {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) return absl::CancelledError("the call was cancelled");
+      if (broken_) return absl::CancelledError("the client went away");
+      if (!sink_error_.ok()) return absl::CancelledError("audio encoding failed");
+    }
+    if (clock_->Now() >= deadline_) {
       return absl::DeadlineExceededError("the call's deadline passed during synthesis");
     }
     return absl::OkStatus();
   }
 
-  // Queues one message; starts a write when none is in flight. With `may_wait`, waits while more
-  // than max_pending_bytes are queued (a slow reader), up to slow_reader_timeout. False: the
-  // call is over (cancelled, client gone, too slow); the message is dropped.
-  bool Send(v1::SynthesizeResponse msg, bool may_wait) {
+  // Worker thread: encode, queue, pause when the reader lags.
+  void OnChunk(SpeechChunk chunk) {
+    EncodedAudio out;
+    absl::Status encoded = encoder_->Push(chunk.samples, &out);
+    bool cancel = false;
     const v1::SynthesizeResponse* start = nullptr;
     {
       absl::MutexLock lock(&mu_);
-      if (may_wait) {
-        auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return pending_bytes_ <= service_->limits_.max_pending_bytes || cancelled_ || broken_;
-        };
-        if (!mu_.AwaitWithTimeout(absl::Condition(&room), service_->limits_.slow_reader_timeout)) {
-          slow_ = absl::ResourceExhaustedError(absl::StrCat(
-              "the client read too slowly: more than ", service_->limits_.max_pending_bytes,
-              " bytes unread for ", absl::FormatDuration(service_->limits_.slow_reader_timeout)));
-          return false;
+      samples_ += static_cast<int64_t>(chunk.samples.size());
+      if (chunk.stats.has_value()) stats_ = std::move(*chunk.stats);
+      if (!encoded.ok()) {
+        if (sink_error_.ok()) sink_error_ = encoded;
+        stop_flag_.store(true);
+        cancel = has_ticket_;
+      } else {
+        start = DeliverLocked(&out);
+        if (!paused_ && OverLimitLocked()) {
+          paused_ = true;  // applied by Start when the ticket is not known yet
+          // Under mu_, ordered with OnWriteDone's Resume (lock order: mu_, then the scheduler's).
+          if (has_ticket_) Scheduler()->Pause(ticket_);
         }
-      }
-      if (cancelled_ || broken_) return false;
-      pending_bytes_ += msg.ByteSizeLong();
-      pending_.push_back(std::move(msg));
-      if (!writing_) {
-        writing_ = true;
-        start = &pending_.front();
       }
     }
     if (start != nullptr) StartWrite(start);
-    return true;
+    if (cancel) Scheduler()->Cancel(ticket_);
   }
 
-  // The last thing the worker (or Start) does with this call.
+  // Queues an audio message (none for empty output); returns what to StartWrite.
+  const v1::SynthesizeResponse* DeliverLocked(EncodedAudio* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (out->empty()) return nullptr;
+    const absl::Time now = absl::Now();
+    Metrics* metrics = service_->metrics_;
+    if (!have_audio_) {
+      first_audio_ = now;
+      if (metrics != nullptr) metrics->TimeToFirstAudio("Synthesize", now - start_);
+    } else if (metrics != nullptr) {
+      metrics->AudioChunkGap("Synthesize", now - last_audio_);
+    }
+    have_audio_ = true;
+    last_audio_ = now;
+    return QueueLocked(AudioMessage(out));
+  }
+
+  // Worker thread (or a thread that cancelled a queued sequence): the sequence ended.
+  void OnSequenceDone(absl::Status status) {
+    SpeechEngine* engine = routed_.model->engine.get();
+    const std::string& engine_name = engine->info().name;
+    bool user_stop = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!sink_error_.ok()) {
+        LogError(request_id_, absl::StrCat("audio encoding failed: ", sink_error_.ToString()));
+        status = absl::InternalError(absl::StrCat("audio encoding failed: ", sink_error_.message(),
+                                                  " (request id ", request_id_, ")"));
+      } else if (cancelled_ || broken_) {
+        user_stop = true;
+        status = cancelled_ ? absl::CancelledError("the call was cancelled")
+                            : absl::CancelledError("the client went away");
+      }
+    }
+    if (user_stop || status.code() == absl::StatusCode::kDeadlineExceeded) {
+      service_->stopped_early_.fetch_add(1);
+    }
+    if (!status.ok()) {
+      status = SlowReaderStatus(status);
+      if (!ClientVisibleCode(status.code())) {
+        LogError(request_id_, absl::StrCat("model '", engine_name, "' failed: ", status.ToString()));
+        status = absl::InternalError(absl::StrCat("synthesis failed in model '", engine_name, "': ",
+                                                  status.message(), " (request id ", request_id_,
+                                                  ")"));
+      }
+      return Complete(status);
+    }
+    EncodedAudio tail;
+    if (absl::Status s = encoder_->Finish(&tail); !s.ok()) {
+      return Complete(absl::InternalError(absl::StrCat("audio encoding failed: ", s.message())));
+    }
+    const v1::SynthesizeResponse* start = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      start = DeliverLocked(&tail);
+      const absl::Time end = absl::Now();
+      const absl::Time run_start = joined_ == absl::InfinitePast() ? start_ : joined_;
+      const int rate = encoder_->header().sample_rate_hz;
+      v1::SynthesizeResponse summary_msg;
+      v1::SynthesisSummary* summary = summary_msg.mutable_summary();
+      summary->set_total_samples(encoder_->total_samples());
+      const double audio_seconds =
+          rate > 0 ? static_cast<double>(encoder_->total_samples()) / rate : 0;
+      summary->set_audio_seconds(audio_seconds);
+      summary->set_synthesis_seconds(absl::ToDoubleSeconds(end - start_));
+      summary->set_time_to_first_audio_seconds(
+          have_audio_ ? absl::ToDoubleSeconds(first_audio_ - start_) : 0);
+      summary->set_real_time_factor(
+          audio_seconds > 0 ? summary->synthesis_seconds() / audio_seconds : 0);
+      summary->set_codes(stats_.codes);
+      summary->set_seed(stats_.seed);
+      summary->set_voice(stats_.voice);
+      if (Metrics* metrics = service_->metrics_; metrics != nullptr) {
+        if (audio_seconds > 0) {
+          metrics->RealTimeFactor(engine_name,
+                                  absl::ToDoubleSeconds(end - run_start) / audio_seconds);
+        }
+        metrics->CodesGenerated(engine_name, stats_.codes);
+      }
+      const v1::SynthesizeResponse* s2 = QueueLocked(std::move(summary_msg));
+      if (start == nullptr) start = s2;
+    }
+    if (start != nullptr) StartWrite(start);
+    Complete(absl::OkStatus());
+  }
+
+  // Queues one message; returns it when no write was in flight (the caller starts it after
+  // unlocking). Dropped (nullptr) once the client is gone.
+  const v1::SynthesizeResponse* QueueLocked(v1::SynthesizeResponse msg)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (cancelled_ || broken_) return nullptr;
+    pending_bytes_ += msg.ByteSizeLong();
+    pending_.push_back(std::move(msg));
+    if (writing_) return nullptr;
+    writing_ = true;
+    return &pending_.front();
+  }
+
+  void Send(v1::SynthesizeResponse msg) {
+    const v1::SynthesizeResponse* start = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      start = QueueLocked(std::move(msg));
+    }
+    if (start != nullptr) StartWrite(start);
+  }
+
+  // The last thing done with this call outside the reactions.
   void Complete(const absl::Status& status) {
     bool finish = false;
     {
       absl::MutexLock lock(&mu_);
       final_ = status;
       completed_ = true;
-      if (!writing_ && !finish_called_) finish = finish_called_ = true;
+      // While Start is still submitting, it finishes the call itself afterwards.
+      if (!writing_ && !finish_called_ && !submitting_) finish = finish_called_ = true;
     }
     if (finish) DoFinish();
   }
@@ -402,11 +468,13 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
   grpc::CallbackServerContext* const context_;
   const v1::SynthesizeRequest* const request_;
   absl::Time start_;
-  absl::Time deadline_;
-  absl::Time first_audio_;
+  Clock* clock_ = nullptr;
+  absl::Time deadline_ = absl::InfiniteFuture();
   std::string request_id_;
   RoutedSynthesis routed_;
-  std::unique_ptr<AudioStreamEncoder> encoder_;  // used by the worker after Start
+  std::unique_ptr<AudioStreamEncoder> encoder_;  // worker thread only after Start
+  std::atomic<bool> stop_flag_{false};           // cancelled_, broken_ or sink_error_ set
+  TicketId ticket_ = 0;                          // valid once has_ticket_
 
   absl::Mutex mu_;
   std::deque<v1::SynthesizeResponse> pending_ ABSL_GUARDED_BY(mu_);
@@ -414,7 +482,16 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status slow_ ABSL_GUARDED_BY(mu_);
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool has_ticket_ ABSL_GUARDED_BY(mu_) = false;
+  bool submitting_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status sink_error_ ABSL_GUARDED_BY(mu_);
+  bool have_audio_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time first_audio_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_audio_ ABSL_GUARDED_BY(mu_);
+  absl::Time joined_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int64_t samples_ ABSL_GUARDED_BY(mu_) = 0;
+  SynthesisStats stats_ ABSL_GUARDED_BY(mu_);
   bool completed_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status final_ ABSL_GUARDED_BY(mu_);

@@ -27,17 +27,18 @@ absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeReque
                                                        const ModelRegistry& registry);
 
 // vox.v1.SpeechService on the callback API. Each call is a ServerWriteReactor: the reaction
-// validates, sends the header and enqueues the synthesis on the engine's WorkQueue; the engine's
-// worker thread encodes audio (engines/audio) as the engine produces it and hands each chunk to
-// the reactor, which keeps one write in flight and at most `max_pending_bytes` queued (a reader
-// slower than that for `slow_reader_timeout` ends the call with RESOURCE_EXHAUSTED). Client
-// cancellation and the deadline reach the engine as its StopCheck and AudioSink result.
+// validates, sends the header and submits one sequence to the speech model's scheduler
+// (priority from the request, deadline from the call's). The scheduler's worker hands each step's
+// audio to the reactor, which encodes it (engines/audio), keeps one write in flight and, while more
+// than `max_pending_bytes` are queued, pauses the sequence (it keeps its slot, other streams on the
+// engine go on) until writes drain. A stream paused longer than the scheduler's max_pause, or the
+// longest-paused one beyond max_paused_slots, ends with RESOURCE_EXHAUSTED ("the client read too
+// slowly"). Client cancellation cancels the ticket: the engine stops at the next step.
 // Thread-safe; `registry`, `draining` and `metrics` (may be null) must outlive the service.
 class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
  public:
   struct Limits {
-    size_t max_pending_bytes = 4 << 20;
-    absl::Duration slow_reader_timeout = absl::Seconds(10);
+    size_t max_pending_bytes = 4 << 20;  // queued audio bytes before the stream is paused
   };
 
   SpeechServiceImpl(const ModelRegistry* registry, const std::atomic<bool>* draining,
@@ -46,8 +47,8 @@ class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
   grpc::ServerWriteReactor<v1::SynthesizeResponse>* Synthesize(
       grpc::CallbackServerContext* context, const v1::SynthesizeRequest* request) override;
 
-  // Syntheses that stopped early because the client cancelled or went away (tests observe
-  // cancellation through this instead of sleeping).
+  // Syntheses that stopped early because the client cancelled or went away, or the deadline
+  // passed (tests observe cancellation through this instead of sleeping).
   int64_t stopped_early() const { return stopped_early_.load(); }
 
  private:

@@ -1,13 +1,14 @@
 #include "server/speech_translation_service.h"
 
+#include <algorithm>
 #include <deque>
-#include <exception>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -89,8 +90,14 @@ std::vector<std::string> SplitAtSentenceEnds(const std::string& text) {
   return out;
 }
 
-// One session. Lives until OnDone. Engine jobs hold `this`; Finish() is called only once no job
-// is queued or running and no write is in flight, so OnDone (delete) happens after all of them.
+// One session. Lives until OnDone. Every sequence it submitted holds `this` in its callbacks;
+// Finish() is called only once none is queued or running and no write is in flight, so OnDone
+// (delete) happens after all of them.
+//
+// Threads: reactions (gRPC), the translation scheduler's worker (translation callbacks), the speech
+// scheduler's worker (speech callbacks). All session state, the encoder included, is guarded by
+// mu_. Lock order: mu_ before a scheduler's lock (Submit/Cancel/Pause/Resume are called under mu_;
+// schedulers never hold their lock while calling back).
 class SpeechTranslateReactor
     : public grpc::ServerBidiReactor<v1::SpeechTranslateRequest, v1::SpeechTranslateResponse> {
  public:
@@ -101,37 +108,32 @@ class SpeechTranslateReactor
   void Start() {
     service_->sessions_alive_.fetch_add(1);
     start_ = absl::Now();
-    deadline_ = DeadlineOf(*context_);
     request_id_ = RequestIdFrom(context_->client_metadata());
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
     if (Metrics* m = service_->metrics_; m != nullptr) {
       m->StreamOpened(kMetricName);
       m->SessionOpened();
     }
-    if (service_->draining_->load()) {
-      bool finish = false;
-      {
-        absl::MutexLock lock(&mu_);
-        FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
-        if (ShouldFinishLocked()) finish = finish_called_ = true;
-      }
-      if (finish) DoFinish();
-      return;
-    }
+    Actions act;
     {
       absl::MutexLock lock(&mu_);
-      reading_ = true;
+      if (service_->draining_->load()) {
+        FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
+      } else {
+        reading_ = true;
+        act.read = true;
+      }
+      CollectLocked(&act);
     }
-    StartRead(&request_);
+    Run(act);
   }
 
   void OnReadDone(bool ok) override {
-    bool finish = false;
-    bool read_more = false;
-    const v1::SpeechTranslateResponse* write = nullptr;
+    Actions act;
     {
       absl::MutexLock lock(&mu_);
       reading_ = false;
+      bool read_more = false;
       if (failed_ || finish_called_) {
         // Nothing more to read for a session that is over.
       } else if (!ok) {
@@ -143,7 +145,7 @@ class SpeechTranslateReactor
           AdvanceLocked();
         }
       } else if (!have_config_) {
-        absl::Status s = ConfigureLocked(&write);
+        absl::Status s = ConfigureLocked();
         if (!s.ok()) {
           FailLocked(s);
         } else {
@@ -160,17 +162,17 @@ class SpeechTranslateReactor
           read_more = true;
         }
       }
-      if (read_more) reading_ = true;
-      if (ShouldFinishLocked()) finish = finish_called_ = true;
+      if (read_more) {
+        reading_ = true;
+        act.read = true;
+      }
+      CollectLocked(&act);
     }
-    if (write != nullptr) StartWrite(write);
-    if (read_more) StartRead(&request_);
-    if (finish) DoFinish();
+    Run(act);
   }
 
   void OnWriteDone(bool ok) override {
-    const v1::SpeechTranslateResponse* next = nullptr;
-    bool finish = false;
+    Actions act;
     {
       absl::MutexLock lock(&mu_);
       pending_.pop_front();
@@ -179,26 +181,25 @@ class SpeechTranslateReactor
         broken_ = true;
         FailLocked(absl::CancelledError("the client went away"));
       }
-      if (!pending_.empty()) {
-        writing_ = true;
-        next = &pending_.front();
-      } else if (ShouldFinishLocked()) {
-        finish = finish_called_ = true;
+      if (speech_paused_ && !QueueFullLocked() && speech_in_flight_) {
+        speech_paused_ = false;
+        Speech()->Resume(speech_ticket_);
       }
+      AdvanceLocked();  // the next segment may have waited for room
+      CollectLocked(&act);
     }
-    if (next != nullptr) StartWrite(next);
-    if (finish) DoFinish();
+    Run(act);
   }
 
   void OnCancel() override {
-    bool finish = false;
+    Actions act;
     {
       absl::MutexLock lock(&mu_);
       cancelled_ = true;
       FailLocked(absl::CancelledError("the call was cancelled"));
-      if (ShouldFinishLocked()) finish = finish_called_ = true;
+      CollectLocked(&act);
     }
-    if (finish) DoFinish();
+    Run(act);
   }
 
   void OnDone() override {
@@ -215,17 +216,57 @@ class SpeechTranslateReactor
     uint64_t id = 0;
     std::string text;
     absl::Time received;
-    absl::Time translate_start;
+    // Translation: one sequence per piece (the whole text, or its sentences when too long).
+    std::vector<TicketId> tickets;
+    std::vector<std::string> outputs;
+    int translating = 0;  // translation sequences not yet ended
+    absl::Time translate_start = absl::InfiniteFuture();
     absl::Time translate_end;
     bool translated = false;
     std::string translation;
+    // Speech: one sequence per piece, in order, one at a time.
+    bool speaking = false;  // its translation message went out
+    std::vector<std::string> speech_pieces;
+    size_t next_piece = 0;
+    absl::Time synth_start;
+    absl::Time first_audio = absl::InfiniteFuture();
+    int64_t samples_before = 0;
+    int64_t engine_samples = 0;
   };
+
+  // What to do after unlocking.
+  struct Actions {
+    const v1::SpeechTranslateResponse* write = nullptr;
+    bool read = false;
+    bool finish = false;
+    std::vector<uint64_t> translated;  // segment ids for the after_translation hook
+  };
+
+  TranslationScheduler* Translation() const { return translation_.model->scheduler.get(); }
+  SpeechScheduler* Speech() const { return synthesis_.model->scheduler.get(); }
+
+  void CollectLocked(Actions* act) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!writing_ && !pending_.empty()) {
+      writing_ = true;
+      act->write = &pending_.front();
+    }
+    if (want_read_ && !reading_ && !failed_ && !finish_called_ && !read_closed_) {
+      reading_ = true;
+      act->read = true;
+    }
+    want_read_ = false;
+    if (ShouldFinishLocked()) act->finish = finish_called_ = true;
+  }
+
+  void Run(const Actions& act) {
+    if (act.write != nullptr) StartWrite(act.write);
+    if (act.read) StartRead(&request_);
+    if (act.finish) DoFinish();  // may delete this: nothing after
+  }
 
   // --- Reading side (reactor threads, under mu_).
 
-  // On success the header is queued and *write is set when the caller must start writing it.
-  absl::Status ConfigureLocked(const v1::SpeechTranslateResponse** write)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  absl::Status ConfigureLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!request_.has_config()) {
       return absl::InvalidArgumentError(
           "the first message must be `config` (source_language, target_language, voice, audio)");
@@ -254,10 +295,16 @@ class SpeechTranslateReactor
       return WithPrefix(synthesis.status(), "config (speech in target_language): ");
     }
     synthesis_ = std::move(*synthesis);
+    if (Translation() == nullptr || Speech() == nullptr) {
+      return absl::UnavailableError("the server is shutting down; retry on another server");
+    }
     absl::StatusOr<std::unique_ptr<AudioStreamEncoder>> encoder =
         AudioStreamEncoder::Create(synthesis_.audio, synthesis_.model->engine->sample_rate());
     if (!encoder.ok()) return WithPrefix(encoder.status(), "config: audio: ");
     encoder_ = std::move(*encoder);
+    translation_deadline_ =
+        DeadlineOnClock(DeadlineOf(*context_), translation_.model->clock);
+    speech_deadline_ = DeadlineOnClock(DeadlineOf(*context_), synthesis_.model->clock);
     have_config_ = true;
     const AudioHeaderInfo& h = encoder_->header();
     v1::SpeechTranslateResponse header;
@@ -266,102 +313,127 @@ class SpeechTranslateReactor
     header.mutable_header()->set_channels(h.channels);
     header.mutable_header()->set_pre_skip(h.pre_skip);
     header.mutable_header()->set_frame_samples(h.frame_samples);
-    *write = QueueLocked(std::move(header));
+    QueueLocked(std::move(header));
     return absl::OkStatus();
   }
 
+  // Submits the segment's translation (one sequence per piece) at once: translations of later
+  // segments run while earlier ones are spoken.
   absl::Status AcceptSegmentLocked(const v1::TextSegment& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto seg = std::make_shared<Segment>();
     seg->id = in.segment_id();
     seg->text = in.text();
     seg->received = absl::Now();
     segments_.push_back(seg);
-    WorkItem item;
-    item.deadline = deadline_;
-    item.priority = config_.priority();
-    item.run = [this, seg] { RunTranslation(seg.get()); };
-    item.reject = [this](const absl::Status& s) { JobEnded(s, /*stopped=*/true); };
-    ++outstanding_jobs_;
-    absl::Status s = translation_.model->queue->Submit(std::move(item));
-    if (!s.ok()) {
-      --outstanding_jobs_;
-      if (Metrics* m = service_->metrics_; m != nullptr) {
-        m->Rejected(translation_.model->engine->info().name,
-                    s.code() == absl::StatusCode::kResourceExhausted ? "queue_full" : "draining");
-      }
-      return s;
+    const std::string text(absl::StripAsciiWhitespace(seg->text));
+    if (text.empty()) {
+      seg->translated = true;
+      seg->translate_start = seg->translate_end = seg->received;
+      AdvanceLocked();
+      return absl::OkStatus();
+    }
+    TranslationEngine* engine = translation_.model->engine.get();
+    std::vector<std::string> pieces = {text};
+    if (!engine->Validate(pieces, config_.source_language(), config_.target_language(),
+                          translation_.params)
+             .ok()) {
+      pieces = SplitAtSentenceEnds(text);  // too long as one text: sentence by sentence
+    }
+    if (absl::Status s = engine->Validate(pieces, config_.source_language(),
+                                          config_.target_language(), translation_.params);
+        !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("segment ", seg->id, " cannot be translated: ", s.message()));
+    }
+    seg->outputs.resize(pieces.size());
+    RequestOptions options;
+    options.priority =
+        SchedulerPriority(config_.priority(), translation_.model->options.priority_levels);
+    options.deadline = translation_deadline_;
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      TranslationSequence seq;
+      seq.text = pieces[k];
+      seq.source = config_.source_language();
+      seq.target = config_.target_language();
+      seq.params = translation_.params;
+      seq.stop = [this] { return StopStatus(translation_.model->clock, translation_deadline_); };
+      Segment* raw = seg.get();
+      seq.on_join = [this, raw] {
+        absl::MutexLock lock(&mu_);
+        raw->translate_start = std::min(raw->translate_start, absl::Now());
+      };
+      TranslationScheduler::Callbacks callbacks;
+      callbacks.on_output = [this, seg, k](TranslationOutput out) {
+        absl::MutexLock lock(&mu_);
+        seg->outputs[k] = std::move(out.text);
+      };
+      callbacks.on_done = [this, seg](absl::Status s) { TranslationDone(seg, std::move(s)); };
+      absl::StatusOr<TicketId> ticket =
+          Translation()->Submit(std::move(seq), options, std::move(callbacks));
+      if (!ticket.ok()) return ticket.status();
+      seg->tickets.push_back(*ticket);
+      ++seg->translating;
+      ++outstanding_;
     }
     return absl::OkStatus();
   }
 
-  // --- Engine jobs.
+  // --- Scheduler callbacks.
 
-  // OK while the session should go on.
-  absl::Status StopStatus() {
-    absl::MutexLock lock(&mu_);
-    return StopStatusLocked();
-  }
-  absl::Status StopStatusLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (failed_) return error_.ok() ? absl::CancelledError("the session ended") : error_;
-    if (absl::Now() > deadline_) {
+  // OK while the session should go on (polled by whole-call engines on worker threads).
+  absl::Status StopStatus(Clock* clock, absl::Time deadline) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (failed_) return error_.ok() ? absl::CancelledError("the session ended") : error_;
+    }
+    if (clock->Now() >= deadline) {
       return absl::DeadlineExceededError("the call's deadline passed during the session");
     }
     return absl::OkStatus();
   }
 
-  // Translation worker thread.
-  void RunTranslation(Segment* seg) {
-    seg->translate_start = absl::Now();
-    if (absl::Status s = StopStatus(); !s.ok()) return JobEnded(s, /*stopped=*/true);
-    TranslationEngine* engine = translation_.model->engine.get();
-    std::string translation;
-    if (!absl::StripAsciiWhitespace(seg->text).empty()) {
-      std::vector<std::string> texts = {std::string(absl::StripAsciiWhitespace(seg->text))};
-      if (!engine->Validate(texts, config_.source_language(), config_.target_language(),
-                            translation_.params)
-               .ok()) {
-        texts = SplitAtSentenceEnds(texts[0]);  // too long as one text: sentence by sentence
-      }
-      if (absl::Status s = engine->Validate(texts, config_.source_language(),
-                                            config_.target_language(), translation_.params);
-          !s.ok()) {
-        return JobEnded(absl::InvalidArgumentError(absl::StrCat(
-                            "segment ", seg->id, " cannot be translated: ", s.message())),
-                        false);
-      }
-      StopCheck stop = [this] { return StopStatus(); };
-      absl::StatusOr<std::vector<TranslationOutput>> outputs;
-      try {
-        outputs = engine->Translate(texts, config_.source_language(), config_.target_language(),
-                                    translation_.params, stop);
-      } catch (const std::exception& e) {
-        outputs = absl::InternalError(absl::StrCat("engine threw: ", e.what()));
-      } catch (...) {
-        outputs = absl::InternalError("engine threw an unknown exception");
-      }
-      if (!outputs.ok()) {
-        if (!StopStatus().ok()) return JobEnded(StopStatus(), /*stopped=*/true);
-        return JobEnded(EngineError(outputs.status(), engine->info().name, "translation"), false);
-      }
-      std::vector<std::string> parts;
-      for (TranslationOutput& o : *outputs) parts.push_back(std::move(o.text));
-      translation = absl::StrJoin(parts, " ");
-      if (Metrics* m = service_->metrics_; m != nullptr) {
-        m->Compute(engine->info().name, "translate", absl::Now() - seg->translate_start);
-      }
-    }
-    if (service_->hooks_.after_translation) service_->hooks_.after_translation(seg->id);
-    bool finish = false;
+  // Translation worker thread: one piece of `seg` ended.
+  void TranslationDone(const std::shared_ptr<Segment>& seg, absl::Status status) {
+    bool translated = false;
+    Actions act;
     {
       absl::MutexLock lock(&mu_);
-      seg->translate_end = absl::Now();
-      seg->translation = std::move(translation);
-      seg->translated = true;
-      --outstanding_jobs_;
-      AdvanceLocked();
-      if (ShouldFinishLocked()) finish = finish_called_ = true;
+      --outstanding_;
+      --seg->translating;
+      if (!status.ok()) {
+        SequenceFailedLocked(status, translation_.model->engine->info().name, "translation");
+      } else if (seg->translating == 0 && !failed_) {
+        translated = true;
+      }
+      CollectLocked(&act);
     }
-    if (finish) DoFinish();
+    if (translated) {
+      if (service_->hooks_.after_translation) service_->hooks_.after_translation(seg->id);
+      absl::MutexLock lock(&mu_);
+      seg->translate_end = absl::Now();
+      if (seg->translate_start == absl::InfiniteFuture()) seg->translate_start = seg->received;
+      seg->translation = absl::StrJoin(seg->outputs, " ");
+      seg->translated = true;
+      if (Metrics* m = service_->metrics_; m != nullptr) {
+        m->Compute(translation_.model->engine->info().name, "translate",
+                   seg->translate_end - seg->translate_start);
+      }
+      AdvanceLocked();
+      CollectLocked(&act);
+    }
+    Run(act);
+  }
+
+  // A sequence ended non-OK: counted as stopped when the session was already over, else its
+  // status (engine failures as INTERNAL) ends the session.
+  void SequenceFailedLocked(const absl::Status& status, const std::string& engine,
+                            const char* what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (failed_) {
+      service_->jobs_stopped_.fetch_add(1);
+      return;
+    }
+    if (status.code() == absl::StatusCode::kDeadlineExceeded) service_->jobs_stopped_.fetch_add(1);
+    FailLocked(EngineError(SlowReaderStatus(status), engine, what));
   }
 
   absl::Status EngineError(const absl::Status& s, const std::string& engine, const char* what) {
@@ -371,175 +443,205 @@ class SpeechTranslateReactor
                                             s.message(), " (request id ", request_id_, ")"));
   }
 
-  // Starts the next synthesis (or the end of stream) when its turn has come.
-  void AdvanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (failed_ || synthesis_in_flight_ || end_submitted_) return;
-    WorkItem item;
-    item.deadline = deadline_;
-    item.priority = config_.priority();
-    item.reject = [this](const absl::Status& s) { JobEnded(s, /*stopped=*/true); };
-    if (!segments_.empty()) {
-      if (!segments_.front()->translated) return;
-      std::shared_ptr<Segment> seg = segments_.front();
-      item.run = [this, seg] { RunSynthesis(seg.get()); };
-      synthesis_in_flight_ = true;
-    } else if (read_closed_) {
-      item.run = [this] { RunEndOfStream(); };
-      end_submitted_ = true;
-    } else {
-      return;
+  static absl::Status SlowReaderStatus(const absl::Status& s) {
+    if (s.code() == absl::StatusCode::kResourceExhausted &&
+        absl::StrContains(s.message(), "paused too long")) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the client read too slowly: ", s.message()));
     }
-    ++outstanding_jobs_;
-    if (absl::Status s = synthesis_.model->queue->Submit(std::move(item)); !s.ok()) {
-      --outstanding_jobs_;
-      if (Metrics* m = service_->metrics_; m != nullptr) {
-        m->Rejected(synthesis_.model->engine->info().name,
-                    s.code() == absl::StatusCode::kResourceExhausted ? "queue_full" : "draining");
+    return s;
+  }
+
+  // The outbound queue is at its high-water mark: the running speech sequence is paused and no
+  // segment starts. One below max_pending_messages, so that the segment_end a finishing
+  // sequence adds still fits.
+  bool QueueFullLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const size_t max = std::max<size_t>(service_->limits_.max_pending_messages, 2);
+    return pending_.size() >= max - 1;
+  }
+
+  // Starts the next output of the session when its turn has come: the oldest open segment's
+  // translation message, then its speech pieces one sequence at a time, then its segment_end;
+  // after the last segment of a half-closed session, the stream's tail.
+  void AdvanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    while (!failed_ && !done_ && !speech_in_flight_ && !QueueFullLocked()) {
+      if (segments_.empty()) {
+        if (read_closed_) EndOfStreamLocked();
+        return;
       }
-      FailLocked(s);
+      std::shared_ptr<Segment> seg = segments_.front();
+      if (!seg->translated) return;
+      if (!seg->speaking) {
+        if (!StartSpeakingLocked(seg.get())) return;
+        continue;
+      }
+      if (seg->next_piece < seg->speech_pieces.size()) {
+        SubmitSpeechLocked(seg);
+        return;
+      }
+      FinishSegmentLocked(seg.get());
+      segments_.pop_front();
+      want_read_ = true;  // reading may have paused at max_open_segments
     }
   }
 
-  // Speech worker thread: translation, audio, segment_end of the oldest open segment.
-  void RunSynthesis(Segment* seg) {
-    if (service_->hooks_.before_synthesis) service_->hooks_.before_synthesis(seg->id);
-    const absl::Time synth_start = absl::Now();
-    if (absl::Status s = StopStatus(); !s.ok()) return JobEnded(s, /*stopped=*/true);
+  // Queues the translation and decides the speech pieces. False when the session failed.
+  bool StartSpeakingLocked(Segment* seg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    seg->speaking = true;
+    seg->synth_start = absl::Now();
+    seg->samples_before = encoder_->total_samples();
     v1::SpeechTranslateResponse tmsg;
     tmsg.mutable_translation()->set_segment_id(seg->id);
     tmsg.mutable_translation()->set_text(seg->translation);
-    if (!Send(std::move(tmsg))) return JobEnded(StopStatus(), /*stopped=*/true);
-
-    SpeechEngine* engine = synthesis_.model->engine.get();
-    const int64_t samples_before = encoder_->total_samples();
-    int64_t engine_samples = 0;
-    absl::Time first_audio = absl::InfiniteFuture();
-    absl::Status sink_error;
-    bool stopped = false;
-    auto deliver = [&](EncodedAudio* out) -> bool {
-      if (out->empty()) return true;
-      if (first_audio == absl::InfiniteFuture()) {
-        first_audio = absl::Now();
-        if (Metrics* m = service_->metrics_; m != nullptr) {
-          m->TimeToFirstAudio(kMetricName, first_audio - seg->received);
-        }
-      }
-      v1::SpeechTranslateResponse msg;
-      v1::SegmentAudio* audio = msg.mutable_audio();
-      audio->set_segment_id(seg->id);
-      v1::AudioChunk* chunk = audio->mutable_chunk();
-      chunk->set_data(std::move(out->data));
-      for (std::string& p : out->packets) *chunk->add_packets() = std::move(p);
-      chunk->set_sequence(out->sequence);
-      chunk->set_timestamp_samples(out->timestamp_samples);
-      chunk->set_num_samples(out->num_samples);
-      return Send(std::move(msg));
-    };
+    QueueLocked(std::move(tmsg));
     const std::string text(absl::StripAsciiWhitespace(seg->translation));
-    if (!text.empty()) {
-      SynthesisRequest request = synthesis_.request;
-      request.text = text;
-      std::vector<std::string> pieces = {text};
-      if (!engine->Validate(request).ok()) pieces = SplitAtSentenceEnds(text);
-      AudioSink sink = [&](absl::Span<const float> samples) {
-        engine_samples += static_cast<int64_t>(samples.size());
-        EncodedAudio out;
-        if (absl::Status s = encoder_->Push(samples, &out); !s.ok()) {
-          sink_error = s;
-          return false;
-        }
-        if (!deliver(&out)) {
-          stopped = true;
-          return false;
-        }
-        return true;
-      };
-      StopCheck stop = [this, &stopped]() -> absl::Status {
-        absl::Status s = StopStatus();
-        if (!s.ok()) stopped = true;
-        return s;
-      };
-      for (const std::string& piece : pieces) {
-        request.text = piece;
-        if (absl::Status s = engine->Validate(request); !s.ok()) {
-          return JobEnded(absl::InvalidArgumentError(absl::StrCat(
-                              "segment ", seg->id, ": its translation cannot be spoken: ",
-                              s.message())),
-                          false);
-        }
-        absl::StatusOr<SynthesisStats> stats;
-        try {
-          stats = engine->Synthesize(request, sink, stop);
-        } catch (const std::exception& e) {
-          stats = absl::InternalError(absl::StrCat("engine threw: ", e.what()));
-        } catch (...) {
-          stats = absl::InternalError("engine threw an unknown exception");
-        }
-        if (stopped || !StopStatus().ok()) return JobEnded(StopStatus(), /*stopped=*/true);
-        if (!sink_error.ok()) {
-          return JobEnded(absl::InternalError(absl::StrCat("audio encoding failed: ",
-                                                           sink_error.message(),
-                                                           " (request id ", request_id_, ")")),
-                          false);
-        }
-        if (!stats.ok()) {
-          return JobEnded(EngineError(stats.status(), engine->info().name, "synthesis"), false);
-        }
+    if (text.empty()) return true;
+    SpeechEngine* engine = synthesis_.model->engine.get();
+    SynthesisRequest request = synthesis_.request;
+    request.text = text;
+    seg->speech_pieces = {text};
+    if (!engine->Validate(request).ok()) seg->speech_pieces = SplitAtSentenceEnds(text);
+    for (const std::string& piece : seg->speech_pieces) {
+      request.text = piece;
+      if (absl::Status s = engine->Validate(request); !s.ok()) {
+        FailLocked(absl::InvalidArgumentError(absl::StrCat(
+            "segment ", seg->id, ": its translation cannot be spoken: ", s.message())));
+        return false;
       }
     }
+    return true;
+  }
+
+  void SubmitSpeechLocked(const std::shared_ptr<Segment>& seg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    SpeechSequence seq;
+    seq.request = synthesis_.request;
+    seq.request.text = seg->speech_pieces[seg->next_piece];
+    seq.stop = [this] { return StopStatus(synthesis_.model->clock, speech_deadline_); };
+    if (seg->next_piece == 0 && service_->hooks_.before_synthesis) {
+      const uint64_t id = seg->id;
+      seq.on_join = [this, id] { service_->hooks_.before_synthesis(id); };
+    }
+    SpeechScheduler::Callbacks callbacks;
+    callbacks.on_output = [this, seg](SpeechChunk chunk) { SpeechOutput(seg.get(), chunk); };
+    callbacks.on_done = [this, seg](absl::Status s) { SpeechDone(seg.get(), std::move(s)); };
+    RequestOptions options;
+    options.priority =
+        SchedulerPriority(config_.priority(), synthesis_.model->options.priority_levels);
+    options.deadline = speech_deadline_;
+    absl::StatusOr<TicketId> ticket = Speech()->Submit(std::move(seq), options, std::move(callbacks));
+    if (!ticket.ok()) {
+      FailLocked(ticket.status());
+      return;
+    }
+    speech_ticket_ = *ticket;
+    speech_in_flight_ = true;
+    speech_paused_ = false;
+    ++outstanding_;
+  }
+
+  // Speech worker thread: one step's audio of the segment being spoken.
+  void SpeechOutput(Segment* seg, const SpeechChunk& chunk) {
+    Actions act;
+    {
+      absl::MutexLock lock(&mu_);
+      if (failed_) return;
+      seg->engine_samples += static_cast<int64_t>(chunk.samples.size());
+      EncodedAudio out;
+      if (absl::Status s = encoder_->Push(chunk.samples, &out); !s.ok()) {
+        FailLocked(absl::InternalError(absl::StrCat("audio encoding failed: ", s.message(),
+                                                    " (request id ", request_id_, ")")));
+      } else {
+        QueueAudioLocked(seg, &out);
+        if (!speech_paused_ && QueueFullLocked()) {
+          speech_paused_ = true;  // sits out steps, keeping its slot, until writes drain
+          Speech()->Pause(speech_ticket_);
+        }
+      }
+      CollectLocked(&act);
+    }
+    Run(act);
+  }
+
+  void QueueAudioLocked(Segment* seg, EncodedAudio* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (out->empty()) return;
+    if (seg->first_audio == absl::InfiniteFuture()) {
+      seg->first_audio = absl::Now();
+      if (Metrics* m = service_->metrics_; m != nullptr) {
+        m->TimeToFirstAudio(kMetricName, seg->first_audio - seg->received);
+      }
+    }
+    v1::SpeechTranslateResponse msg;
+    v1::SegmentAudio* audio = msg.mutable_audio();
+    audio->set_segment_id(seg->id);
+    v1::AudioChunk* chunk = audio->mutable_chunk();
+    chunk->set_data(std::move(out->data));
+    for (std::string& p : out->packets) *chunk->add_packets() = std::move(p);
+    chunk->set_sequence(out->sequence);
+    chunk->set_timestamp_samples(out->timestamp_samples);
+    chunk->set_num_samples(out->num_samples);
+    QueueLocked(std::move(msg));
+  }
+
+  // Speech worker thread (or the cancelling thread for a queued sequence): a piece ended.
+  void SpeechDone(Segment* seg, absl::Status status) {
+    Actions act;
+    {
+      absl::MutexLock lock(&mu_);
+      --outstanding_;
+      speech_in_flight_ = false;
+      speech_paused_ = false;
+      if (!status.ok()) {
+        SequenceFailedLocked(status, synthesis_.model->engine->info().name, "synthesis");
+      } else if (!failed_) {
+        ++seg->next_piece;
+        AdvanceLocked();
+      }
+      CollectLocked(&act);
+    }
+    Run(act);
+  }
+
+  // The segment's audio is complete: close it in the stream, then segment_end with its timings.
+  void FinishSegmentLocked(Segment* seg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     EncodedAudio tail;
     if (absl::Status s = encoder_->EndSegment(&tail); !s.ok()) {
-      return JobEnded(absl::InternalError(absl::StrCat("audio encoding failed: ", s.message())),
-                      false);
+      FailLocked(absl::InternalError(absl::StrCat("audio encoding failed: ", s.message())));
+      return;
     }
-    if (!deliver(&tail)) return JobEnded(StopStatus(), /*stopped=*/true);
+    QueueAudioLocked(seg, &tail);
     const absl::Time end = absl::Now();
     v1::SpeechTranslateResponse emsg;
     v1::SegmentEnd* se = emsg.mutable_segment_end();
     se->set_segment_id(seg->id);
-    se->set_total_samples(encoder_->total_samples() - samples_before);
+    se->set_total_samples(encoder_->total_samples() - seg->samples_before);
     v1::SegmentTimings* t = se->mutable_timings();
     t->set_queue_seconds(absl::ToDoubleSeconds(seg->translate_start - seg->received));
     t->set_translation_seconds(absl::ToDoubleSeconds(seg->translate_end - seg->translate_start));
     t->set_time_to_first_audio_seconds(
-        first_audio == absl::InfiniteFuture() ? 0
-                                              : absl::ToDoubleSeconds(first_audio - seg->received));
-    t->set_synthesis_seconds(absl::ToDoubleSeconds(end - synth_start));
-    const int rate = engine->sample_rate();
-    t->set_audio_seconds(rate > 0 ? static_cast<double>(engine_samples) / rate : 0);
+        seg->first_audio == absl::InfiniteFuture()
+            ? 0
+            : absl::ToDoubleSeconds(seg->first_audio - seg->received));
+    t->set_synthesis_seconds(absl::ToDoubleSeconds(end - seg->synth_start));
+    const int rate = synthesis_.model->engine->sample_rate();
+    t->set_audio_seconds(rate > 0 ? static_cast<double>(seg->engine_samples) / rate : 0);
     t->set_total_seconds(absl::ToDoubleSeconds(end - seg->received));
-    if (Metrics* m = service_->metrics_; m != nullptr && engine_samples > 0) {
-      m->Compute(engine->info().name, "synthesize", end - synth_start);
-    }
-    if (!Send(std::move(emsg))) return JobEnded(StopStatus(), /*stopped=*/true);
-    if (Metrics* m = service_->metrics_; m != nullptr) m->SegmentFinished(end - seg->received);
-
-    bool finish = false;
-    bool read_more = false;
-    {
-      absl::MutexLock lock(&mu_);
-      segments_.pop_front();
-      synthesis_in_flight_ = false;
-      --outstanding_jobs_;
-      if (!read_closed_ && !reading_ && !failed_ && !finish_called_ &&
-          segments_.size() < service_->limits_.max_open_segments) {
-        reading_ = read_more = true;  // reading was paused at max_open_segments
+    if (Metrics* m = service_->metrics_; m != nullptr) {
+      if (seg->engine_samples > 0) {
+        m->Compute(synthesis_.model->engine->info().name, "synthesize", end - seg->synth_start);
       }
-      AdvanceLocked();
-      if (ShouldFinishLocked()) finish = finish_called_ = true;
+      m->SegmentFinished(end - seg->received);
     }
-    if (read_more) StartRead(&request_);
-    if (finish) DoFinish();
+    last_segment_id_ = seg->id;
+    QueueLocked(std::move(emsg));
   }
 
-  // Speech worker thread, after the last segment of a half-closed session: the stream's tail
-  // (Ogg: the EOS page), then OK.
-  void RunEndOfStream() {
-    if (absl::Status s = StopStatus(); !s.ok()) return JobEnded(s, /*stopped=*/true);
+  // After the last segment of a half-closed session: the stream's tail (Ogg: the EOS page), then
+  // the call ends OK once it is written.
+  void EndOfStreamLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     EncodedAudio tail;
     if (absl::Status s = encoder_->Finish(&tail); !s.ok()) {
-      return JobEnded(absl::InternalError(absl::StrCat("audio encoding failed: ", s.message())),
-                      false);
+      FailLocked(absl::InternalError(absl::StrCat("audio encoding failed: ", s.message())));
+      return;
     }
     if (!tail.empty()) {
       v1::SpeechTranslateResponse msg;
@@ -552,82 +654,41 @@ class SpeechTranslateReactor
       chunk->set_sequence(tail.sequence);
       chunk->set_timestamp_samples(tail.timestamp_samples);
       chunk->set_num_samples(tail.num_samples);
-      if (!Send(std::move(msg))) return JobEnded(StopStatus(), /*stopped=*/true);
+      QueueLocked(std::move(msg));
     }
-    bool finish = false;
-    {
-      absl::MutexLock lock(&mu_);
-      done_ = true;
-      --outstanding_jobs_;
-      if (ShouldFinishLocked()) finish = finish_called_ = true;
-    }
-    if (finish) DoFinish();
-  }
-
-  // A job ends without its normal completion: `stopped` when the session was already over (it is
-  // counted), else `status` is the error that ends the session.
-  void JobEnded(const absl::Status& status, bool stopped) {
-    if (stopped) service_->jobs_stopped_.fetch_add(1);
-    bool finish = false;
-    {
-      absl::MutexLock lock(&mu_);
-      --outstanding_jobs_;
-      FailLocked(status.ok() ? absl::CancelledError("the session ended") : status);
-      if (ShouldFinishLocked()) finish = finish_called_ = true;
-    }
-    if (finish) DoFinish();
+    done_ = true;
   }
 
   // --- Writing side.
 
-  // Worker threads: queues one message, waiting while the queue is full. False: the session is
-  // over (or the reader stayed too slow); the message is dropped.
-  bool Send(v1::SpeechTranslateResponse msg) {
-    const v1::SpeechTranslateResponse* start = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      auto room = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return pending_.size() < service_->limits_.max_pending_messages || failed_;
-      };
-      if (!mu_.AwaitWithTimeout(absl::Condition(&room), service_->limits_.slow_reader_timeout)) {
-        FailLocked(absl::ResourceExhaustedError(absl::StrCat(
-            "the client read too slowly: ", service_->limits_.max_pending_messages,
-            " messages unread for ",
-            absl::FormatDuration(service_->limits_.slow_reader_timeout))));
-        return false;
-      }
-      if (failed_) return false;
-      if (msg.has_segment_end()) last_segment_id_ = msg.segment_end().segment_id();
-      start = QueueLocked(std::move(msg));
-    }
-    if (start != nullptr) StartWrite(start);
-    return true;
-  }
-
-  // Appends; returns the message to StartWrite when no write was in flight (the caller starts it
-  // after unlocking).
-  const v1::SpeechTranslateResponse* QueueLocked(v1::SpeechTranslateResponse msg)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void QueueLocked(v1::SpeechTranslateResponse msg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (failed_) return;
     pending_.push_back(std::move(msg));
     const int64_t n = static_cast<int64_t>(pending_.size());
     int64_t seen = service_->max_pending_seen_.load();
     while (n > seen && !service_->max_pending_seen_.compare_exchange_weak(seen, n)) {
     }
-    if (writing_) return nullptr;
-    writing_ = true;
-    return &pending_.front();
   }
 
+  // Ends the session with `status`: drops what is queued but not being written and cancels
+  // every sequence it still has (they stop at their next step; queued ones at once).
   void FailLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (failed_ || done_) return;
     failed_ = true;
     error_ = status;
-    // Drop what is queued but not being written: the call ends with `status`.
     while (pending_.size() > (writing_ ? 1u : 0u)) pending_.pop_back();
+    if (!have_config_) return;
+    for (const auto& seg : segments_) {
+      if (seg->translating > 0) {
+        for (TicketId t : seg->tickets) Translation()->Cancel(t);
+      }
+    }
+    if (speech_in_flight_) Speech()->Cancel(speech_ticket_);
   }
 
   bool ShouldFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return (failed_ || done_) && outstanding_jobs_ == 0 && !writing_ && !finish_called_;
+    return (failed_ || done_) && outstanding_ == 0 && !writing_ && pending_.empty() &&
+           !finish_called_;
   }
 
   void DoFinish() {
@@ -648,7 +709,6 @@ class SpeechTranslateReactor
   SpeechTranslationServiceImpl* const service_;
   grpc::CallbackServerContext* const context_;
   absl::Time start_;
-  absl::Time deadline_;
   std::string request_id_;
   v1::SpeechTranslateRequest request_;  // the read buffer; one read in flight at a time
 
@@ -656,17 +716,20 @@ class SpeechTranslateReactor
   v1::SpeechTranslateConfig config_;
   RoutedTranslation translation_;
   RoutedSynthesis synthesis_;
-  // Used only by the speech jobs, which run one at a time per session.
-  std::unique_ptr<AudioStreamEncoder> encoder_;
-  uint64_t last_segment_id_ = 0;  // speech jobs only (written under mu_ in Send)
+  absl::Time translation_deadline_ = absl::InfiniteFuture();  // on the translation clock
+  absl::Time speech_deadline_ = absl::InfiniteFuture();       // on the speech clock
 
   absl::Mutex mu_;
+  std::unique_ptr<AudioStreamEncoder> encoder_ ABSL_GUARDED_BY(mu_);
+  uint64_t last_segment_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool have_config_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);  // open, in order
-  int outstanding_jobs_ ABSL_GUARDED_BY(mu_) = 0;
-  bool synthesis_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  bool end_submitted_ ABSL_GUARDED_BY(mu_) = false;
+  int outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // sequences submitted and not yet ended
+  bool speech_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool speech_paused_ ABSL_GUARDED_BY(mu_) = false;
+  TicketId speech_ticket_ ABSL_GUARDED_BY(mu_) = 0;
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool want_read_ ABSL_GUARDED_BY(mu_) = false;
   bool read_closed_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<v1::SpeechTranslateResponse> pending_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;

@@ -25,18 +25,23 @@ std::vector<std::string> SplitAtSentenceEnds(const std::string& text);
 // The first message must be the config; it is checked exactly as Translate and Synthesize check
 // theirs (languages, pair, voice, audio, options) and a bad or missing one ends the call with
 // INVALID_ARGUMENT before any work is queued. Then the header goes out, and every segment is
-// submitted to the translation engine's WorkQueue as soon as it arrives (sessions batch with
-// Translate traffic). Syntheses run in segment order, one at a time per session, on the speech
-// engine's WorkQueue; the synthesis of segment k overlaps the translation of k+1 (pipelining).
-// The speech worker sends, per segment: translation, audio chunks (from ONE AudioStreamEncoder
-// per session, EndSegment after each segment: Ogg is one continuous stream), segment_end.
+// submitted to the translation model's scheduler as soon as it arrives (one sequence per text, or
+// per sentence when the text is too long; sessions batch with Translate traffic). Speech runs in
+// segment order, one sequence at a time per session, on the speech model's scheduler; segment
+// k+1's translation runs while segment k's speech sequence is stepping (pipelining). Per segment
+// the session sends: translation, audio chunks (from ONE AudioStreamEncoder per session,
+// EndSegment after each segment: Ogg is one continuous stream), segment_end.
 //
-// Flow control: each session keeps at most `max_pending_messages` outbound messages queued; the
-// speech worker waits for room (a slow reader pauses its own synthesis), and gives up with
-// RESOURCE_EXHAUSTED after `slow_reader_timeout`. Reading pauses while `max_open_segments`
-// segments are unfinished, so a fast writer cannot queue unbounded work either.
-// Cancel, deadline, client gone, or any error: every queued or running job of the session sees
-// it through its StopCheck / AudioSink and ends; the call finishes once all its jobs are done.
+// Flow control: each session's outbound queue holds at most `max_pending_messages` (>= 2)
+// messages. At one below that, the session's speech sequence is paused (it keeps its slot and
+// sits out steps; other streams on the engine go on) and no further segment starts; when writes
+// drain it is resumed. A stream paused longer than the speech scheduler's max_pause, or the
+// longest-paused one beyond max_paused_slots, ends with RESOURCE_EXHAUSTED ("the client read too
+// slowly"). Reading pauses while `max_open_segments` segments are unfinished, so a fast writer
+// cannot queue unbounded work either.
+// Cancel, deadline, client gone, or any error: every ticket of the session is cancelled (work
+// stops at the next step; whole-call engines also see it through their StopCheck); the call
+// finishes once all its sequences have ended.
 //
 // Thread-safe. `registry`, `draining` and `metrics` (may be null) are not owned and must outlive
 // the service; so must the gRPC server's calls (the server is shut down before the service dies).
@@ -44,14 +49,14 @@ class SpeechTranslationServiceImpl final
     : public v1::SpeechTranslationService::CallbackService {
  public:
   struct Limits {
-    size_t max_pending_messages = 64;
-    absl::Duration slow_reader_timeout = absl::Seconds(30);
+    size_t max_pending_messages = 64;  // outbound messages per session (values below 2 act as 2)
     size_t max_open_segments = 64;
   };
 
-  // Test-only observation points (called on engine worker threads; must not block forever).
-  // after_translation: a segment's translation is done. before_synthesis: a segment's synthesis
-  // is about to start. Both get the client's segment id.
+  // Test-only observation points (called on scheduler worker threads; must not block forever).
+  // after_translation: a segment's translation is done (translation worker). before_synthesis: a
+  // segment's first speech sequence joins the running batch (speech worker). Both get the
+  // client's segment id.
   struct Hooks {
     std::function<void(uint64_t segment_id)> after_translation;
     std::function<void(uint64_t segment_id)> before_synthesis;

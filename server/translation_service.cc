@@ -1,12 +1,15 @@
 #include "server/translation_service.h"
 
+#include <atomic>
 #include <cmath>
-#include <exception>
 #include <memory>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
 #include "server/call_log.h"
@@ -42,87 +45,213 @@ bool ClientVisibleCode(absl::StatusCode code) {
   }
 }
 
-// Everything one call needs after the reaction returned. Owned by the WorkItem's callbacks.
-struct TranslateCall {
-  grpc::CallbackServerContext* context;
-  const v1::TranslateRequest* request;
-  v1::TranslateResponse* response;
-  grpc::ServerUnaryReactor* reactor;
-  std::string request_id;
-  absl::Time start;
-  absl::Time deadline;
-  RoutedTranslation routed;
-  Metrics* metrics = nullptr;
+// One Translate call: each text is one sequence on the model's scheduler; the outputs are
+// gathered in order and the call finishes once every sequence ended. The first failure cancels
+// the rest. Lives until OnDone, which follows Finish, which follows the last sequence's on_done.
+class TranslateReactor : public grpc::ServerUnaryReactor {
+ public:
+  TranslateReactor(grpc::CallbackServerContext* context, const v1::TranslateRequest* request,
+                   v1::TranslateResponse* response, Metrics* metrics)
+      : context_(context), request_(request), response_(response), metrics_(metrics) {}
 
-  void Finish(const absl::Status& status) {
-    const grpc::Status grpc_status = ToGrpcStatus(status);
-    const absl::Duration duration = absl::Now() - start;
-    LogCall(kTranslateMethod, grpc_status, duration, request_id);
-    if (metrics != nullptr) metrics->RequestFinished("Translate", status.code(), duration);
-    reactor->Finish(grpc_status);
+  void Start(const ModelRegistry& registry, int max_texts_per_call, bool draining) {
+    request_id_ = RequestIdFrom(context_->client_metadata());
+    start_ = absl::Now();
+    context_->AddInitialMetadata(kRequestIdKey, request_id_);
+    if (draining) {
+      return FinishNow(absl::UnavailableError("the server is shutting down; retry on another server"));
+    }
+    absl::StatusOr<RoutedTranslation> routed =
+        RouteTranslateRequest(*request_, registry, max_texts_per_call);
+    if (!routed.ok()) return FinishNow(routed.status());
+    routed_ = std::move(*routed);
+    TranslationModel* model = routed_.model;
+    TranslationScheduler* scheduler = model->scheduler.get();
+    if (scheduler == nullptr) {
+      return FinishNow(absl::UnavailableError("the server is shutting down; retry on another server"));
+    }
+    clock_ = model->clock;
+    deadline_ = DeadlineOnClock(DeadlineOf(*context_), clock_);
+    RequestOptions options;
+    options.priority = SchedulerPriority(request_->priority(), model->options.priority_levels);
+    options.deadline = deadline_;
+    const size_t n = routed_.texts.size();
+    {
+      absl::MutexLock lock(&mu_);
+      outputs_.resize(n);
+      submitting_ = true;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      TranslationSequence seq;
+      seq.text = routed_.texts[i];
+      seq.source = request_->source_language();
+      seq.target = request_->target_language();
+      seq.params = routed_.params;
+      seq.stop = [this] { return StopStatus(); };
+      seq.on_join = [this] { Joined(); };
+      TranslationScheduler::Callbacks callbacks;
+      callbacks.on_output = [this, i](TranslationOutput out) {
+        absl::MutexLock lock(&mu_);
+        outputs_[i] = std::move(out);
+      };
+      callbacks.on_done = [this, i](absl::Status s) { SequenceDone(i, std::move(s)); };
+      absl::StatusOr<TicketId> ticket = scheduler->Submit(std::move(seq), options, std::move(callbacks));
+      absl::MutexLock lock(&mu_);
+      if (!ticket.ok()) {
+        FailLocked(ticket.status());
+        break;
+      }
+      tickets_.push_back(*ticket);
+      ++remaining_;
+      if (failed_) break;  // a sequence already failed (or the call was cancelled)
+    }
+    std::vector<TicketId> cancel;
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      submitting_ = false;
+      if (failed_) cancel = tickets_;
+      finish = remaining_ == 0 && !finish_started_;
+      if (finish) finish_started_ = true;
+    }
+    for (TicketId t : cancel) scheduler->Cancel(t);
+    if (finish) Complete();
   }
-};
 
-void RunTranslation(TranslateCall* call) {
-  const absl::Time run_start = absl::Now();
-  TranslationModel* model = call->routed.model;
-  grpc::CallbackServerContext* context = call->context;
-  const absl::Time deadline = call->deadline;
-  StopCheck stop = [context, deadline]() {
-    if (context->IsCancelled()) return absl::CancelledError("the call was cancelled");
-    if (absl::Now() > deadline) {
+  void OnCancel() override {
+    std::vector<TicketId> cancel;
+    {
+      absl::MutexLock lock(&mu_);
+      cancelled_.store(true);
+      FailLocked(absl::CancelledError("the call was cancelled"));
+      cancel = tickets_;
+    }
+    if (TranslationScheduler* s = scheduler(); s != nullptr) {
+      for (TicketId t : cancel) s->Cancel(t);
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  TranslationScheduler* scheduler() const {
+    return routed_.model == nullptr ? nullptr : routed_.model->scheduler.get();
+  }
+
+  // OK while the call should go on (polled by whole-call engines, on worker threads).
+  absl::Status StopStatus() {
+    if (cancelled_.load()) return absl::CancelledError("the call was cancelled");
+    if (clock_->Now() >= deadline_) {
       return absl::DeadlineExceededError("the call's deadline passed during translation");
     }
-    return absl::OkStatus();
-  };
-  absl::StatusOr<std::vector<TranslationOutput>> outputs;
-  try {
-    outputs = model->engine->Translate(call->routed.texts, call->request->source_language(),
-                                       call->request->target_language(), call->routed.params,
-                                       stop);
-  } catch (const std::exception& e) {
-    outputs = absl::InternalError(absl::StrCat("engine threw: ", e.what()));
-  } catch (...) {
-    outputs = absl::InternalError("engine threw an unknown exception");
-  }
-  const absl::Time run_end = absl::Now();
-  if (!outputs.ok()) {
-    absl::Status s = outputs.status();
-    if (!ClientVisibleCode(s.code())) {
-      LogError(call->request_id, absl::StrCat("model '", model->engine->info().name,
-                                              "' failed: ", s.ToString()));
-      s = absl::InternalError(absl::StrCat("translation failed in model '",
-                                           model->engine->info().name, "': ", s.message(),
-                                           " (request id ", call->request_id, ")"));
+    if (sibling_failed_.load()) {
+      return absl::CancelledError("another text of the call failed");
     }
-    call->Finish(s);
-    return;
+    return absl::OkStatus();
   }
-  if (outputs->size() != call->routed.texts.size()) {
-    LogError(call->request_id, absl::StrCat("model '", model->engine->info().name, "' returned ",
-                                            outputs->size(), " outputs for ",
-                                            call->routed.texts.size(), " texts"));
-    call->Finish(absl::InternalError(absl::StrCat(
-        "translation failed: wrong number of outputs (request id ", call->request_id, ")")));
-    return;
+
+  void Joined() {
+    absl::MutexLock lock(&mu_);
+    if (first_join_ == absl::InfinitePast()) first_join_ = absl::Now();
   }
-  v1::TranslateResponse* response = call->response;
-  if (call->metrics != nullptr) {
+
+  void FailLocked(absl::Status s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (failed_) return;
+    failed_ = true;
+    error_ = std::move(s);
+    sibling_failed_.store(true);
+  }
+
+  // Worker thread (or Start's thread for a sequence that ended at once).
+  void SequenceDone(size_t i, absl::Status s) {
+    std::vector<TicketId> cancel;
+    bool finish = false;
+    {
+      absl::MutexLock lock(&mu_);
+      --remaining_;
+      if (!s.ok() && !failed_) {
+        FailLocked(std::move(s));
+        cancel = tickets_;
+      } else if (s.ok() && !outputs_[i].has_value() && !failed_) {
+        FailLocked(absl::InternalError("the engine finished a text without an output"));
+        cancel = tickets_;
+      }
+      finish = remaining_ == 0 && !submitting_ && !finish_started_;
+      if (finish) finish_started_ = true;
+    }
+    if (TranslationScheduler* sch = scheduler(); sch != nullptr) {
+      for (TicketId t : cancel) sch->Cancel(t);
+    }
+    if (finish) Complete();
+  }
+
+  // Every sequence ended: build the response or the error, then Finish.
+  void Complete() {
+    absl::Status status;
+    std::vector<std::optional<TranslationOutput>> outputs;
+    absl::Time first_join;
+    {
+      absl::MutexLock lock(&mu_);
+      status = error_;
+      outputs = std::move(outputs_);
+      first_join = first_join_;
+    }
+    const std::string name = routed_.model->engine->info().name;
+    if (!status.ok()) {
+      if (!ClientVisibleCode(status.code())) {
+        LogError(request_id_, absl::StrCat("model '", name, "' failed: ", status.ToString()));
+        status = absl::InternalError(absl::StrCat("translation failed in model '", name, "': ",
+                                                  status.message(), " (request id ", request_id_,
+                                                  ")"));
+      }
+      return FinishNow(status);
+    }
+    const absl::Time end = absl::Now();
+    if (first_join == absl::InfinitePast()) first_join = end;
     int64_t tokens = 0;
-    for (const TranslationOutput& out : *outputs) tokens += static_cast<int64_t>(out.token_ids.size());
-    call->metrics->TokensGenerated(model->engine->info().name, tokens);
-    call->metrics->Compute(model->engine->info().name, "translate", run_end - run_start);
+    for (std::optional<TranslationOutput>& out : outputs) {
+      tokens += static_cast<int64_t>(out->token_ids.size());
+      v1::Translation* t = response_->add_translations();
+      t->set_text(std::move(out->text));
+      t->mutable_token_ids()->Add(out->token_ids.begin(), out->token_ids.end());
+    }
+    if (metrics_ != nullptr) metrics_->TokensGenerated(name, tokens);
+    response_->set_model(name);
+    response_->set_queue_seconds(absl::ToDoubleSeconds(first_join - start_));
+    response_->set_compute_seconds(absl::ToDoubleSeconds(end - first_join));
+    FinishNow(absl::OkStatus());
   }
-  for (TranslationOutput& out : *outputs) {
-    v1::Translation* t = response->add_translations();
-    t->set_text(std::move(out.text));
-    t->mutable_token_ids()->Add(out.token_ids.begin(), out.token_ids.end());
+
+  void FinishNow(const absl::Status& status) {
+    const grpc::Status grpc_status = ToGrpcStatus(status);
+    const absl::Duration duration = absl::Now() - start_;
+    LogCall(kTranslateMethod, grpc_status, duration, request_id_);
+    if (metrics_ != nullptr) metrics_->RequestFinished("Translate", status.code(), duration);
+    Finish(grpc_status);  // OnDone (delete) follows
   }
-  response->set_model(model->engine->info().name);
-  response->set_queue_seconds(absl::ToDoubleSeconds(run_start - call->start));
-  response->set_compute_seconds(absl::ToDoubleSeconds(run_end - run_start));
-  call->Finish(absl::OkStatus());
-}
+
+  grpc::CallbackServerContext* const context_;
+  const v1::TranslateRequest* const request_;
+  v1::TranslateResponse* const response_;
+  Metrics* const metrics_;
+  std::string request_id_;
+  absl::Time start_;
+  RoutedTranslation routed_;
+  Clock* clock_ = nullptr;
+  absl::Time deadline_ = absl::InfiniteFuture();
+  std::atomic<bool> cancelled_{false};
+  std::atomic<bool> sibling_failed_{false};
+
+  absl::Mutex mu_;
+  std::vector<TicketId> tickets_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::optional<TranslationOutput>> outputs_ ABSL_GUARDED_BY(mu_);
+  int remaining_ ABSL_GUARDED_BY(mu_) = 0;
+  bool submitting_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_started_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  absl::Time first_join_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+};
 
 }  // namespace
 
@@ -202,42 +331,8 @@ TranslationServiceImpl::TranslationServiceImpl(const ModelRegistry* registry,
 grpc::ServerUnaryReactor* TranslationServiceImpl::Translate(grpc::CallbackServerContext* context,
                                                             const v1::TranslateRequest* request,
                                                             v1::TranslateResponse* response) {
-  auto call = std::make_shared<TranslateCall>();
-  call->context = context;
-  call->request = request;
-  call->response = response;
-  call->reactor = context->DefaultReactor();
-  call->request_id = RequestIdFrom(context->client_metadata());
-  call->start = absl::Now();
-  call->deadline = DeadlineOf(*context);
-  call->metrics = metrics_;
-  context->AddInitialMetadata(kRequestIdKey, call->request_id);
-
-  if (draining_->load()) {
-    call->Finish(absl::UnavailableError("the server is shutting down; retry on another server"));
-    return call->reactor;
-  }
-  absl::StatusOr<RoutedTranslation> routed =
-      RouteTranslateRequest(*request, *registry_, max_texts_per_call_);
-  if (!routed.ok()) {
-    call->Finish(routed.status());
-    return call->reactor;
-  }
-  call->routed = std::move(*routed);
-  grpc::ServerUnaryReactor* reactor = call->reactor;
-  WorkItem item;
-  item.deadline = call->deadline;
-  item.priority = request->priority();
-  item.run = [call] { RunTranslation(call.get()); };
-  item.reject = [call](const absl::Status& s) { call->Finish(s); };
-  if (absl::Status s = call->routed.model->queue->Submit(std::move(item)); !s.ok()) {
-    if (metrics_ != nullptr) {
-      metrics_->Rejected(call->routed.model->engine->info().name,
-                         s.code() == absl::StatusCode::kResourceExhausted ? "queue_full"
-                                                                          : "draining");
-    }
-    call->Finish(s);
-  }
+  auto* reactor = new TranslateReactor(context, request, response, metrics_);
+  reactor->Start(*registry_, max_texts_per_call_, draining_->load());
   return reactor;
 }
 

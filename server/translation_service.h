@@ -28,9 +28,13 @@ absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateReque
                                                         const ModelRegistry& registry,
                                                         int max_texts_per_call);
 
-// vox.v1.TranslationService on the gRPC callback API. The reaction validates and enqueues on the
-// chosen engine's WorkQueue, then returns; the engine's worker thread runs the translation and
-// finishes the call. The call's deadline and cancellation reach the engine as its StopCheck.
+// vox.v1.TranslationService on the gRPC callback API. The reaction validates, then submits each
+// text as one sequence to the chosen model's scheduler (priority from the request, deadline from
+// the call's, on the scheduler's clock) and returns; the call finishes when every sequence ended,
+// with the outputs in input order. Queue full is RESOURCE_EXHAUSTED at once; a deadline that passes
+// in the queue or between decode steps is DEADLINE_EXCEEDED; client cancellation cancels every
+// ticket, so work stops at the next step (whole-call engines also see it through their StopCheck).
+// The first failing text cancels the others.
 // Thread-safe; `registry`, `draining` and `metrics` (may be null) are not owned and must outlive
 // the service.
 class TranslationServiceImpl final : public v1::TranslationService::CallbackService {

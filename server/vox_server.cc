@@ -37,11 +37,14 @@ absl::Status VoxServer::Start() {
     metrics_ = std::move(*metrics);
   }
   for (const ModelInfo& info : registry_->Models()) metrics_->SetModelInfo(info);
+  registry_->AttachMetrics(metrics_.get());
   translation_ = std::make_unique<TranslationServiceImpl>(
       registry_.get(), config_.max_texts_per_call, &draining_, metrics_.get());
   discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get(), metrics_.get());
+  SpeechServiceImpl::Limits speech_limits;
+  speech_limits.max_pending_bytes = static_cast<size_t>(config_.stream_buffer_bytes);
   speech_ = std::make_unique<SpeechServiceImpl>(registry_.get(), &draining_, metrics_.get(),
-                                                SpeechServiceImpl::Limits());
+                                                speech_limits);
   speech_translation_ = std::make_unique<SpeechTranslationServiceImpl>(
       registry_.get(), &draining_, metrics_.get(), SpeechTranslationServiceImpl::Limits());
 

@@ -61,8 +61,8 @@ class StepModel {
 //
 // A consumer that cannot keep up (a slow gRPC reader) calls Pause(): its sequence keeps its slot
 // but sits out steps until Resume(). At most max_paused_slots sequences per replica may be
-// paused; beyond that the longest-paused one ends with RESOURCE_EXHAUSTED, as does one paused
-// longer than max_pause.
+// paused (counting those paused for at least paused_slot_grace); beyond that the longest-paused
+// one ends with RESOURCE_EXHAUSTED, as does one paused longer than max_pause.
 //
 // Callbacks run on the worker thread with no scheduler lock held: on_output for each step's
 // output, in order, then on_done exactly once (OK when the model finished it). They must be
@@ -283,7 +283,9 @@ class ContinuousBatcher {
         ended->push_back({std::move(seq), std::move(status), reason});
         continue;
       }
-      if (seq->paused) paused.push_back(seq);
+      if (seq->paused && now - seq->paused_since >= options_.paused_slot_grace) {
+        paused.push_back(seq);
+      }
       keep.push_back(std::move(seq));
     }
     const int excess = static_cast<int>(paused.size()) - options_.max_paused_slots;
@@ -312,7 +314,12 @@ class ContinuousBatcher {
     absl::Time wake = std::min(flush_at, queue_.EarliestDeadline());
     for (const auto& seq : active) {
       wake = std::min(wake, seq->deadline);
-      if (seq->paused) wake = std::min(wake, seq->paused_since + options_.max_pause);
+      if (seq->paused) {
+        wake = std::min(wake, seq->paused_since + options_.max_pause);
+        if (seq->paused_since + options_.paused_slot_grace > clock_->Now()) {
+          wake = std::min(wake, seq->paused_since + options_.paused_slot_grace);
+        }
+      }
     }
     return wake;
   }

@@ -23,6 +23,9 @@ absl::Status ValidateSchedulerOptions(const SchedulerOptions& o) {
   if (o.max_pause < absl::ZeroDuration()) {
     return bad("max_pause", absl::FormatDuration(o.max_pause), ">= 0");
   }
+  if (o.paused_slot_grace < absl::ZeroDuration()) {
+    return bad("paused_slot_grace", absl::FormatDuration(o.paused_slot_grace), ">= 0");
+  }
   return absl::OkStatus();
 }
 

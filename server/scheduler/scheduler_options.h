@@ -31,6 +31,10 @@ struct SchedulerOptions {
   // stream at the next step boundary), and how long one stream may stay paused.
   int max_paused_slots = 2;
   absl::Duration max_pause = absl::Seconds(30);
+  // ContinuousBatcher only: a paused sequence counts toward max_paused_slots only once it has
+  // been paused this long, so the short pauses of a stream whose writes are catching up (normal
+  // back-pressure) never end anyone; a reader that stays behind does. 0 = every paused one counts.
+  absl::Duration paused_slot_grace = absl::ZeroDuration();
 };
 
 // INVALID_ARGUMENT naming the field, its value and the allowed range.

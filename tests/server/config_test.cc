@@ -22,7 +22,7 @@ std::string WriteTemp(const std::string& name, const std::string& text) {
 TEST(ConfigTest, DefaultsMatchTheDocumentedOnes) {
   ServerConfig c;
   EXPECT_EQ(c.max_texts_per_call, 64);
-  EXPECT_EQ(c.translation.queue_size, 64);
+  EXPECT_EQ(c.translation.max_queue_size, 64);
   EXPECT_TRUE(c.verify_checksums);
   EXPECT_EQ(c.translation.options.device, "auto");
 }
@@ -72,9 +72,9 @@ queue_size = 7
   EXPECT_EQ(c.translation.options.dtype, "bfloat16");
   EXPECT_EQ(c.translation.options.intra_op_threads, 3);
   EXPECT_EQ(c.translation.options.blas_threads, 2);
-  EXPECT_EQ(c.translation.queue_size, 5);
+  EXPECT_EQ(c.translation.max_queue_size, 5);
   EXPECT_EQ(c.speech.options.device, "cuda:1");
-  EXPECT_EQ(c.speech.queue_size, 7);
+  EXPECT_EQ(c.speech.max_queue_size, 7);
   EXPECT_EQ(c.builtin.translation, BuiltinMode::kFallback);
   EXPECT_EQ(c.builtin.speech, BuiltinMode::kOff);
   EXPECT_THAT(c.builtin.apertium_pairs, ::testing::ElementsAre("eng-spa"));
@@ -175,6 +175,95 @@ TEST(ConfigTest, ValidateNamesTheBadValueAndTheAllowedOnes) {
   c.speech.options.dtype = "";
   c.listen = "localhost";
   EXPECT_THAT(ValidateConfig(c).message(), HasSubstr("HOST:PORT"));
+}
+
+TEST(ConfigTest, SchedulerSettingsPerKindFromTomlAndFlags) {
+  ServerConfig c;
+  ASSERT_TRUE(ApplyConfigToml(R"(
+[translation]
+max_batch_size = 16
+max_queue_delay_us = 2000
+max_queue_size = 100
+priority_levels = 2
+default_deadline_seconds = 2.5
+replicas = 2
+threads = 1
+max_paused_slots = 0
+max_pause_seconds = 4
+
+[speech]
+max_batch_size = 4
+default_deadline_seconds = 0
+)", "test.toml", &c)
+                  .ok());
+  EXPECT_EQ(c.translation.max_batch_size, 16);
+  EXPECT_EQ(c.translation.max_queue_delay_us, 2000);
+  EXPECT_EQ(c.translation.max_queue_size, 100);
+  EXPECT_EQ(c.translation.priority_levels, 2);
+  EXPECT_EQ(c.translation.default_deadline, absl::Milliseconds(2500));
+  EXPECT_EQ(c.translation.replicas, 2);
+  EXPECT_EQ(c.translation.max_paused_slots, 0);
+  EXPECT_EQ(c.translation.max_pause, absl::Seconds(4));
+  EXPECT_EQ(c.speech.max_batch_size, 4);
+  EXPECT_EQ(c.speech.default_deadline, absl::InfiniteDuration());  // 0 = none
+  const SchedulerOptions o = SchedulerOptionsFor(c.translation);
+  EXPECT_EQ(o.max_batch_size, 16);
+  EXPECT_EQ(o.max_queue_size, 100);
+  EXPECT_EQ(o.replicas, 2);
+  EXPECT_EQ(o.default_deadline, absl::Milliseconds(2500));
+  EXPECT_TRUE(ValidateConfig(c, /*cores=*/2).ok()) << ValidateConfig(c, 2);
+
+  auto cl = ParseCommandLine({"voxd", "--max-batch-size", "3", "--queue-size=9", "--replicas", "1",
+                              "--default-deadline", "7", "--max-pause", "5",
+                              "--max-queue-delay-us", "10", "--priority-levels", "4",
+                              "--max-paused-slots", "1"},
+                             &c);
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  for (const EngineKindConfig* k : {&c.translation, &c.speech}) {
+    EXPECT_EQ(k->max_batch_size, 3);
+    EXPECT_EQ(k->max_queue_size, 9);
+    EXPECT_EQ(k->replicas, 1);
+    EXPECT_EQ(k->default_deadline, absl::Seconds(7));
+    EXPECT_EQ(k->max_pause, absl::Seconds(5));
+    EXPECT_EQ(k->max_queue_delay_us, 10);
+    EXPECT_EQ(k->priority_levels, 4);
+    EXPECT_EQ(k->max_paused_slots, 1);
+  }
+  EXPECT_EQ(ParseCommandLine({"voxd", "--max-batch-size", "0"}, &c).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ConfigTest, BadSchedulerSettingsAreInvalidArgumentNamingTheKey) {
+  ServerConfig c;
+  c.speech.priority_levels = 1;
+  absl::Status s = ValidateConfig(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("speech"));
+  EXPECT_THAT(s.message(), HasSubstr("priority_levels=1"));
+  c = ServerConfig();
+  c.translation.max_batch_size = 0;
+  EXPECT_THAT(ValidateConfig(c).message(), HasSubstr("max_batch_size=0"));
+}
+
+TEST(ConfigTest, ReplicasMustNotOversubscribeTheCores) {
+  ServerConfig c;
+  c.translation.replicas = 2;
+  c.translation.options.intra_op_threads = 0;  // "all cores" for each replica
+  absl::Status s = ValidateConfig(c, /*cores=*/8);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("translation.threads"));
+  EXPECT_THAT(s.message(), HasSubstr("at most 4"));
+  c.translation.options.intra_op_threads = 4;
+  EXPECT_TRUE(ValidateConfig(c, 8).ok());
+  c.translation.replicas = 3;
+  s = ValidateConfig(c, 8);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("3 x 4 = 12"));
+  EXPECT_THAT(s.message(), HasSubstr("8 cores"));
+  // One replica keeps the single-engine rule.
+  c.translation.replicas = 1;
+  c.translation.options.intra_op_threads = 16;
+  EXPECT_TRUE(ValidateConfig(c, 8).ok());
 }
 
 }  // namespace

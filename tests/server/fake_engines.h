@@ -8,10 +8,18 @@
 //               the StopCheck's status in the latter case
 //   anything longer than max_chars -> Validate says it is too long
 // Other texts translate to "<target>:" + reversed text, with one token id per character.
+//
+// EnableStepper() gives an engine a step API (NewStepper), as NLLB and XTTS have: a translation
+// sequence advances one character per step and finishes with the same output as Translate;
+// "block" never finishes (it steps until it leaves), "fail" fails at its first step. A speech
+// sequence produces one 0.1 s chunk per step (5, or 300 for "long"; "block" never finishes).
+// Without EnableStepper() NewStepper() returns nullptr and the server runs whole calls.
 
 #include <algorithm>
 #include <cmath>
 #include <atomic>
+#include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -115,7 +123,36 @@ class FakeTranslationEngine : public TranslationEngine {
   int calls() const { return calls_.load(); }
   TranslationParams last_params() const { return last_params_; }
 
+  // --- Step API (see the top of this file).
+  void EnableStepper() { stepper_enabled_ = true; }
+  std::unique_ptr<TranslationStepper> NewStepper() override;
+  // Texts in the order their sequences joined a stepper.
+  std::vector<std::string> joined() {
+    absl::MutexLock lock(&mu_);
+    return joined_;
+  }
+  // Decoder steps run (over any number of sequences), and the largest batch one step covered.
+  int steps() {
+    absl::MutexLock lock(&mu_);
+    return steps_;
+  }
+  int max_step_batch() {
+    absl::MutexLock lock(&mu_);
+    return max_step_batch_;
+  }
+  // Sequences that left before finishing (cancelled, expired, failed).
+  int left_unfinished() {
+    absl::MutexLock lock(&mu_);
+    return left_unfinished_;
+  }
+
  private:
+  friend class FakeTranslationStepper;
+  bool stepper_enabled_ = false;
+  std::vector<std::string> joined_;
+  int steps_ = 0;
+  int max_step_batch_ = 0;
+  int left_unfinished_ = 0;
   ModelInfo info_;
   std::vector<std::pair<std::string, std::string>> pairs_;
   size_t max_chars_;
@@ -125,6 +162,71 @@ class FakeTranslationEngine : public TranslationEngine {
   absl::Mutex mu_;
   absl::Status stopped_with_;
 };
+
+class FakeTranslationStepper : public TranslationStepper {
+ public:
+  explicit FakeTranslationStepper(FakeTranslationEngine* engine) : engine_(engine) {}
+  absl::Status Join(uint64_t id, const std::string& text, const std::string&,
+                    const std::string& target, const TranslationParams&) override {
+    seqs_[id] = Seq{text, target, 0};
+    absl::MutexLock lock(&engine_->mu_);
+    engine_->joined_.push_back(text);
+    return absl::OkStatus();
+  }
+  std::vector<TranslationStepResult> Step(absl::Span<const uint64_t> active) override {
+    {
+      absl::MutexLock lock(&engine_->mu_);
+      ++engine_->steps_;
+      engine_->max_step_batch_ =
+          std::max(engine_->max_step_batch_, static_cast<int>(active.size()));
+    }
+    std::vector<TranslationStepResult> out;
+    bool blocking = false;
+    for (uint64_t id : active) {
+      Seq& seq = seqs_.at(id);
+      TranslationStepResult r;
+      if (seq.text == "fail") {
+        r.status = absl::DataLossError("tensor exploded");
+      } else if (seq.text == "block") {
+        blocking = true;  // steps until it leaves
+      } else if (++seq.pos >= seq.text.size()) {
+        r.finished = true;
+        seq.finished = true;
+        r.output.text = seq.target + ":" + std::string(seq.text.rbegin(), seq.text.rend());
+        for (char c : seq.text) r.output.token_ids.push_back(static_cast<unsigned char>(c));
+      }
+      out.push_back(std::move(r));
+    }
+    // Keeps a never-ending sequence from spinning a core; not a timing device.
+    if (blocking) absl::SleepFor(absl::Milliseconds(1));
+    return out;
+  }
+  void Leave(uint64_t id) override {
+    auto it = seqs_.find(id);
+    if (it == seqs_.end()) return;
+    if (!it->second.finished) {
+      absl::MutexLock lock(&engine_->mu_);
+      ++engine_->left_unfinished_;
+    }
+    seqs_.erase(it);
+  }
+  int size() const override { return static_cast<int>(seqs_.size()); }
+
+ private:
+  struct Seq {
+    std::string text;
+    std::string target;
+    size_t pos = 0;
+    bool finished = false;
+  };
+  FakeTranslationEngine* const engine_;
+  std::map<uint64_t, Seq> seqs_;
+};
+
+inline std::unique_ptr<TranslationStepper> FakeTranslationEngine::NewStepper() {
+  if (!stepper_enabled_) return nullptr;
+  return std::make_unique<FakeTranslationStepper>(this);
+}
 
 class FakeSpeechEngine : public SpeechEngine {
  public:
@@ -156,7 +258,8 @@ class FakeSpeechEngine : public SpeechEngine {
     stats.voice = request.voice.empty() ? voices_[0].name : request.voice;
     stats.seed = 7;
     stats.codes = 11;
-    for (int c = 0; c < 5 || request.text == "block"; ++c) {
+    const int chunks = request.text == "long" ? 300 : 5;
+    for (int c = 0; c < chunks || request.text == "block"; ++c) {
       if (stop) {
         absl::Status s = stop();
         if (!s.ok()) {
@@ -186,13 +289,110 @@ class FakeSpeechEngine : public SpeechEngine {
     return stopped_with_;
   }
 
+  // --- Step API (see the top of this file).
+  void EnableStepper() { stepper_enabled_ = true; }
+  std::unique_ptr<SpeechStepper> NewStepper() override;
+  // Steps run, and sequences that left before finishing.
+  int steps() {
+    absl::MutexLock lock(&mu_);
+    return steps_;
+  }
+  int left_unfinished() {
+    absl::MutexLock lock(&mu_);
+    return left_unfinished_;
+  }
+
+  // One chunk of the tone, continuing at sample `offset`.
+  std::vector<float> Tone(int64_t offset) const {
+    const int chunk = sample_rate() / 10;
+    std::vector<float> samples(static_cast<size_t>(chunk));
+    for (int i = 0; i < chunk; ++i) {
+      samples[static_cast<size_t>(i)] =
+          0.3f * std::sin(6.2831853f * 440.0f * static_cast<float>(offset + i) /
+                          static_cast<float>(sample_rate()));
+    }
+    return samples;
+  }
+
  private:
+  friend class FakeSpeechStepper;
+  bool stepper_enabled_ = false;
+  int steps_ = 0;
+  int left_unfinished_ = 0;
   absl::Mutex mu_;
   absl::Notification stopped_;
   absl::Status stopped_with_;
   ModelInfo info_;
   std::vector<VoiceInfo> voices_;
 };
+
+class FakeSpeechStepper : public SpeechStepper {
+ public:
+  explicit FakeSpeechStepper(FakeSpeechEngine* engine) : engine_(engine) {}
+  absl::Status Join(uint64_t id, const SynthesisRequest& request) override {
+    Seq seq;
+    seq.text = request.text;
+    seq.voice = request.voice.empty() ? engine_->voices()[0].name : request.voice;
+    seqs_[id] = seq;
+    return absl::OkStatus();
+  }
+  std::vector<SpeechStepResult> Step(absl::Span<const uint64_t> active) override {
+    {
+      absl::MutexLock lock(&engine_->mu_);
+      ++engine_->steps_;
+    }
+    std::vector<SpeechStepResult> out;
+    bool blocking = false;
+    for (uint64_t id : active) {
+      Seq& seq = seqs_.at(id);
+      SpeechStepResult r;
+      r.audio = engine_->Tone(seq.samples);
+      seq.samples += static_cast<int64_t>(r.audio.size());
+      ++seq.chunks;
+      const int chunks = seq.text == "long" ? 300 : 5;
+      if (seq.text == "fail") {
+        r.status = absl::DataLossError("vocoder exploded");
+      } else if (seq.text == "block") {
+        blocking = true;
+      } else if (seq.chunks >= chunks) {
+        r.finished = seq.finished = true;
+        r.stats.samples = seq.samples;
+        r.stats.codes = 11;
+        r.stats.seed = 7;
+        r.stats.voice = seq.voice;
+      }
+      out.push_back(std::move(r));
+    }
+    if (blocking) absl::SleepFor(absl::Milliseconds(1));  // no spinning; not a timing device
+    return out;
+  }
+  void Leave(uint64_t id) override {
+    auto it = seqs_.find(id);
+    if (it == seqs_.end()) return;
+    if (!it->second.finished) {
+      absl::MutexLock lock(&engine_->mu_);
+      ++engine_->left_unfinished_;
+    }
+    seqs_.erase(it);
+  }
+  int size() const override { return static_cast<int>(seqs_.size()); }
+
+ private:
+  struct Seq {
+    std::string text;
+    std::string voice;
+    int64_t samples = 0;
+    int chunks = 0;
+    bool finished = false;
+  };
+  FakeSpeechEngine* const engine_;
+  std::map<uint64_t, Seq> seqs_;
+};
+
+inline std::unique_ptr<SpeechStepper> FakeSpeechEngine::NewStepper() {
+  if (!stepper_enabled_) return nullptr;
+  return std::make_unique<FakeSpeechStepper>(this);
+}
 
 }  // namespace vox::testing
 

@@ -128,8 +128,8 @@ TEST_F(ModelLoaderTest, DuplicateModelNamesAreRefused) {
         "same", std::vector<std::string>{"eng_Latn"},
         std::vector<std::pair<std::string, std::string>>{});
   };
-  ASSERT_TRUE(registry.AddTranslation(make(), std::make_unique<BoundedWorkQueue>("same", 1)).ok());
-  absl::Status s = registry.AddTranslation(make(), std::make_unique<BoundedWorkQueue>("same", 1));
+  ASSERT_TRUE(registry.AddTranslation(make()).ok());
+  absl::Status s = registry.AddTranslation(make());
   EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(s.message(), HasSubstr("'same'"));
 }

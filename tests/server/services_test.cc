@@ -1,14 +1,20 @@
 // The vox.v1 services in process, over real gRPC on loopback, with fake engines.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "engines/core/clock.h"
 #include "server/config.h"
 #include "server/model_registry.h"
 #include "server/translation_service.h"
@@ -27,20 +33,41 @@ using ::testing::HasSubstr;
 using testing::FakeSpeechEngine;
 using testing::FakeTranslationEngine;
 
+// How a test's server is built (the defaults are what most tests use).
+struct ServerSetup {
+  int queue_size = 4;              // max_queue_size of the primary translation model
+  int max_batch_size = 8;
+  int64_t max_queue_delay_us = 0;
+  bool translation_stepper = false;  // the primary engine decodes step by step
+  bool speech_stepper = false;
+  int max_paused_slots = 2;
+  absl::Duration max_pause = absl::Seconds(30);
+  size_t stream_buffer_bytes = 4 << 20;
+  Clock* clock = Clock::Real();  // the schedulers' clock
+};
+
 class ServicesTest : public ::testing::Test {
  protected:
-  void SetUp() override { StartServer(/*queue_size=*/4); }
+  void SetUp() override { StartServer(ServerSetup{}); }
 
   void StartServer(int queue_size) {
+    ServerSetup setup;
+    setup.queue_size = queue_size;
+    StartServer(setup);
+  }
+
+  void StartServer(const ServerSetup& setup) {
     auto registry = std::make_unique<ModelRegistry>();
     auto voice = std::make_unique<FakeSpeechEngine>(
         "fake-voice",
         std::vector<VoiceInfo>{{"Ana", {"eng_Latn", "spa_Latn"}}, {"Bo", {"cat_Latn"}}});
     voice_ = voice.get();
+    if (setup.speech_stepper) voice->EnableStepper();
     auto primary = std::make_unique<FakeTranslationEngine>(
         "fake-a", std::vector<std::string>{"eng_Latn", "fra_Latn", "spa_Latn"},
         std::vector<std::pair<std::string, std::string>>{
             {"eng_Latn", "fra_Latn"}, {"eng_Latn", "spa_Latn"}, {"fra_Latn", "eng_Latn"}});
+    if (setup.translation_stepper) primary->EnableStepper();
     auto fallback = std::make_unique<FakeTranslationEngine>(
         "fake-fallback", std::vector<std::string>{"eng_Latn", "spa_Latn", "cat_Latn"},
         std::vector<std::pair<std::string, std::string>>{{"eng_Latn", "spa_Latn"},
@@ -48,22 +75,27 @@ class ServicesTest : public ::testing::Test {
         /*fallback=*/true);
     primary_ = primary.get();
     fallback_ = fallback.get();
-    ASSERT_TRUE(registry
-                    ->AddTranslation(std::move(primary),
-                                     std::make_unique<BoundedWorkQueue>("fake-a", queue_size))
-                    .ok());
-    ASSERT_TRUE(registry
-                    ->AddTranslation(std::move(fallback),
-                                     std::make_unique<BoundedWorkQueue>("fake-fallback", 4))
-                    .ok());
-    ASSERT_TRUE(
-        registry->AddSpeech(std::move(voice), std::make_unique<BoundedWorkQueue>("fake-voice", 4))
-            .ok());
+    SchedulerOptions options;
+    options.max_queue_size = setup.queue_size;
+    options.max_batch_size = setup.max_batch_size;
+    options.max_queue_delay_us = setup.max_queue_delay_us;
+    options.max_paused_slots = setup.max_paused_slots;
+    options.max_pause = setup.max_pause;
+    ASSERT_TRUE(registry->AddTranslation(std::move(primary), options, setup.clock).ok());
+    SchedulerOptions small;
+    small.max_queue_size = 4;
+    ASSERT_TRUE(registry->AddTranslation(std::move(fallback), small, setup.clock).ok());
+    SchedulerOptions speech = options;
+    speech.max_queue_size = 4;
+    speech.max_queue_delay_us = 0;
+    ASSERT_TRUE(registry->AddSpeech(std::move(voice), speech, setup.clock).ok());
     ASSERT_TRUE(registry->WarmUp().ok());
+    warm_up_calls_ = primary_->calls();
     ServerConfig config;
     config.listen = "127.0.0.1:0";
     config.max_texts_per_call = 3;
     config.access_log = false;
+    config.stream_buffer_bytes = setup.stream_buffer_bytes;
     server_ = std::make_unique<VoxServer>(config, std::move(registry));
     ASSERT_TRUE(server_->Start().ok());
     ASSERT_GT(server_->port(), 0);
@@ -71,6 +103,10 @@ class ServicesTest : public ::testing::Test {
     stub_ = v1::TranslationService::NewStub(channel_);
     discovery_ = v1::DiscoveryService::NewStub(channel_);
     speech_ = v1::SpeechService::NewStub(channel_);
+  }
+
+  const TranslationModel& PrimaryModel() const {
+    return *server_->registry().translation()[0];
   }
 
   void TearDown() override {
@@ -98,7 +134,14 @@ class ServicesTest : public ::testing::Test {
     return stub_->Translate(context, request, response);
   }
 
+  // A clock for the schedulers that outlives the server (declared before it).
+  FakeClock& NewFakeClock() {
+    fake_clock_ = std::make_unique<FakeClock>();
+    return *fake_clock_;
+  }
+  std::unique_ptr<FakeClock> fake_clock_;
   FakeTranslationEngine* primary_ = nullptr;
+  int warm_up_calls_ = 0;  // Translate calls the warm-up made on the primary engine
   FakeTranslationEngine* fallback_ = nullptr;
   FakeSpeechEngine* voice_ = nullptr;
   std::unique_ptr<VoxServer> server_;
@@ -135,6 +178,10 @@ TEST_F(ServicesTest, OptionsReachTheEngineWithDefaultsFilledIn) {
   EXPECT_EQ(primary_->last_params().beam_size, 4);
   EXPECT_FLOAT_EQ(primary_->last_params().length_penalty, 0.5f);
   EXPECT_EQ(primary_->last_params().max_length, 17);
+  // 0 is a length penalty of its own (no normalisation), not "use the default".
+  request.mutable_options()->set_length_penalty(0.0f);
+  ASSERT_TRUE(Call(request, &response).ok());
+  EXPECT_FLOAT_EQ(primary_->last_params().length_penalty, 0.0f);
 }
 
 TEST_F(ServicesTest, PrimaryModelServesBeforeFallbackAndFallbackFillsTheGaps) {
@@ -171,10 +218,6 @@ TEST_F(ServicesTest, RequestIdIsEchoedOrGenerated) {
 }
 
 struct BadCase {
-  // 0 is a length penalty of its own (no normalisation), not "use the default".
-  request.mutable_options()->set_length_penalty(0.0f);
-  ASSERT_TRUE(Call(request, &response).ok());
-  EXPECT_FLOAT_EQ(primary_->last_params().length_penalty, 0.0f);
   const char* name;
   std::function<void(v1::TranslateRequest*)> mutate;
   std::vector<std::string> expected_substrings;
@@ -234,7 +277,7 @@ TEST_F(ServicesTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage) {
       EXPECT_THAT(s.error_message(), HasSubstr(sub)) << c.name;
     }
   }
-  EXPECT_EQ(primary_->calls(), 1) << "only the warm-up may have reached the engine";
+  EXPECT_EQ(primary_->calls(), warm_up_calls_) << "only the warm-up may have reached the engine";
 }
 
 TEST_F(ServicesTest, EngineFailureIsInternalWithTheRequestId) {
@@ -293,8 +336,9 @@ TEST_F(ServicesTest, FullQueueIsResourceExhaustedAtOnce) {
   std::thread t1([&] { s1 = Call(Request({"block"}), &r1, &c1); });
   primary_->running().WaitForNotification();
   std::thread t2([&] { s2 = Call(Request({"queued"}), &r2, &c2); });
-  const TranslationModel* model = server_->registry().translation()[0].get();
-  while (model->queue->depth() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (PrimaryModel().scheduler->queue_depth() < 1) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   grpc::Status s3 = Call(Request({"third"}), &r3);
   EXPECT_EQ(s3.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s3.error_message(), HasSubstr("fake-a"));
@@ -540,7 +584,11 @@ TEST_F(ServicesTest, SynthesizeEngineFailureIsInternal) {
   EXPECT_THAT(r.status.error_message(), HasSubstr("vocoder exploded"));
 }
 
-TEST_F(ServicesTest, CancellingASynthesisMidStreamStopsTheEngine) {
+TEST_F(ServicesTest, CancellingASynthesisMidStreamStopsTheEngineAtTheNextStep) {
+  TearDown();
+  ServerSetup setup;
+  setup.speech_stepper = true;
+  StartServer(setup);
   grpc::ClientContext context;
   auto reader = speech_->Synthesize(&context, SpeakRequest("block", v1::AUDIO_ENCODING_OPUS));
   v1::SynthesizeResponse msg;
@@ -553,13 +601,362 @@ TEST_F(ServicesTest, CancellingASynthesisMidStreamStopsTheEngine) {
   while (reader->Read(&msg)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  // The engine itself stopped (it would otherwise produce audio forever).
-  voice_->stopped().WaitForNotification();
-  EXPECT_EQ(voice_->stopped_with().code(), absl::StatusCode::kCancelled);
+  // The sequence left the engine unfinished (it would otherwise step forever).
+  while (voice_->left_unfinished() < 1) absl::SleepFor(absl::Milliseconds(1));
   while (server_->speech_service()->stopped_early() < 1) {
     absl::SleepFor(absl::Milliseconds(1));
   }
   EXPECT_EQ(server_->speech_service()->stopped_early(), 1);
+  EXPECT_EQ(voice_->left_unfinished(), 1);
+}
+
+TEST_F(ServicesTest, CancellingAWholeRequestSynthesisStopsTheEngineThroughItsStopCheck) {
+  // No stepper: the engine synthesizes the whole request in one step and polls its StopCheck.
+  grpc::ClientContext context;
+  auto reader = speech_->Synthesize(&context, SpeakRequest("block", v1::AUDIO_ENCODING_OPUS));
+  v1::SynthesizeResponse msg;
+  ASSERT_TRUE(reader->Read(&msg));
+  ASSERT_TRUE(msg.has_header());
+  context.TryCancel();
+  while (reader->Read(&msg)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  voice_->stopped().WaitForNotification();
+  EXPECT_EQ(voice_->stopped_with().code(), absl::StatusCode::kCancelled);
+}
+
+TEST_F(ServicesTest, SynthesizeWithAStepperStreamsTheSameAudioAsAWholeRequest) {
+  v1::SynthesizeRequest request = SpeakRequest("hola", v1::AUDIO_ENCODING_PCM16);
+  request.mutable_audio()->set_sample_rate_hz(22050);
+  SynthesisResult whole = Synthesize(speech_.get(), request);
+  ASSERT_TRUE(whole.status.ok()) << whole.status.error_message();
+  TearDown();
+  ServerSetup setup;
+  setup.speech_stepper = true;
+  StartServer(setup);
+  SynthesisResult stepped = Synthesize(speech_.get(), request);
+  ASSERT_TRUE(stepped.status.ok()) << stepped.status.error_message();
+  std::string a, b;
+  for (const auto& m : whole.messages) {
+    if (m.has_audio()) a += m.audio().data();
+  }
+  for (const auto& m : stepped.messages) {
+    if (m.has_audio()) b += m.audio().data();
+  }
+  EXPECT_EQ(a.size(), 2u * 11025u);
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(stepped.messages.back().summary().codes(), 11);
+  EXPECT_EQ(stepped.messages.back().summary().voice(), "Ana");
+}
+
+}  // namespace
+}  // namespace vox
+
+namespace vox {
+namespace {
+
+// --- The scheduler behind the services.
+
+std::string Expected(const std::string& target, const std::string& text) {
+  return target + ":" + std::string(text.rbegin(), text.rend());
+}
+
+class SchedulerServicesTest : public ServicesTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    ServerSetup setup;
+    setup.queue_size = 64;
+    setup.translation_stepper = GetParam();
+    StartServer(setup);
+  }
+};
+
+TEST_P(SchedulerServicesTest, ManyConcurrentClientsGetTheAnswersOfSingleCalls) {
+  // Reference answers, one call at a time.
+  std::vector<std::vector<std::string>> requests;
+  for (int i = 0; i < 48; ++i) {
+    std::vector<std::string> texts;
+    for (int k = 0; k <= i % 3; ++k) texts.push_back(absl::StrCat("text ", i, "-", k, std::string(i % 7, 'z')));
+    requests.push_back(texts);
+  }
+  std::vector<std::vector<std::string>> single(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    v1::TranslateResponse r;
+    ASSERT_TRUE(Call(Request(requests[i], "eng_Latn", i % 2 ? "fra_Latn" : "spa_Latn"), &r).ok());
+    for (const auto& t : r.translations()) single[i].push_back(t.text());
+  }
+  // The same calls from 16 clients at once.
+  std::vector<std::vector<std::string>> concurrent(requests.size());
+  std::vector<grpc::Status> status(requests.size());
+  std::vector<std::thread> clients;
+  std::atomic<size_t> next{0};
+  for (int c = 0; c < 16; ++c) {
+    clients.emplace_back([&] {
+      for (size_t i = next.fetch_add(1); i < requests.size(); i = next.fetch_add(1)) {
+        v1::TranslateResponse r;
+        status[i] = Call(Request(requests[i], "eng_Latn", i % 2 ? "fra_Latn" : "spa_Latn"), &r);
+        for (const auto& t : r.translations()) concurrent[i].push_back(t.text());
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(status[i].ok()) << i << ": " << status[i].error_message();
+    EXPECT_EQ(concurrent[i], single[i]) << i;
+    ASSERT_EQ(single[i].size(), requests[i].size());
+    EXPECT_EQ(single[i][0], Expected(i % 2 ? "fra_Latn" : "spa_Latn", requests[i][0]));
+  }
+}
+
+TEST_F(ServicesTest, WarmUpRunsAFullConcurrentBatchThroughTheScheduler) {
+  TearDown();
+  ServerSetup setup;
+  setup.translation_stepper = true;
+  setup.queue_size = 64;
+  StartServer(setup);
+  // max_batch_size sequences at once: they shared decode steps.
+  EXPECT_EQ(primary_->joined().size(), 8u);
+  EXPECT_GT(primary_->max_step_batch(), 1);
+}
+
+TEST_P(SchedulerServicesTest, OneFailingTextFailsOnlyItsOwnCall) {
+  std::thread bad([&] {
+    v1::TranslateResponse r;
+    grpc::Status s = Call(Request({"fail", "fine"}), &r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+    EXPECT_THAT(s.error_message(), HasSubstr("tensor exploded"));
+  });
+  v1::TranslateResponse r;
+  ASSERT_TRUE(Call(Request({"good", "also good"}), &r).ok());
+  EXPECT_EQ(r.translations(1).text(), "fra_Latn:doog osla");
+  bad.join();
+}
+
+INSTANTIATE_TEST_SUITE_P(WholeCallsAndStepper, SchedulerServicesTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Stepper" : "WholeCalls"; });
+
+TEST_F(ServicesTest, ClientCancelMidDecodeStopsTheSequenceAtTheNextStep) {
+  TearDown();
+  ServerSetup setup;
+  setup.translation_stepper = true;
+  StartServer(setup);
+  grpc::ClientContext context;
+  v1::TranslateResponse response;
+  const int warm_up_steps = primary_->steps();
+  std::thread canceller([&] {
+    while (primary_->steps() < warm_up_steps + 3) absl::SleepFor(absl::Milliseconds(1));
+    context.TryCancel();
+  });
+  grpc::Status s = Call(Request({"block"}), &response, &context);
+  canceller.join();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
+  // The server cancelled the ticket: the sequence left the engine unfinished, and no step runs
+  // after that (nothing else is active).
+  while (primary_->left_unfinished() < 1) absl::SleepFor(absl::Milliseconds(1));
+  const int steps = primary_->steps();
+  v1::TranslateResponse after;
+  ASSERT_TRUE(Call(Request({"ab"}), &after).ok());  // 2 more steps, then idle
+  EXPECT_EQ(primary_->steps(), steps + 2);
+  EXPECT_EQ(primary_->left_unfinished(), 1);
+}
+
+TEST_F(ServicesTest, DeadlineMidDecodeIsDeadlineExceededOnTheSchedulersClock) {
+  TearDown();
+  FakeClock& clock = NewFakeClock();
+  ServerSetup setup;
+  setup.translation_stepper = true;
+  setup.clock = &clock;
+  StartServer(setup);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::TranslateResponse response;
+  const int warm_up_steps = primary_->steps();
+  std::thread advancer([&] {
+    while (primary_->steps() < warm_up_steps + 3) absl::SleepFor(absl::Milliseconds(1));
+    clock.Advance(absl::Seconds(61));  // the call's deadline passes between two steps
+  });
+  grpc::Status s = Call(Request({"block"}), &response, &context);
+  advancer.join();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(s.error_message(), HasSubstr("while running on 'fake-a'"));
+  while (primary_->left_unfinished() < 1) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_THAT(server_->metrics()->Scrape(),
+              HasSubstr("vox_rejections_total{engine=\"fake-a\",reason=\"deadline_running\"} 1"));
+}
+
+TEST_F(ServicesTest, DeadlineInTheQueueIsDeadlineExceeded) {
+  TearDown();
+  FakeClock& clock = NewFakeClock();
+  ServerSetup setup;
+  setup.clock = &clock;
+  setup.max_queue_delay_us = 3600LL * 1000 * 1000;  // an idle engine waits for a fuller batch
+  setup.queue_size = 64;  // the warm-up's full batch starts at once
+  StartServer(setup);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  v1::TranslateResponse response;
+  std::thread advancer([&] {
+    while (PrimaryModel().scheduler->queue_depth() < 1) absl::SleepFor(absl::Milliseconds(1));
+    clock.Advance(absl::Seconds(61));
+  });
+  grpc::Status s = Call(Request({"never runs"}), &response, &context);
+  advancer.join();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(s.error_message(), HasSubstr("in the queue of 'fake-a'"));
+  EXPECT_EQ(primary_->calls(), warm_up_calls_);
+}
+
+TEST_F(ServicesTest, HighPriorityIsServedBeforeLowWhenBothWait) {
+  TearDown();
+  ServerSetup setup;
+  setup.translation_stepper = true;
+  setup.max_batch_size = 1;  // one sequence at a time: the rest wait in the queue
+  setup.queue_size = 8;
+  StartServer(setup);
+  grpc::ClientContext blocker_context;
+  const int warm_up_steps = primary_->steps();
+  std::thread blocker([&] {
+    v1::TranslateResponse r;
+    EXPECT_EQ(Call(Request({"block"}), &r, &blocker_context).error_code(),
+              grpc::StatusCode::CANCELLED);
+  });
+  while (primary_->steps() < warm_up_steps + 1) absl::SleepFor(absl::Milliseconds(1));
+  auto call = [&](const std::string& text, v1::Priority priority) {
+    return std::thread([this, text, priority] {
+      v1::TranslateRequest request = Request({text});
+      request.set_priority(priority);
+      v1::TranslateResponse r;
+      EXPECT_TRUE(Call(request, &r).ok());
+    });
+  };
+  std::thread low = call("low", v1::PRIORITY_LOW);
+  while (PrimaryModel().scheduler->queue_depth() < 1) absl::SleepFor(absl::Milliseconds(1));
+  std::thread normal = call("normal", v1::PRIORITY_NORMAL);
+  while (PrimaryModel().scheduler->queue_depth() < 2) absl::SleepFor(absl::Milliseconds(1));
+  std::thread high = call("high", v1::PRIORITY_HIGH);
+  while (PrimaryModel().scheduler->queue_depth() < 3) absl::SleepFor(absl::Milliseconds(1));
+  blocker_context.TryCancel();  // frees the only slot: the queue is served by priority
+  blocker.join();
+  low.join();
+  normal.join();
+  high.join();
+  std::vector<std::string> joined = primary_->joined();
+  auto block = std::find(joined.begin(), joined.end(), "block");
+  ASSERT_NE(block, joined.end());
+  EXPECT_THAT(std::vector<std::string>(block, joined.end()),
+              ElementsAre("block", "high", "normal", "low"));
+}
+
+// Reads nothing until told; the transport windows, then the server's stream buffer fill.
+struct StalledStream {
+  std::unique_ptr<v1::SpeechService::Stub> stub;  // its own connection (HTTP/2 windows)
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::SynthesizeResponse>> reader;
+  // Reads everything left; the call's final status.
+  grpc::Status Drain() {
+    v1::SynthesizeResponse msg;
+    while (reader->Read(&msg)) {
+    }
+    return reader->Finish();
+  }
+};
+
+int PausedStreams(Metrics* metrics) {
+  const std::string text = metrics->Scrape();
+  const std::string key = "vox_paused_streams{engine=\"fake-voice\",stage=\"synthesize\"} ";
+  const size_t at = text.find(key);
+  if (at == std::string::npos) return -1;
+  return std::atoi(text.c_str() + at + key.size());
+}
+
+class PausedStreamTest : public ServicesTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {}
+  void Start(int max_paused_slots) {
+    ServerSetup setup;
+    setup.speech_stepper = GetParam();
+    setup.stream_buffer_bytes = 1;  // pause as soon as a message waits
+    setup.max_paused_slots = max_paused_slots;
+    StartServer(setup);
+  }
+  // A stub on a connection of its own: an unread stream fills its connection's flow-control
+  // window, which would also stall other streams sharing that connection (not the server).
+  std::unique_ptr<v1::SpeechService::Stub> OwnConnection() {
+    grpc::ChannelArguments args;
+    args.SetInt("vox.test.connection", ++connections_);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return v1::SpeechService::NewStub(grpc::CreateCustomChannel(
+        server_->address(), grpc::InsecureChannelCredentials(), args));
+  }
+  std::unique_ptr<StalledStream> Open(const std::string& text) {
+    auto s = std::make_unique<StalledStream>();
+    v1::SynthesizeRequest request = SpeakRequest(text, v1::AUDIO_ENCODING_PCM16);
+    s->stub = OwnConnection();
+    s->reader = s->stub->Synthesize(&s->context, request);
+    return s;
+  }
+  int connections_ = 0;
+  bool WaitForPaused(int n) {
+    const absl::Time end = absl::Now() + absl::Seconds(20);
+    while (PausedStreams(server_->metrics()) < n) {
+      if (absl::Now() > end) return false;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    return true;
+  }
+};
+
+TEST_P(PausedStreamTest, ASlowReaderDoesNotStopAnotherStreamOnTheSameEngine) {
+  Start(/*max_paused_slots=*/2);
+  std::unique_ptr<StalledStream> slow = Open("long");  // 30 s of audio, never read
+  ASSERT_TRUE(WaitForPaused(1)) << "the unread stream was never paused";
+  // Same engine, same worker: finishes while the slow one holds its slot, paused.
+  auto fast_stub = OwnConnection();
+  SynthesisResult fast = Synthesize(fast_stub.get(), SpeakRequest("hola", v1::AUDIO_ENCODING_PCM16));
+  ASSERT_TRUE(fast.status.ok()) << fast.status.error_message();
+  EXPECT_TRUE(fast.messages.back().has_summary());
+  // The unread stream is (still, or again) paused holding its slot; it has not finished.
+  EXPECT_TRUE(WaitForPaused(1));
+  // The slow reader catches up: its stream resumes and completes.
+  EXPECT_TRUE(slow->Drain().ok());
+}
+
+TEST_P(PausedStreamTest, BeyondMaxPausedSlotsTheLongestPausedStreamEnds) {
+  Start(/*max_paused_slots=*/1);
+  std::unique_ptr<StalledStream> first = Open("long");
+  ASSERT_TRUE(WaitForPaused(1));
+  std::unique_ptr<StalledStream> second = Open("long");
+  // Both readers stall; two paused streams exceed max_paused_slots=1, so the one paused longest
+  // ends (which one that is depends on when each transport window filled; the scheduler's own
+  // tests pin the order with a fake clock). The other one finishes once its reader catches up.
+  grpc::Status a = first->Drain();
+  grpc::Status b = second->Drain();
+  const grpc::Status& ended = a.ok() ? b : a;
+  EXPECT_TRUE(a.ok() != b.ok()) << a.error_message() << " / " << b.error_message();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(ended.error_message(), HasSubstr("read too slowly"));
+  EXPECT_THAT(ended.error_message(), HasSubstr("max_paused_slots=1"));
+  EXPECT_THAT(ended.error_message(), HasSubstr("paused longest"));
+  EXPECT_THAT(server_->metrics()->Scrape(),
+              HasSubstr("vox_rejections_total{engine=\"fake-voice\",reason=\"too_many_paused\"} 1"));
+}
+
+INSTANTIATE_TEST_SUITE_P(WholeRequestAndStepper, PausedStreamTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Stepper" : "WholeRequest"; });
+
+TEST_F(ServicesTest, SchedulerMetricsMoveWhenRequestsAreServed) {
+  for (int i = 0; i < 3; ++i) {
+    v1::TranslateResponse r;
+    ASSERT_TRUE(Call(Request({"abc", "de"}), &r).ok());
+  }
+  ASSERT_TRUE(Synthesize(speech_.get(), SpeakRequest("hola", v1::AUDIO_ENCODING_OPUS)).status.ok());
+  const std::string text = server_->metrics()->Scrape();
+  // Warm-up ran before the metrics were attached: these are the calls above.
+  EXPECT_THAT(text, HasSubstr("vox_queue_wait_seconds_count{engine=\"fake-a\",stage=\"translate\"} 6"));
+  EXPECT_THAT(text, HasSubstr("vox_batch_size_sum{engine=\"fake-a\",stage=\"translate\"} 6"));
+  EXPECT_THAT(text, HasSubstr("vox_queue_wait_seconds_count{engine=\"fake-voice\",stage=\"synthesize\"} 1"));
+  EXPECT_THAT(text, HasSubstr("vox_batch_size_count{engine=\"fake-voice\",stage=\"synthesize\"}"));
+  EXPECT_THAT(text, HasSubstr("vox_queue_depth{engine=\"fake-a\",stage=\"translate\"} 0"));
 }
 
 }  // namespace
