@@ -414,10 +414,6 @@ class SpeechTranslateReactor
       if (seg->translate_start == absl::InfiniteFuture()) seg->translate_start = seg->received;
       seg->translation = absl::StrJoin(seg->outputs, " ");
       seg->translated = true;
-      if (Metrics* m = service_->metrics_; m != nullptr) {
-        m->Compute(translation_.model->engine->info().name, "translate",
-                   seg->translate_end - seg->translate_start);
-      }
       AdvanceLocked();
       CollectLocked(&act);
     }
@@ -625,12 +621,8 @@ class SpeechTranslateReactor
     const int rate = synthesis_.model->engine->sample_rate();
     t->set_audio_seconds(rate > 0 ? static_cast<double>(seg->engine_samples) / rate : 0);
     t->set_total_seconds(absl::ToDoubleSeconds(end - seg->received));
-    if (Metrics* m = service_->metrics_; m != nullptr) {
-      if (seg->engine_samples > 0) {
-        m->Compute(synthesis_.model->engine->info().name, "synthesize", end - seg->synth_start);
-      }
-      m->SegmentFinished(end - seg->received);
-    }
+    // Compute time is the schedulers' (vox_compute_seconds per step); this is the segment's.
+    if (Metrics* m = service_->metrics_; m != nullptr) m->SegmentFinished(end - seg->received);
     last_segment_id_ = seg->id;
     QueueLocked(std::move(emsg));
   }

@@ -1,5 +1,6 @@
 #include "server/model_loader.h"
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -132,6 +133,24 @@ TEST_F(ModelLoaderTest, DuplicateModelNamesAreRefused) {
   absl::Status s = registry.AddTranslation(make());
   EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(s.message(), HasSubstr("'same'"));
+}
+
+TEST_F(ModelLoaderTest, EveryReplicaLoadsTheModelAndGetsItsOwnWorker) {
+  Model("m", R"({"kind": "translation", "architecture": "fake-arch"})");
+  config_.translation.replicas = 3;
+  std::atomic<int> configured{0};
+  loaders_.configure_worker_thread = [&](const EngineOptions&) { configured.fetch_add(1); };
+  ModelRegistry registry;
+  ASSERT_TRUE(LoadModels(config_, loaders_, &registry).ok());
+  EXPECT_EQ(seen_dirs_.size(), 3u);  // loaded once per replica
+  ASSERT_EQ(registry.translation().size(), 1u);
+  const TranslationModel& model = *registry.translation()[0];
+  EXPECT_EQ(model.options.replicas, 3);
+  EXPECT_EQ(model.more_replicas.size(), 2u);
+  // The warm-up's batch reaches every replica's worker, which configures its thread first.
+  ASSERT_TRUE(registry.WarmUp().ok());
+  EXPECT_GE(configured.load(), 1);
+  EXPECT_LE(configured.load(), 3);
 }
 
 }  // namespace
