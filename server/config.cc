@@ -504,7 +504,7 @@ exported model found in DIR's subdirectories. Flags override the config file.
   --device D                auto | cpu | cuda | cuda:N | mps, for every engine (default auto)
   --dtype T                 float32 | float16 | bfloat16 (default: as exported)
   --threads N               LibTorch intra-op threads per engine, 0 = all cores
-  --max-queue-size N        waiting sequences per model before RESOURCE_EXHAUSTED (default 64;
+  --max-queue-size N        waiting sequences (texts) per model before RESOURCE_EXHAUSTED (default 256;
                             --queue-size N is the same)
   --max-batch-size N        sequences per decode step per replica (default 8)
   --max-queue-delay-us N    an idle replica waits this long for a fuller batch (default 0)

@@ -18,8 +18,9 @@ struct EngineKindConfig {
   EngineOptions options;   // device, dtype, threads, verify_checksums (copied from models)
   int max_batch_size = 8;  // sequences per decode step (per replica)
   int max_queue_delay_us = 0;  // an idle replica waits this long for a fuller first batch
-  int max_queue_size = 64;     // sequences waiting per model; full -> RESOURCE_EXHAUSTED at once
-                               // (TOML `queue_size` / flag --queue-size are accepted aliases)
+  int max_queue_size = 256;    // sequences (one per text) waiting per model; full ->
+                               // RESOURCE_EXHAUSTED at once (TOML `queue_size` / flag
+                               // --queue-size are accepted aliases)
   int priority_levels = 3;     // >= 2; vox.v1.Priority maps onto them (SchedulerPriority)
   absl::Duration default_deadline = absl::InfiniteDuration();  // for calls without a deadline
   int replicas = 1;            // model instances (each loads the model, each has a worker)

@@ -22,7 +22,7 @@ std::string WriteTemp(const std::string& name, const std::string& text) {
 TEST(ConfigTest, DefaultsMatchTheDocumentedOnes) {
   ServerConfig c;
   EXPECT_EQ(c.max_texts_per_call, 64);
-  EXPECT_EQ(c.translation.max_queue_size, 64);
+  EXPECT_EQ(c.translation.max_queue_size, 256);
   EXPECT_TRUE(c.verify_checksums);
   EXPECT_EQ(c.translation.options.device, "auto");
 }
