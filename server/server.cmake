@@ -31,5 +31,7 @@ add_library(vox_server_engines STATIC ${CMAKE_CURRENT_LIST_DIR}/engine_loaders.c
 target_link_libraries(vox_server_engines PUBLIC vox_server ${VOX_SERVER_ENGINE_LIBS})
 target_compile_definitions(vox_server_engines PRIVATE ${VOX_SERVER_ENGINE_DEFS})
 
-add_executable(voxd ${CMAKE_CURRENT_LIST_DIR}/voxd_main.cc)
+# thread_stacks.cc: see its header (civetweb threads vs. the static TLS of the engines' libraries).
+add_executable(voxd ${CMAKE_CURRENT_LIST_DIR}/voxd_main.cc ${CMAKE_CURRENT_LIST_DIR}/thread_stacks.cc)
+target_link_libraries(voxd PRIVATE ${CMAKE_DL_LIBS})
 target_link_libraries(voxd PRIVATE vox_server_engines vox_server)

@@ -571,7 +571,7 @@ TEST(VoxdBuiltinTest, KilledApertiumStageIsRestartedAndCountedInTheMetrics) {
   ASSERT_GT(port, 0) << voxd.Stderr();
   const std::vector<std::string> eng_spa = {"engine=\"apertium\"", "pipeline=\"eng-spa\""};
   const std::string before = testing::Body(testing::HttpGet(port, "/metrics"));
-  ASSERT_THAT(before, HasSubstr("vox_requests_total"));
+  ASSERT_THAT(before, HasSubstr("vox_model_info{"));
   EXPECT_FALSE(testing::Sample(before, "vox_pipeline_restarts_total", eng_spa) > 0);  // NaN or 0
 
   // The first stage of the eng-spa pipeline (its analyser) dies.
