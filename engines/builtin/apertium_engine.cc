@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "engines/builtin/apertium_text.h"
 #include "engines/builtin/utf8.h"
 #include "engines/core/languages.h"
@@ -324,6 +326,32 @@ absl::StatusOr<std::vector<TranslationOutput>> ApertiumEngine::Translate(
     };
   }
   auto answers = pipeline.process->Exchange(records, options_.request_timeout, watched_stop);
+  if (answers.ok()) {
+    // A stage that died just before or during the exchange (its input lost) leaves the stages
+    // after it flushing at end of input, which reads as a well-formed but empty answer. Answers
+    // count only from a pipeline whose stages all still run; otherwise restart it and ask again.
+    // The dead stage may not be reaped yet when the flushed record arrives, so an empty answer
+    // to a non-empty text (which Apertium never gives: unknown words are copied) waits up to
+    // 200 ms for the death to show.
+    std::optional<std::string> exited = pipeline.process->FindExitedStage();
+    bool empty_answer = false;
+    for (size_t i = 0; i < records.size() && !empty_answer; ++i) {
+      empty_answer = Trimmed(FromApertiumStream((*answers)[i])).empty() &&
+                     !Trimmed(texts[i]).empty();
+    }
+    for (int i = 0; !exited && empty_answer && i < 100; ++i) {
+      absl::SleepFor(absl::Milliseconds(2));
+      exited = pipeline.process->FindExitedStage();
+    }
+    if (exited) {
+      if (absl::Status s = restart(*exited); !s.ok()) {
+        return absl::UnavailableError(absl::StrCat("apertium ", pipeline.mode, " pipeline: ",
+                                                   *exited, "; restarting it failed: ",
+                                                   s.message()));
+      }
+      answers = pipeline.process->Exchange(records, options_.request_timeout, watched_stop);
+    }
+  }
   if (!answers.ok()) {
     // Stopped by the caller: the answers of what was written were drained, still in step.
     if (!stop_status.ok() && answers.status() == stop_status) return answers.status();

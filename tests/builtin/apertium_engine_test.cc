@@ -322,6 +322,35 @@ TEST(ApertiumSupervisionTest, KilledStageIsRestartedAndNextRequestSucceeds) {
   }
 }
 
+// The first stage killed just before a request, without waiting for it to be gone: the stages
+// after it flush an empty record at end of input, which must never come back as the answer.
+// Each call either answers correctly or fails UNAVAILABLE saying the pipeline was restarted, and
+// the call after it is answered.
+TEST(ApertiumSupervisionTest, FirstStageKilledRightBeforeARequestNeverGivesAWrongAnswer) {
+  ApertiumOptions options;
+  options.pairs = {"eng-spa"};
+  auto engine = CreateApertiumEngine(options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const std::string text = "The weather is very nice today.";
+  const std::string expected = ApertiumCommand("eng-spa", text, false);
+  for (int round = 0; round < 5; ++round) {
+    const std::vector<pid_t> pids = (*engine)->StagePidsForTest("eng-spa");
+    ASSERT_FALSE(pids.empty());
+    ASSERT_EQ(kill(pids.front(), SIGKILL), 0);
+    auto out = (*engine)->Translate({text}, "eng_Latn", "spa_Latn", {}, {});
+    if (out.ok()) {
+      EXPECT_EQ((*out)[0].text, expected) << "round " << round;
+    } else {
+      EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable) << out.status();
+      EXPECT_THAT(out.status().message(), HasSubstr("restarted")) << out.status();
+      auto next = (*engine)->Translate({text}, "eng_Latn", "spa_Latn", {}, {});
+      ASSERT_TRUE(next.ok()) << next.status();
+      EXPECT_EQ((*next)[0].text, expected) << "round " << round;
+    }
+  }
+  EXPECT_EQ((*engine)->restarts(), 5);
+}
+
 TEST(ApertiumSupervisionTest, StageDyingDuringRequestFailsThatRequestOnly) {
   ApertiumOptions options;
   options.pairs = {"eng-spa"};
