@@ -39,6 +39,7 @@ echo "serving_benchmarks: reports and logs in $OUT_DIR"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- server engines 2>/dev/null || echo ' (server/ or engines/ modified in the working tree)')"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "settings: REPS=$REPS RUN_SECONDS=$RUN_SECONDS OVERLOAD_SECONDS=$OVERLOAD_SECONDS ST_SESSIONS=$ST_SESSIONS"
+  "$VOXD" --help 2>&1 | grep -E -- "--(max-)?queue-size|--max-batch-size" | sed 's/^ */voxd: /' || true
 } >"$OUT_DIR/machine.txt"
 
 # Texts, picked for what the tiny NLLB (random weights) makes of them into Spanish. SHORT: the
@@ -61,7 +62,8 @@ VOICE=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['voices'][0]
 # without them and says so in the table.
 SCHED_NOTE=""
 write_config() {  # NAME TRANSLATION_BATCH SPEECH_BATCH WITH_SCHEDULER_KEYS [METRICS_ADDR [QUEUE]]
-  local name=$1 tb=$2 sb=$3 keys=$4 metrics=${5:-} queue=${6:-64}
+  # QUEUE: the translation queue_size; empty = voxd's default.
+  local name=$1 tb=$2 sb=$3 keys=$4 metrics=${5:-} queue=${6:-}
   {
     echo '[server]'
     echo 'access_log = false'
@@ -75,13 +77,12 @@ write_config() {  # NAME TRANSLATION_BATCH SPEECH_BATCH WITH_SCHEDULER_KEYS [MET
     echo 'device = "cpu"'
     echo 'threads = 1'
     echo 'blas_threads = 1'
-    echo "queue_size = $queue"
+    if [ -n "$queue" ]; then echo "queue_size = $queue"; fi
     if [ "$keys" = 1 ]; then echo "max_batch_size = $tb"; fi
     echo '[speech]'
     echo 'device = "cpu"'
     echo 'threads = 1'
     echo 'blas_threads = 1'
-    echo 'queue_size = 64'
     if [ "$keys" = 1 ]; then echo "max_batch_size = $sb"; fi
   } >"$OUT_DIR/$name.toml"
 }
@@ -118,7 +119,8 @@ start_voxd() {
 }
 
 # Batched: translation batches up to the 32 clients of the batching run, speech up to the 16
-# streams of the concurrent-speech run. Unbatched: max_batch_size = 1 for both.
+# streams of the concurrent-speech run. Unbatched: max_batch_size = 1 for both. Queues: voxd's
+# defaults.
 # A's Prometheus endpoint: the overload figure also reads the server's own view of how fast
 # RESOURCE_EXHAUSTED is answered (vox_request_duration_seconds by code).
 METRICS_ADDR=127.0.0.1:$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
