@@ -151,7 +151,7 @@ B=$ADDR_unbatched
 # counted in the report (exit 1 is expected in the overload run); other exits stop the script.
 bench() {
   local name=$1; shift
-  echo "+ voxbench $* --format json --out $OUT_DIR/$name.json" >>"$OUT_DIR/commands.txt"
+  { printf '+ voxbench'; printf ' %q' "$@" --no-progress --no-details --format json --out "$OUT_DIR/$name.json"; echo; } >>"$OUT_DIR/commands.txt"
   local rc=0
   "$VOXBENCH" "$@" --no-progress --no-details --format json --out "$OUT_DIR/$name.json" \
     2>>"$OUT_DIR/voxbench.err" || rc=$?
@@ -183,7 +183,7 @@ for r in $(seq 1 "$REPS"); do
     --text "$LONG" "${SYN_ARGS[@]}" --no-progress --no-details --format json \
     --out "$OUT_DIR/hol-synth-$r.json" 2>>"$OUT_DIR/voxbench.err" &
   SYNTH=$!
-  echo "+ voxbench --server A --call synthesize --concurrency 8 --duration $((RUN_SECONDS + 4))s --text LONG ... (background)" >>"$OUT_DIR/commands.txt"
+  { printf '+ voxbench'; printf ' %q' --server "$A" --call synthesize --concurrency 8 --duration "$((RUN_SECONDS + 4))s" --text "$LONG" "${SYN_ARGS[@]}"; echo ' ... (in the background)'; } >>"$OUT_DIR/commands.txt"
   sleep 2
   bench "hol-load-$r" --server "$A" --call translate --concurrency 1 --rate 20 --duration "$D" --text "$SHORT"
   wait "$SYNTH" || true
