@@ -453,6 +453,13 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
     {
       absl::MutexLock lock(&mu_);
       status = final_;
+      // The sequence may have ended OK before the call was cancelled (e.g. by the drain's grace
+      // deadline) or the client went away: its audio or summary never reached the client, so
+      // the call did not succeed, and is not logged or counted as if it had.
+      if (status.ok() && (cancelled_ || broken_)) {
+        status = cancelled_ ? absl::CancelledError("the call was cancelled")
+                            : absl::CancelledError("the client went away");
+      }
     }
     const grpc::Status grpc_status = ToGrpcStatus(status);
     const absl::Duration duration = absl::Now() - start_;

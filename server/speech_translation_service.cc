@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -107,6 +108,10 @@ class SpeechTranslateReactor
 
   void Start() {
     service_->sessions_alive_.fetch_add(1);
+    {
+      absl::MutexLock lock(&service_->sessions_mu_);
+      service_->sessions_.insert(this);
+    }
     start_ = absl::Now();
     request_id_ = RequestIdFrom(context_->client_metadata());
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
@@ -134,7 +139,7 @@ class SpeechTranslateReactor
       absl::MutexLock lock(&mu_);
       reading_ = false;
       bool read_more = false;
-      if (failed_ || finish_called_) {
+      if (failed_ || done_ || finish_called_) {
         // Nothing more to read for a session that is over.
       } else if (!ok) {
         read_closed_ = true;
@@ -144,6 +149,8 @@ class SpeechTranslateReactor
         } else {
           AdvanceLocked();
         }
+      } else if (!have_config_ && service_->draining_->load()) {
+        FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
       } else if (!have_config_) {
         absl::Status s = ConfigureLocked();
         if (!s.ok()) {
@@ -154,6 +161,12 @@ class SpeechTranslateReactor
       } else if (!request_.has_segment()) {
         FailLocked(absl::InvalidArgumentError(
             "only the first message may be `config`; every later one must be a `segment`"));
+      } else if (service_->draining_->load()) {
+        // Received after the drain began: refused. The segments before it are still answered;
+        // then the session ends (AdvanceLocked) with UNAVAILABLE naming the first refused one.
+        if (!refused_segment_.has_value()) refused_segment_ = request_.segment().segment_id();
+        AdvanceLocked();
+        read_more = !done_;  // a half-close (or more refused segments) may still come
       } else {
         absl::Status s = AcceptSegmentLocked(request_.segment());
         if (!s.ok()) {
@@ -207,9 +220,30 @@ class SpeechTranslateReactor
       m->StreamClosed(kMetricName);
       m->SessionClosed();
     }
+    {
+      absl::MutexLock lock(&service_->sessions_mu_);
+      service_->sessions_.erase(this);
+    }
     service_->sessions_alive_.fetch_sub(1);
     delete this;
   }
+
+  // What to do after unlocking.
+  struct Actions {
+    const v1::SpeechTranslateResponse* write = nullptr;
+    bool read = false;
+    bool finish = false;
+    std::vector<uint64_t> translated;  // segment ids for the after_translation hook
+  };
+
+  // The drain began (BeginDrain, under the service's sessions_mu_): a session without a config
+  // ends at once (UNAVAILABLE), one with nothing left to answer too; the others end once their
+  // admitted segments are answered. Returns what the caller must Run once it has released
+  // sessions_mu_: a write or the finish, never a read. Finish is only ever called by whoever
+  // claimed finish_called_ and never while a write is claimed, so the session stays alive
+  // until the caller has run them.
+  Actions DrainActions();
+  static void RunDrain(SpeechTranslateReactor* session, const Actions& act) { session->Run(act); }
 
  private:
   struct Segment {
@@ -234,14 +268,6 @@ class SpeechTranslateReactor
     int64_t engine_samples = 0;
   };
 
-  // What to do after unlocking.
-  struct Actions {
-    const v1::SpeechTranslateResponse* write = nullptr;
-    bool read = false;
-    bool finish = false;
-    std::vector<uint64_t> translated;  // segment ids for the after_translation hook
-  };
-
   TranslationScheduler* Translation() const { return translation_.model->scheduler.get(); }
   SpeechScheduler* Speech() const { return synthesis_.model->scheduler.get(); }
 
@@ -250,7 +276,7 @@ class SpeechTranslateReactor
       writing_ = true;
       act->write = &pending_.front();
     }
-    if (want_read_ && !reading_ && !failed_ && !finish_called_ && !read_closed_) {
+    if (want_read_ && !reading_ && !failed_ && !done_ && !finish_called_ && !read_closed_) {
       reading_ = true;
       act->read = true;
     }
@@ -462,7 +488,18 @@ class SpeechTranslateReactor
   void AdvanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     while (!failed_ && !done_ && !speech_in_flight_ && !QueueFullLocked()) {
       if (segments_.empty()) {
-        if (read_closed_) EndOfStreamLocked();
+        if (read_closed_ && !refused_segment_.has_value()) {
+          EndOfStreamLocked(absl::OkStatus());
+        } else if (have_config_ && service_->draining_->load()) {
+          // Draining and every admitted segment is answered: the session is over.
+          EndOfStreamLocked(absl::UnavailableError(
+              refused_segment_.has_value()
+                  ? absl::StrCat("the server is shutting down: segment ", *refused_segment_,
+                                 " and any sent after it were not accepted (every segment "
+                                 "before it was answered); send them to another server")
+                  : std::string("the server is shutting down: every segment sent so far was "
+                                "answered; continue on another server")));
+        }
         return;
       }
       std::shared_ptr<Segment> seg = segments_.front();
@@ -627,9 +664,10 @@ class SpeechTranslateReactor
     QueueLocked(std::move(emsg));
   }
 
-  // After the last segment of a half-closed session: the stream's tail (Ogg: the EOS page), then
-  // the call ends OK once it is written.
-  void EndOfStreamLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // After the last segment of a half-closed session (status OK), or of a session the drain ends
+  // (UNAVAILABLE): the stream's tail (Ogg: the EOS page), then the call ends with `status` once
+  // it is written.
+  void EndOfStreamLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     EncodedAudio tail;
     if (absl::Status s = encoder_->Finish(&tail); !s.ok()) {
       FailLocked(absl::InternalError(absl::StrCat("audio encoding failed: ", s.message())));
@@ -649,6 +687,7 @@ class SpeechTranslateReactor
       QueueLocked(std::move(msg));
     }
     done_ = true;
+    end_status_ = std::move(status);
   }
 
   // --- Writing side.
@@ -687,7 +726,13 @@ class SpeechTranslateReactor
     absl::Status status;
     {
       absl::MutexLock lock(&mu_);
-      status = failed_ ? error_ : absl::OkStatus();
+      status = failed_ ? error_ : end_status_;
+      // Ended (done_) but cancelled or the client gone before the last writes went out: what
+      // was queued never reached the client, so the call is not logged as it would have ended.
+      if (!failed_ && (cancelled_ || broken_)) {
+        status = cancelled_ ? absl::CancelledError("the call was cancelled")
+                            : absl::CancelledError("the client went away");
+      }
     }
     const grpc::Status grpc_status = ToGrpcStatus(status);
     const absl::Duration duration = absl::Now() - start_;
@@ -731,7 +776,22 @@ class SpeechTranslateReactor
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
+  absl::Status end_status_ ABSL_GUARDED_BY(mu_);  // the call's status when done_ (not failed_)
+  std::optional<uint64_t> refused_segment_ ABSL_GUARDED_BY(mu_);  // the first one the drain refused
 };
+
+SpeechTranslateReactor::Actions SpeechTranslateReactor::DrainActions() {
+  Actions act;
+  absl::MutexLock lock(&mu_);
+  if (!have_config_) {
+    FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
+  } else {
+    AdvanceLocked();
+  }
+  want_read_ = false;
+  CollectLocked(&act);
+  return act;
+}
 
 SpeechTranslationServiceImpl::SpeechTranslationServiceImpl(const ModelRegistry* registry,
                                                            const std::atomic<bool>* draining,
@@ -742,6 +802,20 @@ SpeechTranslationServiceImpl::SpeechTranslationServiceImpl(const ModelRegistry* 
       metrics_(metrics),
       limits_(limits),
       hooks_(std::move(hooks)) {}
+
+void SpeechTranslationServiceImpl::BeginDrain() {
+  // A session is deleted only after its Finish, which only the holder of its finish_called_
+  // calls; so one with a write or a finish to run here stays alive until it is run.
+  std::vector<std::pair<SpeechTranslateReactor*, SpeechTranslateReactor::Actions>> runs;
+  {
+    absl::MutexLock lock(&sessions_mu_);
+    for (SpeechTranslateReactor* session : sessions_) {
+      SpeechTranslateReactor::Actions act = session->DrainActions();
+      if (act.write != nullptr || act.finish) runs.emplace_back(session, std::move(act));
+    }
+  }
+  for (const auto& [session, act] : runs) SpeechTranslateReactor::RunDrain(session, act);
+}
 
 grpc::ServerBidiReactor<v1::SpeechTranslateRequest, v1::SpeechTranslateResponse>*
 SpeechTranslationServiceImpl::SpeechTranslate(grpc::CallbackServerContext* context) {

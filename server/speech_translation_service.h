@@ -5,15 +5,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/metrics/metrics.h"
 #include "server/model_registry.h"
 #include "vox/v1/speech_translation.grpc.pb.h"
 
 namespace vox {
+
+class SpeechTranslateReactor;
 
 // Splits `text` after sentence ends (. ! ? ; … followed by whitespace or the end), keeping the
 // punctuation with its sentence and dropping the whitespace between sentences. Empty pieces are
@@ -43,6 +47,14 @@ std::vector<std::string> SplitAtSentenceEnds(const std::string& text);
 // stops at the next step; whole-call engines also see it through their StopCheck); the call
 // finishes once all its sequences have ended.
 //
+// Drain (SIGTERM): a session that opens once `draining` is set gets UNAVAILABLE. In an open
+// session, the segments received before the drain are answered in full; a segment received after
+// it is refused, and once every earlier segment is answered the session ends with UNAVAILABLE
+// naming the first refused segment (a half-closed session with nothing refused ends OK as usual;
+// one with nothing refused and not half-closed ends UNAVAILABLE saying every segment was
+// answered). BeginDrain() ends at once the sessions that have nothing left to answer, and those
+// that have not sent their config, so they do not hold the drain.
+//
 // Thread-safe. `registry`, `draining` and `metrics` (may be null) are not owned and must outlive
 // the service; so must the gRPC server's calls (the server is shut down before the service dies).
 class SpeechTranslationServiceImpl final
@@ -68,6 +80,10 @@ class SpeechTranslationServiceImpl final
   grpc::ServerBidiReactor<v1::SpeechTranslateRequest, v1::SpeechTranslateResponse>*
   SpeechTranslate(grpc::CallbackServerContext* context) override;
 
+  // Call after setting `draining`: ends every open session that has no segment left to answer or
+  // no config yet (UNAVAILABLE); the others end once their last admitted segment is answered.
+  void BeginDrain();
+
   // Sessions whose reactor still exists (freed in OnDone).
   int64_t sessions_alive() const { return sessions_alive_.load(); }
   // Translation or synthesis jobs that ended early or never started because their session was
@@ -86,6 +102,8 @@ class SpeechTranslationServiceImpl final
   std::atomic<int64_t> sessions_alive_{0};
   std::atomic<int64_t> jobs_stopped_{0};
   std::atomic<int64_t> max_pending_seen_{0};
+  absl::Mutex sessions_mu_;
+  std::set<SpeechTranslateReactor*> sessions_ ABSL_GUARDED_BY(sessions_mu_);  // for BeginDrain
 };
 
 }  // namespace vox

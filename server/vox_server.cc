@@ -5,8 +5,11 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/call_log.h"
 #include "server/discovery_service.h"
@@ -15,6 +18,57 @@
 #include "server/translation_service.h"
 
 namespace vox {
+
+// Counts the vox.v1 calls in flight (health and reflection streams are not work), through a
+// server interceptor that lives exactly as long as its call.
+class CallTracker {
+ public:
+  // Waits until no call is in flight or `deadline` passes; true when none is left.
+  bool WaitIdle(absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+    return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
+  }
+
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> Factory() {
+    return std::make_unique<Factory_>(this);
+  }
+
+ private:
+  class Counter : public grpc::experimental::Interceptor {
+   public:
+    explicit Counter(CallTracker* t) : t_(t) {
+      absl::MutexLock lock(&t_->mu_);
+      ++t_->in_flight_;
+    }
+    ~Counter() override {
+      absl::MutexLock lock(&t_->mu_);
+      --t_->in_flight_;
+    }
+    void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+      methods->Proceed();
+    }
+
+   private:
+    CallTracker* const t_;
+  };
+  class Factory_ : public grpc::experimental::ServerInterceptorFactoryInterface {
+   public:
+    explicit Factory_(CallTracker* t) : t_(t) {}
+    grpc::experimental::Interceptor* CreateServerInterceptor(
+        grpc::experimental::ServerRpcInfo* info) override {
+      const char* method = info->method();
+      if (method == nullptr || !absl::StartsWith(method, "/vox.")) return nullptr;
+      return new Counter(t_);
+    }
+
+   private:
+    CallTracker* const t_;
+  };
+
+  absl::Mutex mu_;
+  int64_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 VoxServer::VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registry,
                      std::unique_ptr<Metrics> metrics)
@@ -48,7 +102,11 @@ absl::Status VoxServer::Start() {
   speech_translation_ = std::make_unique<SpeechTranslationServiceImpl>(
       registry_.get(), &draining_, metrics_.get(), SpeechTranslationServiceImpl::Limits());
 
+  calls_ = std::make_unique<CallTracker>();
   grpc::ServerBuilder builder;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(calls_->Factory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(translation_.get());
   builder.RegisterService(discovery_.get());
@@ -81,10 +139,16 @@ void VoxServer::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   draining_.store(true);
   if (server_ != nullptr) {
-    // NOT_SERVING for "" and every service, and frozen so.
+    const absl::Time deadline = absl::Now() + grace;
+    // NOT_SERVING for "" and every service, and frozen so. gRPC keeps serving while the admitted
+    // work finishes: health Check answers NOT_SERVING and new calls reach the services, which
+    // refuse them with UNAVAILABLE (a call arriving after Server::Shutdown gets CANCELLED).
     server_->GetHealthCheckService()->Shutdown();
-    const auto deadline = std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace);
-    server_->Shutdown(deadline);
+    speech_translation_->BeginDrain();
+    const bool idle = calls_->WaitIdle(deadline);
+    // Then stop: at once when nothing is left (health Watch streams are not work), else at the
+    // deadline, cancelling what still runs.
+    server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() : deadline));
     server_->Wait();
   }
   registry_->Shutdown();

@@ -20,6 +20,7 @@ class TranslationServiceImpl;
 class DiscoveryServiceImpl;
 class SpeechServiceImpl;
 class SpeechTranslationServiceImpl;
+class CallTracker;
 
 // The gRPC side of voxd: the vox.v1 services over an already loaded ModelRegistry, plus
 // grpc.health.v1 and server reflection. Used by voxd's main, the tests and the benchmarks.
@@ -42,9 +43,11 @@ class VoxServer {
   // config.listen with the bound port, e.g. "127.0.0.1:43121".
   std::string address() const;
 
-  // Drains: health NOT_SERVING, new calls get UNAVAILABLE, in-flight calls get up to `grace`
-  // to finish (then they are cancelled and their engines stop at the next step), then the
-  // engine workers are joined. Idempotent. Blocks for at most about `grace` plus one step.
+  // Drains: health NOT_SERVING (Check still answers), new calls get UNAVAILABLE from the
+  // services, SpeechTranslate sessions end once their admitted segments are answered, and the
+  // vox.v1 calls in flight get up to `grace` to finish; then gRPC stops (what still runs is
+  // cancelled and its engine stops at the next step) and the engine workers are joined.
+  // Idempotent. Blocks for at most about `grace` plus one step.
   void Shutdown(absl::Duration grace);
 
   // The Synthesize service (tests read its counters); null before Start().
@@ -70,6 +73,7 @@ class VoxServer {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelRegistry> registry_;
   std::atomic<bool> draining_{false};
+  std::unique_ptr<CallTracker> calls_;  // vox.v1 calls in flight; outlives server_
   std::unique_ptr<TranslationServiceImpl> translation_;
   std::unique_ptr<DiscoveryServiceImpl> discovery_;
   std::unique_ptr<SpeechServiceImpl> speech_;

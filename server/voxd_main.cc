@@ -17,6 +17,13 @@
 
 namespace {
 
+pthread_t g_main_thread;
+
+// Threads started before main (OpenBLAS starts its pool when the library loads) do not block the
+// shutdown signals; with the default action the kernel may pick one of them and SIGTERM kills
+// voxd at once. Caught instead, a stray delivery is passed on to the main thread's sigwait.
+extern "C" void ForwardToMainThread(int signal) { pthread_kill(g_main_thread, signal); }
+
 int Fail(const std::string& message, int code) {
   std::fprintf(stderr, "voxd: error: %s\n", message.c_str());
   return code;
@@ -32,6 +39,12 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  g_main_thread = pthread_self();
+  struct sigaction forward = {};
+  forward.sa_handler = ForwardToMainThread;
+  sigfillset(&forward.sa_mask);
+  sigaction(SIGTERM, &forward, nullptr);
+  sigaction(SIGINT, &forward, nullptr);
 
   vox::ServerConfig config;
   const std::vector<std::string> args(argv, argv + argc);
