@@ -60,6 +60,7 @@ namespace fs = std::filesystem;
 using ::grpc::health::v1::HealthCheckResponse;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::ChildProcess;
 
 const std::string kTinyNllb = std::string(VOX_TINY_DIR) + "/models/nllb-tiny";
@@ -994,6 +995,10 @@ TEST_F(VoxdSpeechLifecycleTest, ShortGraceCancelsWhatStillRunsAndExitsZero) {
   EXPECT_FALSE(summary);
   EXPECT_THAT(s.error_code(), AnyOf(grpc::StatusCode::CANCELLED, grpc::StatusCode::UNAVAILABLE))
       << Describe(s);
+  // The access log tells the same: the call was cancelled, not served (its sequence may have
+  // ended before the deadline, but its audio and summary never reached the client).
+  EXPECT_THAT(voxd_.Stderr(), HasSubstr("rpc=/vox.v1.SpeechService/Synthesize status=CANCELLED"));
+  EXPECT_THAT(voxd_.Stderr(), Not(HasSubstr("rpc=/vox.v1.SpeechService/Synthesize status=OK")));
 }
 
 #endif  // VOX_TEST_XTTS
