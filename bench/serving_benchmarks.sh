@@ -22,6 +22,8 @@ REPS=${REPS:-3}
 RUN_SECONDS=${RUN_SECONDS:-8}
 OVERLOAD_SECONDS=${OVERLOAD_SECONDS:-60}
 ST_SESSIONS=${ST_SESSIONS:-4}
+# 4c: the translation max_queue_wait_ms of the wait-bounded voxd (about the idle p99).
+export QUEUE_WAIT_MS=${QUEUE_WAIT_MS:-60}
 PY=/usr/bin/python3
 VOXD=$BUILD/server/voxd
 VOXBENCH=$BUILD/bench/voxbench
@@ -38,7 +40,7 @@ echo "serving_benchmarks: reports and logs in $OUT_DIR"
   echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- server engines 2>/dev/null || echo ' (server/ or engines/ modified in the working tree)')"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "settings: REPS=$REPS RUN_SECONDS=$RUN_SECONDS OVERLOAD_SECONDS=$OVERLOAD_SECONDS ST_SESSIONS=$ST_SESSIONS"
+  echo "settings: REPS=$REPS RUN_SECONDS=$RUN_SECONDS OVERLOAD_SECONDS=$OVERLOAD_SECONDS ST_SESSIONS=$ST_SESSIONS QUEUE_WAIT_MS=$QUEUE_WAIT_MS"
   "$VOXD" --help 2>&1 | grep -E -- "--(max-)?queue-size|--max-batch-size" | sed 's/^ */voxd: /' || true
 } >"$OUT_DIR/machine.txt"
 
@@ -61,9 +63,10 @@ VOICE=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['voices'][0]
 # a voxd that does not know them refuses the config ("unknown key"), and the script then runs
 # without them and says so in the table.
 SCHED_NOTE=""
-write_config() {  # NAME TRANSLATION_BATCH SPEECH_BATCH WITH_SCHEDULER_KEYS [METRICS_ADDR [QUEUE]]
-  # QUEUE: the translation queue_size; empty = voxd's default.
-  local name=$1 tb=$2 sb=$3 keys=$4 metrics=${5:-} queue=${6:-}
+write_config() {  # NAME TRANSLATION_BATCH SPEECH_BATCH WITH_SCHEDULER_KEYS [METRICS_ADDR [QUEUE [WAIT]]]
+  # QUEUE: the translation queue_size; empty = voxd's default. WAIT: the translation
+  # max_queue_wait_ms; empty = voxd's default (off).
+  local name=$1 tb=$2 sb=$3 keys=$4 metrics=${5:-} queue=${6:-} wait=${7:-}
   {
     echo '[server]'
     echo 'access_log = false'
@@ -78,6 +81,7 @@ write_config() {  # NAME TRANSLATION_BATCH SPEECH_BATCH WITH_SCHEDULER_KEYS [MET
     echo 'threads = 1'
     echo 'blas_threads = 1'
     if [ -n "$queue" ]; then echo "queue_size = $queue"; fi
+    if [ -n "$wait" ]; then echo "max_queue_wait_ms = $wait"; fi
     if [ "$keys" = 1 ]; then echo "max_batch_size = $tb"; fi
     echo '[speech]'
     echo 'device = "cpu"'
@@ -223,6 +227,15 @@ if [ -z "$SCHED_NOTE" ]; then
   start_voxd smallqueue || { cat "$OUT_DIR/voxd-smallqueue.err" >&2; exit 1; }
   bench warm-c-t --server "$ADDR_smallqueue" --call translate --concurrency 4 --total 40 --text "$MEDIUM"
   bench overload-q32 --server "$ADDR_smallqueue" --call translate --concurrency 2000 --rate "$RATE" --duration "${OVERLOAD_SECONDS}s" --text "$MEDIUM"
+  # 4c. The same overload against a voxd that admits by waiting time (max_queue_wait_ms =
+  #     QUEUE_WAIT_MS, default queue size): new calls are refused while the oldest waiting one
+  #     has waited longer, so the admitted calls' wait stays near the bound.
+  if grep -q max_queue_wait server/config.cc 2>/dev/null; then
+    write_config waitbound 32 16 1 "" "" "$QUEUE_WAIT_MS"
+    start_voxd waitbound || { cat "$OUT_DIR/voxd-waitbound.err" >&2; exit 1; }
+    bench warm-w-t --server "$ADDR_waitbound" --call translate --concurrency 4 --total 40 --text "$MEDIUM"
+    bench overload-wait --server "$ADDR_waitbound" --call translate --concurrency 2000 --rate "$RATE" --duration "${OVERLOAD_SECONDS}s" --text "$MEDIUM"
+  fi
 fi
 stop_all
 PIDS=()
@@ -303,6 +316,17 @@ if os.path.exists(os.path.join(out, "overload-q32.json")):
     if "ResourceExhausted" in qb:
         a, b = pct(qb["ResourceExhausted"], 50), pct(qb["ResourceExhausted"], 99)
         row("4b same overload, queue_size 32: time to RESOURCE_EXHAUSTED (p50 / p99)", fmt(a, " ms"), fmt(b, " ms"), "", "<= 5 ms", check(b <= 5))
+
+if os.path.exists(os.path.join(out, "overload-wait.json")):
+    w = load("overload-wait")
+    wb = w.get("latencyByStatus", {})
+    wadm = pct(wb["OK"], 99) if "OK" in wb else float("nan")
+    wms = os.environ.get("QUEUE_WAIT_MS", "?")
+    row(f"4c same overload, max_queue_wait_ms {wms}: admitted p99 / idle p99", fmt(wadm, " ms"), fmt(ovl_idle, " ms"), fmt(wadm / ovl_idle, "x"), "<= 3x", check(wadm / ovl_idle <= 3))
+    row(f"4c same overload, max_queue_wait_ms {wms}: answers OK / RESOURCE_EXHAUSTED / other", str(w["statusCodeDistribution"].get("OK", 0)), str(w["statusCodeDistribution"].get("ResourceExhausted", 0)), str(w["count"] - w["statusCodeDistribution"].get("OK", 0) - w["statusCodeDistribution"].get("ResourceExhausted", 0)), "", "")
+    if "ResourceExhausted" in wb:
+        a, b = pct(wb["ResourceExhausted"], 50), pct(wb["ResourceExhausted"], 99)
+        row(f"4c same overload, max_queue_wait_ms {wms}: time to RESOURCE_EXHAUSTED (p50 / p99)", fmt(a, " ms"), fmt(b, " ms"), "", "<= 5 ms", check(b <= 5))
 
 # The server's own view (vox_request_duration_seconds, Translate, by code) over the overload run:
 # the share of answers within 5 ms and the bucket holding the 99th percentile.

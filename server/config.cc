@@ -143,6 +143,7 @@ void AddEngineKind(const std::string& prefix, EngineKindConfig* kind, const std:
   (*keys)[prefix + ".max_queue_size"] = Bind(&kind->max_queue_size, source);
   // The name before the scheduler was wired in; still accepted (same field).
   (*keys)[prefix + ".queue_size"] = Bind(&kind->max_queue_size, source);
+  (*keys)[prefix + ".max_queue_wait_ms"] = Bind(&kind->max_queue_wait_ms, source);
   (*keys)[prefix + ".priority_levels"] = Bind(&kind->priority_levels, source);
   (*keys)[prefix + ".default_deadline_seconds"] =
       BindSecondsOrNone(&kind->default_deadline, source);
@@ -313,6 +314,8 @@ std::vector<Flag> Flags(ServerConfig* c) {
       {"--max-queue-size", true, both_int("--max-queue-size", 1, &EngineKindConfig::max_queue_size)},
       {"--queue-size", true, both_int("--queue-size", 1, &EngineKindConfig::max_queue_size)},
       {"--max-batch-size", true, both_int("--max-batch-size", 1, &EngineKindConfig::max_batch_size)},
+      {"--max-queue-wait-ms", true,
+       both_int("--max-queue-wait-ms", 0, &EngineKindConfig::max_queue_wait_ms)},
       {"--max-queue-delay-us", true,
        both_int("--max-queue-delay-us", 0, &EngineKindConfig::max_queue_delay_us)},
       {"--priority-levels", true,
@@ -426,6 +429,8 @@ SchedulerOptions SchedulerOptionsFor(const EngineKindConfig& kind) {
   o.max_batch_size = kind.max_batch_size;
   o.max_queue_delay_us = kind.max_queue_delay_us;
   o.max_queue_size = kind.max_queue_size;
+  o.max_queue_wait = kind.max_queue_wait_ms > 0 ? absl::Milliseconds(kind.max_queue_wait_ms)
+                                                : absl::InfiniteDuration();
   o.priority_levels = kind.priority_levels;
   o.default_deadline = kind.default_deadline;
   o.replicas = kind.replicas;

@@ -21,6 +21,9 @@ struct EngineKindConfig {
   int max_queue_size = 256;    // sequences (one per text) waiting per model; full ->
                                // RESOURCE_EXHAUSTED at once (TOML `queue_size` / flag
                                // --queue-size are accepted aliases)
+  // Admission by waiting time: while the oldest sequence a new one would wait behind has
+  // waited longer than this, new work gets RESOURCE_EXHAUSTED at once ("overloaded"); 0 = off.
+  int max_queue_wait_ms = 0;
   int priority_levels = 3;     // >= 2; vox.v1.Priority maps onto them (SchedulerPriority)
   absl::Duration default_deadline = absl::InfiniteDuration();  // for calls without a deadline
   int replicas = 1;            // model instances (each loads the model, each has a worker)

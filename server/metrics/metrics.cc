@@ -62,11 +62,9 @@ class Metrics::Observer : public SchedulerObserver {
                                        LatencyBuckets())),
         batch_size_(m.batch_size_->Add({{"engine", engine}, {"stage", stage}}, BatchBuckets())),
         compute_(m.compute_->Add({{"engine", engine}, {"stage", stage}}, LatencyBuckets())) {
-    for (RejectReason r :
-         {RejectReason::kQueueFull, RejectReason::kDeadlineInQueue,
-          RejectReason::kDeadlineRunning, RejectReason::kCancelled, RejectReason::kPausedTooLong,
-          RejectReason::kTooManyPaused, RejectReason::kShutdown, RejectReason::kInvalid}) {
-      rejections_[static_cast<int>(r)] =
+    for (int i = 0; i < kRejectReasonCount; ++i) {
+      const RejectReason r = static_cast<RejectReason>(i);
+      rejections_[i] =
           &m.rejections_->Add({{"engine", engine}, {"reason", S(RejectReasonName(r))}});
     }
   }
@@ -90,7 +88,7 @@ class Metrics::Observer : public SchedulerObserver {
   prometheus::Histogram& queue_wait_;
   prometheus::Histogram& batch_size_;
   prometheus::Histogram& compute_;
-  prometheus::Counter* rejections_[static_cast<int>(RejectReason::kInvalid) + 1] = {};
+  prometheus::Counter* rejections_[kRejectReasonCount] = {};
 };
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {

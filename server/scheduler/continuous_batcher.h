@@ -146,8 +146,19 @@ class ContinuousBatcher {
                                                        "' is full (max_queue_size=",
                                                        options_.max_queue_size, ")"));
     }
+    const absl::Time now = clock_->Now();
+    if (options_.max_queue_wait != absl::InfiniteDuration()) {
+      const absl::Time oldest = queue_.OldestAtOrAbove(seq->priority);
+      if (oldest != absl::InfiniteFuture() && now - oldest > options_.max_queue_wait) {
+        if (observer_) observer_->Rejected(RejectReason::kOverloaded);
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "'", options_.name, "' is overloaded: the oldest request ahead has waited ",
+            absl::FormatDuration(now - oldest), " (max_queue_wait=",
+            absl::FormatDuration(options_.max_queue_wait), "); retry with backoff"));
+      }
+    }
     seq->id = ++last_id_;
-    seq->enqueued = clock_->Now();
+    seq->enqueued = now;
     seq->deadline = request_options.deadline;
     if (options_.default_deadline != absl::InfiniteDuration()) {
       seq->deadline = std::min(seq->deadline, seq->enqueued + options_.default_deadline);

@@ -89,6 +89,16 @@ class RequestQueue {
     return oldest;
   }
 
+  // Submit time of the oldest waiting task of priority `level` or higher: the ones a new task
+  // of that level would wait behind (InfiniteFuture when none).
+  absl::Time OldestAtOrAbove(int level) const {
+    absl::Time oldest = absl::InfiniteFuture();
+    for (int l = std::max(level, 0); l < static_cast<int>(levels_.size()); ++l) {
+      if (!levels_[l].empty()) oldest = std::min(oldest, levels_[l].front()->enqueued);
+    }
+    return oldest;
+  }
+
   // Earliest deadline among waiting tasks (InfiniteFuture when none).
   absl::Time EarliestDeadline() const {
     absl::Time earliest = absl::InfiniteFuture();

@@ -16,7 +16,11 @@ enum class RejectReason {
   kTooManyPaused,    // RESOURCE_EXHAUSTED: more paused streams than max_paused_slots
   kShutdown,         // UNAVAILABLE: the scheduler stopped accepting or was destroyed
   kInvalid,          // INVALID_ARGUMENT at submit (bad priority)
+  kOverloaded,       // RESOURCE_EXHAUSTED at submit: the queue ahead waited past max_queue_wait
+  // Add new reasons above this line.
 };
+// How many reasons there are (for arrays indexed by reason).
+inline constexpr int kRejectReasonCount = static_cast<int>(RejectReason::kOverloaded) + 1;
 
 // "queue_full", "deadline_in_queue", ... (the metric label value).
 absl::string_view RejectReasonName(RejectReason reason);

@@ -18,6 +18,9 @@ absl::Status ValidateSchedulerOptions(const SchedulerOptions& o) {
     return bad("default_deadline", absl::FormatDuration(o.default_deadline),
                "> 0, or infinite for none");
   }
+  if (o.max_queue_wait <= absl::ZeroDuration()) {
+    return bad("max_queue_wait", absl::FormatDuration(o.max_queue_wait), "> 0, or infinite for none");
+  }
   if (o.replicas < 1) return bad("replicas", o.replicas, ">= 1");
   if (o.max_paused_slots < 0) return bad("max_paused_slots", o.max_paused_slots, ">= 0");
   if (o.max_pause < absl::ZeroDuration()) {
@@ -37,6 +40,7 @@ absl::string_view RejectReasonName(RejectReason reason) {
     case RejectReason::kCancelled: return "cancelled";
     case RejectReason::kPausedTooLong: return "paused_too_long";
     case RejectReason::kTooManyPaused: return "too_many_paused";
+    case RejectReason::kOverloaded: return "overloaded";
     case RejectReason::kShutdown: return "shutdown";
     case RejectReason::kInvalid: return "invalid";
   }

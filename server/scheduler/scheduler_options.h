@@ -23,6 +23,11 @@ struct SchedulerOptions {
   int64_t max_queue_delay_us = 0;  // how long the oldest waiting request may wait for a fuller
                                    // batch while the worker is idle; 0 = run at once
   int max_queue_size = 64;         // waiting requests (all levels); full -> RESOURCE_EXHAUSTED
+  // ContinuousBatcher only: admission by waiting time. A new request is refused at once
+  // (RESOURCE_EXHAUSTED, reason "overloaded") while the oldest request it would wait behind (same
+  // or higher priority) has already waited longer than this, so that under overload the admitted
+  // requests keep a bounded wait instead of filling max_queue_size. InfiniteDuration() = off.
+  absl::Duration max_queue_wait = absl::InfiniteDuration();
   int priority_levels = 3;         // >= 2
   // Applied to requests without an earlier deadline of their own; InfiniteDuration() = none.
   absl::Duration default_deadline = absl::InfiniteDuration();

@@ -68,6 +68,7 @@ void ObserveOneOfEach(Metrics& m, SchedulerObserver& obs) {
   obs.QueueWait(absl::Milliseconds(2));
   obs.Batch(4, absl::Milliseconds(7));
   obs.Rejected(RejectReason::kQueueFull);
+  obs.Rejected(RejectReason::kOverloaded);
 }
 
 TEST(MetricsTest, BadListenAddressIsInvalidArgumentNamingIt) {
@@ -123,6 +124,7 @@ TEST(MetricsTest, EndpointServesEveryMetricWithItsLabels) {
       {"vox_compute_seconds_count", {"engine=\"nllb\"", "stage=\"decode\""}, 1},
       {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"invalid_argument\""}, 1},
       {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"queue_full\""}, 1},
+      {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"overloaded\""}, 1},
       {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"deadline_in_queue\""}, 0},
       {"vox_pipeline_restarts_total", {"engine=\"apertium\"", "pipeline=\"eng-spa\""}, 1},
       {"vox_speech_translate_segments_total", {}, 1},

@@ -299,6 +299,37 @@ TEST(ContinuousBatcherTest, QueueFullIsResourceExhaustedAtOnce) {
   EXPECT_EQ(f.streams.done_calls(3), 0);
 }
 
+TEST(ContinuousBatcherTest, QueueWaitPastMaxQueueWaitRefusesNewWorkAtOnce) {
+  Fixture f;
+  SchedulerOptions o = Options(1);
+  o.max_queue_wait = absl::Milliseconds(30);
+  absl::StatusOr<TicketId> early = TicketId{0};
+  absl::StatusOr<TicketId> late = TicketId{0};
+  absl::StatusOr<TicketId> high = TicketId{0};
+  f.Start(o, [&](int step, const std::vector<int>&) {
+    if (step != 0) return;
+    f.Submit(Seq(2, 1));  // waits from 0 ms behind 1, which holds the only slot
+    f.clock.Advance(absl::Milliseconds(20));
+    early = f.batcher->Submit(Seq(3, 1), {}, f.streams.For(3));  // 2 has waited 20 ms
+    f.clock.Advance(absl::Milliseconds(20));
+    late = f.batcher->Submit(Seq(4, 1), {}, f.streams.For(4));  // 2 has waited 40 ms
+    // Nothing of high priority waits: a high request would not wait behind 2 and 3.
+    high = f.batcher->Submit(Seq(5, 1), RequestOptions{kPriorityHigh}, f.streams.For(5));
+  });
+  f.Submit(Seq(1, 2));
+  for (int k : {1, 2, 3, 5}) f.streams.WaitDone(k);
+  EXPECT_TRUE(early.ok()) << early.status();
+  EXPECT_TRUE(high.ok()) << high.status();
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(late.status().message(), HasSubstr("overloaded"));
+  EXPECT_THAT(late.status().message(), HasSubstr("max_queue_wait=30ms"));
+  for (int k : {1, 2, 3, 5}) EXPECT_TRUE(f.streams.status(k).ok()) << k;
+  EXPECT_EQ(f.streams.done_order(), (std::vector<int>{1, 5, 2, 3}));
+  f.batcher.reset();
+  EXPECT_EQ(f.streams.done_calls(4), 0);
+}
+
 TEST(ContinuousBatcherTest, PausedSequenceHoldsItsSlotAndResumesUnchanged) {
   Fixture f;
   f.Start(Options(1), [&](int step, const std::vector<int>&) {

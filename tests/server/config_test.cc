@@ -184,6 +184,7 @@ TEST(ConfigTest, SchedulerSettingsPerKindFromTomlAndFlags) {
 max_batch_size = 16
 max_queue_delay_us = 2000
 max_queue_size = 100
+max_queue_wait_ms = 150
 priority_levels = 2
 default_deadline_seconds = 2.5
 replicas = 2
@@ -209,6 +210,8 @@ default_deadline_seconds = 0
   const SchedulerOptions o = SchedulerOptionsFor(c.translation);
   EXPECT_EQ(o.max_batch_size, 16);
   EXPECT_EQ(o.max_queue_size, 100);
+  EXPECT_EQ(o.max_queue_wait, absl::Milliseconds(150));
+  EXPECT_EQ(SchedulerOptionsFor(c.speech).max_queue_wait, absl::InfiniteDuration());  // 0 = off
   EXPECT_EQ(o.replicas, 2);
   EXPECT_EQ(o.default_deadline, absl::Milliseconds(2500));
   EXPECT_TRUE(ValidateConfig(c, /*cores=*/2).ok()) << ValidateConfig(c, 2);
@@ -216,7 +219,7 @@ default_deadline_seconds = 0
   auto cl = ParseCommandLine({"voxd", "--max-batch-size", "3", "--queue-size=9", "--replicas", "1",
                               "--default-deadline", "7", "--max-pause", "5",
                               "--max-queue-delay-us", "10", "--priority-levels", "4",
-                              "--max-paused-slots", "1"},
+                              "--max-paused-slots", "1", "--max-queue-wait-ms", "40"},
                              &c);
   ASSERT_TRUE(cl.ok()) << cl.status();
   for (const EngineKindConfig* k : {&c.translation, &c.speech}) {
@@ -228,6 +231,7 @@ default_deadline_seconds = 0
     EXPECT_EQ(k->max_queue_delay_us, 10);
     EXPECT_EQ(k->priority_levels, 4);
     EXPECT_EQ(k->max_paused_slots, 1);
+    EXPECT_EQ(k->max_queue_wait_ms, 40);
   }
   EXPECT_EQ(ParseCommandLine({"voxd", "--max-batch-size", "0"}, &c).status().code(),
             absl::StatusCode::kInvalidArgument);
