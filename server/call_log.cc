@@ -89,4 +89,17 @@ void LogError(const std::string& request_id, const std::string& what) {
   WriteLine(absl::StrCat("voxd: request ", request_id, ": ", what, "\n"));
 }
 
+bool ClientVisibleCode(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnavailable:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace vox

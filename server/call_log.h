@@ -24,6 +24,11 @@ std::string NewRequestId();
 // absl::Status -> grpc::Status (the codes are the same numbers).
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// Codes an engine or scheduler status keeps on its way to the client (INVALID_ARGUMENT,
+// CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE); any other code is an engine
+// failure and is reported as INTERNAL.
+bool ClientVisibleCode(absl::StatusCode code);
+
 // The call's deadline as absl::Time (InfiniteFuture when the client set none).
 absl::Time DeadlineOf(const grpc::ServerContextBase& context);
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -77,6 +78,40 @@ EngineOptions OptionsFor(const EngineKindConfig& kind, const ServerConfig& confi
   return options;
 }
 
+// Loads `kind.replicas` engines of one model with `load` (each replica loads its own weights),
+// hands them to `add(replicas, scheduler options, clock, worker init)` and logs the load.
+template <typename Load, typename Add>
+absl::Status LoadReplicas(const Load& load, const std::string& name, const std::string& dir,
+                          const EngineKindConfig& kind, const ServerConfig& config,
+                          const ModelLoaders& loaders, Clock* clock, absl::Time start,
+                          const Add& add) {
+  const EngineOptions options = OptionsFor(kind, config);
+  const int count = std::max(1, kind.replicas);
+  std::vector<typename std::invoke_result_t<Load, const std::string&, const std::string&,
+                                            const EngineOptions&>::value_type>
+      replicas;
+  for (int r = 0; r < count; ++r) {
+    auto engine = load(name, dir, options);
+    if (!engine.ok()) {
+      return absl::Status(engine.status().code(), absl::StrCat("cannot load model '", name,
+                                                               "': ", engine.status().message()));
+    }
+    replicas.push_back(std::move(*engine));
+  }
+  const ModelInfo info = replicas[0]->info();
+  if (absl::Status s = add(std::move(replicas), SchedulerOptionsFor(kind), clock,
+                           WorkerInitFor(loaders, options));
+      !s.ok()) {
+    return s;
+  }
+  std::fprintf(stderr,
+               "voxd: loaded %s model '%s' (%s, %s, %s, %zu languages, %d replica%s) in %.2f s\n",
+               info.kind.c_str(), info.name.c_str(), info.architecture.c_str(),
+               info.device.c_str(), info.dtype.c_str(), info.languages.size(), count,
+               count == 1 ? "" : "s", absl::ToDoubleSeconds(absl::Now() - start));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
@@ -116,31 +151,15 @@ absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
                                 Keys(loaders.translation)),
             " (this build of voxd has no loader for it)"));
       }
-      // One engine per replica: each loads the model (weights are not shared between them).
-      std::vector<std::unique_ptr<TranslationEngine>> replicas;
-      for (int r = 0; r < std::max(1, config.translation.replicas); ++r) {
-        auto engine = it->second(name, dir.string(), OptionsFor(config.translation, config));
-        if (!engine.ok()) {
-          return absl::Status(engine.status().code(),
-                              absl::StrCat("cannot load model '", name, "': ",
-                                           engine.status().message()));
-        }
-        replicas.push_back(std::move(*engine));
+      if (absl::Status st = LoadReplicas(it->second, name, dir.string(), config.translation,
+                                         config, loaders, clock, start,
+                                         [registry](auto replicas, auto... rest) {
+                                           return registry->AddTranslation(std::move(replicas),
+                                                                           rest...);
+                                         });
+          !st.ok()) {
+        return st;
       }
-      const ModelInfo info = replicas[0]->info();
-      if (absl::Status s = registry->AddTranslation(
-              std::move(replicas), SchedulerOptionsFor(config.translation), clock,
-              WorkerInitFor(loaders, OptionsFor(config.translation, config)));
-          !s.ok()) {
-        return s;
-      }
-      std::fprintf(stderr,
-                   "voxd: loaded %s model '%s' (%s, %s, %s, %zu languages, %d replica%s) in %.2f s\n",
-                   info.kind.c_str(), info.name.c_str(), info.architecture.c_str(),
-                   info.device.c_str(), info.dtype.c_str(), info.languages.size(),
-                   head->kind == "speech" ? config.speech.replicas : config.translation.replicas,
-                   (head->kind == "speech" ? config.speech.replicas : config.translation.replicas) == 1 ? "" : "s",
-                   absl::ToDoubleSeconds(absl::Now() - start));
     } else if (head->kind == "speech") {
       auto it = loaders.speech.find(head->architecture);
       if (it == loaders.speech.end()) {
@@ -149,30 +168,14 @@ absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
             UnknownValueMessage("speech architecture", head->architecture, Keys(loaders.speech)),
             " (this build of voxd has no loader for it)"));
       }
-      std::vector<std::unique_ptr<SpeechEngine>> replicas;
-      for (int r = 0; r < std::max(1, config.speech.replicas); ++r) {
-        auto engine = it->second(name, dir.string(), OptionsFor(config.speech, config));
-        if (!engine.ok()) {
-          return absl::Status(engine.status().code(),
-                              absl::StrCat("cannot load model '", name, "': ",
-                                           engine.status().message()));
-        }
-        replicas.push_back(std::move(*engine));
+      if (absl::Status st = LoadReplicas(it->second, name, dir.string(), config.speech, config,
+                                         loaders, clock, start,
+                                         [registry](auto replicas, auto... rest) {
+                                           return registry->AddSpeech(std::move(replicas), rest...);
+                                         });
+          !st.ok()) {
+        return st;
       }
-      const ModelInfo info = replicas[0]->info();
-      if (absl::Status s = registry->AddSpeech(
-              std::move(replicas), SchedulerOptionsFor(config.speech), clock,
-              WorkerInitFor(loaders, OptionsFor(config.speech, config)));
-          !s.ok()) {
-        return s;
-      }
-      std::fprintf(stderr,
-                   "voxd: loaded %s model '%s' (%s, %s, %s, %zu languages, %d replica%s) in %.2f s\n",
-                   info.kind.c_str(), info.name.c_str(), info.architecture.c_str(),
-                   info.device.c_str(), info.dtype.c_str(), info.languages.size(),
-                   head->kind == "speech" ? config.speech.replicas : config.translation.replicas,
-                   (head->kind == "speech" ? config.speech.replicas : config.translation.replicas) == 1 ? "" : "s",
-                   absl::ToDoubleSeconds(absl::Now() - start));
     } else {
       return absl::FailedPreconditionError(absl::StrCat(
           manifest, ": field 'kind': ",

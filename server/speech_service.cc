@@ -22,19 +22,6 @@ namespace {
 
 constexpr char kSynthesizeMethod[] = "/vox.v1.SpeechService/Synthesize";
 
-bool ClientVisibleCode(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnavailable:
-      return true;
-    default:
-      return false;
-  }
-}
-
 absl::StatusOr<AudioEncoding> EncodingFromProto(v1::AudioEncoding e) {
   switch (e) {
     case v1::AUDIO_ENCODING_UNSPECIFIED:

@@ -26,19 +26,6 @@ namespace {
 constexpr char kMethod[] = "/vox.v1.SpeechTranslationService/SpeechTranslate";
 constexpr char kMetricName[] = "SpeechTranslate";
 
-bool ClientVisibleCode(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnavailable:
-      return true;
-    default:
-      return false;
-  }
-}
-
 v1::AudioEncoding EncodingToProto(AudioEncoding e) {
   switch (e) {
     case AudioEncoding::kOpus: return v1::AUDIO_ENCODING_OPUS;

@@ -31,20 +31,6 @@ absl::Status CheckLanguage(const char* field, const std::string& code,
   return absl::OkStatus();
 }
 
-// Codes the engine passes through unchanged; anything else is an engine failure (INTERNAL).
-bool ClientVisibleCode(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnavailable:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // One Translate call: each text is one sequence on the model's scheduler; the outputs are
 // gathered in order and the call finishes once every sequence ended. The first failure cancels
 // the rest. Lives until OnDone, which follows Finish, which follows the last sequence's on_done.
