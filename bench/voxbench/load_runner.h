@@ -123,7 +123,7 @@ class LoadRunner {
 };
 
 // The canonical upper-case name of a gRPC status code ("OK", "UNAVAILABLE", ...).
-const char* StatusCodeName(grpc::StatusCode code);
+std::string StatusCodeName(grpc::StatusCode code);
 // The name ghz uses (Go's codes.Code String(): "OK", "Unavailable", "DeadlineExceeded", ...).
 const char* GhzStatusName(grpc::StatusCode code);
 
