@@ -38,15 +38,6 @@ absl::StatusOr<AudioEncoding> EncodingFromProto(v1::AudioEncoding e) {
   }
 }
 
-v1::AudioEncoding EncodingToProto(AudioEncoding e) {
-  switch (e) {
-    case AudioEncoding::kOpus: return v1::AUDIO_ENCODING_OPUS;
-    case AudioEncoding::kOggOpus: return v1::AUDIO_ENCODING_OGG_OPUS;
-    case AudioEncoding::kPcm16: return v1::AUDIO_ENCODING_PCM16;
-  }
-  return v1::AUDIO_ENCODING_UNSPECIFIED;
-}
-
 v1::SynthesizeResponse AudioMessage(EncodedAudio* audio) {
   v1::SynthesizeResponse msg;
   v1::AudioChunk* chunk = msg.mutable_audio();
@@ -495,6 +486,15 @@ SpeechServiceImpl::SpeechServiceImpl(const ModelRegistry* registry,
                                      const std::atomic<bool>* draining, Metrics* metrics,
                                      Limits limits)
     : registry_(registry), draining_(draining), metrics_(metrics), limits_(limits) {}
+
+v1::AudioEncoding EncodingToProto(AudioEncoding e) {
+  switch (e) {
+    case AudioEncoding::kOpus: return v1::AUDIO_ENCODING_OPUS;
+    case AudioEncoding::kOggOpus: return v1::AUDIO_ENCODING_OGG_OPUS;
+    case AudioEncoding::kPcm16: return v1::AUDIO_ENCODING_PCM16;
+  }
+  return v1::AUDIO_ENCODING_UNSPECIFIED;
+}
 
 grpc::ServerWriteReactor<v1::SynthesizeResponse>* SpeechServiceImpl::Synthesize(
     grpc::CallbackServerContext* context, const v1::SynthesizeRequest* request) {

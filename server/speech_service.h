@@ -13,6 +13,9 @@
 
 namespace vox {
 
+// The vox.v1 name of an audio encoding (for the headers of Synthesize and SpeechTranslate).
+v1::AudioEncoding EncodingToProto(AudioEncoding e);
+
 // A Synthesize request checked and routed.
 struct RoutedSynthesis {
   SpeechModel* model = nullptr;

@@ -26,15 +26,6 @@ namespace {
 constexpr char kMethod[] = "/vox.v1.SpeechTranslationService/SpeechTranslate";
 constexpr char kMetricName[] = "SpeechTranslate";
 
-v1::AudioEncoding EncodingToProto(AudioEncoding e) {
-  switch (e) {
-    case AudioEncoding::kOpus: return v1::AUDIO_ENCODING_OPUS;
-    case AudioEncoding::kOggOpus: return v1::AUDIO_ENCODING_OGG_OPUS;
-    case AudioEncoding::kPcm16: return v1::AUDIO_ENCODING_PCM16;
-  }
-  return v1::AUDIO_ENCODING_UNSPECIFIED;
-}
-
 absl::Status WithPrefix(const absl::Status& s, absl::string_view prefix) {
   return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
 }
