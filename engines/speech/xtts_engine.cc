@@ -103,6 +103,7 @@ struct XttsEngine::Impl {
   SamplingSettings sampling_defaults;
   InterpolationGeometry geometry;
   XttsStreamOptions stream;
+  XttsCodeProbe probe;
   std::vector<XttsChunkStats> chunks;
   int64_t steps = 0;      // GPT positions computed (prefix counts one)
   int64_t gpt_calls = 0;  // GPT module calls (prefix, step, step_slots)
@@ -490,6 +491,7 @@ int XttsEngine::d_model() const { return impl_->d_model; }
 int XttsEngine::max_codes() const { return impl_->max_codes; }
 const XttsStreamOptions& XttsEngine::stream_options() const { return impl_->stream; }
 void XttsEngine::set_stream_options(const XttsStreamOptions& options) { impl_->stream = options; }
+void XttsEngine::set_code_probe(XttsCodeProbe probe) { impl_->probe = std::move(probe); }
 
 int XttsEngine::voice_index(const std::string& name) const {
   for (size_t i = 0; i < impl_->voice_names.size(); ++i) {
@@ -734,6 +736,7 @@ class XttsStepper : public SpeechStepper {
     auto prep = PrepareRequest(engine_, m_, request);
     if (!prep.ok()) return prep.status();
     auto seq = std::make_unique<Seq>();
+    seq->id = id;
     seq->req = std::move(*prep);
     seq->stats.seed = seq->req.seed;
     seq->stats.voice = m_.voice_names[seq->req.voice];
@@ -780,20 +783,38 @@ class XttsStepper : public SpeechStepper {
       }));
       if (s->phase == Phase::kGenerate) sampling.push_back(s);
     }
-    std::vector<int64_t> codes;
+    std::vector<int64_t> codes(sampling.size(), -1);
     if (!sampling.empty()) {
       const absl::Status st = CatchTorchErrors("xtts sampler", [&] {
         const int64_t width = sampling[0]->logits.numel();
-        std::vector<float> rows(sampling.size() * static_cast<size_t>(width));
+        std::vector<float> rows;
         std::vector<CodeSampler*> samplers;
         std::vector<int64_t> banned;
+        std::vector<size_t> drawn;  // indices into `sampling` that sample (not forced)
         for (size_t i = 0; i < sampling.size(); ++i) {
           Seq* s = sampling[i];
-          std::memcpy(rows.data() + i * width, s->logits.data_ptr<float>(), sizeof(float) * width);
+          if (m_.probe.force) codes[i] = m_.probe.force(s->id, s->stats.codes);
+          if (codes[i] >= 0) {
+            s->sampler->Record(codes[i]);
+            continue;
+          }
+          const float* l = s->logits.data_ptr<float>();
+          rows.insert(rows.end(), l, l + width);
           samplers.push_back(s->sampler.get());
           banned.push_back(s->req.forced > 0 ? m_.stop_audio : -1);
+          drawn.push_back(i);
         }
-        codes = CodeSampler::NextBatch(samplers, rows, width, banned);
+        if (!drawn.empty()) {
+          const std::vector<int64_t> sampled = CodeSampler::NextBatch(samplers, rows, width, banned);
+          for (size_t k = 0; k < drawn.size(); ++k) codes[drawn[k]] = sampled[k];
+        }
+        if (m_.probe.fed) {
+          for (size_t i = 0; i < sampling.size(); ++i) {
+            Seq* s = sampling[i];
+            m_.probe.fed(s->id, s->stats.codes,
+                         absl::MakeConstSpan(s->logits.data_ptr<float>(), width), codes[i]);
+          }
+        }
         return absl::OkStatus();
       });
       if (!st.ok()) {
@@ -871,6 +892,7 @@ class XttsStepper : public SpeechStepper {
   enum class Phase { kPrefill, kGenerate, kDone, kFailed };
 
   struct Seq {
+    uint64_t id = 0;
     PreparedRequest req;
     size_t piece = 0;  // index into req.pieces
     int slot = -1;     // cache slot; -1 once done or failed

@@ -18,12 +18,14 @@
 // codes)·head_dim floats, preallocated; per chunk: HiFi-GAN over chunk + 2·context frames.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "engines/core/engine_options.h"
 #include "engines/core/speech_engine.h"
 
@@ -50,6 +52,14 @@ struct XttsChunkStats {
   int64_t window_frames = 0;   // frames fed to the convolutions
   double vocoder_seconds = 0;  // interpolation + convolutions + copy out
   double at_seconds = 0;       // time since the call started when the chunk was emitted
+};
+
+// Diagnostics for tests (teacher forcing): the stepper asks `force` for a sequence's code number
+// `index` before sampling (-1: sample as usual) and shows `fed` every code it feeds back with the
+// float logits it was chosen from. Both run on the stepping thread, inside Step().
+struct XttsCodeProbe {
+  std::function<int64_t(uint64_t sequence, int64_t index)> force;
+  std::function<void(uint64_t sequence, int64_t index, absl::Span<const float> logits, int64_t code)> fed;
 };
 
 class XttsEngine : public SpeechEngine {
@@ -114,6 +124,8 @@ class XttsEngine : public SpeechEngine {
   int voice_index(const std::string& name) const;  // -1 when unknown
   const XttsStreamOptions& stream_options() const;
   void set_stream_options(const XttsStreamOptions& options);
+  // Applies to steppers' later Steps; an empty probe (the default) costs nothing.
+  void set_code_probe(XttsCodeProbe probe);
 
   struct Impl;
 

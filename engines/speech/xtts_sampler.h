@@ -65,8 +65,10 @@ class CodeSampler {
   // The logits after the repetition penalty and, unless greedy, the warpers (for tests).
   std::vector<float> Warp(absl::Span<const float> logits) const;
 
- private:
+  // Records a code chosen elsewhere (teacher forcing) as seen, without drawing.
   void Record(int64_t code);
+
+ private:
 
   SamplingSettings settings_;
   SplitMix64 rng_;

@@ -8,8 +8,8 @@ float16 copy too, then runs every golden input through model.ts on the device in
 float16 and bfloat16:
   * float32: greedy ids equal the goldens up to the first step whose golden margin is below 1e-3
     (a near-tie another kernel may break differently); beam ids equal wherever min_gap >= 1e-4;
-  * float16 / bfloat16: greedy ids equal the float32 goldens while the golden margin is at least
-    0.5, and first-step logits stay within 5% of the largest logit.
+  * float16 / bfloat16: first-step logits stay within 5% of the largest logit, and greedy ids
+    equal the float32 goldens while the golden margin is at least twice that.
 Prints a table; exits 1 on any mismatch, 2 without the device.
 """
 import argparse
@@ -68,16 +68,17 @@ def main() -> int:
         for i, c in enumerate(golden["cases"]):
             g = c["greedy"]
             r = ref.greedy(model, c["src_ids"], c["tgt_id"], c["max_length"])
-            # steps before the first near-tie are certain: their ids must be equal
-            n = agreed_prefix(g["margins"], 1e-3 if dtype == "float32" else 0.5)
+            la, lb = torch.tensor(g["first_logits"]), torch.tensor(r.first_logits)
+            limit = 1e-4 if dtype == "float32" else 0.05 * float(la.abs().max())
+            # steps before the first near-tie are certain: their ids must be equal. A reduced-
+            # precision logit may be off by `limit`, so a margin under twice that is a near-tie.
+            n = agreed_prefix(g["margins"], 1e-3 if dtype == "float32" else 2 * limit)
             if n == len(g["margins"]):
                 ok = r.ids == g["ids"] and r.ended_with_eos == g["ended_with_eos"]
                 n = len(g["ids"])
             else:
                 ok = r.ids[:n] == g["ids"][:n]
-            la, lb = torch.tensor(g["first_logits"]), torch.tensor(r.first_logits)
             diff = float((la - lb).abs().max())
-            limit = 1e-4 if dtype == "float32" else 0.05 * float(la.abs().max())
             ok = ok and diff <= limit
             failures += not ok
             print(f"{dtype:<9} {i:>2} {'greedy':<11} {n:>8} {'ok' if ok else 'MISMATCH':<8} "

@@ -89,15 +89,35 @@ class TinyNllbGoldenTest(unittest.TestCase):
                 f = ref.greedy(model, c["src_ids"], c["tgt_id"], c["fixed_length"]["max_length"], fixed_length=True)
                 self.assertEqual(f.ids, c["fixed_length"]["ids"])
         bf16 = ref.TorchScriptModel(os.path.join(self.out, self.bf16["model_dir"]))
-        agreed = 0
         for c in self.bf16["cases"]:
             g = ref.greedy(bf16, c["src_ids"], c["tgt_id"], c["max_length"])
             self.assertEqual(g.ids, c["greedy"]["ids"])
-            n = c["bf16_agrees_through"]
-            self.assertEqual(c["greedy"]["ids"][:n], c["fp32_greedy_ids"][:n])
-            agreed += n
-        self.assertGreater(agreed, 10)
 
+    def test_bf16_follows_fp32_within_bf16_rounding(self):
+        """Teacher-forced along the float32 greedy ids, every bfloat16 step's logits stay within 16
+        bf16 units in the last place of the largest logit, and the argmax is float32's wherever
+        float32's top-2 margin exceeds twice that: what holds on every CPU, whichever bf16
+        kernels it has (docs/testing.md)."""
+        fp32 = ref.TorchScriptModel(os.path.join(self.out, self.golden["model_dir"]))
+        bf16 = ref.TorchScriptModel(os.path.join(self.out, self.bf16["model_dir"]))
+        steps = 0
+        for c in self.bf16["cases"]:
+            ids = c["fp32_greedy_ids"]
+            a, b = ref._Decoder(fp32, c["src_ids"]), ref._Decoder(bf16, c["src_ids"])
+            for d in (a, b):
+                d.step([ref.DECODER_START])
+            la, lb = a.step([c["tgt_id"]])[0], b.step([c["tgt_id"]])[0]
+            for t in range(len(ids) + 1):
+                with self.subTest(text=c["text"], step=t):
+                    tolerance = max(1.0, float(la.abs().max())) / 16
+                    self.assertLessEqual(float((la - lb.float()).abs().max()), tolerance)
+                    top2 = la.topk(2).values
+                    if float(top2[0] - top2[1]) > 2 * tolerance:
+                        self.assertEqual(int(lb.argmax()), int(la.argmax()))
+                steps += 1
+                if t < len(ids):
+                    la, lb = a.step([ids[t]])[0], b.step([ids[t]])[0]
+        self.assertGreater(steps, 100)
 
     def test_make_is_reproducible(self):
         """The build's tiny model (VOX_TINY_DIR) and this test's fresh one are the same bytes."""

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <cstdio>
 #include <limits>
 #include <map>
@@ -380,8 +381,40 @@ TEST_F(NllbEngineTest, DetokenizeDropsSpecialAndLanguageIds) {
   EXPECT_EQ(engine_->Detokenize({}).value(), "");
 }
 
-// The bfloat16 export loads and translates (tools/tiny_nllb.py writes it and its goldens from
-// the same model.ts run in Python).
+// bfloat16 against float32 (docs/testing.md, "Tests that depend on the CPU's kernels"): logits
+// within 16 bf16 units in the last place of the largest logit (observed: 4), and the same
+// argmax wherever float32's top-2 margin exceeds twice that. Returns how many texts had a margin
+// wide enough for the argmax check.
+int ExpectFirstStepsNearFloat32(NllbEngine& engine, const nlohmann::json& fp32_cases) {
+  int confident = 0;
+  for (const auto& c : fp32_cases) {
+    SCOPED_TRACE(c["text"].get<std::string>());
+    auto logits = engine.FirstStepLogits({c["text"].get<std::string>()}, c["source"], c["target"]);
+    EXPECT_TRUE(logits.ok()) << logits.status();
+    if (!logits.ok()) continue;
+    const auto fp32 = c["greedy"]["first_logits"].get<std::vector<float>>();
+    const std::vector<float>& bf16 = (*logits)[0];
+    EXPECT_EQ(bf16.size(), fp32.size());
+    if (bf16.size() != fp32.size()) continue;
+    float scale = 1, worst = 0;
+    for (float x : fp32) scale = std::max(scale, std::fabs(x));
+    for (size_t v = 0; v < fp32.size(); ++v) worst = std::max(worst, std::fabs(bf16[v] - fp32[v]));
+    const float tolerance = scale / 16;
+    EXPECT_LE(worst, tolerance);
+    std::vector<float> sorted = fp32;
+    std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
+    if (sorted[0] - sorted[1] > 2 * tolerance) {
+      ++confident;
+      EXPECT_EQ(std::max_element(bf16.begin(), bf16.end()) - bf16.begin(),
+                std::max_element(fp32.begin(), fp32.end()) - fp32.begin());
+    }
+  }
+  return confident;
+}
+
+// The bfloat16 export loads and translates exactly as the same model.ts does from Python
+// (tools/tiny_nllb.py writes both): one text, so the same ops on the same shapes in the same
+// LibTorch, whatever the CPU's kernels.
 TEST(NllbEngineBf16Test, LoadsAndTranslatesLikeThePythonRun) {
   EngineOptions options;
   options.device = TestDevice();
@@ -389,25 +422,15 @@ TEST(NllbEngineBf16Test, LoadsAndTranslatesLikeThePythonRun) {
   ASSERT_TRUE(engine.ok()) << engine.status();
   EXPECT_EQ((*engine)->info().dtype, "bfloat16");
   const auto golden = ReadJson(GoldenBf16Path());
-  int agreeing_steps = 0;
   for (const auto& c : golden["cases"]) {
     TranslationParams p;
     p.max_length = c["max_length"];
     auto out = (*engine)->Translate({c["text"].get<std::string>()}, c["source"], c["target"], p,
                                     nullptr);
     ASSERT_TRUE(out.ok()) << out.status();
-    const auto ids = (*out)[0].token_ids;
-    EXPECT_EQ(ids, Ids(c["greedy"]["ids"])) << c["text"];
-    // Where float32 is confident, bfloat16 must agree with it.
-    const auto fp32 = Ids(c["fp32_greedy_ids"]);
-    const int through = c["bf16_agrees_through"];
-    for (int i = 0; i < through && i < static_cast<int>(fp32.size()); ++i) {
-      ASSERT_LT(i, static_cast<int>(ids.size())) << c["text"];
-      EXPECT_EQ(ids[i], fp32[i]) << c["text"] << " step " << i;
-      ++agreeing_steps;
-    }
+    EXPECT_EQ((*out)[0].token_ids, Ids(c["greedy"]["ids"])) << c["text"];
   }
-  EXPECT_GT(agreeing_steps, 20);
+  EXPECT_GT(ExpectFirstStepsNearFloat32(**engine, ReadJson(GoldenPath())["cases"]), 0);
 }
 
 TEST(NllbEngineBf16Test, Float32ModelConvertsToBFloat16OnLoad) {
@@ -417,17 +440,17 @@ TEST(NllbEngineBf16Test, Float32ModelConvertsToBFloat16OnLoad) {
   auto engine = NllbEngine::Load("converted", TinyModelDir(), options);
   ASSERT_TRUE(engine.ok()) << engine.status();
   EXPECT_EQ((*engine)->info().dtype, "bfloat16");
+  // Converted weights equal the bf16 export's: the same ops on the same numbers.
   const auto golden = ReadJson(GoldenBf16Path());
-  const auto& c = golden["cases"][0];
-  TranslationParams p;
-  p.max_length = 10;
-  auto out = (*engine)->Translate({c["text"].get<std::string>()}, c["source"], c["target"], p,
-                                  nullptr);
-  ASSERT_TRUE(out.ok()) << out.status();
-  // Converted weights equal the bf16 export's, so confident steps agree with float32's ids.
-  const auto fp32 = Ids(c["fp32_greedy_ids"]);
-  const int through = std::min<int>(c["bf16_agrees_through"].get<int>(), 10);
-  for (int i = 0; i < through; ++i) EXPECT_EQ((*out)[0].token_ids[i], fp32[i]) << i;
+  for (const auto& c : golden["cases"]) {
+    TranslationParams p;
+    p.max_length = c["max_length"];
+    auto out = (*engine)->Translate({c["text"].get<std::string>()}, c["source"], c["target"], p,
+                                    nullptr);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ((*out)[0].token_ids, Ids(c["greedy"]["ids"])) << c["text"];
+  }
+  EXPECT_GT(ExpectFirstStepsNearFloat32(**engine, ReadJson(GoldenPath())["cases"]), 0);
 }
 
 }  // namespace
