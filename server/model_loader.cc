@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <system_error>
-#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -78,8 +77,9 @@ EngineOptions OptionsFor(const EngineKindConfig& kind, const ServerConfig& confi
   return options;
 }
 
-// Loads `kind.replicas` engines of one model with `load` (each replica loads its own weights),
-// hands them to `add(replicas, scheduler options, clock, worker init)` and logs the load.
+// Loads one model with `load` and makes `kind.replicas - 1` more engines over it with
+// NewReplica() (the weights are shared, not loaded again), hands them to `add(replicas,
+// scheduler options, clock, worker init)` and logs the load.
 template <typename Load, typename Add>
 absl::Status LoadReplicas(const Load& load, const std::string& name, const std::string& dir,
                           const EngineKindConfig& kind, const ServerConfig& config,
@@ -87,16 +87,21 @@ absl::Status LoadReplicas(const Load& load, const std::string& name, const std::
                           const Add& add) {
   const EngineOptions options = OptionsFor(kind, config);
   const int count = std::max(1, kind.replicas);
-  std::vector<typename std::invoke_result_t<Load, const std::string&, const std::string&,
-                                            const EngineOptions&>::value_type>
-      replicas;
-  for (int r = 0; r < count; ++r) {
-    auto engine = load(name, dir, options);
-    if (!engine.ok()) {
-      return absl::Status(engine.status().code(), absl::StrCat("cannot load model '", name,
-                                                               "': ", engine.status().message()));
+  auto first = load(name, dir, options);
+  if (!first.ok()) {
+    return absl::Status(first.status().code(), absl::StrCat("cannot load model '", name, "': ",
+                                                            first.status().message()));
+  }
+  std::vector<typename decltype(first)::value_type> replicas;
+  replicas.push_back(std::move(*first));
+  for (int r = 1; r < count; ++r) {
+    auto replica = replicas[0]->NewReplica();
+    if (!replica.ok()) {
+      return absl::Status(replica.status().code(),
+                          absl::StrCat("model '", name, "': replica ", r, ": ",
+                                       replica.status().message()));
     }
-    replicas.push_back(std::move(*engine));
+    replicas.push_back(std::move(*replica));
   }
   const ModelInfo info = replicas[0]->info();
   if (absl::Status s = add(std::move(replicas), SchedulerOptionsFor(kind), clock,

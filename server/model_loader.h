@@ -49,8 +49,9 @@ absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* regist
 // Loads every subdirectory of `config.models_dir` that holds a manifest.json, in name order,
 // picking the loader by the manifest's "kind" and "architecture", and adds each engine to
 // `registry` with a scheduler configured by `config.<kind>` (SchedulerOptionsFor) on `clock`:
-// `config.<kind>.replicas` engines per model, each loaded separately, each owned by its own worker
-// thread (configure_worker_thread runs there first). An empty models_dir loads nothing. Directories
+// `config.<kind>.replicas` engines per model: the model is loaded once and the other engines are
+// its NewReplica()s, sharing its weights; each engine is owned by its own worker thread
+// (configure_worker_thread runs there first). An empty models_dir loads nothing. Directories
 // without a manifest.json are skipped (and logged). The first failure stops loading and is
 // returned naming the file and the problem, e.g.
 //   FAILED_PRECONDITION "models/nllb/manifest.json: unknown architecture 'foo' (...)".

@@ -75,6 +75,13 @@ class SpeechEngine {
   // engine cannot generate step by step (the server then synthesizes whole requests and streams
   // the buffered audio). Same ownership rules as TranslationEngine::NewStepper.
   virtual std::unique_ptr<SpeechStepper> NewStepper() { return nullptr; }
+
+  // Another engine over this engine's loaded model, as TranslationEngine::NewReplica: weights,
+  // tokenizer and voices shared and read-only, per-call state its own. UNIMPLEMENTED for engines
+  // that cannot share.
+  virtual absl::StatusOr<std::unique_ptr<SpeechEngine>> NewReplica() const {
+    return absl::UnimplementedError(info().name + " cannot share its model between replicas");
+  }
 };
 
 // One sequence's outcome of a SpeechStepper::Step.

@@ -61,6 +61,14 @@ class TranslationEngine {
   // The stepper borrows the engine: it must not outlive it, and the engine's owner thread is the
   // only one that calls either of them.
   virtual std::unique_ptr<TranslationStepper> NewStepper() { return nullptr; }
+
+  // Another engine over this engine's loaded model, for another worker thread (voxd's
+  // `replicas`): weights, tokenizer and manifest are shared and read-only, so N replicas hold one
+  // model's memory; the new engine owns its own per-call state. Call it before either engine's
+  // worker starts (it reads per-engine settings). UNIMPLEMENTED for engines that cannot share.
+  virtual absl::StatusOr<std::unique_ptr<TranslationEngine>> NewReplica() const {
+    return absl::UnimplementedError(info().name + " cannot share its model between replicas");
+  }
 };
 
 // One sequence's outcome of a TranslationStepper::Step.

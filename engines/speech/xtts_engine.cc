@@ -93,7 +93,7 @@ struct XttsEngine::Impl {
   std::shared_ptr<torch::jit::Module> module;
   torch::Tensor cond_latents;        // [V, 32, D] on device, model dtype
   torch::Tensor speaker_embeddings;  // [V, S, 1]
-  std::unique_ptr<XttsTokenizer> tokenizer;
+  std::shared_ptr<const XttsTokenizer> tokenizer;  // shared with replicas
   std::vector<LanguageEntry> languages;  // supported: manifest ∩ cleaner ∩ vocab
   std::vector<VoiceInfo> voices;
   std::vector<std::string> voice_names;
@@ -312,6 +312,17 @@ struct XttsEngine::Impl {
 XttsEngine::XttsEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 XttsEngine::~XttsEngine() = default;
 
+absl::StatusOr<std::unique_ptr<SpeechEngine>> XttsEngine::NewReplica() const {
+  // Copying Impl shares the module, the voice tensors and the tokenizer (handles, not data);
+  // the copy's counters, chunk stats and probe start afresh.
+  auto impl = std::make_unique<Impl>(*impl_);
+  impl->chunks.clear();
+  impl->steps = 0;
+  impl->gpt_calls = 0;
+  impl->probe = {};
+  return std::unique_ptr<SpeechEngine>(new XttsEngine(std::move(impl)));
+}
+
 absl::StatusOr<std::unique_ptr<XttsEngine>> XttsEngine::Load(const std::string& name,
                                                              const std::string& model_dir,
                                                              const EngineOptions& options,
@@ -382,7 +393,7 @@ absl::StatusOr<std::unique_ptr<XttsEngine>> XttsEngine::Load(const std::string& 
   {
     auto tok = XttsTokenizer::FromFile(man.Path("vocab.json"));
     if (!tok.ok()) return tok.status();
-    impl->tokenizer = std::make_unique<XttsTokenizer>(std::move(*tok));
+    impl->tokenizer = std::make_shared<const XttsTokenizer>(std::move(*tok));
   }
   const nlohmann::json* langs;
   VOX_ASSIGN_OR_RETURN(langs, fields.Get("languages"));

@@ -7,9 +7,11 @@
 // every code is vocoded while generating: every few codes a window of frames with receptive-field
 // context goes through HiFi-GAN and the seam is cross-faded (xtts_stream_plan.h).
 //
-// Ownership and threads: the engine owns its TorchScript modules, tokenizer and voices. NOT
-// thread-safe apart from info(), sample_rate(), voices() and Validate(), which read immutable
-// data: one worker thread owns the engine and makes every other call (SpeechEngine's contract).
+// Ownership and threads: the loaded model (TorchScript module, voice tensors, tokenizer) is
+// immutable after Load and shared by the engine and its replicas (NewReplica); each engine owns
+// its steppers, counters and stream options. NOT thread-safe apart from info(), sample_rate(),
+// voices() and Validate(), which read immutable data: one worker thread owns each engine and
+// makes every other call (SpeechEngine's contract).
 // Synthesize runs one utterance at a time (batch 1); NewStepper() batches many (continuous
 // batching: GPT steps of all running sequences in one call).
 //
@@ -90,6 +92,8 @@ class XttsEngine : public SpeechEngine {
   // are freed when the stepper is empty. Audio and codes equal Synthesize's for the same request
   // and seed (within float rounding). Borrows the engine: must not outlive it; same thread rules.
   std::unique_ptr<SpeechStepper> NewStepper() override;
+  // Another engine over the same loaded model, with this one's stream options and fresh counters.
+  absl::StatusOr<std::unique_ptr<SpeechEngine>> NewReplica() const override;
 
   // --- Lower-level access (tests, benchmarks, diagnostics). ---
 

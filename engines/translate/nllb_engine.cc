@@ -578,7 +578,11 @@ absl::StatusOr<std::unique_ptr<NllbEngine>> NllbEngine::Load(const std::string& 
   return std::unique_ptr<NllbEngine>(new NllbEngine(std::move(impl)));
 }
 
-NllbEngine::NllbEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NllbEngine::NllbEngine(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+
+absl::StatusOr<std::unique_ptr<TranslationEngine>> NllbEngine::NewReplica() const {
+  return std::unique_ptr<TranslationEngine>(new NllbEngine(impl_));
+}
 NllbEngine::~NllbEngine() = default;
 
 const ModelInfo& NllbEngine::info() const { return impl_->info; }
@@ -842,7 +846,7 @@ void TrimRows(NllbEngine::Impl::DecodeRows& rows) {
 
 class NllbStepper final : public TranslationStepper {
  public:
-  NllbStepper(NllbEngine::Impl* impl, NllbEngine::HeldRows held) : impl_(impl), held_(held) {}
+  NllbStepper(const NllbEngine::Impl* impl, NllbEngine::HeldRows held) : impl_(impl), held_(held) {}
 
   absl::Status Join(uint64_t id, const std::string& text, const std::string& source,
                     const std::string& target, const TranslationParams& params) override {
@@ -1196,7 +1200,7 @@ class NllbStepper final : public TranslationStepper {
     Relayout();
   }
 
-  NllbEngine::Impl* impl_;
+  const NllbEngine::Impl* impl_;
   const NllbEngine::HeldRows held_;
   std::unordered_map<uint64_t, Seq> seqs_;
   std::vector<uint64_t> running_;  // sequences with rows in batch_, in row order

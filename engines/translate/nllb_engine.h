@@ -18,10 +18,11 @@ namespace vox {
 // SentencePiece tokenization with the fairseq offset, a batched encoder, and a decoder loop in
 // C++ over the TorchScript `decode_step` with a KV cache (greedy, beam search, fixed length).
 //
-// Ownership and threads: the engine owns its TorchScript module, tokenizer and every decoding
-// state. NOT thread-safe apart from info(), SupportsPair() and Validate(), which only read
-// immutable data: one worker thread owns the engine and makes every other call
-// (TranslationEngine's contract). Weights are read-only after load.
+// Ownership and threads: the loaded model (TorchScript module, tokenizer, manifest) is immutable
+// after Load and shared, through a shared_ptr, by the engine and its replicas (NewReplica); each
+// engine owns its steppers and calls' decoding state. NOT thread-safe apart from info(),
+// SupportsPair() and Validate(), which only read the shared model: one worker thread owns each
+// engine and makes every other call (TranslationEngine's contract).
 //
 // Cost: load reads model.ts once (and hashes every manifest file unless
 // options.verify_checksums is false); memory is the weights plus per-call activations and KV
@@ -75,6 +76,8 @@ class NllbEngine : public TranslationEngine {
   // remaining rows (one copy) and drops cache columns no row uses any more.
   // Borrows the engine (must not outlive it); not thread-safe, like the engine.
   std::unique_ptr<TranslationStepper> NewStepper() override;
+  // Another engine over the same loaded model (shares it; nothing is copied or re-read).
+  absl::StatusOr<std::unique_ptr<TranslationEngine>> NewReplica() const override;
 
   // How a stepper's Step() treats running sequences it does not list (held, paused):
   // kMask runs their rows along with a masked new column (no copies; their share of the step's
@@ -116,8 +119,8 @@ class NllbEngine : public TranslationEngine {
   struct Impl;
 
  private:
-  explicit NllbEngine(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  explicit NllbEngine(std::shared_ptr<const Impl> impl);
+  std::shared_ptr<const Impl> impl_;
 };
 
 // Factory used by voxd's model registry: NllbEngine::Load as the TranslationEngine interface.

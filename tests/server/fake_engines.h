@@ -52,6 +52,14 @@ class FakeTranslationEngine : public TranslationEngine {
 
   const ModelInfo& info() const override { return info_; }
 
+  // A fresh fake with the same configuration (nothing to share: the fake holds no weights).
+  absl::StatusOr<std::unique_ptr<TranslationEngine>> NewReplica() const override {
+    auto r = std::make_unique<FakeTranslationEngine>(info_.name, info_.languages, pairs_,
+                                                     info_.fallback, max_chars_);
+    r->stepper_enabled_ = stepper_enabled_;
+    return std::unique_ptr<TranslationEngine>(std::move(r));
+  }
+
   bool SupportsPair(const std::string& s, const std::string& t) const override {
     return std::find(pairs_.begin(), pairs_.end(), std::make_pair(s, t)) != pairs_.end();
   }
@@ -246,6 +254,11 @@ class FakeSpeechEngine : public SpeechEngine {
     }
   }
   const ModelInfo& info() const override { return info_; }
+  absl::StatusOr<std::unique_ptr<SpeechEngine>> NewReplica() const override {
+    auto r = std::make_unique<FakeSpeechEngine>(info_.name, voices_);
+    r->stepper_enabled_ = stepper_enabled_;
+    return std::unique_ptr<SpeechEngine>(std::move(r));
+  }
   int sample_rate() const override { return 22050; }
   const std::vector<VoiceInfo>& voices() const override { return voices_; }
   absl::Status Validate(const SynthesisRequest&) const override { return absl::OkStatus(); }

@@ -135,18 +135,20 @@ TEST_F(ModelLoaderTest, DuplicateModelNamesAreRefused) {
   EXPECT_THAT(s.message(), HasSubstr("'same'"));
 }
 
-TEST_F(ModelLoaderTest, EveryReplicaLoadsTheModelAndGetsItsOwnWorker) {
+TEST_F(ModelLoaderTest, ReplicasShareOneLoadOfTheModelAndEachGetsItsOwnWorker) {
   Model("m", R"({"kind": "translation", "architecture": "fake-arch"})");
   config_.translation.replicas = 3;
   std::atomic<int> configured{0};
   loaders_.configure_worker_thread = [&](const EngineOptions&) { configured.fetch_add(1); };
   ModelRegistry registry;
   ASSERT_TRUE(LoadModels(config_, loaders_, &registry).ok());
-  EXPECT_EQ(seen_dirs_.size(), 3u);  // loaded once per replica
+  EXPECT_EQ(seen_dirs_.size(), 1u);  // loaded once; the others are NewReplica()s of it
   ASSERT_EQ(registry.translation().size(), 1u);
   const TranslationModel& model = *registry.translation()[0];
   EXPECT_EQ(model.options.replicas, 3);
-  EXPECT_EQ(model.more_replicas.size(), 2u);
+  ASSERT_EQ(model.more_replicas.size(), 2u);
+  EXPECT_NE(model.more_replicas[0].get(), model.more_replicas[1].get());
+  EXPECT_EQ(model.more_replicas[0]->info().name, "m");
   // The warm-up's batch reaches every replica's worker, which configures its thread first.
   ASSERT_TRUE(registry.WarmUp().ok());
   EXPECT_GE(configured.load(), 1);

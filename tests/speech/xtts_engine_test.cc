@@ -8,6 +8,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/resident_memory.h"
 
 namespace vox {
 namespace {
@@ -431,6 +433,63 @@ TEST(XttsEngineLoadTest, BFloat16GptRunsOnCpu) {
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ(st->codes, 12);
   EXPECT_EQ(samples, 256 * ((4 * 12 * 160) / 147));
+}
+
+// voxd's replicas: NewReplica shares the loaded model instead of loading it again, and the two
+// engines run at once on two threads with the same results as one alone.
+TEST(XttsEngineReplicaTest, ReplicasShareTheModelAndRunConcurrently) {
+  EngineOptions o;
+  o.device = TestDevice();
+  auto e = XttsEngine::Load("xtts-tiny", kModel, o);
+  ASSERT_TRUE(e.ok()) << e.status();
+  SynthesisRequest r;
+  r.text = "Hello there, how are you today?";
+  r.language = "eng_Latn";
+  r.params.greedy = true;
+  auto run = [&r](SpeechEngine& engine, std::vector<float>* audio) {
+    auto st = engine.Synthesize(r, [audio](absl::Span<const float> s) {
+      audio->insert(audio->end(), s.begin(), s.end());
+      return true;
+    }, {});
+    EXPECT_TRUE(st.ok()) << st.status();
+  };
+  std::vector<float> alone;
+  run(**e, &alone);
+  ASSERT_FALSE(alone.empty());
+
+  // Memory: a replica costs a small fraction of another load (which is itself measured here,
+  // so the check does not depend on the model's size or the allocator).
+  std::vector<std::unique_ptr<XttsEngine>> loaded;
+  const int64_t before_loads = vox::testing::ResidentBytes();
+  for (int i = 0; i < 4; ++i) {
+    auto again = XttsEngine::Load("xtts-tiny", kModel, o);
+    ASSERT_TRUE(again.ok()) << again.status();
+    loaded.push_back(std::move(*again));
+  }
+  const int64_t per_load = (vox::testing::ResidentBytes() - before_loads) / 4;
+  std::vector<std::unique_ptr<SpeechEngine>> replicas;
+  const int64_t before_replicas = vox::testing::ResidentBytes();
+  for (int i = 0; i < 4; ++i) {
+    auto replica = (*e)->NewReplica();
+    ASSERT_TRUE(replica.ok()) << replica.status();
+    replicas.push_back(std::move(*replica));
+  }
+  const int64_t per_replica = (vox::testing::ResidentBytes() - before_replicas) / 4;
+  std::printf("resident memory: %lld bytes per load, %lld per replica\n",
+              static_cast<long long>(per_load), static_cast<long long>(per_replica));
+  EXPECT_GT(per_load, 1 << 20);
+  EXPECT_LT(per_replica * 10, per_load);
+  EXPECT_EQ(replicas[0]->info().name, (*e)->info().name);
+  EXPECT_EQ(replicas[0]->voices().size(), (*e)->voices().size());
+
+  // The original and a replica synthesize at the same time, each on its own thread.
+  std::vector<float> a, b;
+  std::thread t1([&] { run(**e, &a); });
+  std::thread t2([&] { run(*replicas[0], &b); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(a, alone);
+  EXPECT_EQ(b, alone);
 }
 
 TEST(XttsEngineLoadTest, MissingDirectoryNamesTheManifest) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/resident_memory.h"
 #include "tests/translate/test_util.h"
 
 namespace vox {
@@ -379,6 +381,62 @@ TEST_F(NllbEngineTest, DetokenizeDropsSpecialAndLanguageIds) {
   noisy.push_back(2);
   EXPECT_EQ(engine_->Detokenize(noisy).value(), c["greedy"]["text"].get<std::string>());
   EXPECT_EQ(engine_->Detokenize({}).value(), "");
+}
+
+// voxd's replicas: NewReplica shares the loaded model instead of loading it again, and the two
+// engines translate at once on two threads exactly as one alone.
+TEST(NllbEngineReplicaTest, ReplicasShareTheModelAndRunConcurrently) {
+  EngineOptions options;
+  options.device = TestDevice();
+  auto engine = NllbEngine::Load("nllb-tiny", TinyModelDir(), options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const auto golden = ReadJson(GoldenPath());
+  std::vector<std::string> texts;
+  for (const auto& c : golden["cases"]) {
+    if (c["source"] == "eng_Latn" && c["target"] == "fra_Latn") texts.push_back(c["text"]);
+  }
+  ASSERT_FALSE(texts.empty());
+  TranslationParams p;
+  p.beam_size = 2;
+  auto alone = (*engine)->Translate(texts, "eng_Latn", "fra_Latn", p, nullptr);
+  ASSERT_TRUE(alone.ok()) << alone.status();
+
+  std::vector<std::unique_ptr<NllbEngine>> loaded;
+  const int64_t before_loads = vox::testing::ResidentBytes();
+  for (int i = 0; i < 4; ++i) {
+    auto again = NllbEngine::Load("nllb-tiny", TinyModelDir(), options);
+    ASSERT_TRUE(again.ok()) << again.status();
+    loaded.push_back(std::move(*again));
+  }
+  const int64_t per_load = (vox::testing::ResidentBytes() - before_loads) / 4;
+  std::vector<std::unique_ptr<TranslationEngine>> replicas;
+  const int64_t before_replicas = vox::testing::ResidentBytes();
+  for (int i = 0; i < 4; ++i) {
+    auto replica = (*engine)->NewReplica();
+    ASSERT_TRUE(replica.ok()) << replica.status();
+    replicas.push_back(std::move(*replica));
+  }
+  const int64_t per_replica = (vox::testing::ResidentBytes() - before_replicas) / 4;
+  std::printf("resident memory: %lld bytes per load, %lld per replica\n",
+              static_cast<long long>(per_load), static_cast<long long>(per_replica));
+  EXPECT_GT(per_load, 256 << 10);
+  EXPECT_LT(per_replica * 10, per_load);
+
+  auto ids = [](const absl::StatusOr<std::vector<TranslationOutput>>& out) {
+    std::vector<std::vector<int64_t>> v;
+    if (out.ok()) {
+      for (const auto& o : *out) v.push_back(o.token_ids);
+    }
+    return v;
+  };
+  absl::StatusOr<std::vector<TranslationOutput>> a, b;
+  std::thread t1([&] { a = (*engine)->Translate(texts, "eng_Latn", "fra_Latn", p, nullptr); });
+  std::thread t2([&] { b = replicas[0]->Translate(texts, "eng_Latn", "fra_Latn", p, nullptr); });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(ids(a), ids(alone));
+  EXPECT_EQ(ids(b), ids(alone));
 }
 
 // bfloat16 against float32 (docs/testing.md, "Tests that depend on the CPU's kernels"): logits
