@@ -40,7 +40,7 @@ bool PrintableId(grpc::string_ref id) {
 
 std::string NewRequestId() {
   static absl::Mutex mu(absl::kConstInit);
-  static std::mt19937_64* rng = nullptr;
+  static std::mt19937_64* rng ABSL_GUARDED_BY(mu) ABSL_PT_GUARDED_BY(mu) = nullptr;
   absl::MutexLock lock(&mu);
   if (rng == nullptr) {
     std::random_device rd;
