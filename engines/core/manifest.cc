@@ -138,32 +138,6 @@ struct RequiredField {
   FieldType type;
 };
 
-constexpr RequiredField kNllbFields[] = {
-    {"config", FieldType::kObject},
-    {"config.d_model", FieldType::kInt},
-    {"config.encoder_layers", FieldType::kInt},
-    {"config.decoder_layers", FieldType::kInt},
-    {"config.encoder_attention_heads", FieldType::kInt},
-    {"config.decoder_attention_heads", FieldType::kInt},
-    {"config.encoder_ffn_dim", FieldType::kInt},
-    {"config.decoder_ffn_dim", FieldType::kInt},
-    {"config.vocab_size", FieldType::kInt},
-    {"config.max_position_embeddings", FieldType::kInt},
-    {"special_ids", FieldType::kObject},
-    {"special_ids.bos", FieldType::kInt},
-    {"special_ids.pad", FieldType::kInt},
-    {"special_ids.eos", FieldType::kInt},
-    {"special_ids.unk", FieldType::kInt},
-    {"special_ids.decoder_start", FieldType::kInt},
-    {"tokenizer", FieldType::kObject},
-    {"tokenizer.type", FieldType::kString},
-    {"tokenizer.file", FieldType::kString},
-    {"tokenizer.spm_size", FieldType::kInt},
-    {"tokenizer.fairseq_offset", FieldType::kInt},
-    {"languages", FieldType::kArray},
-    {"max_source_tokens", FieldType::kInt},
-    {"default_max_length", FieldType::kInt},
-};
 
 const char* TypeName(FieldType type) {
   switch (type) {
@@ -208,50 +182,6 @@ absl::Status CheckField(const std::string& where, const nlohmann::json& root,
     return absl::FailedPreconditionError(absl::StrCat(where, ": field '", field.path,
                                                       "' must be ", TypeName(field.type),
                                                       ", got ", value->dump()));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckNllb(const std::string& where, const nlohmann::json& root) {
-  for (const auto& field : kNllbFields) {
-    if (absl::Status s = CheckField(where, root, field); !s.ok()) return s;
-  }
-  const auto& languages = root["languages"];
-  if (languages.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(where, ": field 'languages' is empty"));
-  }
-  for (size_t i = 0; i < languages.size(); ++i) {
-    const auto& entry = languages[i];
-    if (!entry.is_object() || !entry.contains("code") || !entry["code"].is_string() ||
-        !entry.contains("id") || !entry["id"].is_number_integer()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(where, ": field 'languages[", i,
-                       "]' must be {\"code\": string, \"id\": integer}, got ", entry.dump()));
-    }
-  }
-  const std::string tokenizer_type = root["tokenizer"]["type"].get<std::string>();
-  if (tokenizer_type != "sentencepiece") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        where, ": field 'tokenizer.type' is '", tokenizer_type, "'; allowed: sentencepiece"));
-  }
-  for (const char* positive : {"config.d_model", "config.decoder_layers",
-                               "config.decoder_attention_heads", "config.vocab_size",
-                               "config.max_position_embeddings", "max_source_tokens"}) {
-    if (Find(root, positive)->get<int64_t>() <= 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(where, ": field '", positive, "' must be positive, got ",
-                       Find(root, positive)->dump()));
-    }
-  }
-  const std::string tokenizer_file = root["tokenizer"]["file"].get<std::string>();
-  if (!root["files"].contains(tokenizer_file)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(where, ": field 'files' does not list the tokenizer file '",
-                     tokenizer_file, "' named by 'tokenizer.file'"));
-  }
-  if (!root["files"].contains("model.ts")) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(where, ": field 'files' does not list 'model.ts'"));
   }
   return absl::OkStatus();
 }
@@ -414,10 +344,6 @@ absl::StatusOr<Manifest> LoadManifest(const std::string& model_dir, bool verify_
       }
     }
     m.files.emplace(file, mf);
-  }
-
-  if (m.architecture == "nllb-m2m100") {
-    if (absl::Status s = CheckNllb(where, m.json); !s.ok()) return s;
   }
 
   for (const auto& [file, mf] : m.files) {

@@ -17,8 +17,9 @@ struct ManifestFile {
   std::string sha256;  // lowercase hex; empty when the manifest gives none
 };
 
-// The common part of an exported model's manifest.json (docs/model-format.md). Engines read
-// their architecture-specific fields from `json`, which is the whole parsed document.
+// The common part of an exported model's manifest.json (docs/model-format.md), parsed once per
+// model. Each architecture reads its own fields from `json` (the whole parsed document) with
+// ManifestFields (engines/core/manifest_fields.h) into its typed manifest.
 // Plain data; copyable.
 struct Manifest {
   std::string model_dir;      // as passed to LoadManifest
@@ -38,11 +39,10 @@ struct Manifest {
 // The schema version this build reads.
 inline constexpr int kManifestSchemaVersion = 1;
 
-// Reads and validates `model_dir`/manifest.json: JSON syntax, schema_version, kind,
-// architecture (known ones: "nllb-m2m100", "xtts-v2"), dtype, the required fields of that
-// architecture (NLLB: config.*, special_ids.*, tokenizer.*, languages, max_source_tokens,
-// default_max_length; XTTS: whatever its exporter documents beyond the common fields), and
-// every file listed in "files": it must exist with the listed size, and when
+// Reads and validates the common header of `model_dir`/manifest.json: JSON syntax,
+// schema_version, kind, architecture (known ones: "nllb-m2m100", "xtts-v2"; the kind must be
+// the architecture's), dtype, and every file listed in "files" (each architecture reads and
+// checks its own fields: ReadNllbManifest, ReadXttsManifest): it must exist with the listed size, and when
 // `verify_checksums` is true its SHA-256 must match. Errors name the file and the field:
 //   FAILED_PRECONDITION "models/x/manifest.json: field 'languages' missing"
 //   FAILED_PRECONDITION "models/x/model.ts: size 1234 != manifest 5678 (truncated or mismatched file)"

@@ -10,9 +10,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engines/core/engine_options.h"
+#include "engines/core/manifest.h"
 #include "engines/core/translation_engine.h"
 
 namespace vox {
+
+struct NllbModel;  // engines/translate/nllb_model.h
 
 // NLLB-200 (M2M100 architecture) exported by tools/export_nllb.py (docs/model-format.md):
 // SentencePiece tokenization with the fairseq offset, a batched encoder, and a decoder loop in
@@ -36,6 +39,10 @@ class NllbEngine : public TranslationEngine {
   // Does not change process-wide thread settings (see ConfigureThreads in engines/torch).
   static absl::StatusOr<std::unique_ptr<NllbEngine>> Load(const std::string& name,
                                                           const std::string& model_dir,
+                                                          const EngineOptions& options);
+  // The same from a manifest already read (voxd's loader reads it once for every model).
+  static absl::StatusOr<std::unique_ptr<NllbEngine>> Load(const std::string& name,
+                                                          Manifest manifest,
                                                           const EngineOptions& options);
   ~NllbEngine() override;
 
@@ -103,24 +110,15 @@ class NllbEngine : public TranslationEngine {
   absl::StatusOr<std::vector<std::vector<float>>> FirstStepLogits(
       const std::vector<std::string>& texts, const std::string& source, const std::string& target);
 
-  // Times the tied output projection ([1, d] hidden state -> [1, vocab] logits) with the
-  // model's own embedding matrix through three kernels: "mv" (gemv), "linear" (gemm with one
-  // row) and "matmul"; then four rows at once: "linear_4rows" (one gemm) and "mv_4x" (four
-  // gemv). Best of `repeats` in seconds, as (kernel name, seconds) in that order. For
-  // benchmarks: on CPU the choice changes the per-token time by 2-3x.
-  absl::StatusOr<std::vector<std::pair<std::string, double>>> TimeOutputProjection(int repeats);
-
   // The effective generated-token limit for `requested` (0 = default), or INVALID_ARGUMENT.
   absl::StatusOr<int> EffectiveMaxLength(int requested) const;
 
   // Largest beam size Validate accepts.
   static constexpr int kMaxBeamSize = 16;
 
-  struct Impl;
-
  private:
-  explicit NllbEngine(std::shared_ptr<const Impl> impl);
-  std::shared_ptr<const Impl> impl_;
+  explicit NllbEngine(std::shared_ptr<const NllbModel> model);
+  std::shared_ptr<const NllbModel> model_;
 };
 
 // Factory used by voxd's model registry: NllbEngine::Load as the TranslationEngine interface.

@@ -9,6 +9,7 @@
 
 #include "engines/core/engine_options.h"
 #include "engines/translate/nllb_engine.h"
+#include "engines/translate/nllb_manifest.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/translate/test_util.h"
@@ -79,7 +80,7 @@ TEST(ManifestTest, TinyModelLoads) {
 TEST(ManifestTest, MissingManifest) {
   const std::string dir = ::testing::TempDir() + "/no_manifest_here";
   std::filesystem::create_directories(dir);
-  auto m = LoadManifest(dir, true);
+  auto m = LoadNllbManifest(dir, true);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(m.status().message(), HasSubstr(dir + "/manifest.json"));
   std::filesystem::remove(dir);
@@ -89,7 +90,7 @@ TEST(ManifestTest, InvalidJson) {
   ScopedModelCopy copy("badjson");
   const std::string& dir = copy.path();
   std::ofstream(dir + "/manifest.json") << "{\"schema_version\": 1,";
-  auto m = LoadManifest(dir, true);
+  auto m = LoadNllbManifest(dir, true);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(m.status().message(), AllOf(HasSubstr("manifest.json"), HasSubstr("not valid JSON")));
 }
@@ -101,7 +102,7 @@ TEST(ManifestTest, MissingFieldIsNamed) {
     auto j = ReadJson(dir + "/manifest.json");
     j.erase(field);
     WriteJson(dir + "/manifest.json", j);
-    auto m = LoadManifest(dir, true);
+    auto m = LoadNllbManifest(dir, true);
     EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition) << field;
     EXPECT_THAT(m.status().message(),
                 AllOf(HasSubstr(dir + "/manifest.json"),
@@ -115,7 +116,7 @@ TEST(ManifestTest, MissingNestedFieldIsNamed) {
   auto j = ReadJson(dir + "/manifest.json");
   j["config"].erase("d_model");
   WriteJson(dir + "/manifest.json", j);
-  auto m = LoadManifest(dir, true);
+  auto m = LoadNllbManifest(dir, true);
   EXPECT_THAT(m.status().message(), HasSubstr("field 'config.d_model' missing"));
 }
 
@@ -125,7 +126,7 @@ TEST(ManifestTest, WrongTypeIsNamed) {
   auto j = ReadJson(dir + "/manifest.json");
   j["special_ids"]["eos"] = "two";
   WriteJson(dir + "/manifest.json", j);
-  auto m = LoadManifest(dir, true);
+  auto m = LoadNllbManifest(dir, true);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(m.status().message(),
               AllOf(HasSubstr("special_ids.eos"), HasSubstr("an integer"), HasSubstr("\"two\"")));
@@ -137,7 +138,7 @@ TEST(ManifestTest, UnknownArchitectureListsTheKnownOnes) {
   auto j = ReadJson(dir + "/manifest.json");
   j["architecture"] = "nllb-moe";
   WriteJson(dir + "/manifest.json", j);
-  auto m = LoadManifest(dir, true);
+  auto m = LoadNllbManifest(dir, true);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(m.status().message(),
               AllOf(HasSubstr("'architecture'"), HasSubstr("nllb-moe"),
@@ -150,7 +151,7 @@ TEST(ManifestTest, KindMustMatchArchitecture) {
   auto j = ReadJson(dir + "/manifest.json");
   j["kind"] = "speech";
   WriteJson(dir + "/manifest.json", j);
-  EXPECT_THAT(LoadManifest(dir, true).status().message(), HasSubstr("field 'kind'"));
+  EXPECT_THAT(LoadNllbManifest(dir, true).status().message(), HasSubstr("field 'kind'"));
 }
 
 TEST(ManifestTest, NewerSchemaVersionIsRefused) {
@@ -159,7 +160,7 @@ TEST(ManifestTest, NewerSchemaVersionIsRefused) {
   auto j = ReadJson(dir + "/manifest.json");
   j["schema_version"] = 2;
   WriteJson(dir + "/manifest.json", j);
-  auto m = LoadManifest(dir, true);
+  auto m = LoadNllbManifest(dir, true);
   EXPECT_THAT(m.status().message(), AllOf(HasSubstr("schema_version"), HasSubstr("2")));
 }
 
@@ -169,7 +170,7 @@ TEST(ManifestTest, TruncatedFileIsRefusedBySize) {
   const auto size = std::filesystem::file_size(dir + "/model.ts");
   std::filesystem::resize_file(dir + "/model.ts", size - 100);
   // Size is checked even when checksums are off.
-  auto m = LoadManifest(dir, /*verify_checksums=*/false);
+  auto m = LoadNllbManifest(dir, /*verify_checksums=*/false);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(m.status().message(),
               AllOf(HasSubstr(dir + "/model.ts"), HasSubstr("size " + std::to_string(size - 100)),
@@ -189,10 +190,10 @@ TEST(ManifestTest, CorruptFileIsRefusedByChecksumUnlessDisabled) {
     f.seekp(100);
     f.put(static_cast<char>(c ^ 0x5a));  // same size, different bytes
   }
-  auto m = LoadManifest(dir, /*verify_checksums=*/true);
+  auto m = LoadNllbManifest(dir, /*verify_checksums=*/true);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(m.status().message(), AllOf(HasSubstr(path), HasSubstr("sha256")));
-  EXPECT_TRUE(LoadManifest(dir, /*verify_checksums=*/false).ok());
+  EXPECT_TRUE(LoadNllbManifest(dir, /*verify_checksums=*/false).ok());
 }
 
 TEST(ManifestTest, BadSha256FieldIsRefused) {
@@ -201,7 +202,7 @@ TEST(ManifestTest, BadSha256FieldIsRefused) {
   auto j = ReadJson(dir + "/manifest.json");
   j["files"]["model.ts"]["sha256"] = "xyz";
   WriteJson(dir + "/manifest.json", j);
-  EXPECT_THAT(LoadManifest(dir, false).status().message(),
+  EXPECT_THAT(LoadNllbManifest(dir, false).status().message(),
               AllOf(HasSubstr("files.model.ts.sha256"), HasSubstr("64 hex digits")));
 }
 
@@ -209,7 +210,7 @@ TEST(ManifestTest, MissingListedFileIsNamed) {
   ScopedModelCopy copy("missing_file");
   const std::string& dir = copy.path();
   std::filesystem::remove(dir + "/model.ts");
-  auto m = LoadManifest(dir, true);
+  auto m = LoadNllbManifest(dir, true);
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(m.status().message(), AllOf(HasSubstr(dir + "/model.ts"), HasSubstr("missing")));
 }
@@ -220,7 +221,7 @@ TEST(ManifestTest, PathsOutsideTheModelDirAreRefused) {
   auto j = ReadJson(dir + "/manifest.json");
   j["files"]["../etc/passwd"] = {{"size", 1}};
   WriteJson(dir + "/manifest.json", j);
-  EXPECT_THAT(LoadManifest(dir, false).status().message(), HasSubstr("relative path"));
+  EXPECT_THAT(LoadNllbManifest(dir, false).status().message(), HasSubstr("relative path"));
 }
 
 TEST(ManifestTest, TokenizerFileMustBeListed) {
@@ -229,7 +230,7 @@ TEST(ManifestTest, TokenizerFileMustBeListed) {
   auto j = ReadJson(dir + "/manifest.json");
   j["tokenizer"]["file"] = "other.model";
   WriteJson(dir + "/manifest.json", j);
-  EXPECT_THAT(LoadManifest(dir, false).status().message(),
+  EXPECT_THAT(LoadNllbManifest(dir, false).status().message(),
               AllOf(HasSubstr("other.model"), HasSubstr("tokenizer.file")));
 }
 
