@@ -23,18 +23,20 @@ ModelLoaders DefaultModelLoaders() {
   loaders.configure_worker_thread = [](const EngineOptions& options) {
     ConfigureThreads(options.intra_op_threads, options.blas_threads);
   };
-  loaders.translation["nllb-m2m100"] = [](const std::string& name, const std::string& dir,
+  loaders.translation["nllb-m2m100"] = [](const std::string& name, Manifest manifest,
                                           const EngineOptions& options)
       -> absl::StatusOr<std::unique_ptr<TranslationEngine>> {
-    auto engine = LoadNllbEngine(name, dir, options);
+    auto engine = NllbEngine::Load(name, std::move(manifest), options);
     if (!engine.ok()) return engine.status();
     return std::unique_ptr<TranslationEngine>(std::move(*engine));
   };
 #if VOX_HAVE_XTTS
-  loaders.speech["xtts-v2"] = [](const std::string& name, const std::string& dir,
+  loaders.speech["xtts-v2"] = [](const std::string& name, Manifest manifest,
                                  const EngineOptions& options)
       -> absl::StatusOr<std::unique_ptr<SpeechEngine>> {
-    auto engine = LoadXttsEngine(name, dir, options);
+    EngineOptions o = options;
+    o.verify_checksums = false;  // LoadModels has checked the files
+    auto engine = LoadXttsEngine(name, manifest.model_dir, o);
     if (!engine.ok()) return engine.status();
     return std::unique_ptr<SpeechEngine>(std::move(*engine));
   };

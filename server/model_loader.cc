@@ -11,51 +11,11 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
-#include "nlohmann/json.hpp"
 
 namespace vox {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct ManifestHead {
-  std::string kind;
-  std::string architecture;
-};
-
-absl::StatusOr<std::string> StringField(const nlohmann::json& doc, const std::string& path,
-                                        const char* field) {
-  auto it = doc.find(field);
-  if (it == doc.end()) {
-    return absl::FailedPreconditionError(absl::StrCat(path, ": field '", field, "' missing"));
-  }
-  if (!it->is_string()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, ": field '", field, "' must be a string, not ", it->dump()));
-  }
-  return it->get<std::string>();
-}
-
-// Reads just enough of manifest.json to pick a loader; the engine validates the rest.
-absl::StatusOr<ManifestHead> ReadManifestHead(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::FailedPreconditionError(absl::StrCat(path, ": cannot be read"));
-  nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    return absl::FailedPreconditionError(absl::StrCat(path, ": not valid JSON"));
-  }
-  if (!doc.is_object()) {
-    return absl::FailedPreconditionError(absl::StrCat(path, ": not a JSON object"));
-  }
-  ManifestHead head;
-  absl::StatusOr<std::string> kind = StringField(doc, path, "kind");
-  if (!kind.ok()) return kind.status();
-  absl::StatusOr<std::string> arch = StringField(doc, path, "architecture");
-  if (!arch.ok()) return arch.status();
-  head.kind = *kind;
-  head.architecture = *arch;
-  return head;
-}
 
 template <typename Map>
 std::vector<std::string> Keys(const Map& m) {
@@ -81,13 +41,13 @@ EngineOptions OptionsFor(const EngineKindConfig& kind, const ServerConfig& confi
 // NewReplica() (the weights are shared, not loaded again), hands them to `add(replicas,
 // scheduler options, clock, worker init)` and logs the load.
 template <typename Load, typename Add>
-absl::Status LoadReplicas(const Load& load, const std::string& name, const std::string& dir,
+absl::Status LoadReplicas(const Load& load, const std::string& name, Manifest manifest,
                           const EngineKindConfig& kind, const ServerConfig& config,
                           const ModelLoaders& loaders, Clock* clock, absl::Time start,
                           const Add& add) {
   const EngineOptions options = OptionsFor(kind, config);
   const int count = std::max(1, kind.replicas);
-  auto first = load(name, dir, options);
+  auto first = load(name, std::move(manifest), options);
   if (!first.ok()) {
     return absl::Status(first.status().code(), absl::StrCat("cannot load model '", name, "': ",
                                                             first.status().message()));
@@ -144,7 +104,7 @@ absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
       std::fprintf(stderr, "voxd: skipping %s: no manifest.json\n", dir.string().c_str());
       continue;
     }
-    absl::StatusOr<ManifestHead> head = ReadManifestHead(manifest);
+    absl::StatusOr<Manifest> head = LoadManifest(dir.string(), config.verify_checksums);
     if (!head.ok()) return head.status();
     const absl::Time start = absl::Now();
     if (head->kind == "translation") {
@@ -156,7 +116,7 @@ absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
                                 Keys(loaders.translation)),
             " (this build of voxd has no loader for it)"));
       }
-      if (absl::Status st = LoadReplicas(it->second, name, dir.string(), config.translation,
+      if (absl::Status st = LoadReplicas(it->second, name, *std::move(head), config.translation,
                                          config, loaders, clock, start,
                                          [registry](auto replicas, auto... rest) {
                                            return registry->AddTranslation(std::move(replicas),
@@ -173,7 +133,7 @@ absl::Status LoadModels(const ServerConfig& config, const ModelLoaders& loaders,
             UnknownValueMessage("speech architecture", head->architecture, Keys(loaders.speech)),
             " (this build of voxd has no loader for it)"));
       }
-      if (absl::Status st = LoadReplicas(it->second, name, dir.string(), config.speech, config,
+      if (absl::Status st = LoadReplicas(it->second, name, *std::move(head), config.speech, config,
                                          loaders, clock, start,
                                          [registry](auto replicas, auto... rest) {
                                            return registry->AddSpeech(std::move(replicas), rest...);

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "engines/core/clock.h"
 #include "engines/core/engine_options.h"
+#include "engines/core/manifest.h"
 #include "engines/core/speech_engine.h"
 #include "engines/core/translation_engine.h"
 #include "server/config.h"
@@ -18,11 +19,12 @@
 
 namespace vox {
 
-// Loads one exported model directory. `name` is the directory's base name.
+// Loads one exported model from its manifest (read once by LoadModels, files checked).
+// `name` is the directory's base name.
 using TranslationLoader = std::function<absl::StatusOr<std::unique_ptr<TranslationEngine>>(
-    const std::string& name, const std::string& model_dir, const EngineOptions& options)>;
+    const std::string& name, Manifest manifest, const EngineOptions& options)>;
 using SpeechLoader = std::function<absl::StatusOr<std::unique_ptr<SpeechEngine>>(
-    const std::string& name, const std::string& model_dir, const EngineOptions& options)>;
+    const std::string& name, Manifest manifest, const EngineOptions& options)>;
 
 // The loaders voxd knows, keyed by manifest.json "architecture" ("nllb-m2m100", "xtts-v2").
 struct ModelLoaders {
@@ -46,8 +48,9 @@ ModelLoaders DefaultModelLoaders();
 absl::Status AddBuiltinEngines(const ServerConfig& config, ModelRegistry* registry,
                                Metrics* metrics = nullptr, Clock* clock = Clock::Real());
 
-// Loads every subdirectory of `config.models_dir` that holds a manifest.json, in name order,
-// picking the loader by the manifest's "kind" and "architecture", and adds each engine to
+// Loads every subdirectory of `config.models_dir` that holds a manifest.json, in name order:
+// reads its common header once (LoadManifest, files checked as config.verify_checksums says),
+// picks the loader by the manifest's "kind" and "architecture", and adds each engine to
 // `registry` with a scheduler configured by `config.<kind>` (SchedulerOptionsFor) on `clock`:
 // `config.<kind>.replicas` engines per model: the model is loaded once and the other engines are
 // its NewReplica()s, sharing its weights; each engine is owned by its own worker thread

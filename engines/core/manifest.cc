@@ -287,28 +287,6 @@ absl::StatusOr<Manifest> LoadManifest(const std::string& model_dir, bool verify_
     m.name = m.json["name"].get<std::string>();
   }
 
-  struct Architecture {
-    const char* name;
-    const char* kind;
-  };
-  static constexpr Architecture kArchitectures[] = {{"nllb-m2m100", "translation"},
-                                                    {"xtts-v2", "speech"}};
-  const Architecture* arch = nullptr;
-  std::vector<std::string> known;
-  for (const auto& a : kArchitectures) {
-    known.emplace_back(a.name);
-    if (m.architecture == a.name) arch = &a;
-  }
-  if (arch == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(where, ": field 'architecture' is '",
-                                                      m.architecture, "'; allowed: ",
-                                                      absl::StrJoin(known, ", ")));
-  }
-  if (m.kind != arch->kind) {
-    return absl::FailedPreconditionError(absl::StrCat(where, ": field 'kind' is '", m.kind,
-                                                      "' but architecture '", m.architecture,
-                                                      "' is '", arch->kind, "'"));
-  }
   if (m.dtype != "float32" && m.dtype != "float16" && m.dtype != "bfloat16") {
     return absl::FailedPreconditionError(absl::StrCat(
         where, ": field 'dtype' is '", m.dtype, "'; allowed: float32, float16, bfloat16"));

@@ -40,9 +40,9 @@ struct Manifest {
 inline constexpr int kManifestSchemaVersion = 1;
 
 // Reads and validates the common header of `model_dir`/manifest.json: JSON syntax,
-// schema_version, kind, architecture (known ones: "nllb-m2m100", "xtts-v2"; the kind must be
-// the architecture's), dtype, and every file listed in "files" (each architecture reads and
-// checks its own fields: ReadNllbManifest, ReadXttsManifest): it must exist with the listed size, and when
+// schema_version, kind and architecture (strings: voxd's loader picks an engine by them, and
+// each architecture's reader, e.g. ReadNllbManifest, checks its own and its fields), dtype, and
+// every file listed in "files": it must exist with the listed size, and when
 // `verify_checksums` is true its SHA-256 must match. Errors name the file and the field:
 //   FAILED_PRECONDITION "models/x/manifest.json: field 'languages' missing"
 //   FAILED_PRECONDITION "models/x/model.ts: size 1234 != manifest 5678 (truncated or mismatched file)"

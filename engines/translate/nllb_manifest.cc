@@ -17,6 +17,9 @@ absl::StatusOr<NllbManifest> ReadNllbManifest(Manifest manifest) {
     return f.Error("architecture",
                    absl::StrCat("is '", m.architecture, "'; the NLLB engine loads nllb-m2m100"));
   }
+  if (m.kind != "translation") {
+    return f.Error("kind", absl::StrCat("is '", m.kind, "' but architecture 'nllb-m2m100' is translation"));
+  }
   VOX_ASSIGN_OR_RETURN(n.d_model, f.PositiveInt("config.d_model"));
   VOX_ASSIGN_OR_RETURN(n.decoder_layers, f.PositiveInt("config.decoder_layers"));
   VOX_ASSIGN_OR_RETURN(n.decoder_heads, f.PositiveInt("config.decoder_attention_heads"));

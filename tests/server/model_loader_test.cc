@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gmock/gmock.h"
+#include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 #include "tests/server/fake_engines.h"
 
@@ -23,11 +24,13 @@ class ModelLoaderTest : public ::testing::Test {
     fs::remove_all(root_);
     fs::create_directories(root_);
     config_.models_dir = root_.string();
-    loaders_.translation["fake-arch"] = [this](const std::string& name, const std::string& dir,
+    loaders_.translation["fake-arch"] = [this](const std::string& name, Manifest manifest,
                                                const EngineOptions& options)
         -> absl::StatusOr<std::unique_ptr<TranslationEngine>> {
       seen_options_ = options;
+      const std::string dir = manifest.model_dir;
       seen_dirs_.push_back(dir);
+      seen_manifest_name_ = manifest.name;
       if (fs::exists(fs::path(dir) / "broken")) {
         return absl::FailedPreconditionError(dir + "/model.ts: size 3 != manifest 10");
       }
@@ -36,9 +39,22 @@ class ModelLoaderTest : public ::testing::Test {
     };
   }
 
+  // Writes `manifest` as the model's manifest.json; a JSON object gets the common header's other
+  // fields (schema_version, dtype, files with one real file) where it lacks them.
   void Model(const std::string& dir, const std::string& manifest) {
     fs::create_directories(root_ / dir);
-    std::ofstream(root_ / dir / "manifest.json") << manifest;
+    nlohmann::json j = nlohmann::json::parse(manifest, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) {
+      std::ofstream(root_ / dir / "manifest.json") << manifest;
+      return;
+    }
+    std::ofstream(root_ / dir / "weights.bin") << "0123456789";
+    const nlohmann::json common = {{"schema_version", 1}, {"dtype", "float32"},
+                                   {"files", {{"weights.bin", {{"size", 10}}}}}};
+    for (const auto& [key, value] : common.items()) {
+      if (!j.contains(key)) j[key] = value;
+    }
+    std::ofstream(root_ / dir / "manifest.json") << j.dump();
   }
 
   fs::path root_;
@@ -46,6 +62,7 @@ class ModelLoaderTest : public ::testing::Test {
   ModelLoaders loaders_;
   EngineOptions seen_options_;
   std::vector<std::string> seen_dirs_;
+  std::string seen_manifest_name_;
 };
 
 TEST_F(ModelLoaderTest, LoadsEveryModelDirectoryInNameOrderAndSkipsOthers) {
@@ -89,7 +106,7 @@ TEST_F(ModelLoaderTest, ManifestProblemsNameTheFileAndTheField) {
   };
   const std::vector<Case> cases = {
       {"{not json", "not valid JSON"},
-      {"[1, 2]", "not a JSON object"},
+      {"[1, 2]", "must be a JSON object"},
       {R"({"architecture": "fake-arch"})", "field 'kind' missing"},
       {R"({"kind": "translation"})", "field 'architecture' missing"},
       {R"({"kind": 7, "architecture": "fake-arch"})", "field 'kind' must be a string"},
@@ -107,6 +124,22 @@ TEST_F(ModelLoaderTest, ManifestProblemsNameTheFileAndTheField) {
     EXPECT_THAT(s.message(), HasSubstr((root_ / "m" / "manifest.json").string())) << c.manifest;
     EXPECT_THAT(s.message(), HasSubstr(c.expected)) << c.manifest;
   }
+}
+
+TEST_F(ModelLoaderTest, TheManifestIsReadAndItsFilesCheckedBeforeAnEngineLoads) {
+  Model("m", R"({"kind": "translation", "architecture": "fake-arch",
+                 "files": {"weights.bin": {"size": 11}}})");
+  ModelRegistry registry;
+  absl::Status s = LoadModels(config_, loaders_, &registry);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr((root_ / "m" / "weights.bin").string()));
+  EXPECT_TRUE(seen_dirs_.empty());  // the engine's loader was never called
+  // A good one reaches the loader with the manifest already read.
+  fs::remove_all(root_ / "m");
+  Model("m", R"({"kind": "translation", "architecture": "fake-arch", "name": "from-manifest"})");
+  ASSERT_TRUE(LoadModels(config_, loaders_, &registry).ok());
+  ASSERT_EQ(seen_dirs_.size(), 1u);
+  EXPECT_EQ(seen_manifest_name_, "from-manifest");
 }
 
 TEST_F(ModelLoaderTest, LoaderFailureStopsLoadingAndNamesTheModel) {
