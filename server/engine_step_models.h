@@ -4,17 +4,12 @@
 // The StepModel adapters that put the engines behind ContinuousBatchers (server/scheduler): one
 // adapter per engine replica, called only by that replica's worker thread.
 //
-// Translation: a sequence is ONE text. With the engine's TranslationStepper, each Step() is one
-// decoder step over the active sequences. Without one (NewStepper() returns nullptr, e.g.
-// Apertium), each Step() runs engine->Translate over the active sequences grouped by (source,
-// target, params), so whole calls still batch, and every sequence finishes in that step.
-//
-// Speech: a sequence produces audio chunks (SpeechChunk) through the batcher's on_output. With
-// the engine's SpeechStepper each Step() is one engine step. Without one (espeak-ng), the first
-// Step() of a sequence synthesizes the whole request into a per-sequence buffer (bounded by
-// max_buffered_seconds; the engine's text-length limit keeps it far below that) and every Step()
-// emits one fixed-size chunk of it, so a paused (slow-reading) stream sits out steps with every
-// engine.
+// Each adapter drives one stepper, made on the worker thread at the first Join: the engine's own
+// (NLLB, XTTS), or for an engine without one (NewStepper() returns nullptr: Apertium, espeak-ng)
+// a whole-call stepper from engines/core/whole_call_steppers.h (Translate over the active
+// sequences grouped by call; Synthesize into a bounded buffer emitted chunk_ms per step).
+// Translation: a sequence is ONE text. Speech: a sequence produces audio chunks (SpeechChunk)
+// through the batcher's on_output.
 
 #include <functional>
 #include <memory>
