@@ -5,19 +5,21 @@
 // XTTS; docs/speech.md). Text → ids (engines/text XttsTokenizer, sentence splitting) → GPT
 // prefix, then one code per step with a KV cache, sampled in C++ (xtts_sampler.h) → the latent of
 // every code is vocoded while generating: every few codes a window of frames with receptive-field
-// context goes through HiFi-GAN and the seam is cross-faded (xtts_stream_plan.h).
+// context goes through HiFi-GAN and the seam is cross-faded (xtts_stream_plan.h). One decode
+// path: Synthesize and Generate step through the same stepper that NewStepper returns.
 //
 // Ownership and threads: the loaded model (TorchScript module, voice tensors, tokenizer) is
 // immutable after Load and shared by the engine and its replicas (NewReplica); each engine owns
 // its steppers, counters and stream options. NOT thread-safe apart from info(), sample_rate(),
 // voices() and Validate(), which read immutable data: one worker thread owns each engine and
 // makes every other call (SpeechEngine's contract).
-// Synthesize runs one utterance at a time (batch 1); NewStepper() batches many (continuous
-// batching: GPT steps of all running sequences in one call).
+// Synthesize runs one utterance at a time (a stepper with one sequence); NewStepper() batches
+// many (continuous batching: GPT steps of all running sequences in one call).
 //
 // Cost: load reads model.ts and voices.ts (and hashes every manifest file unless
-// options.verify_checksums is false). Per utterance: a KV cache of 2·layers·heads·(prefix +
-// codes)·head_dim floats, preallocated; per chunk: HiFi-GAN over chunk + 2·context frames.
+// options.verify_checksums is false). Per utterance: a slot of the stepper's KV caches,
+// 2·layers·heads·(prefix + code limit)·head_dim floats; per chunk: HiFi-GAN over chunk +
+// 2·context frames.
 
 #include <cstdint>
 #include <functional>
@@ -80,8 +82,9 @@ class XttsEngine : public SpeechEngine {
   const std::vector<VoiceInfo>& voices() const override;
   absl::Status Validate(const SynthesisRequest& request) const override;
   // Splits long text into sentences (each under the model's text limit) and synthesizes them
-  // one after another into `sink`, without gaps. Errors: INVALID_ARGUMENT (Validate), the stop
-  // check's status, CANCELLED when the sink returns false, INTERNAL for LibTorch failures.
+  // one after another into `sink`, without gaps: SynthesizeByStepping over a stepper of its own
+  // (`stop` polled before every step). Errors: INVALID_ARGUMENT (Validate), the stop check's
+  // status, CANCELLED when the sink returns false, INTERNAL for LibTorch failures.
   absl::StatusOr<SynthesisStats> Synthesize(const SynthesisRequest& request, const AudioSink& sink,
                                             const StopCheck& stop) override;
   // Continuous batching (docs/speech.md, "Stepper"): every Step() runs the prefixes of the
@@ -107,7 +110,9 @@ class XttsEngine : public SpeechEngine {
     bool stopped = false;        // ended with the stop code
     uint64_t seed = 0;
   };
-  // Generates codes for one piece of text ids (no vocoding). `stop` may be empty.
+  // Generates codes for one piece of text ids: one sequence through the stepper with vocoding
+  // skipped; the seed is used as given (0 included). `stop` (may be empty) is polled before every
+  // step.
   absl::StatusOr<Generation> Generate(const std::vector<int64_t>& text_ids, int voice_index,
                                       const SynthesisParams& params, const StopCheck& stop);
   // One-shot vocoding of n = latents.size()/d_model latents: 256·M(n) samples. `speed` stretches
@@ -131,7 +136,7 @@ class XttsEngine : public SpeechEngine {
   // Applies to steppers' later Steps; an empty probe (the default) costs nothing.
   void set_code_probe(XttsCodeProbe probe);
 
-  struct Impl;
+  struct Impl;  // the shared model and this engine's own state (xtts_model.h, internal)
 
  private:
   explicit XttsEngine(std::unique_ptr<Impl> impl);

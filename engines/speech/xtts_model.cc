@@ -1,0 +1,247 @@
+#include "engines/speech/xtts_model.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engines/core/languages.h"
+#include "engines/core/manifest_fields.h"
+#include "engines/core/status_macros.h"
+#include "engines/text/text_cleaner.h"
+
+namespace vox {
+
+absl::StatusOr<XttsManifest> XttsManifest::Read(const Manifest& man) {
+  if (man.architecture != "xtts-v2") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        man.manifest_path, ": field 'architecture' is '", man.architecture, "', expected 'xtts-v2'"));
+  }
+  for (const char* f : {"model.ts", "voices.ts", "vocab.json"}) {
+    if (!man.files.count(f)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(man.manifest_path, ": field 'files' does not list '", f, "'"));
+    }
+  }
+  const ManifestFields fields(man);
+  XttsManifest x;
+  VOX_ASSIGN_OR_RETURN(x.d_model, fields.Int("config.d_model"));
+  VOX_ASSIGN_OR_RETURN(x.cond_latent_len, fields.Int("config.cond_latent_len"));
+  VOX_ASSIGN_OR_RETURN(x.hop_length, fields.Int("config.hifigan.hop_length"));
+  VOX_ASSIGN_OR_RETURN(x.receptive_field_frames, fields.Int("config.hifigan.receptive_field_frames"));
+  VOX_ASSIGN_OR_RETURN(x.start_audio, fields.Int("special_ids.start_audio"));
+  VOX_ASSIGN_OR_RETURN(x.stop_audio, fields.Int("special_ids.stop_audio"));
+  VOX_ASSIGN_OR_RETURN(x.sample_rate, fields.Int("sample_rate"));
+  VOX_ASSIGN_OR_RETURN(x.input_sample_rate, fields.Int("input_sample_rate"));
+  VOX_ASSIGN_OR_RETURN(x.code_stride, fields.Int("code_stride"));
+  VOX_ASSIGN_OR_RETURN(x.max_text_tokens, fields.Int("max_text_tokens"));
+  VOX_ASSIGN_OR_RETURN(x.max_generated_codes, fields.Int("max_generated_codes"));
+  VOX_ASSIGN_OR_RETURN(x.sampling.temperature, fields.Number("sampling.temperature"));
+  VOX_ASSIGN_OR_RETURN(x.sampling.top_k, fields.Int("sampling.top_k"));
+  VOX_ASSIGN_OR_RETURN(x.sampling.top_p, fields.Number("sampling.top_p"));
+  VOX_ASSIGN_OR_RETURN(x.sampling.repetition_penalty, fields.Number("sampling.repetition_penalty"));
+  if (x.hop_length <= 0 || x.code_stride % x.hop_length != 0 || x.input_sample_rate <= 0 ||
+      x.sample_rate <= 0) {
+    return fields.Error("code_stride", "must be a multiple of config.hifigan.hop_length");
+  }
+
+  const nlohmann::json* langs;
+  VOX_ASSIGN_OR_RETURN(langs, fields.Array("languages"));
+  for (const auto& l : *langs) {
+    if (!l.is_object() || !l.contains("code") || !l.contains("nllb") || !l["code"].is_string() ||
+        !l["nllb"].is_string()) {
+      return fields.Error("languages", "must be an array of {code, nllb}");
+    }
+    x.languages.push_back({l["code"].get<std::string>(), l["nllb"].get<std::string>()});
+  }
+  const nlohmann::json* voices;
+  VOX_ASSIGN_OR_RETURN(voices, fields.Array("voices"));
+  if (voices->empty()) return fields.Error("voices", "must be a non-empty array");
+  for (size_t i = 0; i < voices->size(); ++i) {
+    const auto& vj = (*voices)[i];
+    if (!vj.is_object() || !vj.contains("name") || !vj["name"].is_string() || !vj.contains("index") ||
+        !vj["index"].is_number_integer() || vj["index"].get<int64_t>() != static_cast<int64_t>(i) ||
+        (vj.contains("languages") && !vj["languages"].is_array())) {
+      return fields.Error(absl::StrCat("voices[", i, "]"),
+                          absl::StrCat("must be {name, index: ", i, ", languages}"));
+    }
+    Voice v;
+    v.name = vj["name"].get<std::string>();
+    if (vj.contains("languages")) {
+      v.lists_languages = true;
+      for (const auto& code : vj["languages"]) {
+        if (!code.is_string()) {
+          return fields.Error(absl::StrCat("voices[", i, "].languages"), "must be NLLB codes");
+        }
+        v.languages.push_back(code.get<std::string>());
+      }
+    }
+    x.voices.push_back(std::move(v));
+  }
+  return x;
+}
+
+const XttsManifest::Language* XttsModel::Language(const std::string& nllb) const {
+  for (const auto& l : languages) {
+    if (l.nllb == nllb) return &l;
+  }
+  return nullptr;
+}
+
+int XttsModel::VoiceIndex(const std::string& name) const {
+  for (size_t i = 0; i < voice_names.size(); ++i) {
+    if (voice_names[i] == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+SamplingSettings XttsModel::Settings(const SynthesisParams& p) const {
+  SamplingSettings s = config.sampling;
+  s.greedy = p.greedy;
+  if (p.temperature != 0) s.temperature = DecimalDouble(p.temperature);
+  if (p.top_k != 0) s.top_k = p.top_k;
+  if (p.top_p != 0) s.top_p = DecimalDouble(p.top_p);
+  if (p.repetition_penalty != 0) s.repetition_penalty = DecimalDouble(p.repetition_penalty);
+  return s;
+}
+
+absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string& name,
+                                                              const std::string& model_dir,
+                                                              const EngineOptions& options,
+                                                              bool freeze_module) {
+  auto model = std::make_shared<XttsModel>();
+  VOX_ASSIGN_OR_RETURN(model->manifest, LoadManifest(model_dir, options.verify_checksums));
+  const Manifest& man = model->manifest;
+  VOX_ASSIGN_OR_RETURN(model->config, XttsManifest::Read(man));
+  const XttsManifest& cfg = model->config;
+  model->cond_len = cfg.cond_latent_len;
+  model->geometry.scale1 = static_cast<double>(cfg.code_stride) / static_cast<double>(cfg.hop_length);
+  model->geometry.scale2 = static_cast<double>(cfg.sample_rate) / static_cast<double>(cfg.input_sample_rate);
+  model->geometry.resample = cfg.sample_rate != cfg.input_sample_rate;
+
+  // Tokenizer and languages: the manifest's that the text front end cleans and whose [lang]
+  // token the vocabulary has.
+  {
+    VOX_ASSIGN_OR_RETURN(XttsTokenizer tok, XttsTokenizer::FromFile(man.Path("vocab.json")));
+    model->tokenizer = std::make_shared<const XttsTokenizer>(std::move(tok));
+  }
+  const auto& cleaner = XttsCleanerLanguages();
+  for (const auto& l : cfg.languages) {
+    if (std::find(cleaner.begin(), cleaner.end(), l.code) == cleaner.end()) continue;
+    if (model->tokenizer->TokenId(XttsLanguageToken(l.code)) < 0) continue;
+    model->languages.push_back(l);
+  }
+  if (model->languages.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        man.manifest_path, ": none of the 'languages' is supported by the text front end (",
+        absl::StrJoin(cleaner, ", "), ")"));
+  }
+  for (const auto& v : cfg.voices) {
+    VoiceInfo vi;
+    vi.name = v.name;
+    if (v.lists_languages) {
+      for (const auto& code : v.languages) {
+        if (model->Language(code) != nullptr) vi.languages.push_back(code);
+      }
+    } else {
+      for (const auto& l : model->languages) vi.languages.push_back(l.nllb);
+    }
+    model->voice_names.push_back(vi.name);
+    model->voices.push_back(std::move(vi));
+  }
+
+  // Device, dtype, modules.
+  VOX_ASSIGN_OR_RETURN(model->device, ResolveDevice(options.device));
+  const std::string dtype_name = options.dtype.empty() ? man.dtype : options.dtype;
+  VOX_ASSIGN_OR_RETURN(const DType dtype, ParseDType(dtype_name));
+  VOX_RETURN_IF_ERROR(CheckDTypeSupported(dtype, model->device));
+  VOX_ASSIGN_OR_RETURN(model->module, LoadTorchModule(man.Path("model.ts"), model->device));
+  VOX_ASSIGN_OR_RETURN(auto voices_module, LoadTorchModule(man.Path("voices.ts"), model->device));
+  VOX_RETURN_IF_ERROR(CatchTorchErrors(absl::StrCat(man.Path("voices.ts"), ": cannot read voices"), [&] {
+    // Only the GPT changes dtype; the vocoder stays float32 (docs/model-format.md, XTTS).
+    if (dtype_name != man.dtype) model->module->attr("gpt").toModule().to(ToTorchDType(dtype));
+    model->cond_latents = voices_module->attr("cond_latents").toTensor().to(ToTorchDType(dtype));
+    model->speaker_embeddings = voices_module->attr("speaker_embeddings").toTensor();  // float32
+    return absl::OkStatus();
+  }));
+  model->has_step_slots = model->module->find_method("step_slots").has_value();
+  if (freeze_module) {
+    VOX_RETURN_IF_ERROR(CatchTorchErrors(absl::StrCat(man.Path("model.ts"), ": cannot freeze"), [&] {
+      std::vector<std::string> methods{"prefix", "step", "interpolate", "interpolate_window",
+                                       "decode_frames", "vocode"};
+      if (model->has_step_slots) methods.push_back("step_slots");
+      model->module = std::make_shared<torch::jit::Module>(torch::jit::freeze(*model->module, methods));
+      return absl::OkStatus();
+    }));
+  }
+  const int64_t voice_count = static_cast<int64_t>(model->voices.size());
+  if (model->cond_latents.dim() != 3 || model->cond_latents.size(0) != voice_count ||
+      model->cond_latents.size(2) != cfg.d_model || model->speaker_embeddings.dim() != 3 ||
+      model->speaker_embeddings.size(0) != voice_count) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        man.Path("voices.ts"), ": cond_latents/speaker_embeddings do not match the manifest's ",
+        voice_count, " voices of width ", cfg.d_model));
+  }
+  model->cond_len = static_cast<int>(model->cond_latents.size(1));
+
+  ModelInfo& info = model->info;
+  info.name = name;
+  info.kind = "speech";
+  info.architecture = "xtts-v2";
+  info.device = model->device.name();
+  info.dtype = DTypeName(dtype);
+  info.path = model_dir;
+  info.fallback = options.fallback;
+  for (const auto& l : model->languages) info.languages.push_back(l.nllb);
+  return std::shared_ptr<const XttsModel>(std::move(model));
+}
+
+absl::Status ValidateXttsRequest(const XttsModel& m, int max_text_bytes, const SynthesisRequest& r) {
+  if (m.Language(r.language) == nullptr) {
+    return absl::InvalidArgumentError(UnknownValueMessage("language", r.language, m.info.languages));
+  }
+  if (!r.voice.empty()) {
+    const int vi = m.VoiceIndex(r.voice);
+    if (vi < 0) return absl::InvalidArgumentError(UnknownValueMessage("voice", r.voice, m.voice_names));
+    const auto& langs = m.voices[vi].languages;
+    if (std::find(langs.begin(), langs.end(), r.language) == langs.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("voice '", r.voice, "' does not speak ", r.language,
+                                                     "; it speaks ", absl::StrJoin(langs, ", ")));
+    }
+  }
+  if (absl::StripAsciiWhitespace(r.text).empty()) {
+    return absl::InvalidArgumentError("text is empty");
+  }
+  if (static_cast<int64_t>(r.text.size()) > max_text_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("text is ", r.text.size(), " bytes; the limit is ",
+                                                   max_text_bytes, " bytes"));
+  }
+  const SynthesisParams& p = r.params;
+  if (p.temperature < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("temperature ", p.temperature, " must be > 0 (0 = default)"));
+  }
+  if (p.top_k < 0) return absl::InvalidArgumentError(absl::StrCat("top_k ", p.top_k, " must be >= 0"));
+  if (p.top_p < 0 || p.top_p > 1) {
+    return absl::InvalidArgumentError(absl::StrCat("top_p ", p.top_p, " must be in (0, 1] (0 = default)"));
+  }
+  if (p.repetition_penalty < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("repetition_penalty ", p.repetition_penalty, " must be > 0 (0 = default)"));
+  }
+  const int max_codes = m.config.max_generated_codes;
+  if (p.forced_codes < 0 || p.forced_codes > max_codes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("forced_codes ", p.forced_codes, " must be in 0..", max_codes));
+  }
+  if (p.speed != 0 && (p.speed < 0.25f || p.speed > 4.0f)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("speed ", p.speed, " must be in 0.25..4 (0 = default 1)"));
+  }
+  if (p.pitch != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("pitch ", p.pitch, " is not supported by xtts-v2; allowed: 0"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace vox

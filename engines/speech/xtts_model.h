@@ -1,0 +1,107 @@
+#ifndef VOX_ENGINES_SPEECH_XTTS_MODEL_H_
+#define VOX_ENGINES_SPEECH_XTTS_MODEL_H_
+
+// Internal to vox_speech (includes LibTorch): only engines/speech .cc files include it.
+// The loaded XTTS v2 model (XttsModel), read once by XttsEngine::Load and shared, read-only, by
+// the engine, its replicas and their steppers; and XttsEngine::Impl, one engine's own state.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/csrc/jit/api/module.h>
+#include <torch/torch.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engines/core/engine_options.h"
+#include "engines/core/manifest.h"
+#include "engines/core/model_info.h"
+#include "engines/core/speech_engine.h"
+#include "engines/speech/xtts_engine.h"
+#include "engines/speech/xtts_sampler.h"
+#include "engines/speech/xtts_stream_plan.h"
+#include "engines/text/xtts_tokenizer.h"
+#include "engines/torch/device.h"
+
+namespace vox {
+
+// The architecture fields of an xtts-v2 manifest.json (docs/model-format.md, XTTS), typed.
+// Read through ManifestFields: errors name the file and the field.
+struct XttsManifest {
+  struct Language {
+    std::string code;  // XTTS code ("en")
+    std::string nllb;  // NLLB code ("eng_Latn")
+  };
+  struct Voice {
+    std::string name;
+    bool lists_languages = false;     // false: the voice speaks every language
+    std::vector<std::string> languages;  // NLLB codes, when listed
+  };
+
+  int d_model = 0;
+  int cond_latent_len = 32;
+  int hop_length = 256;              // config.hifigan.hop_length
+  int receptive_field_frames = 17;   // config.hifigan.receptive_field_frames
+  int64_t start_audio = 1024, stop_audio = 1025;
+  int sample_rate = 24000;
+  int input_sample_rate = 22050;
+  int64_t code_stride = 1024;
+  int max_text_tokens = 402;
+  int max_generated_codes = 602;
+  SamplingSettings sampling;         // the manifest's defaults
+  std::vector<Language> languages;   // in manifest order
+  std::vector<Voice> voices;         // in manifest order (index = position)
+
+  // Also checks the files the engine needs are listed (model.ts, voices.ts, vocab.json).
+  static absl::StatusOr<XttsManifest> Read(const Manifest& manifest);
+};
+
+// An XTTS v2 model loaded for inference. Immutable after LoadXttsModel; shared by every engine
+// over it (const methods only; TorchScript methods run concurrently on separate inputs).
+struct XttsModel {
+  Manifest manifest;
+  XttsManifest config;
+  ModelInfo info;
+  DevicePlacement device;
+  std::shared_ptr<torch::jit::Module> module;
+  torch::Tensor cond_latents;        // [V, cond_len, D] on device, GPT dtype
+  torch::Tensor speaker_embeddings;  // [V, S, 1], float32
+  std::shared_ptr<const XttsTokenizer> tokenizer;
+  std::vector<XttsManifest::Language> languages;  // supported: manifest ∩ cleaner ∩ vocab
+  std::vector<VoiceInfo> voices;
+  std::vector<std::string> voice_names;
+  int cond_len = 32;  // rows of cond_latents
+  InterpolationGeometry geometry;
+  bool has_step_slots = false;  // model.ts exports step_slots (exporter version >= 2)
+
+  const XttsManifest::Language* Language(const std::string& nllb) const;
+  int VoiceIndex(const std::string& name) const;  // -1 when unknown
+  // The manifest's sampling defaults overridden by the request's non-zero values.
+  SamplingSettings Settings(const SynthesisParams& params) const;
+};
+
+// Reads `model_dir` (manifest, tokenizer, model.ts, voices.ts) onto the device of `options`.
+absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string& name,
+                                                              const std::string& model_dir,
+                                                              const EngineOptions& options,
+                                                              bool freeze_module);
+
+// XttsEngine::Validate: language, voice, text and parameters against the model.
+absl::Status ValidateXttsRequest(const XttsModel& model, int max_text_bytes,
+                                 const SynthesisRequest& request);
+
+// One engine's state: the shared model plus what each engine (and replica) owns.
+struct XttsEngine::Impl {
+  std::shared_ptr<const XttsModel> model;
+  XttsStreamOptions stream;
+  XttsCodeProbe probe;
+  std::vector<XttsChunkStats> chunks;  // of the last Synthesize / StreamLatents
+  int64_t steps = 0;      // GPT positions computed (a prefix counts one)
+  int64_t gpt_calls = 0;  // GPT module calls (prefix, step, step_slots)
+};
+
+}  // namespace vox
+
+#endif  // VOX_ENGINES_SPEECH_XTTS_MODEL_H_
