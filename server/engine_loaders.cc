@@ -34,9 +34,7 @@ ModelLoaders DefaultModelLoaders() {
   loaders.speech["xtts-v2"] = [](const std::string& name, Manifest manifest,
                                  const EngineOptions& options)
       -> absl::StatusOr<std::unique_ptr<SpeechEngine>> {
-    EngineOptions o = options;
-    o.verify_checksums = false;  // LoadModels has checked the files
-    auto engine = LoadXttsEngine(name, manifest.model_dir, o);
+    auto engine = XttsEngine::Load(name, std::move(manifest), options);
     if (!engine.ok()) return engine.status();
     return std::unique_ptr<SpeechEngine>(std::move(*engine));
   };

@@ -19,17 +19,36 @@ namespace vox {
 XttsEngine::XttsEngine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 XttsEngine::~XttsEngine() = default;
 
-absl::StatusOr<std::unique_ptr<XttsEngine>> XttsEngine::Load(const std::string& name,
-                                                             const std::string& model_dir,
-                                                             const EngineOptions& options,
-                                                             const XttsStreamOptions& stream) {
+namespace {
+
+absl::Status CheckStreamOptions(const XttsStreamOptions& stream) {
   if (stream.first_chunk_codes < 1 || stream.chunk_codes < 1 || stream.crossfade_samples < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "xtts stream options: first_chunk_codes (", stream.first_chunk_codes, ") and chunk_codes (",
         stream.chunk_codes, ") must be >= 1, crossfade_samples (", stream.crossfade_samples, ") >= 0"));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<XttsEngine>> XttsEngine::Load(const std::string& name,
+                                                             const std::string& model_dir,
+                                                             const EngineOptions& options,
+                                                             const XttsStreamOptions& stream) {
+  VOX_RETURN_IF_ERROR(CheckStreamOptions(stream));
+  VOX_ASSIGN_OR_RETURN(Manifest manifest, LoadManifest(model_dir, options.verify_checksums));
+  return Load(name, std::move(manifest), options, stream);
+}
+
+absl::StatusOr<std::unique_ptr<XttsEngine>> XttsEngine::Load(const std::string& name,
+                                                             Manifest manifest,
+                                                             const EngineOptions& options,
+                                                             const XttsStreamOptions& stream) {
+  VOX_RETURN_IF_ERROR(CheckStreamOptions(stream));
   auto impl = std::make_unique<Impl>();
-  VOX_ASSIGN_OR_RETURN(impl->model, LoadXttsModel(name, model_dir, options, stream.freeze_module));
+  VOX_ASSIGN_OR_RETURN(impl->model,
+                       LoadXttsModel(name, std::move(manifest), options, stream.freeze_module));
   impl->stream = stream;
   return std::unique_ptr<XttsEngine>(new XttsEngine(std::move(impl)));
 }

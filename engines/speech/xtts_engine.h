@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engines/core/engine_options.h"
+#include "engines/core/manifest.h"
 #include "engines/core/speech_engine.h"
 
 namespace vox {
@@ -73,6 +74,11 @@ class XttsEngine : public SpeechEngine {
   // this build cannot run. Does not change process-wide thread settings.
   static absl::StatusOr<std::unique_ptr<XttsEngine>> Load(const std::string& name,
                                                           const std::string& model_dir,
+                                                          const EngineOptions& options,
+                                                          const XttsStreamOptions& stream = {});
+  // The same from a manifest already read (voxd's loader reads it once for every model).
+  static absl::StatusOr<std::unique_ptr<XttsEngine>> Load(const std::string& name,
+                                                          Manifest manifest,
                                                           const EngineOptions& options,
                                                           const XttsStreamOptions& stream = {});
   ~XttsEngine() override;

@@ -18,6 +18,10 @@ absl::StatusOr<XttsManifest> XttsManifest::Read(const Manifest& man) {
     return absl::FailedPreconditionError(absl::StrCat(
         man.manifest_path, ": field 'architecture' is '", man.architecture, "', expected 'xtts-v2'"));
   }
+  if (man.kind != "speech") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        man.manifest_path, ": field 'kind' is '", man.kind, "' but architecture 'xtts-v2' is speech"));
+  }
   for (const char* f : {"model.ts", "voices.ts", "vocab.json"}) {
     if (!man.files.count(f)) {
       return absl::FailedPreconditionError(
@@ -107,11 +111,11 @@ SamplingSettings XttsModel::Settings(const SynthesisParams& p) const {
 }
 
 absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string& name,
-                                                              const std::string& model_dir,
+                                                              Manifest manifest,
                                                               const EngineOptions& options,
                                                               bool freeze_module) {
   auto model = std::make_shared<XttsModel>();
-  VOX_ASSIGN_OR_RETURN(model->manifest, LoadManifest(model_dir, options.verify_checksums));
+  model->manifest = std::move(manifest);
   const Manifest& man = model->manifest;
   VOX_ASSIGN_OR_RETURN(model->config, XttsManifest::Read(man));
   const XttsManifest& cfg = model->config;
@@ -191,7 +195,7 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
   info.architecture = "xtts-v2";
   info.device = model->device.name();
   info.dtype = DTypeName(dtype);
-  info.path = model_dir;
+  info.path = model->manifest.model_dir;
   info.fallback = options.fallback;
   for (const auto& l : model->languages) info.languages.push_back(l.nllb);
   return std::shared_ptr<const XttsModel>(std::move(model));

@@ -82,9 +82,10 @@ struct XttsModel {
   SamplingSettings Settings(const SynthesisParams& params) const;
 };
 
-// Reads `model_dir` (manifest, tokenizer, model.ts, voices.ts) onto the device of `options`.
+// Reads the model of `manifest` (already read, files checked: tokenizer, model.ts, voices.ts)
+// onto the device of `options`.
 absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string& name,
-                                                              const std::string& model_dir,
+                                                              Manifest manifest,
                                                               const EngineOptions& options,
                                                               bool freeze_module);
 
