@@ -2,6 +2,9 @@
 # HF-tokenizers-exact BPE, sentence splitting. Owned by the xttstext part of engines/text.
 list(APPEND VOX_TEXT_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/unicode.cc
+  ${CMAKE_CURRENT_LIST_DIR}/num2words_number.cc
+  ${CMAKE_CURRENT_LIST_DIR}/num2words_converter.cc
+  ${CMAKE_CURRENT_LIST_DIR}/num2words_languages.cc
   ${CMAKE_CURRENT_LIST_DIR}/number_expansion.cc
   ${CMAKE_CURRENT_LIST_DIR}/text_cleaner.cc
   ${CMAKE_CURRENT_LIST_DIR}/xtts_tokenizer.cc)
