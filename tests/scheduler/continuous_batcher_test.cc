@@ -425,8 +425,8 @@ TEST(ContinuousBatcherTest, DestroyEndsActiveAndQueuedWithUnavailableAfterLeave)
   EXPECT_THAT(f.log.left, ElementsAre(1));
 }
 
-// ---- The queue, options and Submit rules both batchers used to share (request_queue.h,
-// scheduler_options.cc), once tested through DynamicBatcher, here through ContinuousBatcher.
+// ---- The queue, option and Submit rules (request_queue.h, scheduler_options.cc), tested
+// through ContinuousBatcher.
 
 TEST(ContinuousBatcherTest, RejectsBadOptionsNamingFieldAndRange) {
   FakeClock clock;
