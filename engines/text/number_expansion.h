@@ -6,7 +6,8 @@
 // including its quirks (Spanish ordinals of 1001..999999 go through a float and read
 // "uno punto dos ...milésimo", "veintiun" in currencies, capitalised German scale words).
 // tests/text_xtts compares against the real library on thousands of numbers.
-// Pure functions, thread-safe.
+// Pure functions, thread-safe. The port's parts: num2words_number.h (arithmetic),
+// num2words_converter.h (Num2Word_Base), num2words_languages.h (the per-language rules).
 
 #include <string>
 #include <string_view>

@@ -2,9 +2,15 @@
 # HF-tokenizers-exact BPE, sentence splitting. Owned by the xttstext part of engines/text.
 list(APPEND VOX_TEXT_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/unicode.cc
+  ${CMAKE_CURRENT_LIST_DIR}/num2words_number.cc
+  ${CMAKE_CURRENT_LIST_DIR}/num2words_converter.cc
+  ${CMAKE_CURRENT_LIST_DIR}/num2words_languages.cc
   ${CMAKE_CURRENT_LIST_DIR}/number_expansion.cc
   ${CMAKE_CURRENT_LIST_DIR}/text_cleaner.cc
-  ${CMAKE_CURRENT_LIST_DIR}/xtts_tokenizer.cc)
+  ${CMAKE_CURRENT_LIST_DIR}/xtts_bpe.cc
+  ${CMAKE_CURRENT_LIST_DIR}/xtts_vocab_json.cc
+  ${CMAKE_CURRENT_LIST_DIR}/xtts_tokenizer.cc
+  ${CMAKE_CURRENT_LIST_DIR}/xtts_sentence_split.cc)
 list(APPEND VOX_TEXT_LIBS nlohmann_json::nlohmann_json absl::str_format)
 
 # vox_xtts_tokenize VOCAB_JSON [--lang LANG] [--prepare] [--jsonl]: one JSON id list per input line

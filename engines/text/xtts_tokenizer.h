@@ -4,6 +4,8 @@
 // XTTS v2's text front end: cleaning (text_cleaner.h), the "[lang]" prefix, "[SPACE]" for spaces,
 // and the byte-exact equivalent of HF tokenizers' BPE over the checkpoint's vocab.json
 // (shared/XTTS_FACTS.md §5). docs/text.md says which language gets which cleaning.
+// The BPE itself is xtts_bpe.h, the vocab.json reader xtts_vocab_json.h; SplitForXtts is
+// defined in xtts_sentence_split.cc.
 
 #include <cstddef>
 #include <cstdint>

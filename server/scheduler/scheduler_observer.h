@@ -41,7 +41,7 @@ class SchedulerObserver {
   virtual void PausedStreams(int paused) {}
   // Time a request spent queued before it ran (or joined the running batch).
   virtual void QueueWait(absl::Duration wait) {}
-  // One run(batch) call or one decode step: how many requests it covered and how long it took.
+  // One decode step: how many sequences it covered and how long it took.
   virtual void Batch(int size, absl::Duration compute) {}
   // A request ended by the scheduler itself, not by the model.
   virtual void Rejected(RejectReason reason) {}

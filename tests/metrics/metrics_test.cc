@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,7 +21,7 @@
 #include "gtest/gtest.h"
 #include "absl/synchronization/notification.h"
 #include "engines/core/clock.h"
-#include "server/scheduler/dynamic_batcher.h"
+#include "server/scheduler/continuous_batcher.h"
 #include "tests/metrics/scrape.h"
 
 namespace vox {
@@ -191,6 +192,29 @@ TEST(MetricsTest, ValuesMoveWhenObservedAgain) {
   EXPECT_EQ(Sample(m->Scrape(), "vox_queue_depth", {"engine=\"xtts\""}), 2);
 }
 
+// A step model whose sequences each finish in one step; its first step holds until released.
+class GatedOneStepModel : public StepModel<int, int> {
+ public:
+  GatedOneStepModel(absl::Notification* entered, absl::Notification* release)
+      : entered_(entered), release_(release) {}
+  absl::Status Join(TicketId, int&) override { return absl::OkStatus(); }
+  std::vector<StepResult<int>> Step(absl::Span<const TicketId> active) override {
+    if (++steps_ == 1) {
+      entered_->Notify();
+      release_->WaitForNotification();
+    }
+    std::vector<StepResult<int>> out(active.size());
+    for (auto& r : out) r.finished = true;
+    return out;
+  }
+  void Leave(TicketId) override {}
+
+ private:
+  absl::Notification* entered_;
+  absl::Notification* release_;
+  int steps_ = 0;
+};
+
 // A real scheduler reporting through ObserverFor(): queue depth, queue wait, compute (measured
 // on the scheduler's clock), batch size and queue-full rejections land in the right series.
 TEST(MetricsTest, SchedulerObserverFeedsTheSchedulerMetrics) {
@@ -199,22 +223,18 @@ TEST(MetricsTest, SchedulerObserverFeedsTheSchedulerMetrics) {
   auto observer = (*m)->ObserverFor("nllb", "translate");
   FakeClock clock;
   absl::Notification entered, release;
-  using B = DynamicBatcher<int, int>;
+  using B = ContinuousBatcher<int, int>;
   SchedulerOptions o;
   o.name = "nllb";
   o.max_batch_size = 1;
   o.max_queue_size = 1;
-  int batches = 0;
-  auto batcher = B::Create(o, [&](B::Batch& b) {
-    if (++batches == 1) {
-      entered.Notify();
-      release.WaitForNotification();
-    }
-    return std::vector<absl::StatusOr<int>>{b.request(0)};
-  }, &clock, observer.get());
+  std::vector<std::unique_ptr<StepModel<int, int>>> models;
+  models.push_back(std::make_unique<GatedOneStepModel>(&entered, &release));
+  auto batcher = B::Create(o, std::move(models), &clock, observer.get());
   ASSERT_TRUE(batcher.ok());
   std::atomic<int> done{0};
-  auto count = [&](absl::StatusOr<int>) { done.fetch_add(1); };
+  B::Callbacks count;
+  count.on_done = [&](absl::Status) { done.fetch_add(1); };
   ASSERT_TRUE((*batcher)->Submit(1, {}, count).ok());
   entered.WaitForNotification();  // 1 runs (and holds the worker)
   ASSERT_TRUE((*batcher)->Submit(2, {}, count).ok());  // 2 waits

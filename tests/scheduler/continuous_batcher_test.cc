@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -422,6 +423,228 @@ TEST(ContinuousBatcherTest, DestroyEndsActiveAndQueuedWithUnavailableAfterLeave)
   EXPECT_EQ(f.streams.done_calls(1), 1);
   EXPECT_EQ(f.streams.done_calls(2), 1);
   EXPECT_THAT(f.log.left, ElementsAre(1));
+}
+
+// ---- The queue, option and Submit rules (request_queue.h, scheduler_options.cc), tested
+// through ContinuousBatcher.
+
+TEST(ContinuousBatcherTest, RejectsBadOptionsNamingFieldAndRange) {
+  FakeClock clock;
+  ToyLog log;
+  auto make = [&](const SchedulerOptions& o) {
+    std::vector<std::unique_ptr<StepModel<ToySeq, uint64_t>>> models;
+    models.push_back(std::make_unique<ToyModel>(&log));
+    return Batcher::Create(o, std::move(models), &clock);
+  };
+  auto b = make(Options(0));
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(b.status().message(), HasSubstr("max_batch_size=0"));
+  EXPECT_THAT(b.status().message(), HasSubstr(">= 1"));
+  SchedulerOptions o = Options(4);
+  o.priority_levels = 1;
+  b = make(o);
+  ASSERT_FALSE(b.ok());
+  EXPECT_THAT(b.status().message(), HasSubstr("priority_levels=1"));
+}
+
+TEST(ContinuousBatcherTest, PriorityOutOfRangeIsInvalidArgumentNamingRange) {
+  Fixture f;
+  f.Start(Options(1));
+  auto r = f.batcher->Submit(Seq(1, 1), RequestOptions{3}, f.streams.For(1));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("priority 3"));
+  EXPECT_THAT(r.status().message(), HasSubstr("0..2"));
+  f.batcher.reset();
+  EXPECT_EQ(f.streams.done_calls(1), 0);
+}
+
+// An idle replica holds a partial first batch exactly max_queue_delay_us after the oldest
+// submission (RequestQueue::Oldest), then all of it joins at once.
+TEST(ContinuousBatcherTest, IdleWorkerJoinsPartialBatchOnlyOnceDelayPassed) {
+  Fixture f;
+  const absl::Time t0 = f.clock.Now();
+  f.Start(Options(8, /*delay_us=*/500));
+  f.Submit(Seq(1, 1));
+  ASSERT_TRUE(f.clock.WaitForBlockedWaiters(1));
+  EXPECT_EQ(f.clock.NextDeadline(), t0 + absl::Microseconds(500));
+  f.clock.Advance(absl::Microseconds(200));
+  f.Submit(Seq(2, 1));
+  f.Submit(Seq(3, 1));
+  ASSERT_TRUE(f.clock.WaitForBlockedWaiters(1));
+  EXPECT_EQ(f.clock.NextDeadline(), t0 + absl::Microseconds(500));  // the oldest one counts
+  EXPECT_TRUE(f.log.Steps().empty());
+  f.clock.Advance(absl::Microseconds(299));
+  ASSERT_TRUE(f.clock.WaitForBlockedWaiters(1));
+  EXPECT_TRUE(f.log.Steps().empty());
+  f.clock.Advance(absl::Microseconds(1));
+  for (int k = 1; k <= 3; ++k) f.streams.WaitDone(k);
+  EXPECT_EQ(f.log.Steps(), (std::vector<std::vector<int>>{{1, 2, 3}}));
+}
+
+// A queued deadline wakes the idle worker that waits for a fuller batch
+// (RequestQueue::EarliestDeadline); the sequence never joins.
+TEST(ContinuousBatcherTest, DeadlineWakesIdleWorkerWaitingForDelay) {
+  Fixture f;
+  SchedulerOptions o = Options(8, /*delay_us=*/1000000);
+  o.default_deadline = absl::Milliseconds(5);
+  f.Start(o);
+  f.Submit(Seq(1, 1));
+  ASSERT_TRUE(f.clock.WaitForBlockedWaiters(1));
+  f.clock.Advance(absl::Milliseconds(5));
+  f.streams.WaitDone(1);
+  EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kDeadlineExceeded);
+  f.batcher.reset();
+  EXPECT_TRUE(f.log.joined.empty());
+}
+
+TEST(ContinuousBatcherTest, CancelQueuedEndsCancelledWithoutJoiningOrTimeMoving) {
+  Fixture f;
+  f.Start(Options(8, /*delay_us=*/1000000));
+  const TicketId first = f.Submit(Seq(1, 1));
+  f.Submit(Seq(2, 1));
+  ASSERT_TRUE(f.clock.WaitForBlockedWaiters(1));
+  EXPECT_TRUE(f.batcher->Cancel(first));
+  f.streams.WaitDone(1);
+  EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kCancelled);
+  f.clock.Advance(absl::Seconds(1));
+  f.streams.WaitDone(2);
+  EXPECT_TRUE(f.streams.status(2).ok());
+  EXPECT_FALSE(f.batcher->Cancel(first));  // already ended
+  f.batcher.reset();
+  EXPECT_THAT(f.log.joined, ElementsAre(2));
+}
+
+// A queued sequence that is cancelled or expires while the only slot is busy ends at the next
+// step boundary and frees its queue slot (RequestQueue::Sweep).
+TEST(ContinuousBatcherTest, CancelAndExpiryFreeQueueSlotsWhileSlotIsBusy) {
+  Fixture f;
+  SchedulerOptions o = Options(1);
+  o.max_queue_size = 1;
+  TicketId cancelled = 0;
+  absl::StatusOr<TicketId> full_before = TicketId{0}, full_after = TicketId{0};
+  f.Start(o, [&](int step, const std::vector<int>&) {
+    if (step == 0) {
+      cancelled = f.Submit(Seq(2, 1));  // fills the queue
+      full_before = f.batcher->Submit(Seq(3, 1), {}, f.streams.For(3));
+      EXPECT_TRUE(f.batcher->Cancel(cancelled));
+    } else if (step == 1) {
+      EXPECT_EQ(f.streams.status(2).code(), absl::StatusCode::kCancelled);
+      RequestOptions soon;
+      soon.deadline = f.clock.Now() + absl::Milliseconds(3);
+      f.Submit(Seq(4, 1), soon);  // the slot was freed
+      full_after = f.batcher->Submit(Seq(5, 1), {}, f.streams.For(5));
+      f.clock.Advance(absl::Milliseconds(3));
+    } else if (step == 2) {
+      EXPECT_EQ(f.streams.status(4).code(), absl::StatusCode::kDeadlineExceeded);
+      f.Submit(Seq(6, 1));  // freed again
+    }
+  });
+  f.Submit(Seq(1, 4));
+  f.streams.WaitDone(1);
+  f.streams.WaitDone(6);
+  EXPECT_EQ(full_before.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(full_after.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(f.streams.status(1).ok());
+  EXPECT_TRUE(f.streams.status(6).ok());
+  f.batcher.reset();
+  EXPECT_EQ(f.streams.done_calls(3), 0);
+  EXPECT_EQ(f.streams.done_calls(5), 0);
+  EXPECT_THAT(f.log.joined, ElementsAre(1, 6));
+}
+
+// Higher levels first, and submit order within a level (RequestQueue::Pop).
+TEST(ContinuousBatcherTest, WaitingJoinByPriorityThenSubmitOrder) {
+  Fixture f;
+  f.Start(Options(1), [&](int step, const std::vector<int>&) {
+    if (step == 0) {
+      f.Submit(Seq(1, 1), RequestOptions{kPriorityLow});
+      f.Submit(Seq(2, 1), RequestOptions{kPriorityNormal});
+      f.Submit(Seq(3, 1), RequestOptions{kPriorityHigh});
+      f.Submit(Seq(4, 1), RequestOptions{kPriorityLow});
+      f.Submit(Seq(5, 1), RequestOptions{kPriorityHigh});
+    }
+  });
+  f.Submit(Seq(0, 1));
+  for (int k = 0; k <= 5; ++k) f.streams.WaitDone(k);
+  EXPECT_THAT(f.streams.done_order(), ElementsAre(0, 3, 5, 2, 1, 4));
+}
+
+TEST(ContinuousBatcherTest, StopAcceptingRefusesNewWorkButFinishesQueued) {
+  Fixture f;
+  f.Start(Options(8, /*delay_us=*/1000000));
+  f.Submit(Seq(1, 3));
+  f.batcher->StopAccepting();
+  auto refused = f.batcher->Submit(Seq(2, 1), {}, f.streams.For(2));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  f.streams.WaitDone(1);  // draining does not wait for the delay
+  EXPECT_TRUE(f.streams.status(1).ok());
+  EXPECT_EQ(f.streams.outputs(1), Reference(Seq(1, 3)));
+  f.batcher.reset();
+  EXPECT_EQ(f.streams.done_calls(2), 0);
+}
+
+// A model whose first Step fails in the given way and whose later steps finish every sequence.
+class FailingFirstStepModel : public StepModel<ToySeq, uint64_t> {
+ public:
+  enum class Failure { kWrongCount, kThrow };
+  explicit FailingFirstStepModel(Failure failure, ToyLog* log) : failure_(failure), log_(log) {}
+  absl::Status Join(TicketId id, ToySeq& seq) override {
+    keys_[id] = seq.key;
+    absl::MutexLock lock(&log_->mu);
+    log_->joined.push_back(seq.key);
+    return absl::OkStatus();
+  }
+  std::vector<StepResult<uint64_t>> Step(absl::Span<const TicketId> active) override {
+    if (steps_++ == 0) {
+      if (failure_ == Failure::kThrow) throw std::runtime_error("boom");
+      return std::vector<StepResult<uint64_t>>(1);
+    }
+    std::vector<StepResult<uint64_t>> out(active.size());
+    for (auto& r : out) r.finished = true;
+    return out;
+  }
+  void Leave(TicketId id) override {
+    absl::MutexLock lock(&log_->mu);
+    log_->left.push_back(keys_.at(id));
+  }
+
+ private:
+  const Failure failure_;
+  ToyLog* log_;
+  std::map<TicketId, int> keys_;
+  int steps_ = 0;
+};
+
+TEST(ContinuousBatcherTest, StepFailuresEndThatStepsSequencesWithInternalAndWorkerSurvives) {
+  for (auto failure : {FailingFirstStepModel::Failure::kWrongCount,
+                       FailingFirstStepModel::Failure::kThrow}) {
+    FakeClock clock;
+    ToyLog log;
+    std::vector<std::unique_ptr<StepModel<ToySeq, uint64_t>>> models;
+    models.push_back(std::make_unique<FailingFirstStepModel>(failure, &log));
+    auto b = Batcher::Create(Options(2, /*delay_us=*/1000000), std::move(models), &clock);
+    ASSERT_TRUE(b.ok()) << b.status();
+    Streams streams;
+    ASSERT_TRUE((*b)->Submit(Seq(1, 1), {}, streams.For(1)).ok());
+    ASSERT_TRUE((*b)->Submit(Seq(2, 1), {}, streams.For(2)).ok());  // a full batch: no delay
+    streams.WaitDone(1);
+    streams.WaitDone(2);
+    for (int k : {1, 2}) {
+      EXPECT_EQ(streams.status(k).code(), absl::StatusCode::kInternal) << k;
+      EXPECT_THAT(streams.status(k).message(),
+                  HasSubstr(failure == FailingFirstStepModel::Failure::kThrow
+                                ? "threw: boom"
+                                : "returned 1 step results for 2 sequences"));
+    }
+    ASSERT_TRUE((*b)->Submit(Seq(3, 1), {}, streams.For(3)).ok());
+    clock.Advance(absl::Seconds(1));  // a lone sequence waits for the delay
+    streams.WaitDone(3);
+    EXPECT_TRUE(streams.status(3).ok()) << streams.status(3);
+    b->reset();
+    EXPECT_THAT(log.left, ElementsAre(1, 2, 3));
+  }
 }
 
 }  // namespace

@@ -10,7 +10,6 @@
 #include "engines/core/clock.h"
 #include "gtest/gtest.h"
 #include "server/scheduler/continuous_batcher.h"
-#include "server/scheduler/dynamic_batcher.h"
 #include "tests/scheduler/toy_step_model.h"
 
 namespace vox {
@@ -23,67 +22,6 @@ using testing_toy::ToySeq;
 
 constexpr int kThreads = 8;
 constexpr int kPerThread = 300;
-
-TEST(SchedulerStressTest, DynamicBatcherCompletesEveryAcceptedRequestExactlyOnce) {
-  SchedulerOptions o;
-  o.name = "stress";
-  o.max_batch_size = 8;
-  o.max_queue_delay_us = 50;
-  o.max_queue_size = 16;  // small: some submissions must be rejected
-  o.replicas = 2;
-  using B = DynamicBatcher<int, int>;
-  std::atomic<int> ran{0};
-  auto batcher = B::Create(o, [&](B::Batch& b) {
-    std::vector<absl::StatusOr<int>> out;
-    for (size_t i = 0; i < b.size(); ++i) {
-      ran.fetch_add(1);
-      absl::Status stop = b.CheckStop(i);
-      if (stop.ok()) {
-        out.push_back(b.request(i) + 1);
-      } else {
-        out.push_back(stop);
-      }
-    }
-    return out;
-  }, Clock::Real());
-  ASSERT_TRUE(batcher.ok());
-  const int total = kThreads * kPerThread;
-  std::vector<std::atomic<int>> calls(total);
-  std::vector<std::atomic<int>> accepted(total);
-  std::atomic<int> bad_value{0}, rejected{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kPerThread; ++i) {
-        const int key = t * kPerThread + i;
-        RequestOptions ro;
-        ro.priority = key % 3;
-        auto id = (*batcher)->Submit(key, ro, [&, key](absl::StatusOr<int> r) {
-          calls[key].fetch_add(1);
-          if (r.ok() && *r != key + 1) bad_value.fetch_add(1);
-          if (!r.ok() && r.status().code() != absl::StatusCode::kCancelled) bad_value.fetch_add(1);
-        });
-        if (id.ok()) {
-          accepted[key] = 1;
-          if (key % 7 == 0) (*batcher)->Cancel(*id);
-        } else {
-          EXPECT_EQ(id.status().code(), absl::StatusCode::kResourceExhausted);
-          rejected.fetch_add(1);
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  ASSERT_TRUE((*batcher)->WaitIdle(absl::Now() + absl::Seconds(60)));
-  int completed = 0;
-  for (int k = 0; k < total; ++k) {
-    EXPECT_EQ(calls[k].load(), accepted[k].load()) << "request " << k;
-    completed += calls[k].load();
-  }
-  EXPECT_EQ(completed + rejected.load(), total);
-  EXPECT_EQ(bad_value.load(), 0);
-  EXPECT_GT(completed, 0);
-}
 
 TEST(SchedulerStressTest, ContinuousBatcherEndsEverySequenceExactlyOnce) {
   SchedulerOptions o;

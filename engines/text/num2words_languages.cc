@@ -1,0 +1,367 @@
+#include "engines/text/num2words_languages.h"
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace vox::num2words::internal {
+namespace {
+
+// Num2Word_EN.to_ordinal, given the cardinal.
+std::string EnglishOrdinalFromCardinal(const std::string& cardinal) {
+  static const std::map<std::string, std::string> ords = {
+      {"one", "first"},  {"two", "second"},  {"three", "third"},   {"four", "fourth"},
+      {"five", "fifth"}, {"six", "sixth"},   {"seven", "seventh"}, {"eight", "eighth"},
+      {"nine", "ninth"}, {"ten", "tenth"},   {"eleven", "eleventh"}, {"twelve", "twelfth"}};
+  std::vector<std::string> outwords = absl::StrSplit(cardinal, ' ');
+  std::vector<std::string> lastwords = absl::StrSplit(outwords.back(), '-');
+  std::string last = lastwords.back();  // already lowercase
+  auto it = ords.find(last);
+  if (it != ords.end()) {
+    last = it->second;
+  } else {
+    if (!last.empty() && last.back() == 'y') last = last.substr(0, last.size() - 1) + "ie";
+    last += "th";
+  }
+  lastwords.back() = last;
+  outwords.back() = absl::StrJoin(lastwords, "-");
+  return absl::StrJoin(outwords, " ");
+}
+
+// Num2Word_EN (lang_EN.py): short scale.
+class English : public Converter {
+ public:
+  English() {
+    pointword = "point";
+    Finish(ScaleCards(LatinScalePrefixes(), "", "illion"),
+           {{1000, "thousand"}, {100, "hundred"}, {90, "ninety"}, {80, "eighty"},
+            {70, "seventy"}, {60, "sixty"}, {50, "fifty"}, {40, "forty"}, {30, "thirty"}},
+           {"twenty", "nineteen", "eighteen", "seventeen", "sixteen", "fifteen", "fourteen",
+            "thirteen", "twelve", "eleven", "ten", "nine", "eight", "seven", "six", "five", "four",
+            "three", "two", "one", "zero"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    if (Eq(ln, 1) && Lt(rn, 100)) return {rt, rn};
+    if (Lt(ln, 100) && Cmp(ln, rn) > 0) return {lt + "-" + rt, Add(ln, rn)};
+    if (!Lt(ln, 100) && Lt(rn, 100)) return {lt + " and " + rt, Add(ln, rn)};
+    if (Cmp(rn, ln) > 0) return {lt + " " + rt, Mul(ln, rn)};
+    return {lt + ", " + rt, Add(ln, rn)};
+  }
+  absl::StatusOr<std::string> ToOrdinal(const Nat& value) const override {
+    auto c = ToCardinal(value);
+    if (!c.ok()) return c.status();
+    return EnglishOrdinalFromCardinal(*c);
+  }
+};
+
+// Python str slicing by code points on UTF-8 text: s[:-k].
+std::string DropLastCodePoints(const std::string& s, size_t k) {
+  size_t end = s.size();
+  while (k > 0 && end > 0) {
+    --end;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+    --k;
+  }
+  return s.substr(0, end);
+}
+
+// Num2Word_ES.to_ordinal for value < 10^18 (int64); KeyError paths fall back to the cardinal.
+absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value) {
+  static const std::map<int64_t, std::string> ords = {
+      {1, "primer"},      {2, "segund"},         {3, "tercer"},        {4, "cuart"},
+      {5, "quint"},       {6, "sext"},           {7, "séptim"},        {8, "octav"},
+      {9, "noven"},       {10, "décim"},         {20, "vigésim"},      {30, "trigésim"},
+      {40, "quadragésim"}, {50, "quincuagésim"}, {60, "sexagésim"},    {70, "septuagésim"},
+      {80, "octogésim"},  {90, "nonagésim"},     {100, "centésim"},    {200, "ducentésim"},
+      {300, "tricentésim"}, {400, "cuadrigentésim"}, {500, "quingentésim"},
+      {600, "sexcentésim"}, {700, "septigentésim"}, {800, "octigentésim"},
+      {900, "noningentésim"}, {1000, "milésim"}, {1000000, "millonésim"},
+      {1000000000, "billonésim"}, {1000000000000, "trillonésim"},
+      {1000000000000000, "cuadrillonésim"}};
+  auto strip = [](std::string s) {
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    size_t b = 0;
+    while (b < s.size() && s[b] == ' ') ++b;
+    return s.substr(b);
+  };
+  if (value < 0) {
+    // A remainder below zero (value - int(value / dec * dec) after the float rounded up), where
+    // num2words raises TypeError("Cannot treat negative num ... as ordinal").
+    return absl::OutOfRangeError(absl::StrCat(
+        "num2words cannot read this number as a Spanish ordinal (negative remainder ", value,
+        ")"));
+  }
+  std::string text;
+  if (value == 0) {
+    text = "";
+  } else if (value <= 10) {
+    text = ords.at(value) + "o";
+  } else if (value <= 12) {
+    auto r = SpanishOrdinal(conv, value - 10);
+    if (!r.ok()) return r.status();
+    text = ords.at(10) + "o" + *r;
+  } else if (value <= 100) {
+    const int64_t dec = (value / 10) * 10;
+    auto r = SpanishOrdinal(conv, value - dec);
+    if (!r.ok()) return r.status();
+    text = ords.at(dec) + "o " + *r;
+  } else if (value <= 1000) {
+    const int64_t cen = (value / 100) * 100;
+    auto r = SpanishOrdinal(conv, value - cen);
+    if (!r.ok()) return r.status();
+    text = ords.at(cen) + "o " + *r;
+  } else {
+    // dec = 10 ** ((((len(str(int(value))) - 1) / 3 - 1) + 1) * 3), in floats.
+    const double len = static_cast<double>(std::to_string(value).size());
+    const double x = (((len - 1) / 3 - 1) + 1) * 3;
+    const double dec = std::pow(10.0, x);
+    int64_t key = -1;
+    for (int64_t k : {1000LL, 1000000LL, 1000000000LL, 1000000000000LL, 1000000000000000LL}) {
+      if (dec == static_cast<double>(k)) key = k;
+    }
+    if (key < 0) return conv.ToCardinal(FromInt(value));  // KeyError → cardinal
+    const double vd = static_cast<double>(value);
+    const int64_t part = static_cast<int64_t>(std::trunc((vd / dec) * dec));
+    const double ratio = static_cast<double>(part) / dec;
+    std::string cardinal;
+    if (ratio != 1) {
+      auto c = CardinalOfDouble(conv, ratio);
+      if (!c.ok()) return c.status();
+      cardinal = *c;
+    }
+    auto r = SpanishOrdinal(conv, value - part);
+    if (!r.ok()) return r.status();
+    text = cardinal + ords.at(key) + "o " + *r;
+  }
+  return strip(text);
+}
+
+// Num2Word_ES (lang_ES.py).
+class Spanish : public Converter {
+ public:
+  Spanish() {
+    pointword = "punto";
+    // Num2Word_EU.set_high_numwords with GIGA_SUFFIX None, MEGA_SUFFIX "illón".
+    Finish({{24, "cuatrillón"}, {18, "trillón"}, {12, "billón"}, {6, "millón"}},
+           {{1000, "mil"}, {100, "cien"}, {90, "noventa"}, {80, "ochenta"}, {70, "setenta"},
+            {60, "sesenta"}, {50, "cincuenta"}, {40, "cuarenta"}, {30, "treinta"}},
+           {"veintinueve", "veintiocho", "veintisiete", "veintiséis", "veinticinco",
+            "veinticuatro", "veintitrés", "veintidós", "veintiuno", "veinte", "diecinueve",
+            "dieciocho", "diecisiete", "dieciseis", "quince", "catorce", "trece", "doce", "once",
+            "diez", "nueve", "ocho", "siete", "seis", "cinco", "cuatro", "tres", "dos", "uno",
+            "cero"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    std::string ctext = lt, ntext = rt;
+    if (Eq(ln, 1)) {
+      if (Lt(rn, 1000000)) return {rt, rn};
+      ctext = "un";
+    } else if (Eq(ln, 100) && !DivisibleByPow10(rn, 3)) {
+      ctext += "to";
+    }
+    if (Cmp(rn, ln) < 0) {
+      if (Lt(ln, 100)) return {ctext + " y " + ntext, Add(ln, rn)};
+      return {ctext + " " + ntext, Add(ln, rn)};
+    } else if (DivisibleByPow10(rn, 6) && !Lt(ln, 2)) {
+      ntext = DropLastCodePoints(ntext, 3) + "lones";
+    }
+    if (Eq(rn, 100)) {
+      if (Eq(ln, 5)) {
+        ctext = "quinien";
+        ntext = "";
+      } else if (Eq(ln, 7)) {
+        ctext = "sete";
+      } else if (Eq(ln, 9)) {
+        ctext = "nove";
+      }
+      ntext += "tos";
+    } else {
+      ntext = " " + ntext;
+    }
+    return {ctext + ntext, Mul(ln, rn)};
+  }
+  // Num2Word_ES.to_ordinal: SpanishOrdinal when `value < 1e18`, else the cardinal.
+  absl::StatusOr<std::string> ToOrdinal(const Nat& value) const override {
+    if (value.size() > 18) return ToCardinal(value);
+    return SpanishOrdinal(*this, static_cast<int64_t>(Small(value)));
+  }
+};
+
+// Num2Word_FR (lang_FR.py): EU high numwords with both "illiard" and "illion".
+class French : public Converter {
+ public:
+  French() {
+    pointword = "virgule";
+    Finish(ScaleCards(LatinScalePrefixes(), "illiard", "illion"),
+           {{1000, "mille"}, {100, "cent"}, {80, "quatre-vingts"}, {60, "soixante"},
+            {50, "cinquante"}, {40, "quarante"}, {30, "trente"}},
+           {"vingt", "dix-neuf", "dix-huit", "dix-sept", "seize", "quinze", "quatorze", "treize",
+            "douze", "onze", "dix", "neuf", "huit", "sept", "six", "cinq", "quatre", "trois",
+            "deux", "un", "zéro"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    std::string ctext = lt, ntext = rt;
+    if (Eq(ln, 1)) {
+      if (Lt(rn, 1000000)) return {rt, rn};
+    } else {
+      // not (cnum - 80) % 100: in doubles when cnum is a float (the subtraction may round).
+      bool minus80;
+      if (ln.is_float) {
+        double r = std::fmod(ln.f - 80.0, 100.0);
+        if (r != 0 && r < 0) r += 100.0;
+        minus80 = r == 0;
+      } else {
+        minus80 = !Lt(ln, 80) && ln.i.size() >= 2 && ln.i.substr(ln.i.size() - 2) == "80";
+      }
+      if ((minus80 || (DivisibleByPow10(ln, 2) && Lt(ln, 1000))) && Lt(rn, 1000000) &&
+          !ctext.empty() && ctext.back() == 's') {
+        ctext.pop_back();
+      }
+      if (Lt(ln, 1000) && !Eq(rn, 1000) && !ntext.empty() && ntext.back() != 's' &&
+          DivisibleByPow10(rn, 2)) {
+        ntext += "s";
+      }
+    }
+    if (Cmp(rn, ln) < 0 && Lt(ln, 100)) {
+      if (rn.i.back() == '1' && !Eq(ln, 80)) return {ctext + " et " + ntext, Add(ln, rn)};
+      return {ctext + "-" + ntext, Add(ln, rn)};
+    }
+    if (Cmp(rn, ln) > 0) return {ctext + " " + ntext, Mul(ln, rn)};
+    return {ctext + " " + ntext, Add(ln, rn)};
+  }
+  // Num2Word_FR.to_ordinal
+  absl::StatusOr<std::string> ToOrdinal(const Nat& value) const override {
+    if (value == "1") return std::string("premier");
+    auto c = ToCardinal(value);
+    if (!c.ok()) return c.status();
+    std::string word = *c;
+    auto ends_with = [&word](const std::string& suffix) {
+      return word.size() >= suffix.size() &&
+             word.compare(word.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with("cinq")) return word.substr(0, word.size() - 4) + "cinquième";
+    if (ends_with("neuf")) return word.substr(0, word.size() - 4) + "neuvième";
+    if (word.back() == 'e') word.pop_back();
+    return word + "ième";
+  }
+};
+
+// Num2Word_DE (lang_DE.py): capitalised scale words ("Million", "Milliarde"), "und" inversion.
+class German : public Converter {
+ public:
+  German() {
+    pointword = "Komma";
+    Finish(ScaleCards(ScalePrefixes("zent",
+                                    {"", "un", "duo", "tre", "quattuor", "quin", "sex", "sept",
+                                     "okto", "novem"},
+                                    {"dez", "vigint", "trigint", "quadragint", "quinquagint",
+                                     "sexagint", "septuagint", "oktogint", "nonagint"},
+                                    {"Non", "Okt", "Sept", "Sext", "Quint", "Quadr", "Tr", "B",
+                                     "M"}),
+                      "illiarde", "illion"),
+           {{1000, "tausend"}, {100, "hundert"}, {90, "neunzig"}, {80, "achtzig"},
+            {70, "siebzig"}, {60, "sechzig"}, {50, "fünfzig"}, {40, "vierzig"}, {30, "dreißig"}},
+           {"zwanzig", "neunzehn", "achtzehn", "siebzehn", "sechzehn", "fünfzehn", "vierzehn",
+            "dreizehn", "zwölf", "elf", "zehn", "neun", "acht", "sieben", "sechs", "fünf", "vier",
+            "drei", "zwei", "eins", "null"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    std::string ctext = lt, ntext = rt;
+    if (Eq(ln, 1)) {
+      if (Eq(rn, 100) || Eq(rn, 1000)) return {"ein" + ntext, rn};
+      if (Lt(rn, 1000000)) return {rt, rn};
+      ctext = "eine";
+    }
+    PyNum val;
+    if (Cmp(rn, ln) > 0) {
+      if (!Lt(rn, 1000000)) {
+        if (!Lt(ln, 2)) ntext += (!ntext.empty() && ntext.back() == 'e') ? "n" : "en";
+        ctext += " ";
+      }
+      val = Mul(ln, rn);
+    } else {
+      if (Lt(rn, 10) && !Lt(ln, 11) && Lt(ln, 100)) {
+        if (Eq(rn, 1)) ntext = "ein";
+        std::string c = ctext;
+        ctext = ntext + "und";
+        ntext = c;
+      } else if (!Lt(ln, 1000000)) {
+        ctext += " ";
+      }
+      val = Add(ln, rn);
+    }
+    return {ctext + ntext, val};
+  }
+  // Num2Word_DE.to_ordinal
+  absl::StatusOr<std::string> ToOrdinal(const Nat& value) const override {
+    auto c = ToCardinal(value);
+    if (!c.ok()) return c.status();
+    std::string word = *c;
+    for (char& ch : word) {  // .lower(): the only capitals are ASCII scale words
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    }
+    static const std::vector<std::pair<std::string, std::string>> ords = {
+        {"eins", "ers"}, {"drei", "drit"}, {"acht", "ach"}, {"sieben", "sieb"}, {"ig", "igs"},
+        {"ert", "erts"}, {"end", "ends"}, {"ion", "ions"}, {"nen", "ns"}, {"rde", "rds"},
+        {"rden", "rds"}};
+    for (const auto& [key, repl] : ords) {
+      if (word.size() >= key.size() &&
+          word.compare(word.size() - key.size(), key.size(), key) == 0) {
+        word = word.substr(0, word.size() - key.size()) + repl;
+        break;
+      }
+    }
+    std::string res = word + "te";
+    if (res == "eintausendste" || res == "einhundertste") res = res.substr(3);
+    // re.sub(r'eine ([a-z]+(illion|illiard)ste)$', r'\1') then r' ([a-z]+(illion|illiard)ste)$'.
+    auto last_word_is_scale_ordinal = [](const std::string& r, size_t* space) {
+      const size_t sp = r.rfind(' ');
+      if (sp == std::string::npos) return false;
+      const std::string w = r.substr(sp + 1);
+      for (char ch : w) {
+        if (ch < 'a' || ch > 'z') return false;
+      }
+      for (const std::string suffix : {"illionste", "illiardste"}) {
+        if (w.size() > suffix.size() &&
+            w.compare(w.size() - suffix.size(), suffix.size(), suffix) == 0) {
+          *space = sp;
+          return true;
+        }
+      }
+      return false;
+    };
+    size_t sp;
+    if (last_word_is_scale_ordinal(res, &sp) && sp >= 4 && res.compare(sp - 4, 4, "eine") == 0) {
+      res = res.substr(0, sp - 4) + res.substr(sp + 1);
+    }
+    if (last_word_is_scale_ordinal(res, &sp)) res = res.substr(0, sp) + res.substr(sp + 1);
+    return res;
+  }
+};
+
+}  // namespace
+
+const Converter* ConverterFor(std::string_view lang) {
+  static const auto* en = new English();
+  static const auto* es = new Spanish();
+  static const auto* fr = new French();
+  static const auto* de = new German();
+  if (lang == "de") return de;
+  if (lang == "en") return en;
+  if (lang == "es") return es;
+  if (lang == "fr") return fr;
+  return nullptr;
+}
+
+}  // namespace vox::num2words::internal
