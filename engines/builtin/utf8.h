@@ -7,7 +7,7 @@
 namespace vox {
 
 // True when `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past
-// U+10FFFF). Both built-in engines hand text to C code that assumes it.
+// U+10FFFF). Both built-in engines hand text to C code that assumes it. Pure; thread-safe.
 inline bool IsValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {

@@ -2,7 +2,8 @@
 #define VOX_ENGINES_CORE_ENGINE_GUARD_H_
 
 // Runs an engine call (returning absl::Status or StatusOr) and turns an exception escaping it
-// into INTERNAL, so a misbehaving engine fails its sequences instead of voxd. Stateless.
+// into INTERNAL, so a misbehaving engine fails its sequences instead of voxd. Stateless;
+// thread-safe as the call it wraps.
 
 #include <exception>
 

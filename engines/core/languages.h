@@ -8,7 +8,8 @@
 namespace vox {
 
 // The one table that maps the API's language codes (NLLB-200 codes such as "eng_Latn") to each
-// engine family's own codes. Adding a language to an engine is a row here.
+// engine family's own codes. Adding a language to an engine is a row here. The tables are
+// constant: every function here is thread-safe.
 enum class CodeFamily {
   kXtts,      // XTTS v2 text-language tags: "en", "es", "zh-cn", ...
   kEspeak,    // espeak-ng voice names: "en-us", "es", ...

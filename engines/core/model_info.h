@@ -6,7 +6,8 @@
 
 namespace vox {
 
-// What discovery reports about one loaded engine instance. Plain data; copyable.
+// What discovery reports about one loaded engine instance. Plain data; copyable; immutable once
+// the engine is loaded, so any thread may read it.
 struct ModelInfo {
   std::string name;          // unique engine instance name, e.g. the model directory's name
   std::string kind;          // "translation" or "speech"

@@ -5,6 +5,7 @@
 //   VOX_RETURN_IF_ERROR(expr);              returns expr's status when it is not OK
 //   VOX_ASSIGN_OR_RETURN(lhs, expr);        lhs = *expr, or returns expr's status
 // `lhs` may declare a variable (`auto x`, `const Foo& y` is not allowed: it binds a temporary).
+// Macros only: no state, nothing to own.
 
 #include <utility>
 

@@ -3,7 +3,8 @@
 
 // Internal to vox_speech (includes LibTorch): only engines/speech .cc files include it.
 // The loaded XTTS v2 model (XttsModel), read once by XttsEngine::Load and shared, read-only, by
-// the engine, its replicas and their steppers; and XttsEngine::Impl, one engine's own state.
+// the engine, its replicas and their steppers (immutable: any thread may read it); and
+// XttsEngine::Impl, one engine's own state (its owner thread only).
 
 #include <cstdint>
 #include <memory>

@@ -4,7 +4,8 @@
 // NLLB's token choice on plain arrays of float32 scores (docs/model-format.md, "Decoding",
 // rules 4 and 5): greedy argmax, and beam search with length penalty and early stopping, exactly
 // as the Python reference decides, so golden ids compare exactly. No LibTorch: the stepper hands
-// in its logits / log-probabilities as row-major float arrays. Plain functions and value types.
+// in its logits / log-probabilities as row-major float arrays. Plain functions and value types:
+// the functions keep no state (thread-safe); a TextBeams belongs to one sequence.
 
 #include <cstdint>
 #include <vector>

@@ -4,7 +4,7 @@
 // The NLLB (M2M100) fields of manifest.json (docs/model-format.md, "NLLB"), typed and checked:
 // every required field present with its type, sizes positive, special and language ids inside
 // the vocabulary, the tokenizer and model.ts listed in "files". Errors name the file and the
-// field. Plain data; no LibTorch.
+// field. Plain data, copyable, immutable once read: safe to read from any thread. No LibTorch.
 
 #include <cstdint>
 #include <string>
