@@ -462,25 +462,12 @@ TEST(XttsEngineReplicaTest, ReplicasShareTheModelAndRunConcurrently) {
   // Memory: a replica costs a small fraction of another load (which is itself measured here,
   // so the check does not depend on the model's size or the allocator).
   std::vector<std::unique_ptr<XttsEngine>> loaded;
-  const int64_t before_loads = vox::testing::ResidentBytes();
-  for (int i = 0; i < 4; ++i) {
-    auto again = XttsEngine::Load("xtts-tiny", kModel, o);
-    ASSERT_TRUE(again.ok()) << again.status();
-    loaded.push_back(std::move(*again));
-  }
-  const int64_t per_load = (vox::testing::ResidentBytes() - before_loads) / 4;
   std::vector<std::unique_ptr<SpeechEngine>> replicas;
-  const int64_t before_replicas = vox::testing::ResidentBytes();
-  for (int i = 0; i < 4; ++i) {
-    auto replica = (*e)->NewReplica();
-    ASSERT_TRUE(replica.ok()) << replica.status();
-    replicas.push_back(std::move(*replica));
-  }
-  const int64_t per_replica = (vox::testing::ResidentBytes() - before_replicas) / 4;
-  std::printf("resident memory: %lld bytes per load, %lld per replica\n",
-              static_cast<long long>(per_load), static_cast<long long>(per_replica));
-  EXPECT_GT(per_load, 1 << 20);
-  EXPECT_LT(per_replica * 10, per_load);
+  const auto bytes = vox::testing::MeasureLoadAndReplica(
+      [&] { loaded.push_back(*XttsEngine::Load("xtts-tiny", kModel, o)); },
+      [&] { replicas.push_back(*(*e)->NewReplica()); });
+  EXPECT_GT(bytes.load, 1 << 20);
+  EXPECT_LT(bytes.replica * 10, bytes.load);
   EXPECT_EQ(replicas[0]->info().name, (*e)->info().name);
   EXPECT_EQ(replicas[0]->voices().size(), (*e)->voices().size());
 

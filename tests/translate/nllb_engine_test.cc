@@ -403,25 +403,12 @@ TEST(NllbEngineReplicaTest, ReplicasShareTheModelAndRunConcurrently) {
   ASSERT_TRUE(alone.ok()) << alone.status();
 
   std::vector<std::unique_ptr<NllbEngine>> loaded;
-  const int64_t before_loads = vox::testing::ResidentBytes();
-  for (int i = 0; i < 4; ++i) {
-    auto again = NllbEngine::Load("nllb-tiny", TinyModelDir(), options);
-    ASSERT_TRUE(again.ok()) << again.status();
-    loaded.push_back(std::move(*again));
-  }
-  const int64_t per_load = (vox::testing::ResidentBytes() - before_loads) / 4;
   std::vector<std::unique_ptr<TranslationEngine>> replicas;
-  const int64_t before_replicas = vox::testing::ResidentBytes();
-  for (int i = 0; i < 4; ++i) {
-    auto replica = (*engine)->NewReplica();
-    ASSERT_TRUE(replica.ok()) << replica.status();
-    replicas.push_back(std::move(*replica));
-  }
-  const int64_t per_replica = (vox::testing::ResidentBytes() - before_replicas) / 4;
-  std::printf("resident memory: %lld bytes per load, %lld per replica\n",
-              static_cast<long long>(per_load), static_cast<long long>(per_replica));
-  EXPECT_GT(per_load, 256 << 10);
-  EXPECT_LT(per_replica * 10, per_load);
+  const auto bytes = vox::testing::MeasureLoadAndReplica(
+      [&] { loaded.push_back(*NllbEngine::Load("nllb-tiny", TinyModelDir(), options)); },
+      [&] { replicas.push_back(*(*engine)->NewReplica()); });
+  EXPECT_GT(bytes.load, 256 << 10);
+  EXPECT_LT(bytes.replica * 10, bytes.load);
 
   auto ids = [](const absl::StatusOr<std::vector<TranslationOutput>>& out) {
     std::vector<std::vector<int64_t>> v;
@@ -471,6 +458,20 @@ int ExpectFirstStepsNearFloat32(NllbEngine& engine, const nlohmann::json& fp32_c
   return confident;
 }
 
+// Greedy ids equal the bf16 goldens (the bf16 model.ts run from Python) for every case, and the
+// first steps are near float32's.
+void ExpectBf16GoldensAndNearFloat32(NllbEngine& engine) {
+  const auto golden = ReadJson(GoldenBf16Path());
+  for (const auto& c : golden["cases"]) {
+    TranslationParams p;
+    p.max_length = c["max_length"];
+    auto out = engine.Translate({c["text"].get<std::string>()}, c["source"], c["target"], p, nullptr);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ((*out)[0].token_ids, Ids(c["greedy"]["ids"])) << c["text"];
+  }
+  EXPECT_GT(ExpectFirstStepsNearFloat32(engine, ReadJson(GoldenPath())["cases"]), 0);
+}
+
 // The bfloat16 export loads and translates exactly as the same model.ts does from Python
 // (tools/tiny_nllb.py writes both): one text, so the same ops on the same shapes in the same
 // LibTorch, whatever the CPU's kernels.
@@ -480,16 +481,7 @@ TEST(NllbEngineBf16Test, LoadsAndTranslatesLikeThePythonRun) {
   auto engine = NllbEngine::Load("nllb-tiny-bf16", TinyBf16Dir(), options);
   ASSERT_TRUE(engine.ok()) << engine.status();
   EXPECT_EQ((*engine)->info().dtype, "bfloat16");
-  const auto golden = ReadJson(GoldenBf16Path());
-  for (const auto& c : golden["cases"]) {
-    TranslationParams p;
-    p.max_length = c["max_length"];
-    auto out = (*engine)->Translate({c["text"].get<std::string>()}, c["source"], c["target"], p,
-                                    nullptr);
-    ASSERT_TRUE(out.ok()) << out.status();
-    EXPECT_EQ((*out)[0].token_ids, Ids(c["greedy"]["ids"])) << c["text"];
-  }
-  EXPECT_GT(ExpectFirstStepsNearFloat32(**engine, ReadJson(GoldenPath())["cases"]), 0);
+  ExpectBf16GoldensAndNearFloat32(**engine);
 }
 
 TEST(NllbEngineBf16Test, Float32ModelConvertsToBFloat16OnLoad) {
@@ -500,16 +492,7 @@ TEST(NllbEngineBf16Test, Float32ModelConvertsToBFloat16OnLoad) {
   ASSERT_TRUE(engine.ok()) << engine.status();
   EXPECT_EQ((*engine)->info().dtype, "bfloat16");
   // Converted weights equal the bf16 export's: the same ops on the same numbers.
-  const auto golden = ReadJson(GoldenBf16Path());
-  for (const auto& c : golden["cases"]) {
-    TranslationParams p;
-    p.max_length = c["max_length"];
-    auto out = (*engine)->Translate({c["text"].get<std::string>()}, c["source"], c["target"], p,
-                                    nullptr);
-    ASSERT_TRUE(out.ok()) << out.status();
-    EXPECT_EQ((*out)[0].token_ids, Ids(c["greedy"]["ids"])) << c["text"];
-  }
-  EXPECT_GT(ExpectFirstStepsNearFloat32(**engine, ReadJson(GoldenPath())["cases"]), 0);
+  ExpectBf16GoldensAndNearFloat32(**engine);
 }
 
 }  // namespace
