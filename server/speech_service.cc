@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -118,14 +117,12 @@ absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeReque
   return routed;
 }
 
-// Adds "the client read too slowly" to the scheduler's verdict on a stream that stayed paused
-// (its reader took no output) too long, or was the longest-paused one beyond max_paused_slots.
-absl::Status SlowReaderStatus(const absl::Status& s) {
-  if (s.code() == absl::StatusCode::kResourceExhausted &&
-      absl::StrContains(s.message(), "paused too long")) {
-    return absl::ResourceExhaustedError(absl::StrCat("the client read too slowly: ", s.message()));
+absl::Status SlowReaderStatus(const absl::Status& status, EndReason why) {
+  if (why == EndReason::kPausedTooLong || why == EndReason::kTooManyPaused) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the client read too slowly: ", status.message()));
   }
-  return s;
+  return status;
 }
 
 // One Synthesize call: one sequence on the speech model's scheduler. Its chunks arrive through
@@ -178,7 +175,9 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
     };
     SpeechScheduler::Callbacks callbacks;
     callbacks.on_output = [this](SpeechChunk chunk) { OnChunk(std::move(chunk)); };
-    callbacks.on_done = [this](absl::Status s) { OnSequenceDone(std::move(s)); };
+    callbacks.on_done = [this](absl::Status s, EndReason why) {
+      OnSequenceDone(std::move(s), why);
+    };
     RequestOptions options;
     options.priority =
         SchedulerPriority(request_->priority(), routed_.model->options.priority_levels);
@@ -324,7 +323,7 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
   }
 
   // Worker thread (or a thread that cancelled a queued sequence): the sequence ended.
-  void OnSequenceDone(absl::Status status) {
+  void OnSequenceDone(absl::Status status, EndReason why) {
     SpeechEngine* engine = routed_.model->engine.get();
     const std::string& engine_name = engine->info().name;
     bool user_stop = false;
@@ -344,7 +343,7 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
       service_->stopped_early_.fetch_add(1);
     }
     if (!status.ok()) {
-      status = SlowReaderStatus(status);
+      status = SlowReaderStatus(status, why);
       if (!ClientVisibleCode(status.code())) {
         LogError(request_id_, absl::StrCat("model '", engine_name, "' failed: ", status.ToString()));
         status = absl::InternalError(absl::StrCat("synthesis failed in model '", engine_name, "': ",

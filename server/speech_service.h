@@ -29,6 +29,12 @@ struct RoutedSynthesis {
 absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeRequest& request,
                                                        const ModelRegistry& registry);
 
+// What a stream's client sees when the scheduler ended its sequence for pausing (its reader took
+// no output for max_pause, or it was the longest-paused beyond max_paused_slots):
+// RESOURCE_EXHAUSTED "the client read too slowly: " and the scheduler's message. Any other
+// status is returned unchanged.
+absl::Status SlowReaderStatus(const absl::Status& status, EndReason why);
+
 // vox.v1.SpeechService on the callback API. Each call is a ServerWriteReactor: the reaction
 // validates, sends the header and submits one sequence to the speech model's scheduler
 // (priority from the request, deadline from the call's). The scheduler's worker hands each step's

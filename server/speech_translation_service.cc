@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -371,7 +370,9 @@ class SpeechTranslateReactor
         absl::MutexLock lock(&mu_);
         seg->outputs[k] = std::move(out.text);
       };
-      callbacks.on_done = [this, seg](absl::Status s) { TranslationDone(seg, std::move(s)); };
+      callbacks.on_done = [this, seg](absl::Status s, EndReason why) {
+        TranslationDone(seg, std::move(s), why);
+      };
       absl::StatusOr<TicketId> ticket =
           Translation()->Submit(std::move(seq), options, std::move(callbacks));
       if (!ticket.ok()) return ticket.status();
@@ -397,7 +398,7 @@ class SpeechTranslateReactor
   }
 
   // Translation worker thread: one piece of `seg` ended.
-  void TranslationDone(const std::shared_ptr<Segment>& seg, absl::Status status) {
+  void TranslationDone(const std::shared_ptr<Segment>& seg, absl::Status status, EndReason why) {
     bool translated = false;
     Actions act;
     {
@@ -405,7 +406,7 @@ class SpeechTranslateReactor
       --outstanding_;
       --seg->translating;
       if (!status.ok()) {
-        SequenceFailedLocked(status, translation_.model->engine->info().name, "translation");
+        SequenceFailedLocked(status, why, translation_.model->engine->info().name, "translation");
       } else if (seg->translating == 0 && !failed_) {
         translated = true;
       }
@@ -426,14 +427,14 @@ class SpeechTranslateReactor
 
   // A sequence ended non-OK: counted as stopped when the session was already over, else its
   // status (engine failures as INTERNAL) ends the session.
-  void SequenceFailedLocked(const absl::Status& status, const std::string& engine,
+  void SequenceFailedLocked(const absl::Status& status, EndReason why, const std::string& engine,
                             const char* what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (failed_) {
       service_->jobs_stopped_.fetch_add(1);
       return;
     }
     if (status.code() == absl::StatusCode::kDeadlineExceeded) service_->jobs_stopped_.fetch_add(1);
-    FailLocked(EngineError(SlowReaderStatus(status), engine, what));
+    FailLocked(EngineError(SlowReaderStatus(status, why), engine, what));
   }
 
   absl::Status EngineError(const absl::Status& s, const std::string& engine, const char* what) {
@@ -441,15 +442,6 @@ class SpeechTranslateReactor
     LogError(request_id_, absl::StrCat("model '", engine, "' failed: ", s.ToString()));
     return absl::InternalError(absl::StrCat(what, " failed in model '", engine, "': ",
                                             s.message(), " (request id ", request_id_, ")"));
-  }
-
-  static absl::Status SlowReaderStatus(const absl::Status& s) {
-    if (s.code() == absl::StatusCode::kResourceExhausted &&
-        absl::StrContains(s.message(), "paused too long")) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("the client read too slowly: ", s.message()));
-    }
-    return s;
   }
 
   // The outbound queue is at its high-water mark: the running speech sequence is paused and no
@@ -534,7 +526,9 @@ class SpeechTranslateReactor
     }
     SpeechScheduler::Callbacks callbacks;
     callbacks.on_output = [this, seg](SpeechChunk chunk) { SpeechOutput(seg.get(), chunk); };
-    callbacks.on_done = [this, seg](absl::Status s) { SpeechDone(seg.get(), std::move(s)); };
+    callbacks.on_done = [this, seg](absl::Status s, EndReason why) {
+      SpeechDone(seg.get(), std::move(s), why);
+    };
     RequestOptions options;
     options.priority =
         SchedulerPriority(config_.priority(), synthesis_.model->options.priority_levels);
@@ -594,7 +588,7 @@ class SpeechTranslateReactor
   }
 
   // Speech worker thread (or the cancelling thread for a queued sequence): a piece ended.
-  void SpeechDone(Segment* seg, absl::Status status) {
+  void SpeechDone(Segment* seg, absl::Status status, EndReason why) {
     Actions act;
     {
       absl::MutexLock lock(&mu_);
@@ -602,7 +596,7 @@ class SpeechTranslateReactor
       speech_in_flight_ = false;
       speech_paused_ = false;
       if (!status.ok()) {
-        SequenceFailedLocked(status, synthesis_.model->engine->info().name, "synthesis");
+        SequenceFailedLocked(status, why, synthesis_.model->engine->info().name, "synthesis");
       } else if (!failed_) {
         ++seg->next_piece;
         AdvanceLocked();
