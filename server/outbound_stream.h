@@ -128,7 +128,8 @@ class OutboundStream {
   // Entries queued, the one being produced or written included.
   size_t size() {
     absl::MutexLock lock(&mu_);
-    return queue_.size() + (writer_ == Writer::kIdle ? 0 : 1);
+    const bool taken = writer_ == Writer::kProducing || writer_ == Writer::kWriting;
+    return queue_.size() + (taken ? 1 : 0);
   }
 
  private:
@@ -138,7 +139,8 @@ class OutboundStream {
   };
   enum class Writer {
     kIdle,       // nothing in flight, no pump posted
-    kScheduled,  // a pump is posted or producing
+    kScheduled,  // a pump is posted
+    kProducing,  // the pump took the front entry and is making its message
     kWriting,    // start_write called; waiting for OnWriteDone
   };
   enum class Flow { kFlowing, kPaused };
@@ -165,6 +167,7 @@ class OutboundStream {
     }
     for (const Entry& e : queue_) cost_ -= e.cost;
     queue_.clear();
+    UpdateFlowLocked();
     ScheduleLocked();
   }
 
@@ -206,6 +209,7 @@ class OutboundStream {
           entry = std::move(queue_.front());
           queue_.pop_front();
           in_flight_cost_ = entry.cost;
+          writer_ = Writer::kProducing;
         } else if (FinishDueLocked()) {
           state_ = State::kFinished;
           writer_ = Writer::kIdle;
@@ -238,6 +242,7 @@ class OutboundStream {
           // Nothing to write (or cancelled meanwhile): its cost is released; look again.
           cost_ -= in_flight_cost_;
           in_flight_cost_ = 0;
+          writer_ = Writer::kScheduled;
           UpdateFlowLocked();
         }
       }

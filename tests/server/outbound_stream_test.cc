@@ -112,6 +112,7 @@ TEST(OutboundStreamTest, ExactlyOneWriteInFlightInQueueOrder) {
   EXPECT_TRUE(stream.Push("b", 1));
   EXPECT_TRUE(stream.Push("c", 1));
   EXPECT_TRUE(w.written.empty());  // nothing runs inside Push
+  EXPECT_EQ(stream.size(), 3u);     // the posted write path has not taken one yet
   ex.RunAll();
   EXPECT_THAT(w.written, ElementsAre("a"));
   EXPECT_EQ(stream.size(), 3u);
