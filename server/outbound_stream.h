@@ -35,10 +35,9 @@ using Executor = std::function<void(std::function<void()>)>;
 // once Finish was called too (the owner's producers, such as scheduler sequences, have ended) and
 // the write in flight completed. A failed write cancels with CANCELLED "the client went away".
 //
-// Thread-safe: every method may be called from any thread (reactions, scheduler callbacks), even
-// with the caller's own lock held, because `start_write`, producers and `finish` only ever run
-// on the executor. Owned by the call's reactor, it must outlive the tasks it posts; `finish` is
-// the last thing it does, so `finish` may destroy it.
+// Thread-safe: any thread may call any method, even under its own lock, since `start_write`,
+// producers and `finish` run only on the executor. Owned by the call's reactor, it must outlive
+// the tasks it posts; `finish` is its last act, so `finish` may destroy it.
 template <typename Message>
 class OutboundStream {
  public:
