@@ -63,7 +63,8 @@ struct ServerConfig {
   absl::Duration shutdown_grace = absl::Seconds(10);  // SIGTERM: in-flight work may take this long
   bool access_log = true;                  // one stderr line per call
   std::string metrics_listen;              // HOST:PORT of the Prometheus /metrics endpoint; "" = off
-  // Synthesize: audio bytes queued for a slow reader before its stream is paused.
+  // Synthesize: bytes queued for a slow reader before its stream is paused (audio waits in the
+  // queue as float PCM, 4 bytes a sample, until the write path encodes it).
   int stream_buffer_bytes = 4 << 20;
   EngineKindConfig translation;
   EngineKindConfig speech;

@@ -66,7 +66,7 @@ absl::Status RunConcurrently(Scheduler* scheduler, int count, MakeFn make) {
   for (int i = 0; i < count; ++i) {
     tracker.Add();
     typename Scheduler::Callbacks callbacks;
-    callbacks.on_done = [&tracker](absl::Status s) { tracker.Done(s); };
+    callbacks.on_done = [&tracker](absl::Status s, EndReason) { tracker.Done(s); };
     auto ticket = scheduler->Submit(make(), RequestOptions{}, std::move(callbacks));
     if (!ticket.ok()) {
       tracker.Done(ticket.status().code() == absl::StatusCode::kResourceExhausted

@@ -8,7 +8,9 @@ add_library(vox_server STATIC
   ${CMAKE_CURRENT_LIST_DIR}/model_loader.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_registry.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_service.cc
+  ${CMAKE_CURRENT_LIST_DIR}/speech_translate_session.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_translation_service.cc
+  ${CMAKE_CURRENT_LIST_DIR}/thread_pool.cc
   ${CMAKE_CURRENT_LIST_DIR}/translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/vox_server.cc
 )

@@ -2,19 +2,19 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
 #include "server/call_log.h"
+#include "server/outbound_stream.h"
 
 namespace vox {
 
@@ -118,26 +118,31 @@ absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeReque
   return routed;
 }
 
-// Adds "the client read too slowly" to the scheduler's verdict on a stream that stayed paused
-// (its reader took no output) too long, or was the longest-paused one beyond max_paused_slots.
-absl::Status SlowReaderStatus(const absl::Status& s) {
-  if (s.code() == absl::StatusCode::kResourceExhausted &&
-      absl::StrContains(s.message(), "paused too long")) {
-    return absl::ResourceExhaustedError(absl::StrCat("the client read too slowly: ", s.message()));
+absl::Status SlowReaderStatus(const absl::Status& status, EndReason why) {
+  if (why == EndReason::kPausedTooLong || why == EndReason::kTooManyPaused) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the client read too slowly: ", status.message()));
   }
-  return s;
+  return status;
 }
 
 // One Synthesize call: one sequence on the speech model's scheduler. Its chunks arrive through
-// on_output on the scheduler's worker thread, are encoded and queued here; while more than
-// max_pending_bytes are queued the sequence is paused (it keeps its slot and sits out steps),
-// and resumed once writes drain. Lives until OnDone; Finish happens only after the sequence's
-// on_done (or when it was never submitted).
+// on_output on the scheduler's worker thread, which only moves their PCM into the call's
+// OutboundStream; the stream encodes each chunk in its write path (the service's write pool),
+// keeps one write in flight and, while more than max_pending_bytes are queued, pauses the
+// sequence (it keeps its slot and sits out steps) until writes drain. Lives until OnDone, which
+// follows the stream's finish, which follows the sequence's on_done (or comes at once when no
+// sequence was submitted).
 class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse> {
  public:
   SynthesizeReactor(SpeechServiceImpl* service, grpc::CallbackServerContext* context,
                     const v1::SynthesizeRequest* request)
-      : service_(service), context_(context), request_(request) {}
+      : service_(service),
+        context_(context),
+        request_(request),
+        stream_(Watermarks(service->limits_), service->write_pool_.AsExecutor(),
+                {[this](const v1::SynthesizeResponse* m) { StartWrite(m); },
+                 [this](absl::Status s) { DoFinish(std::move(s)); }}) {}
 
   void Start() {
     start_ = absl::Now();
@@ -145,20 +150,22 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
     if (service_->metrics_ != nullptr) service_->metrics_->StreamOpened("Synthesize");
     if (service_->draining_->load()) {
-      return Complete(absl::UnavailableError("the server is shutting down; retry on another server"));
+      return stream_.Finish(
+          absl::UnavailableError("the server is shutting down; retry on another server"));
     }
     absl::StatusOr<RoutedSynthesis> routed = RouteSynthesizeRequest(*request_, *service_->registry_);
-    if (!routed.ok()) return Complete(routed.status());
+    if (!routed.ok()) return stream_.Finish(routed.status());
     routed_ = std::move(*routed);
     SpeechScheduler* scheduler = routed_.model->scheduler.get();
     if (scheduler == nullptr) {
-      return Complete(absl::UnavailableError("the server is shutting down; retry on another server"));
+      return stream_.Finish(
+          absl::UnavailableError("the server is shutting down; retry on another server"));
     }
     clock_ = routed_.model->clock;
     deadline_ = DeadlineOnClock(DeadlineOf(*context_), clock_);
     absl::StatusOr<std::unique_ptr<AudioStreamEncoder>> encoder =
         AudioStreamEncoder::Create(routed_.audio, routed_.model->engine->sample_rate());
-    if (!encoder.ok()) return Complete(encoder.status());
+    if (!encoder.ok()) return stream_.Finish(encoder.status());
     encoder_ = std::move(*encoder);
     const AudioHeaderInfo& h = encoder_->header();
     v1::SynthesizeResponse header;
@@ -167,7 +174,8 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
     header.mutable_header()->set_channels(h.channels);
     header.mutable_header()->set_pre_skip(h.pre_skip);
     header.mutable_header()->set_frame_samples(h.frame_samples);
-    Send(std::move(header));
+    const size_t header_bytes = header.ByteSizeLong();
+    stream_.Push(std::move(header), header_bytes);
 
     SpeechSequence seq;
     seq.request = routed_.request;
@@ -178,101 +186,80 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
     };
     SpeechScheduler::Callbacks callbacks;
     callbacks.on_output = [this](SpeechChunk chunk) { OnChunk(std::move(chunk)); };
-    callbacks.on_done = [this](absl::Status s) { OnSequenceDone(std::move(s)); };
+    callbacks.on_done = [this](absl::Status s, EndReason why) {
+      OnSequenceDone(std::move(s), why);
+    };
     RequestOptions options;
     options.priority =
         SchedulerPriority(request_->priority(), routed_.model->options.priority_levels);
     options.deadline = deadline_;
-    {
-      absl::MutexLock lock(&mu_);
-      submitting_ = true;
-    }
+    // The sequence may end before Submit returns; the call then finishes on the write pool, and
+    // gRPC holds that Finish until this reaction returned, so `this` stays valid here.
     absl::StatusOr<TicketId> ticket = scheduler->Submit(std::move(seq), options, std::move(callbacks));
-    if (!ticket.ok()) {
-      {
-        absl::MutexLock lock(&mu_);
-        submitting_ = false;
-      }
-      return Complete(ticket.status());
-    }
-    bool cancel = false, finish = false;
-    {
-      absl::MutexLock lock(&mu_);
-      submitting_ = false;
-      ticket_ = *ticket;
-      has_ticket_ = true;
-      cancel = cancelled_ || broken_;
-      paused_ = OverLimitLocked() && !completed_;
-      if (paused_) scheduler->Pause(*ticket);
-      if (completed_ && !writing_ && !finish_called_) finish = finish_called_ = true;
-    }
-    if (cancel) scheduler->Cancel(*ticket);
-    if (finish) DoFinish();  // the sequence ended before Submit returned
-  }
-
-  void OnWriteDone(bool ok) override {
-    const v1::SynthesizeResponse* next = nullptr;
-    bool finish = false, cancel = false;
-    {
-      absl::MutexLock lock(&mu_);
-      pending_bytes_ -= pending_.front().ByteSizeLong();
-      pending_.pop_front();
-      writing_ = false;
-      if (!ok) {
-        broken_ = true;
-        stop_flag_.store(true);
-        pending_.clear();
-        pending_bytes_ = 0;
-        cancel = has_ticket_;
-      }
-      if (paused_ && !OverLimitLocked() && has_ticket_) {
-        // Under mu_, so that a Pause from OnChunk cannot land after this Resume.
-        paused_ = false;
-        Scheduler()->Resume(ticket_);
-      }
-      if (!pending_.empty()) {
-        writing_ = true;
-        next = &pending_.front();
-      } else if (completed_ && !finish_called_ && !submitting_) {
-        finish = finish_called_ = true;
-      }
-    }
-    if (cancel) Scheduler()->Cancel(ticket_);
-    if (next != nullptr) {
-      StartWrite(next);
-    } else if (finish) {
-      DoFinish();
-    }
-  }
-
-  void OnCancel() override {
+    if (!ticket.ok()) return stream_.Finish(ticket.status());
     bool cancel = false;
     {
       absl::MutexLock lock(&mu_);
-      cancelled_ = true;
-      stop_flag_.store(true);
-      cancel = has_ticket_;
+      ticket_ = *ticket;
+      cancel = stop_ != StopCause::kNone;
     }
-    // The sequence stops at the next step boundary (queued: at once).
-    if (cancel) Scheduler()->Cancel(ticket_);
+    // Pauses at once when the header alone is over the limit.
+    const TicketId t = *ticket;
+    stream_.SetFlowControl([scheduler, t] { scheduler->Pause(t); },
+                           [scheduler, t] { scheduler->Resume(t); });
+    if (cancel) scheduler->Cancel(t);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) Stop(StopCause::kClientGone, absl::CancelledError("the client went away"));
+    stream_.OnWriteDone(ok);
+  }
+
+  // The sequence stops at the next step boundary (queued: at once).
+  void OnCancel() override {
+    Stop(StopCause::kCancelled, absl::CancelledError("the call was cancelled"));
   }
 
   void OnDone() override { delete this; }
 
  private:
+  // Why the call stopped before its sequence ended by itself.
+  enum class StopCause { kNone, kCancelled, kClientGone, kEncodingFailed };
+
+  static OutboundStream<v1::SynthesizeResponse>::Options Watermarks(
+      const SpeechServiceImpl::Limits& limits) {
+    OutboundStream<v1::SynthesizeResponse>::Options o;
+    o.high_water = limits.max_pending_bytes;
+    o.low_water = limits.max_pending_bytes;
+    return o;
+  }
+
   SpeechScheduler* Scheduler() const { return routed_.model->scheduler.get(); }
 
-  bool OverLimitLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return pending_bytes_ > service_->limits_.max_pending_bytes;
+  // The first cause stands: the stream drops what is queued and will end the call with
+  // `status`; the sequence is cancelled (once it is known).
+  void Stop(StopCause cause, absl::Status status) {
+    std::optional<TicketId> ticket;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_ == StopCause::kNone) stop_ = cause;
+      stop_flag_.store(true);
+      ticket = ticket_;
+    }
+    stream_.Cancel(std::move(status));
+    if (ticket.has_value()) Scheduler()->Cancel(*ticket);
   }
 
   // OK while the call should go on (whole-request engines poll it on the worker thread).
   absl::Status StopStatus() {
     if (stop_flag_.load()) {
       absl::MutexLock lock(&mu_);
-      if (cancelled_) return absl::CancelledError("the call was cancelled");
-      if (broken_) return absl::CancelledError("the client went away");
-      if (!sink_error_.ok()) return absl::CancelledError("audio encoding failed");
+      switch (stop_) {
+        case StopCause::kCancelled: return absl::CancelledError("the call was cancelled");
+        case StopCause::kClientGone: return absl::CancelledError("the client went away");
+        case StopCause::kEncodingFailed: return absl::CancelledError("audio encoding failed");
+        case StopCause::kNone: break;
+      }
     }
     if (clock_->Now() >= deadline_) {
       return absl::DeadlineExceededError("the call's deadline passed during synthesis");
@@ -280,165 +267,121 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
     return absl::OkStatus();
   }
 
-  // Worker thread: encode, queue, pause when the reader lags.
+  // Worker thread: only notes the chunk and moves its PCM into the stream (no encoding here).
   void OnChunk(SpeechChunk chunk) {
-    EncodedAudio out;
-    absl::Status encoded = encoder_->Push(chunk.samples, &out);
-    bool cancel = false;
-    const v1::SynthesizeResponse* start = nullptr;
     {
       absl::MutexLock lock(&mu_);
-      samples_ += static_cast<int64_t>(chunk.samples.size());
       if (chunk.stats.has_value()) stats_ = std::move(*chunk.stats);
-      if (!encoded.ok()) {
-        if (sink_error_.ok()) sink_error_ = encoded;
-        stop_flag_.store(true);
-        cancel = has_ticket_;
-      } else {
-        start = DeliverLocked(&out);
-        if (!paused_ && OverLimitLocked()) {
-          paused_ = true;  // applied by Start when the ticket is not known yet
-          // Under mu_, ordered with OnWriteDone's Resume (lock order: mu_, then the scheduler's).
-          if (has_ticket_) Scheduler()->Pause(ticket_);
+      if (!chunk.samples.empty()) {
+        const absl::Time now = absl::Now();
+        if (Metrics* metrics = service_->metrics_; metrics != nullptr) {
+          if (!have_audio_) {
+            metrics->TimeToFirstAudio("Synthesize", now - start_);
+          } else {
+            metrics->AudioChunkGap("Synthesize", now - last_audio_);
+          }
         }
+        if (!have_audio_) first_audio_ = now;
+        have_audio_ = true;
+        last_audio_ = now;
       }
     }
-    if (start != nullptr) StartWrite(start);
-    if (cancel) Scheduler()->Cancel(ticket_);
+    // Every chunk goes through the encoder, as the engine produced it: an empty one still
+    // carries the Ogg header pages when it comes first.
+    const size_t bytes = chunk.samples.size() * sizeof(float);
+    stream_.PushProducer(
+        [this, samples = std::move(chunk.samples)] { return EncodeChunk(samples); }, bytes);
   }
 
-  // Queues an audio message (none for empty output); returns what to StartWrite.
-  const v1::SynthesizeResponse* DeliverLocked(EncodedAudio* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (out->empty()) return nullptr;
-    const absl::Time now = absl::Now();
-    Metrics* metrics = service_->metrics_;
-    if (!have_audio_) {
-      first_audio_ = now;
-      if (metrics != nullptr) metrics->TimeToFirstAudio("Synthesize", now - start_);
-    } else if (metrics != nullptr) {
-      metrics->AudioChunkGap("Synthesize", now - last_audio_);
+  // Write path (the stream's producers, one at a time): the only user of encoder_ after Start.
+  std::optional<v1::SynthesizeResponse> EncodeChunk(const std::vector<float>& samples) {
+    EncodedAudio out;
+    if (absl::Status s = encoder_->Push(samples, &out); !s.ok()) {
+      LogError(request_id_, absl::StrCat("audio encoding failed: ", s.ToString()));
+      Stop(StopCause::kEncodingFailed,
+           absl::InternalError(absl::StrCat("audio encoding failed: ", s.message(),
+                                            " (request id ", request_id_, ")")));
+      return std::nullopt;
     }
-    have_audio_ = true;
-    last_audio_ = now;
-    return QueueLocked(AudioMessage(out));
+    if (out.empty()) return std::nullopt;
+    return AudioMessage(&out);
   }
 
-  // Worker thread (or a thread that cancelled a queued sequence): the sequence ended.
-  void OnSequenceDone(absl::Status status) {
-    SpeechEngine* engine = routed_.model->engine.get();
-    const std::string& engine_name = engine->info().name;
-    bool user_stop = false;
+  // Write path, after the last chunk: the encoder's tail (Ogg: the EOS page).
+  std::optional<v1::SynthesizeResponse> EncodeTail() {
+    EncodedAudio tail;
+    if (absl::Status s = encoder_->Finish(&tail); !s.ok()) {
+      stream_.Cancel(absl::InternalError(absl::StrCat("audio encoding failed: ", s.message())));
+      return std::nullopt;
+    }
+    if (tail.empty()) return std::nullopt;
+    return AudioMessage(&tail);
+  }
+
+  // Write path, after the tail (the encoder's totals are final). `end`: when the sequence ended.
+  std::optional<v1::SynthesizeResponse> Summary(absl::Time end) {
+    absl::MutexLock lock(&mu_);
+    const std::string& engine_name = routed_.model->engine->info().name;
+    const absl::Time run_start = joined_ == absl::InfinitePast() ? start_ : joined_;
+    const int rate = encoder_->header().sample_rate_hz;
+    v1::SynthesizeResponse summary_msg;
+    v1::SynthesisSummary* summary = summary_msg.mutable_summary();
+    summary->set_total_samples(encoder_->total_samples());
+    const double audio_seconds =
+        rate > 0 ? static_cast<double>(encoder_->total_samples()) / rate : 0;
+    summary->set_audio_seconds(audio_seconds);
+    summary->set_synthesis_seconds(absl::ToDoubleSeconds(end - start_));
+    summary->set_time_to_first_audio_seconds(
+        have_audio_ ? absl::ToDoubleSeconds(first_audio_ - start_) : 0);
+    summary->set_real_time_factor(
+        audio_seconds > 0 ? summary->synthesis_seconds() / audio_seconds : 0);
+    summary->set_codes(stats_.codes);
+    summary->set_seed(stats_.seed);
+    summary->set_voice(stats_.voice);
+    if (Metrics* metrics = service_->metrics_; metrics != nullptr) {
+      if (audio_seconds > 0) {
+        metrics->RealTimeFactor(engine_name,
+                                absl::ToDoubleSeconds(end - run_start) / audio_seconds);
+      }
+      metrics->CodesGenerated(engine_name, stats_.codes);
+    }
+    return summary_msg;
+  }
+
+  // Worker thread (or a thread that cancelled a queued sequence): the sequence ended. The
+  // stream's Finish is the last thing done here: the call may be gone right after it.
+  void OnSequenceDone(absl::Status status, EndReason why) {
+    StopCause stop;
     {
       absl::MutexLock lock(&mu_);
-      if (!sink_error_.ok()) {
-        LogError(request_id_, absl::StrCat("audio encoding failed: ", sink_error_.ToString()));
-        status = absl::InternalError(absl::StrCat("audio encoding failed: ", sink_error_.message(),
-                                                  " (request id ", request_id_, ")"));
-      } else if (cancelled_ || broken_) {
-        user_stop = true;
-        status = cancelled_ ? absl::CancelledError("the call was cancelled")
-                            : absl::CancelledError("the client went away");
-      }
+      stop = stop_;
     }
-    if (user_stop || status.code() == absl::StatusCode::kDeadlineExceeded) {
+    if (stop == StopCause::kCancelled || stop == StopCause::kClientGone ||
+        status.code() == absl::StatusCode::kDeadlineExceeded) {
       service_->stopped_early_.fetch_add(1);
     }
+    if (stop != StopCause::kNone) {
+      return stream_.Finish(std::move(status));  // the stream keeps the stop's status
+    }
     if (!status.ok()) {
-      status = SlowReaderStatus(status);
+      status = SlowReaderStatus(status, why);
       if (!ClientVisibleCode(status.code())) {
+        const std::string& engine_name = routed_.model->engine->info().name;
         LogError(request_id_, absl::StrCat("model '", engine_name, "' failed: ", status.ToString()));
         status = absl::InternalError(absl::StrCat("synthesis failed in model '", engine_name, "': ",
                                                   status.message(), " (request id ", request_id_,
                                                   ")"));
       }
-      return Complete(status);
+      return stream_.Finish(std::move(status));
     }
-    EncodedAudio tail;
-    if (absl::Status s = encoder_->Finish(&tail); !s.ok()) {
-      return Complete(absl::InternalError(absl::StrCat("audio encoding failed: ", s.message())));
-    }
-    const v1::SynthesizeResponse* start = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      start = DeliverLocked(&tail);
-      const absl::Time end = absl::Now();
-      const absl::Time run_start = joined_ == absl::InfinitePast() ? start_ : joined_;
-      const int rate = encoder_->header().sample_rate_hz;
-      v1::SynthesizeResponse summary_msg;
-      v1::SynthesisSummary* summary = summary_msg.mutable_summary();
-      summary->set_total_samples(encoder_->total_samples());
-      const double audio_seconds =
-          rate > 0 ? static_cast<double>(encoder_->total_samples()) / rate : 0;
-      summary->set_audio_seconds(audio_seconds);
-      summary->set_synthesis_seconds(absl::ToDoubleSeconds(end - start_));
-      summary->set_time_to_first_audio_seconds(
-          have_audio_ ? absl::ToDoubleSeconds(first_audio_ - start_) : 0);
-      summary->set_real_time_factor(
-          audio_seconds > 0 ? summary->synthesis_seconds() / audio_seconds : 0);
-      summary->set_codes(stats_.codes);
-      summary->set_seed(stats_.seed);
-      summary->set_voice(stats_.voice);
-      if (Metrics* metrics = service_->metrics_; metrics != nullptr) {
-        if (audio_seconds > 0) {
-          metrics->RealTimeFactor(engine_name,
-                                  absl::ToDoubleSeconds(end - run_start) / audio_seconds);
-        }
-        metrics->CodesGenerated(engine_name, stats_.codes);
-      }
-      const v1::SynthesizeResponse* s2 = QueueLocked(std::move(summary_msg));
-      if (start == nullptr) start = s2;
-    }
-    if (start != nullptr) StartWrite(start);
-    Complete(absl::OkStatus());
+    const absl::Time end = absl::Now();
+    stream_.PushProducer([this] { return EncodeTail(); }, 0);
+    stream_.PushProducer([this, end] { return Summary(end); }, 0);
+    stream_.Finish(absl::OkStatus());
   }
 
-  // Queues one message; returns it when no write was in flight (the caller starts it after
-  // unlocking). Dropped (nullptr) once the client is gone.
-  const v1::SynthesizeResponse* QueueLocked(v1::SynthesizeResponse msg)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (cancelled_ || broken_) return nullptr;
-    pending_bytes_ += msg.ByteSizeLong();
-    pending_.push_back(std::move(msg));
-    if (writing_) return nullptr;
-    writing_ = true;
-    return &pending_.front();
-  }
-
-  void Send(v1::SynthesizeResponse msg) {
-    const v1::SynthesizeResponse* start = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      start = QueueLocked(std::move(msg));
-    }
-    if (start != nullptr) StartWrite(start);
-  }
-
-  // The last thing done with this call outside the reactions.
-  void Complete(const absl::Status& status) {
-    bool finish = false;
-    {
-      absl::MutexLock lock(&mu_);
-      final_ = status;
-      completed_ = true;
-      // While Start is still submitting, it finishes the call itself afterwards.
-      if (!writing_ && !finish_called_ && !submitting_) finish = finish_called_ = true;
-    }
-    if (finish) DoFinish();
-  }
-
-  void DoFinish() {
-    absl::Status status;
-    {
-      absl::MutexLock lock(&mu_);
-      status = final_;
-      // The sequence may have ended OK before the call was cancelled (e.g. by the drain's grace
-      // deadline) or the client went away: its audio or summary never reached the client, so
-      // the call did not succeed, and is not logged or counted as if it had.
-      if (status.ok() && (cancelled_ || broken_)) {
-        status = cancelled_ ? absl::CancelledError("the call was cancelled")
-                            : absl::CancelledError("the client went away");
-      }
-    }
+  // On the write pool, once: the last thing done with this call.
+  void DoFinish(absl::Status status) {
     const grpc::Status grpc_status = ToGrpcStatus(status);
     const absl::Duration duration = absl::Now() - start_;
     LogCall(kSynthesizeMethod, grpc_status, duration, request_id_);
@@ -457,35 +400,30 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
   absl::Time deadline_ = absl::InfiniteFuture();
   std::string request_id_;
   RoutedSynthesis routed_;
-  std::unique_ptr<AudioStreamEncoder> encoder_;  // worker thread only after Start
-  std::atomic<bool> stop_flag_{false};           // cancelled_, broken_ or sink_error_ set
-  TicketId ticket_ = 0;                          // valid once has_ticket_
+  std::unique_ptr<AudioStreamEncoder> encoder_;  // after Start: the write path only
+  std::atomic<bool> stop_flag_{false};           // stop_ != kNone
 
   absl::Mutex mu_;
-  std::deque<v1::SynthesizeResponse> pending_ ABSL_GUARDED_BY(mu_);
-  size_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;
-  bool paused_ ABSL_GUARDED_BY(mu_) = false;
-  bool has_ticket_ ABSL_GUARDED_BY(mu_) = false;
-  bool submitting_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status sink_error_ ABSL_GUARDED_BY(mu_);
+  std::optional<TicketId> ticket_ ABSL_GUARDED_BY(mu_);
+  StopCause stop_ ABSL_GUARDED_BY(mu_) = StopCause::kNone;
   bool have_audio_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time first_audio_ ABSL_GUARDED_BY(mu_);
   absl::Time last_audio_ ABSL_GUARDED_BY(mu_);
   absl::Time joined_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  int64_t samples_ ABSL_GUARDED_BY(mu_) = 0;
   SynthesisStats stats_ ABSL_GUARDED_BY(mu_);
-  bool completed_ ABSL_GUARDED_BY(mu_) = false;
-  bool finish_called_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status final_ ABSL_GUARDED_BY(mu_);
+
+  // Last: destroyed first, and its callbacks only run while the call is alive.
+  OutboundStream<v1::SynthesizeResponse> stream_;
 };
 
 SpeechServiceImpl::SpeechServiceImpl(const ModelRegistry* registry,
                                      const std::atomic<bool>* draining, Metrics* metrics,
                                      Limits limits)
-    : registry_(registry), draining_(draining), metrics_(metrics), limits_(limits) {}
+    : registry_(registry),
+      draining_(draining),
+      metrics_(metrics),
+      limits_(limits),
+      write_pool_(limits.write_threads) {}
 
 v1::AudioEncoding EncodingToProto(AudioEncoding e) {
   switch (e) {

@@ -9,6 +9,7 @@
 #include "engines/core/speech_engine.h"
 #include "server/metrics/metrics.h"
 #include "server/model_registry.h"
+#include "server/thread_pool.h"
 #include "vox/v1/speech.grpc.pb.h"
 
 namespace vox {
@@ -29,19 +30,29 @@ struct RoutedSynthesis {
 absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeRequest& request,
                                                        const ModelRegistry& registry);
 
+// What a stream's client sees when the scheduler ended its sequence for pausing (its reader took
+// no output for max_pause, or it was the longest-paused beyond max_paused_slots):
+// RESOURCE_EXHAUSTED "the client read too slowly: " and the scheduler's message. Any other
+// status is returned unchanged.
+absl::Status SlowReaderStatus(const absl::Status& status, EndReason why);
+
 // vox.v1.SpeechService on the callback API. Each call is a ServerWriteReactor: the reaction
 // validates, sends the header and submits one sequence to the speech model's scheduler
-// (priority from the request, deadline from the call's). The scheduler's worker hands each step's
-// audio to the reactor, which encodes it (engines/audio), keeps one write in flight and, while more
-// than `max_pending_bytes` are queued, pauses the sequence (it keeps its slot, other streams on the
-// engine go on) until writes drain. A stream paused longer than the scheduler's max_pause, or the
+// (priority from the request, deadline from the call's). The scheduler's worker moves each step's
+// audio into the call's OutboundStream, which encodes it (engines/audio) in the write path on the
+// service's write pool, keeps one write in flight and, while more than `max_pending_bytes` are
+// queued, pauses the sequence (it keeps its slot, other streams on the engine go on) until writes
+// drain. A stream paused longer than the scheduler's max_pause, or the
 // longest-paused one beyond max_paused_slots, ends with RESOURCE_EXHAUSTED ("the client read too
 // slowly"). Client cancellation cancels the ticket: the engine stops at the next step.
 // Thread-safe; `registry`, `draining` and `metrics` (may be null) must outlive the service.
 class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
  public:
   struct Limits {
-    size_t max_pending_bytes = 4 << 20;  // queued audio bytes before the stream is paused
+    // Bytes queued before the stream is paused: audio not yet encoded counts as the float PCM
+    // it is held as (4 bytes a sample at the engine's rate), encoded messages as their size.
+    size_t max_pending_bytes = 4 << 20;
+    int write_threads = 2;  // the write pool: audio encoding and writes of every call
   };
 
   SpeechServiceImpl(const ModelRegistry* registry, const std::atomic<bool>* draining,
@@ -61,6 +72,7 @@ class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
   Metrics* const metrics_;
   const Limits limits_;
   std::atomic<int64_t> stopped_early_{0};
+  ThreadPool write_pool_;  // last: joined before the rest goes
 };
 
 }  // namespace vox

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "server/metrics/metrics.h"
 #include "server/model_registry.h"
+#include "server/thread_pool.h"
 #include "vox/v1/speech_translation.grpc.pb.h"
 
 namespace vox {
@@ -36,10 +37,11 @@ std::vector<std::string> SplitAtSentenceEnds(const std::string& text);
 // the session sends: translation, audio chunks (from ONE AudioStreamEncoder per session,
 // EndSegment after each segment: Ogg is one continuous stream), segment_end.
 //
-// Flow control: each session's outbound queue holds at most `max_pending_messages` (>= 2)
-// messages. At one below that, the session's speech sequence is paused (it keeps its slot and
-// sits out steps; other streams on the engine go on) and no further segment starts; when writes
-// drain it is resumed. A stream paused longer than the speech scheduler's max_pause, or the
+// Flow control: each session's outbound queue (an OutboundStream) holds at most
+// `max_pending_messages` (>= 2) entries: messages, or audio waiting to be encoded into one (the
+// speech worker only queues PCM; the write path, on the service's write pool, encodes it). At one
+// below that, the session's speech sequence is paused (it keeps its slot and sits out steps; other
+// streams on the engine go on) and no further segment starts; when writes drain it is resumed. A stream paused longer than the speech scheduler's max_pause, or the
 // longest-paused one beyond max_paused_slots, ends with RESOURCE_EXHAUSTED ("the client read too
 // slowly"). Reading pauses while `max_open_segments` segments are unfinished, so a fast writer
 // cannot queue unbounded work either.
@@ -61,8 +63,9 @@ class SpeechTranslationServiceImpl final
     : public v1::SpeechTranslationService::CallbackService {
  public:
   struct Limits {
-    size_t max_pending_messages = 64;  // outbound messages per session (values below 2 act as 2)
+    size_t max_pending_messages = 64;  // outbound entries per session (values below 2 act as 2)
     size_t max_open_segments = 64;
+    int write_threads = 2;  // the write pool: audio encoding and writes of every session
   };
 
   // Test-only observation points (called on scheduler worker threads; must not block forever).
@@ -89,7 +92,7 @@ class SpeechTranslationServiceImpl final
   // Translation or synthesis jobs that ended early or never started because their session was
   // over (cancelled, deadline, client gone, failed). Tests observe cancellation through it.
   int64_t jobs_stopped() const { return jobs_stopped_.load(); }
-  // The most outbound messages any session has had queued at once (<= max_pending_messages).
+  // The most outbound entries any session has had queued at once (<= max_pending_messages).
   int64_t max_pending_seen() const { return max_pending_seen_.load(); }
 
  private:
@@ -104,6 +107,7 @@ class SpeechTranslationServiceImpl final
   std::atomic<int64_t> max_pending_seen_{0};
   absl::Mutex sessions_mu_;
   std::set<SpeechTranslateReactor*> sessions_ ABSL_GUARDED_BY(sessions_mu_);  // for BeginDrain
+  ThreadPool write_pool_;  // last: joined before the rest goes
 };
 
 }  // namespace vox

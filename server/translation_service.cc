@@ -80,7 +80,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
         absl::MutexLock lock(&mu_);
         outputs_[i] = std::move(out);
       };
-      callbacks.on_done = [this, i](absl::Status s) { SequenceDone(i, std::move(s)); };
+      callbacks.on_done = [this, i](absl::Status s, EndReason) { SequenceDone(i, std::move(s)); };
       absl::StatusOr<TicketId> ticket = scheduler->Submit(std::move(seq), options, std::move(callbacks));
       absl::MutexLock lock(&mu_);
       if (!ticket.ok()) {

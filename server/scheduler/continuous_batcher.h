@@ -34,6 +34,33 @@ struct StepResult {
   bool finished = false;         // the sequence ends (OK) after this step
 };
 
+// Why a sequence ended: on_done's second argument, next to the status. Consumers branch on it
+// rather than on the status text (a slow reader's stream ends RESOURCE_EXHAUSTED, as does a model
+// that runs out of something).
+enum class EndReason {
+  kFinished,          // the model finished it (status OK)
+  kFailed,            // the model's Join or Step returned an error, or threw (its status)
+  kCancelled,         // Cancel() (CANCELLED)
+  kDeadlineExceeded,  // its deadline passed, queued or between steps (DEADLINE_EXCEEDED)
+  kPausedTooLong,     // paused longer than max_pause (RESOURCE_EXHAUSTED)
+  kTooManyPaused,     // the longest-paused beyond max_paused_slots (RESOURCE_EXHAUSTED)
+  kShutdown,          // the batcher was destroyed (UNAVAILABLE)
+};
+
+// "finished", "failed", ... (for logs and test messages).
+inline const char* EndReasonName(EndReason reason) {
+  switch (reason) {
+    case EndReason::kFinished: return "finished";
+    case EndReason::kFailed: return "failed";
+    case EndReason::kCancelled: return "cancelled";
+    case EndReason::kDeadlineExceeded: return "deadline_exceeded";
+    case EndReason::kPausedTooLong: return "paused_too_long";
+    case EndReason::kTooManyPaused: return "too_many_paused";
+    case EndReason::kShutdown: return "shutdown";
+  }
+  return "unknown";
+}
+
 // The model side of a ContinuousBatcher: per-sequence state lives here (for example a KV-cache
 // slot), keyed by the scheduler's TicketId. One instance per replica; only that replica's worker
 // thread calls it, so implementations need not be thread-safe.
@@ -65,7 +92,8 @@ class StepModel {
 // one ends with RESOURCE_EXHAUSTED, as does one paused longer than max_pause.
 //
 // Callbacks run on the worker thread with no scheduler lock held: on_output for each step's
-// output, in order, then on_done exactly once (OK when the model finished it). They must be
+// output, in order, then on_done exactly once with the status and the EndReason (OK and
+// kFinished when the model finished it). They must be
 // quick and may call Cancel/Pause/Resume/Submit. A sequence rejected by Submit (non-OK return)
 // gets no callback at all.
 //
@@ -75,7 +103,7 @@ class ContinuousBatcher {
  public:
   struct Callbacks {
     std::function<void(Output)> on_output;     // may be empty
-    std::function<void(absl::Status)> on_done;  // required
+    std::function<void(absl::Status, EndReason)> on_done;  // required
   };
 
   // One model per replica (models.size() == options.replicas); the batcher owns them and
@@ -232,6 +260,19 @@ class ContinuousBatcher {
     std::optional<RejectReason> reason;  // set when the scheduler (not the model) ended it
   };
 
+  static EndReason EndReasonOf(const Ended& e) {
+    if (!e.reason.has_value()) return e.status.ok() ? EndReason::kFinished : EndReason::kFailed;
+    switch (*e.reason) {
+      case RejectReason::kCancelled: return EndReason::kCancelled;
+      case RejectReason::kDeadlineInQueue:
+      case RejectReason::kDeadlineRunning: return EndReason::kDeadlineExceeded;
+      case RejectReason::kPausedTooLong: return EndReason::kPausedTooLong;
+      case RejectReason::kTooManyPaused: return EndReason::kTooManyPaused;
+      case RejectReason::kShutdown: return EndReason::kShutdown;
+      default: return EndReason::kFailed;  // submit-time reasons never reach on_done
+    }
+  }
+
   ContinuousBatcher(const SchedulerOptions& options,
                     std::vector<std::unique_ptr<StepModel<Request, Output>>> models, Clock* clock,
                     SchedulerObserver* observer)
@@ -349,7 +390,8 @@ class ContinuousBatcher {
         ++left;
       }
       if (observer_ && e.reason) observer_->Rejected(*e.reason);
-      e.task->callbacks.on_done(std::move(e.status));
+      const EndReason why = EndReasonOf(e);
+      e.task->callbacks.on_done(std::move(e.status), why);
     }
     absl::MutexLock lock(&mu_);
     for (Ended& e : ended) live_.erase(e.task->id);

@@ -234,7 +234,7 @@ TEST(MetricsTest, SchedulerObserverFeedsTheSchedulerMetrics) {
   ASSERT_TRUE(batcher.ok());
   std::atomic<int> done{0};
   B::Callbacks count;
-  count.on_done = [&](absl::Status) { done.fetch_add(1); };
+  count.on_done = [&](absl::Status, EndReason) { done.fetch_add(1); };
   ASSERT_TRUE((*batcher)->Submit(1, {}, count).ok());
   entered.WaitForNotification();  // 1 runs (and holds the worker)
   ASSERT_TRUE((*batcher)->Submit(2, {}, count).ok());  // 2 waits

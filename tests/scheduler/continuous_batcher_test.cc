@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -33,10 +34,11 @@ class Streams {
       absl::MutexLock lock(&mu_);
       outputs_[key].push_back(v);
     };
-    cb.on_done = [this, key](absl::Status s) {
+    cb.on_done = [this, key](absl::Status s, EndReason why) {
       absl::MutexLock lock(&mu_);
       ++done_calls_[key];
       status_.emplace(key, std::move(s));
+      reason_.emplace(key, why);
       done_order_.push_back(key);
     };
     return cb;
@@ -63,6 +65,13 @@ class Streams {
     auto it = status_.find(key);
     return it == status_.end() ? absl::NotFoundError("not done") : it->second;
   }
+  // Why it ended; nullopt while it has not.
+  std::optional<EndReason> reason(int key) {
+    absl::MutexLock lock(&mu_);
+    auto it = reason_.find(key);
+    if (it == reason_.end()) return std::nullopt;
+    return it->second;
+  }
   bool done(int key) {
     absl::MutexLock lock(&mu_);
     return status_.count(key) > 0;
@@ -80,6 +89,7 @@ class Streams {
   absl::Mutex mu_;
   std::map<int, std::vector<uint64_t>> outputs_;
   std::map<int, absl::Status> status_;
+  std::map<int, EndReason> reason_;
   std::map<int, int> done_calls_;
   std::vector<int> done_order_;
 };
@@ -136,6 +146,7 @@ TEST(ContinuousBatcherTest, SequenceProducesReferenceOutputsAndLeavesOnce) {
   f.Submit(Seq(1, 5));
   f.streams.WaitDone(1);
   EXPECT_TRUE(f.streams.status(1).ok());
+  EXPECT_EQ(f.streams.reason(1), EndReason::kFinished);
   EXPECT_EQ(f.streams.outputs(1), Reference(Seq(1, 5)));
   f.batcher.reset();
   EXPECT_THAT(f.log.joined, ElementsAre(1));
@@ -206,6 +217,7 @@ TEST(ContinuousBatcherTest, DeadlineMidDecodeEndsAtNextStepBoundary) {
   f.streams.WaitDone(2);
   // Steps start at 0, 10, 20, 30 ms; at the boundary after the 4th it is 40 ms >= 35 ms.
   EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(f.streams.reason(1), EndReason::kDeadlineExceeded);
   const std::vector<uint64_t> ref = Reference(Seq(1, 100));
   EXPECT_THAT(f.streams.outputs(1), ElementsAreArray(ref.begin(), ref.begin() + 4));
   EXPECT_TRUE(f.streams.status(2).ok());
@@ -240,6 +252,7 @@ TEST(ContinuousBatcherTest, DefaultDeadlineInQueueNeverJoins) {
   EXPECT_TRUE(g.streams.status(1).ok());  // finished within its last step, at 60 ms
   EXPECT_EQ(g.streams.status(2).code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(g.streams.status(2).message(), HasSubstr("in the queue"));
+  EXPECT_EQ(g.streams.reason(2), EndReason::kDeadlineExceeded);
   EXPECT_TRUE(g.streams.outputs(2).empty());
   g.batcher.reset();
   EXPECT_THAT(g.log.joined, ElementsAre(1));
@@ -257,6 +270,7 @@ TEST(ContinuousBatcherTest, CancelMidDecodeStopsAtNextStepBoundary) {
   f.streams.WaitDone(1);
   f.streams.WaitDone(2);
   EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(f.streams.reason(1), EndReason::kCancelled);
   const std::vector<uint64_t> ref = Reference(Seq(1, 100));
   EXPECT_THAT(f.streams.outputs(1), ElementsAreArray(ref.begin(), ref.begin() + 4));
   EXPECT_TRUE(f.streams.status(2).ok());
@@ -375,6 +389,7 @@ TEST(ContinuousBatcherTest, PausedSlotsAreBoundedLongestPausedEndsFirst) {
   EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(f.streams.status(1).message(), HasSubstr("too many paused streams"));
   EXPECT_THAT(f.streams.status(1).message(), HasSubstr("max_paused_slots=1"));
+  EXPECT_EQ(f.streams.reason(1), EndReason::kTooManyPaused);
   EXPECT_EQ(f.streams.outputs(1).size(), 2u);  // steps 0 and 1
   f.streams.WaitDone(3);
   EXPECT_TRUE(f.streams.status(3).ok());
@@ -390,6 +405,7 @@ TEST(ContinuousBatcherTest, PausedSlotsAreBoundedLongestPausedEndsFirst) {
   f.streams.WaitDone(2);
   EXPECT_EQ(f.streams.status(2).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(f.streams.status(2).message(), HasSubstr("paused too long"));
+  EXPECT_EQ(f.streams.reason(2), EndReason::kPausedTooLong);
   f.batcher.reset();
   EXPECT_THAT(f.log.left, ElementsAre(1, 3, 2));  // every joined sequence left its slot once
 }
@@ -402,9 +418,32 @@ TEST(ContinuousBatcherTest, JoinFailureEndsOnlyThatSequenceWithoutLeave) {
   f.streams.WaitDone(1);
   f.streams.WaitDone(2);
   EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(f.streams.reason(1), EndReason::kFailed);
   EXPECT_TRUE(f.streams.status(2).ok());
+  EXPECT_EQ(f.streams.reason(2), EndReason::kFinished);
   f.batcher.reset();
   EXPECT_THAT(f.log.left, ElementsAre(2));
+}
+
+// The reason says who ended a sequence, whatever its status reads like: a model that runs out of
+// something with a message like the pause limits' is kFailed, not a slow reader.
+TEST(ContinuousBatcherTest, StepErrorIsFailedWhateverItsMessageSays) {
+  Fixture f;
+  f.Start(Options(2));
+  ToySeq failing = Seq(1, 10);
+  failing.fail_at = 2;
+  failing.fail_status = absl::ResourceExhaustedError("stream paused too long (not really)");
+  f.Submit(failing);
+  f.Submit(Seq(2, 4));
+  f.streams.WaitDone(1);
+  f.streams.WaitDone(2);
+  EXPECT_EQ(f.streams.status(1), failing.fail_status);
+  EXPECT_EQ(f.streams.reason(1), EndReason::kFailed);
+  EXPECT_EQ(f.streams.outputs(1).size(), 2u);  // steps 0 and 1
+  EXPECT_TRUE(f.streams.status(2).ok());
+  EXPECT_EQ(f.streams.reason(2), EndReason::kFinished);
+  f.batcher.reset();
+  EXPECT_THAT(f.log.left, ElementsAre(1, 2));
 }
 
 TEST(ContinuousBatcherTest, DestroyEndsActiveAndQueuedWithUnavailableAfterLeave) {
@@ -420,6 +459,8 @@ TEST(ContinuousBatcherTest, DestroyEndsActiveAndQueuedWithUnavailableAfterLeave)
   f.batcher.reset();
   EXPECT_EQ(f.streams.status(1).code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(f.streams.status(2).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(f.streams.reason(1), EndReason::kShutdown);
+  EXPECT_EQ(f.streams.reason(2), EndReason::kShutdown);
   EXPECT_EQ(f.streams.done_calls(1), 1);
   EXPECT_EQ(f.streams.done_calls(2), 1);
   EXPECT_THAT(f.log.left, ElementsAre(1));

@@ -59,7 +59,7 @@ TEST(SchedulerStressTest, ContinuousBatcherEndsEverySequenceExactlyOnce) {
           absl::MutexLock lock(&records[key].mu);
           records[key].outputs.push_back(v);
         };
-        cb.on_done = [&, key](absl::Status s) {
+        cb.on_done = [&, key](absl::Status s, EndReason) {
           absl::MutexLock lock(&records[key].mu);
           ++records[key].done_calls;
           records[key].status = s;

@@ -6,6 +6,7 @@
 #include <map>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "server/scheduler/continuous_batcher.h"
 
@@ -18,6 +19,9 @@ struct ToySeq {
   uint64_t seed = 0;
   int length = 1;  // steps until it finishes
   int key = 0;     // the test's name for it
+  // >= 0: the step with this index (0 = its first) returns `fail_status` instead of an output.
+  int fail_at = -1;
+  absl::Status fail_status = absl::InternalError("toy failure");
 };
 
 inline uint64_t Mix(uint64_t x) {
@@ -55,7 +59,7 @@ class ToyModel : public StepModel<ToySeq, uint64_t> {
 
   absl::Status Join(TicketId id, ToySeq& seq) override {
     if (seq.length <= 0) return absl::InvalidArgumentError("length must be > 0");
-    state_[id] = State{seq.seed, seq.length, seq.key};
+    state_[id] = State{seq.seed, seq.length, seq.key, seq.fail_at, seq.fail_status};
     absl::MutexLock lock(&log_->mu);
     log_->joined.push_back(seq.key);
     return absl::OkStatus();
@@ -73,8 +77,14 @@ class ToyModel : public StepModel<ToySeq, uint64_t> {
     std::vector<StepResult<uint64_t>> out;
     for (TicketId id : active) {
       State& s = state_.at(id);
-      s.x = Mix(s.x);
       StepResult<uint64_t> r;
+      if (s.fail_at == 0) {
+        r.status = s.fail_status;
+        out.push_back(std::move(r));
+        continue;
+      }
+      if (s.fail_at > 0) --s.fail_at;
+      s.x = Mix(s.x);
       r.output = s.x;
       r.finished = --s.remaining == 0;
       out.push_back(std::move(r));
@@ -104,6 +114,8 @@ class ToyModel : public StepModel<ToySeq, uint64_t> {
     uint64_t x;
     int remaining;
     int key;
+    int fail_at;
+    absl::Status fail_status;
   };
   ToyLog* log_;
   std::function<void(int, const std::vector<int>&)> on_step_;

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "engines/audio/audio_stream_encoder.h"
 #include "engines/core/clock.h"
 #include "server/config.h"
 #include "server/model_registry.h"
@@ -29,6 +30,7 @@ namespace vox {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using testing::FakeSpeechEngine;
 using testing::FakeTranslationEngine;
@@ -623,6 +625,66 @@ TEST_F(ServicesTest, CancellingAWholeRequestSynthesisStopsTheEngineThroughItsSto
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
   voice_->stopped().WaitForNotification();
   EXPECT_EQ(voice_->stopped_with().code(), absl::StatusCode::kCancelled);
+}
+
+// The audio messages are exactly what one AudioStreamEncoder makes of the scheduler's chunks
+// (a whole-request engine's audio in chunk_ms pieces), pushed in order and finished once,
+// wherever the server runs the encoder: same bytes, packets, boundaries and timestamps.
+TEST_F(ServicesTest, SynthesizeAudioIsTheEncoderRunOverTheEnginesChunksInOrder) {
+  std::vector<float> audio;
+  SynthesisRequest engine_request;
+  engine_request.text = "hola";
+  ASSERT_TRUE(voice_->Synthesize(engine_request,
+                                 [&](absl::Span<const float> s) {
+                                   audio.insert(audio.end(), s.begin(), s.end());
+                                   return true;
+                                 },
+                                 {})
+                  .ok());
+  const size_t step = static_cast<size_t>(voice_->sample_rate() *
+                                          SpeechStepModelOptions().chunk_ms / 1000);
+  std::vector<std::vector<float>> chunks;
+  for (size_t at = 0; at < audio.size(); at += step) {
+    chunks.emplace_back(audio.begin() + at, audio.begin() + std::min(audio.size(), at + step));
+  }
+  ASSERT_EQ(chunks.size(), 3u);  // 0.5 s: 0.2 + 0.2 + 0.1
+  for (v1::AudioEncoding encoding : {v1::AUDIO_ENCODING_OPUS, v1::AUDIO_ENCODING_PCM16}) {
+    SCOPED_TRACE(v1::AudioEncoding_Name(encoding));
+    AudioStreamConfig config;
+    config.encoding = encoding == v1::AUDIO_ENCODING_OPUS ? AudioEncoding::kOpus
+                                                          : AudioEncoding::kPcm16;
+    config.sample_rate_hz = 24000;  // resampled from the engine's 22050 Hz
+    config.complexity = -1;
+    auto encoder = AudioStreamEncoder::Create(config, voice_->sample_rate());
+    ASSERT_TRUE(encoder.ok()) << encoder.status();
+    std::vector<EncodedAudio> want;
+    for (const auto& c : chunks) {
+      EncodedAudio out;
+      ASSERT_TRUE((*encoder)->Push(c, &out).ok());
+      if (!out.empty()) want.push_back(std::move(out));
+    }
+    EncodedAudio tail;
+    ASSERT_TRUE((*encoder)->Finish(&tail).ok());
+    if (!tail.empty()) want.push_back(std::move(tail));
+
+    v1::SynthesizeRequest request = SpeakRequest("hola", encoding);
+    request.mutable_audio()->set_sample_rate_hz(24000);
+    SynthesisResult r = Synthesize(speech_.get(), request);
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    std::vector<v1::AudioChunk> got;
+    for (const auto& m : r.messages) {
+      if (m.has_audio()) got.push_back(m.audio());
+    }
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].data(), want[i].data) << i;
+      EXPECT_THAT(got[i].packets(), ElementsAreArray(want[i].packets)) << i;
+      EXPECT_EQ(got[i].sequence(), want[i].sequence) << i;
+      EXPECT_EQ(got[i].timestamp_samples(), want[i].timestamp_samples) << i;
+      EXPECT_EQ(got[i].num_samples(), want[i].num_samples) << i;
+    }
+    EXPECT_EQ(r.messages.back().summary().total_samples(), (*encoder)->total_samples());
+  }
 }
 
 TEST_F(ServicesTest, SynthesizeWithAStepperStreamsTheSameAudioAsAWholeRequest) {

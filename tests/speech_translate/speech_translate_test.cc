@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "engines/audio/audio_stream_encoder.h"
 #include "engines/core/speech_engine.h"
 #include "engines/core/translation_engine.h"
 #include "gmock/gmock.h"
@@ -612,6 +613,65 @@ TEST_F(SpeechTranslateTest, SlowReaderPausesSynthesisWithABoundedQueue) {
   ExpectSegments(got, segments);
   EXPECT_EQ(speaker_->produced(), total);
   EXPECT_LE(service_->max_pending_seen(), 4);
+}
+
+// The audio is exactly what ONE AudioStreamEncoder makes of the speech chunks, segment by
+// segment with EndSegment after each and Finish at the end, wherever the server encodes: same
+// bytes, packets, boundaries, timestamps and segment ids, and segment_end counts the samples each
+// segment added at the output rate.
+TEST_F(SpeechTranslateTest, AudioIsOneEncoderRunOverTheSpeechChunksInOrder) {
+  StartServer();
+  const std::vector<std::pair<uint64_t, std::string>> segments = {{3, "hola"},
+                                                                  {4, "adios amigo mio"}};
+  AudioStreamConfig config;
+  config.encoding = AudioEncoding::kOpus;
+  config.sample_rate_hz = 24000;  // resampled from 16 kHz: EndSegment flushes the resampler
+  config.complexity = -1;
+  auto encoder = AudioStreamEncoder::Create(config, kRate);
+  ASSERT_TRUE(encoder.ok()) << encoder.status();
+  std::vector<std::pair<uint64_t, EncodedAudio>> want;
+  std::vector<int64_t> segment_samples;
+  int64_t before = 0;
+  for (const auto& [id, text] : segments) {
+    int64_t left = static_cast<int64_t>(text.size()) * kSamplesPerChar;
+    while (left > 0) {  // the stepper's chunks
+      const std::vector<float> chunk(static_cast<size_t>(std::min<int64_t>(left, kChunk)), 0.25f);
+      left -= static_cast<int64_t>(chunk.size());
+      EncodedAudio out;
+      ASSERT_TRUE((*encoder)->Push(chunk, &out).ok());
+      if (!out.empty()) want.emplace_back(id, std::move(out));
+    }
+    EncodedAudio tail;
+    ASSERT_TRUE((*encoder)->EndSegment(&tail).ok());
+    if (!tail.empty()) want.emplace_back(id, std::move(tail));
+    segment_samples.push_back((*encoder)->total_samples() - before);
+    before = (*encoder)->total_samples();
+  }
+  EncodedAudio end;
+  ASSERT_TRUE((*encoder)->Finish(&end).ok());
+  if (!end.empty()) want.emplace_back(segments.back().first, std::move(end));
+
+  std::vector<v1::SpeechTranslateRequest> requests = {Config(v1::AUDIO_ENCODING_OPUS, 24000)};
+  for (const auto& [id, text] : segments) requests.push_back(Segment(id, text));
+  Received got = Session(requests);
+  ASSERT_TRUE(got.status.ok()) << got.status.error_message();
+  std::vector<v1::SegmentAudio> audio;
+  std::vector<int64_t> ends;
+  for (const auto& m : got.messages) {
+    if (m.has_audio()) audio.push_back(m.audio());
+    if (m.has_segment_end()) ends.push_back(m.segment_end().total_samples());
+  }
+  ASSERT_EQ(audio.size(), want.size());
+  for (size_t i = 0; i < audio.size(); ++i) {
+    const EncodedAudio& w = want[i].second;
+    EXPECT_EQ(audio[i].segment_id(), want[i].first) << i;
+    EXPECT_EQ(audio[i].chunk().data(), w.data) << i;
+    EXPECT_THAT(audio[i].chunk().packets(), ::testing::ElementsAreArray(w.packets)) << i;
+    EXPECT_EQ(audio[i].chunk().sequence(), w.sequence) << i;
+    EXPECT_EQ(audio[i].chunk().timestamp_samples(), w.timestamp_samples) << i;
+    EXPECT_EQ(audio[i].chunk().num_samples(), w.num_samples) << i;
+  }
+  EXPECT_EQ(ends, segment_samples);
 }
 
 TEST_F(SpeechTranslateTest, TranslationOfTheNextSegmentRunsWhileTheCurrentOneIsSpoken) {
