@@ -19,6 +19,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
+#include "engines/core/manifest.h"
 #include "engines/core/translation_engine.h"
 #include "engines/torch/device.h"
 #include "server/config.h"
@@ -95,9 +96,11 @@ int main(int argc, char** argv) {
   auto loader = loaders.translation.find("nllb-m2m100");
   if (loader == loaders.translation.end()) return Fail("this build has no NLLB engine");
 
-  auto direct = loader->second("direct", model_dir, options);
+  auto manifest = vox::LoadManifest(model_dir, /*verify_checksums=*/false);
+  if (!manifest.ok()) return Fail(std::string(manifest.status().message()));
+  auto direct = loader->second("direct", *manifest, options);
   if (!direct.ok()) return Fail(std::string(direct.status().message()));
-  auto served = loader->second("served", model_dir, options);
+  auto served = loader->second("served", *manifest, options);
   if (!served.ok()) return Fail(std::string(served.status().message()));
 
   auto registry = std::make_unique<vox::ModelRegistry>();
