@@ -200,7 +200,7 @@ def make_xtts(preset: str, dtype_name: str, out: str, seed: int) -> dict:
         with open(os.path.join(ckpt, "vocab.json"), "w", encoding="utf-8") as f:
             json.dump(vocab, f, ensure_ascii=False, indent=1)
         saved = export_xtts.build_model, export_xtts.load_voices
-        export_xtts.build_model = lambda _ckpt: (model, cfg, config)
+        export_xtts.build_model = lambda _ckpt, _batched_step=True: (model, cfg, config)
         export_xtts.load_voices = lambda _path, _d, _s: (list(XTTS_VOICES), latents, embs)
         try:
             manifest = export_xtts.export(ckpt, out, dtype_name, name=f"xtts-{preset}-synthetic")
