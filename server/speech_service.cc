@@ -167,13 +167,8 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
         AudioStreamEncoder::Create(routed_.audio, routed_.model->engine->sample_rate());
     if (!encoder.ok()) return stream_.Finish(encoder.status());
     encoder_ = std::move(*encoder);
-    const AudioHeaderInfo& h = encoder_->header();
     v1::SynthesizeResponse header;
-    header.mutable_header()->set_encoding(EncodingToProto(h.encoding));
-    header.mutable_header()->set_sample_rate_hz(h.sample_rate_hz);
-    header.mutable_header()->set_channels(h.channels);
-    header.mutable_header()->set_pre_skip(h.pre_skip);
-    header.mutable_header()->set_frame_samples(h.frame_samples);
+    AudioHeaderToProto(encoder_->header(), header.mutable_header());
     const size_t header_bytes = header.ByteSizeLong();
     stream_.Push(std::move(header), header_bytes);
 
@@ -425,13 +420,16 @@ SpeechServiceImpl::SpeechServiceImpl(const ModelRegistry* registry,
       limits_(limits),
       write_pool_(limits.write_threads) {}
 
-v1::AudioEncoding EncodingToProto(AudioEncoding e) {
-  switch (e) {
-    case AudioEncoding::kOpus: return v1::AUDIO_ENCODING_OPUS;
-    case AudioEncoding::kOggOpus: return v1::AUDIO_ENCODING_OGG_OPUS;
-    case AudioEncoding::kPcm16: return v1::AUDIO_ENCODING_PCM16;
+void AudioHeaderToProto(const AudioHeaderInfo& h, v1::AudioHeader* out) {
+  switch (h.encoding) {
+    case AudioEncoding::kOpus: out->set_encoding(v1::AUDIO_ENCODING_OPUS); break;
+    case AudioEncoding::kOggOpus: out->set_encoding(v1::AUDIO_ENCODING_OGG_OPUS); break;
+    case AudioEncoding::kPcm16: out->set_encoding(v1::AUDIO_ENCODING_PCM16); break;
   }
-  return v1::AUDIO_ENCODING_UNSPECIFIED;
+  out->set_sample_rate_hz(h.sample_rate_hz);
+  out->set_channels(h.channels);
+  out->set_pre_skip(h.pre_skip);
+  out->set_frame_samples(h.frame_samples);
 }
 
 grpc::ServerWriteReactor<v1::SynthesizeResponse>* SpeechServiceImpl::Synthesize(

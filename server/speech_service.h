@@ -14,8 +14,9 @@
 
 namespace vox {
 
-// The vox.v1 name of an audio encoding (for the headers of Synthesize and SpeechTranslate).
-v1::AudioEncoding EncodingToProto(AudioEncoding e);
+// The vox.v1 audio header of an encoder's stream (the first message of Synthesize and
+// SpeechTranslate audio).
+void AudioHeaderToProto(const AudioHeaderInfo& h, v1::AudioHeader* out);
 
 // A Synthesize request checked and routed.
 struct RoutedSynthesis {

@@ -187,13 +187,8 @@ absl::Status SpeechTranslateReactor::ConfigureLocked() {
       DeadlineOnClock(DeadlineOf(*context_), translation_.model->clock);
   speech_deadline_ = DeadlineOnClock(DeadlineOf(*context_), synthesis_.model->clock);
   phase_ = Phase::kRunning;
-  const AudioHeaderInfo& h = encoder_->header();
   v1::SpeechTranslateResponse header;
-  header.mutable_header()->set_encoding(EncodingToProto(h.encoding));
-  header.mutable_header()->set_sample_rate_hz(h.sample_rate_hz);
-  header.mutable_header()->set_channels(h.channels);
-  header.mutable_header()->set_pre_skip(h.pre_skip);
-  header.mutable_header()->set_frame_samples(h.frame_samples);
+  AudioHeaderToProto(encoder_->header(), header.mutable_header());
   QueueLocked(std::move(header));
   return absl::OkStatus();
 }
