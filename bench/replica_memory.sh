@@ -4,9 +4,10 @@
 #
 #   bench/replica_memory.sh BUILD_DIR [MODELS_DIR ...]
 #
-# Default directories: BUILD_DIR/tiny/models (run with --max-batch-size 1, so that a second
-# worker's batch of activations does not hide the weights) and BUILD_DIR/synthetic/models (NLLB
-# 600M dims, 2 layers: cmake --build BUILD_DIR --target synthetic_nllb_600m_2layer).
+# Default directories: BUILD_DIR/tiny/models (run with TINY_FLAGS, default --max-batch-size 1, so
+# that a second worker's batch of activations does not hide the weights; TINY_FLAGS= runs the
+# default batch) and BUILD_DIR/synthetic/models (NLLB 600M dims, 2 layers: cmake --build
+# BUILD_DIR --target synthetic_nllb_600m_2layer).
 set -euo pipefail
 BUILD=${1:?usage: bench/replica_memory.sh BUILD_DIR [MODELS_DIR ...]}
 shift
@@ -35,7 +36,9 @@ peak() {
 printf '%-40s %-22s %14s %14s %7s\n' models flags "1 replica MB" "2 replicas MB" ratio
 for models in "$@"; do
   flags=()
-  [ "$(basename "$(dirname "$models")")" = tiny ] && flags=(--max-batch-size 1)
+  if [ "$(basename "$(dirname "$models")")" = tiny ]; then
+    read -r -a flags <<<"${TINY_FLAGS---max-batch-size 1}"
+  fi
   one=$(peak "$models" 1 "${flags[@]}")
   two=$(peak "$models" 2 "${flags[@]}")
   printf '%-40s %-22s %14.1f %14.1f %7.3f\n' "${models#"$BUILD"/}" "${flags[*]:-default}" \
