@@ -272,6 +272,10 @@ class FakeSpeechEngine : public SpeechEngine {
     stats.seed = 7;
     stats.codes = 11;
     const int chunks = request.text == "long" ? 300 : 5;
+    if (request.text == "block") {
+      absl::MutexLock lock(&mu_);
+      if (!running_.HasBeenNotified()) running_.Notify();
+    }
     for (int c = 0; c < chunks || request.text == "block"; ++c) {
       if (stop) {
         absl::Status s = stop();
@@ -296,6 +300,8 @@ class FakeSpeechEngine : public SpeechEngine {
     return stats;
   }
 
+  // A "block" synthesis started (the engine is running it and polls its StopCheck).
+  absl::Notification& running() { return running_; }
   absl::Notification& stopped() { return stopped_; }
   absl::Status stopped_with() {
     absl::MutexLock lock(&mu_);
@@ -333,6 +339,7 @@ class FakeSpeechEngine : public SpeechEngine {
   int steps_ = 0;
   int left_unfinished_ = 0;
   absl::Mutex mu_;
+  absl::Notification running_;
   absl::Notification stopped_;
   absl::Status stopped_with_;
   ModelInfo info_;

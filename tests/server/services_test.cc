@@ -619,11 +619,14 @@ TEST_F(ServicesTest, CancellingAWholeRequestSynthesisStopsTheEngineThroughItsSto
   v1::SynthesizeResponse msg;
   ASSERT_TRUE(reader->Read(&msg));
   ASSERT_TRUE(msg.has_header());
+  // The header goes out before the sequence joins: cancelling while it still waits in the queue
+  // would end it without ever running the engine. Cancel once the engine runs it.
+  ASSERT_TRUE(voice_->running().WaitForNotificationWithTimeout(absl::Seconds(20)));
   context.TryCancel();
   while (reader->Read(&msg)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  voice_->stopped().WaitForNotification();
+  ASSERT_TRUE(voice_->stopped().WaitForNotificationWithTimeout(absl::Seconds(20)));
   EXPECT_EQ(voice_->stopped_with().code(), absl::StatusCode::kCancelled);
 }
 
