@@ -40,12 +40,7 @@ absl::StatusOr<AudioEncoding> EncodingFromProto(v1::AudioEncoding e) {
 
 v1::SynthesizeResponse AudioMessage(EncodedAudio* audio) {
   v1::SynthesizeResponse msg;
-  v1::AudioChunk* chunk = msg.mutable_audio();
-  chunk->set_data(std::move(audio->data));
-  for (std::string& p : audio->packets) *chunk->add_packets() = std::move(p);
-  chunk->set_sequence(audio->sequence);
-  chunk->set_timestamp_samples(audio->timestamp_samples);
-  chunk->set_num_samples(audio->num_samples);
+  AudioChunkToProto(audio, msg.mutable_audio());
   return msg;
 }
 
@@ -419,6 +414,14 @@ SpeechServiceImpl::SpeechServiceImpl(const ModelRegistry* registry,
       metrics_(metrics),
       limits_(limits),
       write_pool_(limits.write_threads) {}
+
+void AudioChunkToProto(EncodedAudio* audio, v1::AudioChunk* out) {
+  out->set_data(std::move(audio->data));
+  for (std::string& p : audio->packets) *out->add_packets() = std::move(p);
+  out->set_sequence(audio->sequence);
+  out->set_timestamp_samples(audio->timestamp_samples);
+  out->set_num_samples(audio->num_samples);
+}
 
 void AudioHeaderToProto(const AudioHeaderInfo& h, v1::AudioHeader* out) {
   switch (h.encoding) {

@@ -17,6 +17,8 @@ namespace vox {
 // The vox.v1 audio header of an encoder's stream (the first message of Synthesize and
 // SpeechTranslate audio).
 void AudioHeaderToProto(const AudioHeaderInfo& h, v1::AudioHeader* out);
+// Moves an encoded chunk's bytes and packets into `out` (Synthesize and SpeechTranslate audio).
+void AudioChunkToProto(EncodedAudio* audio, v1::AudioChunk* out);
 
 // A Synthesize request checked and routed.
 struct RoutedSynthesis {

@@ -494,12 +494,7 @@ std::optional<v1::SpeechTranslateResponse> SpeechTranslateReactor::AudioMessage(
   v1::SpeechTranslateResponse msg;
   v1::SegmentAudio* audio = msg.mutable_audio();
   audio->set_segment_id(id);
-  v1::AudioChunk* chunk = audio->mutable_chunk();
-  chunk->set_data(std::move(out->data));
-  for (std::string& p : out->packets) *chunk->add_packets() = std::move(p);
-  chunk->set_sequence(out->sequence);
-  chunk->set_timestamp_samples(out->timestamp_samples);
-  chunk->set_num_samples(out->num_samples);
+  AudioChunkToProto(out, audio->mutable_chunk());
   return msg;
 }
 

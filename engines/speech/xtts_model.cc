@@ -128,7 +128,7 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
   // token the vocabulary has.
   {
     VOX_ASSIGN_OR_RETURN(XttsTokenizer tok, XttsTokenizer::FromFile(man.Path("vocab.json")));
-    model->tokenizer = std::make_shared<const XttsTokenizer>(std::move(tok));
+    model->tokenizer = std::make_unique<const XttsTokenizer>(std::move(tok));
   }
   const auto& cleaner = XttsCleanerLanguages();
   for (const auto& l : cfg.languages) {

@@ -69,7 +69,7 @@ struct XttsModel {
   std::shared_ptr<torch::jit::Module> module;
   torch::Tensor cond_latents;        // [V, cond_len, D] on device, GPT dtype
   torch::Tensor speaker_embeddings;  // [V, S, 1], float32
-  std::shared_ptr<const XttsTokenizer> tokenizer;
+  std::unique_ptr<const XttsTokenizer> tokenizer;
   std::vector<XttsManifest::Language> languages;  // supported: manifest ∩ cleaner ∩ vocab
   std::vector<VoiceInfo> voices;
   std::vector<std::string> voice_names;
