@@ -2,17 +2,10 @@
 
 #include <utility>
 
+#include "engines/core/manifest_fields.h"
 #include "engines/core/status_macros.h"
 
 namespace vox {
-namespace {
-
-absl::Status FieldError(const Manifest& m, const std::string& field, const std::string& problem) {
-  return absl::FailedPreconditionError(
-      absl::StrCat(m.manifest_path, ": field '", field, "' ", problem));
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<NllbModel>> NllbModel::Load(const std::string& name,
                                                            NllbManifest manifest,
@@ -20,11 +13,12 @@ absl::StatusOr<std::unique_ptr<NllbModel>> NllbModel::Load(const std::string& na
   auto model = std::make_unique<NllbModel>();
   static_cast<NllbManifest&>(*model) = std::move(manifest);
   const Manifest& m = model->common;
+  const ManifestFields fields(m);
   auto device = ResolveDevice(options.device);
   if (!device.ok()) return device.status();
   model->device = *device;
   auto exported = ParseDType(m.dtype);
-  if (!exported.ok()) return FieldError(m, "dtype", std::string(exported.status().message()));
+  if (!exported.ok()) return fields.Error("dtype", std::string(exported.status().message()));
   model->dtype = *exported;
   if (!options.dtype.empty()) {
     auto wanted = ParseDType(options.dtype);
@@ -38,9 +32,9 @@ absl::StatusOr<std::unique_ptr<NllbModel>> NllbModel::Load(const std::string& na
   if (!spm.ok()) return spm.status();
   model->spm = *std::move(spm);
   if (model->spm->piece_count() != model->spm_size) {
-    return FieldError(m, "tokenizer.spm_size",
-                      absl::StrCat("is ", model->spm_size, " but ", tokenizer_path, " has ",
-                                   model->spm->piece_count(), " pieces (mismatched tokenizer file)"));
+    return fields.Error("tokenizer.spm_size",
+                        absl::StrCat("is ", model->spm_size, " but ", tokenizer_path, " has ",
+                                     model->spm->piece_count(), " pieces (mismatched tokenizer file)"));
   }
 
   auto module = LoadTorchModule(m.Path("model.ts"), model->device);

@@ -15,16 +15,6 @@
 
 namespace vox {
 
-// The double a user meant by a float: 0.6f -> 0.6 (not 0.60000002384...), via its shortest
-// decimal form, so n ** lp equals the Python reference's for the same option value.
-double ShortestDouble(float value) {
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
-  if (ec != std::errc()) return static_cast<double>(value);
-  *end = '\0';
-  return std::strtod(buf, nullptr);
-}
-
 absl::Status CheckNllbParams(const TranslationParams& params) {
   if (params.beam_size < 1 || params.beam_size > NllbEngine::kMaxBeamSize) {
     return absl::InvalidArgumentError(absl::StrCat("beam_size ", params.beam_size,
@@ -43,6 +33,16 @@ absl::Status CheckNllbParams(const TranslationParams& params) {
 }
 
 namespace {
+
+// The double a user meant by a float: 0.6f -> 0.6 (not 0.60000002384...), via its shortest
+// decimal form, so n ** lp equals the Python reference's for the same option value.
+double ShortestDouble(float value) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
+  if (ec != std::errc()) return static_cast<double>(value);
+  *end = '\0';
+  return std::strtod(buf, nullptr);
+}
 
 // Pads the self-attention side of `rows` on the left of T with `n` masked columns (zeros: a
 // masked score is replaced by the fill value, but 0 * NaN would still poison the values).

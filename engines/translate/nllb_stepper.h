@@ -21,9 +21,6 @@ std::unique_ptr<TranslationStepper> NewNllbStepper(const NllbModel* model, NllbE
 // INVALID_ARGUMENT for a beam size, length penalty or fixed_length the engine cannot honour.
 absl::Status CheckNllbParams(const TranslationParams& params);
 
-// The double a user meant by a float: 0.6f -> 0.6, via its shortest decimal form.
-double ShortestDouble(float value);
-
 }  // namespace vox
 
 #endif  // VOX_ENGINES_TRANSLATE_NLLB_STEPPER_H_
