@@ -535,6 +535,11 @@ TEST_F(SpeechTranslateTest, CancelDuringTranslationStopsItAndQueuedWork) {
   ASSERT_TRUE(stream->Read(&msg));
   ASSERT_TRUE(msg.has_header());
   ASSERT_TRUE(WaitFor([&] { return translator_->calls() >= 1; }));
+  // Segment 2 is read and submitted (queued behind the held call, or in its batch) before the
+  // cancel: on a busy machine the cancel could otherwise come before the server read it, and no
+  // job of it would exist.
+  TranslationScheduler& scheduler = *registry_->translation()[0]->scheduler;
+  ASSERT_TRUE(WaitFor([&] { return scheduler.queue_depth() + scheduler.active() >= 2; }));
   context.TryCancel();
   while (stream->Read(&msg)) {
   }
