@@ -19,7 +19,7 @@ directory in Coqui's published layout (the keys Coqui 0.28 loads) to a scratch d
 tools/export_xtts.py exports it unchanged.
 
 Memory: NLLB tensors are created one at a time directly in --dtype (on --device), so the peak is
-one copy of the weights. XTTS (~520M parameters in Coqui's layout at v2 dimensions, 1.9 GB
+one copy of the weights. XTTS (467M values in Coqui's layout at v2 dimensions, 1.9 GB
 model.pth) is written in float32, then read back and converted by the exporter, as a real
 export is; the scratch checkpoint needs its size on the temporary disk.
 
