@@ -14,20 +14,25 @@ and tools/export_xtts.py's export() run unchanged, only their checkpoint readers
 generators of random tensors (normal, std 0.02; layer norms 1, biases 0, so activations stay
 finite in bfloat16 through every layer). Nothing here is a real translation or voice.
 
+XTTS is "write the checkpoint, then export it": tools/xtts_checkpoint.py writes a checkpoint
+directory in Coqui's published layout (the keys Coqui 0.28 loads) to a scratch directory and
+tools/export_xtts.py exports it unchanged.
+
 Memory: NLLB tensors are created one at a time directly in --dtype (on --device), so the peak is
-one copy of the weights. XTTS (~470M parameters at v2 dimensions) is built in float32 on the CPU
-and converted by the exporter, as a real export is.
+one copy of the weights. XTTS (467M values in Coqui's layout at v2 dimensions, 1.9 GB
+model.pth) is written in float32, then read back and converted by the exporter, as a real
+export is; the scratch checkpoint needs its size on the temporary disk.
 
 Tokenizers: NLLB gets a small SentencePiece model (tools/tiny_nllb.py's training, or --spm) and
 the 202 language codes at the released ids 256001 + i (stated in a synthetic tokenizer.json, the
 way hub checkpoints state them), consistent with the 256206-row vocabulary. XTTS gets
-tools/tiny_xtts.py's BPE vocab.json and 17 languages; `num_text_tokens` is the released 6681.
+tools/tiny_xtts.py's BPE vocab.json padded with unused tokens to the released 6681 ids, and 17
+languages.
 
 Exit status 0 on success, 1 with a message on error, 2 for a bad command line.
 """
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
@@ -39,6 +44,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_nllb  # noqa: E402
 import export_xtts  # noqa: E402
+import xtts_checkpoint  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -58,14 +64,9 @@ NLLB_VOCAB = 256206          # 256000 pieces + 1 + 202 language codes + <mask> +
 NLLB_FIRST_LANGUAGE_ID = 256001
 NLLB_MAX_POSITIONS = 1024
 
-# coqui/XTTS-v2 dimensions (shared/XTTS_FACTS.md): GPT d=1024, 30 layers, 16 heads; HiFi-GAN
-# 512 initial channels, 512-dim speaker embedding.
-XTTS_PRESETS = {
-    "v2": dict(d=1024, layers=30, heads=16, hifi_c0=512, speaker_dim=512),
-    "v2-2layer": dict(d=1024, layers=2, heads=16, hifi_c0=512, speaker_dim=512),
-}
-XTTS_TEXT_TOKENS = 6681
-XTTS_VOICES = ["Synthetic One", "Synthetic Two"]
+# coqui/XTTS-v2 dimensions: the checkpoint presets of tools/xtts_checkpoint.py that have random
+# weights (v2: d 1024, 30 layers, 16 heads, 6681 text tokens; v2-2layer: 2 layers).
+XTTS_PRESETS = {k: v for k, v in xtts_checkpoint.PRESETS.items() if v is not None}
 
 STD = 0.02
 
@@ -152,65 +153,20 @@ def make_nllb(preset: str, dtype_name: str, out: str, device: str, spm: str, see
 # XTTS
 
 
-def _xtts_checkpoint_config(p: dict) -> Tuple[dict, dict, dict]:
-    """(config.json, vocab.json, a shape-only state dict) in the published layout, for
-    export_xtts.derive_config."""
-    import tiny_xtts  # tools/tiny_xtts.py: config.json / vocab.json in the published layout
-
-    vocab = tiny_xtts.make_vocab()
-    num_text = max(vocab["model"]["vocab"].values()) + 1
-    config = tiny_xtts.make_config(num_text)
-    args = config["model_args"]
-    args.update(gpt_layers=p["layers"], gpt_n_model_channels=p["d"], gpt_n_heads=p["heads"],
-                decoder_input_dim=p["d"], d_vector_dim=p["speaker_dim"],
-                gpt_max_text_tokens=402, gpt_max_audio_tokens=605)
-    wd = "hifigan_decoder.waveform_decoder."
-    meta = {wd + "conv_pre.weight": torch.empty(p["hifi_c0"], p["d"], 7, device="meta"),
-            wd + "cond_layer.weight": torch.empty(p["hifi_c0"], p["speaker_dim"], 1, device="meta")}
-    c = p["hifi_c0"]
-    for i, k in enumerate(export_xtts.HIFIGAN_DEFAULTS["upsample_kernel_sizes"]):
-        meta[f"{wd}ups.{i}.weight"] = torch.empty(c, c // 2, k, device="meta")
-        c //= 2
-    return config, vocab, meta
-
-
-def make_xtts(preset: str, dtype_name: str, out: str, seed: int) -> dict:
-    p = XTTS_PRESETS[preset]
-    config, vocab, shapes = _xtts_checkpoint_config(p)
-    try:
-        cfg, channels, cond_dim = export_xtts.derive_config(config, shapes, vocab)
-    except export_xtts.ExportError as e:
-        raise SyntheticError(str(e)) from None
-    cfg["num_text_tokens"] = max(cfg["num_text_tokens"], XTTS_TEXT_TOKENS)
-    gen = _generator(torch.device("cpu"), seed)
-    with torch.no_grad():
-        model = export_xtts.XttsModel(cfg, channels, cond_dim)
-        for name, t in model.named_parameters():
-            if name.startswith("hifigan_decoder.") and t.dim() == 3:
-                # convolutions: unit-variance outputs so the waveform is neither 0 nor clipped
-                t.normal_(0.0, 1.0 / math.sqrt(t.shape[1] * t.shape[2]), generator=gen)
-            else:
-                _fill_(name, t, gen)
-        model.eval()
-        latents = torch.randn(len(XTTS_VOICES), 32, p["d"], generator=gen)
-        embs = torch.nn.functional.normalize(torch.randn(len(XTTS_VOICES), p["speaker_dim"], generator=gen),
-                                             dim=1).unsqueeze(-1)
-
+def make_xtts(preset: str, dtype_name: str, out: str, seed: int, dims: dict = None) -> dict:
+    """Writes the synthetic checkpoint in Coqui's layout (tools/xtts_checkpoint.py) into a scratch
+    directory, then exports it with tools/export_xtts.py: the path a real checkpoint takes.
+    `dims` overrides the preset's dimensions (small-scale tests)."""
     with tempfile.TemporaryDirectory(prefix="synthetic-xtts-") as ckpt:
-        with open(os.path.join(ckpt, "vocab.json"), "w", encoding="utf-8") as f:
-            json.dump(vocab, f, ensure_ascii=False, indent=1)
-        saved = export_xtts.build_model, export_xtts.load_voices
-        export_xtts.build_model = lambda _ckpt, _batched_step=True: (model, cfg, config)
-        export_xtts.load_voices = lambda _path, _d, _s: (list(XTTS_VOICES), latents, embs)
         try:
+            info = xtts_checkpoint.make_random(preset, ckpt, seed, dims)
             manifest = export_xtts.export(ckpt, out, dtype_name, name=f"xtts-{preset}-synthetic")
-        except export_xtts.ExportError as e:
+        except (export_xtts.ExportError, xtts_checkpoint.CheckpointError) as e:
             raise SyntheticError(str(e)) from None
-        finally:
-            export_xtts.build_model, export_xtts.load_voices = saved
     manifest["source"] = {"checkpoint": None, "format": "synthetic", "preset": preset, "seed": seed,
-                          "init": f"GPT normal(0, {STD}), layer norms 1, biases 0; "
-                                  f"HiFi-GAN normal(0, 1/sqrt(fan_in))"}
+                          "dims": info["dims"],
+                          "init": f"tools/xtts_checkpoint.py: GPT normal(0, {xtts_checkpoint.STD}), norms 1, "
+                                  f"biases 0; HiFi-GAN normal(0, 1/sqrt(fan_in))"}
     _rewrite_manifest(out, manifest)
     return manifest
 

@@ -2,9 +2,15 @@
 """The tiny synthetic XTTS v2 model: checkpoint in the published layout, export, goldens.
 
 make(out) writes
-  out/checkpoints/xtts-tiny/   model.pth (real key names, tiny dims, weight norm in the
-                               parametrizations style, a few cloning-only keys), config.json (with
-                               Infinity literals), vocab.json (HF tokenizers BPE), speakers_xtts.pth
+  out/checkpoints/xtts-tiny/   model.pth (every key of Coqui 0.28's Xtts.state_dict at tiny GPT
+                               dims, weight norm in the parametrizations style; written through
+                               tools/xtts_checkpoint.py), config.json (with Infinity literals),
+                               vocab.json (HF tokenizers BPE), speakers_xtts.pth. Its HiFi-GAN is
+                               32 channels wide (fast tests); Coqui hard-codes 512, so Coqui loads
+                               every key but the vocoder's.
+  out/checkpoints/xtts-tiny-coqui/  the same GPT with Coqui's fixed widths (HiFi-GAN 512, speaker
+                               embedding 512) and shorter utterances: Coqui loads it unmodified
+  out/models-coqui/xtts-tiny-coqui/  its export (outside models/: voxd --models out/models skips it)
   out/models/xtts-tiny/        exported by tools/export_xtts.py (the path real checkpoints take)
   out/legacy/xtts-tiny-v1/     the same checkpoint exported without `step_slots` (exporter
                                version 1's methods): engines must still run such models
@@ -24,12 +30,15 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_xtts  # noqa: E402
+import xtts_checkpoint  # noqa: E402
 import xtts_reference  # noqa: E402
 
 NAME = "xtts-tiny"
+COQUI_NAME = "xtts-tiny-coqui"
 D, LAYERS, HEADS = 64, 3, 4
 SPEAKER_DIM = 16
 HIFI_C0 = 32
+COQUI_DRIFT = 4.0   # xtts-tiny-coqui: utterances of tens of codes (Coqui's HiFi-GAN is 512 wide)
 AUDIO_TOKENS = 1026
 ACTIVE = 200        # codes with strong head rows
 DRIFT = 25.0        # mel position drift: 1 unit per DRIFT codes
@@ -85,30 +94,8 @@ def make_vocab() -> dict:
     }
 
 
-def make_config(num_text_tokens: int) -> dict:
-    inf = float("inf")  # json.dump writes it as the non-standard literal Infinity, like XTTS's file
-    return {
-        "model": "xtts",
-        "languages": LANGUAGES,
-        "audio": {"sample_rate": 22050, "output_sample_rate": 24000},
-        "model_args": {
-            "gpt_batch_size": 1, "enable_redaction": False, "kv_cache": True,
-            "gpt_checkpoint": None, "clvp_checkpoint": None, "decoder_checkpoint": None,
-            "num_chars": 255, "tokenizer_file": "", "gpt_max_audio_tokens": MAX_AUDIO,
-            "gpt_max_text_tokens": MAX_TEXT, "gpt_max_prompt_tokens": 70, "gpt_layers": LAYERS,
-            "gpt_n_model_channels": D, "gpt_n_heads": HEADS, "gpt_number_text_tokens": num_text_tokens,
-            "gpt_start_text_token": None, "gpt_stop_text_token": None, "gpt_num_audio_tokens": AUDIO_TOKENS,
-            "gpt_start_audio_token": 1024, "gpt_stop_audio_token": 1025, "gpt_code_stride_len": 1024,
-            "gpt_use_masking_gt_prompt_approach": True, "gpt_use_perceiver_resampler": True,
-            "input_sample_rate": 22050, "output_sample_rate": 24000, "output_hop_length": 256,
-            "decoder_input_dim": D, "d_vector_dim": SPEAKER_DIM, "cond_d_vector_in_each_upsampling_layer": True,
-            "duration_const": 102400,
-        },
-        "max_audio_len": inf, "max_text_len": inf,
-        "temperature": 0.75, "length_penalty": 1.0, "repetition_penalty": 5.0, "top_k": 50, "top_p": 0.85,
-        "num_gpt_outputs": 1, "gpt_cond_len": 30, "gpt_cond_chunk_len": 4, "max_ref_len": 30,
-        "sound_norm_refs": False,
-    }
+def make_config(num_text_tokens: int, speaker_dim: int = SPEAKER_DIM) -> dict:
+    return xtts_checkpoint.coqui_config(D, LAYERS, HEADS, num_text_tokens, speaker_dim, LANGUAGES)
 
 
 def _wn(sd: dict, key: str, w: torch.Tensor, style: str, gen: torch.Generator) -> None:
@@ -126,7 +113,10 @@ def _wn(sd: dict, key: str, w: torch.Tensor, style: str, gen: torch.Generator) -
         raise ValueError(style)
 
 
-def make_state_dict(num_text_tokens: int, vocab: dict, style: str = "parametrizations", seed: int = 1234) -> dict:
+def make_state_dict(num_text_tokens: int, vocab: dict, style: str = "parametrizations", seed: int = 1234,
+                    hifi_c0: int = HIFI_C0, speaker_dim: int = SPEAKER_DIM, drift: float = DRIFT) -> dict:
+    """The weights inference reads (plus a few cloning-only keys); xtts_checkpoint.complete adds
+    the rest of Coqui's keys."""
     gen = torch.Generator().manual_seed(seed)
 
     def rnd(*shape, std=1.0):
@@ -146,7 +136,7 @@ def make_state_dict(num_text_tokens: int, vocab: dict, style: str = "parametriza
     # the stop logit rises with the number of codes (text and voice shift when it wins).
     u = torch.nn.functional.normalize(rnd(D), dim=0)
     pos = torch.arange(MAX_AUDIO + 3, dtype=torch.float32).unsqueeze(1)
-    sd["gpt.mel_pos_embedding.emb.weight"] = rnd(MAX_AUDIO + 3, D, std=0.3) + (pos / DRIFT) * u
+    sd["gpt.mel_pos_embedding.emb.weight"] = rnd(MAX_AUDIO + 3, D, std=0.3) + (pos / drift) * u
     for i in range(LAYERS):
         p = f"gpt.gpt.h.{i}."
         sd[p + "ln_1.weight"] = 1.0 + rnd(D, std=0.1)
@@ -161,7 +151,6 @@ def make_state_dict(num_text_tokens: int, vocab: dict, style: str = "parametriza
         sd[p + "mlp.c_fc.bias"] = rnd(4 * D, std=0.1)
         sd[p + "mlp.c_proj.weight"] = rnd(4 * D, D, std=0.5 / math.sqrt(4 * D))
         sd[p + "mlp.c_proj.bias"] = rnd(D, std=0.1)
-    sd["gpt.gpt.h.0.attn.bias"] = torch.ones(1, 1, 16, 16, dtype=torch.bool).tril()  # old causal-mask buffer
     sd["gpt.gpt.ln_f.weight"] = sign(D) * (1.0 + rnd(D, std=0.2).abs())
     sd["gpt.gpt.ln_f.bias"] = rnd(D, std=0.1)
     sd["gpt.final_norm.weight"] = sign(D) * (1.0 + rnd(D, std=0.2).abs())
@@ -183,11 +172,11 @@ def make_state_dict(num_text_tokens: int, vocab: dict, style: str = "parametriza
     sd["gpt.text_head.bias"] = rnd(num_text_tokens, std=0.1)
     # HiFi-GAN
     wd = "hifigan_decoder.waveform_decoder."
-    sd[wd + "conv_pre.weight"] = rnd(HIFI_C0, D, 7, std=1.0 / math.sqrt(D * 7))
-    sd[wd + "conv_pre.bias"] = rnd(HIFI_C0, std=0.1)
-    sd[wd + "cond_layer.weight"] = rnd(HIFI_C0, SPEAKER_DIM, 1, std=1.0 / math.sqrt(SPEAKER_DIM))
-    sd[wd + "cond_layer.bias"] = rnd(HIFI_C0, std=0.1)
-    ch = HIFI_C0
+    sd[wd + "conv_pre.weight"] = rnd(hifi_c0, D, 7, std=1.0 / math.sqrt(D * 7))
+    sd[wd + "conv_pre.bias"] = rnd(hifi_c0, std=0.1)
+    sd[wd + "cond_layer.weight"] = rnd(hifi_c0, speaker_dim, 1, std=1.0 / math.sqrt(speaker_dim))
+    sd[wd + "cond_layer.bias"] = rnd(hifi_c0, std=0.1)
+    ch = hifi_c0
     for i, (u_, k) in enumerate(zip([8, 8, 2, 2], [16, 16, 4, 4])):
         _wn(sd, f"{wd}ups.{i}", rnd(ch, ch // 2, k, std=1.0 / math.sqrt(ch * k / u_)), style, gen)
         sd[f"{wd}ups.{i}.bias"] = rnd(ch // 2, std=0.05)
@@ -198,36 +187,42 @@ def make_state_dict(num_text_tokens: int, vocab: dict, style: str = "parametriza
                 for conv in ("convs1", "convs2"):
                     _wn(sd, f"{wd}resblocks.{j}.{conv}.{n}", rnd(c, c, rk, std=0.5 / math.sqrt(c * rk)), style, gen)
                     sd[f"{wd}resblocks.{j}.{conv}.{n}.bias"] = rnd(c, std=0.05)
-        sd[f"{wd}conds.{i}.weight"] = rnd(c, SPEAKER_DIM, 1, std=0.3 / math.sqrt(SPEAKER_DIM))
+        sd[f"{wd}conds.{i}.weight"] = rnd(c, speaker_dim, 1, std=0.3 / math.sqrt(speaker_dim))
         sd[f"{wd}conds.{i}.bias"] = rnd(c, std=0.05)
         ch = c
     sd[wd + "conv_post.weight"] = rnd(1, ch, 7, std=1.0 / math.sqrt(ch * 7))
-    sd["hifigan_decoder.speaker_encoder.conv1.weight"] = rnd(8, 1, 3, 3, std=0.1)  # cloning only
     return sd
 
 
-def make_speakers(seed: int = 99) -> dict:
+def make_speakers(seed: int = 99, speaker_dim: int = SPEAKER_DIM) -> dict:
     gen = torch.Generator().manual_seed(seed)
     out = {}
     for name in VOICES:
         lat = torch.randn(1, 32, D, generator=gen)
-        emb = torch.nn.functional.normalize(torch.randn(1, SPEAKER_DIM, generator=gen), dim=1).unsqueeze(-1)
+        emb = torch.nn.functional.normalize(torch.randn(1, speaker_dim, generator=gen), dim=1).unsqueeze(-1)
         out[name] = {"gpt_cond_latent": lat, "speaker_embedding": emb}
     return out
 
 
-def make_checkpoint(ckpt_dir: str, style: str = "parametrizations") -> None:
-    os.makedirs(ckpt_dir, exist_ok=True)
+def make_checkpoint(ckpt_dir: str, style: str = "parametrizations", coqui_widths: bool = False) -> dict:
+    """Writes the tiny checkpoint with every key of Coqui's layout (tools/xtts_checkpoint.py);
+    coqui_widths: Coqui's fixed HiFi-GAN and speaker widths (512) and shorter utterances."""
     vocab = make_vocab()
-    ids = list(vocab["model"]["vocab"].values())
-    num_text = max(ids) + 1
-    with open(os.path.join(ckpt_dir, "vocab.json"), "w", encoding="utf-8") as f:
-        json.dump(vocab, f, ensure_ascii=False, indent=1)
-    with open(os.path.join(ckpt_dir, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(make_config(num_text), f, indent=2)  # writes Infinity
-    sd = make_state_dict(num_text, vocab, style)
-    torch.save({"model": sd, "step": 1000, "date": "synthetic"}, os.path.join(ckpt_dir, "model.pth"))
-    torch.save(make_speakers(), os.path.join(ckpt_dir, "speakers_xtts.pth"))
+    num_text = max(vocab["model"]["vocab"].values()) + 1
+    hifi_c0 = xtts_checkpoint.COQUI_VOCODER_CHANNELS if coqui_widths else HIFI_C0
+    speaker_dim = xtts_checkpoint.COQUI_SPEAKER_DIM if coqui_widths else SPEAKER_DIM
+    sd = make_state_dict(num_text, vocab, "parametrizations", hifi_c0=hifi_c0, speaker_dim=speaker_dim,
+                         drift=COQUI_DRIFT if coqui_widths else DRIFT)
+    shapes = xtts_checkpoint.layout(D, LAYERS, HEADS, num_text, hifi_c0, speaker_dim)
+    sd = xtts_checkpoint.complete(sd, shapes, torch.Generator().manual_seed(4321))
+    if style == "weight_g":
+        sd = xtts_checkpoint.to_weight_g_style(sd)
+    elif style != "parametrizations":
+        raise ValueError(style)
+    xtts_checkpoint.write(ckpt_dir, make_config(num_text, speaker_dim), vocab, sd,
+                          make_speakers(speaker_dim=speaker_dim))
+    return {"dims": {"d": D, "layers": LAYERS, "heads": HEADS, "hifi_c0": hifi_c0, "speaker_dim": speaker_dim},
+            "parameters": sum(v.numel() for v in sd.values())}
 
 
 class _Blob:
@@ -311,6 +306,9 @@ def make(out: str) -> None:
     export_xtts.export(ckpt_dir, os.path.join(out, "legacy", NAME + "-v1"), "float32", NAME + "-v1",
                        batched_step=False)
     g = make_goldens(ckpt_dir, model_dir, os.path.join(golden_dir, NAME + ".json"))
+    coqui_ckpt = os.path.join(out, "checkpoints", COQUI_NAME)
+    make_checkpoint(coqui_ckpt, coqui_widths=True)
+    export_xtts.export(coqui_ckpt, os.path.join(out, "models-coqui", COQUI_NAME), "float32", COQUI_NAME)
     lens = [len(r["codes"]) for r in g["runs"]]
     print(f"tiny xtts: {len(g['texts'])} texts, {len(g['runs'])} runs, codes per run {lens}")
 
