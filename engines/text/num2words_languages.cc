@@ -73,7 +73,9 @@ std::string DropLastCodePoints(const std::string& s, size_t k) {
   return s.substr(0, end);
 }
 
-// Num2Word_ES.to_ordinal for value < 10^18 (int64); KeyError paths fall back to the cardinal.
+// Num2Word_ES.to_ordinal (num2words 0.5.14) for value < 10^18 (int64). Above 1000 it splits at
+// dec = 1000 ** int(math.log(value, 1000)) (a float logarithm, so 10^6 splits at 1000); a `dec`
+// missing from the ords table is a KeyError in num2words and an error here.
 absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value) {
   static const std::map<int64_t, std::string> ords = {
       {1, "primer"},      {2, "segund"},         {3, "tercer"},        {4, "cuart"},
@@ -92,13 +94,6 @@ absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value)
     while (b < s.size() && s[b] == ' ') ++b;
     return s.substr(b);
   };
-  if (value < 0) {
-    // A remainder below zero (value - int(value / dec * dec) after the float rounded up), where
-    // num2words raises TypeError("Cannot treat negative num ... as ordinal").
-    return absl::OutOfRangeError(absl::StrCat(
-        "num2words cannot read this number as a Spanish ordinal (negative remainder ", value,
-        ")"));
-  }
   std::string text;
   if (value == 0) {
     text = "";
@@ -119,27 +114,27 @@ absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value)
     if (!r.ok()) return r.status();
     text = ords.at(cen) + "o " + *r;
   } else {
-    // dec = 10 ** ((((len(str(int(value))) - 1) / 3 - 1) + 1) * 3), in floats.
-    const double len = static_cast<double>(std::to_string(value).size());
-    const double x = (((len - 1) / 3 - 1) + 1) * 3;
-    const double dec = std::pow(10.0, x);
-    int64_t key = -1;
-    for (int64_t k : {1000LL, 1000000LL, 1000000000LL, 1000000000000LL, 1000000000000000LL}) {
-      if (dec == static_cast<double>(k)) key = k;
+    // math.log(x, base) is log(x) / log(base) in doubles.
+    const double exponent = std::log(static_cast<double>(value)) / std::log(1000.0);
+    const int e = static_cast<int>(exponent);
+    int64_t dec = 1;
+    for (int i = 0; i < e && dec <= 1000000000000000LL; ++i) dec *= 1000;
+    auto key = ords.find(dec);
+    if (e > 5 || key == ords.end()) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "num2words cannot read ", value, " as a Spanish ordinal (no ordinal word for 1000^", e,
+          ")"));
     }
-    if (key < 0) return conv.ToCardinal(FromInt(value));  // KeyError → cardinal
-    const double vd = static_cast<double>(value);
-    const int64_t part = static_cast<int64_t>(std::trunc((vd / dec) * dec));
-    const double ratio = static_cast<double>(part) / dec;
+    const int64_t high = value / dec, low = value % dec;
     std::string cardinal;
-    if (ratio != 1) {
-      auto c = CardinalOfDouble(conv, ratio);
+    if (high != 1) {
+      auto c = conv.ToCardinal(FromInt(static_cast<uint64_t>(high)));
       if (!c.ok()) return c.status();
       cardinal = *c;
     }
-    auto r = SpanishOrdinal(conv, value - part);
+    auto r = SpanishOrdinal(conv, low);
     if (!r.ok()) return r.status();
-    text = cardinal + ords.at(key) + "o " + *r;
+    text = cardinal + key->second + "o " + *r;
   }
   return strip(text);
 }
@@ -155,7 +150,7 @@ class Spanish : public Converter {
             {60, "sesenta"}, {50, "cincuenta"}, {40, "cuarenta"}, {30, "treinta"}},
            {"veintinueve", "veintiocho", "veintisiete", "veintiséis", "veinticinco",
             "veinticuatro", "veintitrés", "veintidós", "veintiuno", "veinte", "diecinueve",
-            "dieciocho", "diecisiete", "dieciseis", "quince", "catorce", "trece", "doce", "once",
+            "dieciocho", "diecisiete", "dieciséis", "quince", "catorce", "trece", "doce", "once",
             "diez", "nueve", "ocho", "siete", "seis", "cinco", "cuatro", "tres", "dos", "uno",
             "cero"});
   }

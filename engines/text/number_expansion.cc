@@ -126,8 +126,9 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
         {"EUR", "euro", "euros", "centime", "centimes"},
         {"GBP", "livre", "livres", "penny", "pence"}}},
       {"es", " con",
-       {{"USD", "dolar", "dólares", "centavo", "centavos"},
-        {"EUR", "euro", "euros", "céntimo", "céntimos"}}}};
+       {{"USD", "dólar", "dólares", "centavo", "centavos"},
+        {"EUR", "euro", "euros", "céntimo", "céntimos"},
+        {"GBP", "libra", "libras", "penique", "peniques"}}}};
   const Forms* f = nullptr;
   std::string separator;
   std::vector<std::string> known;
@@ -148,9 +149,22 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
   if (!lt.ok()) return lt.status();
   auto ct = conv->ToCardinal(FromInt(right));
   if (!ct.ok()) return ct.status();
-  std::string out = absl::StrCat(*lt, " ", Eq(left, 1) ? f->one : f->many, separator, " ", *ct,
-                                 " ", right == 1 ? f->cent_one : f->cent_many);
-  if (lang == "es") out = absl::StrReplaceAll(out, {{"uno", "un"}});
+  std::string units = absl::StrCat(*lt, " ", Eq(left, 1) ? f->one : f->many);
+  std::string cents = absl::StrCat(*ct, " ", right == 1 ? f->cent_one : f->cent_many);
+  if (lang == "es") {
+    // Num2Word_ES.to_currency (0.5.14): feminine units for GBP ("una libra", "doscientas
+    // libras"), "veintiún", then "uno" → "un"; the cents part (peniques, céntimos, centavos) is
+    // masculine.
+    if (currency == "GBP") {
+      units = absl::StrReplaceAll(units, {{"uno", "una"}});
+      units = absl::StrReplaceAll(units, {{"cientos", "cientas"}});
+    }
+    for (std::string* part : {&units, &cents}) {
+      *part = absl::StrReplaceAll(*part, {{"veintiuno", "veintiún"}});
+      *part = absl::StrReplaceAll(*part, {{"uno", "un"}});
+    }
+  }
+  std::string out = absl::StrCat(units, separator, " ", cents);
   if (lang == "de") out = absl::StrReplaceAll(out, {{"eins ", "ein "}});
   return out;
 }

@@ -102,6 +102,10 @@ const std::vector<LanguageTables>& Tables() {
        {{"dr", "doktor"}, {"b", "bácsi"}, {"nőv", "nővér"}},
        {{"&", " és "}, {"@", " kukac "}, {"%", " százalék "}, {"#", " kettőskereszt "},
         {"$", " dollár "}, {"£", " font "}, {"°", " fok "}}},
+      {"hi",
+       {},
+       {{"&", " और "}, {"@", " ऐट दी रेट "}, {"%", " प्रतिशत "}, {"#", " हैश "},
+        {"$", " डॉलर "}, {"£", " पाउंड "}, {"°", " डिग्री "}}},
   };
   return *tables;
 }
@@ -222,9 +226,10 @@ absl::Status NumberError(std::u32string_view what, const absl::Status& s) {
       "cannot read out the number '", unicode::EncodeUtf8(what), "': ", s.message()));
 }
 
-absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string& lang) {
-  // 1. Thousands separators.
-  const bool comma_lang = lang == "en";  // Coqui: en and ru use commas, the rest dots
+// Coqui's first number step, for every language: `_comma_number_re` (en, ru: drop ',') or
+// `_dot_number_re` (the others: drop '.') over Python `\d` (any Unicode decimal digit).
+std::u32string RemoveThousandsSeparators(const std::u32string& t, const std::string& lang) {
+  const bool comma_lang = lang == "en" || lang == "ru";
   auto grouped = Sub(
       t, [&](const std::u32string& s, size_t p) { return MatchGroupedNumber(s, p, !comma_lang); },
       [&](std::u32string_view m) -> absl::StatusOr<std::u32string> {
@@ -234,8 +239,12 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
         }
         return r;
       });
-  if (!grouped.ok()) return grouped.status();
-  t = std::move(*grouped);
+  return *grouped;  // the replacement cannot fail
+}
+
+absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string& lang) {
+  // 1. Thousands separators.
+  t = RemoveThousandsSeparators(t, lang);
 
   // 2. Currencies, in Coqui's order; any failure (num2words raising) skips the rest silently,
   // like its bare `except: pass`.
@@ -429,11 +438,14 @@ absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xt
   const std::string lang(xtts_lang);
   if (lang == "zh" || lang == "zh-cn" || lang == "ja" || lang == "ko") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "XTTS language '", lang, "' needs romanisation (pinyin/cutlet/hangul), which vox does "
-        "not implement; supported: ", absl::StrJoin(XttsCleanerLanguages(), ", ")));
+        "XTTS language '", lang, "' is not supported: Coqui romanises it (",
+        lang == "ja" ? "cutlet with MeCab/UniDic" : lang == "ko" ? "hangul_romanize"
+                                                                 : "pypinyin",
+        ") before tokenizing, which vox does not implement; supported: ",
+        absl::StrJoin(XttsCleanerLanguages(), ", ")));
   }
   const LanguageTables* tables = TablesFor(lang);
-  if (tables == nullptr && lang != "hi") {
+  if (tables == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("unsupported XTTS language '", lang,
                                                    "'; supported: ",
                                                    absl::StrJoin(XttsCleanerLanguages(), ", ")));
@@ -442,9 +454,6 @@ absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xt
   if (!decoded.ok()) return decoded.status();
   // Xtts.inference: sent.strip().lower().
   std::u32string t = unicode::PyLower(unicode::PyStrip(*decoded));
-  if (lang == "hi") {  // basic_cleaners: lowercase, collapse whitespace
-    return unicode::EncodeUtf8(CollapseWhitespace(unicode::PyLower(t)));
-  }
   // multilingual_cleaners. (Its Turkish İ/Ö/Ü replacements cannot match after the lower() above.)
   t = ReplaceAll(t, U"\"", U"");
   t = unicode::PyLower(t);
@@ -452,6 +461,17 @@ absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xt
     auto expanded = ExpandNumbers(std::move(t), lang);
     if (!expanded.ok()) return expanded.status();
     t = std::move(*expanded);
+  } else {
+    // Coqui reads out every ASCII digit left after the separator step with num2words (or raises,
+    // for hi); vox has no num2words for this language, so such text is refused, never changed.
+    t = RemoveThousandsSeparators(t, lang);
+    for (char32_t c : t) {
+      if (Ascii09(c)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "XTTS language '", lang, "': the text has digits, which Coqui reads out with num2words(",
+            lang, "); vox implements that only for en, es, fr, de, so write numbers as words"));
+      }
+    }
   }
   t = ExpandAbbreviations(std::move(t), *tables);
   t = ExpandSymbols(std::move(t), *tables);

@@ -16,17 +16,18 @@ namespace vox {
 // XTTS codes CleanText accepts, in a fixed order.
 const std::vector<std::string>& XttsCleanerLanguages();
 
-// True when `xtts_lang` gets number expansion (num2words-equivalent), i.e. full cleaning:
-// "en", "es", "fr", "de". Other accepted languages keep digits as digits ("hi": basic
-// cleaning only).
+// True when `xtts_lang` gets number expansion (num2words-equivalent): "en", "es", "fr", "de".
+// For the other accepted languages CleanText refuses text that has ASCII digits (after Coqui's
+// thousands-separator step), since Coqui would read them out with num2words.
 bool XttsExpandsNumbers(std::string_view xtts_lang);
 
 // strip → lowercase → remove '"' → numbers (currency £ $ €, thousands separators, decimals,
 // ordinals, integers; only where XttsExpandsNumbers) → abbreviations → symbols (& @ % # $ £ °)
 // → collapse whitespace. Input must be valid UTF-8. Errors (InvalidArgument): invalid UTF-8
 // (names the byte offset), unsupported language (lists XttsCleanerLanguages(); zh, ja and ko are
-// refused because they need romanisation that is not implemented), a number too large for
-// num2words to read out (the reference raises there too).
+// refused because they need romanisation that is not implemented), digits in a language without
+// number expansion, a number too large for num2words to read out (the reference raises there
+// too).
 absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xtts_lang);
 
 }  // namespace vox
