@@ -75,7 +75,8 @@ std::string DropLastCodePoints(const std::string& s, size_t k) {
 
 // Num2Word_ES.to_ordinal (num2words 0.5.14) for value < 10^18 (int64). Above 1000 it splits at
 // dec = 1000 ** int(math.log(value, 1000)) (a float logarithm, so 10^6 splits at 1000); a `dec`
-// missing from the ords table is a KeyError in num2words and an error here.
+// missing from the ords table (KeyError) or above the value (endless recursion) is an error in
+// num2words and here.
 absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value) {
   static const std::map<int64_t, std::string> ords = {
       {1, "primer"},      {2, "segund"},         {3, "tercer"},        {4, "cuart"},
@@ -126,6 +127,12 @@ absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value)
           ")"));
     }
     const int64_t high = value / dec, low = value % dec;
+    if (high == 0) {
+      // The logarithm rounded up to the next power (999999999999999 → 5.0): num2words recurses
+      // on the same value until RecursionError.
+      return absl::OutOfRangeError(absl::StrCat(
+          "num2words cannot read ", value, " as a Spanish ordinal (it recurses without end)"));
+    }
     std::string cardinal;
     if (high != 1) {
       auto c = conv.ToCardinal(FromInt(static_cast<uint64_t>(high)));

@@ -1,14 +1,16 @@
 #!/usr/bin/python3
-"""Prints, as JSON, what Debian's python3-num2words (and Coqui's cleaning, through
-tools/xtts_reference.py) produce for a few hundred numbers and sentences in en and es.
+"""Prints, as JSON, what num2words 0.5.14 and Coqui's cleaning (coqui-tts 0.28.0's
+multilingual_cleaners; both in the reference environment) produce for a few thousand numbers and
+sentences in en, es, fr and de.
 tests/text_xtts/number_expansion_test.cc runs this at test time and compares vox's C++ port
 with it; nothing here is copied from the C++ side.
 
 Output: {"num2words_version": ..., "cases": [{"kind", "lang", "input", "currency"?, "expected"
 or "error"}...], "clean": [{"lang", "text", "expected" or "error"}...]}
 """
+import decimal
+import importlib.metadata
 import json
-import os
 import random
 import sys
 
@@ -81,32 +83,9 @@ def main():
                               **run(lambda: num2words(float(s), to="currency", currency=cur, lang=lang))})
 
     clean = []
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
-    try:
-        import xtts_reference
-    except Exception as e:  # noqa: BLE001
-        xtts_reference = None
-        print(f"warning: tools/xtts_reference.py not importable ({e}); no cleaning cases",
-              file=sys.stderr)
-    if xtts_reference is not None:
-        # French tables from Coqui's TTS/tts/layers/xtts/tokenizer.py, added to the reference's
-        # (en/es) pipeline, which is Coqui's multilingual_cleaners otherwise.
-        import re
-        xtts_reference._ABBREVIATIONS.setdefault("fr", [
-            ("mme", "madame"), ("mr", "monsieur"), ("dr", "docteur"), ("st", "saint"),
-            ("co", "compagnie"), ("jr", "junior"), ("ltd", "limitée")])
-        xtts_reference._SYMBOLS.setdefault("fr", [
-            ("&", " et "), ("@", " arobase "), ("%", " pour cent "), ("#", " dièse "),
-            ("$", " dollar "), ("£", " livre "), ("°", " degrés ")])
-        xtts_reference._ORDINAL_RE.setdefault("fr", re.compile(r"([0-9]+)(º|ª|er|re|e|ème)"))
-        xtts_reference._AND_EQUIVALENTS.setdefault("fr", " et ")
-        xtts_reference._ABBREVIATIONS.setdefault("de", [
-            ("fr", "frau"), ("dr", "doktor"), ("st", "sankt"), ("co", "firma"), ("jr", "junior")])
-        xtts_reference._SYMBOLS.setdefault("de", [
-            ("&", " und "), ("@", " at "), ("%", " prozent "), ("#", " raute "), ("$", " dollar "),
-            ("£", " pfund "), ("°", " grad ")])
-        xtts_reference._ORDINAL_RE.setdefault("de", re.compile(r"([0-9]+)(st|nd|rd|th|º|ª|\.(?=\s|$))"))
-        xtts_reference._AND_EQUIVALENTS.setdefault("de", " und ")
+    # Coqui's own cleaners (coqui-tts in the reference environment), as Xtts.inference calls them.
+    from TTS.tts.layers.xtts.tokenizer import multilingual_cleaners
+    if True:
         sentences = {
             "en": ["In 12.5 seconds.", "There were 50 soldiers.", "This is a 1st test",
                    "That will be $20 sir.", "That will be 20€ sir.", "That will be 20.15€ sir.",
@@ -154,9 +133,12 @@ def main():
                 sentences[lang].append("".join(rng.choice(atoms) for _ in range(rng.randrange(1, 10))))
         for lang, texts in sentences.items():
             for t in texts:
-                clean.append({"lang": lang, "text": t, **run(lambda: xtts_reference.clean_text(t, lang))})
+                # A fresh process's decimal context: num2words' Arabic converter changes it.
+                decimal.setcontext(decimal.Context())
+                clean.append({"lang": lang, "text": t,
+                              **run(lambda: multilingual_cleaners(t.strip().lower(), lang))})
 
-    json.dump({"num2words_version": getattr(n2w_module, "__version__", "?"), "cases": cases,
+    json.dump({"num2words_version": importlib.metadata.version("num2words"), "cases": cases,
                "clean": clean}, sys.stdout, ensure_ascii=False)
 
 

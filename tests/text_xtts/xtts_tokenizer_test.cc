@@ -217,7 +217,6 @@ TEST(XttsCleanerTest, CoquiUpstreamExamples) {
       {"ru", "Здравствуйте Г-н Иванов.", "здравствуйте господин иванов."},
       {"en", "I have 14% battery", "i have fourteen percent battery"},
       {"es", "Te veo @ la fiesta", "te veo arroba la fiesta"},
-      {"it", "Ti costerà 20€ signore.", "ti costerà 20€ signore."},  // it: digits stay
       {"de", "Das macht 20,15€ Herr.", "das macht zwanzig Euro und fünfzehn Cent herr."},
       {"fr", "Cela vous fera 20,15€ monsieur.",
        "cela vous fera vingt euros et quinze centimes monsieur."},
@@ -230,6 +229,14 @@ TEST(XttsCleanerTest, CoquiUpstreamExamples) {
       {"es", "Eso le costará 20,15€ señor.",
        "eso le costará veinte euros con quince céntimos señor."},
       {"es", "Este es un 1er test", "este es un primero test"},
+      // num2words 0.5.14 (coqui-tts 0.28.0's pin): accents, "veintiún", feminine pounds, integer
+      // ordinals.
+      {"es", "Son 16 y 21€.", "son dieciséis y veintiún euros."},
+      {"es", "Pagué £201,5.", "pagué doscientas una libras con cincuenta peniques."},
+      {"es", "El 1234º.", "el milésimo ducentésimo trigésimo cuarto."},
+      // hi: multilingual_cleaners with its symbol table; the separator step runs on any digits.
+      {"hi", "A  &  B", "a और b"},
+      {"hi", "१,२३४ और १.२३४", "१,२३४ और १२३४"},
   };
   for (const auto& c : cases) {
     auto got = CleanText(c.in, c.lang);
@@ -243,15 +250,25 @@ TEST(XttsCleanerTest, WhitespaceQuotesAndCase) {
   // Python's str.lower(): final sigma, and İ → i + combining dot.
   EXPECT_EQ(*CleanText("ΟΔΟΣ ΟΔΟΣ.", "en"), "οδος οδος.");
   EXPECT_EQ(*CleanText("İ", "tr"), "i\xCC\x87");
-  // Hindi: basic_cleaners only (lowercase + whitespace); symbols stay.
-  EXPECT_EQ(*CleanText("A  &  B", "hi"), "a & b");
 }
 
 TEST(XttsCleanerTest, LanguagesAreCheckedWithHelpfulErrors) {
   for (const char* lang : {"zh", "zh-cn", "ja", "ko"}) {
     auto r = CleanText("x", lang);
     ASSERT_FALSE(r.ok());
-    EXPECT_THAT(std::string(r.status().message()), HasSubstr("romanisation"));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(r.status().message()),
+                HasSubstr(std::string("XTTS language '") + lang + "' is not supported"));
+  }
+  // Languages without a num2words port refuse ASCII digits (Coqui would read them out) and
+  // clean the rest exactly.
+  for (const char* lang : {"it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "hu", "hi"}) {
+    auto d = CleanText("Ti costerà 20€.", lang);
+    ASSERT_FALSE(d.ok()) << lang;
+    EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(d.status().message()),
+                HasSubstr(std::string("XTTS language '") + lang + "': the text has digits"));
+    EXPECT_TRUE(CleanText("Ti costerà venti euro.", lang).ok()) << lang;
   }
   auto r = CleanText("x", "xx");
   ASSERT_FALSE(r.ok());
