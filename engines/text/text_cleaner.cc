@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engines/text/hangul_romanize.h"
 #include "engines/text/number_expansion.h"
 #include "engines/text/unicode.h"
 
@@ -102,6 +103,10 @@ const std::vector<LanguageTables>& Tables() {
        {{"dr", "doktor"}, {"b", "bácsi"}, {"nőv", "nővér"}},
        {{"&", " és "}, {"@", " kukac "}, {"%", " százalék "}, {"#", " kettőskereszt "},
         {"$", " dollár "}, {"£", " font "}, {"°", " fok "}}},
+      {"ko",
+       {},
+       {{"&", " 그리고 "}, {"@", " 에 "}, {"%", " 퍼센트 "}, {"#", " 번호 "}, {"$", " 달러 "},
+        {"£", " 파운드 "}, {"°", " 도 "}}},
       {"hi",
        {},
        {{"&", " और "}, {"@", " ऐट दी रेट "}, {"%", " प्रतिशत "}, {"#", " हैश "},
@@ -426,7 +431,7 @@ std::u32string CollapseWhitespace(const std::u32string& t) {
 
 const std::vector<std::string>& XttsCleanerLanguages() {
   static const auto* langs = new std::vector<std::string>{
-      "en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "hu", "hi"};
+      "en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "hu", "ko", "hi"};
   return *langs;
 }
 
@@ -436,11 +441,10 @@ bool XttsExpandsNumbers(std::string_view lang) {
 
 absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xtts_lang) {
   const std::string lang(xtts_lang);
-  if (lang == "zh" || lang == "zh-cn" || lang == "ja" || lang == "ko") {
+  if (lang == "zh" || lang == "zh-cn" || lang == "ja") {
     return absl::InvalidArgumentError(absl::StrCat(
         "XTTS language '", lang, "' is not supported: Coqui romanises it (",
-        lang == "ja" ? "cutlet with MeCab/UniDic" : lang == "ko" ? "hangul_romanize"
-                                                                 : "pypinyin",
+        lang == "ja" ? "cutlet with MeCab/UniDic" : "zh_num2words and pypinyin",
         ") before tokenizing, which vox does not implement; supported: ",
         absl::StrJoin(XttsCleanerLanguages(), ", ")));
   }
@@ -475,7 +479,9 @@ absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xt
   }
   t = ExpandAbbreviations(std::move(t), *tables);
   t = ExpandSymbols(std::move(t), *tables);
-  return unicode::EncodeUtf8(CollapseWhitespace(t));
+  t = CollapseWhitespace(t);
+  if (lang == "ko") t = HangulRomanize(t);  // VoiceBpeTokenizer.preprocess_text
+  return unicode::EncodeUtf8(t);
 }
 
 }  // namespace vox

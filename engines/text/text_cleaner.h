@@ -1,8 +1,9 @@
 #ifndef VOX_ENGINES_TEXT_TEXT_CLEANER_H_
 #define VOX_ENGINES_TEXT_TEXT_CLEANER_H_
 
-// Coqui XTTS v2's text cleaning (TTS/tts/layers/xtts/tokenizer.py multilingual_cleaners, preceded
-// by Xtts.inference's strip().lower()), reproduced exactly for the languages listed below.
+// Coqui XTTS v2's text cleaning (coqui-tts 0.28.0 TTS/tts/layers/xtts/tokenizer.py
+// VoiceBpeTokenizer.preprocess_text, preceded by Xtts.inference's strip().lower()), reproduced
+// exactly for the languages listed below.
 // Pure functions, thread-safe, no global state. docs/text.md has the per-language table.
 
 #include <string>
@@ -23,9 +24,10 @@ bool XttsExpandsNumbers(std::string_view xtts_lang);
 
 // strip → lowercase → remove '"' → numbers (currency £ $ €, thousands separators, decimals,
 // ordinals, integers; only where XttsExpandsNumbers) → abbreviations → symbols (& @ % # $ £ °)
-// → collapse whitespace. Input must be valid UTF-8. Errors (InvalidArgument): invalid UTF-8
-// (names the byte offset), unsupported language (lists XttsCleanerLanguages(); zh, ja and ko are
-// refused because they need romanisation that is not implemented), digits in a language without
+// → collapse whitespace (→ HangulRomanize for "ko"). Input must be valid UTF-8. Errors
+// (InvalidArgument): invalid UTF-8 (names the byte offset), unsupported language (lists
+// XttsCleanerLanguages(); zh and ja are refused because Coqui romanises them with pypinyin /
+// cutlet, which vox does not implement), digits in a language without
 // number expansion, a number too large for num2words to read out (the reference raises there
 // too).
 absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xtts_lang);

@@ -237,6 +237,13 @@ TEST(XttsCleanerTest, CoquiUpstreamExamples) {
       // hi: multilingual_cleaners with its symbol table; the separator step runs on any digits.
       {"hi", "A  &  B", "a और b"},
       {"hi", "१,२३४ और १.२३४", "१,२३४ और १२३४"},
+      // ko: multilingual_cleaners, then ko_speech_tools.hangul_romanize (its own examples and
+      // outputs; "-" before a syllable with no initial or an ambiguous final+initial).
+      {"ko", "물엿", "mul-yeos"},
+      {"ko", "안녕하세요", "annyeonghase-yo"},
+      {"ko", "한국어 입니다", "hangug-eo ibnida"},
+      {"ko", "각각 박기", "gaggag baggi"},
+      {"ko", "ㄱㅏ 가A가 & %", "ㄱㅏ gaaga geuligo peosenteu"},
   };
   for (const auto& c : cases) {
     auto got = CleanText(c.in, c.lang);
@@ -253,7 +260,7 @@ TEST(XttsCleanerTest, WhitespaceQuotesAndCase) {
 }
 
 TEST(XttsCleanerTest, LanguagesAreCheckedWithHelpfulErrors) {
-  for (const char* lang : {"zh", "zh-cn", "ja", "ko"}) {
+  for (const char* lang : {"zh", "zh-cn", "ja"}) {
     auto r = CleanText("x", lang);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -262,7 +269,7 @@ TEST(XttsCleanerTest, LanguagesAreCheckedWithHelpfulErrors) {
   }
   // Languages without a num2words port refuse ASCII digits (Coqui would read them out) and
   // clean the rest exactly.
-  for (const char* lang : {"it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "hu", "hi"}) {
+  for (const char* lang : {"it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "hu", "ko", "hi"}) {
     auto d = CleanText("Ti costerà 20€.", lang);
     ASSERT_FALSE(d.ok()) << lang;
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);

@@ -45,7 +45,7 @@ SCRIPT = {
     "hi": "अआइईउऊएऐओऔकखगघङचछजझञटठडढणतथदधनपफबभमयरलवशषसहािीुूेैोौंःँ़्",
     "zh-cn": "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会",
     "ja": "あいうえおかきくけこさしすせそたちつてとなにぬねのアイウエオカキクケコーン日本語東京",
-    "ko": "가나다라마바사아자차카타파하한국어입니다습니까있었는은을를의에서",
+    "ko": "가나다라마바사아자차카타파하한국어입니다습니까있었는은을를의에서ㄱㄴㅏㅣ",
 }
 
 SPACES = [" ", " ", " ", "  ", "   ", "\t", "\n", " \n ", "\u00a0", "\u3000", "\r\n", " \t "]
@@ -94,6 +94,8 @@ def _seed(lang):
 
 
 def _pseudo_word(rng, lang):
+    if lang == "ko" and rng.random() < 0.5:  # any precomposed syllable (romanisation tables)
+        return "".join(chr(rng.randint(0xAC00, 0xD7A3)) for _ in range(rng.randint(1, 6)))
     letters = SCRIPT["latin"] + SCRIPT[lang] if lang in (
         "en", "es", "fr", "de", "it", "pt", "pl", "tr", "nl", "cs", "hu") else SCRIPT[lang]
     return "".join(rng.choice(letters) for _ in range(rng.randint(1, 10)))
