@@ -352,6 +352,70 @@ class German : public Converter {
   }
 };
 
+// Num2Word_NL (lang_NL.py): EU high numwords with "iljard"/"iljoen", "zend" for 10^600.
+class Dutch : public Converter {
+ public:
+  Dutch() {
+    pointword = "komma";
+    Finish(ScaleCards(ScalePrefixes("zend",
+                                    {"", "un", "duo", "tre", "quattuor", "quin", "sex", "sept",
+                                     "okto", "novem"},
+                                    {"dez", "vigint", "trigint", "quadragint", "quinquagint",
+                                     "sexagint", "septuagint", "oktogint", "nonagint"},
+                                    {"non", "okt", "sept", "sext", "quint", "quadr", "tr", "b",
+                                     "m"}),
+                      "iljard", "iljoen"),
+           {{1000, "duizend"}, {100, "honderd"}, {90, "negentig"}, {80, "tachtig"},
+            {70, "zeventig"}, {60, "zestig"}, {50, "vijftig"}, {40, "veertig"}, {30, "dertig"}},
+           {"twintig", "negentien", "achttien", "zeventien", "zestien", "vijftien", "veertien",
+            "dertien", "twaalf", "elf", "tien", "negen", "acht", "zeven", "zes", "vijf", "vier",
+            "drie", "twee", "één", "nul"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    std::string ctext = lt, ntext = rt;
+    if (Eq(ln, 1)) {
+      if (Lt(rn, 1000000)) return {rt, rn};
+      ctext = "een";
+    }
+    PyNum val;
+    if (Cmp(rn, ln) > 0) {
+      if (!Lt(rn, 1000000)) ctext += " ";
+      val = Mul(ln, rn);
+    } else {
+      if (Lt(rn, 10) && !Lt(ln, 11) && Lt(ln, 100)) {  // nnum < 10 < cnum < 100
+        if (Eq(rn, 1)) ntext = "een";
+        ntext += (!ntext.empty() && ntext.back() == 'e') ? "ën" : "en";
+        std::swap(ctext, ntext);
+      } else if (!Lt(ln, 1000000)) {
+        ctext += " ";
+      }
+      val = Add(ln, rn);
+    }
+    return {ctext + ntext, val};
+  }
+  // Num2Word_NL.to_ordinal: the first matching ending (in the table's order) replaced, then "e".
+  absl::StatusOr<std::string> ToOrdinal(const Nat& value) const override {
+    auto c = ToCardinal(value);
+    if (!c.ok()) return c.status();
+    std::string word = *c;
+    static const std::vector<std::pair<std::string, std::string>> ords = {
+        {"nul", "nuld"},   {"één", "eerst"},  {"twee", "tweed"},    {"drie", "derd"},
+        {"vier", "vierd"}, {"vijf", "vijfd"}, {"zes", "zesd"},      {"zeven", "zevend"},
+        {"acht", "achtst"}, {"negen", "negend"}, {"tien", "tiend"}, {"elf", "elfd"},
+        {"twaalf", "twaalfd"}, {"ig", "igst"}, {"erd", "erdst"},   {"end", "endst"},
+        {"joen", "joenst"}, {"rd", "rdst"}};
+    for (const auto& [key, repl] : ords) {
+      if (word.size() >= key.size() &&
+          word.compare(word.size() - key.size(), key.size(), key) == 0) {
+        word = word.substr(0, word.size() - key.size()) + repl;
+        break;
+      }
+    }
+    return word + "e";
+  }
+};
+
 }  // namespace
 
 const Converter* ConverterFor(std::string_view lang) {
@@ -359,7 +423,9 @@ const Converter* ConverterFor(std::string_view lang) {
   static const auto* es = new Spanish();
   static const auto* fr = new French();
   static const auto* de = new German();
+  static const auto* nl = new Dutch();
   if (lang == "de") return de;
+  if (lang == "nl") return nl;
   if (lang == "en") return en;
   if (lang == "es") return es;
   if (lang == "fr") return fr;

@@ -31,7 +31,7 @@ using internal::Normalize;
 absl::Status BadLang(std::string_view lang) {
   return absl::InvalidArgumentError(
       absl::StrCat("number expansion: unsupported language '", std::string(lang),
-                   "' (supported: en, es, fr, de)"));
+                   "' (supported: en, es, fr, de, nl)"));
 }
 
 absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
@@ -128,7 +128,12 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
       {"es", " con",
        {{"USD", "dólar", "dólares", "centavo", "centavos"},
         {"EUR", "euro", "euros", "céntimo", "céntimos"},
-        {"GBP", "libra", "libras", "penique", "peniques"}}}};
+        {"GBP", "libra", "libras", "penique", "peniques"}}},
+      // Num2Word_NL.pluralize always takes the first form.
+      {"nl", ",",
+       {{"USD", "dollar", "dollar", "cent", "cent"},
+        {"EUR", "euro", "euro", "cent", "cent"},
+        {"GBP", "pond", "pond", "penny", "penny"}}}};
   const Forms* f = nullptr;
   std::string separator;
   std::vector<std::string> known;

@@ -3,7 +3,7 @@
 
 // A port of the parts of num2words 0.5.14 (the version coqui-tts 0.28.0 is pinned with in
 // tools/reference/requirements.txt) that Coqui XTTS's cleaners call, for English ("en"),
-// Spanish ("es"), French ("fr") and German ("de"), output-identical including its quirks
+// Spanish ("es"), French ("fr"), German ("de") and Dutch ("nl"), output-identical including its quirks
 // (Spanish ordinals split at a float logarithm, "veintiún"/"doscientas libras" in currencies,
 // capitalised German scale words).
 // tests/text_xtts compares against the real library on thousands of numbers.
@@ -19,7 +19,7 @@ namespace vox::num2words {
 
 // num2words(int(digits), lang=lang). `digits`: ASCII decimal digits, leading zeros allowed, any
 // length. OutOfRange when the value is beyond the language's largest scale word (en: 10^306,
-// es: 10^27, fr and de: 10^606), as num2words raises OverflowError; InvalidArgument for other
+// es: 10^27, fr, de and nl: 10^606), as num2words raises OverflowError; InvalidArgument for other
 // languages or bad digits.
 absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view lang);
 

@@ -307,12 +307,14 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
   t = std::move(*decimals);
 
   // 4. Ordinals: en `([0-9]+)(st|nd|rd|th)`, es `([0-9]+)(º|ª|er|o|a|os|as)`,
-  // fr `([0-9]+)(º|ª|er|re|e|ème)`, de `([0-9]+)(st|nd|rd|th|º|ª|\.(?=\s|$))` (alternatives
-  // tried in this order; de's "." only before whitespace or the end).
+  // fr `([0-9]+)(º|ª|er|re|e|ème)`, de `([0-9]+)(st|nd|rd|th|º|ª|\.(?=\s|$))`,
+  // nl `([0-9]+)(de|ste|e)` (alternatives tried in this order; de's "." only before whitespace
+  // or the end).
   const std::vector<std::u32string> suffixes =
       lang == "en"   ? std::vector<std::u32string>{U"st", U"nd", U"rd", U"th"}
       : lang == "fr" ? std::vector<std::u32string>{U"º", U"ª", U"er", U"re", U"e", U"ème"}
       : lang == "de" ? std::vector<std::u32string>{U"st", U"nd", U"rd", U"th", U"º", U"ª", U"."}
+      : lang == "nl" ? std::vector<std::u32string>{U"de", U"ste", U"e"}
                      : std::vector<std::u32string>{U"º", U"ª", U"er", U"o", U"a", U"os", U"as"};
   auto ordinals = Sub(
       t,
@@ -436,7 +438,7 @@ const std::vector<std::string>& XttsCleanerLanguages() {
 }
 
 bool XttsExpandsNumbers(std::string_view lang) {
-  return lang == "en" || lang == "es" || lang == "fr" || lang == "de";
+  return lang == "en" || lang == "es" || lang == "fr" || lang == "de" || lang == "nl";
 }
 
 absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xtts_lang) {
@@ -473,7 +475,7 @@ absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xt
       if (Ascii09(c)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "XTTS language '", lang, "': the text has digits, which Coqui reads out with num2words(",
-            lang, "); vox implements that only for en, es, fr, de, so write numbers as words"));
+            lang, "); vox implements that only for en, es, fr, de, nl, so write numbers as words"));
       }
     }
   }

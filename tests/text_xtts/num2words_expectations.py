@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Prints, as JSON, what num2words 0.5.14 and Coqui's cleaning (coqui-tts 0.28.0's
 multilingual_cleaners; both in the reference environment) produce for a few thousand numbers and
-sentences in en, es, fr and de.
+sentences in en, es, fr, de and nl.
 tests/text_xtts/number_expansion_test.cc runs this at test time and compares vox's C++ port
 with it; nothing here is copied from the C++ side.
 
@@ -38,11 +38,15 @@ def integers(rng):
     return vals
 
 
+# The languages of vox's num2words port (engines/text/num2words_languages.cc).
+LANGS = ("en", "es", "fr", "de", "nl")
+
+
 def main():
     rng = random.Random(20240611)
     cases = []
     ints = integers(rng)
-    for lang in ("en", "es", "fr", "de"):
+    for lang in LANGS:
         for v in ints:
             s = str(v)
             cases.append({"kind": "cardinal", "lang": lang, "input": s,
@@ -55,7 +59,7 @@ def main():
                                   # (num2words raises TypeError; vox must fail, not throw)
                                   9999999999999999, 9928218488686359]
     ords += [rng.randrange(10, 10**rng.randrange(2, 19)) for _ in range(40)]
-    for lang in ("en", "es", "fr", "de"):
+    for lang in LANGS:
         for v in ords:
             s = str(v)
             cases.append({"kind": "ordinal", "lang": lang, "input": s,
@@ -68,7 +72,7 @@ def main():
               "9" * 19 + ".0", "123456789012345678.0"]
     for _ in range(40):
         floats.append(f"{rng.randrange(0, 10**rng.randrange(1, 8))}.{rng.randrange(0, 10**rng.randrange(1, 7))}")
-    for lang in ("en", "es", "fr", "de"):
+    for lang in LANGS:
         for s in floats:
             cases.append({"kind": "float", "lang": lang, "input": s,
                           **run(lambda: num2words(float(s), lang=lang))})
@@ -76,7 +80,7 @@ def main():
                "1.999", "31.5", "100000000000000000000", "1000000000000000000000000000000", "0.01",
                "71.71", "1000.1"]
     amounts += [f"{rng.randrange(0, 10**rng.randrange(1, 9))}.{rng.randrange(0, 100):02d}" for _ in range(12)]
-    for lang in ("en", "es", "fr", "de"):
+    for lang in LANGS:
         for cur in ("USD", "EUR", "GBP"):
             for s in amounts:
                 cases.append({"kind": "currency", "lang": lang, "input": s, "currency": cur,
@@ -120,6 +124,9 @@ def main():
                            "Frau Dr. Müller ist 21 und hat 1.000.000 € und 2 Mio.",
                            "Am 3. Mai 1999 kamen 101, 1001, 21000 und 2000000 Leute. 7.",
                            "Die Rechnung beträgt £ 20, 31% @ Co. & #1 bei 20°"]
+        sentences["nl"] = ["In 12,5 seconden.", "Er waren 50 soldaten.", "Dat wordt dan $20 meneer.",
+                           "Dat wordt dan 20€ meneer.", "De 1ste, 2de en 3e; 21, 81, 101, 1.000.000.",
+                           "Dhr. Jansen & Mevr. de Vries @ 14% #1 bij 20°, £3,50 of 1.234,56€."]
         # Random strings built from the pieces the regexes care about: digit runs, separators,
         # currency symbols, ordinal suffixes, abbreviations, symbols, quotes, whitespace, case.
         atoms = ["1", "12", "123", "1234", "0", "007", "2.5", "3,50", "1,000", "1.000", ".", ",",
@@ -127,8 +134,8 @@ def main():
                  "Mr.", "mrs.", "Dr.", "Sra.", "st.", "Co.", "ltd.", "&", "@", "%", "#", "°", "\"",
                  " ", "  ", "\t", "\n", "x", "Ab", "é", "ſ", "ı", "_", "-", "'", "1st", "99$",
                  "$1.2.3", "€0,5", "10.000,25", "1,234.5", "9" * 25, "0.000001", "re", "e",
-                 "ème", "Mme.", "80", "71", "200"]
-        for lang in ("en", "es", "fr", "de"):
+                 "ème", "Mme.", "80", "71", "200", "de", "ste", "Dhr."]
+        for lang in LANGS:
             for _ in range(150):
                 sentences[lang].append("".join(rng.choice(atoms) for _ in range(rng.randrange(1, 10))))
         for lang, texts in sentences.items():

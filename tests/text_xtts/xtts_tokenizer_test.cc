@@ -234,6 +234,10 @@ TEST(XttsCleanerTest, CoquiUpstreamExamples) {
       {"es", "Son 16 y 21€.", "son dieciséis y veintiún euros."},
       {"es", "Pagué £201,5.", "pagué doscientas una libras con cincuenta peniques."},
       {"es", "El 1234º.", "el milésimo ducentésimo trigésimo cuarto."},
+      // nl: Coqui's own number examples (num2words lang_NL ported).
+      {"nl", "In 12,5 seconden.", "in twaalf komma vijf seconden."},
+      {"nl", "Dat wordt dan $20 meneer.", "dat wordt dan twintig dollar meneer."},
+      {"nl", "Dat wordt dan 20€ meneer.", "dat wordt dan twintig euro meneer."},
       // hi: multilingual_cleaners with its symbol table; the separator step runs on any digits.
       {"hi", "A  &  B", "a और b"},
       {"hi", "१,२३४ और १.२३४", "१,२३४ और १२३४"},
@@ -269,7 +273,7 @@ TEST(XttsCleanerTest, LanguagesAreCheckedWithHelpfulErrors) {
   }
   // Languages without a num2words port refuse ASCII digits (Coqui would read them out) and
   // clean the rest exactly.
-  for (const char* lang : {"it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "hu", "ko", "hi"}) {
+  for (const char* lang : {"it", "pt", "pl", "tr", "ru", "cs", "ar", "hu", "ko", "hi"}) {
     auto d = CleanText("Ti costerà 20€.", lang);
     ASSERT_FALSE(d.ok()) << lang;
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
