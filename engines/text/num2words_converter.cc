@@ -17,7 +17,7 @@ absl::StatusOr<std::string> Converter::ToCardinal(const PyNum& num) const {
         "number ", value.size(), " digits long is too large to read out (num2words: abs(n) "
         "must be less than 10^", maxval_.size() - 1, ")"));
   }
-  return Clean(SplitNum(num)).text;
+  return PostCardinal(Clean(SplitNum(num)).text);
 }
 
 void Converter::Finish(std::vector<std::pair<size_t, std::string>> high_pow10,
@@ -158,7 +158,7 @@ absl::StatusOr<std::string> CardinalFloat(const Converter& conv, double value) {
     if (!d.ok()) return d.status();
     out.push_back(*d);
   }
-  return absl::StrJoin(out, " ");
+  return conv.PostCardinal(absl::StrJoin(out, " "));
 }
 
 }  // namespace

@@ -37,6 +37,9 @@ class Converter {
   // to_cardinal of an int, or of an integral float (whose divmods run in doubles, as in Python).
   // OutOfRange when the value is not below maxval() (num2words' OverflowError).
   absl::StatusOr<std::string> ToCardinal(const PyNum& num) const;
+  // A language's to_cardinal override applied after the base algorithm (to the whole reading,
+  // floats included); identity by default.
+  virtual std::string PostCardinal(std::string text) const { return text; }
   virtual std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
                                               const std::string& rt, const PyNum& rn) const = 0;
   // The language's to_ordinal of an int; errors as num2words::Ordinal documents.

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
 namespace vox::num2words::internal {
@@ -416,6 +417,119 @@ class Dutch : public Converter {
   }
 };
 
+// Num2Word_PT (lang_PT.py): EU long scale with "ilião" (milhão, bilião ...), "e" joins.
+class Portuguese : public Converter {
+ public:
+  Portuguese() {
+    pointword = "vírgula";
+    Finish({{24, "quatrilião"}, {18, "trilião"}, {12, "bilião"}, {6, "milião"}},
+           {{1000, "mil"}, {100, "cem"}, {90, "noventa"}, {80, "oitenta"}, {70, "setenta"},
+            {60, "sessenta"}, {50, "cinquenta"}, {40, "quarenta"}, {30, "trinta"}},
+           {"vinte", "dezanove", "dezoito", "dezassete", "dezasseis", "quinze", "catorze",
+            "treze", "doze", "onze", "dez", "nove", "oito", "sete", "seis", "cinco", "quatro",
+            "três", "dois", "um", "zero"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    static const char* const hundreds[] = {"",           "cento",     "duzentos",
+                                           "trezentos",  "quatrocentos", "quinhentos",
+                                           "seiscentos", "setecentos", "oitocentos",
+                                           "novecentos"};
+    std::string ctext = lt, ntext = rt;
+    if (Eq(ln, 1)) {
+      if (Lt(rn, 1000000)) return {rt, rn};
+      ctext = "um";
+    } else if (Eq(ln, 100) && !DivisibleByPow10(rn, 3)) {
+      ctext = "cento";
+    }
+    if (Cmp(rn, ln) < 0) return {ctext + " e " + ntext, Add(ln, rn)};
+    if (DivisibleByPow10(rn, 9) && !Lt(ln, 2)) {
+      ntext = DropLastCodePoints(ntext, 4) + "liões";
+    } else if (DivisibleByPow10(rn, 6) && !Lt(ln, 2)) {
+      ntext = DropLastCodePoints(ntext, 4) + "lhões";
+    }
+    if (ntext == "milião") ntext = "milhão";
+    if (Eq(rn, 100)) {
+      ctext = hundreds[Small(ln.i)];  // ln is 2..9 here (1 returned above)
+      ntext = "";
+    } else {
+      ntext = " " + ntext;
+    }
+    return {ctext + ntext, Mul(ln, rn)};
+  }
+  // Num2Word_PT.to_cardinal: "mil e duzentos e dez" → "mil duzentos e dez", i.e. for each
+  // scale word, when re.match('.*{ext} e \w*entos? (?=.*e)') holds, every "{ext} e" loses its "e".
+  std::string PostCardinal(std::string text) const override {
+    auto word_byte = [](char c) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      return u >= 0x80 || c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+             (c >= 'A' && c <= 'Z');
+    };
+    auto ends_with = [](std::string_view s, std::string_view suffix) {
+      return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+    };
+    for (const std::string ext : {"mil", "milhão", "milhões", "mil milhões", "bilião", "biliões",
+                                  "mil biliões"}) {
+      const std::string key = ext + " e ";
+      bool match = false;
+      for (size_t p = text.find(key); p != std::string::npos && !match;
+           p = text.find(key, p + 1)) {
+        const size_t q = p + key.size();
+        size_t r = q;
+        while (r < text.size() && word_byte(text[r])) ++r;
+        const std::string_view w = std::string_view(text).substr(q, r - q);
+        match = r < text.size() && text[r] == ' ' &&
+                (ends_with(w, "ento") || ends_with(w, "entos")) &&
+                text.find('e', r + 1) != std::string::npos;
+      }
+      if (match) text = absl::StrReplaceAll(text, {{ext + " e", ext}});
+    }
+    return text;
+  }
+  // Num2Word_PT.to_ordinal: digit by digit from the right, a thousands word before each
+  // non-zero group; no word beyond 10^15 (KeyError in num2words, an error here).
+  absl::StatusOr<std::string> ToOrdinal(const Nat& value) const override {
+    static const char* const ords[3][10] = {
+        {"", "primeiro", "segundo", "terceiro", "quarto", "quinto", "sexto", "sétimo", "oitavo",
+         "nono"},
+        {"", "décimo", "vigésimo", "trigésimo", "quadragésimo", "quinquagésimo", "sexagésimo",
+         "septuagésimo", "octogésimo", "nonagésimo"},
+        {"", "centésimo", "ducentésimo", "tricentésimo", "quadrigentésimo", "quingentésimo",
+         "seiscentésimo", "septigentésimo", "octigentésimo", "nongentésimo"}};
+    static const std::map<size_t, std::string> separators = {
+        {3, "milésimo"}, {6, "milionésimo"}, {9, "milésimo milionésimo"}, {12, "bilionésimo"},
+        {15, "milésimo bilionésimo"}};
+    std::vector<std::string> result;
+    std::string separator;
+    for (size_t idx = 0; idx < value.size(); ++idx) {
+      const char c = value[value.size() - 1 - idx];
+      if (idx != 0 && idx % 3 == 0) {
+        auto it = separators.find(idx);
+        if (it == separators.end()) {
+          return absl::OutOfRangeError(absl::StrCat(
+              "num2words has no Portuguese ordinal for a number of ", value.size(), " digits"));
+        }
+        separator = it->second;
+      }
+      if (c != '0' && !separator.empty()) {
+        result.push_back(separator);
+        separator.clear();
+      }
+      result.push_back(ords[idx % 3][c - '0']);
+    }
+    std::string joined;
+    for (size_t i = result.size(); i-- > 0;) {  // ' '.join(reversed), strip, collapse spaces
+      if (result[i].empty()) continue;
+      if (!joined.empty()) joined += ' ';
+      joined += result[i];
+    }
+    if (joined.rfind("primeiro", 0) == 0 && value != "1") {
+      joined = joined.size() > 9 ? joined.substr(9) : "";  // result[9:]
+    }
+    return joined;
+  }
+};
+
 }  // namespace
 
 const Converter* ConverterFor(std::string_view lang) {
@@ -424,7 +538,9 @@ const Converter* ConverterFor(std::string_view lang) {
   static const auto* fr = new French();
   static const auto* de = new German();
   static const auto* nl = new Dutch();
+  static const auto* pt = new Portuguese();
   if (lang == "de") return de;
+  if (lang == "pt") return pt;
   if (lang == "nl") return nl;
   if (lang == "en") return en;
   if (lang == "es") return es;

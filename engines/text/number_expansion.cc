@@ -31,7 +31,7 @@ using internal::Normalize;
 absl::Status BadLang(std::string_view lang) {
   return absl::InvalidArgumentError(
       absl::StrCat("number expansion: unsupported language '", std::string(lang),
-                   "' (supported: en, es, fr, de, nl)"));
+                   "' (supported: en, es, fr, de, nl, pt)"));
 }
 
 absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
@@ -133,7 +133,11 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
       {"nl", ",",
        {{"USD", "dollar", "dollar", "cent", "cent"},
         {"EUR", "euro", "euro", "cent", "cent"},
-        {"GBP", "pond", "pond", "penny", "penny"}}}};
+        {"GBP", "pond", "pond", "penny", "penny"}}},
+      {"pt", " e",
+       {{"USD", "dólar", "dólares", "cêntimo", "cêntimos"},
+        {"EUR", "euro", "euros", "cêntimo", "cêntimos"},
+        {"GBP", "libra", "libras", "péni", "pence"}}}};
   const Forms* f = nullptr;
   std::string separator;
   std::vector<std::string> known;
@@ -170,6 +174,16 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
     }
   }
   std::string out = absl::StrCat(units, separator, " ", cents);
+  if (lang == "pt") {
+    // Num2Word_PT.to_currency: "milhões euros" → "milhões de euros" (the first occurrence of the
+    // scale word, when it stands before the plural currency name), and no "e zero cêntimos".
+    for (const std::string ext : {"milhão", "milhões", "bilião", "biliões", "trilião",
+                                  "triliões"}) {
+      if (out.find(ext + " " + f->many) == std::string::npos) continue;
+      out.replace(out.find(ext), ext.size(), ext + " de");
+    }
+    out = absl::StrReplaceAll(out, {{" e zero cêntimos", ""}});
+  }
   if (lang == "de") out = absl::StrReplaceAll(out, {{"eins ", "ein "}});
   return out;
 }

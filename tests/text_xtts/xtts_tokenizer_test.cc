@@ -238,6 +238,13 @@ TEST(XttsCleanerTest, CoquiUpstreamExamples) {
       {"nl", "In 12,5 seconden.", "in twaalf komma vijf seconden."},
       {"nl", "Dat wordt dan $20 meneer.", "dat wordt dan twintig dollar meneer."},
       {"nl", "Dat wordt dan 20€ meneer.", "dat wordt dan twintig euro meneer."},
+      // pt (num2words lang_PT ported), Coqui's quirk included: an integral amount is cut at its
+      // last " e ", so 21€ ("vinte e um euros") reads "vinte".
+      {"pt", "Em 12,5 segundos.", "em doze vírgula cinco segundos."},
+      {"pt", "Isso custará 20,15€ senhor.", "isso custará vinte euros e quinze cêntimos senhor."},
+      {"pt", "Custa 21€.", "custa vinte."},
+      {"pt", "O 1234º.", "o milésimo ducentésimo trigésimo quarto."},
+      {"pt", "São 2.000.000€.", "são dois milhões de euros."},
       // hi: multilingual_cleaners with its symbol table; the separator step runs on any digits.
       {"hi", "A  &  B", "a और b"},
       {"hi", "१,२३४ और १.२३४", "१,२३४ और १२३४"},
@@ -273,7 +280,7 @@ TEST(XttsCleanerTest, LanguagesAreCheckedWithHelpfulErrors) {
   }
   // Languages without a num2words port refuse ASCII digits (Coqui would read them out) and
   // clean the rest exactly.
-  for (const char* lang : {"it", "pt", "pl", "tr", "ru", "cs", "ar", "hu", "ko", "hi"}) {
+  for (const char* lang : {"it", "pl", "tr", "ru", "cs", "ar", "hu", "ko", "hi"}) {
     auto d = CleanText("Ti costerà 20€.", lang);
     ASSERT_FALSE(d.ok()) << lang;
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
