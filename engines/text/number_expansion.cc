@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "engines/text/num2words_converter.h"
+#include "engines/text/num2words_italian.h"
 #include "engines/text/num2words_languages.h"
 #include "engines/text/num2words_number.h"
 
@@ -31,7 +32,7 @@ using internal::Normalize;
 absl::Status BadLang(std::string_view lang) {
   return absl::InvalidArgumentError(
       absl::StrCat("number expansion: unsupported language '", std::string(lang),
-                   "' (supported: en, es, fr, de, nl, pt)"));
+                   "' (supported: en, es, fr, de, it, nl, pt)"));
 }
 
 absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
@@ -69,6 +70,11 @@ absl::StatusOr<std::pair<Nat, int>> QuantizeCents(double value) {
 }  // namespace
 
 absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view lang) {
+  if (lang == "it") {
+    auto n = ParseDigits(digits);
+    if (!n.ok()) return n.status();
+    return internal::ItalianCardinal(*n);
+  }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
   auto n = ParseDigits(digits);
@@ -77,6 +83,11 @@ absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view l
 }
 
 absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view lang) {
+  if (lang == "it") {
+    auto n = ParseDigits(digits);
+    if (!n.ok()) return n.status();
+    return internal::ItalianOrdinal(*n);
+  }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
   auto n = ParseDigits(digits);
@@ -85,6 +96,10 @@ absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view la
 }
 
 absl::StatusOr<std::string> Float(double value, std::string_view lang) {
+  if (lang == "it") {
+    if (value < 0) return absl::InvalidArgumentError("negative numbers are not expanded");
+    return internal::ItalianFloat(value);
+  }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
   if (value < 0) return absl::InvalidArgumentError("negative numbers are not expanded");
@@ -94,8 +109,11 @@ absl::StatusOr<std::string> Float(double value, std::string_view lang) {
 absl::StatusOr<std::string> Currency(double value, std::string_view currency,
                                      std::string_view lang) {
   const Converter* conv = ConverterFor(lang);
-  if (conv == nullptr) return BadLang(lang);
+  if (conv == nullptr && lang != "it") return BadLang(lang);
   if (value < 0) return absl::InvalidArgumentError("negative amounts are not expanded");
+  auto cardinal = [&](const Nat& n) {
+    return lang == "it" ? internal::ItalianCardinal(n) : conv->ToCardinal(n);
+  };
   auto parts = QuantizeCents(value);
   if (!parts.ok()) return parts.status();
   const auto& [left, right] = *parts;
@@ -137,7 +155,11 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
       {"pt", " e",
        {{"USD", "dólar", "dólares", "cêntimo", "cêntimos"},
         {"EUR", "euro", "euros", "cêntimo", "cêntimos"},
-        {"GBP", "libra", "libras", "péni", "pence"}}}};
+        {"GBP", "libra", "libras", "péni", "pence"}}},
+      {"it", " e",
+       {{"USD", "dollaro", "dollari", "centesimo", "centesimi"},
+        {"EUR", "euro", "euro", "centesimo", "centesimi"},
+        {"GBP", "sterlina", "sterline", "penny", "penny"}}}};
   const Forms* f = nullptr;
   std::string separator;
   std::vector<std::string> known;
@@ -154,9 +176,9 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
                                                  std::string(currency), " for ", std::string(lang),
                                                  " (supported: ", absl::StrJoin(known, ", "), ")"));
   }
-  auto lt = conv->ToCardinal(left);
+  auto lt = cardinal(left);
   if (!lt.ok()) return lt.status();
-  auto ct = conv->ToCardinal(FromInt(right));
+  auto ct = cardinal(FromInt(right));
   if (!ct.ok()) return ct.status();
   std::string units = absl::StrCat(*lt, " ", Eq(left, 1) ? f->one : f->many);
   std::string cents = absl::StrCat(*ct, " ", right == 1 ? f->cent_one : f->cent_many);
@@ -183,6 +205,11 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
       out.replace(out.find(ext), ext.size(), ext + " de");
     }
     out = absl::StrReplaceAll(out, {{" e zero cêntimos", ""}});
+  }
+  if (lang == "it") {
+    // Num2Word_IT.to_currency: "uno sterline" → "una ..." (first word, GBP), then "uno" → "un".
+    if (currency == "GBP" && out.rfind("uno ", 0) == 0) out = "una" + out.substr(3);
+    out = absl::StrReplaceAll(out, {{"uno", "un"}});
   }
   if (lang == "de") out = absl::StrReplaceAll(out, {{"eins ", "ein "}});
   return out;

@@ -85,7 +85,8 @@ TEST(Num2WordsTest, CleaningMatchesCoquiReference) {
 }
 
 TEST(Num2WordsTest, RejectsOtherLanguagesAndBadDigits) {
-  EXPECT_FALSE(num2words::Cardinal("12", "it").ok());
+  EXPECT_FALSE(num2words::Cardinal("12", "pl").ok());
+  EXPECT_FALSE(num2words::Cardinal("12a", "it").ok());
   EXPECT_FALSE(num2words::Cardinal("12a", "en").ok());
   EXPECT_FALSE(num2words::Cardinal("", "en").ok());
 }

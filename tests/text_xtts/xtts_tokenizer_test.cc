@@ -245,6 +245,11 @@ TEST(XttsCleanerTest, CoquiUpstreamExamples) {
       {"pt", "Custa 21€.", "custa vinte."},
       {"pt", "O 1234º.", "o milésimo ducentésimo trigésimo quarto."},
       {"pt", "São 2.000.000€.", "são dois milhões de euros."},
+      // it (num2words lang_IT ported): Coqui's own examples, and the accent on a final "tre".
+      {"it", "In 12,5 secondi.", "in dodici virgola cinque secondi."},
+      {"it", "Questo è un 1° test", "questo è un primo test"},
+      {"it", "Ti costerà 20,15€ signore.", "ti costerà venti euro e quindici centesimi signore."},
+      {"it", "Sono 23 e 23.000.", "sono ventitré e ventitremila."},
       // hi: multilingual_cleaners with its symbol table; the separator step runs on any digits.
       {"hi", "A  &  B", "a और b"},
       {"hi", "१,२३४ और १.२३४", "१,२३४ और १२३४"},
@@ -280,7 +285,7 @@ TEST(XttsCleanerTest, LanguagesAreCheckedWithHelpfulErrors) {
   }
   // Languages without a num2words port refuse ASCII digits (Coqui would read them out) and
   // clean the rest exactly.
-  for (const char* lang : {"it", "pl", "tr", "ru", "cs", "ar", "hu", "ko", "hi"}) {
+  for (const char* lang : {"pl", "tr", "ru", "cs", "ar", "hu", "ko", "hi"}) {
     auto d = CleanText("Ti costerà 20€.", lang);
     ASSERT_FALSE(d.ok()) << lang;
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
