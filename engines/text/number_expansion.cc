@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "engines/text/num2words_converter.h"
+#include "engines/text/num2words_hungarian.h"
 #include "engines/text/num2words_italian.h"
 #include "engines/text/num2words_languages.h"
 #include "engines/text/num2words_number.h"
@@ -32,7 +33,7 @@ using internal::Normalize;
 absl::Status BadLang(std::string_view lang) {
   return absl::InvalidArgumentError(
       absl::StrCat("number expansion: unsupported language '", std::string(lang),
-                   "' (supported: en, es, fr, de, it, nl, pt)"));
+                   "' (supported: en, es, fr, de, hu, it, nl, pt)"));
 }
 
 absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
@@ -70,10 +71,10 @@ absl::StatusOr<std::pair<Nat, int>> QuantizeCents(double value) {
 }  // namespace
 
 absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view lang) {
-  if (lang == "it") {
+  if (lang == "it" || lang == "hu") {
     auto n = ParseDigits(digits);
     if (!n.ok()) return n.status();
-    return internal::ItalianCardinal(*n);
+    return lang == "it" ? internal::ItalianCardinal(*n) : internal::HungarianCardinal(*n);
   }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
@@ -83,10 +84,10 @@ absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view l
 }
 
 absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view lang) {
-  if (lang == "it") {
+  if (lang == "it" || lang == "hu") {
     auto n = ParseDigits(digits);
     if (!n.ok()) return n.status();
-    return internal::ItalianOrdinal(*n);
+    return lang == "it" ? internal::ItalianOrdinal(*n) : internal::HungarianOrdinal(*n);
   }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
@@ -96,9 +97,9 @@ absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view la
 }
 
 absl::StatusOr<std::string> Float(double value, std::string_view lang) {
-  if (lang == "it") {
+  if (lang == "it" || lang == "hu") {
     if (value < 0) return absl::InvalidArgumentError("negative numbers are not expanded");
-    return internal::ItalianFloat(value);
+    return lang == "it" ? internal::ItalianFloat(value) : internal::HungarianFloat(value);
   }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
@@ -109,10 +110,12 @@ absl::StatusOr<std::string> Float(double value, std::string_view lang) {
 absl::StatusOr<std::string> Currency(double value, std::string_view currency,
                                      std::string_view lang) {
   const Converter* conv = ConverterFor(lang);
-  if (conv == nullptr && lang != "it") return BadLang(lang);
+  if (conv == nullptr && lang != "it" && lang != "hu") return BadLang(lang);
   if (value < 0) return absl::InvalidArgumentError("negative amounts are not expanded");
   auto cardinal = [&](const Nat& n) {
-    return lang == "it" ? internal::ItalianCardinal(n) : conv->ToCardinal(n);
+    return lang == "it"   ? internal::ItalianCardinal(n)
+           : lang == "hu" ? internal::HungarianCardinal(n)
+                          : conv->ToCardinal(n);
   };
   auto parts = QuantizeCents(value);
   if (!parts.ok()) return parts.status();
@@ -159,7 +162,12 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
       {"it", " e",
        {{"USD", "dollaro", "dollari", "centesimo", "centesimi"},
         {"EUR", "euro", "euro", "centesimo", "centesimi"},
-        {"GBP", "sterlina", "sterline", "penny", "penny"}}}};
+        {"GBP", "sterlina", "sterline", "penny", "penny"}}},
+      // Hungarian has no CURRENCY_FORMS of its own: Num2Word_EU's.
+      {"hu", ",",
+       {{"USD", "dollar", "dollars", "cent", "cents"},
+        {"EUR", "euro", "euro", "cent", "cents"},
+        {"GBP", "pound sterling", "pounds sterling", "penny", "pence"}}}};
   const Forms* f = nullptr;
   std::string separator;
   std::vector<std::string> known;

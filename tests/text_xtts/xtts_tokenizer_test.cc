@@ -250,6 +250,10 @@ TEST(XttsCleanerTest, CoquiUpstreamExamples) {
       {"it", "Questo è un 1° test", "questo è un primo test"},
       {"it", "Ti costerà 20,15€ signore.", "ti costerà venti euro e quindici centesimi signore."},
       {"it", "Sono 23 e 23.000.", "sono ventitré e ventitremila."},
+      // hu (num2words lang_HU ported): Coqui's own examples, "két" inside compounds.
+      {"hu", "12,5 másodperc alatt.", "tizenkettő egész öt tized másodperc alatt."},
+      {"hu", "Ez az 1. teszt", "ez az első teszt"},
+      {"hu", "2002 és 102", "kétezer-két és százkét"},
       // hi: multilingual_cleaners with its symbol table; the separator step runs on any digits.
       {"hi", "A  &  B", "a और b"},
       {"hi", "१,२३४ और १.२३४", "१,२३४ और १२३४"},
@@ -285,7 +289,7 @@ TEST(XttsCleanerTest, LanguagesAreCheckedWithHelpfulErrors) {
   }
   // Languages without a num2words port refuse ASCII digits (Coqui would read them out) and
   // clean the rest exactly.
-  for (const char* lang : {"pl", "tr", "ru", "cs", "ar", "hu", "ko", "hi"}) {
+  for (const char* lang : {"pl", "tr", "ru", "cs", "ar", "ko", "hi"}) {
     auto d = CleanText("Ti costerà 20€.", lang);
     ASSERT_FALSE(d.ok()) << lang;
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
