@@ -91,6 +91,10 @@ std::vector<std::pair<size_t, std::string>> ScaleCards(const std::vector<std::st
                                                        const std::string& milliard_suffix,
                                                        const std::string& million_suffix);
 
+// Python's str(value) for a finite float: shortest round-trip digits, exponent form ("1e+16",
+// "1.5e-05") when the decimal point would sit more than 16 places right or 4 left.
+std::string PyFloatRepr(double value);
+
 }  // namespace vox::num2words::internal
 
 #endif  // VOX_ENGINES_TEXT_NUM2WORDS_CONVERTER_H_

@@ -42,31 +42,6 @@ absl::Status Recursion() {
   return absl::OutOfRangeError("num2words (hu) recurses without end on this number");
 }
 
-// Python's str(float).
-std::string PyRepr(double v) {
-  if (v == 0) return "0.0";
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
-  const std::string sci(buf, res.ptr);
-  const size_t e = sci.find('e');
-  std::string d;
-  for (size_t i = 0; i < e; ++i) {
-    if (sci[i] >= '0' && sci[i] <= '9') d.push_back(sci[i]);
-  }
-  while (d.size() > 1 && d.back() == '0') d.pop_back();
-  const int point = std::atoi(sci.c_str() + e + 1) + 1;
-  const int n = static_cast<int>(d.size());
-  if (point > 16 || point < -3) {
-    const int x = point - 1;
-    std::string exp = std::to_string(std::abs(x));
-    if (exp.size() < 2) exp = "0" + exp;
-    return d.substr(0, 1) + (n > 1 ? "." + d.substr(1) : "") + "e" + (x < 0 ? "-" : "+") + exp;
-  }
-  if (point <= 0) return "0." + std::string(-point, '0') + d;
-  if (point >= n) return d + std::string(point - n, '0') + ".0";
-  return d.substr(0, point) + "." + d.substr(point);
-}
-
 // Python float // and % for non-negative finite operands (CPython float_divmod).
 std::pair<double, double> FloatDivMod(double v, double w) {
   const double mod = std::fmod(v, w);
@@ -132,7 +107,7 @@ absl::StatusOr<std::string> CardInt(const Nat& v, bool zero_empty) {
 absl::StatusOr<std::string> CardIntegralFloat(double v, bool zero_empty, int depth) {
   if (depth > 200) return Recursion();
   if (v < 1000000) return CardInt(IntegralDoubleToNat(v), zero_empty);  // exact below 2^53
-  size_t digits = PyRepr(v).size();
+  size_t digits = PyFloatRepr(v).size();
   if (digits % 3 == 0) digits -= 2;
   const size_t e = digits / 3 * 3;
   char buf[16];
@@ -185,7 +160,7 @@ absl::StatusOr<std::string> HungarianFloat(double value) {
     // The recursion's first level already compares with 0 and 2 using zero="nulla".
     return CardIntegralFloat(value, false, 0);
   }
-  const std::string repr = PyRepr(value);
+  const std::string repr = PyFloatRepr(value);
   const size_t dot = repr.find('.');
   const std::string left = repr.substr(0, dot), right = repr.substr(dot + 1);
   if (repr.find('e') != std::string::npos) {

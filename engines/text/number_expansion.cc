@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "engines/text/num2words_converter.h"
+#include "engines/text/num2words_czech.h"
 #include "engines/text/num2words_hungarian.h"
 #include "engines/text/num2words_italian.h"
 #include "engines/text/num2words_languages.h"
@@ -33,7 +34,7 @@ using internal::Normalize;
 absl::Status BadLang(std::string_view lang) {
   return absl::InvalidArgumentError(
       absl::StrCat("number expansion: unsupported language '", std::string(lang),
-                   "' (supported: en, es, fr, de, hu, it, nl, pt)"));
+                   "' (supported: cs, en, es, fr, de, hu, it, nl, pt)"));
 }
 
 absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
@@ -71,10 +72,12 @@ absl::StatusOr<std::pair<Nat, int>> QuantizeCents(double value) {
 }  // namespace
 
 absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view lang) {
-  if (lang == "it" || lang == "hu") {
+  if (lang == "it" || lang == "hu" || lang == "cs") {
     auto n = ParseDigits(digits);
     if (!n.ok()) return n.status();
-    return lang == "it" ? internal::ItalianCardinal(*n) : internal::HungarianCardinal(*n);
+    return lang == "it"   ? internal::ItalianCardinal(*n)
+           : lang == "hu" ? internal::HungarianCardinal(*n)
+                          : internal::CzechCardinal(*n);
   }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
@@ -84,6 +87,9 @@ absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view l
 }
 
 absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view lang) {
+  if (lang == "cs") {  // Num2Word_CS.to_ordinal raises NotImplementedError
+    return absl::UnimplementedError("num2words has no Czech ordinals");
+  }
   if (lang == "it" || lang == "hu") {
     auto n = ParseDigits(digits);
     if (!n.ok()) return n.status();
@@ -97,9 +103,11 @@ absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view la
 }
 
 absl::StatusOr<std::string> Float(double value, std::string_view lang) {
-  if (lang == "it" || lang == "hu") {
+  if (lang == "it" || lang == "hu" || lang == "cs") {
     if (value < 0) return absl::InvalidArgumentError("negative numbers are not expanded");
-    return lang == "it" ? internal::ItalianFloat(value) : internal::HungarianFloat(value);
+    return lang == "it"   ? internal::ItalianFloat(value)
+           : lang == "hu" ? internal::HungarianFloat(value)
+                          : internal::CzechFloat(value);
   }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
@@ -110,8 +118,13 @@ absl::StatusOr<std::string> Float(double value, std::string_view lang) {
 absl::StatusOr<std::string> Currency(double value, std::string_view currency,
                                      std::string_view lang) {
   const Converter* conv = ConverterFor(lang);
-  if (conv == nullptr && lang != "it" && lang != "hu") return BadLang(lang);
+  if (conv == nullptr && lang != "it" && lang != "hu" && lang != "cs") return BadLang(lang);
   if (value < 0) return absl::InvalidArgumentError("negative amounts are not expanded");
+  if (lang == "cs") {
+    auto parts = QuantizeCents(value);
+    if (!parts.ok()) return parts.status();
+    return internal::CzechCurrency(parts->first, parts->second, std::string(currency));
+  }
   auto cardinal = [&](const Nat& n) {
     return lang == "it"   ? internal::ItalianCardinal(n)
            : lang == "hu" ? internal::HungarianCardinal(n)

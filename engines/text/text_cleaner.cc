@@ -311,8 +311,8 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
   // 4. Ordinals: en `([0-9]+)(st|nd|rd|th)`, es `([0-9]+)(º|ª|er|o|a|os|as)`,
   // fr `([0-9]+)(º|ª|er|re|e|ème)`, de `([0-9]+)(st|nd|rd|th|º|ª|\.(?=\s|$))`,
   // nl `([0-9]+)(de|ste|e)`, pt `([0-9]+)(º|ª|o|a|os|as)`, it `([0-9]+)(º|°|ª|o|a|i|e)`,
-  // hu `([0-9]+)(\.|adik|edik|odik|edik|ödik|ödike|ik)` (alternatives tried in this order; de's
-  // "." only before whitespace or the end, hu's anywhere).
+  // hu `([0-9]+)(\.|adik|edik|odik|edik|ödik|ödike|ik)`, cs `([0-9]+)\.(?=\s|$)` (alternatives
+  // tried in this order; de's and cs's "." only before whitespace or the end, hu's anywhere).
   const std::vector<std::u32string> suffixes =
       lang == "en"   ? std::vector<std::u32string>{U"st", U"nd", U"rd", U"th"}
       : lang == "fr" ? std::vector<std::u32string>{U"º", U"ª", U"er", U"re", U"e", U"ème"}
@@ -323,6 +323,7 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
       : lang == "hu"
           ? std::vector<std::u32string>{U".", U"adik", U"edik", U"odik", U"edik", U"ödik", U"ödike",
                                         U"ik"}
+      : lang == "cs" ? std::vector<std::u32string>{U"."}
                      : std::vector<std::u32string>{U"º", U"ª", U"er", U"o", U"a", U"os", U"as"};
   auto ordinals = Sub(
       t,
@@ -333,7 +334,10 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
         for (const std::u32string& suf : suffixes) {
           if (s.compare(q, suf.size(), suf) != 0) continue;
           const size_t end = q + suf.size();
-          if (lang == "de" && suf == U"." && end < s.size() && !IsPySpace(s[end])) continue;
+          if ((lang == "de" || lang == "cs") && suf == U"." && end < s.size() &&
+              !IsPySpace(s[end])) {
+            continue;
+          }
           return end;
         }
         return std::u32string::npos;
@@ -447,7 +451,7 @@ const std::vector<std::string>& XttsCleanerLanguages() {
 
 bool XttsExpandsNumbers(std::string_view lang) {
   return lang == "en" || lang == "es" || lang == "fr" || lang == "de" || lang == "nl" ||
-         lang == "pt" || lang == "it" || lang == "hu";
+         lang == "pt" || lang == "it" || lang == "hu" || lang == "cs";
 }
 
 absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xtts_lang) {
@@ -484,7 +488,7 @@ absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xt
       if (Ascii09(c)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "XTTS language '", lang, "': the text has digits, which Coqui reads out with num2words(",
-            lang, "); vox implements that only for en, es, fr, de, hu, it, nl, pt, so write numbers as words"));
+            lang, "); vox implements that only for cs, de, en, es, fr, hu, it, nl, pt, so write numbers as words"));
       }
     }
   }

@@ -7,6 +7,7 @@ list(APPEND VOX_TEXT_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/num2words_languages.cc
   ${CMAKE_CURRENT_LIST_DIR}/num2words_italian.cc
   ${CMAKE_CURRENT_LIST_DIR}/num2words_hungarian.cc
+  ${CMAKE_CURRENT_LIST_DIR}/num2words_czech.cc
   ${CMAKE_CURRENT_LIST_DIR}/number_expansion.cc
   ${CMAKE_CURRENT_LIST_DIR}/text_cleaner.cc
   ${CMAKE_CURRENT_LIST_DIR}/hangul_romanize.cc

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Prints, as JSON, what num2words 0.5.14 and Coqui's cleaning (coqui-tts 0.28.0's
 multilingual_cleaners; both in the reference environment) produce for a few thousand numbers and
-sentences in en, es, fr, de, hu, it, nl and pt.
+sentences in cs, en, es, fr, de, hu, it, nl and pt.
 tests/text_xtts/number_expansion_test.cc runs this at test time and compares vox's C++ port
 with it; nothing here is copied from the C++ side.
 
@@ -39,7 +39,7 @@ def integers(rng):
 
 
 # The languages of vox's num2words port (engines/text/num2words_languages.cc).
-LANGS = ("en", "es", "fr", "de", "hu", "it", "nl", "pt")
+LANGS = ("cs", "en", "es", "fr", "de", "hu", "it", "nl", "pt")
 
 
 def main():
@@ -138,6 +138,9 @@ def main():
         sentences["hu"] = ["12,5 másodperc alatt.", "50 katona volt.", "Ez az 1. teszt",
                            "2002, 102, 2.000.000,0 és 12,345 meg 0,5 és 1,0001; 3adik, 5ödik.",
                            "Ár: $20, 20,15€, £1; 100.000.000,0 vagy 1000000000000000000,0."]
+        sentences["cs"] = ["Za 12,5 vteřiny.", "Bylo tam 50 vojáků.", "To bude stát 20€ pane.",
+                           "To bude 20.15€ pane.", "Je 12,0 a 1.000.005 a 22 a 3,04 a 0,00001.",
+                           "Stojí $5 a 5€; 2 miliony, 1.000.000.000 a 21.000.000.", "To je 3. den"]
         # Random strings built from the pieces the regexes care about: digit runs, separators,
         # currency symbols, ordinal suffixes, abbreviations, symbols, quotes, whitespace, case.
         atoms = ["1", "12", "123", "1234", "0", "007", "2.5", "3,50", "1,000", "1.000", ".", ",",
