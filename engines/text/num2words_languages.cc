@@ -530,6 +530,65 @@ class Portuguese : public Converter {
   }
 };
 
+// Num2Word_KO (lang_KO.py): scale words every 10^4 (만, 억, 조, ...), Sino-Korean digits; native
+// Korean ordinals for the last tens and units.
+class Korean : public Converter {
+ public:
+  Korean() {
+    pointword = "점";
+    const std::vector<std::string> high = {"무량대수", "불가사의", "나유타", "아승기", "항하사",
+                                           "극",       "재",       "정",     "간",     "구",
+                                           "양",       "자",       "해",     "경",     "조",
+                                           "억",       "만"};
+    std::vector<std::pair<size_t, std::string>> high_pow10;
+    for (size_t k = 0; k < high.size(); ++k) high_pow10.push_back({4 * (high.size() - k), high[k]});
+    Finish(high_pow10, {{1000, "천"}, {100, "백"}},
+           {"십", "구", "팔", "칠", "육", "오", "사", "삼", "이", "일", "영"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    if (Eq(ln, 1) && (Lt(rn, 10000) || Eq(rn, 10000))) return {rt, rn};
+    if (Lt(ln, 10000) && Cmp(ln, rn) > 0) return {lt + rt, Add(ln, rn)};
+    if (!Lt(ln, 10000) && Cmp(ln, rn) > 0) return {lt + " " + rt, Add(ln, rn)};
+    return {lt + rt, Mul(ln, rn)};
+  }
+  // Num2Word_KO.to_ordinal; the ords lookups that fail are KeyError in num2words, errors here.
+  absl::StatusOr<std::string> ToOrdinal(const Nat& value) const override {
+    static const std::map<std::string, std::string> ords = {
+        {"일", "한"},     {"이", "두"},     {"삼", "세"},     {"사", "네"},     {"오", "다섯"},
+        {"육", "여섯"},   {"칠", "일곱"},   {"팔", "여덟"},   {"구", "아홉"},   {"십", "열"},
+        {"이십", "스물"}, {"삼십", "서른"}, {"사십", "마흔"}, {"오십", "쉰"},   {"육십", "예순"},
+        {"칠십", "일흔"}, {"팔십", "여든"}, {"구십", "아흔"}};
+    if (value == "1") return std::string("첫 번째");
+    auto c = ToCardinal(value);
+    if (!c.ok()) return c.status();
+    std::vector<std::string> outwords = absl::StrSplit(*c, ' ');
+    std::vector<std::string> lastwords = absl::StrSplit(outwords.back(), "백");
+    auto key_error = [](const std::string& k) {
+      return absl::OutOfRangeError(absl::StrCat("num2words has no Korean ordinal for '", k, "'"));
+    };
+    std::string& last = lastwords.back();
+    if (last.find("십") != std::string::npos) {
+      std::vector<std::string> ten_one = absl::StrSplit(last, "십");
+      auto t = ords.find(ten_one[0] + "십");
+      if (t == ords.end()) return key_error(ten_one[0] + "십");
+      ten_one[0] = t->second;
+      auto o = ords.find(ten_one[1]);
+      if (o != ords.end()) {
+        ten_one[1] = o->second;
+        ten_one[0] = absl::StrReplaceAll(ten_one[0], {{"스무", "스물"}});
+      }
+      last = absl::StrJoin(ten_one, "");
+    } else {
+      auto o = ords.find(last);
+      if (o == ords.end()) return key_error(last);
+      last = o->second;
+    }
+    outwords.back() = absl::StrJoin(lastwords, "백 ");
+    return absl::StrJoin(outwords, " ") + " 번째";
+  }
+};
+
 }  // namespace
 
 const Converter* ConverterFor(std::string_view lang) {
@@ -539,7 +598,9 @@ const Converter* ConverterFor(std::string_view lang) {
   static const auto* de = new German();
   static const auto* nl = new Dutch();
   static const auto* pt = new Portuguese();
+  static const auto* ko = new Korean();
   if (lang == "de") return de;
+  if (lang == "ko") return ko;
   if (lang == "pt") return pt;
   if (lang == "nl") return nl;
   if (lang == "en") return en;

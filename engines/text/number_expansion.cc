@@ -34,7 +34,7 @@ using internal::Normalize;
 absl::Status BadLang(std::string_view lang) {
   return absl::InvalidArgumentError(
       absl::StrCat("number expansion: unsupported language '", std::string(lang),
-                   "' (supported: cs, en, es, fr, de, hu, it, nl, pt)"));
+                   "' (supported: cs, en, es, fr, de, hu, it, ko, nl, pt)"));
 }
 
 absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
@@ -124,6 +124,21 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
     auto parts = QuantizeCents(value);
     if (!parts.ok()) return parts.status();
     return internal::CzechCurrency(parts->first, parts->second, std::string(currency));
+  }
+  if (lang == "ko") {
+    // Num2Word_KO.to_currency: USD only of Coqui's three (KRW and JPY aside); no separator, the
+    // units' spaces removed: "이십달러 십오센트".
+    auto parts = QuantizeCents(value);
+    if (!parts.ok()) return parts.status();
+    if (currency != "USD") {
+      return absl::UnimplementedError(
+          absl::StrCat("num2words has no Korean currency ", std::string(currency)));
+    }
+    auto lt = conv->ToCardinal(parts->first);
+    if (!lt.ok()) return lt.status();
+    auto ct = conv->ToCardinal(FromInt(parts->second));
+    if (!ct.ok()) return ct.status();
+    return absl::StrCat(absl::StrReplaceAll(*lt, {{" ", ""}}), "달러 ", *ct, "센트");
   }
   auto cardinal = [&](const Nat& n) {
     return lang == "it"   ? internal::ItalianCardinal(n)

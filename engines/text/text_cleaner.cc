@@ -311,7 +311,8 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
   // 4. Ordinals: en `([0-9]+)(st|nd|rd|th)`, es `([0-9]+)(º|ª|er|o|a|os|as)`,
   // fr `([0-9]+)(º|ª|er|re|e|ème)`, de `([0-9]+)(st|nd|rd|th|º|ª|\.(?=\s|$))`,
   // nl `([0-9]+)(de|ste|e)`, pt `([0-9]+)(º|ª|o|a|os|as)`, it `([0-9]+)(º|°|ª|o|a|i|e)`,
-  // hu `([0-9]+)(\.|adik|edik|odik|edik|ödik|ödike|ik)`, cs `([0-9]+)\.(?=\s|$)` (alternatives
+  // hu `([0-9]+)(\.|adik|edik|odik|edik|ödik|ödike|ik)`, cs `([0-9]+)\.(?=\s|$)`,
+  // ko `([0-9]+)(번째|번|차|째)` (alternatives
   // tried in this order; de's and cs's "." only before whitespace or the end, hu's anywhere).
   const std::vector<std::u32string> suffixes =
       lang == "en"   ? std::vector<std::u32string>{U"st", U"nd", U"rd", U"th"}
@@ -324,6 +325,7 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
           ? std::vector<std::u32string>{U".", U"adik", U"edik", U"odik", U"edik", U"ödik", U"ödike",
                                         U"ik"}
       : lang == "cs" ? std::vector<std::u32string>{U"."}
+      : lang == "ko" ? std::vector<std::u32string>{U"번째", U"번", U"차", U"째"}
                      : std::vector<std::u32string>{U"º", U"ª", U"er", U"o", U"a", U"os", U"as"};
   auto ordinals = Sub(
       t,
@@ -451,7 +453,7 @@ const std::vector<std::string>& XttsCleanerLanguages() {
 
 bool XttsExpandsNumbers(std::string_view lang) {
   return lang == "en" || lang == "es" || lang == "fr" || lang == "de" || lang == "nl" ||
-         lang == "pt" || lang == "it" || lang == "hu" || lang == "cs";
+         lang == "pt" || lang == "it" || lang == "hu" || lang == "cs" || lang == "ko";
 }
 
 absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xtts_lang) {
@@ -488,7 +490,7 @@ absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xt
       if (Ascii09(c)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "XTTS language '", lang, "': the text has digits, which Coqui reads out with num2words(",
-            lang, "); vox implements that only for cs, de, en, es, fr, hu, it, nl, pt, so write numbers as words"));
+            lang, "); vox implements that only for cs, de, en, es, fr, hu, it, ko, nl, pt, so write numbers as words"));
       }
     }
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Prints, as JSON, what num2words 0.5.14 and Coqui's cleaning (coqui-tts 0.28.0's
-multilingual_cleaners; both in the reference environment) produce for a few thousand numbers and
-sentences in cs, en, es, fr, de, hu, it, nl and pt.
+preprocess_text; both in the reference environment) produce for a few thousand numbers and
+sentences in cs, en, es, fr, de, hu, it, ko, nl and pt.
 tests/text_xtts/number_expansion_test.cc runs this at test time and compares vox's C++ port
 with it; nothing here is copied from the C++ side.
 
@@ -39,7 +39,7 @@ def integers(rng):
 
 
 # The languages of vox's num2words port (engines/text/num2words_languages.cc).
-LANGS = ("cs", "en", "es", "fr", "de", "hu", "it", "nl", "pt")
+LANGS = ("cs", "en", "es", "fr", "de", "hu", "it", "ko", "nl", "pt")
 
 
 def main():
@@ -87,8 +87,10 @@ def main():
                               **run(lambda: num2words(float(s), to="currency", currency=cur, lang=lang))})
 
     clean = []
-    # Coqui's own cleaners (coqui-tts in the reference environment), as Xtts.inference calls them.
-    from TTS.tts.layers.xtts.tokenizer import multilingual_cleaners
+    # Coqui's own cleaning (coqui-tts in the reference environment), as Xtts.inference calls it:
+    # VoiceBpeTokenizer.preprocess_text (multilingual_cleaners, then romanisation for ko).
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    coqui = VoiceBpeTokenizer()
     if True:
         sentences = {
             "en": ["In 12.5 seconds.", "There were 50 soldiers.", "This is a 1st test",
@@ -141,6 +143,9 @@ def main():
         sentences["cs"] = ["Za 12,5 vteřiny.", "Bylo tam 50 vojáků.", "To bude stát 20€ pane.",
                            "To bude 20.15€ pane.", "Je 12,0 a 1.000.005 a 22 a 3,04 a 0,00001.",
                            "Stojí $5 a 5€; 2 miliony, 1.000.000.000 a 21.000.000.", "To je 3. den"]
+        sentences["ko"] = ["12.5 초 안에.", "50 명의 병사가 있었다.", "이것은 1 번째 테스트입니다",
+                           "$20, 23번째, 200번, 1020차, 10000째; 20€ 그리고 £3.",
+                           "123456789 와 10,000 와 1.5"]
         # Random strings built from the pieces the regexes care about: digit runs, separators,
         # currency symbols, ordinal suffixes, abbreviations, symbols, quotes, whitespace, case.
         atoms = ["1", "12", "123", "1234", "0", "007", "2.5", "3,50", "1,000", "1.000", ".", ",",
@@ -157,7 +162,7 @@ def main():
                 # A fresh process's decimal context: num2words' Arabic converter changes it.
                 decimal.setcontext(decimal.Context())
                 clean.append({"lang": lang, "text": t,
-                              **run(lambda: multilingual_cleaners(t.strip().lower(), lang))})
+                              **run(lambda: coqui.preprocess_text(t.strip().lower(), lang))})
 
     json.dump({"num2words_version": importlib.metadata.version("num2words"), "cases": cases,
                "clean": clean}, sys.stdout, ensure_ascii=False)

@@ -258,6 +258,10 @@ TEST(XttsCleanerTest, CoquiUpstreamExamples) {
       {"cs", "Za 12,5 vteřiny.", "za dvanáct celá pět vteřiny."},
       {"cs", "To bude 20.15€ pane.", "to bude dvacet euro, patnáct centů pane."},
       {"cs", "Je 12,0 a 1.000.005", "je dvanáct celá nula nula a milion pět"},
+      // ko numbers (num2words lang_KO ported), then romanised.
+      {"ko", "12.5 초 안에.", "sib-i jeom o cho an-e."},
+      {"ko", "이것은 1 번째 테스트입니다", "igeos-eun il beon-jjae teseuteu-ibnida"},
+      {"ko", "$20, 23번째", "isibdalleo yeongsenteu, seumulse beon-jjae"},
       // hi: multilingual_cleaners with its symbol table; the separator step runs on any digits.
       {"hi", "A  &  B", "a और b"},
       {"hi", "१,२३४ और १.२३४", "१,२३४ और १२३४"},
@@ -293,7 +297,7 @@ TEST(XttsCleanerTest, LanguagesAreCheckedWithHelpfulErrors) {
   }
   // Languages without a num2words port refuse ASCII digits (Coqui would read them out) and
   // clean the rest exactly.
-  for (const char* lang : {"pl", "tr", "ru", "ar", "ko", "hi"}) {
+  for (const char* lang : {"pl", "tr", "ru", "ar", "hi"}) {
     auto d = CleanText("Ti costerà 20€.", lang);
     ASSERT_FALSE(d.ok()) << lang;
     EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);

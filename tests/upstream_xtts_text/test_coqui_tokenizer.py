@@ -5,8 +5,8 @@ xtts_text_strings.py), over two vocabs: a multilingual BPE vocab.json in the rel
 here by tools/xtts_vocab.py (6,681 entries covering every script) and the tiny XTTS checkpoint's.
 
 Per language the outcome must be the documented one (docs/text.md):
-  * cs en es fr de hu it nl pt: every string gives Coqui's ids (or both refuse: a number num2words cannot read);
-  * pl tr ru ar ko hi: every string without ASCII digits gives Coqui's ids, every
+  * cs en es fr de hu it ko nl pt: every string gives Coqui's ids (or both refuse: a number num2words cannot read);
+  * pl tr ru ar hi: every string without ASCII digits gives Coqui's ids, every
     string with them is refused by vox (InvalidArgument naming the language: vox has no num2words
     for it) -- or by both;
   * zh-cn ja: every string is refused by vox, naming the language (romanisation missing).
@@ -32,8 +32,8 @@ import xtts_vocab  # noqa: E402
 
 CPP = os.path.join(BIN, "engines", "text", "vox_xtts_tokenize")
 TINY_VOCAB = os.path.join(TINY, "checkpoints", "xtts-tiny", "vocab.json")
-EXACT = ["cs", "en", "es", "fr", "de", "hu", "it", "nl", "pt"]
-NO_NUM2WORDS = ["pl", "tr", "ru", "ar", "ko", "hi"]
+EXACT = ["cs", "en", "es", "fr", "de", "hu", "it", "ko", "nl", "pt"]
+NO_NUM2WORDS = ["pl", "tr", "ru", "ar", "hi"]
 REFUSED = ["zh-cn", "ja"]
 N_WORDS, N_NUMBERS = 1000, 300
 
