@@ -17,7 +17,8 @@ namespace vox {
 // XTTS codes CleanText accepts, in a fixed order.
 const std::vector<std::string>& XttsCleanerLanguages();
 
-// True when `xtts_lang` gets number expansion (num2words-equivalent): "en", "es", "fr", "de".
+// True when `xtts_lang` gets number expansion (num2words-equivalent): "cs", "de", "en", "es",
+// "fr", "hu", "it", "ko", "nl", "pt".
 // For the other accepted languages CleanText refuses text that has ASCII digits (after Coqui's
 // thousands-separator step), since Coqui would read them out with num2words.
 bool XttsExpandsNumbers(std::string_view xtts_lang);
