@@ -13,8 +13,8 @@
 namespace vox::num2words::internal {
 
 // The converter for "de", "en", "es", "fr", "ko", "nl" or "pt"; nullptr for any other language.
-// Each is built on
-// first use and never freed; it is immutable, so sharing it between threads is safe.
+// Each is built on first use and never freed; it is immutable, so sharing it between threads is
+// safe.
 const Converter* ConverterFor(std::string_view lang);
 
 }  // namespace vox::num2words::internal
