@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Compare vox's C++ XTTS tokenizer (vox_xtts_tokenize) with HF `tokenizers` and a Python port.
 
-    compare_tokenizers_xtts.py VOCAB_JSON TEXTS_FILE [--lang LANG] [--jsonl] [--binary PATH]
-                               [--report OUT.json]
+    compare_tokenizers_xtts.py VOCAB_JSON TEXTS_FILE [--lang LANG [--coqui]] [--jsonl]
+                               [--binary PATH] [--report OUT.json]
 
 TEXTS_FILE holds one string per line (with --jsonl: one JSON string per line, so strings may
 contain newlines or control characters).
@@ -11,12 +11,18 @@ contain newlines or control characters).
   * with --lang (en or es), each string is raw text: C++ XttsTokenizer::Encode(s, LANG) vs the
     Python reference's cleaning (tools/xtts_reference.py: Coqui's cleaners with num2words) + the
     same encoders.
+  * with --lang LANG --coqui (run in the reference environment, coqui-tts 0.28.0): C++
+    XttsTokenizer::Encode(s, LANG) vs Coqui itself, as Xtts.inference calls it:
+    VoiceBpeTokenizer(VOCAB_JSON).encode(s.strip().lower(), LANG.split("-")[0]). Where vox refuses
+    a string (InvalidArgument) the refusal is counted apart ("refused"), and is a mismatch unless
+    its message names the language in quotes; where Coqui raises, vox must refuse too.
 The second reference is a pure-Python port of tokenizers' BPE (tools/xtts_reference.py's
 BpeTokenizer when importable, else the small port below), so the comparison is useful where the
 `tokenizers` wheel is not installed. Exit status: 0 all equal, 1 any mismatch, 2 usage/setup
 error. --report writes the counts (and the first mismatches) as JSON, for the record.
 """
 import argparse
+import decimal
 import glob
 import heapq
 import json
@@ -104,6 +110,60 @@ class _PortTokenizer:
         return ids
 
 
+def first_difference(a, b):
+    """Index of the first differing element of two id lists (len of the shorter if a prefix)."""
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return min(len(a), len(b))
+
+
+def describe_mismatch(m):
+    """The lines printed for one mismatch: the text, the first differing position, both sequences."""
+    lines = [f"  text={m['text']!r}"]
+    want, got = m["expected"], m["cpp"]
+    if isinstance(want, list) and isinstance(got, list):
+        lines.append(f"    first difference at position {first_difference(want, got)}")
+    lines.append(f"    expected={want}")
+    lines.append(f"    cpp     ={got}")
+    return "\n".join(lines)
+
+
+def compare_coqui(vocab, texts, lang, binary):
+    """vox's Encode(s, lang) against Coqui's VoiceBpeTokenizer, string by string.
+
+    Returns {"compared", "matched", "both_refuse", "refused": [texts vox refused, Coqui did not],
+    "mismatches": [{"text", "expected", "cpp"}]}. Needs coqui-tts (the reference environment)."""
+    import logging
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    logging.getLogger("TTS.tts.layers.xtts.tokenizer").setLevel(logging.ERROR)
+    coqui = VoiceBpeTokenizer(vocab)
+    coqui_lang = lang.split("-")[0]  # Xtts.inference: language.split("-")[0]
+    cpp = run_cpp(binary, vocab, texts, lang)
+    out = {"compared": len(texts), "matched": 0, "both_refuse": 0, "refused": [], "mismatches": []}
+    for t, c in zip(texts, cpp):
+        # num2words' Arabic converter sets the thread's decimal precision (lang_AR.py), after which
+        # Coqui reads currency amounts of more than 28 digits that a fresh process skips: compare
+        # with a fresh process's state, which is what vox reproduces.
+        decimal.setcontext(decimal.Context())
+        try:
+            want = coqui.encode(t.strip().lower(), coqui_lang)  # Xtts.inference: strip().lower()
+        except Exception as e:  # noqa: BLE001 - Coqui (num2words, romanisers) raised
+            want = {"error": f"{type(e).__name__}: {e}"}
+        if isinstance(c, dict):
+            if isinstance(want, dict):
+                out["both_refuse"] += 1
+            elif f"'{lang}'" in c.get("error", ""):
+                out["refused"].append({"text": t, "error": c["error"]})
+            else:
+                out["mismatches"].append({"text": t, "expected": want, "cpp": c})
+        elif want == c:
+            out["matched"] += 1
+        else:
+            out["mismatches"].append({"text": t, "expected": want, "cpp": c})
+    return out
+
+
 def find_binary():
     root = os.path.dirname(HERE)
     for pattern in ("build*/engines/text/vox_xtts_tokenize", "*/engines/text/vox_xtts_tokenize"):
@@ -128,6 +188,7 @@ def main(argv=None):
     ap.add_argument("vocab")
     ap.add_argument("texts")
     ap.add_argument("--lang", default=None)
+    ap.add_argument("--coqui", action="store_true", help="with --lang: compare with coqui-tts itself")
     ap.add_argument("--jsonl", action="store_true")
     ap.add_argument("--binary", default=os.environ.get("VOX_XTTS_TOKENIZE") or None)
     ap.add_argument("--report", default=None)
@@ -146,6 +207,22 @@ def main(argv=None):
         print("vox_xtts_tokenize not found: build it (cmake --build BUILD --target vox_xtts_tokenize) "
               "or pass --binary", file=sys.stderr)
         return 2
+    if args.coqui:
+        if not args.lang:
+            print("--coqui needs --lang", file=sys.stderr)
+            return 2
+        r = compare_coqui(args.vocab, texts, args.lang, binary)
+        print(f"C++ vs coqui-tts ({args.lang}): {r['compared']} strings, {r['matched']} equal, "
+              f"{r['both_refuse']} refused by both, {len(r['refused'])} refused by vox only, "
+              f"{len(r['mismatches'])} mismatches")
+        for m in r["mismatches"][:5]:
+            print(describe_mismatch(m))
+        if args.report:
+            with open(args.report, "w", encoding="utf-8") as f:
+                json.dump(dict(r, refused=r["refused"][:5], mismatches=r["mismatches"][:5],
+                               refused_count=len(r["refused"]), mismatch_count=len(r["mismatches"])),
+                          f, ensure_ascii=False, indent=1)
+        return 1 if r["mismatches"] else 0
     with open(args.vocab, encoding="utf-8") as f:
         vocab_json = json.load(f)
 
@@ -202,7 +279,7 @@ def main(argv=None):
                                       "first_mismatches": mism[:5]}
         print(f"C++ vs {name}: {len(texts)} strings, {len(mism)} mismatches")
         for m in mism[:5]:
-            print(f"  text={m['text']!r}\n    expected={m['expected']}\n    cpp     ={m['cpp']}")
+            print(describe_mismatch(m))
         failed |= bool(mism)
     if hf is None:
         print("HF tokenizers not installed here: compared with the Python port only")

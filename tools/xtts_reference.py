@@ -25,6 +25,10 @@ from torch import Tensor
 
 # ---------------------------------------------------------------------------------------------
 # Text cleaning (Coqui TTS/tts/layers/xtts/tokenizer.py, en and es)
+# Runs under Debian's python3 with its num2words 0.5.10, to make the tiny model's goldens; those
+# texts clean identically under coqui-tts 0.28.0 / num2words 0.5.14, the reference for everything
+# else (0.5.14 differs for some Spanish numbers: "dieciséis", "veintiún", pounds, ordinals above
+# 1000). vox's C++ follows 0.5.14; tests/upstream_xtts_text compares it with Coqui itself.
 
 _ABBREVIATIONS = {
     "en": [("mrs", "misess"), ("mr", "mister"), ("dr", "doctor"), ("st", "saint"), ("co", "company"),

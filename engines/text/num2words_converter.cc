@@ -17,7 +17,7 @@ absl::StatusOr<std::string> Converter::ToCardinal(const PyNum& num) const {
         "number ", value.size(), " digits long is too large to read out (num2words: abs(n) "
         "must be less than 10^", maxval_.size() - 1, ")"));
   }
-  return Clean(SplitNum(num)).text;
+  return PostCardinal(Clean(SplitNum(num)).text);
 }
 
 void Converter::Finish(std::vector<std::pair<size_t, std::string>> high_pow10,
@@ -158,7 +158,7 @@ absl::StatusOr<std::string> CardinalFloat(const Converter& conv, double value) {
     if (!d.ok()) return d.status();
     out.push_back(*d);
   }
-  return absl::StrJoin(out, " ");
+  return conv.PostCardinal(absl::StrJoin(out, " "));
 }
 
 }  // namespace
@@ -216,6 +216,30 @@ std::vector<std::pair<size_t, std::string>> ScaleCards(const std::vector<std::st
     n -= step;
   }
   return cards;
+}
+
+std::string PyFloatRepr(double v) {
+  if (v == 0) return "0.0";
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  const std::string sci(buf, res.ptr);
+  const size_t e = sci.find('e');
+  std::string d;
+  for (size_t i = 0; i < e; ++i) {
+    if (sci[i] >= '0' && sci[i] <= '9') d.push_back(sci[i]);
+  }
+  while (d.size() > 1 && d.back() == '0') d.pop_back();
+  const int point = std::atoi(sci.c_str() + e + 1) + 1;
+  const int n = static_cast<int>(d.size());
+  if (point > 16 || point < -3) {
+    const int x = point - 1;
+    std::string exp = std::to_string(std::abs(x));
+    if (exp.size() < 2) exp = "0" + exp;
+    return d.substr(0, 1) + (n > 1 ? "." + d.substr(1) : "") + "e" + (x < 0 ? "-" : "+") + exp;
+  }
+  if (point <= 0) return "0." + std::string(-point, '0') + d;
+  if (point >= n) return d + std::string(point - n, '0') + ".0";
+  return d.substr(0, point) + "." + d.substr(point);
 }
 
 }  // namespace vox::num2words::internal

@@ -37,6 +37,9 @@ class Converter {
   // to_cardinal of an int, or of an integral float (whose divmods run in doubles, as in Python).
   // OutOfRange when the value is not below maxval() (num2words' OverflowError).
   absl::StatusOr<std::string> ToCardinal(const PyNum& num) const;
+  // A language's to_cardinal override applied after the base algorithm (to the whole reading,
+  // floats included); identity by default.
+  virtual std::string PostCardinal(std::string text) const { return text; }
   virtual std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
                                               const std::string& rt, const PyNum& rn) const = 0;
   // The language's to_ordinal of an int; errors as num2words::Ordinal documents.
@@ -87,6 +90,10 @@ const std::vector<std::string>& LatinScalePrefixes();
 std::vector<std::pair<size_t, std::string>> ScaleCards(const std::vector<std::string>& prefixes,
                                                        const std::string& milliard_suffix,
                                                        const std::string& million_suffix);
+
+// Python's str(value) for a finite float: shortest round-trip digits, exponent form ("1e+16",
+// "1.5e-05") when the decimal point would sit more than 16 places right or 4 left.
+std::string PyFloatRepr(double value);
 
 }  // namespace vox::num2words::internal
 

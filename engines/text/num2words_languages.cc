@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
 namespace vox::num2words::internal {
@@ -73,7 +74,10 @@ std::string DropLastCodePoints(const std::string& s, size_t k) {
   return s.substr(0, end);
 }
 
-// Num2Word_ES.to_ordinal for value < 10^18 (int64); KeyError paths fall back to the cardinal.
+// Num2Word_ES.to_ordinal (num2words 0.5.14) for value < 10^18 (int64). Above 1000 it splits at
+// dec = 1000 ** int(math.log(value, 1000)) (a float logarithm, so 10^6 splits at 1000); a `dec`
+// missing from the ords table (KeyError) or above the value (endless recursion) is an error in
+// num2words and here.
 absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value) {
   static const std::map<int64_t, std::string> ords = {
       {1, "primer"},      {2, "segund"},         {3, "tercer"},        {4, "cuart"},
@@ -92,13 +96,6 @@ absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value)
     while (b < s.size() && s[b] == ' ') ++b;
     return s.substr(b);
   };
-  if (value < 0) {
-    // A remainder below zero (value - int(value / dec * dec) after the float rounded up), where
-    // num2words raises TypeError("Cannot treat negative num ... as ordinal").
-    return absl::OutOfRangeError(absl::StrCat(
-        "num2words cannot read this number as a Spanish ordinal (negative remainder ", value,
-        ")"));
-  }
   std::string text;
   if (value == 0) {
     text = "";
@@ -119,27 +116,33 @@ absl::StatusOr<std::string> SpanishOrdinal(const Converter& conv, int64_t value)
     if (!r.ok()) return r.status();
     text = ords.at(cen) + "o " + *r;
   } else {
-    // dec = 10 ** ((((len(str(int(value))) - 1) / 3 - 1) + 1) * 3), in floats.
-    const double len = static_cast<double>(std::to_string(value).size());
-    const double x = (((len - 1) / 3 - 1) + 1) * 3;
-    const double dec = std::pow(10.0, x);
-    int64_t key = -1;
-    for (int64_t k : {1000LL, 1000000LL, 1000000000LL, 1000000000000LL, 1000000000000000LL}) {
-      if (dec == static_cast<double>(k)) key = k;
+    // math.log(x, base) is log(x) / log(base) in doubles.
+    const double exponent = std::log(static_cast<double>(value)) / std::log(1000.0);
+    const int e = static_cast<int>(exponent);
+    int64_t dec = 1;
+    for (int i = 0; i < e && dec <= 1000000000000000LL; ++i) dec *= 1000;
+    auto key = ords.find(dec);
+    if (e > 5 || key == ords.end()) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "num2words cannot read ", value, " as a Spanish ordinal (no ordinal word for 1000^", e,
+          ")"));
     }
-    if (key < 0) return conv.ToCardinal(FromInt(value));  // KeyError → cardinal
-    const double vd = static_cast<double>(value);
-    const int64_t part = static_cast<int64_t>(std::trunc((vd / dec) * dec));
-    const double ratio = static_cast<double>(part) / dec;
+    const int64_t high = value / dec, low = value % dec;
+    if (high == 0) {
+      // The logarithm rounded up to the next power (999999999999999 → 5.0): num2words recurses
+      // on the same value until RecursionError.
+      return absl::OutOfRangeError(absl::StrCat(
+          "num2words cannot read ", value, " as a Spanish ordinal (it recurses without end)"));
+    }
     std::string cardinal;
-    if (ratio != 1) {
-      auto c = CardinalOfDouble(conv, ratio);
+    if (high != 1) {
+      auto c = conv.ToCardinal(FromInt(static_cast<uint64_t>(high)));
       if (!c.ok()) return c.status();
       cardinal = *c;
     }
-    auto r = SpanishOrdinal(conv, value - part);
+    auto r = SpanishOrdinal(conv, low);
     if (!r.ok()) return r.status();
-    text = cardinal + ords.at(key) + "o " + *r;
+    text = cardinal + key->second + "o " + *r;
   }
   return strip(text);
 }
@@ -155,7 +158,7 @@ class Spanish : public Converter {
             {60, "sesenta"}, {50, "cincuenta"}, {40, "cuarenta"}, {30, "treinta"}},
            {"veintinueve", "veintiocho", "veintisiete", "veintiséis", "veinticinco",
             "veinticuatro", "veintitrés", "veintidós", "veintiuno", "veinte", "diecinueve",
-            "dieciocho", "diecisiete", "dieciseis", "quince", "catorce", "trece", "doce", "once",
+            "dieciocho", "diecisiete", "dieciséis", "quince", "catorce", "trece", "doce", "once",
             "diez", "nueve", "ocho", "siete", "seis", "cinco", "cuatro", "tres", "dos", "uno",
             "cero"});
   }
@@ -350,6 +353,242 @@ class German : public Converter {
   }
 };
 
+// Num2Word_NL (lang_NL.py): EU high numwords with "iljard"/"iljoen", "zend" for 10^600.
+class Dutch : public Converter {
+ public:
+  Dutch() {
+    pointword = "komma";
+    Finish(ScaleCards(ScalePrefixes("zend",
+                                    {"", "un", "duo", "tre", "quattuor", "quin", "sex", "sept",
+                                     "okto", "novem"},
+                                    {"dez", "vigint", "trigint", "quadragint", "quinquagint",
+                                     "sexagint", "septuagint", "oktogint", "nonagint"},
+                                    {"non", "okt", "sept", "sext", "quint", "quadr", "tr", "b",
+                                     "m"}),
+                      "iljard", "iljoen"),
+           {{1000, "duizend"}, {100, "honderd"}, {90, "negentig"}, {80, "tachtig"},
+            {70, "zeventig"}, {60, "zestig"}, {50, "vijftig"}, {40, "veertig"}, {30, "dertig"}},
+           {"twintig", "negentien", "achttien", "zeventien", "zestien", "vijftien", "veertien",
+            "dertien", "twaalf", "elf", "tien", "negen", "acht", "zeven", "zes", "vijf", "vier",
+            "drie", "twee", "één", "nul"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    std::string ctext = lt, ntext = rt;
+    if (Eq(ln, 1)) {
+      if (Lt(rn, 1000000)) return {rt, rn};
+      ctext = "een";
+    }
+    PyNum val;
+    if (Cmp(rn, ln) > 0) {
+      if (!Lt(rn, 1000000)) ctext += " ";
+      val = Mul(ln, rn);
+    } else {
+      if (Lt(rn, 10) && !Lt(ln, 11) && Lt(ln, 100)) {  // nnum < 10 < cnum < 100
+        if (Eq(rn, 1)) ntext = "een";
+        ntext += (!ntext.empty() && ntext.back() == 'e') ? "ën" : "en";
+        std::swap(ctext, ntext);
+      } else if (!Lt(ln, 1000000)) {
+        ctext += " ";
+      }
+      val = Add(ln, rn);
+    }
+    return {ctext + ntext, val};
+  }
+  // Num2Word_NL.to_ordinal: the first matching ending (in the table's order) replaced, then "e".
+  absl::StatusOr<std::string> ToOrdinal(const Nat& value) const override {
+    auto c = ToCardinal(value);
+    if (!c.ok()) return c.status();
+    std::string word = *c;
+    static const std::vector<std::pair<std::string, std::string>> ords = {
+        {"nul", "nuld"},   {"één", "eerst"},  {"twee", "tweed"},    {"drie", "derd"},
+        {"vier", "vierd"}, {"vijf", "vijfd"}, {"zes", "zesd"},      {"zeven", "zevend"},
+        {"acht", "achtst"}, {"negen", "negend"}, {"tien", "tiend"}, {"elf", "elfd"},
+        {"twaalf", "twaalfd"}, {"ig", "igst"}, {"erd", "erdst"},   {"end", "endst"},
+        {"joen", "joenst"}, {"rd", "rdst"}};
+    for (const auto& [key, repl] : ords) {
+      if (word.size() >= key.size() &&
+          word.compare(word.size() - key.size(), key.size(), key) == 0) {
+        word = word.substr(0, word.size() - key.size()) + repl;
+        break;
+      }
+    }
+    return word + "e";
+  }
+};
+
+// Num2Word_PT (lang_PT.py): EU long scale with "ilião" (milhão, bilião ...), "e" joins.
+class Portuguese : public Converter {
+ public:
+  Portuguese() {
+    pointword = "vírgula";
+    Finish({{24, "quatrilião"}, {18, "trilião"}, {12, "bilião"}, {6, "milião"}},
+           {{1000, "mil"}, {100, "cem"}, {90, "noventa"}, {80, "oitenta"}, {70, "setenta"},
+            {60, "sessenta"}, {50, "cinquenta"}, {40, "quarenta"}, {30, "trinta"}},
+           {"vinte", "dezanove", "dezoito", "dezassete", "dezasseis", "quinze", "catorze",
+            "treze", "doze", "onze", "dez", "nove", "oito", "sete", "seis", "cinco", "quatro",
+            "três", "dois", "um", "zero"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    static const char* const hundreds[] = {"",           "cento",     "duzentos",
+                                           "trezentos",  "quatrocentos", "quinhentos",
+                                           "seiscentos", "setecentos", "oitocentos",
+                                           "novecentos"};
+    std::string ctext = lt, ntext = rt;
+    if (Eq(ln, 1)) {
+      if (Lt(rn, 1000000)) return {rt, rn};
+      ctext = "um";
+    } else if (Eq(ln, 100) && !DivisibleByPow10(rn, 3)) {
+      ctext = "cento";
+    }
+    if (Cmp(rn, ln) < 0) return {ctext + " e " + ntext, Add(ln, rn)};
+    if (DivisibleByPow10(rn, 9) && !Lt(ln, 2)) {
+      ntext = DropLastCodePoints(ntext, 4) + "liões";
+    } else if (DivisibleByPow10(rn, 6) && !Lt(ln, 2)) {
+      ntext = DropLastCodePoints(ntext, 4) + "lhões";
+    }
+    if (ntext == "milião") ntext = "milhão";
+    if (Eq(rn, 100)) {
+      ctext = hundreds[Small(ln.i)];  // ln is 2..9 here (1 returned above)
+      ntext = "";
+    } else {
+      ntext = " " + ntext;
+    }
+    return {ctext + ntext, Mul(ln, rn)};
+  }
+  // Num2Word_PT.to_cardinal: "mil e duzentos e dez" → "mil duzentos e dez", i.e. for each
+  // scale word, when re.match('.*{ext} e \w*entos? (?=.*e)') holds, every "{ext} e" loses its "e".
+  std::string PostCardinal(std::string text) const override {
+    auto word_byte = [](char c) {
+      const unsigned char u = static_cast<unsigned char>(c);
+      return u >= 0x80 || c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+             (c >= 'A' && c <= 'Z');
+    };
+    auto ends_with = [](std::string_view s, std::string_view suffix) {
+      return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+    };
+    for (const std::string ext : {"mil", "milhão", "milhões", "mil milhões", "bilião", "biliões",
+                                  "mil biliões"}) {
+      const std::string key = ext + " e ";
+      bool match = false;
+      for (size_t p = text.find(key); p != std::string::npos && !match;
+           p = text.find(key, p + 1)) {
+        const size_t q = p + key.size();
+        size_t r = q;
+        while (r < text.size() && word_byte(text[r])) ++r;
+        const std::string_view w = std::string_view(text).substr(q, r - q);
+        match = r < text.size() && text[r] == ' ' &&
+                (ends_with(w, "ento") || ends_with(w, "entos")) &&
+                text.find('e', r + 1) != std::string::npos;
+      }
+      if (match) text = absl::StrReplaceAll(text, {{ext + " e", ext}});
+    }
+    return text;
+  }
+  // Num2Word_PT.to_ordinal: digit by digit from the right, a thousands word before each
+  // non-zero group; no word beyond 10^15 (KeyError in num2words, an error here).
+  absl::StatusOr<std::string> ToOrdinal(const Nat& value) const override {
+    static const char* const ords[3][10] = {
+        {"", "primeiro", "segundo", "terceiro", "quarto", "quinto", "sexto", "sétimo", "oitavo",
+         "nono"},
+        {"", "décimo", "vigésimo", "trigésimo", "quadragésimo", "quinquagésimo", "sexagésimo",
+         "septuagésimo", "octogésimo", "nonagésimo"},
+        {"", "centésimo", "ducentésimo", "tricentésimo", "quadrigentésimo", "quingentésimo",
+         "seiscentésimo", "septigentésimo", "octigentésimo", "nongentésimo"}};
+    static const std::map<size_t, std::string> separators = {
+        {3, "milésimo"}, {6, "milionésimo"}, {9, "milésimo milionésimo"}, {12, "bilionésimo"},
+        {15, "milésimo bilionésimo"}};
+    std::vector<std::string> result;
+    std::string separator;
+    for (size_t idx = 0; idx < value.size(); ++idx) {
+      const char c = value[value.size() - 1 - idx];
+      if (idx != 0 && idx % 3 == 0) {
+        auto it = separators.find(idx);
+        if (it == separators.end()) {
+          return absl::OutOfRangeError(absl::StrCat(
+              "num2words has no Portuguese ordinal for a number of ", value.size(), " digits"));
+        }
+        separator = it->second;
+      }
+      if (c != '0' && !separator.empty()) {
+        result.push_back(separator);
+        separator.clear();
+      }
+      result.push_back(ords[idx % 3][c - '0']);
+    }
+    std::string joined;
+    for (size_t i = result.size(); i-- > 0;) {  // ' '.join(reversed), strip, collapse spaces
+      if (result[i].empty()) continue;
+      if (!joined.empty()) joined += ' ';
+      joined += result[i];
+    }
+    if (joined.rfind("primeiro", 0) == 0 && value != "1") {
+      joined = joined.size() > 9 ? joined.substr(9) : "";  // result[9:]
+    }
+    return joined;
+  }
+};
+
+// Num2Word_KO (lang_KO.py): scale words every 10^4 (만, 억, 조, ...), Sino-Korean digits; native
+// Korean ordinals for the last tens and units.
+class Korean : public Converter {
+ public:
+  Korean() {
+    pointword = "점";
+    const std::vector<std::string> high = {"무량대수", "불가사의", "나유타", "아승기", "항하사",
+                                           "극",       "재",       "정",     "간",     "구",
+                                           "양",       "자",       "해",     "경",     "조",
+                                           "억",       "만"};
+    std::vector<std::pair<size_t, std::string>> high_pow10;
+    for (size_t k = 0; k < high.size(); ++k) high_pow10.push_back({4 * (high.size() - k), high[k]});
+    Finish(high_pow10, {{1000, "천"}, {100, "백"}},
+           {"십", "구", "팔", "칠", "육", "오", "사", "삼", "이", "일", "영"});
+  }
+  std::pair<std::string, PyNum> Merge(const std::string& lt, const PyNum& ln,
+                                      const std::string& rt, const PyNum& rn) const override {
+    if (Eq(ln, 1) && (Lt(rn, 10000) || Eq(rn, 10000))) return {rt, rn};
+    if (Lt(ln, 10000) && Cmp(ln, rn) > 0) return {lt + rt, Add(ln, rn)};
+    if (!Lt(ln, 10000) && Cmp(ln, rn) > 0) return {lt + " " + rt, Add(ln, rn)};
+    return {lt + rt, Mul(ln, rn)};
+  }
+  // Num2Word_KO.to_ordinal; the ords lookups that fail are KeyError in num2words, errors here.
+  absl::StatusOr<std::string> ToOrdinal(const Nat& value) const override {
+    static const std::map<std::string, std::string> ords = {
+        {"일", "한"},     {"이", "두"},     {"삼", "세"},     {"사", "네"},     {"오", "다섯"},
+        {"육", "여섯"},   {"칠", "일곱"},   {"팔", "여덟"},   {"구", "아홉"},   {"십", "열"},
+        {"이십", "스물"}, {"삼십", "서른"}, {"사십", "마흔"}, {"오십", "쉰"},   {"육십", "예순"},
+        {"칠십", "일흔"}, {"팔십", "여든"}, {"구십", "아흔"}};
+    if (value == "1") return std::string("첫 번째");
+    auto c = ToCardinal(value);
+    if (!c.ok()) return c.status();
+    std::vector<std::string> outwords = absl::StrSplit(*c, ' ');
+    std::vector<std::string> lastwords = absl::StrSplit(outwords.back(), "백");
+    auto key_error = [](const std::string& k) {
+      return absl::OutOfRangeError(absl::StrCat("num2words has no Korean ordinal for '", k, "'"));
+    };
+    std::string& last = lastwords.back();
+    if (last.find("십") != std::string::npos) {
+      std::vector<std::string> ten_one = absl::StrSplit(last, "십");
+      auto t = ords.find(ten_one[0] + "십");
+      if (t == ords.end()) return key_error(ten_one[0] + "십");
+      ten_one[0] = t->second;
+      auto o = ords.find(ten_one[1]);
+      if (o != ords.end()) {
+        ten_one[1] = o->second;
+        ten_one[0] = absl::StrReplaceAll(ten_one[0], {{"스무", "스물"}});
+      }
+      last = absl::StrJoin(ten_one, "");
+    } else {
+      auto o = ords.find(last);
+      if (o == ords.end()) return key_error(last);
+      last = o->second;
+    }
+    outwords.back() = absl::StrJoin(lastwords, "백 ");
+    return absl::StrJoin(outwords, " ") + " 번째";
+  }
+};
+
 }  // namespace
 
 const Converter* ConverterFor(std::string_view lang) {
@@ -357,7 +596,13 @@ const Converter* ConverterFor(std::string_view lang) {
   static const auto* es = new Spanish();
   static const auto* fr = new French();
   static const auto* de = new German();
+  static const auto* nl = new Dutch();
+  static const auto* pt = new Portuguese();
+  static const auto* ko = new Korean();
   if (lang == "de") return de;
+  if (lang == "ko") return ko;
+  if (lang == "pt") return pt;
+  if (lang == "nl") return nl;
   if (lang == "en") return en;
   if (lang == "es") return es;
   if (lang == "fr") return fr;

@@ -10,6 +10,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "engines/text/num2words_converter.h"
+#include "engines/text/num2words_czech.h"
+#include "engines/text/num2words_hungarian.h"
+#include "engines/text/num2words_italian.h"
 #include "engines/text/num2words_languages.h"
 #include "engines/text/num2words_number.h"
 
@@ -31,7 +34,7 @@ using internal::Normalize;
 absl::Status BadLang(std::string_view lang) {
   return absl::InvalidArgumentError(
       absl::StrCat("number expansion: unsupported language '", std::string(lang),
-                   "' (supported: en, es, fr, de)"));
+                   "' (supported: cs, en, es, fr, de, hu, it, ko, nl, pt)"));
 }
 
 absl::StatusOr<Nat> ParseDigits(std::string_view digits) {
@@ -69,6 +72,13 @@ absl::StatusOr<std::pair<Nat, int>> QuantizeCents(double value) {
 }  // namespace
 
 absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view lang) {
+  if (lang == "it" || lang == "hu" || lang == "cs") {
+    auto n = ParseDigits(digits);
+    if (!n.ok()) return n.status();
+    return lang == "it"   ? internal::ItalianCardinal(*n)
+           : lang == "hu" ? internal::HungarianCardinal(*n)
+                          : internal::CzechCardinal(*n);
+  }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
   auto n = ParseDigits(digits);
@@ -77,6 +87,14 @@ absl::StatusOr<std::string> Cardinal(std::string_view digits, std::string_view l
 }
 
 absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view lang) {
+  if (lang == "cs") {  // Num2Word_CS.to_ordinal raises NotImplementedError
+    return absl::UnimplementedError("num2words has no Czech ordinals");
+  }
+  if (lang == "it" || lang == "hu") {
+    auto n = ParseDigits(digits);
+    if (!n.ok()) return n.status();
+    return lang == "it" ? internal::ItalianOrdinal(*n) : internal::HungarianOrdinal(*n);
+  }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
   auto n = ParseDigits(digits);
@@ -85,6 +103,12 @@ absl::StatusOr<std::string> Ordinal(std::string_view digits, std::string_view la
 }
 
 absl::StatusOr<std::string> Float(double value, std::string_view lang) {
+  if (lang == "it" || lang == "hu" || lang == "cs") {
+    if (value < 0) return absl::InvalidArgumentError("negative numbers are not expanded");
+    return lang == "it"   ? internal::ItalianFloat(value)
+           : lang == "hu" ? internal::HungarianFloat(value)
+                          : internal::CzechFloat(value);
+  }
   const Converter* conv = ConverterFor(lang);
   if (conv == nullptr) return BadLang(lang);
   if (value < 0) return absl::InvalidArgumentError("negative numbers are not expanded");
@@ -94,8 +118,33 @@ absl::StatusOr<std::string> Float(double value, std::string_view lang) {
 absl::StatusOr<std::string> Currency(double value, std::string_view currency,
                                      std::string_view lang) {
   const Converter* conv = ConverterFor(lang);
-  if (conv == nullptr) return BadLang(lang);
+  if (conv == nullptr && lang != "it" && lang != "hu" && lang != "cs") return BadLang(lang);
   if (value < 0) return absl::InvalidArgumentError("negative amounts are not expanded");
+  if (lang == "cs") {
+    auto parts = QuantizeCents(value);
+    if (!parts.ok()) return parts.status();
+    return internal::CzechCurrency(parts->first, parts->second, std::string(currency));
+  }
+  if (lang == "ko") {
+    // Num2Word_KO.to_currency: USD only of Coqui's three (KRW and JPY aside); no separator, the
+    // units' spaces removed: "이십달러 십오센트".
+    auto parts = QuantizeCents(value);
+    if (!parts.ok()) return parts.status();
+    if (currency != "USD") {
+      return absl::UnimplementedError(
+          absl::StrCat("num2words has no Korean currency ", std::string(currency)));
+    }
+    auto lt = conv->ToCardinal(parts->first);
+    if (!lt.ok()) return lt.status();
+    auto ct = conv->ToCardinal(FromInt(parts->second));
+    if (!ct.ok()) return ct.status();
+    return absl::StrCat(absl::StrReplaceAll(*lt, {{" ", ""}}), "달러 ", *ct, "센트");
+  }
+  auto cardinal = [&](const Nat& n) {
+    return lang == "it"   ? internal::ItalianCardinal(n)
+           : lang == "hu" ? internal::HungarianCardinal(n)
+                          : conv->ToCardinal(n);
+  };
   auto parts = QuantizeCents(value);
   if (!parts.ok()) return parts.status();
   const auto& [left, right] = *parts;
@@ -126,8 +175,27 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
         {"EUR", "euro", "euros", "centime", "centimes"},
         {"GBP", "livre", "livres", "penny", "pence"}}},
       {"es", " con",
-       {{"USD", "dolar", "dólares", "centavo", "centavos"},
-        {"EUR", "euro", "euros", "céntimo", "céntimos"}}}};
+       {{"USD", "dólar", "dólares", "centavo", "centavos"},
+        {"EUR", "euro", "euros", "céntimo", "céntimos"},
+        {"GBP", "libra", "libras", "penique", "peniques"}}},
+      // Num2Word_NL.pluralize always takes the first form.
+      {"nl", ",",
+       {{"USD", "dollar", "dollar", "cent", "cent"},
+        {"EUR", "euro", "euro", "cent", "cent"},
+        {"GBP", "pond", "pond", "penny", "penny"}}},
+      {"pt", " e",
+       {{"USD", "dólar", "dólares", "cêntimo", "cêntimos"},
+        {"EUR", "euro", "euros", "cêntimo", "cêntimos"},
+        {"GBP", "libra", "libras", "péni", "pence"}}},
+      {"it", " e",
+       {{"USD", "dollaro", "dollari", "centesimo", "centesimi"},
+        {"EUR", "euro", "euro", "centesimo", "centesimi"},
+        {"GBP", "sterlina", "sterline", "penny", "penny"}}},
+      // Hungarian has no CURRENCY_FORMS of its own: Num2Word_EU's.
+      {"hu", ",",
+       {{"USD", "dollar", "dollars", "cent", "cents"},
+        {"EUR", "euro", "euro", "cent", "cents"},
+        {"GBP", "pound sterling", "pounds sterling", "penny", "pence"}}}};
   const Forms* f = nullptr;
   std::string separator;
   std::vector<std::string> known;
@@ -144,13 +212,41 @@ absl::StatusOr<std::string> Currency(double value, std::string_view currency,
                                                  std::string(currency), " for ", std::string(lang),
                                                  " (supported: ", absl::StrJoin(known, ", "), ")"));
   }
-  auto lt = conv->ToCardinal(left);
+  auto lt = cardinal(left);
   if (!lt.ok()) return lt.status();
-  auto ct = conv->ToCardinal(FromInt(right));
+  auto ct = cardinal(FromInt(right));
   if (!ct.ok()) return ct.status();
-  std::string out = absl::StrCat(*lt, " ", Eq(left, 1) ? f->one : f->many, separator, " ", *ct,
-                                 " ", right == 1 ? f->cent_one : f->cent_many);
-  if (lang == "es") out = absl::StrReplaceAll(out, {{"uno", "un"}});
+  std::string units = absl::StrCat(*lt, " ", Eq(left, 1) ? f->one : f->many);
+  std::string cents = absl::StrCat(*ct, " ", right == 1 ? f->cent_one : f->cent_many);
+  if (lang == "es") {
+    // Num2Word_ES.to_currency (0.5.14): feminine units for GBP ("una libra", "doscientas
+    // libras"), "veintiún", then "uno" → "un"; the cents part (peniques, céntimos, centavos) is
+    // masculine.
+    if (currency == "GBP") {
+      units = absl::StrReplaceAll(units, {{"uno", "una"}});
+      units = absl::StrReplaceAll(units, {{"cientos", "cientas"}});
+    }
+    for (std::string* part : {&units, &cents}) {
+      *part = absl::StrReplaceAll(*part, {{"veintiuno", "veintiún"}});
+      *part = absl::StrReplaceAll(*part, {{"uno", "un"}});
+    }
+  }
+  std::string out = absl::StrCat(units, separator, " ", cents);
+  if (lang == "pt") {
+    // Num2Word_PT.to_currency: "milhões euros" → "milhões de euros" (the first occurrence of the
+    // scale word, when it stands before the plural currency name), and no "e zero cêntimos".
+    for (const std::string ext : {"milhão", "milhões", "bilião", "biliões", "trilião",
+                                  "triliões"}) {
+      if (out.find(ext + " " + f->many) == std::string::npos) continue;
+      out.replace(out.find(ext), ext.size(), ext + " de");
+    }
+    out = absl::StrReplaceAll(out, {{" e zero cêntimos", ""}});
+  }
+  if (lang == "it") {
+    // Num2Word_IT.to_currency: "uno sterline" → "una ..." (first word, GBP), then "uno" → "un".
+    if (currency == "GBP" && out.rfind("uno ", 0) == 0) out = "una" + out.substr(3);
+    out = absl::StrReplaceAll(out, {{"uno", "un"}});
+  }
   if (lang == "de") out = absl::StrReplaceAll(out, {{"eins ", "ein "}});
   return out;
 }

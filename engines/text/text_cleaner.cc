@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engines/text/hangul_romanize.h"
 #include "engines/text/number_expansion.h"
 #include "engines/text/unicode.h"
 
@@ -102,6 +103,14 @@ const std::vector<LanguageTables>& Tables() {
        {{"dr", "doktor"}, {"b", "bácsi"}, {"nőv", "nővér"}},
        {{"&", " és "}, {"@", " kukac "}, {"%", " százalék "}, {"#", " kettőskereszt "},
         {"$", " dollár "}, {"£", " font "}, {"°", " fok "}}},
+      {"ko",
+       {},
+       {{"&", " 그리고 "}, {"@", " 에 "}, {"%", " 퍼센트 "}, {"#", " 번호 "}, {"$", " 달러 "},
+        {"£", " 파운드 "}, {"°", " 도 "}}},
+      {"hi",
+       {},
+       {{"&", " और "}, {"@", " ऐट दी रेट "}, {"%", " प्रतिशत "}, {"#", " हैश "},
+        {"$", " डॉलर "}, {"£", " पाउंड "}, {"°", " डिग्री "}}},
   };
   return *tables;
 }
@@ -222,9 +231,10 @@ absl::Status NumberError(std::u32string_view what, const absl::Status& s) {
       "cannot read out the number '", unicode::EncodeUtf8(what), "': ", s.message()));
 }
 
-absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string& lang) {
-  // 1. Thousands separators.
-  const bool comma_lang = lang == "en";  // Coqui: en and ru use commas, the rest dots
+// Coqui's first number step, for every language: `_comma_number_re` (en, ru: drop ',') or
+// `_dot_number_re` (the others: drop '.') over Python `\d` (any Unicode decimal digit).
+std::u32string RemoveThousandsSeparators(const std::u32string& t, const std::string& lang) {
+  const bool comma_lang = lang == "en" || lang == "ru";
   auto grouped = Sub(
       t, [&](const std::u32string& s, size_t p) { return MatchGroupedNumber(s, p, !comma_lang); },
       [&](std::u32string_view m) -> absl::StatusOr<std::u32string> {
@@ -234,14 +244,20 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
         }
         return r;
       });
-  if (!grouped.ok()) return grouped.status();
-  t = std::move(*grouped);
+  return *grouped;  // the replacement cannot fail
+}
+
+absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string& lang) {
+  // 1. Thousands separators.
+  t = RemoveThousandsSeparators(t, lang);
 
   // 2. Currencies, in Coqui's order; any failure (num2words raising) skips the rest silently,
   // like its bare `except: pass`.
   const std::string and_equivalent = lang == "es"   ? " con "
                                      : lang == "fr" ? " et "
                                      : lang == "de" ? " und "
+                                     : lang == "pt" ? " e "
+                                     : lang == "it" ? " e "
                                                     : ", ";
   for (const auto& [code, sym] : {std::pair<const char*, char32_t>{"GBP", U'£'},
                                   {"USD", U'$'}, {"EUR", U'€'}}) {
@@ -293,12 +309,23 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
   t = std::move(*decimals);
 
   // 4. Ordinals: en `([0-9]+)(st|nd|rd|th)`, es `([0-9]+)(º|ª|er|o|a|os|as)`,
-  // fr `([0-9]+)(º|ª|er|re|e|ème)`, de `([0-9]+)(st|nd|rd|th|º|ª|\.(?=\s|$))` (alternatives
-  // tried in this order; de's "." only before whitespace or the end).
+  // fr `([0-9]+)(º|ª|er|re|e|ème)`, de `([0-9]+)(st|nd|rd|th|º|ª|\.(?=\s|$))`,
+  // nl `([0-9]+)(de|ste|e)`, pt `([0-9]+)(º|ª|o|a|os|as)`, it `([0-9]+)(º|°|ª|o|a|i|e)`,
+  // hu `([0-9]+)(\.|adik|edik|odik|edik|ödik|ödike|ik)`, cs `([0-9]+)\.(?=\s|$)`,
+  // ko `([0-9]+)(번째|번|차|째)` (alternatives
+  // tried in this order; de's and cs's "." only before whitespace or the end, hu's anywhere).
   const std::vector<std::u32string> suffixes =
       lang == "en"   ? std::vector<std::u32string>{U"st", U"nd", U"rd", U"th"}
       : lang == "fr" ? std::vector<std::u32string>{U"º", U"ª", U"er", U"re", U"e", U"ème"}
       : lang == "de" ? std::vector<std::u32string>{U"st", U"nd", U"rd", U"th", U"º", U"ª", U"."}
+      : lang == "nl" ? std::vector<std::u32string>{U"de", U"ste", U"e"}
+      : lang == "pt" ? std::vector<std::u32string>{U"º", U"ª", U"o", U"a", U"os", U"as"}
+      : lang == "it" ? std::vector<std::u32string>{U"º", U"°", U"ª", U"o", U"a", U"i", U"e"}
+      : lang == "hu"
+          ? std::vector<std::u32string>{U".", U"adik", U"edik", U"odik", U"edik", U"ödik", U"ödike",
+                                        U"ik"}
+      : lang == "cs" ? std::vector<std::u32string>{U"."}
+      : lang == "ko" ? std::vector<std::u32string>{U"번째", U"번", U"차", U"째"}
                      : std::vector<std::u32string>{U"º", U"ª", U"er", U"o", U"a", U"os", U"as"};
   auto ordinals = Sub(
       t,
@@ -309,7 +336,10 @@ absl::StatusOr<std::u32string> ExpandNumbers(std::u32string t, const std::string
         for (const std::u32string& suf : suffixes) {
           if (s.compare(q, suf.size(), suf) != 0) continue;
           const size_t end = q + suf.size();
-          if (lang == "de" && suf == U"." && end < s.size() && !IsPySpace(s[end])) continue;
+          if ((lang == "de" || lang == "cs") && suf == U"." && end < s.size() &&
+              !IsPySpace(s[end])) {
+            continue;
+          }
           return end;
         }
         return std::u32string::npos;
@@ -417,23 +447,26 @@ std::u32string CollapseWhitespace(const std::u32string& t) {
 
 const std::vector<std::string>& XttsCleanerLanguages() {
   static const auto* langs = new std::vector<std::string>{
-      "en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "hu", "hi"};
+      "en", "es", "fr", "de", "it", "pt", "pl", "tr", "ru", "nl", "cs", "ar", "hu", "ko", "hi"};
   return *langs;
 }
 
 bool XttsExpandsNumbers(std::string_view lang) {
-  return lang == "en" || lang == "es" || lang == "fr" || lang == "de";
+  return lang == "en" || lang == "es" || lang == "fr" || lang == "de" || lang == "nl" ||
+         lang == "pt" || lang == "it" || lang == "hu" || lang == "cs" || lang == "ko";
 }
 
 absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xtts_lang) {
   const std::string lang(xtts_lang);
-  if (lang == "zh" || lang == "zh-cn" || lang == "ja" || lang == "ko") {
+  if (lang == "zh" || lang == "zh-cn" || lang == "ja") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "XTTS language '", lang, "' needs romanisation (pinyin/cutlet/hangul), which vox does "
-        "not implement; supported: ", absl::StrJoin(XttsCleanerLanguages(), ", ")));
+        "XTTS language '", lang, "' is not supported: Coqui romanises it (",
+        lang == "ja" ? "cutlet with MeCab/UniDic" : "zh_num2words and pypinyin",
+        ") before tokenizing, which vox does not implement; supported: ",
+        absl::StrJoin(XttsCleanerLanguages(), ", ")));
   }
   const LanguageTables* tables = TablesFor(lang);
-  if (tables == nullptr && lang != "hi") {
+  if (tables == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("unsupported XTTS language '", lang,
                                                    "'; supported: ",
                                                    absl::StrJoin(XttsCleanerLanguages(), ", ")));
@@ -442,9 +475,6 @@ absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xt
   if (!decoded.ok()) return decoded.status();
   // Xtts.inference: sent.strip().lower().
   std::u32string t = unicode::PyLower(unicode::PyStrip(*decoded));
-  if (lang == "hi") {  // basic_cleaners: lowercase, collapse whitespace
-    return unicode::EncodeUtf8(CollapseWhitespace(unicode::PyLower(t)));
-  }
   // multilingual_cleaners. (Its Turkish İ/Ö/Ü replacements cannot match after the lower() above.)
   t = ReplaceAll(t, U"\"", U"");
   t = unicode::PyLower(t);
@@ -452,10 +482,23 @@ absl::StatusOr<std::string> CleanText(std::string_view text, std::string_view xt
     auto expanded = ExpandNumbers(std::move(t), lang);
     if (!expanded.ok()) return expanded.status();
     t = std::move(*expanded);
+  } else {
+    // Coqui reads out every ASCII digit left after the separator step with num2words (or raises,
+    // for hi); vox has no num2words for this language, so such text is refused, never changed.
+    t = RemoveThousandsSeparators(t, lang);
+    for (char32_t c : t) {
+      if (Ascii09(c)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "XTTS language '", lang, "': the text has digits, which Coqui reads out with num2words(",
+            lang, "); vox implements that only for cs, de, en, es, fr, hu, it, ko, nl, pt, so write numbers as words"));
+      }
+    }
   }
   t = ExpandAbbreviations(std::move(t), *tables);
   t = ExpandSymbols(std::move(t), *tables);
-  return unicode::EncodeUtf8(CollapseWhitespace(t));
+  t = CollapseWhitespace(t);
+  if (lang == "ko") t = HangulRomanize(t);  // VoiceBpeTokenizer.preprocess_text
+  return unicode::EncodeUtf8(t);
 }
 
 }  // namespace vox

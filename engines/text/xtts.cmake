@@ -5,8 +5,12 @@ list(APPEND VOX_TEXT_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/num2words_number.cc
   ${CMAKE_CURRENT_LIST_DIR}/num2words_converter.cc
   ${CMAKE_CURRENT_LIST_DIR}/num2words_languages.cc
+  ${CMAKE_CURRENT_LIST_DIR}/num2words_italian.cc
+  ${CMAKE_CURRENT_LIST_DIR}/num2words_hungarian.cc
+  ${CMAKE_CURRENT_LIST_DIR}/num2words_czech.cc
   ${CMAKE_CURRENT_LIST_DIR}/number_expansion.cc
   ${CMAKE_CURRENT_LIST_DIR}/text_cleaner.cc
+  ${CMAKE_CURRENT_LIST_DIR}/hangul_romanize.cc
   ${CMAKE_CURRENT_LIST_DIR}/xtts_bpe.cc
   ${CMAKE_CURRENT_LIST_DIR}/xtts_vocab_json.cc
   ${CMAKE_CURRENT_LIST_DIR}/xtts_tokenizer.cc

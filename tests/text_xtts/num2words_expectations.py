@@ -1,14 +1,16 @@
 #!/usr/bin/python3
-"""Prints, as JSON, what Debian's python3-num2words (and Coqui's cleaning, through
-tools/xtts_reference.py) produce for a few hundred numbers and sentences in en and es.
+"""Prints, as JSON, what num2words 0.5.14 and Coqui's cleaning (coqui-tts 0.28.0's
+preprocess_text; both in the reference environment) produce for a few thousand numbers and
+sentences in cs, en, es, fr, de, hu, it, ko, nl and pt.
 tests/text_xtts/number_expansion_test.cc runs this at test time and compares vox's C++ port
 with it; nothing here is copied from the C++ side.
 
 Output: {"num2words_version": ..., "cases": [{"kind", "lang", "input", "currency"?, "expected"
 or "error"}...], "clean": [{"lang", "text", "expected" or "error"}...]}
 """
+import decimal
+import importlib.metadata
 import json
-import os
 import random
 import sys
 
@@ -36,11 +38,15 @@ def integers(rng):
     return vals
 
 
+# The languages of vox's num2words port (engines/text/num2words_languages.cc).
+LANGS = ("cs", "en", "es", "fr", "de", "hu", "it", "ko", "nl", "pt")
+
+
 def main():
     rng = random.Random(20240611)
     cases = []
     ints = integers(rng)
-    for lang in ("en", "es", "fr", "de"):
+    for lang in LANGS:
         for v in ints:
             s = str(v)
             cases.append({"kind": "cardinal", "lang": lang, "input": s,
@@ -53,7 +59,7 @@ def main():
                                   # (num2words raises TypeError; vox must fail, not throw)
                                   9999999999999999, 9928218488686359]
     ords += [rng.randrange(10, 10**rng.randrange(2, 19)) for _ in range(40)]
-    for lang in ("en", "es", "fr", "de"):
+    for lang in LANGS:
         for v in ords:
             s = str(v)
             cases.append({"kind": "ordinal", "lang": lang, "input": s,
@@ -66,7 +72,7 @@ def main():
               "9" * 19 + ".0", "123456789012345678.0"]
     for _ in range(40):
         floats.append(f"{rng.randrange(0, 10**rng.randrange(1, 8))}.{rng.randrange(0, 10**rng.randrange(1, 7))}")
-    for lang in ("en", "es", "fr", "de"):
+    for lang in LANGS:
         for s in floats:
             cases.append({"kind": "float", "lang": lang, "input": s,
                           **run(lambda: num2words(float(s), lang=lang))})
@@ -74,39 +80,18 @@ def main():
                "1.999", "31.5", "100000000000000000000", "1000000000000000000000000000000", "0.01",
                "71.71", "1000.1"]
     amounts += [f"{rng.randrange(0, 10**rng.randrange(1, 9))}.{rng.randrange(0, 100):02d}" for _ in range(12)]
-    for lang in ("en", "es", "fr", "de"):
+    for lang in LANGS:
         for cur in ("USD", "EUR", "GBP"):
             for s in amounts:
                 cases.append({"kind": "currency", "lang": lang, "input": s, "currency": cur,
                               **run(lambda: num2words(float(s), to="currency", currency=cur, lang=lang))})
 
     clean = []
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
-    try:
-        import xtts_reference
-    except Exception as e:  # noqa: BLE001
-        xtts_reference = None
-        print(f"warning: tools/xtts_reference.py not importable ({e}); no cleaning cases",
-              file=sys.stderr)
-    if xtts_reference is not None:
-        # French tables from Coqui's TTS/tts/layers/xtts/tokenizer.py, added to the reference's
-        # (en/es) pipeline, which is Coqui's multilingual_cleaners otherwise.
-        import re
-        xtts_reference._ABBREVIATIONS.setdefault("fr", [
-            ("mme", "madame"), ("mr", "monsieur"), ("dr", "docteur"), ("st", "saint"),
-            ("co", "compagnie"), ("jr", "junior"), ("ltd", "limitée")])
-        xtts_reference._SYMBOLS.setdefault("fr", [
-            ("&", " et "), ("@", " arobase "), ("%", " pour cent "), ("#", " dièse "),
-            ("$", " dollar "), ("£", " livre "), ("°", " degrés ")])
-        xtts_reference._ORDINAL_RE.setdefault("fr", re.compile(r"([0-9]+)(º|ª|er|re|e|ème)"))
-        xtts_reference._AND_EQUIVALENTS.setdefault("fr", " et ")
-        xtts_reference._ABBREVIATIONS.setdefault("de", [
-            ("fr", "frau"), ("dr", "doktor"), ("st", "sankt"), ("co", "firma"), ("jr", "junior")])
-        xtts_reference._SYMBOLS.setdefault("de", [
-            ("&", " und "), ("@", " at "), ("%", " prozent "), ("#", " raute "), ("$", " dollar "),
-            ("£", " pfund "), ("°", " grad ")])
-        xtts_reference._ORDINAL_RE.setdefault("de", re.compile(r"([0-9]+)(st|nd|rd|th|º|ª|\.(?=\s|$))"))
-        xtts_reference._AND_EQUIVALENTS.setdefault("de", " und ")
+    # Coqui's own cleaning (coqui-tts in the reference environment), as Xtts.inference calls it:
+    # VoiceBpeTokenizer.preprocess_text (multilingual_cleaners, then romanisation for ko).
+    from TTS.tts.layers.xtts.tokenizer import VoiceBpeTokenizer
+    coqui = VoiceBpeTokenizer()
+    if True:
         sentences = {
             "en": ["In 12.5 seconds.", "There were 50 soldiers.", "This is a 1st test",
                    "That will be $20 sir.", "That will be 20€ sir.", "That will be 20.15€ sir.",
@@ -141,6 +126,26 @@ def main():
                            "Frau Dr. Müller ist 21 und hat 1.000.000 € und 2 Mio.",
                            "Am 3. Mai 1999 kamen 101, 1001, 21000 und 2000000 Leute. 7.",
                            "Die Rechnung beträgt £ 20, 31% @ Co. & #1 bei 20°"]
+        sentences["nl"] = ["In 12,5 seconden.", "Er waren 50 soldaten.", "Dat wordt dan $20 meneer.",
+                           "Dat wordt dan 20€ meneer.", "De 1ste, 2de en 3e; 21, 81, 101, 1.000.000.",
+                           "Dhr. Jansen & Mevr. de Vries @ 14% #1 bij 20°, £3,50 of 1.234,56€."]
+        sentences["pt"] = ["Em 12,5 segundos.", "Havia 50 soldados.", "Este é um 1º teste",
+                           "Isso custará $20 senhor.", "Isso custará 20€ senhor.",
+                           "Isso custará 20,15€ senhor.", "Custa 21€, 1.200.000€ e £1,01.",
+                           "O 1234º, a 2ª, os 3os; 1.000.210 e 100.200.300 e 2.000.000,5."]
+        sentences["it"] = ["In 12,5 secondi.", "C'erano 50 soldati.", "Questo è un 1° test",
+                           "Ti costerà $20 signore.", "Ti costerà 20€ signore.",
+                           "Ti costerà 20,15€ signore.", "£1 e £21,01; 23, 33°, 103a, 1.000.003i.",
+                           "Sono 2.000.000,5 e 23.000 e 1.001.023.003 e 0,00001."]
+        sentences["hu"] = ["12,5 másodperc alatt.", "50 katona volt.", "Ez az 1. teszt",
+                           "2002, 102, 2.000.000,0 és 12,345 meg 0,5 és 1,0001; 3adik, 5ödik.",
+                           "Ár: $20, 20,15€, £1; 100.000.000,0 vagy 1000000000000000000,0."]
+        sentences["cs"] = ["Za 12,5 vteřiny.", "Bylo tam 50 vojáků.", "To bude stát 20€ pane.",
+                           "To bude 20.15€ pane.", "Je 12,0 a 1.000.005 a 22 a 3,04 a 0,00001.",
+                           "Stojí $5 a 5€; 2 miliony, 1.000.000.000 a 21.000.000.", "To je 3. den"]
+        sentences["ko"] = ["12.5 초 안에.", "50 명의 병사가 있었다.", "이것은 1 번째 테스트입니다",
+                           "$20, 23번째, 200번, 1020차, 10000째; 20€ 그리고 £3.",
+                           "123456789 와 10,000 와 1.5"]
         # Random strings built from the pieces the regexes care about: digit runs, separators,
         # currency symbols, ordinal suffixes, abbreviations, symbols, quotes, whitespace, case.
         atoms = ["1", "12", "123", "1234", "0", "007", "2.5", "3,50", "1,000", "1.000", ".", ",",
@@ -148,15 +153,18 @@ def main():
                  "Mr.", "mrs.", "Dr.", "Sra.", "st.", "Co.", "ltd.", "&", "@", "%", "#", "°", "\"",
                  " ", "  ", "\t", "\n", "x", "Ab", "é", "ſ", "ı", "_", "-", "'", "1st", "99$",
                  "$1.2.3", "€0,5", "10.000,25", "1,234.5", "9" * 25, "0.000001", "re", "e",
-                 "ème", "Mme.", "80", "71", "200"]
-        for lang in ("en", "es", "fr", "de"):
+                 "ème", "Mme.", "80", "71", "200", "de", "ste", "Dhr."]
+        for lang in LANGS:
             for _ in range(150):
                 sentences[lang].append("".join(rng.choice(atoms) for _ in range(rng.randrange(1, 10))))
         for lang, texts in sentences.items():
             for t in texts:
-                clean.append({"lang": lang, "text": t, **run(lambda: xtts_reference.clean_text(t, lang))})
+                # A fresh process's decimal context: num2words' Arabic converter changes it.
+                decimal.setcontext(decimal.Context())
+                clean.append({"lang": lang, "text": t,
+                              **run(lambda: coqui.preprocess_text(t.strip().lower(), lang))})
 
-    json.dump({"num2words_version": getattr(n2w_module, "__version__", "?"), "cases": cases,
+    json.dump({"num2words_version": importlib.metadata.version("num2words"), "cases": cases,
                "clean": clean}, sys.stdout, ensure_ascii=False)
 
 

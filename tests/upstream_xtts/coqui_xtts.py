@@ -2,26 +2,10 @@
 `XttsConfig.load_json` + `Xtts.load_checkpoint(checkpoint_dir=...)` (strict), voices from
 speakers_xtts.pth through its speaker manager.
 
-One compatibility shim, no numeric change: coqui-tts 0.28's GPT2InferenceModel.forward takes
-`past_key_values`, while transformers 5.24's generate() passes the KV cache as `cache=`, so without
-the shim every generate() after the first step fails ("'NoneType' object has no attribute
-'get_seq_length'"). The shim hands `cache` on as `past_key_values`.
 """
 import torch
 from TTS.tts.configs.xtts_config import XttsConfig
-from TTS.tts.layers.xtts import gpt_inference
 from TTS.tts.models.xtts import Xtts
-
-_forward = gpt_inference.GPT2InferenceModel.forward
-
-
-def _forward_with_cache(self, input_ids=None, past_key_values=None, *args, cache=None, **kwargs):
-    return _forward(self, input_ids, past_key_values if past_key_values is not None else cache, *args, **kwargs)
-
-
-if "cache" not in _forward.__code__.co_varnames:
-    gpt_inference.GPT2InferenceModel.forward = _forward_with_cache
-
 
 def load(checkpoint_dir: str):
     """(Xtts in eval mode, its XttsConfig)."""
