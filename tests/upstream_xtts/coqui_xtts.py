@@ -1,11 +1,11 @@
 """Coqui's XTTS (coqui-tts in the reference environment), loaded the way its docs show:
 `XttsConfig.load_json` + `Xtts.load_checkpoint(checkpoint_dir=...)` (strict), voices from
 speakers_xtts.pth through its speaker manager.
-
 """
 import torch
 from TTS.tts.configs.xtts_config import XttsConfig
 from TTS.tts.models.xtts import Xtts
+
 
 def load(checkpoint_dir: str):
     """(Xtts in eval mode, its XttsConfig)."""
