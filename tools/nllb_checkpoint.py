@@ -25,6 +25,9 @@ Presets (docs/models.md):
                 <mask> 256203. Rows between the 400 pieces and the codes exist but no piece maps
                 to them. 2.5 GB per weight file.
   600M-2layer   600M's widths and vocabulary with 2 + 2 layers (1.3 GB per weight file).
+  tiny-scripts  tiny's dimensions with a 5,000-piece SentencePiece model trained on text in every
+                script of NLLB's language codes (tools/nllb_scripts.py), for tokenizer tests
+                whose pieces are real in every script; vocab 5206, codes at 5001 + i.
 Weights are tools/tiny_nllb.py's random_state_dict (shaped so outputs depend on the input),
 seeded; everything written is reproducible byte for byte with the same torch.
 
@@ -56,9 +59,12 @@ DIMS_600M = dict(d_model=1024, encoder_layers=12, decoder_layers=12, encoder_att
 VOCAB_600M = 256206            # 256000 pieces + 1 + 202 codes + <mask> + 2 spare
 FIRST_LANGUAGE_ID_600M = 256001
 
+SCRIPTS_SPM_VOCAB = 5000
+
 # name -> (dims, vocab size or None for the tiny rule, first language id or None for the rule)
 PRESETS: Dict[str, Tuple[dict, Optional[int], Optional[int]]] = {
     "tiny": (tiny_nllb.TINY_DIMS, None, None),
+    "tiny-scripts": (tiny_nllb.TINY_DIMS, None, None),
     "600M": (DIMS_600M, VOCAB_600M, FIRST_LANGUAGE_ID_600M),
     "600M-2layer": (dict(DIMS_600M, encoder_layers=2, decoder_layers=2), VOCAB_600M, FIRST_LANGUAGE_ID_600M),
 }
@@ -261,7 +267,7 @@ def preset_config(preset: str, n_pieces: int = tiny_nllb.SPM_VOCAB) -> Tuple[dic
         vocab = n_pieces + 1 + len(FAIRSEQ_LANGUAGE_CODES) + 1 + tiny_nllb.VOCAB_SPARE
         first = n_pieces + 1
     cfg = tiny_nllb.hub_config(dims, vocab)
-    if preset != "tiny":
+    if not preset.startswith("tiny"):
         cfg["_name_or_path"] = f"nllb-200 {preset} (synthetic random weights)"
     return cfg, first
 
@@ -272,26 +278,36 @@ def write(out: str, preset: str, weights: str = "bin", seed: int = tiny_nllb.SEE
     of training tools/tiny_nllb.py's."""
     if weights not in WEIGHTS:
         raise CheckpointError(f"unknown --weights {weights!r}; allowed: {', '.join(WEIGHTS)}")
-    cfg, first = preset_config(preset)
-    dims = {k: cfg[k] for k in PRESETS[preset][0]}
+    cfg, _ = preset_config(preset)
+    dims, _, first = PRESETS[preset]
     os.makedirs(out, exist_ok=True)
     spm_dst = os.path.join(out, "sentencepiece.bpe.model")
-    if spm_model is None:
+    if spm_model is None and preset == "tiny-scripts":
+        import tempfile
+        import nllb_scripts
+        with tempfile.TemporaryDirectory() as tmp:
+            corpus = os.path.join(tmp, "scripts.txt")
+            with open(corpus, "w", encoding="utf-8") as f:
+                f.write("\n".join(nllb_scripts.corpus_lines()) + "\n")
+            tiny_nllb.train_spm(out, corpus, vocab_size=SCRIPTS_SPM_VOCAB)
+    elif spm_model is None:
         tiny_nllb.train_spm(out)
     elif os.path.abspath(spm_model) != os.path.abspath(spm_dst):
         shutil.copyfile(spm_model, spm_dst)
     n_real = len(read_spm(spm_dst)[0])
-    if preset == "tiny":
+    if first is None:
         first = n_real + 1
     else:
         pad_spm(spm_dst, first - 1)
+    if PRESETS[preset][1] is None:
+        cfg = tiny_nllb.hub_config(dims, n_real + 1 + len(FAIRSEQ_LANGUAGE_CODES) + 1 + tiny_nllb.VOCAB_SPARE)
     sd = tiny_nllb.random_state_dict(cfg, seed, n_real)
     with torch.no_grad():  # rows of padding pieces: no text maps to them; logit 0, never chosen
         sd["model.shared.weight"][n_real + 1:first] = 0.0
     layouts = WEIGHTS[weights]
     cfg = tiny_nllb.write_checkpoint(out, dims, seed=seed, spm_model=spm_dst, vocab_size=cfg["vocab_size"],
                                      weights=layouts[0], state_dict=sd)
-    if preset != "tiny":
+    if not preset.startswith("tiny"):
         cfg["_name_or_path"] = f"nllb-200 {preset} (synthetic random weights)"
         _write_json(os.path.join(out, "config.json"), cfg)
     if len(layouts) > 1:  # the other layout from the same tensors

@@ -87,7 +87,7 @@ GOLDEN_INPUTS = [
 BEAMS = [(2, 1.0), (4, 1.0), (2, 0.6), (4, 0.6)]
 
 
-def train_spm(out_dir: str, corpus: str = CORPUS, use_cli: bool = False) -> str:
+def train_spm(out_dir: str, corpus: str = CORPUS, use_cli: bool = False, vocab_size: int = SPM_VOCAB) -> str:
     """Trains the BPE model deterministically into OUT_DIR/sentencepiece.bpe.model and returns
     its path. Uses the sentencepiece Python module when present (python3-sentencepiece), else (or
     with use_cli) Debian's spm_train with the same flags. Training runs in a scratch directory
@@ -100,7 +100,8 @@ def train_spm(out_dir: str, corpus: str = CORPUS, use_cli: bool = False) -> str:
     os.makedirs(out_dir, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copyfile(corpus, os.path.join(tmp, "corpus.txt"))
-        flags = dict(SPM_FLAGS, input="corpus.txt", model_prefix="sentencepiece.bpe", minloglevel=2)
+        flags = dict(SPM_FLAGS, input="corpus.txt", model_prefix="sentencepiece.bpe", minloglevel=2,
+                     vocab_size=vocab_size)
         flags = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in flags.items()}
         if spm is not None and not use_cli:
             cwd = os.getcwd()
