@@ -248,6 +248,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.command == "translate" and not args.workdir and not (args.checkpoint and args.model):
         parser.error("translate needs --workdir, or --checkpoint and --model")
     try:
+        import transformers  # noqa: F401
+    except ImportError:
+        print("nllb_upstream_reference.py: error: transformers is not installed here; run this in the "
+              "reference environment (.venv-reference, made by scripts/install-reference-env)", file=sys.stderr)
+        return 1
+    try:
         data = translate(args) if args.command == "translate" else tokenize(args)
     except (RuntimeError, OSError, subprocess.CalledProcessError, ImportError) as e:
         print(f"nllb_upstream_reference.py: error: {e}", file=sys.stderr)
