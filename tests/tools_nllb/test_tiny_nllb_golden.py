@@ -27,8 +27,9 @@ class TinyNllbGoldenTest(unittest.TestCase):
 
     def test_layout(self):
         ckpt = os.path.join(self.out, "checkpoints", "nllb-tiny")
-        self.assertEqual(sorted(os.listdir(ckpt)), ["config.json", "pytorch_model.bin", "sentencepiece.bpe.model",
-                                                    "special_tokens_map.json", "tokenizer_config.json"])
+        self.assertEqual(sorted(os.listdir(ckpt)), ["config.json", "model.safetensors", "pytorch_model.bin",
+                                                    "sentencepiece.bpe.model", "special_tokens_map.json",
+                                                    "tokenizer.json", "tokenizer_config.json"])
         for d in ("models/nllb-tiny", "models-bf16/nllb-tiny-bf16"):
             self.assertEqual(sorted(os.listdir(os.path.join(self.out, d))),
                              ["manifest.json", "model.ts", "sentencepiece.bpe.model"])
