@@ -156,7 +156,8 @@ def translate(args) -> dict:
     import transformers
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, GenerationConfig
 
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    # the tiny model gains nothing from a second thread, and on a busy machine loses to spinning
+    torch.set_num_threads(1 if args.set == "tiny" else max(1, min(2, os.cpu_count() or 1)))
     torch.manual_seed(0)
     if args.workdir:
         ckpt, model_dir = make_checkpoint(args.workdir, args.set)
