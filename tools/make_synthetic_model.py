@@ -23,9 +23,11 @@ one copy of the weights. XTTS (467M values in Coqui's layout at v2 dimensions, 1
 model.pth) is written in float32, then read back and converted by the exporter, as a real
 export is; the scratch checkpoint needs its size on the temporary disk.
 
-Tokenizers: NLLB gets a small SentencePiece model (tools/tiny_nllb.py's training, or --spm) and
-the 202 language codes at the released ids 256001 + i (stated in a synthetic tokenizer.json, the
-way hub checkpoints state them), consistent with the 256206-row vocabulary. XTTS gets
+Tokenizers: NLLB gets a small SentencePiece model (tools/tiny_nllb.py's training, or --spm) padded
+with unused pieces to the released 256000, and the 202 language codes at the released ids
+256001 + i (tools/nllb_checkpoint.py's tokenizer files), consistent with the 256206-row vocabulary.
+Synthetic NLLB checkpoints that transformers can load (a real checkpoint directory, for fidelity
+tests) are tools/nllb_checkpoint.py's; for NLLB this tool writes only the exported model. XTTS gets
 tools/tiny_xtts.py's BPE vocab.json padded with unused tokens to the released 6681 ids, and 17
 languages.
 
@@ -126,11 +128,12 @@ def make_nllb(preset: str, dtype_name: str, out: str, device: str, spm: str, see
         cfg["torch_dtype"] = dtype_name
         with open(os.path.join(ckpt, "config.json"), "w", encoding="utf-8") as f:
             json.dump(cfg, f, indent=2)
-        # The released language ids, stated the way hub checkpoints state them.
-        added = [{"id": NLLB_FIRST_LANGUAGE_ID + i, "content": c}
-                 for i, c in enumerate(export_nllb.FAIRSEQ_LANGUAGE_CODES)]
-        with open(os.path.join(ckpt, "tokenizer.json"), "w", encoding="utf-8") as f:
-            json.dump({"added_tokens": added}, f)
+        # The released vocabulary layout: SentencePiece padded to 256000 pieces (unused ones),
+        # codes at 256001 + i, stated in the tokenizer files the way hub checkpoints state them
+        # (tools/nllb_checkpoint.py, the one writer of synthetic NLLB tokenizer files).
+        import nllb_checkpoint
+        nllb_checkpoint.pad_spm(os.path.join(ckpt, export_nllb.SPM_FILE), NLLB_FIRST_LANGUAGE_ID - 1)
+        nllb_checkpoint.write_tokenizer_files(ckpt, NLLB_FIRST_LANGUAGE_ID, NLLB_MAX_POSITIONS)
 
         # The exporter, with its checkpoint reader replaced by the random-tensor generator.
         saved = export_nllb.find_weights, export_nllb.iter_shards

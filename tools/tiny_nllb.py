@@ -1,11 +1,14 @@
 """The tiny NLLB model for tests and the tiny-model demo (called by make_tiny_models.py).
 
 make(OUT) writes, deterministically (fixed seeds, single-threaded SentencePiece training):
-  OUT/checkpoints/nllb-tiny/     a synthetic checkpoint in the published Hugging Face layout:
-                                 config.json (real field names), pytorch_model.bin (real key names,
-                                 tied copies sharing one storage, as published), sentencepiece.bpe.model
-                                 (BPE, trained on tools/data/nllb_corpus.txt), special_tokens_map.json,
-                                 tokenizer_config.json
+  OUT/checkpoints/nllb-tiny/     a synthetic checkpoint in the published Hugging Face layout,
+                                 written by tools/nllb_checkpoint.py (preset tiny, both weight
+                                 formats): config.json (real field names), pytorch_model.bin (real
+                                 key names, tied copies sharing one storage, as published),
+                                 model.safetensors (the same tensors, tied copies left out, as
+                                 published), sentencepiece.bpe.model (BPE, trained on
+                                 tools/data/nllb_corpus.txt), tokenizer.json,
+                                 special_tokens_map.json, tokenizer_config.json
   OUT/models/nllb-tiny/          that checkpoint exported by tools/export_nllb.py (float32)
   OUT/models-bf16/nllb-tiny-bf16/  the same checkpoint exported in bfloat16
   OUT/golden/nllb-tiny.json      golden outputs of the eager reference (tools/nllb_reference.py)
@@ -84,7 +87,7 @@ GOLDEN_INPUTS = [
 BEAMS = [(2, 1.0), (4, 1.0), (2, 0.6), (4, 0.6)]
 
 
-def train_spm(out_dir: str, corpus: str = CORPUS, use_cli: bool = False) -> str:
+def train_spm(out_dir: str, corpus: str = CORPUS, use_cli: bool = False, vocab_size: int = SPM_VOCAB) -> str:
     """Trains the BPE model deterministically into OUT_DIR/sentencepiece.bpe.model and returns
     its path. Uses the sentencepiece Python module when present (python3-sentencepiece), else (or
     with use_cli) Debian's spm_train with the same flags. Training runs in a scratch directory
@@ -97,7 +100,8 @@ def train_spm(out_dir: str, corpus: str = CORPUS, use_cli: bool = False) -> str:
     os.makedirs(out_dir, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copyfile(corpus, os.path.join(tmp, "corpus.txt"))
-        flags = dict(SPM_FLAGS, input="corpus.txt", model_prefix="sentencepiece.bpe", minloglevel=2)
+        flags = dict(SPM_FLAGS, input="corpus.txt", model_prefix="sentencepiece.bpe", minloglevel=2,
+                     vocab_size=vocab_size)
         flags = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in flags.items()}
         if spm is not None and not use_cli:
             cwd = os.getcwd()
@@ -260,10 +264,14 @@ def write_checkpoint(ckpt: str, dims: Dict[str, int] = TINY_DIMS, seed: int = SE
     return cfg
 
 
-def write_weights(ckpt: str, sd: Dict[str, torch.Tensor], weights: str, shards: int = 2) -> None:
+def write_weights(ckpt: str, sd: Dict[str, torch.Tensor], weights: str, shards: int = 2,
+                  keep_others: bool = False) -> None:
+    """Writes sd in one weight layout, removing any other weight files first (unless keep_others:
+    then a checkpoint can carry pytorch_model.bin and model.safetensors side by side, as hub
+    repositories do)."""
     import safetensors_reader
     for old in os.listdir(ckpt):
-        if old.startswith(("pytorch_model", "model.safetensors", "model-")):
+        if old.startswith(("pytorch_model", "model.safetensors", "model-")) and not keep_others:
             os.remove(os.path.join(ckpt, old))
     if weights == "bin":
         torch.save(sd, os.path.join(ckpt, "pytorch_model.bin"))
@@ -335,7 +343,8 @@ def make(out: str) -> None:
     ckpt = os.path.join(out, "checkpoints", NAME)
     if os.path.isdir(ckpt):
         shutil.rmtree(ckpt)
-    write_checkpoint(ckpt)
+    import nllb_checkpoint  # the one writer of synthetic checkpoints (it uses this module's pieces)
+    nllb_checkpoint.write(ckpt, "tiny", weights="both")
     quiet = lambda *a, **k: None  # noqa: E731
     export_nllb.export(ckpt, os.path.join(out, "models", NAME), "float32", NAME, log=quiet)
     bf16_dir = os.path.join(out, "models-bf16", NAME + "-bf16")

@@ -36,6 +36,18 @@ absl::StatusOr<std::unique_ptr<NllbModel>> NllbModel::Load(const std::string& na
                         absl::StrCat("is ", model->spm_size, " but ", tokenizer_path, " has ",
                                      model->spm->piece_count(), " pieces (mismatched tokenizer file)"));
   }
+  std::vector<std::pair<std::string, int64_t>> languages;
+  for (const std::string& code : model->language_codes) {
+    languages.emplace_back(code, model->language_ids.at(code));
+  }
+  NllbSourceTokenizer::Ids special;
+  special.bos = model->bos;
+  special.pad = model->pad;
+  special.eos = model->eos;
+  special.unk = model->unk;
+  special.fairseq_offset = model->fairseq_offset;
+  model->source_tokenizer = std::make_unique<NllbSourceTokenizer>(model->spm.get(), special, languages,
+                                                                   model->vocab_size);
 
   auto module = LoadTorchModule(m.Path("model.ts"), model->device);
   if (!module.ok()) return module.status();

@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "engines/core/engine_options.h"
 #include "engines/core/languages.h"
+#include "engines/translate/nllb_source_tokenizer.h"
 #include "engines/core/model_info.h"
 #include "engines/core/translation_engine.h"
 #include "engines/text/sentencepiece_tokenizer.h"
@@ -35,6 +36,7 @@ struct NllbModel : NllbManifest {
   DType dtype = DType::kFloat32;
   std::shared_ptr<torch::jit::Module> module;
   std::unique_ptr<SentencePieceTokenizer> spm;
+  std::unique_ptr<NllbSourceTokenizer> source_tokenizer;  // over spm: transformers' framing
 
   // Loads model.ts and the tokenizer of `manifest` on options.device in options.dtype (or the
   // exported dtype). FAILED_PRECONDITION naming the file and the field for a bad export.
@@ -59,14 +61,7 @@ struct NllbModel : NllbManifest {
   };
 
   absl::StatusOr<std::vector<int64_t>> Tokenize(const std::string& text, int64_t lang) const {
-    auto pieces = spm->Encode(text);
-    if (!pieces.ok()) return pieces.status();
-    std::vector<int64_t> ids;
-    ids.reserve(pieces->size() + 2);
-    ids.push_back(lang);
-    for (int32_t p : *pieces) ids.push_back(p == 0 ? unk : p + fairseq_offset);
-    ids.push_back(eos);
-    return ids;
+    return source_tokenizer->Encode(text, lang);
   }
 
   absl::StatusOr<int64_t> Language(const std::string& code, const char* what) const {

@@ -27,8 +27,9 @@ class TinyNllbGoldenTest(unittest.TestCase):
 
     def test_layout(self):
         ckpt = os.path.join(self.out, "checkpoints", "nllb-tiny")
-        self.assertEqual(sorted(os.listdir(ckpt)), ["config.json", "pytorch_model.bin", "sentencepiece.bpe.model",
-                                                    "special_tokens_map.json", "tokenizer_config.json"])
+        self.assertEqual(sorted(os.listdir(ckpt)), ["config.json", "model.safetensors", "pytorch_model.bin",
+                                                    "sentencepiece.bpe.model", "special_tokens_map.json",
+                                                    "tokenizer.json", "tokenizer_config.json"])
         for d in ("models/nllb-tiny", "models-bf16/nllb-tiny-bf16"):
             self.assertEqual(sorted(os.listdir(os.path.join(self.out, d))),
                              ["manifest.json", "model.ts", "sentencepiece.bpe.model"])
@@ -162,15 +163,17 @@ class TinyNllbGoldenTest(unittest.TestCase):
                 self.assertEqual(line["ids"], want["ids"], (extra, beam_args))
                 self.assertEqual(line["translation"], want["text"])
 
-    def test_transformers_comparison_without_transformers_says_so(self):
+    def test_transformers_reference_without_transformers_says_so(self):
         try:
             import transformers  # noqa: F401
-            self.skipTest("transformers is installed; run tools/compare_transformers_nllb.py itself")
+            self.skipTest("transformers is installed; tests/upstream_nllb runs tools/nllb_upstream_reference.py")
         except ImportError:
             pass
-        p = subprocess.run([sys.executable, os.path.join(util.TOOLS, "compare_transformers_nllb.py"),
-                            os.path.join(self.out, "checkpoints", "nllb-tiny")], capture_output=True, text=True)
-        self.assertEqual(p.returncode, 2)
+        ckpt = os.path.join(self.out, "checkpoints", "nllb-tiny")
+        p = subprocess.run([sys.executable, os.path.join(util.TOOLS, "nllb_upstream_reference.py"), "translate",
+                            "--set", "tiny", "--checkpoint", ckpt, "--model", ckpt,
+                            "--out", os.path.join(self.out, "x.json")], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1)
         self.assertIn("transformers is not installed", p.stderr)
 
 
