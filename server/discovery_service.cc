@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
+#include "engines/core/status_macros.h"
 #include "server/call_log.h"
 
 namespace vox {
@@ -77,10 +78,7 @@ v1::ListLanguagesResponse ListLanguages(const ModelRegistry& registry) {
 absl::StatusOr<v1::ListVoicesResponse> ListVoices(const ModelRegistry& registry,
                                                   const std::string& language) {
   if (!language.empty()) {
-    const std::vector<std::string> known = registry.SpeechLanguages();
-    if (std::find(known.begin(), known.end(), language) == known.end()) {
-      return absl::InvalidArgumentError(UnknownValueMessage("language", language, known));
-    }
+    VOX_RETURN_IF_ERROR(registry.CheckSpeechLanguage(language));
   }
   v1::ListVoicesResponse response;
   for (const auto& m : registry.speech()) {

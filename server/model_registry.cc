@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "engines/core/languages.h"
 #include "server/metrics/metrics.h"
 
 namespace vox {
@@ -218,6 +219,19 @@ std::vector<std::string> ModelRegistry::SpeechLanguages() const {
     codes.insert(m->engine->info().languages.begin(), m->engine->info().languages.end());
   }
   return {codes.begin(), codes.end()};
+}
+
+absl::Status ModelRegistry::CheckSpeechLanguage(const std::string& language) const {
+  const std::vector<std::string> known = SpeechLanguages();
+  if (std::find(known.begin(), known.end(), language) != known.end()) return absl::OkStatus();
+  for (const auto& m : speech_) {
+    const auto& refused = m->engine->info().refused_languages;
+    if (auto it = refused.find(language); it != refused.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("language ", language, " is refused by ",
+                                                     m->engine->info().name, ": ", it->second));
+    }
+  }
+  return absl::InvalidArgumentError(UnknownValueMessage("language", language, known));
 }
 
 std::vector<ModelInfo> ModelRegistry::Models() const {

@@ -109,6 +109,9 @@ class ModelRegistry {
   SpeechModel* FindSpeech(const std::string& language, const std::string& voice) const;
   // Every NLLB code some speech engine lists, sorted, without duplicates.
   std::vector<std::string> SpeechLanguages() const;
+  // OK when some speech engine serves `language`; else InvalidArgument naming it, with the reason
+  // an engine refuses it (ModelInfo::refused_languages) or the known codes.
+  absl::Status CheckSpeechLanguage(const std::string& language) const;
 
   const std::vector<std::unique_ptr<TranslationModel>>& translation() const { return translation_; }
   const std::vector<std::unique_ptr<SpeechModel>>& speech() const { return speech_; }

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
+#include "engines/core/status_macros.h"
 #include "server/call_log.h"
 #include "server/outbound_stream.h"
 
@@ -56,9 +57,7 @@ absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeReque
   if (request.language().empty()) {
     return absl::InvalidArgumentError("language is required: an NLLB code such as eng_Latn");
   }
-  if (std::find(languages.begin(), languages.end(), request.language()) == languages.end()) {
-    return absl::InvalidArgumentError(UnknownValueMessage("language", request.language(), languages));
-  }
+  VOX_RETURN_IF_ERROR(registry.CheckSpeechLanguage(request.language()));
   RoutedSynthesis routed;
   routed.model = registry.FindSpeech(request.language(), request.voice());
   if (routed.model == nullptr) {

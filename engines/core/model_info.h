@@ -1,6 +1,7 @@
 #ifndef VOX_ENGINES_CORE_MODEL_INFO_H_
 #define VOX_ENGINES_CORE_MODEL_INFO_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,9 @@ struct ModelInfo {
   std::string path;          // where it was loaded from ("" for built-ins)
   bool fallback = false;     // serves only what no primary engine serves
   std::vector<std::string> languages;  // NLLB codes
+  // Languages the model lists that this engine cannot serve, NLLB code -> why (e.g. a text front
+  // end vox does not implement); requests for them are refused with that reason.
+  std::map<std::string, std::string> refused_languages;
 };
 
 }  // namespace vox

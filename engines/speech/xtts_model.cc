@@ -132,8 +132,18 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
   }
   const auto& cleaner = XttsCleanerLanguages();
   for (const auto& l : cfg.languages) {
-    if (std::find(cleaner.begin(), cleaner.end(), l.code) == cleaner.end()) continue;
-    if (model->tokenizer->TokenId(XttsLanguageToken(l.code)) < 0) continue;
+    if (std::find(cleaner.begin(), cleaner.end(), l.code) == cleaner.end()) {
+      // CleanText's refusal says why (which romaniser Coqui runs that vox does not have).
+      const absl::Status why = CleanText("", l.code).status();
+      model->info.refused_languages[l.nllb] =
+          why.ok() ? "the text front end has no cleaner for it" : std::string(why.message());
+      continue;
+    }
+    if (model->tokenizer->TokenId(XttsLanguageToken(l.code)) < 0) {
+      model->info.refused_languages[l.nllb] =
+          absl::StrCat("vocab.json has no ", XttsLanguageToken(l.code), " token");
+      continue;
+    }
     model->languages.push_back(l);
   }
   if (model->languages.empty()) {

@@ -254,6 +254,9 @@ class FakeSpeechEngine : public SpeechEngine {
     }
   }
   const ModelInfo& info() const override { return info_; }
+  void Refuse(const std::string& language, const std::string& why) {
+    info_.refused_languages[language] = why;
+  }
   absl::StatusOr<std::unique_ptr<SpeechEngine>> NewReplica() const override {
     auto r = std::make_unique<FakeSpeechEngine>(info_.name, voices_);
     r->stepper_enabled_ = stepper_enabled_;

@@ -63,6 +63,7 @@ class ServicesTest : public ::testing::Test {
     auto voice = std::make_unique<FakeSpeechEngine>(
         "fake-voice",
         std::vector<VoiceInfo>{{"Ana", {"eng_Latn", "spa_Latn"}}, {"Bo", {"cat_Latn"}}});
+    voice->Refuse("jpn_Jpan", "needs a romaniser vox lacks");
     voice_ = voice.get();
     if (setup.speech_stepper) voice->EnableStepper();
     auto primary = std::make_unique<FakeTranslationEngine>(
@@ -442,6 +443,14 @@ TEST_F(ServicesTest, ListVoicesFiltersByLanguageAndRejectsUnknownOnes) {
   grpc::Status s = discovery_->ListVoices(&bad_ctx, bad_req, &bad);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("did you mean spa_Latn"));
+
+  grpc::ClientContext refused_ctx;
+  v1::ListVoicesRequest refused_req;
+  refused_req.set_language("jpn_Jpan");
+  v1::ListVoicesResponse refused;
+  s = discovery_->ListVoices(&refused_ctx, refused_req, &refused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("jpn_Jpan is refused by fake-voice"));
 }
 
 }  // namespace
@@ -553,6 +562,8 @@ TEST_F(ServicesTest, SynthesizeBadInputsAreInvalidArgumentNamingTheValue) {
        {"language is required"}},
       {"unknown language", [](v1::SynthesizeRequest* r) { r->set_language("spa_latn"); },
        {"did you mean spa_Latn"}},
+      {"refused language", [](v1::SynthesizeRequest* r) { r->set_language("jpn_Jpan"); },
+       {"language jpn_Jpan is refused by fake-voice: needs a romaniser vox lacks"}},
       {"voice of another language", [](v1::SynthesizeRequest* r) { r->set_voice("Bo"); },
        {"unknown voice 'Bo'", "Ana", "spa_Latn"}},
       {"unknown voice", [](v1::SynthesizeRequest* r) { r->set_voice("Anna"); },

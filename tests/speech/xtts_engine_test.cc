@@ -116,6 +116,17 @@ TEST_F(XttsEngineTest, DescribesItself) {
   EXPECT_EQ(engine_->max_codes(), 602);
 }
 
+TEST_F(XttsEngineTest, RefusesChineseAndJapaneseSayingWhy) {
+  // The tiny model lists all 17 XTTS languages; Coqui romanises zh and ja with libraries vox
+  // does not implement, so they are refused with the reason rather than served differently.
+  const auto& refused = engine_->info().refused_languages;
+  ASSERT_EQ(refused.size(), 2u);
+  EXPECT_THAT(refused.at("jpn_Jpan"), HasSubstr("cutlet"));
+  EXPECT_THAT(refused.at("zho_Hans"), HasSubstr("pypinyin"));
+  EXPECT_THAT(engine_->info().languages, ::testing::Not(::testing::Contains("jpn_Jpan")));
+  EXPECT_THAT(engine_->info().languages, ::testing::Contains("kor_Hang"));
+}
+
 TEST_F(XttsEngineTest, TextIdsMatchTheReferenceTokenizer) {
   const Golden& g = GetGolden();
   for (size_t i = 0; i < g.json["texts"].size(); ++i) {
