@@ -81,10 +81,11 @@ absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeReque
   }
   const v1::SynthesisOptions& o = request.options();
   if (o.temperature() < 0 || o.top_k() < 0 || o.top_p() < 0 || o.top_p() > 1 ||
-      o.repetition_penalty() < 0 || o.speed() < 0 || o.pitch() < 0 || o.pitch() > 100) {
+      o.repetition_penalty() < 0 || o.speed() < 0 || o.pitch() < 0 || o.pitch() > 100 ||
+      o.forced_codes() < 0) {
     return absl::InvalidArgumentError(
-        "options: temperature, top_k, repetition_penalty and speed must be >= 0, top_p in [0, 1], "
-        "pitch in [0, 100] (0 = default)");
+        "options: temperature, top_k, repetition_penalty, speed and forced_codes must be >= 0, "
+        "top_p in [0, 1], pitch in [0, 100] (0 = default)");
   }
   routed.request.text = request.text();
   routed.request.language = request.language();
@@ -97,6 +98,7 @@ absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeReque
   routed.request.params.repetition_penalty = o.repetition_penalty();
   routed.request.params.speed = o.speed();
   routed.request.params.pitch = o.pitch();
+  routed.request.params.forced_codes = o.forced_codes();
   absl::StatusOr<AudioEncoding> encoding = EncodingFromProto(request.audio().encoding());
   if (!encoding.ok()) return encoding.status();
   routed.audio.encoding = *encoding;

@@ -297,6 +297,7 @@ absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateReque
   routed.params.beam_size = options.beam_size() == 0 ? 1 : options.beam_size();
   routed.params.length_penalty = options.has_length_penalty() ? options.length_penalty() : 1.0f;
   routed.params.max_length = options.max_length();
+  routed.params.fixed_length = options.fixed_length();
   if (absl::Status s = routed.model->engine->Validate(routed.texts, request.source_language(),
                                                       request.target_language(), routed.params);
       !s.ok()) {

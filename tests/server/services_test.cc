@@ -181,6 +181,11 @@ TEST_F(ServicesTest, OptionsReachTheEngineWithDefaultsFilledIn) {
   EXPECT_EQ(primary_->last_params().beam_size, 4);
   EXPECT_FLOAT_EQ(primary_->last_params().length_penalty, 0.5f);
   EXPECT_EQ(primary_->last_params().max_length, 17);
+  EXPECT_FALSE(primary_->last_params().fixed_length);
+  request.mutable_options()->set_fixed_length(true);
+  ASSERT_TRUE(Call(request, &response).ok());
+  EXPECT_TRUE(primary_->last_params().fixed_length);
+  request.mutable_options()->set_fixed_length(false);
   // 0 is a length penalty of its own (no normalisation), not "use the default".
   request.mutable_options()->set_length_penalty(0.0f);
   ASSERT_TRUE(Call(request, &response).ok());
@@ -530,6 +535,21 @@ TEST_F(ServicesTest, SynthesizeStreamsHeaderThenOggAudioThenSummary) {
   EXPECT_EQ(s.codes(), 11);
   EXPECT_GT(s.synthesis_seconds(), 0);
   EXPECT_LE(s.time_to_first_audio_seconds(), s.synthesis_seconds());
+}
+
+TEST_F(ServicesTest, SynthesisForcedCodesReachTheEngineAndNegativeIsRejected) {
+  v1::SynthesizeRequest request = SpeakRequest("hola", v1::AUDIO_ENCODING_OPUS);
+  absl::StatusOr<RoutedSynthesis> routed = RouteSynthesizeRequest(request, server_->registry());
+  ASSERT_TRUE(routed.ok()) << routed.status();
+  EXPECT_EQ(routed->request.params.forced_codes, 0);
+  request.mutable_options()->set_forced_codes(100);
+  routed = RouteSynthesizeRequest(request, server_->registry());
+  ASSERT_TRUE(routed.ok()) << routed.status();
+  EXPECT_EQ(routed->request.params.forced_codes, 100);
+  request.mutable_options()->set_forced_codes(-1);
+  routed = RouteSynthesizeRequest(request, server_->registry());
+  EXPECT_EQ(routed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(routed.status().message()), HasSubstr("forced_codes"));
 }
 
 TEST_F(ServicesTest, SynthesizePcm16AtTheNativeRateCarriesEverySample) {
