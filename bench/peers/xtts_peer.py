@@ -30,20 +30,6 @@ import time
 DEFAULT_TEXT = "The weather is nice today, so we are going to the park with the children."
 
 
-def pass_cache_as_past_key_values(gpt_inference):
-    """coqui-tts 0.28.0's GPT2InferenceModel.forward takes the KV cache as `past_key_values`;
-    transformers >= 5.24's generate passes it as `cache`, which that forward swallows in **kwargs,
-    so every step after the first fails ('NoneType' object has no attribute 'get_seq_length').
-    Hands the cache over under the old name; the computation is Coqui's, unchanged."""
-    forward = gpt_inference.forward
-
-    def forward_with_cache(*a, cache=None, **kw):
-        if cache is not None and kw.get("past_key_values") is None:
-            kw["past_key_values"] = cache
-        return forward(*a, **kw)
-    gpt_inference.forward = forward_with_cache
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="Coqui XTTS directory")
@@ -68,9 +54,6 @@ def main():
     model = Xtts(config)
     model.load_checkpoint(config, checkpoint_dir=args.checkpoint, eval=True, use_deepspeed=False)
     load_ms = (time.perf_counter() - t0) * 1000.0
-    import inspect
-    if "cache" not in inspect.signature(model.gpt.gpt_inference.forward).parameters:
-        pass_cache_as_past_key_values(model.gpt.gpt_inference)
     speaker = next(iter(model.speaker_manager.speakers))
     cond, spk = model.speaker_manager.speakers[speaker].values()
     model.gpt.max_gen_mel_tokens = args.codes
