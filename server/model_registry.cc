@@ -13,6 +13,9 @@
 namespace vox {
 namespace {
 
+// Acoustic codes each warm-up synthesis may generate: enough for one vocoder chunk.
+constexpr int kWarmUpCodes = 16;
+
 bool HasName(const std::vector<ModelInfo>& infos, const std::string& name) {
   for (const ModelInfo& i : infos) {
     if (i.name == name) return true;
@@ -276,6 +279,8 @@ absl::Status ModelRegistry::WarmUp() {
     request.voice = engine->voices()[0].name;
     request.language = engine->voices()[0].languages[0];
     request.params.greedy = true;
+    // Bounded as translation's warm-up is: random or untrained weights may never say stop.
+    request.params.max_codes = kWarmUpCodes;
     auto make = [request] {
       SpeechSequence seq;
       seq.request = request;

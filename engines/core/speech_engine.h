@@ -30,6 +30,8 @@ struct SynthesisParams {
   float speed = 0;
   int pitch = 0;
   int forced_codes = 0;  // benchmarks: generate exactly this many codes, ignoring the stop code
+  int max_codes = 0;     // stop a piece after at most this many codes (0 = the model's limit);
+                         // an upper bound, so engines without acoustic codes ignore it
 };
 
 struct SynthesisRequest {

@@ -123,7 +123,7 @@ absl::StatusOr<XttsEngine::Generation> XttsEngine::Generate(const std::vector<in
   piece.settings = m.Settings(params);
   piece.seed = params.seed;
   piece.forced = params.forced_codes;
-  piece.limit = piece.forced > 0 ? piece.forced : m.config.max_generated_codes;
+  piece.limit = m.CodeLimit(params);
   piece.pieces = {text_ids};
   piece.piece_seeds = {params.seed};
   impl_->chunks.clear();

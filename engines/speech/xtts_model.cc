@@ -100,6 +100,12 @@ int XttsModel::VoiceIndex(const std::string& name) const {
   return -1;
 }
 
+int XttsModel::CodeLimit(const SynthesisParams& p) const {
+  if (p.forced_codes > 0) return p.forced_codes;
+  const int model_limit = config.max_generated_codes;
+  return p.max_codes > 0 ? std::min(p.max_codes, model_limit) : model_limit;
+}
+
 SamplingSettings XttsModel::Settings(const SynthesisParams& p) const {
   SamplingSettings s = config.sampling;
   s.greedy = p.greedy;
@@ -247,6 +253,10 @@ absl::Status ValidateXttsRequest(const XttsModel& m, int max_text_bytes, const S
   if (p.forced_codes < 0 || p.forced_codes > max_codes) {
     return absl::InvalidArgumentError(
         absl::StrCat("forced_codes ", p.forced_codes, " must be in 0..", max_codes));
+  }
+  if (p.max_codes < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_codes ", p.max_codes, " must be >= 0 (0 = the model's limit)"));
   }
   if (p.speed != 0 && (p.speed < 0.25f || p.speed > 4.0f)) {
     return absl::InvalidArgumentError(

@@ -81,6 +81,8 @@ struct XttsModel {
   int VoiceIndex(const std::string& name) const;  // -1 when unknown
   // The manifest's sampling defaults overridden by the request's non-zero values.
   SamplingSettings Settings(const SynthesisParams& params) const;
+  // Codes a piece may generate: forced_codes when set, else max_codes capped by the model's.
+  int CodeLimit(const SynthesisParams& params) const;
 };
 
 // Reads the model of `manifest` (already read, files checked: tokenizer, model.ts, voices.ts)

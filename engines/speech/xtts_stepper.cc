@@ -36,7 +36,7 @@ absl::StatusOr<XttsPreparedRequest> PrepareXttsRequest(const XttsEngine::Impl& e
   }
   out.speed = request.params.speed == 0 ? 1.0 : DecimalDouble(request.params.speed);
   out.forced = request.params.forced_codes;
-  out.limit = out.forced > 0 ? out.forced : m.config.max_generated_codes;
+  out.limit = m.CodeLimit(request.params);
   for (size_t k = 0; k < pieces.size(); ++k) {
     VOX_ASSIGN_OR_RETURN(auto ids, m.tokenizer->Encode(pieces[k], lang->code));
     if (ids.size() <= 1) continue;  // only the language token: nothing to say

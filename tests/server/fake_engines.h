@@ -274,6 +274,10 @@ class FakeSpeechEngine : public SpeechEngine {
     stats.voice = request.voice.empty() ? voices_[0].name : request.voice;
     stats.seed = 7;
     stats.codes = 11;
+    {
+      absl::MutexLock lock(&mu_);
+      max_codes_seen_.push_back(request.params.max_codes);
+    }
     const int chunks = request.text == "long" ? 300 : 5;
     if (request.text == "block") {
       absl::MutexLock lock(&mu_);
@@ -324,6 +328,12 @@ class FakeSpeechEngine : public SpeechEngine {
     return left_unfinished_;
   }
 
+  // SynthesisParams::max_codes of every whole-call Synthesize, in call order.
+  std::vector<int> max_codes_seen() {
+    absl::MutexLock lock(&mu_);
+    return max_codes_seen_;
+  }
+
   // One chunk of the tone, continuing at sample `offset`.
   std::vector<float> Tone(int64_t offset) const {
     const int chunk = sample_rate() / 10;
@@ -341,6 +351,7 @@ class FakeSpeechEngine : public SpeechEngine {
   bool stepper_enabled_ = false;
   int steps_ = 0;
   int left_unfinished_ = 0;
+  std::vector<int> max_codes_seen_;
   absl::Mutex mu_;
   absl::Notification running_;
   absl::Notification stopped_;

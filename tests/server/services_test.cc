@@ -813,6 +813,10 @@ TEST_F(ServicesTest, WarmUpRunsAFullConcurrentBatchThroughTheScheduler) {
   // max_batch_size sequences at once: they shared decode steps.
   EXPECT_EQ(primary_->joined().size(), 8u);
   EXPECT_GT(primary_->max_step_batch(), 1);
+  // Speech warm-up is bounded: weights that never say stop must not run to the model's limit.
+  const std::vector<int> seen = voice_->max_codes_seen();
+  ASSERT_FALSE(seen.empty());
+  for (int m : seen) EXPECT_EQ(m, 16);
 }
 
 TEST_P(SchedulerServicesTest, OneFailingTextFailsOnlyItsOwnCall) {

@@ -166,6 +166,28 @@ TEST_F(XttsEngineTest, ForcedLengthIgnoresTheStopCode) {
   EXPECT_FALSE(gen->stopped);
 }
 
+TEST_F(XttsEngineTest, MaxCodesCutsAGreedyRunAtThatManyCodes) {
+  const Golden& g = GetGolden();
+  for (const auto& run : g.json["runs"]) {
+    if (run["mode"] != "greedy") continue;
+    const auto codes = run["codes"].get<std::vector<int64_t>>();
+    ASSERT_GT(codes.size(), 5u);
+    SynthesisParams p = ParamsOf(run);
+    p.max_codes = 5;
+    auto gen = engine_->Generate(g.Ids(run["text_index"]), run["voice_index"], p, {});
+    ASSERT_TRUE(gen.ok()) << gen.status();
+    EXPECT_EQ(gen->codes, std::vector<int64_t>(codes.begin(), codes.begin() + 5));
+    EXPECT_FALSE(gen->stopped);
+    // A bound above the utterance's length changes nothing.
+    p.max_codes = static_cast<int>(codes.size()) + 10;
+    gen = engine_->Generate(g.Ids(run["text_index"]), run["voice_index"], p, {});
+    ASSERT_TRUE(gen.ok()) << gen.status();
+    EXPECT_EQ(gen->codes, codes);
+    return;
+  }
+  FAIL() << "no greedy golden run";
+}
+
 TEST_F(XttsEngineTest, OneShotWaveformMatchesReference) {
   const Golden& g = GetGolden();
   const float tol = g.json["tolerances"]["waveform_abs"].get<float>();
