@@ -41,26 +41,15 @@ from typing import List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import tiny_nllb  # noqa: E402  (its golden inputs open the tiny set)
 
 NEAR_TIE = 1e-4
 EOS = 2
 
-# (text, source, target) for the tiny checkpoint: Latin text from the SentencePiece corpus's
+# (text, source, target) for the tiny checkpoint: the goldens' inputs, then Latin text from the SentencePiece corpus's
 # languages, non-Latin scripts (mostly <unk> for its 400 Latin pieces), one-character inputs,
 # punctuation only, digits, emoji, and a text filled to the source limit (added at run time).
-TINY_TEXTS = [
-    ("Hello, how are you today?", "eng_Latn", "fra_Latn"),
-    ("The weather is nice, so we are going to the park.", "eng_Latn", "spa_Latn"),
-    ("Where is the nearest train station?", "eng_Latn", "deu_Latn"),
-    ("Thank you!", "eng_Latn", "fra_Latn"),
-    ("Je voudrais une tasse de café au lait, s'il vous plaît.", "fra_Latn", "eng_Latn"),
-    ("¿Dónde está la estación de tren más cercana?", "spa_Latn", "eng_Latn"),
-    ("Übersetzen ist schwieriger, als es aussieht.", "deu_Latn", "cat_Latn"),
-    ("L'orquestra va tocar música de Mozart i Bach.", "cat_Latn", "spa_Latn"),
-    ("Price: 42 € (tax 7%) — ok?", "eng_Latn", "spa_Latn"),
-    ("東京 and 😀 are not in the corpus.", "eng_Latn", "fra_Latn"),
-    ("Bonjour", "fra_Latn", "deu_Latn"),
-    ("The server answered the request in less than ten milliseconds.", "eng_Latn", "ita_Latn"),
+TINY_TEXTS = tiny_nllb.GOLDEN_INPUTS + [
     ("a", "eng_Latn", "fra_Latn"),
     ("?", "eng_Latn", "spa_Latn"),
     ("é", "fra_Latn", "eng_Latn"),
