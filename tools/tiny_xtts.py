@@ -195,13 +195,7 @@ def make_state_dict(num_text_tokens: int, vocab: dict, style: str = "parametriza
 
 
 def make_speakers(seed: int = 99, speaker_dim: int = SPEAKER_DIM) -> dict:
-    gen = torch.Generator().manual_seed(seed)
-    out = {}
-    for name in VOICES:
-        lat = torch.randn(1, 32, D, generator=gen)
-        emb = torch.nn.functional.normalize(torch.randn(1, speaker_dim, generator=gen), dim=1).unsqueeze(-1)
-        out[name] = {"gpt_cond_latent": lat, "speaker_embedding": emb}
-    return out
+    return xtts_checkpoint.random_speakers(VOICES, D, speaker_dim, torch.Generator().manual_seed(seed))
 
 
 def make_checkpoint(ckpt_dir: str, style: str = "parametrizations", coqui_widths: bool = False) -> dict:
