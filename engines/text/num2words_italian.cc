@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "engines/text/unicode.h"
 
 namespace vox::num2words::internal {
 namespace {
@@ -27,17 +28,6 @@ const char* const kOrdinal[] = {"zero",          "primo",          "secondo",
                                 "diciottesimo",  "diciannovesimo"};
 const char* const kExponentPrefixes[] = {"zero", "m",    "b",   "tr",  "quadr", "quint",
                                          "sest", "sett", "ott", "nov", "dec"};
-
-// Python s[:-k] on UTF-8 text (code points).
-std::string DropLast(const std::string& s, size_t k) {
-  size_t end = s.size();
-  while (k > 0 && end > 0) {
-    --end;
-    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-    --k;
-  }
-  return s.substr(0, end);
-}
 
 bool EndsWith(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() &&
@@ -59,7 +49,7 @@ std::string Accentuate(const std::string& s) {
   const std::vector<std::string> split = absl::StrSplit(s, ' ', absl::SkipEmpty());
   for (const std::string& w : split) {
     std::string word = absl::StrReplaceAll(w, {{"tré", "tre"}});
-    if (EndsWith(w, "tre") && w.size() > 3) word = DropLast(word, 3) + "tré";
+    if (EndsWith(w, "tre") && w.size() > 3) word = unicode::PyDropLast(word, 3) + "tré";
     words.push_back(std::move(word));
   }
   return absl::StrJoin(words, " ");
@@ -87,7 +77,7 @@ absl::StatusOr<std::string> BigNumber(const Nat& n) {
     auto p = Cardinal(Normalize(multiplier));
     if (!p.ok()) return p.status();
     prefix = *p;
-    infix = " " + DropLast(infix, 1) + "i";
+    infix = " " + unicode::PyDropLast(infix, 1) + "i";
   }
   std::string postfix;
   if (exponent.find_first_not_of('0') != std::string::npos) {
@@ -109,7 +99,7 @@ absl::StatusOr<std::string> Cardinal(const Nat& n) {
                          : tens == 3 ? "trenta"
                          : tens == 4 ? "quaranta"
                          : tens == 6 ? "sessanta"
-                                     : DropLast(kCardinal[tens], 1) + "anta";
+                                     : unicode::PyDropLast(kCardinal[tens], 1) + "anta";
     s = PhoneticContraction(prefix + OmitIfZero(kCardinal[units]));
   } else if (Lt(n, 1000)) {
     const uint64_t v = Small(n), h = v / 100;
@@ -148,9 +138,9 @@ absl::StatusOr<std::string> ItalianOrdinal(const Nat& value) {
   const bool outside_teens = !(10 < tens && tens < 20);
   auto c = Cardinal(value);
   if (!c.ok()) return c.status();
-  if (outside_teens && tens % 10 == 3) return DropLast(*c, 1) + "eesimo";
+  if (outside_teens && tens % 10 == 3) return unicode::PyDropLast(*c, 1) + "eesimo";
   if (outside_teens && tens % 10 == 6) return *c + "esimo";
-  std::string s = DropLast(*c, 1);
+  std::string s = unicode::PyDropLast(*c, 1);
   if (EndsWith(s, "mil")) s += "l";
   return s + "esimo";
 }

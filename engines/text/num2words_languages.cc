@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "engines/text/unicode.h"
 
 namespace vox::num2words::internal {
 namespace {
@@ -62,17 +63,6 @@ class English : public Converter {
     return EnglishOrdinalFromCardinal(*c);
   }
 };
-
-// Python str slicing by code points on UTF-8 text: s[:-k].
-std::string DropLastCodePoints(const std::string& s, size_t k) {
-  size_t end = s.size();
-  while (k > 0 && end > 0) {
-    --end;
-    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-    --k;
-  }
-  return s.substr(0, end);
-}
 
 // Num2Word_ES.to_ordinal (num2words 0.5.14) for value < 10^18 (int64). Above 1000 it splits at
 // dec = 1000 ** int(math.log(value, 1000)) (a float logarithm, so 10^6 splits at 1000); a `dec`
@@ -175,7 +165,7 @@ class Spanish : public Converter {
       if (Lt(ln, 100)) return {ctext + " y " + ntext, Add(ln, rn)};
       return {ctext + " " + ntext, Add(ln, rn)};
     } else if (DivisibleByPow10(rn, 6) && !Lt(ln, 2)) {
-      ntext = DropLastCodePoints(ntext, 3) + "lones";
+      ntext = unicode::PyDropLast(ntext, 3) + "lones";
     }
     if (Eq(rn, 100)) {
       if (Eq(ln, 5)) {
@@ -444,9 +434,9 @@ class Portuguese : public Converter {
     }
     if (Cmp(rn, ln) < 0) return {ctext + " e " + ntext, Add(ln, rn)};
     if (DivisibleByPow10(rn, 9) && !Lt(ln, 2)) {
-      ntext = DropLastCodePoints(ntext, 4) + "liões";
+      ntext = unicode::PyDropLast(ntext, 4) + "liões";
     } else if (DivisibleByPow10(rn, 6) && !Lt(ln, 2)) {
-      ntext = DropLastCodePoints(ntext, 4) + "lhões";
+      ntext = unicode::PyDropLast(ntext, 4) + "lhões";
     }
     if (ntext == "milião") ntext = "milhão";
     if (Eq(rn, 100)) {

@@ -218,4 +218,14 @@ std::u32string_view PyStrip(std::u32string_view text) {
   return text.substr(b, e - b);
 }
 
+std::string PyDropLast(const std::string& s, size_t k) {
+  size_t end = s.size();
+  while (k > 0 && end > 0) {
+    --end;
+    while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+    --k;
+  }
+  return s.substr(0, end);
+}
+
 }  // namespace vox::unicode
