@@ -249,18 +249,24 @@ class French : public Converter {
   }
 };
 
+// The scale-word prefixes lang_DE.py and lang_NL.py spell alike ("okto", "dez"); each has its
+// own hundred and capitalisation of the low ones.
+std::vector<std::string> GermanSpelledScalePrefixes(const std::string& hundred,
+                                                    const std::vector<std::string>& lows) {
+  return ScalePrefixes(hundred,
+                       {"", "un", "duo", "tre", "quattuor", "quin", "sex", "sept", "okto", "novem"},
+                       {"dez", "vigint", "trigint", "quadragint", "quinquagint", "sexagint",
+                        "septuagint", "oktogint", "nonagint"},
+                       lows);
+}
+
 // Num2Word_DE (lang_DE.py): capitalised scale words ("Million", "Milliarde"), "und" inversion.
 class German : public Converter {
  public:
   German() {
     pointword = "Komma";
-    Finish(ScaleCards(ScalePrefixes("zent",
-                                    {"", "un", "duo", "tre", "quattuor", "quin", "sex", "sept",
-                                     "okto", "novem"},
-                                    {"dez", "vigint", "trigint", "quadragint", "quinquagint",
-                                     "sexagint", "septuagint", "oktogint", "nonagint"},
-                                    {"Non", "Okt", "Sept", "Sext", "Quint", "Quadr", "Tr", "B",
-                                     "M"}),
+    Finish(ScaleCards(GermanSpelledScalePrefixes(
+                          "zent", {"Non", "Okt", "Sept", "Sext", "Quint", "Quadr", "Tr", "B", "M"}),
                       "illiarde", "illion"),
            {{1000, "tausend"}, {100, "hundert"}, {90, "neunzig"}, {80, "achtzig"},
             {70, "siebzig"}, {60, "sechzig"}, {50, "fünfzig"}, {40, "vierzig"}, {30, "dreißig"}},
@@ -348,13 +354,8 @@ class Dutch : public Converter {
  public:
   Dutch() {
     pointword = "komma";
-    Finish(ScaleCards(ScalePrefixes("zend",
-                                    {"", "un", "duo", "tre", "quattuor", "quin", "sex", "sept",
-                                     "okto", "novem"},
-                                    {"dez", "vigint", "trigint", "quadragint", "quinquagint",
-                                     "sexagint", "septuagint", "oktogint", "nonagint"},
-                                    {"non", "okt", "sept", "sext", "quint", "quadr", "tr", "b",
-                                     "m"}),
+    Finish(ScaleCards(GermanSpelledScalePrefixes(
+                          "zend", {"non", "okt", "sept", "sext", "quint", "quadr", "tr", "b", "m"}),
                       "iljard", "iljoen"),
            {{1000, "duizend"}, {100, "honderd"}, {90, "negentig"}, {80, "tachtig"},
             {70, "zeventig"}, {60, "zestig"}, {50, "vijftig"}, {40, "veertig"}, {30, "dertig"}},
