@@ -237,6 +237,7 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vox::EnsurePassiveOpenMpWait(argv);
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -307,6 +308,7 @@ int main(int argc, char** argv) {
                 {"intra_op_threads", threads.intra_op_threads},
                 {"blas_threads", threads.blas_threads},
                 {"openblas_found", threads.openblas_found},
+                {"omp_wait_policy", threads.openmp_wait_policy},
                 {"rss_before_bytes", rss_start},
                 {"rss_after_load_bytes", rss_loaded},
                 {"fp32_weight_bytes", weight_bytes}});

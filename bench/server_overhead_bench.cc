@@ -73,6 +73,7 @@ int Fail(const std::string& what) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vox::EnsurePassiveOpenMpWait(argv);
   std::string model_dir = std::string(VOX_TINY_DIR) + "/models/nllb-tiny";
   int iterations = 2000, warmup = 100, threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "engines/torch/device.h"
 #include "server/config.h"
 #include "server/model_loader.h"
 #include "server/model_registry.h"
@@ -32,6 +33,7 @@ int Fail(const std::string& message, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vox::EnsurePassiveOpenMpWait(argv);  // first: it may re-execute voxd
   // Block the shutdown signals in every thread (gRPC's and the engines' threads inherit the
   // mask); the main thread takes them synchronously with sigwait.
   sigset_t signals;

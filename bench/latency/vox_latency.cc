@@ -321,6 +321,7 @@ int RunSpeech(const Args& a, const vox::EngineOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vox::EnsurePassiveOpenMpWait(argv);
   Args a;
   if (std::string why = ParseArgs(argc, argv, &a); !why.empty()) return Usage(why);
   const vox::ThreadSettings threads = vox::ConfigureThreads(a.threads, a.threads);
@@ -331,7 +332,8 @@ int main(int argc, char** argv) {
   options.verify_checksums = a.verify;
   Emit("start", {{"model", a.model}, {"kind", a.kind}, {"device", a.device}, {"dtype", a.dtype},
                  {"intra_op_threads", threads.intra_op_threads},
-                 {"blas_threads", threads.blas_threads}, {"iters", a.iters},
+                 {"blas_threads", threads.blas_threads},
+                 {"omp_wait_policy", threads.openmp_wait_policy}, {"iters", a.iters},
                  {"warmup", a.warmup}, {"check", a.check}});
   return a.kind == "translate" ? RunTranslate(a, options) : RunSpeech(a, options);
 }

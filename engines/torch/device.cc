@@ -2,7 +2,10 @@
 
 #include <dlfcn.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <thread>
 
@@ -179,7 +182,26 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads) {
     out.openblas_found = true;
     out.blas_threads = get_fn != nullptr ? get_fn() : blas;
   }
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  out.openmp_wait_policy = policy != nullptr ? policy : "";
   return out;
+}
+
+void EnsurePassiveOpenMpWait(char** argv) {
+#ifdef __linux__
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  // The binary's own path, not /proc/self/exe: the kernel names the process after the file
+  // executed, and ps, pkill and the tests look for "voxd", not "exe".
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0 || n >= static_cast<ssize_t>(sizeof(self)) - 1) return;
+  self[n] = '\0';
+  if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  ::execv(self, argv);
+  std::perror("warning: cannot re-execute with OMP_WAIT_POLICY=PASSIVE; OpenMP threads spin");
+#else
+  (void)argv;
+#endif
 }
 
 absl::StatusOr<std::shared_ptr<torch::jit::Module>> LoadTorchModule(

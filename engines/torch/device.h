@@ -63,6 +63,7 @@ struct ThreadSettings {
   int intra_op_threads = 0;  // at::get_num_threads() afterwards
   int blas_threads = 0;      // OpenBLAS's pool afterwards; 0 when OpenBLAS is not loaded
   bool openblas_found = false;
+  std::string openmp_wait_policy;  // OMP_WAIT_POLICY as this process runs with it ("" = unset)
 };
 
 // Sets LibTorch's intra-op threads (0 = number of cores) and OpenBLAS's own pool
@@ -70,6 +71,15 @@ struct ThreadSettings {
 // OpenBLAS is found with dlsym at run time (no link-time dependency); without it only LibTorch's
 // setting applies. Process-wide: call once at start-up, before worker threads run models.
 ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
+
+// Makes LibTorch's OpenMP threads sleep when idle (OMP_WAIT_POLICY=PASSIVE). By default they
+// spin after every parallel region and starve OpenBLAS's own pool on the same cores, so 2
+// threads ran barely faster than 1 (docs/benchmarks.md, "Threads"). libgomp reads the variable
+// once, when it is loaded (before main), so when it is unset the process re-executes itself once
+// with it set; a value the user set is kept. Call first in main(), in binaries that run models.
+// Linux only (/proc/self/exe); elsewhere, or if the re-execution fails, it returns and nothing
+// changes.
+void EnsurePassiveOpenMpWait(char** argv);
 
 // Loads a TorchScript file onto `device`, in eval mode. A shared_ptr so that code without
 // LibTorch's headers can hold and release it (its deleter is bound here). FAILED_PRECONDITION naming the path

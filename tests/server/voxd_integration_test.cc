@@ -454,6 +454,35 @@ TEST(VoxdStartupTest, SigtermDrainsAndExitsZeroAfterPrintingExactlyOneLine) {
   EXPECT_THAT(voxd.Stderr(), HasSubstr("SIGTERM received"));
 }
 
+#ifdef __linux__
+// The value of `name` in the environment process `pid` was (last) executed with; "" if unset.
+std::string InitialEnv(pid_t pid, const std::string& name) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/environ"), std::ios::binary);
+  std::string entry;
+  while (std::getline(in, entry, '\0')) {
+    if (absl::StartsWith(entry, name + "=")) return entry.substr(name.size() + 1);
+  }
+  return "";
+}
+
+TEST(VoxdStartupTest, OpenMpThreadsSleepWhenIdleUnlessTheUserChoseOtherwise) {
+  const std::string models = ModelsDir("omp", {kTinyModel});
+  for (const char* given : {static_cast<const char*>(nullptr), "ACTIVE"}) {
+    SCOPED_TRACE(given == nullptr ? "OMP_WAIT_POLICY unset" : "OMP_WAIT_POLICY=ACTIVE");
+    ChildProcess voxd;
+    voxd.SetEnv("OMP_WAIT_POLICY", given);
+    const std::string address =
+        StartVoxd(&voxd, {"--models", models, "--builtin", "off", "--threads", "2"}, "omp");
+    ASSERT_FALSE(address.empty());
+    // Re-executed in place: the same process, now with the policy libgomp read at load.
+    EXPECT_EQ(InitialEnv(voxd.pid(), "OMP_WAIT_POLICY"), given == nullptr ? "PASSIVE" : given);
+    absl::StatusOr<int> code = voxd.Wait(SIGTERM, absl::Seconds(60));
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, 0) << voxd.Stderr();
+  }
+}
+#endif  // __linux__
+
 // What Debian's `apertium -u eng-spa` prints for `text` (the reference for the built-in engine).
 std::string ApertiumCommand(const std::string& text) {
   const std::string path = (fs::path(::testing::TempDir()) / "apertium-in.txt").string();

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -44,6 +45,17 @@ class ChildProcess {
     if (stdout_fd_ >= 0) ::close(stdout_fd_);
   }
 
+  // The child's environment: this process's, with `name` set to `value` (or removed when
+  // `value` is null). Takes effect at the next Start.
+  void SetEnv(const std::string& name, const char* value) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::strncmp(*e, name.c_str(), name.size()) != 0 || (*e)[name.size()] != '=') env.push_back(*e);
+    }
+    if (value != nullptr) env.push_back(name + "=" + value);
+    env_ = std::move(env);
+  }
+
   // Starts `argv[0]` with `argv`; stderr goes to `stderr_path` (truncated).
   absl::Status Start(const std::vector<std::string>& argv, const std::string& stderr_path) {
     stderr_path_ = stderr_path;
@@ -58,7 +70,11 @@ class ChildProcess {
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+    std::vector<char*> env;
+    for (const std::string& e : env_) env.push_back(const_cast<char*>(e.c_str()));
+    env.push_back(nullptr);
+    const int rc = ::posix_spawn(&pid_, args[0], &actions, nullptr, args.data(),
+                                 env_.empty() ? environ : env.data());
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
     stdout_fd_ = out[0];
@@ -147,6 +163,7 @@ class ChildProcess {
   int stdout_fd_ = -1;
   std::string stdout_;
   std::string stderr_path_;
+  std::vector<std::string> env_;  // empty: inherit environ
 };
 
 }  // namespace vox::testing
