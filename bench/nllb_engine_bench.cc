@@ -309,6 +309,7 @@ int main(int argc, char** argv) {
                 {"blas_threads", threads.blas_threads},
                 {"openblas_found", threads.openblas_found},
                 {"omp_wait_policy", threads.openmp_wait_policy},
+                 {"weights_kernel", threads.weights_kernel},
                 {"rss_before_bytes", rss_start},
                 {"rss_after_load_bytes", rss_loaded},
                 {"fp32_weight_bytes", weight_bytes}});

@@ -333,7 +333,8 @@ int main(int argc, char** argv) {
   Emit("start", {{"model", a.model}, {"kind", a.kind}, {"device", a.device}, {"dtype", a.dtype},
                  {"intra_op_threads", threads.intra_op_threads},
                  {"blas_threads", threads.blas_threads},
-                 {"omp_wait_policy", threads.openmp_wait_policy}, {"iters", a.iters},
+                 {"omp_wait_policy", threads.openmp_wait_policy},
+                 {"weights_kernel", threads.weights_kernel}, {"iters", a.iters},
                  {"warmup", a.warmup}, {"check", a.check}});
   return a.kind == "translate" ? RunTranslate(a, options) : RunSpeech(a, options);
 }

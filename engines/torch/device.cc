@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engines/torch/ops/torch_ops.h"
 
 namespace vox {
 namespace {
@@ -184,6 +185,7 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads) {
   }
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   out.openmp_wait_policy = policy != nullptr ? policy : "";
+  out.weights_kernel = TorchOpsKernel();
   return out;
 }
 

@@ -64,6 +64,7 @@ struct ThreadSettings {
   int blas_threads = 0;      // OpenBLAS's pool afterwards; 0 when OpenBLAS is not loaded
   bool openblas_found = false;
   std::string openmp_wait_policy;  // OMP_WAIT_POLICY as this process runs with it ("" = unset)
+  std::string weights_kernel;      // the kernel of vox::linear (int8/bfloat16 weights) here
 };
 
 // Sets LibTorch's intra-op threads (0 = number of cores) and OpenBLAS's own pool

@@ -1,0 +1,85 @@
+// vox::linear, vox's TorchScript operator for compressed weights on CPU (docs/model-format.md,
+// "Weight formats"): y = x @ (scale * weight)^T + bias with weight int8 (per-output-row scale;
+// x is quantized per row to int16 and the dot products are exact integer sums) or bfloat16 (no
+// scale), x float32 [..., in], y float32 [..., out]. Registered with LibTorch
+// when this library is loaded (voxd links it; the exporters load it with torch.ops.load_library).
+
+#include <torch/library.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include "engines/torch/ops/torch_ops.h"
+#include "engines/torch/ops/weight_gemv.h"
+
+namespace vox {
+namespace {
+
+at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& scale,
+                  const c10::optional<at::Tensor>& bias) {
+  TORCH_CHECK(x.scalar_type() == at::kFloat, "vox::linear: x must be float32, got ", x.scalar_type());
+  TORCH_CHECK(weight.dim() == 2, "vox::linear: weight must be 2-D [out, in], got ", weight.sizes());
+  TORCH_CHECK(x.dim() >= 1, "vox::linear: x must have at least one dimension");
+  const int64_t out = weight.size(0);
+  const int64_t in = weight.size(1);
+  TORCH_CHECK(x.size(-1) == in, "vox::linear: x has ", x.size(-1), " features, weight ", in);
+  const bool int8 = weight.scalar_type() == at::kChar;
+  TORCH_CHECK(int8 || weight.scalar_type() == at::kBFloat16,
+              "vox::linear: weight must be int8 or bfloat16, got ", weight.scalar_type());
+  at::Tensor s;
+  if (int8) {
+    TORCH_CHECK(scale.has_value() && scale->defined(), "vox::linear: int8 weights need a scale");
+    s = scale->contiguous();
+    TORCH_CHECK(s.scalar_type() == at::kFloat && s.dim() == 1 && s.size(0) == out,
+                "vox::linear: scale must be float32 [", out, "], got ", s.scalar_type(), " ", s.sizes());
+  } else {
+    TORCH_CHECK(!scale.has_value() || !scale->defined(), "vox::linear: bfloat16 weights take no scale");
+  }
+  at::Tensor b;
+  if (bias.has_value() && bias->defined()) {
+    b = bias->contiguous();
+    TORCH_CHECK(b.scalar_type() == at::kFloat && b.dim() == 1 && b.size(0) == out,
+                "vox::linear: bias must be float32 [", out, "], got ", b.scalar_type(), " ", b.sizes());
+  }
+  const at::Tensor x2 = x.reshape({-1, in}).contiguous();
+  const at::Tensor w = weight.contiguous();
+  const int64_t rows = x2.size(0);
+  at::Tensor y = at::empty({rows, out}, x.options());
+  const float* xp = x2.data_ptr<float>();
+  const float* sp = s.defined() ? s.data_ptr<float>() : nullptr;
+  const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  // Chunks of at least 64 KiB of weights, so threads split a weight only when it is worth it.
+  const int64_t grain = std::max<int64_t>(1, (int64_t{64} << 10) / std::max<int64_t>(1, in * w.element_size()));
+  if (int8) {
+    at::Tensor xq = at::empty({rows, in}, x.options().dtype(at::kShort));
+    at::Tensor xscale = at::empty({rows}, x.options());
+    QuantizeRowsInt16(xp, rows, in, xq.data_ptr<int16_t>(), xscale.data_ptr<float>());
+    const int16_t* xqp = xq.data_ptr<int16_t>();
+    const float* xsp = xscale.data_ptr<float>();
+    const int8_t* wp = w.data_ptr<int8_t>();
+    at::parallel_for(0, out, grain, [&](int64_t begin, int64_t end) {
+      WeightGemvInt8(xqp, xsp, rows, in, wp, sp, bp, yp, out, begin, end);
+    });
+  } else {
+    const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
+    at::parallel_for(0, out, grain, [&](int64_t begin, int64_t end) {
+      WeightGemvBf16(xp, rows, in, wp, bp, yp, out, begin, end);
+    });
+  }
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = out;
+  return y.view(shape);
+}
+
+}  // namespace
+
+const char* TorchOpsKernel() { return WeightGemvKernel(); }
+
+}  // namespace vox
+
+TORCH_LIBRARY(vox, m) {
+  m.def("linear(Tensor x, Tensor weight, Tensor? scale, Tensor? bias) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(vox, CPU, m) { m.impl("linear", &vox::Linear); }

@@ -1,0 +1,15 @@
+#ifndef VOX_ENGINES_TORCH_OPS_TORCH_OPS_H_
+#define VOX_ENGINES_TORCH_OPS_TORCH_OPS_H_
+
+// libvox_torch_ops: vox's own TorchScript operators (vox::linear, for int8 and bfloat16 weights
+// on CPU). They register with LibTorch when the library loads, before any model does; models
+// exported with compressed weights need them. Thread-safe.
+
+namespace vox {
+
+// The kernel vox::linear runs on this CPU ("avx2" or "portable"), for start-up reports.
+const char* TorchOpsKernel();
+
+}  // namespace vox
+
+#endif  // VOX_ENGINES_TORCH_OPS_TORCH_OPS_H_

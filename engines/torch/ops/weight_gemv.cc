@@ -1,0 +1,322 @@
+#include "engines/torch/ops/weight_gemv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define VOX_GEMV_X86 1
+#endif
+
+namespace vox {
+namespace {
+
+// Rows of x handled together: each weight row is widened once per group.
+constexpr int kGroup = 2;
+
+inline float Bf16ToFloat(uint16_t bits) {
+  uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &wide, sizeof f);
+  return f;
+}
+
+// Portable kernel: 8 partial sums per row, then summed pairwise, so compilers can vectorize
+// it without reassociating.
+template <typename Widen>
+void DotGroupPortable(const float* x, int64_t n, int64_t in, Widen widen, float* dots) {
+  for (int64_t r = 0; r < n; ++r) {
+    float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const float* xr = x + r * in;
+    int64_t i = 0;
+    for (; i + 8 <= in; i += 8) {
+      for (int k = 0; k < 8; ++k) part[k] += widen(i + k) * xr[i + k];
+    }
+    float tail = 0;
+    for (; i < in; ++i) tail += widen(i) * xr[i];
+    dots[r] = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7])) + tail;
+  }
+}
+
+// Int8 dot products are summed exactly. One product is at most 127 * 32767 < 2^22.0 in
+// magnitude, so an int32 holds the sum of 512 of them (< 2^31); longer sums go through int64.
+// The SIMD kernels fold their int32 lanes into int64 every kInt8Block elements (each lane has then
+// summed at most 128 products); the portable one every kPortableBlock.
+constexpr int64_t kInt8Block = 2048;
+constexpr int64_t kPortableBlock = 512;
+
+int64_t DotInt8Portable(const int16_t* x, const int8_t* w, int64_t in) {
+  int64_t total = 0;
+  for (int64_t b = 0; b < in; b += kPortableBlock) {
+    const int64_t e = b + kPortableBlock < in ? b + kPortableBlock : in;
+    int32_t part = 0;
+    for (int64_t i = b; i < e; ++i) part += static_cast<int32_t>(w[i]) * static_cast<int32_t>(x[i]);
+    total += part;
+  }
+  return total;
+}
+
+#ifdef VOX_GEMV_X86
+// Sum of the eight int32 lanes, in int64.
+__attribute__((target("avx2,fma"))) inline int64_t HorizontalSumInt64(__m256i v) {
+  const __m256i wide = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
+                                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
+  alignas(32) int64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), wide);
+  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+
+// Exact int8 x int16 dots of N rows against one weight row: 32 weights per step, widened once
+// to int16 (vpmovsxbw) and multiplied pairwise into int32 lanes (vpmaddwd); two accumulators
+// per row, folded into int64 every kInt8Block elements.
+template <int N>
+__attribute__((target("avx2,fma"))) inline void DotInt8Avx2(const int16_t* x, const int8_t* w,
+                                                             int64_t in, int64_t* dots) {
+  int64_t total[N];
+  for (int r = 0; r < N; ++r) total[r] = 0;
+  int64_t i = 0;
+  while (i + 32 <= in) {
+    const int64_t block_end = i + kInt8Block < in ? i + kInt8Block : in;
+    __m256i acc[N][2];
+    for (int r = 0; r < N; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+    for (; i + 32 <= block_end; i += 32) {
+      const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
+      const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 16)));
+      for (int r = 0; r < N; ++r) {
+        const int16_t* xr = x + r * in + i;
+        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(w0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr))));
+        acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(w1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + 16))));
+      }
+    }
+    for (int r = 0; r < N; ++r) total[r] += HorizontalSumInt64(acc[r][0]) + HorizontalSumInt64(acc[r][1]);
+  }
+  for (int r = 0; r < N; ++r) {
+    for (int64_t j = i; j < in; ++j) total[r] += static_cast<int32_t>(w[j]) * static_cast<int32_t>(x[r * in + j]);
+    dots[r] = total[r];
+  }
+}
+
+// The same with AVX-512 VNNI (vpdpwssd multiplies and accumulates in one instruction): 64
+// weights per step. Exact integer sums, so its results equal the other kernels' bit for bit.
+#define VOX_AVX512_VNNI "avx512f,avx512bw,avx512vnni,avx2,fma"
+__attribute__((target(VOX_AVX512_VNNI))) inline int64_t HorizontalSumInt64(__m512i v) {
+  alignas(64) int32_t lanes[16];
+  _mm512_store_si512(lanes, v);
+  int64_t sum = 0;
+  for (int32_t lane : lanes) sum += lane;
+  return sum;
+}
+
+template <int N>
+__attribute__((target(VOX_AVX512_VNNI))) inline void DotInt8Vnni(const int16_t* x, const int8_t* w,
+                                                                  int64_t in, int64_t* dots) {
+  int64_t total[N];
+  for (int r = 0; r < N; ++r) total[r] = 0;
+  int64_t i = 0;
+  while (i + 64 <= in) {
+    const int64_t block_end = i + kInt8Block < in ? i + kInt8Block : in;
+    __m512i acc[N][2];
+    for (int r = 0; r < N; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    for (; i + 64 <= block_end; i += 64) {
+      const __m512i w0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
+      const __m512i w1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i + 32)));
+      for (int r = 0; r < N; ++r) {
+        const int16_t* xr = x + r * in + i;
+        acc[r][0] = _mm512_dpwssd_epi32(acc[r][0], w0, _mm512_loadu_si512(xr));
+        acc[r][1] = _mm512_dpwssd_epi32(acc[r][1], w1, _mm512_loadu_si512(xr + 32));
+      }
+    }
+    for (int r = 0; r < N; ++r) total[r] += HorizontalSumInt64(acc[r][0]) + HorizontalSumInt64(acc[r][1]);
+  }
+  for (int r = 0; r < N; ++r) {
+    for (int64_t j = i; j < in; ++j) total[r] += static_cast<int32_t>(w[j]) * static_cast<int32_t>(x[r * in + j]);
+    dots[r] = total[r];
+  }
+}
+
+bool HasAvx512Vnni() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
+}
+
+__attribute__((target("avx2,fma"))) inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Widens 16 bfloat16 weights at w + i into two float32 vectors.
+struct Bf16Widen16 {
+  const uint16_t* w;
+  __attribute__((target("avx2,fma"))) inline void operator()(int64_t i, __m256* lo, __m256* hi) const {
+    __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
+    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8));
+    *lo = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(a), 16));
+    *hi = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
+  }
+  float scalar(int64_t i) const { return Bf16ToFloat(w[i]); }
+};
+
+// Dots of n <= kGroup rows against one weight row: 32 weights per step into 4 accumulators per
+// row (2 would leave the FMA latency exposed), all in registers (kGroup = 2: 8 accumulators and
+// 4 widened vectors fit AVX2's 16). The order of the sums is the same for every n.
+template <int N, typename Widen>
+__attribute__((target("avx2,fma"))) inline void DotRowsAvx2(const float* x, int64_t in,
+                                                             Widen widen, float* dots) {
+  __m256 acc[N][4];
+  for (int r = 0; r < N; ++r) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= in; i += 32) {
+    __m256 w0, w1, w2, w3;
+    widen(i, &w0, &w1);
+    widen(i + 16, &w2, &w3);
+    for (int r = 0; r < N; ++r) {
+      const float* xr = x + r * in + i;
+      acc[r][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xr), acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xr + 8), acc[r][1]);
+      acc[r][2] = _mm256_fmadd_ps(w2, _mm256_loadu_ps(xr + 16), acc[r][2]);
+      acc[r][3] = _mm256_fmadd_ps(w3, _mm256_loadu_ps(xr + 24), acc[r][3]);
+    }
+  }
+  for (int r = 0; r < N; ++r) {
+    float tail = 0;
+    for (int64_t j = i; j < in; ++j) tail += widen.scalar(j) * x[r * in + j];
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3]));
+    dots[r] = HorizontalSum(sum) + tail;
+  }
+}
+
+template <typename Widen>
+__attribute__((target("avx2,fma"))) void DotGroupAvx2(const float* x, int64_t n, int64_t in,
+                                                       Widen widen, float* dots) {
+  static_assert(kGroup == 2, "DotGroupAvx2 handles groups of 1 or 2 rows");
+  if (n == 2) {
+    DotRowsAvx2<2>(x, in, widen, dots);
+  } else {
+    DotRowsAvx2<1>(x, in, widen, dots);
+  }
+}
+
+bool HasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+#endif
+
+// The shared loop: for each output, the dots of all rows in groups of kGroup, then scale and
+// bias. `group(x_rows, n, o, dots)` computes n dot products against weight row o.
+template <typename Group>
+void GemvLoop(const float* x, int64_t rows, int64_t in, const float* scale, const float* bias,
+              float* y, int64_t out, int64_t begin, int64_t end, Group group) {
+  float dots[kGroup];
+  for (int64_t o = begin; o < end; ++o) {
+    const float s = scale != nullptr ? scale[o] : 1.0f;
+    const float b = bias != nullptr ? bias[o] : 0.0f;
+    for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
+      const int64_t n = rows - r0 < kGroup ? rows - r0 : kGroup;
+      group(x + r0 * in, n, o, dots);
+      for (int64_t r = 0; r < n; ++r) y[(r0 + r) * out + o] = dots[r] * s + b;
+    }
+  }
+}
+
+}  // namespace
+
+void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, float* xscale) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * in;
+    float max_abs = 0;
+    bool finite = true;
+    for (int64_t i = 0; i < in; ++i) {
+      finite = finite && std::isfinite(xr[i]);
+      max_abs = std::max(max_abs, std::fabs(xr[i]));
+    }
+    if (!finite || max_abs == 0) {
+      // All zero: any scale. Inf or NaN: the row's outputs are NaN.
+      xscale[r] = finite ? 1.0f : std::numeric_limits<float>::quiet_NaN();
+      std::fill(xq + r * in, xq + (r + 1) * in, int16_t{0});
+      continue;
+    }
+    const float inv = 32767.0f / max_abs;
+    xscale[r] = max_abs / 32767.0f;
+    for (int64_t i = 0; i < in; ++i) {
+      xq[r * in + i] = static_cast<int16_t>(std::nearbyint(std::min(32767.0f, std::max(-32767.0f, xr[i] * inv))));
+    }
+  }
+}
+
+void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_t in,
+                    const int8_t* w, const float* wscale, const float* bias, float* y,
+                    int64_t out, int64_t begin, int64_t end, GemvKernel kernel) {
+#ifdef VOX_GEMV_X86
+  const bool vnni = kernel == GemvKernel::kBest && HasAvx512Vnni();
+  const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
+#else
+  (void)kernel;
+#endif
+  int64_t dots[kGroup];
+  for (int64_t o = begin; o < end; ++o) {
+    const int8_t* wr = w + o * in;
+    const double ws = wscale[o];
+    const float b = bias != nullptr ? bias[o] : 0.0f;
+    for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
+      const int64_t n = rows - r0 < kGroup ? rows - r0 : kGroup;
+      const int16_t* xs = xq + r0 * in;
+#ifdef VOX_GEMV_X86
+      if (vnni) {
+        if (n == 2) {
+          DotInt8Vnni<2>(xs, wr, in, dots);
+        } else {
+          DotInt8Vnni<1>(xs, wr, in, dots);
+        }
+      } else if (avx2) {
+        if (n == 2) {
+          DotInt8Avx2<2>(xs, wr, in, dots);
+        } else {
+          DotInt8Avx2<1>(xs, wr, in, dots);
+        }
+      } else
+#endif
+      {
+        for (int64_t r = 0; r < n; ++r) dots[r] = DotInt8Portable(xs + r * in, wr, in);
+      }
+      for (int64_t r = 0; r < n; ++r) {
+        y[(r0 + r) * out + o] = static_cast<float>(static_cast<double>(dots[r]) * ws * xscale[r0 + r]) + b;
+      }
+    }
+  }
+}
+
+void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
+                    const float* bias, float* y, int64_t out, int64_t begin, int64_t end,
+                    GemvKernel kernel) {
+  (void)kernel;
+#ifdef VOX_GEMV_X86
+  if (kernel != GemvKernel::kPortable && HasAvx2()) {
+    GemvLoop(x, rows, in, nullptr, bias, y, out, begin, end,
+             [&](const float* xs, int64_t n, int64_t o, float* dots) {
+               DotGroupAvx2(xs, n, in, Bf16Widen16{w + o * in}, dots);
+             });
+    return;
+  }
+#endif
+  GemvLoop(x, rows, in, nullptr, bias, y, out, begin, end,
+           [&](const float* xs, int64_t n, int64_t o, float* dots) {
+             const uint16_t* wr = w + o * in;
+             DotGroupPortable(xs, n, in, [wr](int64_t i) { return Bf16ToFloat(wr[i]); }, dots);
+           });
+}
+
+const char* WeightGemvKernel() {
+#ifdef VOX_GEMV_X86
+  if (HasAvx512Vnni()) return "avx512-vnni (int8), avx2 (bfloat16)";
+  if (HasAvx2()) return "avx2";
+#endif
+  return "portable";
+}
+
+}  // namespace vox

@@ -1,0 +1,43 @@
+#ifndef VOX_ENGINES_TORCH_OPS_WEIGHT_GEMV_H_
+#define VOX_ENGINES_TORCH_OPS_WEIGHT_GEMV_H_
+
+// Matrix-vector products with compressed weights, the CPU kernels of vox's `vox::linear`
+// operator (linear_op.cc). No LibTorch here. For every output o in [begin, end) and every input
+// row r < rows they write y[r * out + o] = scale[o] * dot(w[o, :], x[r, :]) + bias[o].
+//
+// int8 weights take activations quantized per row to int16 (QuantizeRowsInt16): the dot product
+// is then an exact integer sum, so every kernel (AVX2 or portable) and every split of the work
+// gives bit-identical results. bfloat16 weights take float32 activations and accumulate in
+// float32; their results depend on the kernel in the last bits. Either way a row's result does
+// not depend on the other rows nor on how callers split [begin, end) across threads.
+// Stateless and thread-safe: concurrent calls may write disjoint ranges of the same y.
+
+#include <cstdint>
+
+namespace vox {
+
+// Which kernel runs: the fastest this CPU has, AVX2 (portable where the CPU lacks it), or the
+// portable one. Tests compare them.
+enum class GemvKernel { kBest, kAvx2, kPortable };
+
+// x [rows, in] float32 -> xq [rows, in] int16 and xscale [rows], with x ~= xq * xscale:
+// xscale = max|x[r, :]| / 32767 (1 for an all-zero row), xq rounded to nearest (even).
+void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, float* xscale);
+
+// w: [out, in] int8, row-major; wscale: [out]; bias: [out] or nullptr.
+// y = float(double(dot_int) * wscale[o] * xscale[r]) + bias[o].
+void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_t in,
+                    const int8_t* w, const float* wscale, const float* bias, float* y,
+                    int64_t out, int64_t begin, int64_t end, GemvKernel kernel = GemvKernel::kBest);
+
+// w: [out, in] bfloat16 bit patterns, row-major; x float32 [rows, in]; bias: [out] or nullptr.
+void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
+                    const float* bias, float* y, int64_t out, int64_t begin, int64_t end,
+                    GemvKernel kernel = GemvKernel::kBest);
+
+// The kernels GemvKernel::kBest runs on this CPU, e.g. "avx2" or "portable".
+const char* WeightGemvKernel();
+
+}  // namespace vox
+
+#endif  // VOX_ENGINES_TORCH_OPS_WEIGHT_GEMV_H_

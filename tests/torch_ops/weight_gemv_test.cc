@@ -1,0 +1,197 @@
+// vox::linear's kernels: int8 results are exact (the same bits from every kernel, every row
+// grouping and every split of the outputs), bfloat16 results are float32 sums within rounding.
+#include "engines/torch/ops/weight_gemv.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace vox {
+namespace {
+
+struct Int8Case {
+  int64_t rows, in, out;
+  std::vector<float> x;
+  std::vector<int8_t> w;
+  std::vector<float> wscale, bias;
+};
+
+Int8Case MakeInt8Case(int64_t rows, int64_t in, int64_t out, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> q(-127, 127);
+  Int8Case c{rows, in, out, {}, {}, {}, {}};
+  for (int64_t i = 0; i < rows * in; ++i) c.x.push_back(normal(rng) * 3.0f);
+  for (int64_t i = 0; i < out * in; ++i) c.w.push_back(static_cast<int8_t>(q(rng)));
+  for (int64_t o = 0; o < out; ++o) {
+    c.wscale.push_back(std::fabs(normal(rng)) * 0.01f + 1e-4f);
+    c.bias.push_back(normal(rng));
+  }
+  return c;
+}
+
+std::vector<float> RunInt8(const Int8Case& c, GemvKernel kernel, const float* bias) {
+  std::vector<int16_t> xq(c.rows * c.in);
+  std::vector<float> xscale(c.rows);
+  QuantizeRowsInt16(c.x.data(), c.rows, c.in, xq.data(), xscale.data());
+  std::vector<float> y(c.rows * c.out, -1.0f);
+  WeightGemvInt8(xq.data(), xscale.data(), c.rows, c.in, c.w.data(), c.wscale.data(), bias, y.data(),
+                 c.out, 0, c.out, kernel);
+  return y;
+}
+
+// The documented result, from an int64 dot product computed here.
+std::vector<float> ExpectedInt8(const Int8Case& c, const float* bias) {
+  std::vector<int16_t> xq(c.rows * c.in);
+  std::vector<float> xscale(c.rows);
+  QuantizeRowsInt16(c.x.data(), c.rows, c.in, xq.data(), xscale.data());
+  std::vector<float> y(c.rows * c.out);
+  for (int64_t r = 0; r < c.rows; ++r) {
+    for (int64_t o = 0; o < c.out; ++o) {
+      int64_t dot = 0;
+      for (int64_t i = 0; i < c.in; ++i) dot += int64_t{c.w[o * c.in + i]} * xq[r * c.in + i];
+      y[r * c.out + o] = static_cast<float>(static_cast<double>(dot) * static_cast<double>(c.wscale[o]) *
+                                            static_cast<double>(xscale[r])) +
+                         (bias != nullptr ? bias[o] : 0.0f);
+    }
+  }
+  return y;
+}
+
+bool SameBits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResult) {
+  // Lengths around the kernels' steps (16, 32, 64) and their 2048-element blocks.
+  const int64_t lengths[] = {1, 7, 16, 31, 32, 33, 63, 64, 65, 100, 1024, 2047, 2048, 2049, 4096, 4161};
+  uint32_t seed = 1;
+  for (int64_t in : lengths) {
+    for (int64_t rows : {1, 2, 3, 5}) {
+      const Int8Case c = MakeInt8Case(rows, in, 9, seed++);
+      for (const float* bias : {static_cast<const float*>(nullptr), c.bias.data()}) {
+        const std::vector<float> want = ExpectedInt8(c, bias);
+        for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx2, GemvKernel::kPortable}) {
+          const std::vector<float> got = RunInt8(c, kernel, bias);
+          for (size_t k = 0; k < want.size(); ++k) {
+            ASSERT_TRUE(SameBits(got[k], want[k]))
+                << "kernel " << static_cast<int>(kernel) << " (best: " << WeightGemvKernel() << ") in=" << in
+                << " rows=" << rows << " k=" << k << ": " << got[k] << " vs " << want[k];
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(WeightGemvInt8Test, ExtremeValuesDoNotOverflow) {
+  // Every product at its largest magnitude, same sign: 4161 * 127 * 32767 needs 35 bits.
+  Int8Case c = MakeInt8Case(2, 4161, 3, 7);
+  for (auto& v : c.w) v = 127;
+  for (int64_t i = 0; i < c.in; ++i) {
+    c.x[i] = 5.0f;            // row 0: all at +max
+    c.w[c.in + i] = -127;     // output 1: all negative
+    c.x[c.in + i] = i % 2 ? 5.0f : -5.0f;
+  }
+  const std::vector<float> y = RunInt8(c, GemvKernel::kBest, nullptr);
+  EXPECT_TRUE(SameBits(y[0], ExpectedInt8(c, nullptr)[0]));
+  EXPECT_NEAR(y[0], 4161.0 * 127 * c.wscale[0] * 5.0, 1e-3 * std::fabs(y[0]));
+  EXPECT_NEAR(y[1], -4161.0 * 127 * c.wscale[1] * 5.0, 1e-3 * std::fabs(y[1]));
+  EXPECT_EQ(y, RunInt8(c, GemvKernel::kAvx2, nullptr));
+  EXPECT_EQ(y, RunInt8(c, GemvKernel::kPortable, nullptr));
+}
+
+TEST(WeightGemvInt8Test, RowsAndOutputRangesAreIndependent) {
+  const Int8Case c = MakeInt8Case(5, 1000, 37, 11);
+  const std::vector<float> all = RunInt8(c, GemvKernel::kBest, c.bias.data());
+  std::vector<int16_t> xq(c.rows * c.in);
+  std::vector<float> xscale(c.rows);
+  QuantizeRowsInt16(c.x.data(), c.rows, c.in, xq.data(), xscale.data());
+  // Output ranges split as threads would split them, and each row alone.
+  std::vector<float> split(c.rows * c.out);
+  for (int64_t b = 0; b < c.out; b += 10) {
+    WeightGemvInt8(xq.data(), xscale.data(), c.rows, c.in, c.w.data(), c.wscale.data(), c.bias.data(),
+                   split.data(), c.out, b, std::min<int64_t>(c.out, b + 10));
+  }
+  EXPECT_EQ(split, all);
+  for (int64_t r = 0; r < c.rows; ++r) {
+    std::vector<float> one(c.out);
+    WeightGemvInt8(xq.data() + r * c.in, xscale.data() + r, 1, c.in, c.w.data(), c.wscale.data(),
+                   c.bias.data(), one.data(), c.out, 0, c.out);
+    EXPECT_EQ(one, std::vector<float>(all.begin() + r * c.out, all.begin() + (r + 1) * c.out)) << r;
+  }
+}
+
+TEST(WeightGemvInt8Test, CloseToTheFloatProduct) {
+  // Quantizing the activations to int16 costs at most half a step (max|x| / 32767 / 2) each.
+  const Int8Case c = MakeInt8Case(3, 1024, 16, 5);
+  const std::vector<float> y = RunInt8(c, GemvKernel::kBest, c.bias.data());
+  for (int64_t r = 0; r < c.rows; ++r) {
+    float max_abs = 0;
+    for (int64_t i = 0; i < c.in; ++i) max_abs = std::max(max_abs, std::fabs(c.x[r * c.in + i]));
+    for (int64_t o = 0; o < c.out; ++o) {
+      double exact = c.bias[o], bound = 0;
+      for (int64_t i = 0; i < c.in; ++i) {
+        const double w = static_cast<double>(c.w[o * c.in + i]) * c.wscale[o];
+        exact += w * c.x[r * c.in + i];
+        bound += std::fabs(w) * max_abs / 32767 / 2;
+      }
+      EXPECT_NEAR(y[r * c.out + o], exact, bound + 1e-5 * std::fabs(exact)) << r << "," << o;
+    }
+  }
+}
+
+TEST(QuantizeRowsInt16Test, ScalesEachRowToItsLargestValue) {
+  const float x[] = {0.5f, -2.0f, 1.0f, 0.0f, 0.0f, 0.0f, 1.0f, std::numeric_limits<float>::quiet_NaN(), 2.0f};
+  int16_t q[9];
+  float scale[3];
+  QuantizeRowsInt16(x, 3, 3, q, scale);
+  EXPECT_EQ(q[1], -32767);
+  EXPECT_FLOAT_EQ(scale[0], 2.0f / 32767);
+  EXPECT_EQ(q[0], 8192);  // 0.5 * 32767 / 2 = 8191.75, rounded to nearest
+  EXPECT_EQ(q[2], 16384);  // 16383.5, rounded to even
+  EXPECT_EQ(scale[1], 1.0f);  // an all-zero row
+  EXPECT_EQ(q[3], 0);
+  EXPECT_TRUE(std::isnan(scale[2]));  // NaN in, NaN out
+}
+
+TEST(WeightGemvBf16Test, MatchesTheFloatProductOnEveryKernel) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t in : {1, 15, 16, 17, 32, 33, 100, 1024, 4100}) {
+    const int64_t rows = 3, out = 7;
+    std::vector<float> x(rows * in), bias(out);
+    std::vector<uint16_t> w(out * in);
+    for (auto& v : x) v = normal(rng);
+    for (auto& v : bias) v = normal(rng);
+    for (auto& v : w) {
+      const float f = normal(rng) * 0.05f;
+      uint32_t bits;
+      std::memcpy(&bits, &f, sizeof bits);
+      v = static_cast<uint16_t>(bits >> 16);
+    }
+    for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx2, GemvKernel::kPortable}) {
+      std::vector<float> y(rows * out);
+      WeightGemvBf16(x.data(), rows, in, w.data(), bias.data(), y.data(), out, 0, out, kernel);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t o = 0; o < out; ++o) {
+          double exact = bias[o], magnitude = std::fabs(bias[o]);
+          for (int64_t i = 0; i < in; ++i) {
+            const uint32_t bits = uint32_t{w[o * in + i]} << 16;
+            float wf;
+            std::memcpy(&wf, &bits, sizeof wf);
+            exact += double{wf} * x[r * in + i];
+            magnitude += std::fabs(double{wf} * x[r * in + i]);
+          }
+          EXPECT_NEAR(y[r * out + o], exact, 1e-6 * magnitude + 1e-7) << "in=" << in << " " << r << "," << o;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vox
