@@ -106,6 +106,7 @@ v1::ListModelsResponse ListModels(const ModelRegistry& registry) {
     m->set_architecture(info.architecture);
     m->set_device(info.device);
     m->set_dtype(info.dtype);
+    m->set_weights(info.weights);
     m->set_path(info.path);
     m->set_fallback(info.fallback);
     m->mutable_languages()->Add(info.languages.begin(), info.languages.end());

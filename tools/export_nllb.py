@@ -2,7 +2,7 @@
 """Exports a Hugging Face NLLB-200 checkpoint (M2M100ForConditionalGeneration) for voxd.
 
     /usr/bin/python3 tools/export_nllb.py --checkpoint HF_DIR --out MODEL_DIR \\
-        [--dtype float32|float16|bfloat16] [--name NAME]
+        [--dtype float32|float16|bfloat16] [--weights int8|bfloat16] [--name NAME]
 
 HF_DIR is a checkpoint directory as published on the hub: config.json, the weights
 (model.safetensors, sharded model-0000N-of-0000M.safetensors + model.safetensors.index.json,
@@ -39,11 +39,13 @@ from torch import Tensor, nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nllb_languages import FAIRSEQ_LANGUAGE_CODES  # noqa: E402
+import vox_ops  # noqa: E402
 
 EXPORTER_NAME = "export_nllb.py"
 EXPORTER_VERSION = 1
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+COMPRESSED_WEIGHTS = ("int8", "bfloat16")
 SPM_FILE = "sentencepiece.bpe.model"
 
 # Keys that are copies of model.shared.weight in published checkpoints (tied embeddings).
@@ -87,6 +89,41 @@ class Linear(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_features, in_features, device=device), requires_grad=False)
         self.bias = nn.Parameter(torch.empty(out_features, device=device), requires_grad=False) if bias else None
 
+    def forward(self, x: Tensor) -> Tensor:
+        return _linear(x, self.weight, self.bias)
+
+
+# Compressed weights (--weights int8 | bfloat16): decoder linears and the tied embedding run
+# through vox::linear (engines/torch/ops, loaded with tools/vox_ops.py), activations stay float32.
+
+def quantize_int8(w: Tensor) -> Tuple[Tensor, Tensor]:
+    """Symmetric per-output-row int8: w ~= q * scale[:, None], q in [-127, 127]."""
+    w = w.float()
+    scale = (w.abs().amax(dim=1) / 127).clamp(min=torch.finfo(torch.float32).tiny)
+    return torch.round(w / scale.unsqueeze(1)).clamp(-127, 127).to(torch.int8), scale
+
+
+class Int8Linear(nn.Module):
+    def __init__(self, linear: Linear):
+        super().__init__()
+        q, scale = quantize_int8(linear.weight)
+        self.weight = nn.Parameter(q, requires_grad=False)
+        self.scale = nn.Parameter(scale, requires_grad=False)
+        self.bias = nn.Parameter(linear.bias.float(), requires_grad=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.ops.vox.linear(x, self.weight, self.scale, self.bias)
+
+
+class Bf16Linear(nn.Module):
+    def __init__(self, linear: Linear):
+        super().__init__()
+        self.weight = nn.Parameter(linear.weight.to(torch.bfloat16), requires_grad=False)
+        self.bias = nn.Parameter(linear.bias.float(), requires_grad=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.ops.vox.linear(x, self.weight, None, self.bias)
+
 
 class LayerNorm(nn.Module):
     def __init__(self, dim: int, eps: float = 1e-5, device=None):
@@ -101,9 +138,45 @@ class LayerNorm(nn.Module):
 
 
 class Embedding(nn.Module):
+    """The tied embedding: token lookups, and the output projection (logits = x @ weight^T)."""
+
     def __init__(self, num: int, dim: int, device=None):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(num, dim, device=device), requires_grad=False)
+
+    def lookup(self, ids: Tensor) -> Tensor:
+        return F.embedding(ids, self.weight)
+
+    def project(self, x: Tensor) -> Tensor:
+        return _linear(x, self.weight, None)
+
+
+class Int8Embedding(nn.Module):
+    """The tied embedding in int8 with a scale per token row: lookups dequantize their rows."""
+
+    def __init__(self, emb: Embedding):
+        super().__init__()
+        q, scale = quantize_int8(emb.weight)
+        self.weight = nn.Parameter(q, requires_grad=False)
+        self.scale = nn.Parameter(scale, requires_grad=False)
+
+    def lookup(self, ids: Tensor) -> Tensor:
+        return F.embedding(ids, self.weight).float() * F.embedding(ids, self.scale.unsqueeze(1))
+
+    def project(self, x: Tensor) -> Tensor:
+        return torch.ops.vox.linear(x, self.weight, self.scale, None)
+
+
+class Bf16Embedding(nn.Module):
+    def __init__(self, emb: Embedding):
+        super().__init__()
+        self.weight = nn.Parameter(emb.weight.to(torch.bfloat16), requires_grad=False)
+
+    def lookup(self, ids: Tensor) -> Tensor:
+        return F.embedding(ids, self.weight).float()
+
+    def project(self, x: Tensor) -> Tensor:
+        return torch.ops.vox.linear(x, self.weight, None, None)
 
 
 class Attention(nn.Module):
@@ -125,14 +198,14 @@ class Attention(nn.Module):
         """x [B, S, D] -> k, v each [B, H, S, hd]"""
         b = x.size(0)
         flat = x.reshape(-1, x.size(2))
-        k = self.split(_linear(flat, self.k_proj.weight, self.k_proj.bias), b)
-        v = self.split(_linear(flat, self.v_proj.weight, self.v_proj.bias), b)
+        k = self.split(self.k_proj(flat), b)
+        v = self.split(self.v_proj(flat), b)
         return k, v
 
     def query(self, x: Tensor) -> Tensor:
         b = x.size(0)
         flat = x.reshape(-1, x.size(2))
-        return self.split(_linear(flat, self.q_proj.weight, self.q_proj.bias) * self.scaling, b)
+        return self.split(self.q_proj(flat) * self.scaling, b)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) -> Tensor:
         """q [B,H,Sq,hd], k/v [B,H,Sk,hd], key_mask [B,Sk] (1 = real) -> out_proj(...) [B,Sq,D]"""
@@ -142,19 +215,20 @@ class Attention(nn.Module):
         out = torch.matmul(probs, v)  # [B,H,Sq,hd]
         b = out.size(0)
         out = out.transpose(1, 2).reshape(-1, self.heads * self.head_dim)
-        out = _linear(out, self.out_proj.weight, self.out_proj.bias)
+        out = self.out_proj(out)
         return out.view(b, -1, self.heads * self.head_dim)
 
 
-def _ffn(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> Tensor:
-    """fc2(relu(fc1(x))) for x [B, S, D]"""
-    b = x.size(0)
-    flat = x.reshape(-1, x.size(2))
-    h = torch.relu(_linear(flat, w1, b1))
-    return _linear(h, w2, b2).view(b, -1, x.size(2))
+class FfnLayer(nn.Module):
+    """A layer with fc1 and fc2: ffn(x) = fc2(relu(fc1(x))) for x [B, S, D]."""
+
+    def ffn(self, x: Tensor) -> Tensor:
+        b = x.size(0)
+        flat = x.reshape(-1, x.size(2))
+        return self.fc2(torch.relu(self.fc1(flat))).view(b, -1, x.size(2))
 
 
-class EncoderLayer(nn.Module):
+class EncoderLayer(FfnLayer):
     def __init__(self, d: int, heads: int, ffn: int, device=None):
         super().__init__()
         self.self_attn = Attention(d, heads, device)
@@ -168,7 +242,7 @@ class EncoderLayer(nn.Module):
         k, v = self.self_attn.project_kv(h)
         x = x + self.self_attn.attend(self.self_attn.query(h), k, v, mask, neg)
         h = self.final_layer_norm(x)
-        x = x + _ffn(h, self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias)
+        x = x + self.ffn(h)
         if x.dtype == torch.float16:
             # as transformers' M2M100EncoderLayer: keep float16 activations finite
             if bool(torch.isinf(x).any()) or bool(torch.isnan(x).any()):
@@ -176,7 +250,7 @@ class EncoderLayer(nn.Module):
         return x
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(FfnLayer):
     def __init__(self, d: int, heads: int, ffn: int, device=None):
         super().__init__()
         self.self_attn = Attention(d, heads, device)
@@ -237,7 +311,7 @@ class NllbModel(nn.Module):
             int(cfg["max_position_embeddings"]) + 2, self.d_model, 1).to(dtype))
 
     def _embed(self, ids: Tensor, positions: Tensor) -> Tensor:
-        x = F.embedding(ids, self.model.shared.weight) * self.embed_scale
+        x = self.model.shared.lookup(ids) * self.embed_scale
         return x + F.embedding(positions, self.positions_table)
 
     @torch.jit.export
@@ -275,10 +349,10 @@ class NllbModel(nn.Module):
             x = x + layer.encoder_attn.attend(layer.encoder_attn.query(h), cross_kv[2 * i],
                                               cross_kv[2 * i + 1], encoder_mask, self.neg)
             h = layer.final_layer_norm(x)
-            x = x + _ffn(h, layer.fc1.weight, layer.fc1.bias, layer.fc2.weight, layer.fc2.bias)
+            x = x + layer.ffn(h)
             i += 1
         x = self.model.decoder.layer_norm(x)
-        logits = _linear(x.reshape(-1, self.d_model), self.model.shared.weight, None)
+        logits = self.model.shared.project(x.reshape(-1, self.d_model))
         return logits.float(), new_kv
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
@@ -566,12 +640,37 @@ def file_digest(path: str) -> dict:
 
 # ----------------------------------------------------------------------------------------------
 
+def compress_weights(model: NllbModel, weights: str) -> None:
+    """Replaces every decoder linear and the tied embedding (lookups and output projection) with
+    its int8 or bfloat16 form, in place; the encoder stays in the model dtype."""
+    make_linear, make_embedding = {"int8": (Int8Linear, Int8Embedding),
+                                   "bfloat16": (Bf16Linear, Bf16Embedding)}[weights]
+    for layer in model.model.decoder.layers:
+        for attn in (layer.self_attn, layer.encoder_attn):
+            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
+                setattr(attn, proj, make_linear(getattr(attn, proj)))
+        layer.fc1 = make_linear(layer.fc1)
+        layer.fc2 = make_linear(layer.fc2)
+    model.model.shared = make_embedding(model.model.shared)
+
+
 def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optional[str] = None,
-           log=print) -> dict:
-    """Exports CHECKPOINT into OUT; returns the manifest written. Raises ExportError."""
+           log=print, weights: Optional[str] = None) -> dict:
+    """Exports CHECKPOINT into OUT; returns the manifest written. Raises ExportError.
+    weights: None (the weights in dtype_name) or one of COMPRESSED_WEIGHTS."""
     if dtype_name not in DTYPES:
         raise ExportError(f"unknown dtype {dtype_name!r}; allowed: {', '.join(DTYPES)}")
     dtype = DTYPES[dtype_name]
+    if weights is not None:
+        if weights not in COMPRESSED_WEIGHTS:
+            raise ExportError(f"unknown weights {weights!r}; allowed: {', '.join(COMPRESSED_WEIGHTS)}")
+        if dtype_name != "float32":
+            raise ExportError(f"--weights {weights} needs --dtype float32 (its activations are float32; "
+                              f"got {dtype_name})")
+        try:
+            vox_ops.load()
+        except vox_ops.OpsLibraryError as e:
+            raise ExportError(f"--weights {weights}: {e}")
     t0 = time.time()
     cfg = read_config(checkpoint)
     spm_path = os.path.join(checkpoint, SPM_FILE)
@@ -590,6 +689,8 @@ def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optiona
             f"(e.g. {codes[0]} {lang_ids[0]} instead of {rule[0]}); using the file's")
     fmt, files = find_weights(checkpoint)
     model, unexpected = build_model(cfg, iter_shards(checkpoint, files), dtype, log)
+    if weights is not None:
+        compress_weights(model, weights)
     scripted = torch.jit.script(model)
     del model
 
@@ -608,6 +709,7 @@ def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optiona
         "architecture": "nllb-m2m100",
         "name": name or os.path.basename(os.path.normpath(checkpoint)),
         "dtype": dtype_name,
+        "weights": weights or dtype_name,
         "exporter": {"name": EXPORTER_NAME, "version": EXPORTER_VERSION, "torch": torch.__version__},
         "source": {"checkpoint": checkpoint, "format": fmt, "weights": files,
                    "languages_from": codes_source, "language_ids_from": lang_ids_from,
@@ -626,7 +728,7 @@ def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optiona
         json.dump(manifest, f, indent=2, ensure_ascii=False)
         f.write("\n")
     os.replace(os.path.join(out, "manifest.json.tmp"), os.path.join(out, "manifest.json"))
-    log(f"export_nllb.py: wrote {out} ({dtype_name}, {manifest['files']['model.ts']['size']} bytes "
+    log(f"export_nllb.py: wrote {out} ({dtype_name}, weights {manifest['weights']}, {manifest['files']['model.ts']['size']} bytes "
         f"model.ts) in {time.time() - t0:.1f} s")
     return manifest
 
@@ -637,10 +739,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="exported model directory to write")
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
                         help="weights dtype in model.ts (logits are always float32)")
+    parser.add_argument("--weights", choices=COMPRESSED_WEIGHTS,
+                        help="store the decoder and the tied embedding / output projection in int8 "
+                             "(a scale per output row) or bfloat16, run by vox::linear on CPU; needs "
+                             "--dtype float32 and the built libvox_torch_ops.so (docs/model-format.md)")
     parser.add_argument("--name", help="model name for the manifest (default: checkpoint dir name)")
     args = parser.parse_args(argv)
     try:
-        export(args.checkpoint, args.out, args.dtype, args.name)
+        export(args.checkpoint, args.out, args.dtype, args.name, weights=args.weights)
     except ExportError as e:
         print(f"export_nllb.py: error: {e}", file=sys.stderr)
         return 1

@@ -366,5 +366,18 @@ def make(out: str) -> None:
         "format": 1, "model": NAME + "-bf16", "model_dir": f"models-bf16/{NAME}-bf16", "dtype": "bfloat16",
         "producer": "tools/nllb_reference.py TorchScriptModel (the bfloat16 model.ts, run from Python)",
         "max_length": GOLDEN_MAX_LENGTH, "cases": bf16_cases})
-    print(f"tiny_nllb: wrote {NAME} (checkpoint, float32 + bfloat16 exports, goldens) to {out} "
+    # int8 weights (vox::linear): goldens from the same model.ts run in Python, with the first
+    # steps' logits of the eager reference on the dequantized weights to compare against.
+    int8_dir = os.path.join(out, "models-int8", NAME + "-int8")
+    export_nllb.export(ckpt, int8_dir, "float32", NAME + "-int8", log=quiet, weights="int8")
+    int8 = ref.TorchScriptModel(int8_dir)
+    int8_cases = golden_cases(int8, tok, beams=[])
+    for case, fp32 in zip(int8_cases, cases):
+        case["fp32_greedy_ids"] = fp32["greedy"]["ids"]
+    _write_json(os.path.join(out, "golden", NAME + "-int8.json"), {
+        "format": 1, "model": NAME + "-int8", "model_dir": f"models-int8/{NAME}-int8", "dtype": "float32",
+        "weights": "int8",
+        "producer": "tools/nllb_reference.py TorchScriptModel (the int8-weights model.ts, run from Python)",
+        "max_length": GOLDEN_MAX_LENGTH, "cases": int8_cases})
+    print(f"tiny_nllb: wrote {NAME} (checkpoint, float32 + bfloat16 + int8-weights exports, goldens) to {out} "
           f"in {time.time() - t0:.1f} s")

@@ -340,9 +340,9 @@ int Models(const Global& g, const std::vector<std::string>& args) {
   grpc::Status status = stub->ListModels(&context, {}, &response);
   if (!status.ok()) return Failed(status);
   for (const auto& m : response.models()) {
-    std::printf("%-24s %-12s %-14s device=%s dtype=%s languages=%d%s path=%s\n",
+    std::printf("%-24s %-12s %-14s device=%s dtype=%s weights=%s languages=%d%s path=%s\n",
                 m.name().c_str(), m.kind().c_str(), m.architecture().c_str(), m.device().c_str(),
-                m.dtype().c_str(), m.languages_size(), m.fallback() ? " fallback" : "",
+                m.dtype().c_str(), m.weights().c_str(), m.languages_size(), m.fallback() ? " fallback" : "",
                 m.path().c_str());
   }
   return 0;

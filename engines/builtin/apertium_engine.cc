@@ -163,6 +163,7 @@ absl::StatusOr<std::unique_ptr<ApertiumEngine>> CreateApertiumEngine(const Apert
   engine->info_.architecture = "apertium";
   engine->info_.device = "cpu";
   engine->info_.dtype = "n/a";
+  engine->info_.weights = "n/a";
   engine->info_.path = options.data_dir;
   engine->info_.fallback = options.fallback;
 

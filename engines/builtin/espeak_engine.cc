@@ -154,6 +154,7 @@ absl::StatusOr<std::unique_ptr<EspeakEngine>> CreateEspeakEngine(const EspeakOpt
   engine->info_.architecture = "espeak-ng";
   engine->info_.device = "cpu";
   engine->info_.dtype = "n/a";
+  engine->info_.weights = "n/a";
   engine->info_.path = options.data_path;
   engine->info_.fallback = options.fallback;
   return engine;

@@ -291,6 +291,18 @@ absl::StatusOr<Manifest> LoadManifest(const std::string& model_dir, bool verify_
     return absl::FailedPreconditionError(absl::StrCat(
         where, ": field 'dtype' is '", m.dtype, "'; allowed: float32, float16, bfloat16"));
   }
+  m.weights = m.dtype;
+  if (m.json.contains("weights")) {
+    if (!m.json["weights"].is_string()) {
+      return absl::FailedPreconditionError(absl::StrCat(where, ": field 'weights' must be a string"));
+    }
+    m.weights = m.json["weights"].get<std::string>();
+    if (m.weights != m.dtype && !(m.dtype == "float32" && (m.weights == "int8" || m.weights == "bfloat16"))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, ": field 'weights' is '", m.weights, "' with dtype '", m.dtype,
+          "'; allowed: the dtype, or int8 or bfloat16 with dtype float32"));
+    }
+  }
 
   // files: {"name": {"size": N, "sha256": "hex"}}
   if (m.json["files"].empty()) {

@@ -29,6 +29,9 @@ struct Manifest {
   std::string architecture;   // "nllb-m2m100" | "xtts-v2"
   std::string name;           // informative
   std::string dtype;          // "float32" | "float16" | "bfloat16"
+  // "int8" | "bfloat16" when the decoder's weights are compressed (run by vox::linear on CPU;
+  // dtype is then float32), else as dtype. Absent in the file = as dtype.
+  std::string weights;
   std::map<std::string, ManifestFile> files;  // relative path -> expected size / digest
   nlohmann::json json;
 

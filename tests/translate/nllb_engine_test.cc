@@ -29,10 +29,12 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using vox::testing::GoldenBf16Path;
+using vox::testing::GoldenInt8Path;
 using vox::testing::GoldenPath;
 using vox::testing::ReadJson;
 using vox::testing::TestDevice;
 using vox::testing::TinyBf16Dir;
+using vox::testing::TinyInt8Dir;
 using vox::testing::TinyModelDir;
 
 std::vector<int64_t> Ids(const nlohmann::json& j) { return j.get<std::vector<int64_t>>(); }
@@ -427,10 +429,10 @@ TEST(NllbEngineReplicaTest, ReplicasShareTheModelAndRunConcurrently) {
   EXPECT_EQ(ids(b), ids(alone));
 }
 
-// bfloat16 against float32 (docs/testing.md, "Tests that depend on the CPU's kernels"): logits
-// within 16 bf16 units in the last place of the largest logit (observed: 4), and the same
-// argmax wherever float32's top-2 margin exceeds twice that. Returns how many texts had a margin
-// wide enough for the argmax check.
+// bfloat16 or int8 weights against float32 (docs/testing.md, "Tests that depend on the CPU's
+// kernels"): logits within 16 bf16 units in the last place of the largest logit (observed: 4 for
+// bfloat16), and the same argmax wherever float32's top-2 margin exceeds twice that. Returns how
+// many texts had a margin wide enough for the argmax check.
 int ExpectFirstStepsNearFloat32(NllbEngine& engine, const nlohmann::json& fp32_cases) {
   int confident = 0;
   for (const auto& c : fp32_cases) {
@@ -493,6 +495,43 @@ TEST(NllbEngineBf16Test, Float32ModelConvertsToBFloat16OnLoad) {
   EXPECT_EQ((*engine)->info().dtype, "bfloat16");
   // Converted weights equal the bf16 export's: the same ops on the same numbers.
   ExpectBf16GoldensAndNearFloat32(**engine);
+}
+
+// int8 weights (vox::linear): greedy ids equal the goldens of the same model.ts run from Python.
+// Exact on any CPU: vox::linear's int8 products are exact integer sums, and the rest are the
+// same LibTorch ops on the same shapes. The first steps are near float32's.
+TEST(NllbEngineInt8Test, LoadsAndTranslatesLikeThePythonRun) {
+  EngineOptions options;
+  options.device = "cpu";
+  auto engine = NllbEngine::Load("nllb-tiny-int8", TinyInt8Dir(), options);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_EQ((*engine)->info().dtype, "float32");
+  EXPECT_EQ((*engine)->info().weights, "int8");
+  const auto golden = ReadJson(GoldenInt8Path());
+  ASSERT_GE(golden["cases"].size(), 5u);
+  int differs_from_float32 = 0;
+  for (const auto& c : golden["cases"]) {
+    TranslationParams p;
+    p.max_length = c["max_length"];
+    auto out = (*engine)->Translate({c["text"].get<std::string>()}, c["source"], c["target"], p, nullptr);
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ((*out)[0].token_ids, Ids(c["greedy"]["ids"])) << c["text"];
+    differs_from_float32 += Ids(c["greedy"]["ids"]) != Ids(c["fp32_greedy_ids"]);
+  }
+  std::printf("int8 goldens: %d of %zu greedy outputs differ from float32's\n", differs_from_float32,
+              golden["cases"].size());
+  EXPECT_GT(ExpectFirstStepsNearFloat32(**engine, ReadJson(GoldenPath())["cases"]), 0);
+}
+
+TEST(NllbEngineInt8Test, RefusesAConversionAtLoad) {
+  EngineOptions options;
+  options.device = "cpu";
+  options.dtype = "bfloat16";
+  auto engine = NllbEngine::Load("nllb-tiny-int8", TinyInt8Dir(), options);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(engine.status().message(), HasSubstr("'weights'"));
+  EXPECT_THAT(engine.status().message(), HasSubstr("bfloat16"));
 }
 
 }  // namespace

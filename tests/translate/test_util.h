@@ -27,6 +27,10 @@ inline std::string GoldenPath() { return std::string(VOX_TINY_DIR) + "/golden/nl
 inline std::string GoldenBf16Path() {
   return std::string(VOX_TINY_DIR) + "/golden/nllb-tiny-bf16.json";
 }
+inline std::string TinyInt8Dir() { return std::string(VOX_TINY_DIR) + "/models-int8/nllb-tiny-int8"; }
+inline std::string GoldenInt8Path() {
+  return std::string(VOX_TINY_DIR) + "/golden/nllb-tiny-int8.json";
+}
 
 inline nlohmann::json ReadJson(const std::string& path) {
   std::ifstream in(path);

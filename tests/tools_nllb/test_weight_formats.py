@@ -1,0 +1,156 @@
+"""Compressed weights (tools/export_nllb.py --weights int8 | bfloat16, run by vox::linear from
+libvox_torch_ops.so): what the export stores, the operator's checks, and the exported model
+against the eager reference on the same (dequantized) numbers, teacher-forced."""
+import os
+import subprocess
+import sys
+import unittest
+
+import nllb_test_util as util  # noqa: E402  (sets sys.path to tools/)
+
+import torch  # noqa: E402
+
+import export_nllb  # noqa: E402
+import nllb_reference as ref  # noqa: E402
+import vox_ops  # noqa: E402
+from nllb_languages import FAIRSEQ_LANGUAGE_CODES  # noqa: E402
+
+QUIET = lambda *a, **k: None  # noqa: E731
+FORCED = [2, 57, 200, 13, 99, 2, 300, 41]
+
+
+def compressed_key(key):
+    """Checkpoint keys the export compresses: every decoder linear and the tied embedding."""
+    if key in ("model.shared.weight",) + export_nllb.TIED_ALIASES:
+        return True
+    return key.startswith("model.decoder.layers.") and key.endswith(
+        ("_proj.weight", "fc1.weight", "fc2.weight"))
+
+
+def teacher_forced(model, ids, mask):
+    """Logits [steps, batch, vocab] for FORCED after encoding ids."""
+    cross = model.cross_kv(model.encode(ids, mask))
+    kv = model.empty_cache(ids.size(0))
+    out = []
+    for t, tok in enumerate(FORCED):
+        step = torch.full((ids.size(0), 1), tok, dtype=torch.long)
+        logits, kv = model.decode_step(step, torch.full_like(step, 2 + t), kv,
+                                       torch.ones(ids.size(0), t + 1, dtype=torch.long), cross, mask)
+        out.append(logits)
+    return torch.stack(out)
+
+
+class WeightFormatsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        vox_ops.load()
+        cls.ckpt = util.base_checkpoint()
+        cls.sd = torch.load(os.path.join(cls.ckpt, "pytorch_model.bin"))
+        cls.dirs = {}
+        for weights in (None, "int8", "bfloat16"):
+            out = os.path.join(util.workdir(), f"out-{weights or 'float32'}")
+            export_nllb.export(cls.ckpt, out, "float32", "w", log=QUIET, weights=weights)
+            cls.dirs[weights or "float32"] = out
+        tok = ref.Tokenizer(os.path.join(cls.ckpt, "sentencepiece.bpe.model"), FAIRSEQ_LANGUAGE_CODES)
+        a = tok.encode("The children are playing football in the garden.", "eng_Latn")
+        b = tok.encode("Где ближайшая станция?", "rus_Cyrl")
+        cls.ids = torch.full((2, len(a)), 1, dtype=torch.long)
+        cls.mask = torch.zeros_like(cls.ids)
+        cls.ids[0], cls.mask[0] = torch.tensor(a), 1
+        cls.ids[1, :len(b)], cls.mask[1, :len(b)] = torch.tensor(b), 1
+
+    @classmethod
+    def tearDownClass(cls):
+        util.cleanup()
+
+    def reference_on(self, convert):
+        """The eager reference on a checkpoint whose compressed keys went through convert()."""
+        sd = {k: (convert(v) if compressed_key(k) else v) for k, v in self.sd.items()}
+        return ref.ReferenceModel.from_checkpoint(util.variant(f"ref-{id(convert)}", state_dict=sd))
+
+    def test_int8_export_stores_int8_decoder_and_embedding_with_row_scales(self):
+        m = ref.TorchScriptModel(self.dirs["int8"])
+        self.assertEqual((m.manifest["dtype"], m.manifest["weights"]), ("float32", "int8"))
+        params = dict(m.module.named_parameters())
+        shared = params["model.shared.weight"]
+        self.assertEqual(shared.dtype, torch.int8)
+        self.assertEqual(params["model.shared.scale"].shape, (shared.size(0),))
+        fc1 = "model.decoder.layers.0.fc1"
+        self.assertEqual(params[fc1 + ".weight"].dtype, torch.int8)
+        self.assertEqual(params[fc1 + ".bias"].dtype, torch.float32)
+        self.assertEqual(params["model.encoder.layers.0.fc1.weight"].dtype, torch.float32)
+        # each stored row is the checkpoint's row rounded to its scale: |q * s - w| <= s / 2
+        w = self.sd[fc1 + ".weight"]
+        q, s = params[fc1 + ".weight"].float(), params[fc1 + ".scale"]
+        self.assertLessEqual(float(((q * s[:, None] - w).abs() - s[:, None] / 2).max()), 1e-7)
+        self.assertEqual(int(q.abs().amax(dim=1).min()), 127)
+        # every compressed weight: int8 values and one float32 scale per row; all else float32
+        part = [k for k in params if compressed_key(k)]
+        self.assertGreater(len(part), 8)
+        for k in part:
+            scale = params[k[:-len("weight")] + "scale"]
+            self.assertEqual((params[k].dtype, scale.dtype, tuple(scale.shape)),
+                             (torch.int8, torch.float32, (params[k].size(0),)), k)
+        others = [k for k in params if k not in part and not k.endswith(".scale")]
+        self.assertTrue(all(params[k].dtype == torch.float32 for k in others))
+
+    def test_int8_logits_equal_the_reference_on_the_dequantized_weights(self):
+        def dequantize(w):
+            q, s = export_nllb.quantize_int8(w)
+            return q.float() * s[:, None]
+        want = teacher_forced(self.reference_on(dequantize), self.ids, self.mask)
+        got = teacher_forced(ref.TorchScriptModel(self.dirs["int8"]), self.ids, self.mask)
+        # Only the activations' int16 rounding differs (half a step of max|x| / 32767 each).
+        self.assertLess(float((got - want).abs().max()), 1e-3 * float(want.abs().max()))
+        self.assertTrue(torch.equal(got.argmax(-1), want.argmax(-1)))
+
+    def test_bfloat16_logits_equal_the_reference_on_the_rounded_weights(self):
+        want = teacher_forced(self.reference_on(lambda w: w.bfloat16().float()), self.ids, self.mask)
+        got = teacher_forced(ref.TorchScriptModel(self.dirs["bfloat16"]), self.ids, self.mask)
+        self.assertLess(float((got - want).abs().max()), 1e-4 * float(want.abs().max()))
+
+    def test_int8_stays_near_float32(self):
+        fp32 = teacher_forced(ref.TorchScriptModel(self.dirs["float32"]), self.ids, self.mask)
+        int8 = teacher_forced(ref.TorchScriptModel(self.dirs["int8"]), self.ids, self.mask)
+        self.assertLess(float((int8 - fp32).abs().max()), 0.05 * float(fp32.abs().max()))
+
+    def test_operator_takes_any_leading_shape_and_rows_alone_equal_rows_together(self):
+        x = torch.randn(3, 5, 64)
+        w, s = export_nllb.quantize_int8(torch.randn(48, 64))
+        b = torch.randn(48)
+        y = torch.ops.vox.linear(x, w, s, b)
+        self.assertEqual(tuple(y.shape), (3, 5, 48))
+        self.assertTrue(torch.equal(y[1, 2], torch.ops.vox.linear(x[1, 2:3], w, s, b)[0]))
+
+    def test_operator_refuses_bad_arguments_clearly(self):
+        x = torch.randn(2, 8)
+        q, s = export_nllb.quantize_int8(torch.randn(4, 8))
+        cases = [
+            ((x, torch.randn(4, 8), None, None), "weight must be int8 or bfloat16"),
+            ((x, q, None, None), "int8 weights need a scale"),
+            ((x, q, s[:3], None), "scale must be float32 [4]"),
+            ((x, q, s, torch.randn(5)), "bias must be float32 [4]"),
+            ((torch.randn(2, 7), q, s, None), "x has 7 features, weight 8"),
+            ((x.double(), q, s, None), "x must be float32"),
+            ((x, q.bfloat16(), s, None), "bfloat16 weights take no scale"),
+        ]
+        for args, message in cases:
+            with self.subTest(message=message):
+                with self.assertRaisesRegex(RuntimeError, message.replace("[", r"\[").replace("]", r"\]")):
+                    torch.ops.vox.linear(*args)
+
+    def test_export_refusals_name_the_problem(self):
+        with self.assertRaisesRegex(export_nllb.ExportError, "needs --dtype float32"):
+            export_nllb.export(self.ckpt, os.path.join(util.workdir(), "x"), "bfloat16", log=QUIET,
+                               weights="int8")
+        env = dict(os.environ, VOX_TORCH_OPS="/nonexistent/libvox_torch_ops.so")
+        r = subprocess.run([sys.executable, os.path.join(util.TOOLS, "export_nllb.py"), "--checkpoint", self.ckpt,
+                            "--out", os.path.join(util.workdir(), "y"), "--weights", "int8"],
+                           env=env, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("/nonexistent/libvox_torch_ops.so: missing", r.stderr)
+        self.assertIn("--target vox_torch_ops", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
