@@ -128,7 +128,8 @@ __attribute__((target(VOX_AVX512_VNNI))) inline void DotInt8Vnni(const int16_t* 
         acc[r][1] = _mm512_dpwssd_epi32(acc[r][1], w1, _mm512_loadu_si512(xr + 32));
       }
     }
-    for (int r = 0; r < N; ++r) total[r] += HorizontalSumInt64(acc[r][0]) + HorizontalSumInt64(acc[r][1]);
+    // Each lane of either accumulator holds at most 64 products, so their sum fits in int32.
+    for (int r = 0; r < N; ++r) total[r] += HorizontalSumInt64(_mm512_add_epi32(acc[r][0], acc[r][1]));
   }
   for (int r = 0; r < N; ++r) {
     for (int64_t j = i; j < in; ++j) total[r] += static_cast<int32_t>(w[j]) * static_cast<int32_t>(x[r * in + j]);
