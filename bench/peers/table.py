@@ -7,7 +7,10 @@ Translation: batch 1 = median latency of one sentence (vox in process: vox_laten
 voxd: voxbench p50 at concurrency 1; peers: their driver's median); batch B = ms per sentence of
 B concurrent requests (voxd: 1000 / voxbench rps at concurrency B; CTranslate2: one
 translate_batch of B / B). tokens/s = TOKENS / seconds per sentence. Ratios: the row's time over
-vox's (in process for batch 1, voxd for batch B); above 1 = vox is faster.
+vox's at the same precision (float32 or int8 weights; in process for batch 1, voxd for batch B);
+above 1 = vox is faster. Bandwidth floor: the bytes vox reads per generated token (decoder and
+output projection) over the read bandwidth measured in the same run, against vox's time per
+token after the first.
 Speech: time to first audio and real-time factor (call time / audio seconds) are medians per
 call; audio s/s = seconds of audio produced per wall second by all streams together.
 Peak RSS: each engine's own process (voxd: VmHWM; the others: getrusage).
@@ -42,38 +45,58 @@ def main():
     lines = []
     threads = sorted({n.split()[-1][1:] for n in rows if n.startswith("translate ")}, key=int)
     for t in threads:
-        vox = rows.get(f"translate vox t{t}")
-        voxd = rows.get(f"translate voxd t{t}")
-        if not vox:
+        vox = {w: rows.get(f"translate vox{s} t{t}") for w, s in (("float32", ""), ("int8", " int8"))}
+        voxd = {w: rows.get(f"translate voxd{s} t{t}") for w, s in (("float32", ""), ("int8", " int8"))}
+        if not vox["float32"]:
             continue
-        tokens = vox["tokens"]
-        base1 = vox["median_ms"]
-        base_b = 1000.0 / voxd["batch"]["rps"] if voxd else None
-        batch = voxd["batch"]["options"]["c"] if voxd else 32
+        tokens = vox["float32"]["tokens"]
+        base1 = {w: v["median_ms"] for w, v in vox.items() if v}
+        base_b = {w: 1000.0 / v["batch"]["rps"] for w, v in voxd.items() if v}
+        batch = voxd["float32"]["batch"]["options"]["c"] if voxd["float32"] else 32
         lines += [f"Translation, {t} thread(s), {tokens} tokens, greedy:", "",
                   f"| engine | batch 1 ms | tokens/s | ratio to vox | batch {batch}: ms per sentence "
                   f"| tokens/s | ratio to voxd | peak RSS |", "|---|---|---|---|---|---|---|---|"]
 
-        def row(name, ms1, msb, rss):
-            cells = [name, f(ms1), f(tokens * 1000 / ms1), f(ms1 / base1)]
+        def row(name, precision, ms1, msb, rss):
+            b1 = base1.get(precision)
+            cells = [name, f(ms1), f(tokens * 1000 / ms1), f(ms1 / b1) if b1 else ""]
             if msb is None:
                 cells += ["", "", ""]
             else:
-                cells += [f(msb), f(tokens * 1000 / msb), f(msb / base_b) if base_b else ""]
+                bb = base_b.get(precision)
+                cells += [f(msb), f(tokens * 1000 / msb), f(msb / bb) if bb else ""]
             cells.append(mb(rss))
             lines.append("| " + " | ".join(cells) + " |")
 
-        row("vox, in process (vox_latency)", base1, None, vox["peak_rss_bytes"])
-        if voxd:
-            row("vox through voxd (gRPC, voxbench)", pct(voxd["c1"]), base_b,
-                voxd["peak_rss_bytes"])
-        for key, name in [("ctranslate2 float32", "CTranslate2 float32"),
-                          ("ctranslate2 int8", "CTranslate2 int8"),
-                          ("transformers float32", "transformers eager generate")]:
+        for w in ("float32", "int8"):
+            weights = "" if w == "float32" else ", int8 weights"
+            if vox[w]:
+                row(f"vox{weights}, in process (vox_latency)", w, base1[w], None, vox[w]["peak_rss_bytes"])
+            if voxd[w]:
+                row(f"vox{weights} through voxd (gRPC, voxbench)", w, pct(voxd[w]["c1"]), base_b[w],
+                    voxd[w]["peak_rss_bytes"])
+        for key, name, precision in [("ctranslate2 float32", "CTranslate2 float32", "float32"),
+                                     ("ctranslate2 int8", "CTranslate2 int8", "int8"),
+                                     ("transformers float32", "transformers eager generate", "float32")]:
             d = rows.get(f"translate {key} t{t}")
             if d:
-                row(name, d["median_ms"], d.get("batch_ms_per_sentence"), d["peak_rss_bytes"])
+                row(name, precision, d["median_ms"], d.get("batch_ms_per_sentence"), d["peak_rss_bytes"])
         lines.append("")
+        bw = rows.get(f"bandwidth t{t}")
+        if bw:
+            lines += [f"Bandwidth floor, {t} thread(s): read bandwidth {bw['read_gb_per_s']:.1f} GB/s", "",
+                      "| vox weights | bytes per token | floor ms per token | vox ms per token | ratio to floor "
+                      "| voxd peak RSS / parameter bytes |", "|---|---|---|---|---|---|"]
+            for w in ("float32", "int8"):
+                size = rows.get(f"weights {w}")
+                if not (size and vox[w]):
+                    continue
+                floor = size["per_token_bytes"] / (bw["read_gb_per_s"] * 1e9) * 1e3
+                rss = f(voxd[w]["peak_rss_bytes"] / size["parameter_bytes"]) if voxd[w] else ""
+                lines.append("| " + " | ".join([
+                    w, f"{size['per_token_bytes'] / 1e9:.3f} GB", f(floor), f(vox[w]["ms_per_token"]),
+                    f(vox[w]["ms_per_token"] / floor), rss]) + " |")
+            lines.append("")
 
     speech = [(n, d) for n, d in rows.items() if n.startswith("speech ")]
     if speech:

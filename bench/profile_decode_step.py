@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Where an exported NLLB model's decoder step spends its time: LibTorch's profiler over the
+same model.ts voxd runs, from Python (docs/benchmarks.md).
+
+  OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=2 /usr/bin/python3 bench/profile_decode_step.py \\
+      --model build/peers/models/nllb-int8/nllb-600M --threads 2
+
+Encodes a 36-token source, runs --warmup decoder steps, then profiles --steps steps and prints
+the operators by self time, and the step's median wall time without the profiler.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import nllb_reference as ref  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--rows", type=int, default=18)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    m = ref.TorchScriptModel(a.model)
+    ids = torch.randint(5, 1000, (1, 36), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    cross = m.cross_kv(m.encode(ids, mask))
+    kv = m.empty_cache(1)
+    t = 0
+
+    def step():
+        nonlocal kv, t
+        _, kv = m.decode_step(torch.tensor([[5 + t]]), torch.tensor([[2 + t]]), kv,
+                              torch.ones(1, t + 1, dtype=torch.long), cross, mask)
+        t += 1
+    for _ in range(a.warmup):
+        step()
+    with torch.autograd.profiler.profile() as prof:
+        for _ in range(a.steps):
+            step()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.rows))
+    times = []
+    for _ in range(a.steps):
+        s = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - s)
+    print(f"median step without the profiler: {statistics.median(times) * 1e3:.1f} ms "
+          f"(threads {a.threads}, steps {a.warmup + a.steps}..{t})")
+
+
+if __name__ == "__main__":
+    main()

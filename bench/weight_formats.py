@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Per-token weight-read time of the NLLB decoder at 600M dimensions, per weight format, in the
+torch this runs under (docs/benchmarks.md, "Weight formats and LibTorch").
+
+One "token" = every linear a decoder step runs on one row: per layer self-attention q, k, v, out,
+cross-attention q, out (cross k/v are computed once per sentence), fc1 and fc2, then the
+256206-row output projection. Every weight is its own tensor, so nothing stays in cache. Prints
+one JSON line per format: median ms per token over --iters, and the bytes it reads.
+
+  python bench/weight_formats.py [--threads N] [--iters 7] [--layers 12] [--ops-library PATH]
+  python bench/weight_formats.py --threads N --bandwidth-only
+  python bench/weight_formats.py --per-token-bytes MODEL_DIR
+
+--ops-library loads vox's CPU operators (build/engines/torch/libvox_torch_ops.so) and adds
+vox's own int8 and bfloat16 formats. --bandwidth-only prints the read bandwidth alone (what
+bench/peers/run computes bandwidth floors from). --per-token-bytes prints the bytes an exported
+NLLB model reads per generated token: the decoder's parameters except the cross-attention k/v
+projections (run once per sentence), and the tied embedding as output projection.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+D, FFN, VOCAB = 1024, 4096, 256206
+
+
+def shapes(layers):
+    per_layer = [(D, D)] * 6 + [(FFN, D), (D, FFN)]
+    return per_layer * layers + [(VOCAB, D)]
+
+
+def read_bandwidth(iters):
+    """GB/s reading a 1 GiB float32 tensor: the faster of summing it and of a matrix-vector
+    product over it (both read-only streams), medians of iters."""
+    t = torch.ones(256 * 1024, 1024)
+    v = torch.ones(1024)
+    best = 0.0
+    for fn in (lambda: t.sum(), lambda: torch.mv(t, v)):
+        fn()
+        times = []
+        for _ in range(iters):
+            s = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - s)
+        best = max(best, t.numel() * 4 / statistics.median(times) / 1e9)
+    return best
+
+
+def timed(step, iters):
+    step()
+    times = []
+    for _ in range(iters):
+        s = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - s)
+    return statistics.median(times) * 1e3
+
+
+def formats(layers, have_vox):
+    """name -> (make(weight fp32) -> state, run(x fp32 [1, in], state) -> y, bytes(state))"""
+    g = torch.Generator().manual_seed(0)
+    fp32 = [torch.randn(o, i, generator=g) * 0.02 for o, i in shapes(layers)]
+    out = {}
+    out["float32 mv (vox today)"] = ([w for w in fp32], lambda x, w: torch.mv(w, x[0]).unsqueeze(0))
+    out["float32 linear"] = ([w for w in fp32], lambda x, w: F.linear(x, w))
+    bf16 = [w.bfloat16() for w in fp32]
+    out["bfloat16 mv"] = (bf16, lambda x, w: torch.mv(w, x[0].bfloat16()).unsqueeze(0))
+    if torch.backends.quantized.supported_engines:
+        engine = "fbgemm" if "fbgemm" in torch.backends.quantized.supported_engines else \
+            ("onednn" if "onednn" in torch.backends.quantized.supported_engines else None)
+        if engine:
+            torch.backends.quantized.engine = engine
+            packed = []
+            for w in fp32:
+                scale = w.abs().amax(dim=1).clamp(min=1e-8) / 127
+                q = torch.quantize_per_channel(w, scale.double(), torch.zeros(w.size(0), dtype=torch.long), 0, torch.qint8)
+                packed.append(torch.ops.quantized.linear_prepack(q, None))
+            out[f"int8 dynamic ({engine}, activations quantized per row)"] = (
+                packed, lambda x, p: torch.ops.quantized.linear_dynamic(x, p, True))
+    if have_vox:
+        vq = []
+        for w in fp32:
+            scale = w.abs().amax(dim=1).clamp(min=1e-8) / 127
+            vq.append((torch.round(w / scale.unsqueeze(1)).to(torch.int8), scale))
+        out["int8 weights, float32 activations (vox::linear)"] = (
+            vq, lambda x, s: torch.ops.vox.linear(x, s[0], s[1], None))
+        out["bfloat16 weights, float32 activations (vox::linear)"] = (
+            bf16, lambda x, w: torch.ops.vox.linear(x, w, None, None))
+    sizes = {}
+    for name, (states, _) in out.items():
+        sizes[name] = sum(_bytes(s) for s in states)
+    return out, sizes
+
+
+def _bytes(state):
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, tuple):
+        return sum(_bytes(s) for s in state)
+    w, _ = torch.ops.quantized.linear_unpack(state)
+    return w.numel() + w.size(0) * 8  # int8 values + per-channel scale (double)
+
+
+def per_token_bytes(model_dir):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+    with open(os.path.join(model_dir, "manifest.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    if manifest.get("weights", manifest["dtype"]) != manifest["dtype"]:
+        import vox_ops
+        vox_ops.load()
+    module = torch.jit.load(os.path.join(model_dir, "model.ts"))
+    total = step = 0
+    for name, p in module.named_parameters():
+        size = p.numel() * p.element_size()
+        total += size
+        once = ".encoder_attn.k_proj." in name or ".encoder_attn.v_proj." in name
+        if name.startswith("model.shared.") or (name.startswith("model.decoder.") and not once):
+            step += size
+    return {"model": model_dir, "weights": manifest.get("weights", manifest["dtype"]),
+            "per_token_bytes": step, "parameter_bytes": total}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=7)
+    ap.add_argument("--layers", type=int, default=12)
+    ap.add_argument("--ops-library", default="")
+    ap.add_argument("--bandwidth-only", action="store_true")
+    ap.add_argument("--per-token-bytes", metavar="MODEL_DIR")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    if a.per_token_bytes:
+        print(json.dumps(per_token_bytes(a.per_token_bytes)))
+        return
+    if a.bandwidth_only:
+        print(json.dumps({"threads": a.threads, "read_gb_per_s": round(read_bandwidth(a.iters), 2)}))
+        return
+    if a.ops_library:
+        torch.ops.load_library(a.ops_library)
+    env = {"torch": torch.__version__, "threads": a.threads,
+           "blas": "mkl" if torch.backends.mkl.is_available() else "other",
+           "read_gb_per_s": round(read_bandwidth(a.iters), 1)}
+    print(json.dumps({"event": "start", **env}), flush=True)
+    table, sizes = formats(a.layers, bool(a.ops_library))
+    shp = shapes(a.layers)
+    for name, (states, run) in table.items():
+        xs = [torch.randn(1, i) for _, i in shp]
+
+        def step():
+            for x, s in zip(xs, states):
+                run(x, s)
+        ms = timed(step, a.iters)
+        floor = sizes[name] / (env["read_gb_per_s"] * 1e9) * 1e3
+        print(json.dumps({"event": "format", "format": name, "ms_per_token": round(ms, 1),
+                          "bytes_per_token": sizes[name], "floor_ms": round(floor, 1),
+                          "ratio_to_floor": round(ms / floor, 2)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
