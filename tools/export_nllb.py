@@ -219,16 +219,7 @@ class Attention(nn.Module):
         return out.view(b, -1, self.heads * self.head_dim)
 
 
-class FfnLayer(nn.Module):
-    """A layer with fc1 and fc2: ffn(x) = fc2(relu(fc1(x))) for x [B, S, D]."""
-
-    def ffn(self, x: Tensor) -> Tensor:
-        b = x.size(0)
-        flat = x.reshape(-1, x.size(2))
-        return self.fc2(torch.relu(self.fc1(flat))).view(b, -1, x.size(2))
-
-
-class EncoderLayer(FfnLayer):
+class EncoderLayer(nn.Module):
     def __init__(self, d: int, heads: int, ffn: int, device=None):
         super().__init__()
         self.self_attn = Attention(d, heads, device)
@@ -236,6 +227,12 @@ class EncoderLayer(FfnLayer):
         self.fc1 = Linear(d, ffn, device=device)
         self.fc2 = Linear(ffn, d, device=device)
         self.final_layer_norm = LayerNorm(d, 1e-5, device)
+
+    def ffn(self, x: Tensor) -> Tensor:
+        """fc2(relu(fc1(x))) for x [B, S, D]. (Each layer class has its own copy: a method
+        inherited from a shared base made TorchScript mangle the layer types on a second export
+        in one process, and model.ts no longer came out byte-identical.)"""
+        return self.fc2(torch.relu(self.fc1(x.reshape(-1, x.size(2))))).view(x.size(0), -1, x.size(2))
 
     def forward(self, x: Tensor, mask: Tensor, neg: float) -> Tensor:
         h = self.self_attn_layer_norm(x)
@@ -250,7 +247,7 @@ class EncoderLayer(FfnLayer):
         return x
 
 
-class DecoderLayer(FfnLayer):
+class DecoderLayer(nn.Module):
     def __init__(self, d: int, heads: int, ffn: int, device=None):
         super().__init__()
         self.self_attn = Attention(d, heads, device)
@@ -260,6 +257,10 @@ class DecoderLayer(FfnLayer):
         self.fc1 = Linear(d, ffn, device=device)
         self.fc2 = Linear(ffn, d, device=device)
         self.final_layer_norm = LayerNorm(d, 1e-5, device)
+
+    def ffn(self, x: Tensor) -> Tensor:
+        """As EncoderLayer.ffn."""
+        return self.fc2(torch.relu(self.fc1(x.reshape(-1, x.size(2))))).view(x.size(0), -1, x.size(2))
 
 
 class Stack(nn.Module):

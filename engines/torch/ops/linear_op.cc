@@ -6,6 +6,8 @@
 
 #include <torch/library.h>
 
+#include <string>
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -76,7 +78,14 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
 
 }  // namespace
 
-const char* TorchOpsKernel() { return WeightGemvKernel(); }
+const char* TorchOpsKernel() {
+#ifdef _OPENMP
+  return WeightGemvKernel();
+#else
+  static const std::string kernel = std::string(WeightGemvKernel()) + ", one thread (built without OpenMP)";
+  return kernel.c_str();
+#endif
+}
 
 }  // namespace vox
 

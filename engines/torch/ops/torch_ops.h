@@ -7,7 +7,8 @@
 
 namespace vox {
 
-// The kernel vox::linear runs on this CPU ("avx2" or "portable"), for start-up reports.
+// The kernels vox::linear runs on this CPU (e.g. "avx2"), and whether it can use more than one
+// thread, for start-up reports.
 const char* TorchOpsKernel();
 
 }  // namespace vox
