@@ -98,6 +98,14 @@ def main():
                     f(vox[w]["ms_per_token"] / floor), rss]) + " |")
             lines.append("")
 
+    fidelity = [rows[k] for k in ("fidelity vox", "fidelity ctranslate2") if k in rows]
+    if fidelity:
+        lines += ["int8 against float32 on the same weights, teacher-forced top-1 agreement:", "",
+                  "| engine | positions | agree | rate |", "|---|---|---|---|"]
+        for d in fidelity:
+            lines.append(f"| {d['engine']} | {d['positions']} | {d['agree']} | {d['rate']:.3f} |")
+        lines.append("")
+
     speech = [(n, d) for n, d in rows.items() if n.startswith("speech ")]
     if speech:
         lines += ["Speech, forced codes, greedy:", "",
