@@ -237,7 +237,7 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  vox::EnsurePassiveOpenMpWait(argv);
+  vox::PrepareProcessForModels(argv);
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];

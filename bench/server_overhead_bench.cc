@@ -73,7 +73,7 @@ int Fail(const std::string& what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  vox::EnsurePassiveOpenMpWait(argv);
+  vox::PrepareProcessForModels(argv);
   std::string model_dir = std::string(VOX_TINY_DIR) + "/models/nllb-tiny";
   int iterations = 2000, warmup = 100, threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {

@@ -36,7 +36,7 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  vox::EnsurePassiveOpenMpWait(argv);
+  vox::PrepareProcessForModels(argv);
   std::string model = std::string(VOX_TINY_DIR) + "/models/xtts-tiny";
   std::string device = "cpu";
   int threads = 1, codes = 540, runs = 3, streams = 16;

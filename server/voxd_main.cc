@@ -33,7 +33,7 @@ int Fail(const std::string& message, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  vox::EnsurePassiveOpenMpWait(argv);  // first: it may re-execute voxd
+  vox::PrepareProcessForModels(argv);  // first: it may re-execute voxd
   // Block the shutdown signals in every thread (gRPC's and the engines' threads inherit the
   // mask); the main thread takes them synchronously with sigwait.
   sigset_t signals;

@@ -321,7 +321,7 @@ int RunSpeech(const Args& a, const vox::EngineOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  vox::EnsurePassiveOpenMpWait(argv);
+  vox::PrepareProcessForModels(argv);
   Args a;
   if (std::string why = ParseArgs(argc, argv, &a); !why.empty()) return Usage(why);
   const vox::ThreadSettings threads = vox::ConfigureThreads(a.threads, a.threads);

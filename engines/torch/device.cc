@@ -1,6 +1,7 @@
 #include "engines/torch/device.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -189,6 +190,8 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads) {
   return out;
 }
 
+namespace {
+
 void EnsurePassiveOpenMpWait(char** argv) {
 #ifdef __linux__
   if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
@@ -204,6 +207,20 @@ void EnsurePassiveOpenMpWait(char** argv) {
 #else
   (void)argv;
 #endif
+}
+
+void ReturnLargeFreedBlocks() {
+#ifdef __GLIBC__
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr) return;
+  ::mallopt(M_MMAP_THRESHOLD, 64 << 10);
+#endif
+}
+
+}  // namespace
+
+void PrepareProcessForModels(char** argv) {
+  EnsurePassiveOpenMpWait(argv);
+  ReturnLargeFreedBlocks();
 }
 
 absl::StatusOr<std::shared_ptr<torch::jit::Module>> LoadTorchModule(

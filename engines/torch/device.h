@@ -73,14 +73,18 @@ struct ThreadSettings {
 // setting applies. Process-wide: call once at start-up, before worker threads run models.
 ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
 
-// Makes LibTorch's OpenMP threads sleep when idle (OMP_WAIT_POLICY=PASSIVE). By default they
-// spin after every parallel region and starve OpenBLAS's own pool on the same cores, so 2
-// threads ran barely faster than 1 (docs/benchmarks.md, "Threads"). libgomp reads the variable
-// once, when it is loaded (before main), so when it is unset the process re-executes itself once
-// with it set; a value the user set is kept. Call first in main(), in binaries that run models.
-// Linux only (/proc/self/exe); elsewhere, or if the re-execution fails, it returns and nothing
-// changes.
-void EnsurePassiveOpenMpWait(char** argv);
+// Process settings for binaries that run models; call first in main().
+// 1. LibTorch's OpenMP threads sleep when idle (OMP_WAIT_POLICY=PASSIVE). By default they spin
+//    after every parallel region and starve OpenBLAS's own pool on the same cores, so 2 threads
+//    ran barely faster than 1 (docs/benchmarks.md, "Threads"). libgomp reads the variable once,
+//    when it is loaded (before main), so when it is unset the process re-executes itself once with
+//    it set. Linux only (/proc/self/exe); if the re-execution fails, nothing changes.
+// 2. glibc's malloc hands blocks of 64 KiB and more back to the system when they are freed
+//    (a fixed M_MMAP_THRESHOLD). By default the threshold grows as large blocks are freed, and a
+//    batch's buffers then stay in the heap: voxd's RSS stayed 520 MB higher after one batch of 32 int8
+//    translations (docs/benchmarks.md, "Translation with int8 weights"). glibc only.
+// A value the user set (OMP_WAIT_POLICY, MALLOC_MMAP_THRESHOLD_) is kept.
+void PrepareProcessForModels(char** argv);
 
 // Loads a TorchScript file onto `device`, in eval mode. A shared_ptr so that code without
 // LibTorch's headers can hold and release it (its deleter is bound here). FAILED_PRECONDITION naming the path

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# voxd's memory around one burst (docs/benchmarks.md, "Translation with int8 weights"): VmHWM and
+# VmRSS once voxd serves (weights and warm-up), then after CALLS concurrent Translate calls of
+# the peer benchmark's sentence (20 tokens, fixed length).
+#   bench/voxd_memory.sh BUILD_DIR CONFIG MODELS_DIR [CALLS]      (environment passes through)
+set -euo pipefail
+BUILD=${1:?usage: bench/voxd_memory.sh BUILD_DIR CONFIG MODELS_DIR [CALLS]}
+CONFIG=${2:?config}
+MODELS=${3:?models directory}
+CALLS=${4:-32}
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"; [ -z "${PID:-}" ] || kill -TERM "$PID" 2>/dev/null || true' EXIT
+"$BUILD/server/voxd" --config "$CONFIG" --models "$MODELS" --listen 127.0.0.1:0 >"$OUT/out" 2>"$OUT/err" &
+PID=$!
+ADDR=""
+for _ in $(seq 1 3000); do
+  ADDR=$(sed -n 's/^voxd listening on //p' "$OUT/out" | head -1)
+  [ -n "$ADDR" ] && break
+  kill -0 "$PID" 2>/dev/null || { cat "$OUT/err" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$ADDR" ] || { echo "voxd_memory: voxd did not start" >&2; exit 1; }
+mem() { awk -v when="$1" '/VmHWM|VmRSS/ {v[$1] = $2} END {printf "%s: VmHWM %.0f MB, VmRSS %.0f MB\n", when, v["VmHWM:"] / 1024, v["VmRSS:"] / 1024}' "/proc/$PID/status"; }
+mem "serving"
+DATA='{"texts": ["The weather is nice today, so we are going to the park with the children."], "sourceLanguage": "eng_Latn", "targetLanguage": "spa_Latn", "options": {"maxLength": 20, "fixedLength": true}}'
+"$BUILD/bench/voxbench" --server "$ADDR" --call translate --concurrency "$CALLS" --total "$CALLS" \
+  --deadline 600s --data "$DATA" --no-progress --no-details --format json >/dev/null
+mem "after $CALLS calls"
+kill -TERM "$PID"
+wait "$PID" || true
+PID=""
