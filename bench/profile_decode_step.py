@@ -5,8 +5,9 @@ same model.ts voxd runs, from Python (docs/benchmarks.md).
   OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=2 /usr/bin/python3 bench/profile_decode_step.py \\
       --model build/peers/models/nllb-int8/nllb-600M --threads 2
 
-Encodes a 36-token source, runs --warmup decoder steps, then profiles --steps steps and prints
-the operators by self time, and the step's median wall time without the profiler.
+Encodes --batch copies of a 36-token source (timing encode and cross_kv), runs --warmup decoder
+steps, then profiles --steps steps and prints the operators by self time, and the step's median
+wall time without the profiler.
 """
 import argparse
 import os
@@ -27,19 +28,27 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--rows", type=int, default=18)
+    ap.add_argument("--batch", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     m = ref.TorchScriptModel(a.model)
-    ids = torch.randint(5, 1000, (1, 36), generator=torch.Generator().manual_seed(0))
+    b = a.batch
+    ids = torch.randint(5, 1000, (1, 36), generator=torch.Generator().manual_seed(0)).repeat(b, 1)
     mask = torch.ones_like(ids)
-    cross = m.cross_kv(m.encode(ids, mask))
-    kv = m.empty_cache(1)
+    m.encode(ids, mask)  # warm-up
+    s = time.perf_counter()
+    enc = m.encode(ids, mask)
+    e = time.perf_counter()
+    cross = m.cross_kv(enc)
+    c = time.perf_counter()
+    print(f"batch {b}: encode {(e - s) * 1e3:.1f} ms, cross_kv {(c - e) * 1e3:.1f} ms")
+    kv = m.empty_cache(b)
     t = 0
 
     def step():
         nonlocal kv, t
-        _, kv = m.decode_step(torch.tensor([[5 + t]]), torch.tensor([[2 + t]]), kv,
-                              torch.ones(1, t + 1, dtype=torch.long), cross, mask)
+        _, kv = m.decode_step(torch.full((b, 1), 5 + t), torch.full((b, 1), 2 + t), kv,
+                              torch.ones(b, t + 1, dtype=torch.long), cross, mask)
         t += 1
     for _ in range(a.warmup):
         step()

@@ -13,8 +13,10 @@
 namespace vox {
 namespace {
 
-// Rows of x handled together: each weight row is widened once per group.
+// Rows of x handled together: each weight row is widened once per group (AVX2 and portable;
+// the AVX-512 kernel takes kVnniGroup).
 constexpr int kGroup = 2;
+constexpr int kVnniGroup = 8;
 
 inline float Bf16ToFloat(uint16_t bits) {
   uint32_t wide = static_cast<uint32_t>(bits) << 16;
@@ -137,6 +139,21 @@ __attribute__((target(VOX_AVX512_VNNI))) inline void DotInt8Vnni(const int16_t* 
   }
 }
 
+// n (1..kVnniGroup) rows at once.
+__attribute__((target(VOX_AVX512_VNNI))) void DotInt8VnniRows(const int16_t* x, const int8_t* w, int64_t in,
+                                                               int64_t n, int64_t* dots) {
+  switch (n) {
+    case 1: return DotInt8Vnni<1>(x, w, in, dots);
+    case 2: return DotInt8Vnni<2>(x, w, in, dots);
+    case 3: return DotInt8Vnni<3>(x, w, in, dots);
+    case 4: return DotInt8Vnni<4>(x, w, in, dots);
+    case 5: return DotInt8Vnni<5>(x, w, in, dots);
+    case 6: return DotInt8Vnni<6>(x, w, in, dots);
+    case 7: return DotInt8Vnni<7>(x, w, in, dots);
+    default: return DotInt8Vnni<8>(x, w, in, dots);
+  }
+}
+
 bool HasAvx512Vnni() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vnni");
@@ -256,24 +273,23 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
 #ifdef VOX_GEMV_X86
   const bool vnni = kernel == GemvKernel::kBest && HasAvx512Vnni();
   const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
+  // Rows per pass over a weight row: AVX-512 has 32 registers, room for 8 rows' accumulators.
+  const int64_t group = vnni ? kVnniGroup : kGroup;
 #else
   (void)kernel;
+  const int64_t group = kGroup;
 #endif
-  int64_t dots[kGroup];
+  int64_t dots[kVnniGroup];
   for (int64_t o = begin; o < end; ++o) {
     const int8_t* wr = w + o * in;
     const double ws = wscale[o];
     const float b = bias != nullptr ? bias[o] : 0.0f;
-    for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
-      const int64_t n = rows - r0 < kGroup ? rows - r0 : kGroup;
+    for (int64_t r0 = 0; r0 < rows; r0 += group) {
+      const int64_t n = rows - r0 < group ? rows - r0 : group;
       const int16_t* xs = xq + r0 * in;
 #ifdef VOX_GEMV_X86
       if (vnni) {
-        if (n == 2) {
-          DotInt8Vnni<2>(xs, wr, in, dots);
-        } else {
-          DotInt8Vnni<1>(xs, wr, in, dots);
-        }
+        DotInt8VnniRows(xs, wr, in, n, dots);
       } else if (avx2) {
         if (n == 2) {
           DotInt8Avx2<2>(xs, wr, in, dots);
