@@ -1,0 +1,38 @@
+// vox::linear's int8 kernels on plain arrays (engines/torch/ops/weight_gemv.h), one thread: time
+// and multiply-accumulates per second for a 4096 x 1024 int8 weight (4 MiB: in L2, so this is
+// the kernels' compute, not memory) against 1, 2, 8 and 32 rows of activations.
+//   build/bench/weight_gemv_bench
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <vector>
+
+#include "engines/torch/ops/weight_gemv.h"
+
+int main() {
+  const int64_t in = 1024, out = 4096;
+  std::vector<int8_t> w(in * out);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(i * 7);
+  std::vector<float> scale(out, 1.0f);
+  std::printf("best kernels here: %s\n", vox::WeightGemvKernel());
+  for (int64_t rows : {1, 2, 8, 32}) {
+    std::vector<int16_t> x(in * rows);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<int16_t>(i % 1000);
+    std::vector<float> xscale(rows, 1.0f), y(out * rows);
+    for (auto [kernel, name] : {std::pair{vox::GemvKernel::kBest, "best"}, std::pair{vox::GemvKernel::kAvx2, "avx2"},
+                                std::pair{vox::GemvKernel::kPortable, "portable"}}) {
+      std::vector<double> seconds;
+      for (int i = 0; i < 7; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        vox::WeightGemvInt8(x.data(), xscale.data(), rows, in, w.data(), scale.data(), nullptr, y.data(), out,
+                            0, out, kernel);
+        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+      std::sort(seconds.begin(), seconds.end());
+      std::printf("rows %2lld %-8s %8.3f ms %6.1f GMAC/s\n", static_cast<long long>(rows), name,
+                  seconds[3] * 1e3, static_cast<double>(rows * in * out) / seconds[3] / 1e9);
+    }
+  }
+  return 0;
+}
