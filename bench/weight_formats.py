@@ -10,12 +10,15 @@ one JSON line per format: median ms per token over --iters, and the bytes it rea
   python bench/weight_formats.py [--threads N] [--iters 7] [--layers 12] [--ops-library PATH]
   python bench/weight_formats.py --threads N --bandwidth-only
   python bench/weight_formats.py --per-token-bytes MODEL_DIR
+  python bench/weight_formats.py --ops-library PATH --small-weights     (1 and 2 threads)
 
 --ops-library loads vox's CPU operators (build/engines/torch/libvox_torch_ops.so) and adds
 vox's own int8 and bfloat16 formats. --bandwidth-only prints the read bandwidth alone (what
 bench/peers/run computes bandwidth floors from). --per-token-bytes prints the bytes an exported
 NLLB model reads per generated token: the decoder's parameters except the cross-attention k/v
 projections (run once per sentence), and the tied embedding as output projection.
+--small-weights times vox::linear on 200 distinct 1024 x 1024 int8 weights (one row), on 1 and
+on 2 threads: what splitting a small weight across threads costs.
 """
 import argparse
 import json
@@ -126,6 +129,20 @@ def per_token_bytes(model_dir):
             "per_token_bytes": step, "parameter_bytes": total}
 
 
+def small_weights(iters):
+    g = torch.Generator().manual_seed(0)
+    weights = [torch.randint(-127, 128, (1024, 1024), dtype=torch.int8, generator=g) for _ in range(200)]
+    scale, x = torch.rand(1024, generator=g), torch.randn(1, 1024, generator=g)
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+
+        def run():
+            for w in weights:
+                torch.ops.vox.linear(x, w, scale, None)
+        us = timed(run, iters) * 1e3 / len(weights)
+        print(json.dumps({"event": "small_weights", "threads": threads, "us_per_call": round(us, 1)}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1)
@@ -134,7 +151,12 @@ def main():
     ap.add_argument("--ops-library", default="")
     ap.add_argument("--bandwidth-only", action="store_true")
     ap.add_argument("--per-token-bytes", metavar="MODEL_DIR")
+    ap.add_argument("--small-weights", action="store_true")
     a = ap.parse_args()
+    if a.small_weights:
+        torch.ops.load_library(a.ops_library)
+        small_weights(a.iters)
+        return
     torch.set_num_threads(a.threads)
     if a.per_token_bytes:
         print(json.dumps(per_token_bytes(a.per_token_bytes)))

@@ -52,8 +52,8 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
   const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
   // Chunks of at least 2 MiB of weights: waking the pool's sleeping threads costs about as much
-  // as reading 1 MiB (a 1024 x 1024 int8 weight took 110 us on 1 thread, 149 us on 2), so smaller
-  // weights run on the calling thread alone.
+  // as reading 1 MiB (a 1024 x 1024 int8 weight split across 2 threads took as long as on 1:
+  // bench/weight_formats.py --small-weights), so smaller weights run on the calling thread.
   const int64_t grain = std::max<int64_t>(1, (int64_t{2} << 20) / std::max<int64_t>(1, in * w.element_size()));
   if (int8) {
     at::Tensor xq = at::empty({rows, in}, x.options().dtype(at::kShort));

@@ -6,7 +6,7 @@
 // row r < rows they write y[r * out + o] = scale[o] * dot(w[o, :], x[r, :]) + bias[o].
 //
 // int8 weights take activations quantized per row to int16 (QuantizeRowsInt16): the dot product
-// is then an exact integer sum, so every kernel (AVX2 or portable) and every split of the work
+// is then an exact integer sum, so every kernel (AVX-512 VNNI, AVX2 or portable) and every split of the work
 // gives bit-identical results. bfloat16 weights take float32 activations and accumulate in
 // float32; their results depend on the kernel in the last bits. Either way a row's result does
 // not depend on the other rows nor on how callers split [begin, end) across threads.
