@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -512,6 +513,24 @@ TEST(XttsEngineReplicaTest, ReplicasShareTheModelAndRunConcurrently) {
   t2.join();
   EXPECT_EQ(a, alone);
   EXPECT_EQ(b, alone);
+}
+
+// Compressed weights exist for NLLB only (docs/model-format.md, "Weight formats"): an XTTS
+// manifest that claims them is refused, naming the field, rather than run as float32.
+TEST(XttsEngineLoadTest, CompressedWeightsAreRefusedNamingTheField) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "xtts-int8-claimed";
+  std::filesystem::remove_all(dir);
+  std::filesystem::copy(kModel, dir, std::filesystem::copy_options::recursive);
+  nlohmann::json manifest;
+  std::ifstream(dir / "manifest.json") >> manifest;
+  manifest["weights"] = "int8";
+  std::ofstream(dir / "manifest.json") << manifest.dump(1);
+  auto e = LoadXttsEngine("x", dir.string(), EngineOptions{});
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(e.status().message()),
+              ::testing::AllOf(HasSubstr("'weights' is 'int8'"), HasSubstr("not supported for xtts-v2")));
 }
 
 TEST(XttsEngineLoadTest, MissingDirectoryNamesTheManifest) {

@@ -132,6 +132,34 @@ TEST(ManifestTest, WrongTypeIsNamed) {
               AllOf(HasSubstr("special_ids.eos"), HasSubstr("an integer"), HasSubstr("\"two\"")));
 }
 
+// weights: absent means "as dtype"; int8 and bfloat16 only with dtype float32.
+TEST(ManifestTest, WeightsDefaultToTheDtypeAndCompressedNeedFloat32) {
+  {
+    auto m = LoadNllbManifest(TinyModelDir(), true);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->common.weights, "float32");
+  }
+  ScopedModelCopy copy("weights");
+  const std::string& dir = copy.path();
+  auto j = ReadJson(dir + "/manifest.json");
+  j.erase("weights");
+  WriteJson(dir + "/manifest.json", j);
+  auto absent = LoadNllbManifest(dir, true);
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_EQ(absent->common.weights, "float32");
+  for (const char* bad : {"int4", "float16"}) {
+    j["weights"] = bad;
+    WriteJson(dir + "/manifest.json", j);
+    auto m = LoadNllbManifest(dir, true);
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition) << bad;
+    EXPECT_THAT(m.status().message(), AllOf(HasSubstr("field 'weights'"), HasSubstr(bad),
+                                            HasSubstr("int8 or bfloat16 with dtype float32")));
+  }
+  j["weights"] = 8;
+  WriteJson(dir + "/manifest.json", j);
+  EXPECT_THAT(LoadNllbManifest(dir, true).status().message(), HasSubstr("'weights' must be a string"));
+}
+
 TEST(ManifestTest, TheNllbReaderRefusesAnotherArchitecture) {
   ScopedModelCopy copy("arch");
   const std::string& dir = copy.path();
