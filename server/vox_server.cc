@@ -1,5 +1,6 @@
 #include "server/vox_server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -147,9 +148,12 @@ void VoxServer::Shutdown(absl::Duration grace) {
     server_->GetHealthCheckService()->Shutdown();
     speech_translation_->BeginDrain();
     const bool idle = calls_->WaitIdle(deadline);
-    // Then stop: at once when nothing is left (health Watch streams are not work), else at the
+    // Then stop: when nothing is left, after a short notice (at most 100 ms, within the grace)
+    // that lets health Watch streams deliver NOT_SERVING before they are cancelled (they are not
+    // work: gRPC waits for them only until then, and not at all when there are none); else at the
     // deadline, cancelling what still runs.
-    server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() : deadline));
+    const absl::Duration notice = std::min(grace, absl::Milliseconds(100));
+    server_->Shutdown(absl::ToChronoTime(idle ? absl::Now() + notice : deadline));
     server_->Wait();
   }
   registry_->Shutdown();
