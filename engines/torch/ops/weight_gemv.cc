@@ -25,27 +25,27 @@ inline float Bf16ToFloat(uint16_t bits) {
   return f;
 }
 
-// Portable kernel: 8 partial sums per row, then summed pairwise, so compilers can vectorize
-// it without reassociating.
-template <typename Widen>
-void DotGroupPortable(const float* x, int64_t n, int64_t in, Widen widen, float* dots) {
+// Portable bfloat16 kernel: 8 partial sums per row, then summed pairwise, so compilers can
+// vectorize it without reassociating.
+void DotBf16Portable(const float* x, int64_t n, int64_t in, const uint16_t* w, float* dots) {
   for (int64_t r = 0; r < n; ++r) {
     float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     const float* xr = x + r * in;
     int64_t i = 0;
     for (; i + 8 <= in; i += 8) {
-      for (int k = 0; k < 8; ++k) part[k] += widen(i + k) * xr[i + k];
+      for (int k = 0; k < 8; ++k) part[k] += Bf16ToFloat(w[i + k]) * xr[i + k];
     }
     float tail = 0;
-    for (; i < in; ++i) tail += widen(i) * xr[i];
+    for (; i < in; ++i) tail += Bf16ToFloat(w[i]) * xr[i];
     dots[r] = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7])) + tail;
   }
 }
 
 // Int8 dot products are summed exactly. One product is at most 127 * 32767 < 2^22.0 in
 // magnitude, so an int32 holds the sum of 512 of them (< 2^31); longer sums go through int64.
-// The SIMD kernels fold their int32 lanes into int64 every kInt8Block elements (each lane has then
-// summed at most 128 products); the portable one every kPortableBlock.
+// The SIMD kernels fold their int32 lanes into int64 every kInt8Block elements (a lane of their
+// two accumulators together has then summed at most 256 products); the portable one every
+// kPortableBlock.
 constexpr int64_t kInt8Block = 2048;
 constexpr int64_t kPortableBlock = 512;
 
@@ -92,7 +92,8 @@ __attribute__((target("avx2,fma"))) inline void DotInt8Avx2(const int16_t* x, co
         acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(w1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + 16))));
       }
     }
-    for (int r = 0; r < N; ++r) total[r] += HorizontalSumInt64(acc[r][0]) + HorizontalSumInt64(acc[r][1]);
+    // Each lane of either accumulator holds at most 128 products, so their sum fits in int32.
+    for (int r = 0; r < N; ++r) total[r] += HorizontalSumInt64(_mm256_add_epi32(acc[r][0], acc[r][1]));
   }
   for (int r = 0; r < N; ++r) {
     for (int64_t j = i; j < in; ++j) total[r] += static_cast<int32_t>(w[j]) * static_cast<int32_t>(x[r * in + j]);
@@ -167,31 +168,24 @@ __attribute__((target("avx2,fma"))) inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Widens 16 bfloat16 weights at w + i into two float32 vectors.
-struct Bf16Widen16 {
-  const uint16_t* w;
-  __attribute__((target("avx2,fma"))) inline void operator()(int64_t i, __m256* lo, __m256* hi) const {
-    __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
-    __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 8));
-    *lo = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(a), 16));
-    *hi = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
-  }
-  float scalar(int64_t i) const { return Bf16ToFloat(w[i]); }
-};
+// Widens the 8 bfloat16 weights at w exactly to float32.
+__attribute__((target("avx2,fma"))) inline __m256 WidenBf16(const uint16_t* w) {
+  const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+}
 
 // Dots of n <= kGroup rows against one weight row: 32 weights per step into 4 accumulators per
 // row (2 would leave the FMA latency exposed), all in registers (kGroup = 2: 8 accumulators and
 // 4 widened vectors fit AVX2's 16). The order of the sums is the same for every n.
-template <int N, typename Widen>
-__attribute__((target("avx2,fma"))) inline void DotRowsAvx2(const float* x, int64_t in,
-                                                             Widen widen, float* dots) {
+template <int N>
+__attribute__((target("avx2,fma"))) inline void DotBf16Avx2(const float* x, int64_t in,
+                                                             const uint16_t* w, float* dots) {
   __m256 acc[N][4];
   for (int r = 0; r < N; ++r) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= in; i += 32) {
-    __m256 w0, w1, w2, w3;
-    widen(i, &w0, &w1);
-    widen(i + 16, &w2, &w3);
+    const __m256 w0 = WidenBf16(w + i), w1 = WidenBf16(w + i + 8);
+    const __m256 w2 = WidenBf16(w + i + 16), w3 = WidenBf16(w + i + 24);
     for (int r = 0; r < N; ++r) {
       const float* xr = x + r * in + i;
       acc[r][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xr), acc[r][0]);
@@ -202,20 +196,19 @@ __attribute__((target("avx2,fma"))) inline void DotRowsAvx2(const float* x, int6
   }
   for (int r = 0; r < N; ++r) {
     float tail = 0;
-    for (int64_t j = i; j < in; ++j) tail += widen.scalar(j) * x[r * in + j];
+    for (int64_t j = i; j < in; ++j) tail += Bf16ToFloat(w[j]) * x[r * in + j];
     const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3]));
     dots[r] = HorizontalSum(sum) + tail;
   }
 }
 
-template <typename Widen>
-__attribute__((target("avx2,fma"))) void DotGroupAvx2(const float* x, int64_t n, int64_t in,
-                                                       Widen widen, float* dots) {
-  static_assert(kGroup == 2, "DotGroupAvx2 handles groups of 1 or 2 rows");
+__attribute__((target("avx2,fma"))) void DotBf16GroupAvx2(const float* x, int64_t n, int64_t in,
+                                                           const uint16_t* w, float* dots) {
+  static_assert(kGroup == 2, "DotBf16GroupAvx2 handles groups of 1 or 2 rows");
   if (n == 2) {
-    DotRowsAvx2<2>(x, in, widen, dots);
+    DotBf16Avx2<2>(x, in, w, dots);
   } else {
-    DotRowsAvx2<1>(x, in, widen, dots);
+    DotBf16Avx2<1>(x, in, w, dots);
   }
 }
 
@@ -224,23 +217,6 @@ bool HasAvx2() {
   return has;
 }
 #endif
-
-// The shared loop: for each output, the dots of all rows in groups of kGroup, then scale and
-// bias. `group(x_rows, n, o, dots)` computes n dot products against weight row o.
-template <typename Group>
-void GemvLoop(const float* x, int64_t rows, int64_t in, const float* scale, const float* bias,
-              float* y, int64_t out, int64_t begin, int64_t end, Group group) {
-  float dots[kGroup];
-  for (int64_t o = begin; o < end; ++o) {
-    const float s = scale != nullptr ? scale[o] : 1.0f;
-    const float b = bias != nullptr ? bias[o] : 0.0f;
-    for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
-      const int64_t n = rows - r0 < kGroup ? rows - r0 : kGroup;
-      group(x + r0 * in, n, o, dots);
-      for (int64_t r = 0; r < n; ++r) y[(r0 + r) * out + o] = dots[r] * s + b;
-    }
-  }
-}
 
 }  // namespace
 
@@ -311,21 +287,28 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
 void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
                     const float* bias, float* y, int64_t out, int64_t begin, int64_t end,
                     GemvKernel kernel) {
-  (void)kernel;
 #ifdef VOX_GEMV_X86
-  if (kernel != GemvKernel::kPortable && HasAvx2()) {
-    GemvLoop(x, rows, in, nullptr, bias, y, out, begin, end,
-             [&](const float* xs, int64_t n, int64_t o, float* dots) {
-               DotGroupAvx2(xs, n, in, Bf16Widen16{w + o * in}, dots);
-             });
-    return;
-  }
+  const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
+#else
+  (void)kernel;
 #endif
-  GemvLoop(x, rows, in, nullptr, bias, y, out, begin, end,
-           [&](const float* xs, int64_t n, int64_t o, float* dots) {
-             const uint16_t* wr = w + o * in;
-             DotGroupPortable(xs, n, in, [wr](int64_t i) { return Bf16ToFloat(wr[i]); }, dots);
-           });
+  float dots[kGroup];
+  for (int64_t o = begin; o < end; ++o) {
+    const uint16_t* wr = w + o * in;
+    const float b = bias != nullptr ? bias[o] : 0.0f;
+    for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
+      const int64_t n = rows - r0 < kGroup ? rows - r0 : kGroup;
+#ifdef VOX_GEMV_X86
+      if (avx2) {
+        DotBf16GroupAvx2(x + r0 * in, n, in, wr, dots);
+      } else
+#endif
+      {
+        DotBf16Portable(x + r0 * in, n, in, wr, dots);
+      }
+      for (int64_t r = 0; r < n; ++r) y[(r0 + r) * out + o] = dots[r] + b;
+    }
+  }
 }
 
 const char* WeightGemvKernel() {
