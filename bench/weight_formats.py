@@ -30,6 +30,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import export_nllb  # noqa: E402  (quantize_int8: the exporter's int8 format)
+import nllb_reference  # noqa: E402
+
 D, FFN, VOCAB = 1024, 4096, 256206
 
 
@@ -43,19 +47,12 @@ def read_bandwidth(iters):
     product over it (both read-only streams), medians of iters."""
     t = torch.ones(256 * 1024, 1024)
     v = torch.ones(1024)
-    best = 0.0
-    for fn in (lambda: t.sum(), lambda: torch.mv(t, v)):
-        fn()
-        times = []
-        for _ in range(iters):
-            s = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - s)
-        best = max(best, t.numel() * 4 / statistics.median(times) / 1e9)
-    return best
+    fastest_ms = min(timed(lambda: t.sum(), iters), timed(lambda: torch.mv(t, v), iters))
+    return t.numel() * 4 / fastest_ms / 1e6
 
 
 def timed(step, iters):
+    """Median milliseconds of iters calls, after one untimed call."""
     step()
     times = []
     for _ in range(iters):
@@ -66,12 +63,13 @@ def timed(step, iters):
 
 
 def formats(layers, have_vox):
-    """name -> (make(weight fp32) -> state, run(x fp32 [1, in], state) -> y, bytes(state))"""
+    """({name: (one state per weight, run(x float32 [1, in], state) -> y)}, {name: bytes})"""
     g = torch.Generator().manual_seed(0)
     fp32 = [torch.randn(o, i, generator=g) * 0.02 for o, i in shapes(layers)]
+    int8 = [export_nllb.quantize_int8(w) for w in fp32]  # (values, scale per row), as exported
     out = {}
-    out["float32 mv (vox today)"] = ([w for w in fp32], lambda x, w: torch.mv(w, x[0]).unsqueeze(0))
-    out["float32 linear"] = ([w for w in fp32], lambda x, w: F.linear(x, w))
+    out["float32 mv (vox today)"] = (fp32, lambda x, w: torch.mv(w, x[0]).unsqueeze(0))
+    out["float32 linear"] = (fp32, lambda x, w: F.linear(x, w))
     bf16 = [w.bfloat16() for w in fp32]
     out["bfloat16 mv"] = (bf16, lambda x, w: torch.mv(w, x[0].bfloat16()).unsqueeze(0))
     if torch.backends.quantized.supported_engines:
@@ -80,19 +78,14 @@ def formats(layers, have_vox):
         if engine:
             torch.backends.quantized.engine = engine
             packed = []
-            for w in fp32:
-                scale = w.abs().amax(dim=1).clamp(min=1e-8) / 127
+            for w, (_, scale) in zip(fp32, int8):
                 q = torch.quantize_per_channel(w, scale.double(), torch.zeros(w.size(0), dtype=torch.long), 0, torch.qint8)
                 packed.append(torch.ops.quantized.linear_prepack(q, None))
             out[f"int8 dynamic ({engine}, activations quantized per row)"] = (
                 packed, lambda x, p: torch.ops.quantized.linear_dynamic(x, p, True))
     if have_vox:
-        vq = []
-        for w in fp32:
-            scale = w.abs().amax(dim=1).clamp(min=1e-8) / 127
-            vq.append((torch.round(w / scale.unsqueeze(1)).to(torch.int8), scale))
         out["int8 weights, float32 activations (vox::linear)"] = (
-            vq, lambda x, s: torch.ops.vox.linear(x, s[0], s[1], None))
+            int8, lambda x, s: torch.ops.vox.linear(x, s[0], s[1], None))
         out["bfloat16 weights, float32 activations (vox::linear)"] = (
             bf16, lambda x, w: torch.ops.vox.linear(x, w, None, None))
     sizes = {}
@@ -111,15 +104,10 @@ def _bytes(state):
 
 
 def per_token_bytes(model_dir):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
-    with open(os.path.join(model_dir, "manifest.json"), encoding="utf-8") as f:
-        manifest = json.load(f)
-    if manifest.get("weights", manifest["dtype"]) != manifest["dtype"]:
-        import vox_ops
-        vox_ops.load()
-    module = torch.jit.load(os.path.join(model_dir, "model.ts"))
+    model = nllb_reference.TorchScriptModel(model_dir)  # loads vox's operators when needed
+    manifest = model.manifest
     total = step = 0
-    for name, p in module.named_parameters():
+    for name, p in model.module.named_parameters():
         size = p.numel() * p.element_size()
         total += size
         once = ".encoder_attn.k_proj." in name or ".encoder_attn.v_proj." in name
