@@ -11,12 +11,14 @@ make(OUT) writes, deterministically (fixed seeds, single-threaded SentencePiece 
                                  special_tokens_map.json, tokenizer_config.json
   OUT/models/nllb-tiny/          that checkpoint exported by tools/export_nllb.py (float32)
   OUT/models-bf16/nllb-tiny-bf16/  the same checkpoint exported in bfloat16
+  OUT/models-int8/nllb-tiny-int8/  and with int8 weights (--weights int8; needs vox's operators)
   OUT/golden/nllb-tiny.json      golden outputs of the eager reference (tools/nllb_reference.py)
-  OUT/golden/nllb-tiny-bf16.json golden outputs of the bfloat16 model.ts run from Python
+  OUT/golden/nllb-tiny-bf16.json, nllb-tiny-int8.json
+                                 golden outputs of those model.ts files run from Python
 
 Golden file format (format 1; all ids are model token ids):
   {"format": 1, "model": "nllb-tiny", "model_dir": "models/nllb-tiny" (relative to OUT),
-   "dtype": "float32", "producer": "...", "max_length": N,
+   "dtype": "float32", ["weights": as in the manifest,] "producer": "...", "max_length": N,
    "cases": [{"text", "source", "target", "src_ids", "tgt_id", "max_length",
               "greedy": {"ids", "text", "ended_with_eos", "min_margin", "margins", "first_logits"},
               "beams": [{"beam_size", "length_penalty", "ids", "text", "score", "ended_with_eos",
@@ -28,7 +30,7 @@ Golden file format (format 1; all ids are model token ids):
   of the first generated step (after feeding [2, tgt]), for logit-closeness tests. A beam's
   "min_gap" is the smallest score difference a decision turned on (BeamResult.min_gap): compare
   beam ids exactly where it is at least 1e-4; below that, float rounding may flip a decision.
-  The bf16 file adds per case "fp32_greedy_ids", the float32 greedy ids that tests feed both
+  The bf16 and int8 files have no beams and add per case "fp32_greedy_ids", the float32 greedy ids that tests feed both
   models (teacher forcing) to compare their logits step by step.
 """
 import json
@@ -358,26 +360,19 @@ def make(out: str) -> None:
         "producer": "tools/nllb_reference.py ReferenceModel (eager, float32) on checkpoints/nllb-tiny",
         "max_length": GOLDEN_MAX_LENGTH, "cases": cases})
 
-    bf16 = ref.TorchScriptModel(bf16_dir)
-    bf16_cases = golden_cases(bf16, tok, beams=[])
-    for case, fp32 in zip(bf16_cases, cases):
-        case["fp32_greedy_ids"] = fp32["greedy"]["ids"]
-    _write_json(os.path.join(out, "golden", NAME + "-bf16.json"), {
-        "format": 1, "model": NAME + "-bf16", "model_dir": f"models-bf16/{NAME}-bf16", "dtype": "bfloat16",
-        "producer": "tools/nllb_reference.py TorchScriptModel (the bfloat16 model.ts, run from Python)",
-        "max_length": GOLDEN_MAX_LENGTH, "cases": bf16_cases})
-    # int8 weights (vox::linear): goldens from the same model.ts run in Python, with the first
-    # steps' logits of the eager reference on the dequantized weights to compare against.
+    # Reduced precision: goldens from the same model.ts run in Python (greedy, no beams), each
+    # case with float32's greedy ids beside it.
     int8_dir = os.path.join(out, "models-int8", NAME + "-int8")
     export_nllb.export(ckpt, int8_dir, "float32", NAME + "-int8", log=quiet, weights="int8")
-    int8 = ref.TorchScriptModel(int8_dir)
-    int8_cases = golden_cases(int8, tok, beams=[])
-    for case, fp32 in zip(int8_cases, cases):
-        case["fp32_greedy_ids"] = fp32["greedy"]["ids"]
-    _write_json(os.path.join(out, "golden", NAME + "-int8.json"), {
-        "format": 1, "model": NAME + "-int8", "model_dir": f"models-int8/{NAME}-int8", "dtype": "float32",
-        "weights": "int8",
-        "producer": "tools/nllb_reference.py TorchScriptModel (the int8-weights model.ts, run from Python)",
-        "max_length": GOLDEN_MAX_LENGTH, "cases": int8_cases})
+    for suffix, what in (("bf16", "the bfloat16 model.ts"), ("int8", "the int8-weights model.ts")):
+        model = ref.TorchScriptModel(os.path.join(out, f"models-{suffix}", f"{NAME}-{suffix}"))
+        reduced = golden_cases(model, tok, beams=[])
+        for case, fp32 in zip(reduced, cases):
+            case["fp32_greedy_ids"] = fp32["greedy"]["ids"]
+        _write_json(os.path.join(out, "golden", f"{NAME}-{suffix}.json"), {
+            "format": 1, "model": f"{NAME}-{suffix}", "model_dir": f"models-{suffix}/{NAME}-{suffix}",
+            "dtype": model.manifest["dtype"], "weights": model.manifest["weights"],
+            "producer": f"tools/nllb_reference.py TorchScriptModel ({what}, run from Python)",
+            "max_length": GOLDEN_MAX_LENGTH, "cases": reduced})
     print(f"tiny_nllb: wrote {NAME} (checkpoint, float32 + bfloat16 + int8-weights exports, goldens) to {out} "
           f"in {time.time() - t0:.1f} s")
