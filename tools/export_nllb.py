@@ -93,7 +93,7 @@ class Linear(nn.Module):
         return _linear(x, self.weight, self.bias)
 
 
-# Compressed weights (--weights int8 | bfloat16): decoder linears and the tied embedding run
+# Compressed weights (--weights int8 | bfloat16): linears and the tied embedding run
 # through vox::linear (engines/torch/ops, loaded with tools/vox_ops.py), activations stay float32.
 
 def quantize_int8(w: Tensor) -> Tuple[Tensor, Tensor]:
@@ -229,10 +229,11 @@ class EncoderLayer(nn.Module):
         self.final_layer_norm = LayerNorm(d, 1e-5, device)
 
     def ffn(self, x: Tensor) -> Tensor:
-        """fc2(relu(fc1(x))) for x [B, S, D]. (Each layer class has its own copy: a method
+        """fc2(relu(fc1(x))) for x [B, S, D], the ReLU in place (a batch's fc1 output is tens of
+        MB, and a second buffer that size costs its page faults again). (Each layer class has its own copy: a method
         inherited from a shared base made TorchScript mangle the layer types on a second export
         in one process, and model.ts no longer came out byte-identical.)"""
-        return self.fc2(torch.relu(self.fc1(x.reshape(-1, x.size(2))))).view(x.size(0), -1, x.size(2))
+        return self.fc2(torch.relu_(self.fc1(x.reshape(-1, x.size(2))))).view(x.size(0), -1, x.size(2))
 
     def forward(self, x: Tensor, mask: Tensor, neg: float) -> Tensor:
         h = self.self_attn_layer_norm(x)
@@ -260,7 +261,7 @@ class DecoderLayer(nn.Module):
 
     def ffn(self, x: Tensor) -> Tensor:
         """As EncoderLayer.ffn."""
-        return self.fc2(torch.relu(self.fc1(x.reshape(-1, x.size(2))))).view(x.size(0), -1, x.size(2))
+        return self.fc2(torch.relu_(self.fc1(x.reshape(-1, x.size(2))))).view(x.size(0), -1, x.size(2))
 
 
 class Stack(nn.Module):
@@ -642,12 +643,18 @@ def file_digest(path: str) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 def compress_weights(model: NllbModel, weights: str) -> None:
-    """Replaces every decoder linear and the tied embedding (lookups and output projection) with
-    its int8 or bfloat16 form, in place; the encoder stays in the model dtype."""
+    """Replaces linears and the tied embedding (lookups and output projection) with their int8
+    or bfloat16 form, in place. int8 takes every linear: vox::linear's int8 matrix kernel beats
+    float32 GEMM on the encoder's many rows. bfloat16 takes the decoder's only: its kernel is
+    for a few rows, and the encoder stays in the model dtype."""
     make_linear, make_embedding = {"int8": (Int8Linear, Int8Embedding),
                                    "bfloat16": (Bf16Linear, Bf16Embedding)}[weights]
-    for layer in model.model.decoder.layers:
-        for attn in (layer.self_attn, layer.encoder_attn):
+    layers = list(model.model.decoder.layers)
+    if weights == "int8":
+        layers += list(model.model.encoder.layers)
+    for layer in layers:
+        attns = [layer.self_attn] + ([layer.encoder_attn] if hasattr(layer, "encoder_attn") else [])
+        for attn in attns:
             for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
                 setattr(attn, proj, make_linear(getattr(attn, proj)))
         layer.fc1 = make_linear(layer.fc1)
@@ -741,8 +748,9 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="float32", choices=sorted(DTYPES),
                         help="weights dtype in model.ts (logits are always float32)")
     parser.add_argument("--weights", choices=COMPRESSED_WEIGHTS,
-                        help="store the decoder and the tied embedding / output projection in int8 "
-                             "(a scale per output row) or bfloat16, run by vox::linear on CPU; needs "
+                        help="store every linear and the tied embedding / output projection in int8 "
+                             "(a scale per output row), or the decoder's and the embedding in bfloat16, "
+                             "run by vox::linear on CPU; needs "
                              "--dtype float32 and the built libvox_torch_ops.so (docs/model-format.md)")
     parser.add_argument("--name", help="model name for the manifest (default: checkpoint dir name)")
     args = parser.parse_args(argv)

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string>
 #include <thread>
 
 #include <ATen/Context.h>
@@ -192,18 +193,31 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads) {
 
 namespace {
 
-void EnsurePassiveOpenMpWait(char** argv) {
+// Sets what libgomp and glibc read only at process start, and re-executes the process once if
+// anything changed.
+void SetStartupEnvironment(char** argv) {
 #ifdef __linux__
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  bool changed = false;
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    changed = ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0;
+  }
+#ifdef __GLIBC__
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  const std::string given = tunables != nullptr ? tunables : "";
+  if (given.find("glibc.malloc.hugetlb") == std::string::npos) {
+    const std::string value = given.empty() ? "glibc.malloc.hugetlb=1" : given + ":glibc.malloc.hugetlb=1";
+    changed = ::setenv("GLIBC_TUNABLES", value.c_str(), 1) == 0 || changed;
+  }
+#endif
+  if (!changed) return;
   // The binary's own path, not /proc/self/exe: the kernel names the process after the file
   // executed, and ps, pkill and the tests look for "voxd", not "exe".
   char self[4096];
   const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n <= 0 || n >= static_cast<ssize_t>(sizeof(self)) - 1) return;
   self[n] = '\0';
-  if (::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
   ::execv(self, argv);
-  std::perror("warning: cannot re-execute with OMP_WAIT_POLICY=PASSIVE; OpenMP threads spin");
+  std::perror("warning: cannot re-execute with OMP_WAIT_POLICY and GLIBC_TUNABLES set; OpenMP threads spin");
 #else
   (void)argv;
 #endif
@@ -219,7 +233,7 @@ void ReturnLargeFreedBlocks() {
 }  // namespace
 
 void PrepareProcessForModels(char** argv) {
-  EnsurePassiveOpenMpWait(argv);
+  SetStartupEnvironment(argv);
   ReturnLargeFreedBlocks();
 }
 

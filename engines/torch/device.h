@@ -83,7 +83,10 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
 //    (a fixed M_MMAP_THRESHOLD). By default the threshold grows as large blocks are freed, and a
 //    batch's buffers then stay in the heap: voxd's RSS stayed 520 MB higher after one batch of 32 int8
 //    translations (docs/benchmarks.md, "Translation with int8 weights"). glibc only.
-// A value the user set (OMP_WAIT_POLICY, MALLOC_MMAP_THRESHOLD_) is kept.
+// 3. Those blocks come back in transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1,
+//    read at start like OMP_WAIT_POLICY): first touching a fresh 33 MB buffer in 4 KiB pages
+//    took 11 ms, in 2 MiB pages 3 ms (docs/benchmarks.md, "Batch throughput"). glibc only.
+// A value the user set (OMP_WAIT_POLICY, MALLOC_MMAP_THRESHOLD_, glibc.malloc.hugetlb) is kept.
 void PrepareProcessForModels(char** argv);
 
 // Loads a TorchScript file onto `device`, in eval mode. A shared_ptr so that code without

@@ -465,17 +465,24 @@ std::string InitialEnv(pid_t pid, const std::string& name) {
   return "";
 }
 
-TEST(VoxdStartupTest, OpenMpThreadsSleepWhenIdleUnlessTheUserChoseOtherwise) {
+TEST(VoxdStartupTest, StartupSettingsAreSetUnlessTheUserChoseOtherwise) {
   const std::string models = ModelsDir("omp", {kTinyModel});
   for (const char* given : {static_cast<const char*>(nullptr), "ACTIVE"}) {
     SCOPED_TRACE(given == nullptr ? "OMP_WAIT_POLICY unset" : "OMP_WAIT_POLICY=ACTIVE");
     ChildProcess voxd;
     voxd.SetEnv("OMP_WAIT_POLICY", given);
+    // A user's hugetlb choice is kept as given. (glibc rewrites the variable's memory, which
+    // /proc shows, as it parses it, keeping only its first tunable there: one is set here.)
+    const char* tunables = given == nullptr ? nullptr : "glibc.malloc.hugetlb=0";
+    voxd.SetEnv("GLIBC_TUNABLES", tunables);
     const std::string address =
         StartVoxd(&voxd, {"--models", models, "--builtin", "off", "--threads", "2"}, "omp");
     ASSERT_FALSE(address.empty());
-    // Re-executed in place: the same process, now with the policy libgomp read at load.
+    // Re-executed in place: the same process, now with what libgomp and glibc read at start.
     EXPECT_EQ(InitialEnv(voxd.pid(), "OMP_WAIT_POLICY"), given == nullptr ? "PASSIVE" : given);
+#ifdef __GLIBC__
+    EXPECT_EQ(InitialEnv(voxd.pid(), "GLIBC_TUNABLES"), given == nullptr ? "glibc.malloc.hugetlb=1" : tunables);
+#endif
     absl::StatusOr<int> code = voxd.Wait(SIGTERM, absl::Seconds(60));
     ASSERT_TRUE(code.ok()) << code.status();
     EXPECT_EQ(*code, 0) << voxd.Stderr();

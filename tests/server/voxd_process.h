@@ -46,11 +46,14 @@ class ChildProcess {
   }
 
   // The child's environment: this process's, with `name` set to `value` (or removed when
-  // `value` is null). Takes effect at the next Start.
+  // `value` is null), on top of earlier SetEnv calls. Takes effect at the next Start.
   void SetEnv(const std::string& name, const char* value) {
+    if (env_.empty()) {
+      for (char** e = environ; *e != nullptr; ++e) env_.push_back(*e);
+    }
     std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-      if (std::strncmp(*e, name.c_str(), name.size()) != 0 || (*e)[name.size()] != '=') env.push_back(*e);
+    for (const std::string& e : env_) {
+      if (e.compare(0, name.size() + 1, name + "=") != 0) env.push_back(e);
     }
     if (value != nullptr) env.push_back(name + "=" + value);
     env_ = std::move(env);

@@ -19,12 +19,13 @@ QUIET = lambda *a, **k: None  # noqa: E731
 FORCED = [2, 57, 200, 13, 99, 2, 300, 41]
 
 
-def compressed_key(key):
-    """Checkpoint keys the export compresses: every decoder linear and the tied embedding."""
+def compressed_key(key, weights):
+    """Checkpoint keys the export compresses: the tied embedding and the linears, every one for
+    int8, the decoder's for bfloat16."""
     if key in ("model.shared.weight",) + export_nllb.TIED_ALIASES:
         return True
-    return key.startswith("model.decoder.layers.") and key.endswith(
-        ("_proj.weight", "fc1.weight", "fc2.weight"))
+    sides = ("model.decoder.layers.", "model.encoder.layers.") if weights == "int8" else ("model.decoder.layers.",)
+    return key.startswith(sides) and key.endswith(("_proj.weight", "fc1.weight", "fc2.weight"))
 
 
 def teacher_forced(model, ids, mask):
@@ -63,9 +64,10 @@ class WeightFormatsTest(unittest.TestCase):
     def tearDownClass(cls):
         util.cleanup()
 
-    def reference_on(self, convert):
-        """The eager reference on a checkpoint whose compressed keys went through convert()."""
-        sd = {k: (convert(v) if compressed_key(k) else v) for k, v in self.sd.items()}
+    def reference_on(self, convert, weights):
+        """The eager reference on a checkpoint whose keys compressed as `weights` went through
+        convert()."""
+        sd = {k: (convert(v) if compressed_key(k, weights) else v) for k, v in self.sd.items()}
         return ref.ReferenceModel.from_checkpoint(util.variant(f"ref-{id(convert)}", state_dict=sd))
 
     def test_int8_export_stores_int8_decoder_and_embedding_with_row_scales(self):
@@ -78,14 +80,15 @@ class WeightFormatsTest(unittest.TestCase):
         fc1 = "model.decoder.layers.0.fc1"
         self.assertEqual(params[fc1 + ".weight"].dtype, torch.int8)
         self.assertEqual(params[fc1 + ".bias"].dtype, torch.float32)
-        self.assertEqual(params["model.encoder.layers.0.fc1.weight"].dtype, torch.float32)
+        self.assertEqual(params["model.encoder.layers.0.fc1.weight"].dtype, torch.int8)
+        self.assertEqual(params["model.encoder.layers.0.self_attn.k_proj.weight"].dtype, torch.int8)
         # each stored row is the checkpoint's row rounded to its scale: |q * s - w| <= s / 2
         w = self.sd[fc1 + ".weight"]
         q, s = params[fc1 + ".weight"].float(), params[fc1 + ".scale"]
         self.assertLessEqual(float(((q * s[:, None] - w).abs() - s[:, None] / 2).max()), 1e-7)
         self.assertEqual(int(q.abs().amax(dim=1).min()), 127)
         # every compressed weight: int8 values and one float32 scale per row; all else float32
-        part = [k for k in params if compressed_key(k)]
+        part = [k for k in params if compressed_key(k, "int8")]
         self.assertGreater(len(part), 8)
         for k in part:
             scale = params[k[:-len("weight")] + "scale"]
@@ -98,15 +101,19 @@ class WeightFormatsTest(unittest.TestCase):
         def dequantize(w):
             q, s = export_nllb.quantize_int8(w)
             return q.float() * s[:, None]
-        want = teacher_forced(self.reference_on(dequantize), self.ids, self.mask)
+        want = teacher_forced(self.reference_on(dequantize, "int8"), self.ids, self.mask)
         got = teacher_forced(ref.TorchScriptModel(self.dirs["int8"]), self.ids, self.mask)
         # Only the activations' int16 rounding differs (half a step of max|x| / 32767 each).
         self.assertLess(float((got - want).abs().max()), 1e-3 * float(want.abs().max()))
         self.assertTrue(torch.equal(got.argmax(-1), want.argmax(-1)))
 
     def test_bfloat16_logits_equal_the_reference_on_the_rounded_weights(self):
-        want = teacher_forced(self.reference_on(lambda w: w.bfloat16().float()), self.ids, self.mask)
-        got = teacher_forced(ref.TorchScriptModel(self.dirs["bfloat16"]), self.ids, self.mask)
+        want = teacher_forced(self.reference_on(lambda w: w.bfloat16().float(), "bfloat16"), self.ids, self.mask)
+        m = ref.TorchScriptModel(self.dirs["bfloat16"])
+        params = dict(m.module.named_parameters())
+        self.assertEqual(params["model.decoder.layers.0.fc1.weight"].dtype, torch.bfloat16)
+        self.assertEqual(params["model.encoder.layers.0.fc1.weight"].dtype, torch.float32)
+        got = teacher_forced(m, self.ids, self.mask)
         self.assertLess(float((got - want).abs().max()), 1e-4 * float(want.abs().max()))
 
     def test_int8_stays_near_float32(self):

@@ -2,6 +2,7 @@
 // grouping and every split of the outputs), bfloat16 results are float32 sums within rounding.
 #include "engines/torch/ops/weight_gemv.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -71,7 +72,7 @@ TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResult) {
   uint32_t seed = 1;
   for (int64_t in : lengths) {
     for (int64_t rows : {1, 2, 3, 5, 8, 9, 17}) {
-      const Int8Case c = MakeInt8Case(rows, in, 9, seed++);
+      const Int8Case c = MakeInt8Case(rows, in, 10, seed++);  // 10: the AVX-512 tiles of 3 and a remainder
       for (const float* bias : {static_cast<const float*>(nullptr), c.bias.data()}) {
         const std::vector<float> want = ExpectedInt8(c, bias);
         for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx2, GemvKernel::kPortable}) {
@@ -102,6 +103,36 @@ TEST(WeightGemvInt8Test, ExtremeValuesDoNotOverflow) {
   EXPECT_NEAR(y[1], -4161.0 * 127 * c.wscale[1] * 5.0, 1e-3 * std::fabs(y[1]));
   EXPECT_EQ(y, RunInt8(c, GemvKernel::kAvx2, nullptr));
   EXPECT_EQ(y, RunInt8(c, GemvKernel::kPortable, nullptr));
+}
+
+TEST(WeightGemvInt8Test, RowsWhoseSumsCouldLeaveInt32AreStillExact) {
+  // The AVX-512 kernel sums in int32 the groups of 8 rows whose every partial dot fits there
+  // (127 * sum|xq| < 2^31) and folds the others into int64. Rows 8-15 here are flat (every
+  // |xq| = 32767: 1100 * 127 * 32767 needs 33 bits), the others spiky (one large value): the
+  // groups go different ways in one call, and all give the int64 reference's bits. Output 0's
+  // weights are all 127, so its dots with the flat rows (4.6e9) do not fit in int32 at all.
+  Int8Case c = MakeInt8Case(20, 1100, 7, 13);
+  for (int64_t r = 0; r < c.rows; ++r) {
+    for (int64_t i = 0; i < c.in; ++i) {
+      float& v = c.x[r * c.in + i];
+      if (r >= 8 && r < 16) {
+        v = 2.0f;
+      } else if (i == r) {
+        v = 50.0f;
+      } else {
+        v *= 0.01f;
+      }
+    }
+  }
+  for (auto& v : c.w) v = v < 0 ? -127 : 127;
+  std::fill(c.w.begin(), c.w.begin() + c.in, int8_t{127});
+  const std::vector<float> want = ExpectedInt8(c, c.bias.data());
+  for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx2, GemvKernel::kPortable}) {
+    const std::vector<float> got = RunInt8(c, kernel, c.bias.data());
+    for (size_t k = 0; k < want.size(); ++k) {
+      ASSERT_TRUE(SameBits(got[k], want[k])) << "kernel " << static_cast<int>(kernel) << " k=" << k;
+    }
+  }
 }
 
 TEST(WeightGemvInt8Test, RowsAndOutputRangesAreIndependent) {

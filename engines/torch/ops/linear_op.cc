@@ -51,16 +51,22 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
   const float* sp = s.defined() ? s.data_ptr<float>() : nullptr;
   const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
-  // Chunks of at least 2 MiB of weights: waking the pool's sleeping threads costs about as much
-  // as reading 1 MiB (a 1024 x 1024 int8 weight split across 2 threads took as long as on 1:
-  // bench/weight_formats.py --small-weights), so smaller weights run on the calling thread.
-  const int64_t grain = std::max<int64_t>(1, (int64_t{2} << 20) / std::max<int64_t>(1, in * w.element_size()));
+  // Chunks of at least the work of 2 MiB of weights against 8 rows: waking the pool's sleeping
+  // threads costs about as much as reading 1 MiB (a 1024 x 1024 int8 weight split across 2
+  // threads took as long as on 1: bench/weight_formats.py --small-weights), so small products
+  // run on the calling thread; many rows (an encoder, a batch) make small weights worth splitting.
+  const int64_t row_groups = (rows + 7) / 8;
+  const int64_t grain =
+      std::max<int64_t>(1, (int64_t{2} << 20) / std::max<int64_t>(1, in * w.element_size() * row_groups));
   if (int8) {
     at::Tensor xq = at::empty({rows, in}, x.options().dtype(at::kShort));
     at::Tensor xscale = at::empty({rows}, x.options());
-    QuantizeRowsInt16(xp, rows, in, xq.data_ptr<int16_t>(), xscale.data_ptr<float>());
-    const int16_t* xqp = xq.data_ptr<int16_t>();
-    const float* xsp = xscale.data_ptr<float>();
+    int16_t* xqp = xq.data_ptr<int16_t>();
+    float* xsp = xscale.data_ptr<float>();
+    // Rows split across threads once there are at least 256 KiB of them (an encoder's, a batch's).
+    at::parallel_for(0, rows, std::max<int64_t>(1, (int64_t{64} << 10) / in), [&](int64_t begin, int64_t end) {
+      QuantizeRowsInt16(xp + begin * in, end - begin, in, xqp + begin * in, xsp + begin);
+    });
     const int8_t* wp = w.data_ptr<int8_t>();
     at::parallel_for(0, out, grain, [&](int64_t begin, int64_t end) {
       WeightGemvInt8(xqp, xsp, rows, in, wp, sp, bp, yp, out, begin, end);

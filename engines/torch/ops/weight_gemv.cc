@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -155,6 +156,103 @@ __attribute__((target(VOX_AVX512_VNNI))) void DotInt8VnniRows(const int16_t* x, 
   }
 }
 
+// The matrix kernel: a tile of WR weight rows against N rows of x, with one int32 accumulator
+// per pair and no folding, for rows whose every partial dot fits in int32 (Int32Safe). 32
+// weights of each weight row are widened once per step and used N times; each x vector is
+// loaded once and used WR times. WR * N + WR + 1 <= 32 registers.
+constexpr int kTileWeights = 3;
+
+// Sum of the sixteen int32 lanes (wrapping; callers keep it in range). Halves are folded with
+// vpermt2d: g++ 12's extract and cast intrinsics trip -Wuninitialized.
+__attribute__((target(VOX_AVX512_VNNI))) inline int32_t HorizontalSumInt32(__m512i v) {
+  v = _mm512_add_epi32(v, _mm512_permutex2var_epi32(v, _mm512_set_epi32(7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8), v));
+  v = _mm512_add_epi32(v, _mm512_permutex2var_epi32(v, _mm512_set_epi32(3, 2, 1, 0, 7, 6, 5, 4, 3, 2, 1, 0, 7, 6, 5, 4), v));
+  v = _mm512_add_epi32(v, _mm512_permutex2var_epi32(v, _mm512_set_epi32(1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2), v));
+  v = _mm512_add_epi32(v, _mm512_permutex2var_epi32(v, _mm512_set_epi32(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1), v));
+  return _mm512_cvtsi512_si32(v);
+}
+
+// acc += pairwise products of a and b. g++ 12 compiles the intrinsic as if acc were not
+// overwritten, with a register copy before and after each one; the asm ties it.
+__attribute__((target(VOX_AVX512_VNNI))) inline void Dpwssd(__m512i& acc, __m512i a, __m512i b) {
+#if defined(__GNUC__) && !defined(__clang__)
+  asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "vm"(b));
+#else
+  acc = _mm512_dpwssd_epi32(acc, a, b);
+#endif
+}
+
+// Named accumulators (aK_R: weight row K, x row R) rather than an array: g++ keeps an array
+// of 24 vectors in memory and stores it at every step, at half the speed.
+#define VOX_TILE_ACC(r) __m512i a0##r = _mm512_setzero_si512(), a1##r = a0##r, a2##r = a0##r;
+#define VOX_TILE_ROW(r)                                                   \
+  if constexpr (N > r) {                                                  \
+    const __m512i xv = _mm512_loadu_si512(x + r * in + i);                \
+    Dpwssd(a0##r, w0, xv);                                                \
+    if constexpr (WR > 1) Dpwssd(a1##r, w1, xv);                          \
+    if constexpr (WR > 2) Dpwssd(a2##r, w2, xv);                          \
+  }
+#define VOX_TILE_SUM(r)                                                               \
+  if constexpr (N > r) {                                                              \
+    dots[r] = HorizontalSumInt32(a0##r);                                              \
+    if constexpr (WR > 1) dots[kVnniGroup + r] = HorizontalSumInt32(a1##r);           \
+    if constexpr (WR > 2) dots[2 * kVnniGroup + r] = HorizontalSumInt32(a2##r);       \
+  }
+
+template <int WR, int N>
+__attribute__((target(VOX_AVX512_VNNI))) void TileInt8Vnni(const int16_t* x, const int8_t* w, int64_t in,
+                                                            int32_t* dots) {
+  static_assert(WR >= 1 && WR <= kTileWeights && N >= 1 && N <= kVnniGroup, "tile out of range");
+  VOX_TILE_ACC(0) VOX_TILE_ACC(1) VOX_TILE_ACC(2) VOX_TILE_ACC(3)
+  VOX_TILE_ACC(4) VOX_TILE_ACC(5) VOX_TILE_ACC(6) VOX_TILE_ACC(7)
+  int64_t i = 0;
+  for (; i + 32 <= in; i += 32) {
+    const __m512i w0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)));
+    __m512i w1 = w0, w2 = w0;
+    if constexpr (WR > 1) w1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + in + i)));
+    if constexpr (WR > 2) w2 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2 * in + i)));
+    VOX_TILE_ROW(0) VOX_TILE_ROW(1) VOX_TILE_ROW(2) VOX_TILE_ROW(3)
+    VOX_TILE_ROW(4) VOX_TILE_ROW(5) VOX_TILE_ROW(6) VOX_TILE_ROW(7)
+  }
+  VOX_TILE_SUM(0) VOX_TILE_SUM(1) VOX_TILE_SUM(2) VOX_TILE_SUM(3)
+  VOX_TILE_SUM(4) VOX_TILE_SUM(5) VOX_TILE_SUM(6) VOX_TILE_SUM(7)
+  for (; i < in; ++i) {
+    for (int k = 0; k < WR; ++k) {
+      for (int r = 0; r < N; ++r) dots[k * kVnniGroup + r] += static_cast<int32_t>(w[k * in + i]) * static_cast<int32_t>(x[r * in + i]);
+    }
+  }
+}
+#undef VOX_TILE_ACC
+#undef VOX_TILE_ROW
+#undef VOX_TILE_SUM
+
+template <int WR>
+__attribute__((target(VOX_AVX512_VNNI))) void TileInt8VnniRows(const int16_t* x, const int8_t* w, int64_t in,
+                                                                int64_t n, int32_t* dots) {
+  switch (n) {
+    case 1: return TileInt8Vnni<WR, 1>(x, w, in, dots);
+    case 2: return TileInt8Vnni<WR, 2>(x, w, in, dots);
+    case 3: return TileInt8Vnni<WR, 3>(x, w, in, dots);
+    case 4: return TileInt8Vnni<WR, 4>(x, w, in, dots);
+    case 5: return TileInt8Vnni<WR, 5>(x, w, in, dots);
+    case 6: return TileInt8Vnni<WR, 6>(x, w, in, dots);
+    case 7: return TileInt8Vnni<WR, 7>(x, w, in, dots);
+    default: return TileInt8Vnni<WR, 8>(x, w, in, dots);
+  }
+}
+
+// dots[k * kVnniGroup + r] for the wr (1..kTileWeights) weight rows at w and n (1..kVnniGroup)
+// rows at x.
+__attribute__((target(VOX_AVX512_VNNI))) void TileInt8VnniAny(const int16_t* x, const int8_t* w, int64_t in,
+                                                               int64_t wr, int64_t n, int32_t* dots) {
+  static_assert(kTileWeights == 3, "TileInt8VnniAny handles 1 to 3 weight rows");
+  switch (wr) {
+    case 1: return TileInt8VnniRows<1>(x, w, in, n, dots);
+    case 2: return TileInt8VnniRows<2>(x, w, in, n, dots);
+    default: return TileInt8VnniRows<3>(x, w, in, n, dots);
+  }
+}
+
 bool HasAvx512Vnni() {
   static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512vnni");
@@ -243,30 +341,91 @@ void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, fl
   }
 }
 
+namespace {
+
+// True when every partial sum of the dots of these n rows with any int8 weight row fits in
+// int32: |sum over any subset of w[i] * x[i]| <= 127 * sum |x[i]| <= 2^31 - 1.
+bool Int32Safe(const int16_t* x, int64_t n, int64_t in) {
+  for (int64_t r = 0; r < n; ++r) {
+    int64_t sum = 0;
+    for (int64_t i = 0; i < in; ++i) sum += x[r * in + i] < 0 ? -int64_t{x[r * in + i]} : x[r * in + i];
+    if (sum * 127 > std::numeric_limits<int32_t>::max()) return false;
+  }
+  return true;
+}
+
+// y for n rows starting at r0 and one output o, from their integer dots.
+template <typename Dot>
+inline void WriteInt8(const Dot* dots, int64_t n, int64_t r0, int64_t o, const float* xscale, const float* wscale,
+                      const float* bias, float* y, int64_t out) {
+  const double ws = wscale[o];
+  const float b = bias != nullptr ? bias[o] : 0.0f;
+  for (int64_t r = 0; r < n; ++r) {
+    y[(r0 + r) * out + o] = static_cast<float>(static_cast<double>(dots[r]) * ws * xscale[r0 + r]) + b;
+  }
+}
+
+#ifdef VOX_GEMV_X86
+// Weights per block of the AVX-512 matrix kernel: a block stays in L2 while every group of
+// kVnniGroup rows of x passes over it, so the weights are read from memory once per call.
+constexpr int64_t kVnniBlockBytes = 128 << 10;
+
+__attribute__((target(VOX_AVX512_VNNI))) void WeightGemvInt8Vnni(const int16_t* xq, const float* xscale,
+                                                                  int64_t rows, int64_t in, const int8_t* w,
+                                                                  const float* wscale, const float* bias, float* y,
+                                                                  int64_t out, int64_t begin, int64_t end) {
+  std::vector<uint8_t> safe;
+  for (int64_t r0 = 0; r0 < rows; r0 += kVnniGroup) {
+    safe.push_back(Int32Safe(xq + r0 * in, std::min<int64_t>(kVnniGroup, rows - r0), in));
+  }
+  const int64_t block = std::max<int64_t>(1, kVnniBlockBytes / in / kTileWeights) * kTileWeights;
+  int32_t tile[kTileWeights * kVnniGroup];
+  int64_t dots[kVnniGroup];
+  for (int64_t b0 = begin; b0 < end; b0 += block) {
+    const int64_t b1 = std::min(end, b0 + block);
+    for (int64_t r0 = 0; r0 < rows; r0 += kVnniGroup) {
+      const int64_t n = std::min<int64_t>(kVnniGroup, rows - r0);
+      const int16_t* xs = xq + r0 * in;
+      if (safe[r0 / kVnniGroup]) {
+        for (int64_t o = b0; o < b1; o += kTileWeights) {
+          const int64_t wr = std::min<int64_t>(kTileWeights, b1 - o);
+          TileInt8VnniAny(xs, w + o * in, in, wr, n, tile);
+          for (int64_t k = 0; k < wr; ++k) {
+            WriteInt8(tile + k * kVnniGroup, n, r0, o + k, xscale, wscale, bias, y, out);
+          }
+        }
+      } else {
+        for (int64_t o = b0; o < b1; ++o) {
+          DotInt8VnniRows(xs, w + o * in, in, n, dots);
+          WriteInt8(dots, n, r0, o, xscale, wscale, bias, y, out);
+        }
+      }
+    }
+  }
+}
+#endif
+
+}  // namespace
+
 void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_t in,
                     const int8_t* w, const float* wscale, const float* bias, float* y,
                     int64_t out, int64_t begin, int64_t end, GemvKernel kernel) {
 #ifdef VOX_GEMV_X86
-  const bool vnni = kernel == GemvKernel::kBest && HasAvx512Vnni();
+  if (kernel == GemvKernel::kBest && HasAvx512Vnni()) {
+    return WeightGemvInt8Vnni(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
+  }
   const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
-  // Rows per pass over a weight row: AVX-512 has 32 registers, room for 8 rows' accumulators.
-  const int64_t group = vnni ? kVnniGroup : kGroup;
 #else
   (void)kernel;
-  const int64_t group = kGroup;
 #endif
-  int64_t dots[kVnniGroup];
+  int64_t dots[kGroup];
   for (int64_t o = begin; o < end; ++o) {
     const int8_t* wr = w + o * in;
-    const double ws = wscale[o];
-    const float b = bias != nullptr ? bias[o] : 0.0f;
-    for (int64_t r0 = 0; r0 < rows; r0 += group) {
-      const int64_t n = rows - r0 < group ? rows - r0 : group;
+    for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
+      const int64_t n = rows - r0 < kGroup ? rows - r0 : kGroup;
       const int16_t* xs = xq + r0 * in;
 #ifdef VOX_GEMV_X86
-      if (vnni) {
-        DotInt8VnniRows(xs, wr, in, n, dots);
-      } else if (avx2) {
+      if (avx2) {
         if (n == 2) {
           DotInt8Avx2<2>(xs, wr, in, dots);
         } else {
@@ -277,9 +436,7 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
       {
         for (int64_t r = 0; r < n; ++r) dots[r] = DotInt8Portable(xs + r * in, wr, in);
       }
-      for (int64_t r = 0; r < n; ++r) {
-        y[(r0 + r) * out + o] = static_cast<float>(static_cast<double>(dots[r]) * ws * xscale[r0 + r]) + b;
-      }
+      WriteInt8(dots, n, r0, o, xscale, wscale, bias, y, out);
     }
   }
 }

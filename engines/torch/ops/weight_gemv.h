@@ -7,7 +7,9 @@
 //
 // int8 weights take activations quantized per row to int16 (QuantizeRowsInt16): the dot product
 // is then an exact integer sum, so every kernel (AVX-512 VNNI, AVX2 or portable) and every split of the work
-// gives bit-identical results. bfloat16 weights take float32 activations and accumulate in
+// gives bit-identical results. With AVX-512 VNNI, groups of 8 rows whose sums provably fit in
+// int32 go through a matrix kernel (tiles of 3 weight rows x 8 rows, blocked so the weights are
+// read once per call); the rest fold int32 lanes into int64. bfloat16 weights take float32 activations and accumulate in
 // float32; their results depend on the kernel in the last bits. Either way a row's result does
 // not depend on the other rows nor on how callers split [begin, end) across threads.
 // Stateless and thread-safe: concurrent calls may write disjoint ranges of the same y.
