@@ -208,11 +208,24 @@ class Attention(nn.Module):
         return self.split(self.q_proj(flat) * self.scaling, b)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) -> Tensor:
-        """q [B,H,Sq,hd], k/v [B,H,Sk,hd], key_mask [B,Sk] (1 = real) -> out_proj(...) [B,Sq,D]"""
-        scores = torch.matmul(q, k.transpose(2, 3))
+        """q [B,H,Sq,hd], k/v [B,H,Sk,hd], key_mask [B,Sk] (1 = real) -> out_proj(...) [B,Sq,D]
+
+        One query per row on CPU (a decoder step) of 8 rows or more multiplies and sums
+        element-wise: LibTorch 1.13's bmm calls BLAS once per (row, head), and those B*H tiny
+        products took 0.9 ms per call at batch 32 (a step: 165 -> 144 ms). At 4 rows and fewer
+        bmm was the faster (batch 1: 29 against 34 ms a step; docs/benchmarks.md, "Batch
+        throughput")."""
+        one_query = q.size(2) == 1 and q.size(0) >= 8 and q.device == torch.device("cpu")
+        if one_query:
+            scores = (q * k).sum(-1).unsqueeze(2)
+        else:
+            scores = torch.matmul(q, k.transpose(2, 3))
         scores = scores.masked_fill(key_mask.eq(0).view(key_mask.size(0), 1, 1, key_mask.size(1)), neg)
         probs = torch.softmax(scores, dim=-1)
-        out = torch.matmul(probs, v)  # [B,H,Sq,hd]
+        if one_query:
+            out = (probs.transpose(2, 3) * v).sum(2, keepdim=True)
+        else:
+            out = torch.matmul(probs, v)  # [B,H,Sq,hd]
         b = out.size(0)
         out = out.transpose(1, 2).reshape(-1, self.heads * self.head_dim)
         out = self.out_proj(out)

@@ -121,6 +121,18 @@ class WeightFormatsTest(unittest.TestCase):
         int8 = teacher_forced(ref.TorchScriptModel(self.dirs["int8"]), self.ids, self.mask)
         self.assertLess(float((int8 - fp32).abs().max()), 0.05 * float(fp32.abs().max()))
 
+    def test_steps_of_8_rows_attend_like_steps_of_2(self):
+        # From 8 rows a step's attention multiplies and sums element-wise instead of bmm
+        # (export_nllb.Attention.attend): the same logits within float32 rounding (in int8, as
+        # an activation's int16 rounding may then fall the other way, ten times that).
+        for weights, tolerance in (("float32", 1e-5), ("int8", 1e-4)):
+            m = ref.TorchScriptModel(self.dirs[weights])
+            two = teacher_forced(m, self.ids, self.mask)
+            eight = teacher_forced(m, self.ids.repeat(4, 1), self.mask.repeat(4, 1))
+            for r in range(8):
+                self.assertLess(float((eight[:, r] - two[:, r % 2]).abs().max()),
+                                tolerance * float(two.abs().max()), (weights, r))
+
     def test_operator_takes_any_leading_shape_and_rows_alone_equal_rows_together(self):
         x = torch.randn(3, 5, 64)
         w, s = export_nllb.quantize_int8(torch.randn(48, 64))
