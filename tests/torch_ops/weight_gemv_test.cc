@@ -189,6 +189,44 @@ TEST(QuantizeRowsInt16Test, ScalesEachRowToItsLargestValue) {
   EXPECT_TRUE(std::isnan(scale[2]));  // NaN in, NaN out
 }
 
+TEST(QuantizeRowsInt16Test, EveryKernelGivesTheDocumentedBits) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t in : {1, 7, 8, 15, 16, 17, 31, 100, 1024, 1025}) {
+    // Row 0: normal values; row 1: max 32767 so that x * inv = x exactly, with halves (ties
+    // round to even); row 2: an Inf where the SIMD loop reads it; row 3: all zero.
+    std::vector<float> x(4 * in, 0.0f);
+    for (int64_t i = 0; i < in; ++i) {
+      x[i] = normal(rng);
+      x[in + i] = i == 0 ? 32767.0f : static_cast<float>(i % 64) - 31.5f;
+      x[2 * in + i] = normal(rng);
+    }
+    x[2 * in + in / 2] = std::numeric_limits<float>::infinity();
+    std::vector<int16_t> want(x.size());
+    std::vector<float> want_scale(4);
+    for (int64_t r = 0; r < 4; ++r) {
+      float m = 0;
+      for (int64_t i = 0; i < in; ++i) m = std::max(m, std::fabs(x[r * in + i]));
+      const bool zero = m == 0 || std::isinf(m);
+      want_scale[r] = m == 0 ? 1.0f : std::isinf(m) ? std::numeric_limits<float>::quiet_NaN() : m / 32767.0f;
+      for (int64_t i = 0; i < in; ++i) {
+        want[r * in + i] = zero ? 0 : static_cast<int16_t>(std::nearbyint(
+            std::min(32767.0f, std::max(-32767.0f, x[r * in + i] * (32767.0f / m)))));
+      }
+    }
+    for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx2, GemvKernel::kPortable}) {
+      std::vector<int16_t> q(x.size(), -1);
+      std::vector<float> scale(4);
+      QuantizeRowsInt16(x.data(), 4, in, q.data(), scale.data(), kernel);
+      EXPECT_EQ(q, want) << "in=" << in << " kernel " << static_cast<int>(kernel);
+      for (int r = 0; r < 4; ++r) {
+        EXPECT_TRUE(SameBits(scale[r], want_scale[r]) || (std::isnan(scale[r]) && std::isnan(want_scale[r])))
+            << "in=" << in << " row " << r;
+      }
+    }
+  }
+}
+
 TEST(WeightGemvBf16Test, MatchesTheFloatProductOnEveryKernel) {
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.0f, 1.0f);

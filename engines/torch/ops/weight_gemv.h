@@ -24,7 +24,9 @@ enum class GemvKernel { kBest, kAvx2, kPortable };
 
 // x [rows, in] float32 -> xq [rows, in] int16 and xscale [rows], with x ~= xq * xscale:
 // xscale = max|x[r, :]| / 32767 (1 for an all-zero row), xq rounded to nearest (even).
-void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, float* xscale);
+// Every kernel gives the same bits.
+void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, float* xscale,
+                       GemvKernel kernel = GemvKernel::kBest);
 
 // w: [out, in] int8, row-major; wscale: [out]; bias: [out] or nullptr.
 // y = float(double(dot_int) * wscale[o] * xscale[r]) + bias[o].
