@@ -20,7 +20,11 @@ for _ in $(seq 1 3000); do
   sleep 0.1
 done
 [ -n "$ADDR" ] || { echo "voxd_memory: voxd did not start" >&2; exit 1; }
-mem() { awk -v when="$1" '/VmHWM|VmRSS/ {v[$1] = $2} END {printf "%s: VmHWM %.0f MB, VmRSS %.0f MB\n", when, v["VmHWM:"] / 1024, v["VmRSS:"] / 1024}' "/proc/$PID/status"; }
+mem() {
+  awk -v when="$1" '/VmHWM|VmRSS|RssAnon|RssFile/ {v[$1] = $2} END {
+    printf "%s: VmHWM %.0f MB, VmRSS %.0f MB (anonymous %.0f MB, files %.0f MB)\n", when,
+      v["VmHWM:"] / 1024, v["VmRSS:"] / 1024, v["RssAnon:"] / 1024, v["RssFile:"] / 1024}' "/proc/$PID/status"
+}
 mem "serving"
 DATA='{"texts": ["The weather is nice today, so we are going to the park with the children."], "sourceLanguage": "eng_Latn", "targetLanguage": "spa_Latn", "options": {"maxLength": 20, "fixedLength": true}}'
 "$BUILD/bench/voxbench" --server "$ADDR" --call translate --concurrency "$CALLS" --total "$CALLS" \
