@@ -27,6 +27,7 @@ ModelLoaders DefaultModelLoaders() {
                                           const EngineOptions& options)
       -> absl::StatusOr<std::unique_ptr<TranslationEngine>> {
     auto engine = NllbEngine::Load(name, std::move(manifest), options);
+    ReleaseFreeMemory();  // what loading freed
     if (!engine.ok()) return engine.status();
     return std::unique_ptr<TranslationEngine>(std::move(*engine));
   };
@@ -35,6 +36,7 @@ ModelLoaders DefaultModelLoaders() {
                                  const EngineOptions& options)
       -> absl::StatusOr<std::unique_ptr<SpeechEngine>> {
     auto engine = XttsEngine::Load(name, std::move(manifest), options);
+    ReleaseFreeMemory();
     if (!engine.ok()) return engine.status();
     return std::unique_ptr<SpeechEngine>(std::move(*engine));
   };

@@ -187,9 +187,10 @@ void XttsStepper::Leave(uint64_t id) {
   if (it == seqs_.end()) return;
   FreeSlot(it->second.get());
   seqs_.erase(it);
-  if (seqs_.empty()) {  // idle: give the caches' memory back
+  if (seqs_.empty()) {  // idle: give the caches' memory back, and what malloc kept of the steps'
     kv_ = c10::List<torch::Tensor>();
     slot_used_.clear();
+    ReleaseFreeMemory();
   }
 }
 

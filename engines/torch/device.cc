@@ -223,10 +223,10 @@ void SetStartupEnvironment(char** argv) {
 #endif
 }
 
-void ReturnLargeFreedBlocks() {
+void KeepStepBuffersInHeap() {
 #ifdef __GLIBC__
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr) return;
-  ::mallopt(M_MMAP_THRESHOLD, 64 << 10);
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) ::mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  if (std::getenv("MALLOC_TRIM_THRESHOLD_") == nullptr) ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
 }
 
@@ -234,7 +234,13 @@ void ReturnLargeFreedBlocks() {
 
 void PrepareProcessForModels(char** argv) {
   SetStartupEnvironment(argv);
-  ReturnLargeFreedBlocks();
+  KeepStepBuffersInHeap();
+}
+
+void ReleaseFreeMemory() {
+#ifdef __GLIBC__
+  ::malloc_trim(0);
+#endif
 }
 
 absl::StatusOr<std::shared_ptr<torch::jit::Module>> LoadTorchModule(

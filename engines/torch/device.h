@@ -79,15 +79,22 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
 //    ran barely faster than 1 (docs/benchmarks.md, "Threads"). libgomp reads the variable once,
 //    when it is loaded (before main), so when it is unset the process re-executes itself once with
 //    it set. Linux only (/proc/self/exe); if the re-execution fails, nothing changes.
-// 2. glibc's malloc hands blocks of 64 KiB and more back to the system when they are freed
-//    (a fixed M_MMAP_THRESHOLD). By default the threshold grows as large blocks are freed, and a
-//    batch's buffers then stay in the heap: voxd's RSS stayed 520 MB higher after one batch of 32 int8
-//    translations (docs/benchmarks.md, "Translation with int8 weights"). glibc only.
-// 3. Those blocks come back in transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1,
+// 2. glibc's malloc keeps freed blocks under 4 MiB in its heap, and up to 256 MiB free at its
+//    top (fixed M_MMAP_THRESHOLD and M_TRIM_THRESHOLD), so a decoder step reuses the last
+//    step's buffers instead of mapping and zeroing new ones: a 32-call int8 batch through voxd
+//    ran at 113-126 tokens/s against 91-101 with every block over 64 KiB mapped afresh, for a
+//    peak 3-7 % higher (docs/benchmarks.md, "Batch throughput"). Engines give the free memory
+//    back with ReleaseFreeMemory when they go idle. glibc only.
+// 3. Blocks that are mapped come in transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1,
 //    read at start like OMP_WAIT_POLICY): first touching a fresh 33 MB buffer in 4 KiB pages
 //    took 11 ms, in 2 MiB pages 3 ms (docs/benchmarks.md, "Batch throughput"). glibc only.
-// A value the user set (OMP_WAIT_POLICY, MALLOC_MMAP_THRESHOLD_, glibc.malloc.hugetlb) is kept.
+// A value the user set (OMP_WAIT_POLICY, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_,
+// glibc.malloc.hugetlb) is kept.
 void PrepareProcessForModels(char** argv);
+
+// Hands the free memory malloc keeps (item 2 above) back to the system. Costs a walk of the
+// heap: call it when a model's work drains and after loading, not per step. Thread-safe.
+void ReleaseFreeMemory();
 
 // Loads a TorchScript file onto `device`, in eval mode. A shared_ptr so that code without
 // LibTorch's headers can hold and release it (its deleter is bound here). FAILED_PRECONDITION naming the path

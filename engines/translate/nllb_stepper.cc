@@ -10,6 +10,7 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include "engines/torch/device.h"
 #include "engines/translate/beam_search.h"
 #include "engines/translate/nllb_model.h"
 
@@ -197,6 +198,7 @@ class NllbStepper final : public TranslationStepper {
     if (it == seqs_.end()) return;
     if (it->second.state == State::kRunning) RemoveRows(id);
     seqs_.erase(id);
+    if (seqs_.empty()) ReleaseFreeMemory();  // idle: what malloc kept of the steps' buffers
   }
 
   int size() const override { return static_cast<int>(seqs_.size()); }

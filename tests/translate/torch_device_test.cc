@@ -1,8 +1,17 @@
 // vox_torch: device and dtype parsing, thread settings.
 #include "engines/torch/device.h"
 
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#include <unistd.h>
+#endif
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -111,6 +120,31 @@ TEST(TorchDeviceTest, ExceptionsBecomeInternalStatusWithoutBacktrace) {
   EXPECT_THAT(s.message(), AllOf(HasSubstr("doing a thing"), HasSubstr("a LibTorch failure")));
   EXPECT_THAT(std::string(s.message()), ::testing::Not(HasSubstr("\n")));
 }
+
+#ifdef __GLIBC__
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * ::sysconf(_SC_PAGESIZE);
+}
+
+TEST(TorchDeviceTest, ReleaseFreeMemoryHandsWhatMallocKeptBack) {
+  // The thresholds PrepareProcessForModels sets: freed 1 MiB blocks stay in the heap.
+  ::mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  constexpr int kBlocks = 64;
+  std::vector<char*> blocks;
+  for (int i = 0; i < kBlocks; ++i) {
+    blocks.push_back(static_cast<char*>(std::malloc(1 << 20)));
+    std::memset(blocks.back(), 1, 1 << 20);
+  }
+  for (char* block : blocks) std::free(block);
+  const int64_t kept = ResidentBytes();
+  ReleaseFreeMemory();
+  EXPECT_GT(kept - ResidentBytes(), int64_t{kBlocks / 2} << 20);
+}
+#endif
 
 }  // namespace
 }  // namespace vox
