@@ -162,10 +162,6 @@ __attribute__((target(VOX_AVX512_VNNI))) void DotInt8VnniRows(const int16_t* x, 
 // loaded once and used WR times. WR * N + WR + 1 <= 32 registers.
 constexpr int kTileWeights = 3;
 
-// out[r] = the sum of v_r's sixteen int32 lanes, for r < N (wrapping; callers keep it in
-// range). A transposing tree: each level adds the two halves of pairs of vectors picked with
-// vpermt2d (24 instructions for 8 sums, against 8 each one by one). g++ 12's extract, cast and
-// shuffle intrinsics would trip -Wuninitialized.
 // The lanes lo picks from (a, b) plus those hi picks.
 __attribute__((target(VOX_AVX512_VNNI))) inline __m512i FoldLanes(__m512i a, __m512i b, const int32_t* lo,
                                                                  const int32_t* hi) {
@@ -173,6 +169,10 @@ __attribute__((target(VOX_AVX512_VNNI))) inline __m512i FoldLanes(__m512i a, __m
                           _mm512_permutex2var_epi32(a, _mm512_load_si512(hi), b));
 }
 
+// out[r] = the sum of v_r's sixteen int32 lanes, for r < N (wrapping; callers keep it in
+// range). A transposing tree: each level adds the two halves of pairs of vectors picked with
+// vpermt2d (24 instructions for 8 sums, against 8 each one by one). g++ 12's extract, cast and
+// shuffle intrinsics would trip -Wuninitialized.
 template <int N>
 __attribute__((target(VOX_AVX512_VNNI))) inline void SumLanes(__m512i v0, __m512i v1, __m512i v2, __m512i v3,
                                                               __m512i v4, __m512i v5, __m512i v6, __m512i v7,
