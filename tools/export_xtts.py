@@ -145,8 +145,18 @@ class Conv1D(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_out))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Up to 4 rows on CPU (a GPT step) go through addmv per row, on the weight's transposed
+        view: OpenBLAS's GEMM packs the whole [in, out] weight into its own layout at every call,
+        and that copy (sgemm_itcopy) was 39 % of a v2-dims synthesis (docs/benchmarks.md,
+        "Speech: the GPT step's GEMM")."""
         shape = x.shape[:-1] + (self.weight.shape[1],)
-        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(shape)
+        rows = x.reshape(-1, x.shape[-1])
+        if rows.size(0) <= 4 and not rows.is_cuda:
+            out: List[Tensor] = []
+            for r in range(rows.size(0)):
+                out.append(torch.addmv(self.bias, self.weight.t(), rows[r]))
+            return torch.stack(out).view(shape)
+        return torch.addmm(self.bias, rows, self.weight).view(shape)
 
 
 def gelu_new(x: Tensor) -> Tensor:
