@@ -3,18 +3,17 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #ifdef __GLIBC__
 #include <malloc.h>
-#include <unistd.h>
 #endif
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/resident_memory.h"
 
 namespace vox {
 namespace {
@@ -122,13 +121,6 @@ TEST(TorchDeviceTest, ExceptionsBecomeInternalStatusWithoutBacktrace) {
 }
 
 #ifdef __GLIBC__
-int64_t ResidentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * ::sysconf(_SC_PAGESIZE);
-}
-
 TEST(TorchDeviceTest, ReleaseFreeMemoryHandsWhatMallocKeptBack) {
   // The thresholds PrepareProcessForModels sets: freed 1 MiB blocks stay in the heap.
   ::mallopt(M_MMAP_THRESHOLD, 4 << 20);
@@ -140,9 +132,10 @@ TEST(TorchDeviceTest, ReleaseFreeMemoryHandsWhatMallocKeptBack) {
     std::memset(blocks.back(), 1, 1 << 20);
   }
   for (char* block : blocks) std::free(block);
-  const int64_t kept = ResidentBytes();
+  const int64_t kept = testing::ResidentBytes();
+  ASSERT_GT(kept, 0);
   ReleaseFreeMemory();
-  EXPECT_GT(kept - ResidentBytes(), int64_t{kBlocks / 2} << 20);
+  EXPECT_GT(kept - testing::ResidentBytes(), int64_t{kBlocks / 2} << 20);
 }
 #endif
 
