@@ -40,6 +40,7 @@ from torch import Tensor, nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nllb_languages import FAIRSEQ_LANGUAGE_CODES  # noqa: E402
 import vox_ops  # noqa: E402
+from torchscript_linear import linear_rows  # noqa: E402
 
 EXPORTER_NAME = "export_nllb.py"
 EXPORTER_VERSION = 1
@@ -62,24 +63,6 @@ class ExportError(Exception):
 # model.encoder.layers.N.self_attn.q_proj.weight, ...).
 
 
-def _linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-    """x [N, in] -> [N, out]. Up to 4 rows on CPU go through mv (BLAS gemv), one per row: with
-    OpenBLAS a one-row `linear` (gemm) of the 256206 x 1024 output projection took 154 ms and
-    `mv` 49 ms, and for 2-4 rows per-row mv still beat gemm by 1.3-3x on every decoder weight
-    shape (measured here, 2 threads). Each row is then also computed exactly as it would be
-    alone. Larger inputs (the encoder, big batches) and CUDA use `linear`."""
-    rows = x.size(0)
-    if rows == 1 or (rows <= 4 and not x.is_cuda):
-        out: List[Tensor] = []
-        for r in range(rows):
-            if bias is None:
-                out.append(torch.mv(weight, x[r]))
-            else:
-                out.append(torch.addmv(bias, weight, x[r]))
-        return torch.stack(out)
-    return F.linear(x, weight, bias)
-
-
 # Own minimal Linear / LayerNorm / Embedding holders: torch.nn's carry `__constants__` that
 # TorchScript emits in hash-set order, which made model.ts differ byte-wise between runs.
 
@@ -90,7 +73,7 @@ class Linear(nn.Module):
         self.bias = nn.Parameter(torch.empty(out_features, device=device), requires_grad=False) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        return _linear(x, self.weight, self.bias)
+        return linear_rows(x, self.weight, self.bias)
 
 
 # Compressed weights (--weights int8 | bfloat16): linears and the tied embedding run
@@ -148,7 +131,7 @@ class Embedding(nn.Module):
         return F.embedding(ids, self.weight)
 
     def project(self, x: Tensor) -> Tensor:
-        return _linear(x, self.weight, None)
+        return linear_rows(x, self.weight, None)
 
 
 class Int8Embedding(nn.Module):

@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torchscript_linear import linear_rows  # noqa: E402
+
 EXPORTER_VERSION = 2  # 2: model.ts has step_slots
 
 # XTTS code -> NLLB code; must equal the XTTS column of engines/core/languages.cc
@@ -145,18 +148,9 @@ class Conv1D(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_out))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Up to 4 rows on CPU (a GPT step) go through addmv per row, on the weight's transposed
-        view: OpenBLAS's GEMM packs the whole [in, out] weight into its own layout at every call,
-        and that copy (sgemm_itcopy) was 39 % of a v2-dims synthesis (docs/benchmarks.md,
-        "Speech: the GPT step's GEMM")."""
+        """A GPT step's few rows go through gemv on the weight's transposed view (linear_rows)."""
         shape = x.shape[:-1] + (self.weight.shape[1],)
-        rows = x.reshape(-1, x.shape[-1])
-        if rows.size(0) <= 4 and not rows.is_cuda:
-            out: List[Tensor] = []
-            for r in range(rows.size(0)):
-                out.append(torch.addmv(self.bias, self.weight.t(), rows[r]))
-            return torch.stack(out).view(shape)
-        return torch.addmm(self.bias, rows, self.weight).view(shape)
+        return linear_rows(x.reshape(-1, x.shape[-1]), self.weight.t(), self.bias).view(shape)
 
 
 def gelu_new(x: Tensor) -> Tensor:

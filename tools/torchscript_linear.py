@@ -1,0 +1,28 @@
+"""The linear product both exporters script into their models (tools/export_nllb.py,
+tools/export_xtts.py): few rows on CPU through BLAS gemv, one per row."""
+from typing import List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def linear_rows(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    """x [N, in], weight [out, in] (any strides: a transposed view is read in place) -> [N, out].
+    Up to 4 rows on CPU go through mv (BLAS gemv), one per row: with OpenBLAS a one-row `linear`
+    (gemm) of NLLB's 256206 x 1024 output projection took 154 ms and `mv` 49 ms, for 2-4 rows
+    per-row mv still beat gemm by 1.3-3x on every NLLB decoder weight shape (measured here, 2
+    threads), and on XTTS's GPT-2 weights gemm packed the whole weight at every call (39 % of a
+    synthesis; docs/benchmarks.md, "Speech: the GPT step's GEMM"). Each row is then also computed
+    exactly as it would be alone. Larger inputs (an encoder, a prefix, big batches) and CUDA use
+    `linear`."""
+    rows = x.size(0)
+    if rows == 1 or (rows <= 4 and not x.is_cuda):
+        out: List[Tensor] = []
+        for r in range(rows):
+            if bias is None:
+                out.append(torch.mv(weight, x[r]))
+            else:
+                out.append(torch.addmv(bias, weight, x[r]))
+        return torch.stack(out)
+    return F.linear(x, weight, bias)
