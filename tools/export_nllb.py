@@ -11,7 +11,8 @@ safetensors is preferred when both are present), sentencepiece.bpe.model, and op
 special_tokens_map.json / tokenizer_config.json (their `additional_special_tokens` give the
 language codes; without them the built-in FAIRSEQ_LANGUAGE_CODES list is used).
 
-MODEL_DIR receives model.ts (one TorchScript module: encode / cross_kv / decode_step, see
+MODEL_DIR receives model.ts (one TorchScript module: encode / cross_kv / decode_step /
+decode_slots, see
 docs/model-format.md), sentencepiece.bpe.model and manifest.json. Nothing is downloaded.
 
 How it reads the checkpoint: the modules below are built on the `meta` device (no memory), and
@@ -43,7 +44,7 @@ import vox_ops  # noqa: E402
 from torchscript_linear import linear_rows  # noqa: E402
 
 EXPORTER_NAME = "export_nllb.py"
-EXPORTER_VERSION = 1
+EXPORTER_VERSION = 2
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 COMPRESSED_WEIGHTS = ("int8", "bfloat16")
@@ -259,6 +260,15 @@ class DecoderLayer(nn.Module):
         """As EncoderLayer.ffn."""
         return self.fc2(torch.relu_(self.fc1(x.reshape(-1, x.size(2))))).view(x.size(0), -1, x.size(2))
 
+    def step(self, x: Tensor, h: Tensor, k: Tensor, v: Tensor, self_mask: Tensor, cross_k: Tensor,
+             cross_v: Tensor, encoder_mask: Tensor, neg: float) -> Tensor:
+        """The layer's decoder step once its self-attention keys and values are in place: `h` is
+        self_attn_layer_norm(x), k/v what its query attends to under self_mask."""
+        x = x + self.self_attn.attend(self.self_attn.query(h), k, v, self_mask, neg)
+        h = self.encoder_attn_layer_norm(x)
+        x = x + self.encoder_attn.attend(self.encoder_attn.query(h), cross_k, cross_v, encoder_mask, neg)
+        return x + self.ffn(self.final_layer_norm(x))
+
 
 class Stack(nn.Module):
     def __init__(self, layers: List[nn.Module], d: int, device=None):
@@ -329,6 +339,10 @@ class NllbModel(nn.Module):
             out.append(v)
         return out
 
+    def _logits(self, x: Tensor) -> Tensor:
+        x = self.model.decoder.layer_norm(x)
+        return self.model.shared.project(x.reshape(-1, self.d_model)).float()
+
     @torch.jit.export
     def decode_step(self, input_ids: Tensor, positions: Tensor, self_kv: List[Tensor], self_mask: Tensor,
                     cross_kv: List[Tensor], encoder_mask: Tensor) -> Tuple[Tensor, List[Tensor]]:
@@ -342,16 +356,39 @@ class NllbModel(nn.Module):
             v = torch.cat([self_kv[2 * i + 1], v], dim=2)
             new_kv.append(k)
             new_kv.append(v)
-            x = x + layer.self_attn.attend(layer.self_attn.query(h), k, v, self_mask, self.neg)
-            h = layer.encoder_attn_layer_norm(x)
-            x = x + layer.encoder_attn.attend(layer.encoder_attn.query(h), cross_kv[2 * i],
-                                              cross_kv[2 * i + 1], encoder_mask, self.neg)
-            h = layer.final_layer_norm(x)
-            x = x + layer.ffn(h)
+            x = layer.step(x, h, k, v, self_mask, cross_kv[2 * i], cross_kv[2 * i + 1], encoder_mask, self.neg)
             i += 1
-        x = self.model.decoder.layer_norm(x)
-        logits = self.model.shared.project(x.reshape(-1, self.d_model))
-        return logits.float(), new_kv
+        return self._logits(x), new_kv
+
+    @torch.jit.export
+    def decode_slots(self, input_ids: Tensor, cache_lens: Tensor, length: int, self_kv: List[Tensor],
+                     rows: Optional[Tensor], cross_kv: List[Tensor], encoder_mask: Tensor) -> Tensor:
+        """One decoder step over caches preallocated by the caller and written in place: row b's
+        token sits at column cache_lens[b] of its cache row (its position is 2 + cache_lens[b]),
+        and it attends to columns 0..cache_lens[b]; `length` > max(cache_lens) bounds the columns
+        read. Cache row of batch row b: rows[b], or b when rows is None (then no cache is copied:
+        pass views holding exactly the batch's rows)."""
+        b = input_ids.size(0)
+        x = self._embed(input_ids, (cache_lens + 2).view(b, 1))
+        index = torch.arange(b, device=input_ids.device) if rows is None else rows
+        self_mask = (torch.arange(length, device=input_ids.device).unsqueeze(0) <= cache_lens.unsqueeze(1)).long()
+        if rows is not None:
+            encoder_mask = encoder_mask.index_select(0, rows)
+        i = 0
+        for layer in self.model.decoder.layers:
+            h = layer.self_attn_layer_norm(x)
+            k, v = layer.self_attn.project_kv(h)
+            k_cache, v_cache = self_kv[2 * i], self_kv[2 * i + 1]
+            k_cache[index, :, cache_lens] = k[:, :, 0]
+            v_cache[index, :, cache_lens] = v[:, :, 0]
+            keys, values = k_cache.narrow(2, 0, length), v_cache.narrow(2, 0, length)
+            cross_k, cross_v = cross_kv[2 * i], cross_kv[2 * i + 1]
+            if rows is not None:
+                keys, values = keys.index_select(0, rows), values.index_select(0, rows)
+                cross_k, cross_v = cross_k.index_select(0, rows), cross_v.index_select(0, rows)
+            x = layer.step(x, h, keys, values, self_mask, cross_k, cross_v, encoder_mask, self.neg)
+            i += 1
+        return self._logits(x)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         return self.encode(input_ids, attention_mask)

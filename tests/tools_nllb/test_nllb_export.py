@@ -397,6 +397,52 @@ class ExportTest(unittest.TestCase):
             lb, kv = ts.decode_step(torch.tensor([[tok]]), torch.tensor([[2 + t]]), kv, m, cross, smask)
         self.assertLess(float((la - lb).abs().max()), 1e-5)
 
+    def test_decode_slots_equals_decode_step_in_any_cache_row_and_at_any_age(self):
+        """decode_slots over caches written in place gives decode_step's logits (to float rounding:
+        BLAS may sum a longer masked row in another order) through a
+        row index into a larger cache holding random leftovers, and over views whose rows are of
+        different ages (one row held for two steps while the other goes on)."""
+        ts = torch.jit.load(os.path.join(self.model_dir, "model.ts"))
+        texts = [("The children are playing football in the garden.", "eng_Latn"), ("Bonjour", "fra_Latn")]
+        srcs = [self.tok.encode(t, lang) for t, lang in texts]
+        width = max(len(s) for s in srcs)
+        ids = torch.full((2, width), 1, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, s in enumerate(srcs):
+            ids[i, :len(s)], mask[i, :len(s)] = torch.tensor(s), 1
+        cross = ts.cross_kv(ts.encode(ids, mask))
+        heads, hd = cross[0].size(1), cross[0].size(3)
+        kv = [torch.zeros(2, heads, 0, hd) for _ in cross]
+        forced = [[2, 2], [self.tok.lang_id("spa_Latn"), self.tok.lang_id("deu_Latn")], [57, 58], [200, 13], [99, 2]]
+        expected = []
+        for t, tok in enumerate(forced):
+            logits, kv = ts.decode_step(torch.tensor(tok).view(2, 1), torch.full((2, 1), 2 + t), kv,
+                                        torch.ones(2, t + 1, dtype=torch.long), cross, mask)
+            expected.append(logits)
+        torch.manual_seed(0)
+        capacity = 8
+        caches = [torch.randn(4, heads, capacity, hd) for _ in cross]
+        rows = torch.tensor([3, 1])
+        big_cross = [torch.randn(4, heads, width, hd) for _ in cross]
+        big_mask = torch.zeros(4, width, dtype=torch.long)
+        for c, b in zip(cross, big_cross):
+            b[rows] = c
+        big_mask[rows] = mask
+        for t, tok in enumerate(forced):
+            logits = ts.decode_slots(torch.tensor(tok).view(2, 1), torch.full((2,), t), t + 1, caches, rows,
+                                     big_cross, big_mask)
+            self.assertLess(float((logits - expected[t]).abs().max()), 1e-5, f"step {t} through a row index")
+        caches = [torch.randn(2, heads, capacity, hd) for _ in cross]
+        age = [0, 0]
+        for live in [(1, 1), (1, 0), (1, 0), (1, 1), (1, 1), (0, 1), (0, 1)]:
+            tok = torch.tensor([forced[min(age[0], 4)][0], forced[min(age[1], 4)][1]]).view(2, 1)
+            logits = ts.decode_slots(tok, torch.tensor(age), max(age) + 1, caches, None, cross, mask)
+            for r in range(2):
+                if live[r] and age[r] < len(forced):
+                    self.assertLess(float((logits[r] - expected[age[r]][r]).abs().max()), 1e-5, f"row {r} at {age[r]}")
+                    age[r] += 1
+        self.assertEqual(age, [5, 5])
+
     def test_bfloat16_export_loads_and_runs(self):
         out, m = export(self.ckpt, "bf16", "bfloat16")
         self.assertEqual(m["dtype"], "bfloat16")
