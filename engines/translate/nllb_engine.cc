@@ -92,12 +92,18 @@ absl::StatusOr<std::vector<std::vector<float>>> NllbEngine::FirstStepLogits(
   std::vector<std::vector<float>> out;
   absl::Status status = CatchTorchErrors(absl::StrCat(model_->info.name, ": logits"), [&] {
     c10::InferenceMode guard;
-    NllbModel::DecodeRows rows = model_->Encode(*sources);
-    auto logits = model_->Prefix(rows, *tgt, nullptr);
-    if (!logits.ok()) return logits.status();
-    const int64_t vocab = logits->size(1);
-    const float* data = logits->data_ptr<float>();
-    for (int64_t r = 0; r < logits->size(0); ++r) {
+    NllbModel::Encoded encoded = model_->Encode(*sources);
+    const int64_t n = static_cast<int64_t>(sources->size());
+    const int64_t s = encoded.mask.size(1);
+    NllbModel::Slots slots;
+    NllbModel::AdoptSources(slots, std::move(encoded));
+    model_->Reserve(slots, n, 2, s);
+    model_->Step(slots, std::vector<int64_t>(n, model_->decoder_start), std::vector<int64_t>(n, 0), s, 0, {});
+    const torch::Tensor logits =
+        model_->Step(slots, std::vector<int64_t>(n, *tgt), std::vector<int64_t>(n, 1), s, 0, {});
+    const int64_t vocab = logits.size(1);
+    const float* data = logits.data_ptr<float>();
+    for (int64_t r = 0; r < logits.size(0); ++r) {
       out.emplace_back(data + r * vocab, data + (r + 1) * vocab);
     }
     return absl::OkStatus();

@@ -19,7 +19,8 @@ struct NllbModel;  // engines/translate/nllb_model.h
 
 // NLLB-200 (M2M100 architecture) exported by tools/export_nllb.py (docs/model-format.md):
 // SentencePiece tokenization with the fairseq offset, a batched encoder, and a decoder loop in
-// C++ over the TorchScript `decode_step` with a KV cache (greedy, beam search, fixed length).
+// C++ over the TorchScript `decode_slots` with a preallocated KV cache written in place (greedy,
+// beam search, fixed length).
 //
 // Ownership and threads: the loaded model (TorchScript module, tokenizer, manifest) is immutable
 // after Load and shared, through a shared_ptr, by the engine and its replicas (NewReplica); each
@@ -57,40 +58,39 @@ class NllbEngine : public TranslationEngine {
                                                            const StopCheck& stop) override;
 
   // Continuous batching over this engine's decoder (docs/engines.md, "NLLB"): texts join at a
-  // Step() boundary, every Step() runs one decode_step over the running rows, and a sequence
+  // Step() boundary, every Step() runs one decode_slots over the running rows, and a sequence
   // leaves the step it finishes. Results equal Translate() of each text alone (ids identical,
   // logits within float rounding), greedy and beam search alike.
   //  - Join() tokenizes and checks the text (INVALID_ARGUMENT as Validate; ALREADY_EXISTS for a
   //    joined id) and records it as pending; nothing runs on the model.
   //  - Step(active): the running sequences in `active` take one decoder step together (one
-  //    decode_step call). Running sequences not in `active` (paused, held) keep their state:
-  //    either their rows ride along with the new cache column masked out and their logits
-  //    ignored, or only the listed rows run (see HeldRows below); positions and tokens of held
-  //    rows never move, so their results are as if they had not been stepped.
-  //    The pending sequences in `active` are encoded as one encoder batch, run their forced
-  //    prefix (decoder start, target language) and choose their first token in that same
-  //    Step(), then merge into the running rows (self caches padded on the left of T, sources
-  //    on the right of S, padding masked). Pending sequences not in `active` stay pending.
+  //    decode_slots call). Running sequences not in `active` (paused, held) keep their state:
+  //    either their rows ride along, writing only past their length, with their logits
+  //    ignored, or only the listed rows run (see HeldRows below); their lengths and tokens
+  //    never move, so their results are as if they had not been stepped.
+  //    The pending sequences in `active` are encoded as one encoder batch into cache rows past
+  //    the running ones, run their forced prefix (decoder start, target language) and choose
+  //    their first token in that same Step(); nothing else moves.
   //  - Beam search (beam_size k) keeps k rows per sequence and updates its beams per sequence,
   //    as Translate does; fixed_length and max_length end a sequence exactly as in Translate.
   //  - A torch error fails the sequences of that Step() (their result status; they must still
   //    be Leave()d); the others keep their state. Unknown ids get NOT_FOUND; a finished or
   //    failed id listed again gets its final result again.
-  // Cost per Step(): one decode_step over the running rows (held ones too when masked), the self
-  // caches' copy that decode_step's concatenation makes anyway, plus, in a step where
-  // sequences join, one encoder + cross_kv call and two decode_steps over the joining rows and
-  // one copy of the running caches to merge them; a step where rows leave re-selects the
-  // remaining rows (one copy) and drops cache columns no row uses any more.
+  // Cost per Step(): one decode_slots over the running rows (held ones too when riding along)
+  // writing one cache column per row in place, plus, in a step where sequences join, one
+  // encoder + cross_kv call and two decode_slots over the joining rows; a sequence that leaves
+  // has the last sequence's rows (or the rows after its own) copied into its rows, so the
+  // running rows stay dense. The caches grow by half when full and are freed when none runs.
   // Borrows the engine (must not outlive it); not thread-safe, like the engine.
   std::unique_ptr<TranslationStepper> NewStepper() override;
   // Another engine over the same loaded model (shares it; nothing is copied or re-read).
   absl::StatusOr<std::unique_ptr<TranslationEngine>> NewReplica() const override;
 
   // How a stepper's Step() treats running sequences it does not list (held, paused):
-  // kMask runs their rows along with a masked new column (no copies; their share of the step's
-  // compute is wasted), kSelect runs only the listed rows (copies the listed rows' caches out
-  // and back each step), kAuto (NewStepper()'s choice) masks while held rows are fewer than the
-  // listed ones and selects otherwise. Results are the same either way; only the cost differs
+  // kMask runs their rows along, each writing past its length (no copies; their share of the
+  // step's compute is wasted), kSelect runs only the listed rows (gathers their caches each
+  // step; new columns are written in place), kAuto (NewStepper()'s choice) rides along while
+  // held rows are fewer than the listed ones and selects otherwise. Results are the same either way; only the cost differs
   // (docs/engines.md).
   enum class HeldRows { kAuto, kMask, kSelect };
   std::unique_ptr<TranslationStepper> NewStepper(HeldRows held);

@@ -1,5 +1,7 @@
 #include "engines/translate/nllb_model.h"
 
+#include <cmath>
+#include <cstdlib>
 #include <utility>
 
 #include "engines/core/manifest_fields.h"
@@ -65,11 +67,12 @@ absl::StatusOr<std::unique_ptr<NllbModel>> NllbModel::Load(const std::string& na
   if (!module.ok()) return module.status();
   model->module = *std::move(module);
   absl::Status status = CatchTorchErrors(absl::StrCat(m.Path("model.ts"), ": check"), [&] {
-    for (const char* method : {"encode", "cross_kv", "decode_step"}) {
+    for (const char* method : {"encode", "cross_kv", "decode_slots"}) {
       if (!model->module->find_method(method)) {
         return absl::FailedPreconditionError(absl::StrCat(
             m.Path("model.ts"), ": method '", method,
-            "' missing (not an NLLB export of this version; see docs/model-format.md)"));
+            "' missing (exported by export_nllb.py before version 2, or not an NLLB export: export "
+            "the checkpoint again; see docs/model-format.md)"));
       }
     }
     if (model->dtype != *exported) {
@@ -98,6 +101,171 @@ absl::StatusOr<std::unique_ptr<NllbModel>> NllbModel::Load(const std::string& na
   info.fallback = options.fallback;
   info.languages = model->language_codes;
   return model;
+}
+
+namespace {
+
+// n grown to at least `need`: by half at least, rounded up to a multiple of `unit`.
+int64_t Grown(int64_t have, int64_t need, int64_t unit) {
+  if (need <= have) return have;
+  const int64_t n = std::max(need, have + have / 2);
+  return (n + unit - 1) / unit * unit;
+}
+
+// Tests set VOX_TEST_POISON_CACHES to fill uninitialised cache memory with NaN, so that a read
+// of a column Step did not make finite shows in the results.
+bool PoisonCaches() {
+  static const bool on = std::getenv("VOX_TEST_POISON_CACHES") != nullptr;
+  return on;
+}
+
+// A copy of `old` in a tensor of `sizes` (each at least old's), the rest zeroed or, with
+// `zero` false, uninitialised.
+torch::Tensor Regrown(const torch::Tensor& old, std::vector<int64_t> sizes,
+                      const torch::TensorOptions& options, bool zero) {
+  torch::Tensor t = zero           ? torch::zeros(sizes, options)
+                    : PoisonCaches() ? torch::full(sizes, NAN, options)
+                                     : torch::empty(sizes, options);
+  if (old.defined()) {
+    torch::Tensor dst = t;
+    for (int64_t d = 0; d < old.dim(); ++d) dst = dst.narrow(d, 0, old.size(d));
+    dst.copy_(old);
+  }
+  return t;
+}
+
+torch::Tensor Int64Tensor(const std::vector<int64_t>& values, const c10::Device& device) {
+  return torch::from_blob(const_cast<int64_t*>(values.data()),
+                          {static_cast<int64_t>(values.size())}, torch::kInt64)
+      .clone()
+      .to(device);
+}
+
+}  // namespace
+
+NllbModel::Encoded NllbModel::Encode(const std::vector<std::vector<int64_t>>& sources) const {
+  const int64_t n = static_cast<int64_t>(sources.size());
+  int64_t s = 0;
+  for (const auto& ids : sources) s = std::max<int64_t>(s, static_cast<int64_t>(ids.size()));
+  torch::Tensor ids = torch::full({n, s}, pad, torch::kInt64);
+  torch::Tensor mask = torch::zeros({n, s}, torch::kInt64);
+  auto ids_a = ids.accessor<int64_t, 2>();
+  auto mask_a = mask.accessor<int64_t, 2>();
+  Encoded out;
+  for (int64_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < sources[i].size(); ++j) {
+      ids_a[i][j] = sources[i][j];
+      mask_a[i][j] = 1;
+    }
+  }
+  const auto dev = ToTorchDevice(device);
+  out.mask = mask.to(dev);
+  torch::Tensor enc = module->get_method("encode")({ids.to(dev), out.mask}).toTensor();
+  for (const auto& t : module->get_method("cross_kv")({enc}).toTensorList()) out.cross.push_back(t);
+  return out;
+}
+
+void NllbModel::Reserve(Slots& slots, int64_t rows, int64_t columns, int64_t sources) const {
+  const int64_t n = Grown(slots.rows(), rows, 1);
+  const int64_t c = Grown(slots.columns(), columns, 8);
+  const int64_t s = Grown(slots.sources(), sources, 8);
+  const bool self = slots.self_kv.empty() || slots.self_kv[0].size(0) != n || slots.columns() != c;
+  const bool cross = n != slots.rows() || s != slots.sources();
+  if (!self && !cross) return;
+  // Activations, and so the caches, are in the model's dtype (float32 for compressed weights).
+  const auto options = torch::TensorOptions().dtype(ToTorchDType(dtype)).device(ToTorchDevice(device));
+  Slots grown = slots;  // swapped in at the end: a failed allocation leaves `slots` as it was
+  grown.self_kv.resize(2 * decoder_layers);
+  grown.cross.resize(2 * decoder_layers);
+  grown.clean.resize(n, 0);  // new rows: nothing finite yet (Step zeroes what it reads)
+  for (int i = 0; i < 2 * decoder_layers; ++i) {
+    if (self) {
+      grown.self_kv[i] = Regrown(grown.self_kv[i], {n, decoder_heads, c, head_dim}, options, false);
+    }
+    if (cross) grown.cross[i] = Regrown(grown.cross[i], {n, decoder_heads, s, head_dim}, options, true);
+  }
+  if (cross) grown.encoder_mask = Regrown(slots.encoder_mask, {n, s}, IntOptions(), true);
+  slots = std::move(grown);
+}
+
+void NllbModel::AdoptSources(Slots& slots, Encoded encoded) {
+  slots.cross = std::move(encoded.cross);
+  slots.encoder_mask = std::move(encoded.mask);
+  slots.self_kv.clear();
+  slots.clean.clear();
+}
+
+void NllbModel::PutSources(Slots& slots, int64_t first, const Encoded& encoded,
+                           const std::vector<int64_t>& which) {
+  const int64_t n = static_cast<int64_t>(which.size());
+  const int64_t width = encoded.mask.size(1);
+  bool identity = n == encoded.mask.size(0);
+  for (int64_t r = 0; identity && r < n; ++r) identity = which[r] == r;
+  const torch::Tensor index = identity ? torch::Tensor() : Int64Tensor(which, encoded.mask.device());
+  auto put = [&](torch::Tensor& dst, const torch::Tensor& src, int64_t dim) {
+    dst.narrow(0, first, n).narrow(dim, 0, width).copy_(identity ? src : src.index_select(0, index));
+  };
+  // Source positions past `width` keep what they held (finite, and masked below).
+  for (size_t l = 0; l < slots.cross.size(); ++l) put(slots.cross[l], encoded.cross[l], 2);
+  put(slots.encoder_mask, encoded.mask, 1);
+  slots.encoder_mask.narrow(0, first, n).narrow(1, width, slots.sources() - width).zero_();
+}
+
+void NllbModel::CopyRows(Slots& slots, const std::vector<int64_t>& from,
+                         const std::vector<int64_t>& to, int64_t columns, int64_t sources) {
+  if (from.empty()) return;
+  const c10::Device dev = slots.encoder_mask.device();
+  const torch::Tensor src = Int64Tensor(from, dev), dst = Int64Tensor(to, dev);
+  // index_select copies first, so overlapping rows read what they held before.
+  auto move = [&](torch::Tensor& t, int64_t dim2, int64_t width) {
+    torch::Tensor part = t.narrow(dim2, 0, width);
+    part.index_copy_(0, dst, part.index_select(0, src));
+  };
+  for (auto& t : slots.self_kv) move(t, 2, columns);
+  std::vector<int64_t> clean(from.size());
+  for (size_t k = 0; k < from.size(); ++k) clean[k] = std::min(slots.clean[from[k]], columns);
+  for (size_t k = 0; k < to.size(); ++k) slots.clean[to[k]] = clean[k];
+  if (sources > 0) {
+    for (auto& t : slots.cross) move(t, 2, sources);
+    move(slots.encoder_mask, 1, slots.sources());
+  }
+}
+
+torch::Tensor NllbModel::Step(Slots& slots, const std::vector<int64_t>& tokens,
+                              const std::vector<int64_t>& cache_lens, int64_t sources, int64_t first,
+                              const std::vector<int64_t>& index) const {
+  const int64_t b = static_cast<int64_t>(tokens.size());
+  const auto dev = ToTorchDevice(device);
+  const int64_t length = *std::max_element(cache_lens.begin(), cache_lens.end()) + 1;
+  // Columns past a row's own (it writes cache_lens[b] before reading) up to `length` are read
+  // masked: make them finite the first time, zeroing a few columns ahead so that a young row
+  // among older ones does not zero one column per step.
+  for (int64_t r = 0; r < b; ++r) {
+    const int64_t row = index.empty() ? first + r : index[r];
+    const int64_t from = std::max(slots.clean[row], cache_lens[r] + 1);
+    if (from < length) {
+      const int64_t to = std::min(slots.columns(), length + 15);
+      for (auto& t : slots.self_kv) t.select(0, row).narrow(1, from, to - from).zero_();
+      slots.clean[row] = to;
+    }
+    slots.clean[row] = std::max(slots.clean[row], cache_lens[r] + 1);
+  }
+  c10::List<torch::Tensor> self_kv, cross;
+  torch::Tensor mask = slots.encoder_mask.narrow(1, 0, sources);
+  c10::IValue rows;  // None: the views below are the batch's rows
+  if (index.empty()) {
+    for (const auto& t : slots.self_kv) self_kv.push_back(t.narrow(0, first, b));
+    for (const auto& t : slots.cross) cross.push_back(t.narrow(0, first, b).narrow(2, 0, sources));
+    mask = mask.narrow(0, first, b);
+  } else {
+    for (const auto& t : slots.self_kv) self_kv.push_back(t);
+    for (const auto& t : slots.cross) cross.push_back(t.narrow(2, 0, sources));
+    rows = Int64Tensor(index, dev);
+  }
+  torch::Tensor logits = module->get_method("decode_slots")(
+      {Int64Tensor(tokens, dev).view({b, 1}), Int64Tensor(cache_lens, dev), length, self_kv, rows,
+       cross, mask}).toTensor();
+  return logits.to(torch::kCPU, torch::kFloat32).contiguous();
 }
 
 }  // namespace vox

@@ -44,20 +44,28 @@ struct NllbModel : NllbManifest {
                                                          NllbManifest manifest,
                                                          const EngineOptions& options);
 
-  // ---- decoding over a batch of rows ----
+  // ---- decoding over preallocated cache rows ----
 
-  // The state of a batch of decoder rows (sequences or beams). Every row carries its own
-  // position and its own rows of the self-attention cache and of the cross-attention keys and
-  // values, so rows can leave (finished), be reordered (beams) or, later, join (continuous
-  // batching) by selecting rows; self_mask hides cache entries a row does not own.
-  struct DecodeRows {
-    std::vector<torch::Tensor> cross;    // 2 * layers, each [R, H, S, hd]
-    torch::Tensor encoder_mask;          // [R, S] int64, 1 = real token
-    std::vector<torch::Tensor> self_kv;  // 2 * layers, each [R, H, T, hd]
-    torch::Tensor self_mask;             // [R, T] int64
-    std::vector<int64_t> positions;      // position of each row's next input token
-    std::vector<int> row_text;           // which input text each row belongs to
-    int64_t rows() const { return static_cast<int64_t>(positions.size()); }
+  // Cross-attention keys/values and masks of freshly encoded sources, one row per text.
+  struct Encoded {
+    std::vector<torch::Tensor> cross;  // 2 * layers, each [n, H, s, hd]
+    torch::Tensor mask;                // [n, s] int64, 1 = real token
+  };
+
+  // Decoder caches for up to rows() decoder rows (sequences or beams), allocated ahead and
+  // written in place (DESIGN.md, "KV caches"): decode_slots writes row r's step at column
+  // cache_len of row r and reads columns 0..cache_len, so rows of any age share a step and rows
+  // never move unless their owner moves them. A step also reads (masked) the columns up to the
+  // longest row, which must be finite (0 * NaN is NaN): the self caches are allocated
+  // uninitialised and Step zeroes a row's columns past clean[r] just before they are first read.
+  struct Slots {
+    std::vector<torch::Tensor> self_kv;  // 2 * layers, each [N, H, C, hd]
+    std::vector<torch::Tensor> cross;    // 2 * layers, each [N, H, S, hd] (zero-filled)
+    torch::Tensor encoder_mask;          // [N, S] int64
+    std::vector<int64_t> clean;          // per row: self-cache columns [0, clean) are finite
+    int64_t rows() const { return encoder_mask.defined() ? encoder_mask.size(0) : 0; }
+    int64_t columns() const { return self_kv.empty() ? 0 : self_kv[0].size(2); }
+    int64_t sources() const { return encoder_mask.defined() ? encoder_mask.size(1) : 0; }
   };
 
   absl::StatusOr<std::vector<int64_t>> Tokenize(const std::string& text, int64_t lang) const {
@@ -112,111 +120,34 @@ struct NllbModel : NllbManifest {
     return torch::TensorOptions().dtype(torch::kInt64).device(ToTorchDevice(device));
   }
 
-  // Runs the encoder over right-padded sources and prepares one decoder row per text.
-  DecodeRows Encode(const std::vector<std::vector<int64_t>>& sources) const {
-    const int64_t n = static_cast<int64_t>(sources.size());
-    int64_t s = 0;
-    for (const auto& ids : sources) s = std::max<int64_t>(s, static_cast<int64_t>(ids.size()));
-    torch::Tensor ids = torch::full({n, s}, pad, torch::kInt64);
-    torch::Tensor mask = torch::zeros({n, s}, torch::kInt64);
-    auto ids_a = ids.accessor<int64_t, 2>();
-    auto mask_a = mask.accessor<int64_t, 2>();
-    for (int64_t i = 0; i < n; ++i) {
-      for (size_t j = 0; j < sources[i].size(); ++j) {
-        ids_a[i][j] = sources[i][j];
-        mask_a[i][j] = 1;
-      }
-    }
-    const auto dev = ToTorchDevice(device);
-    ids = ids.to(dev);
-    mask = mask.to(dev);
-    torch::Tensor enc = module->get_method("encode")({ids, mask}).toTensor();
-    DecodeRows rows;
-    for (const auto& t : module->get_method("cross_kv")({enc}).toTensorList()) {
-      rows.cross.push_back(t);
-    }
-    rows.encoder_mask = mask;
-    const auto kv_options = torch::TensorOptions().dtype(enc.scalar_type()).device(dev);
-    for (int i = 0; i < 2 * decoder_layers; ++i) {
-      rows.self_kv.push_back(torch::empty({n, decoder_heads, 0, head_dim}, kv_options));
-    }
-    rows.self_mask = torch::empty({n, 0}, IntOptions());
-    rows.positions.assign(n, 2);  // the decoder start token sits at position 2
-    rows.row_text.resize(n);
-    for (int64_t i = 0; i < n; ++i) rows.row_text[i] = static_cast<int>(i);
-    return rows;
-  }
+  // Runs the encoder and cross_kv over right-padded sources.
+  Encoded Encode(const std::vector<std::vector<int64_t>>& sources) const;
 
-  // One decoder step: feeds `tokens` (one per row), appends to every row's cache, returns the
-  // float32 logits [R, V] on the CPU. With `live` (one 0/1 per row), a row with 0 is held: its
-  // new cache column is masked out (for this and every later step), its position does not
-  // advance, and its logits are meaningless; its state is as if it had not been stepped.
-  torch::Tensor Step(DecodeRows& rows, const std::vector<int64_t>& tokens,
-                     const std::vector<int64_t>* live = nullptr) const {
-    const int64_t r = rows.rows();
-    torch::Tensor input = torch::from_blob(const_cast<int64_t*>(tokens.data()), {r, 1},
-                                           torch::kInt64).clone().to(ToTorchDevice(device));
-    torch::Tensor positions =
-        torch::from_blob(rows.positions.data(), {r, 1}, torch::kInt64).clone().to(
-            ToTorchDevice(device));
-    torch::Tensor column =
-        live == nullptr
-            ? torch::ones({r, 1}, IntOptions())
-            : torch::from_blob(const_cast<int64_t*>(live->data()), {r, 1}, torch::kInt64)
-                  .clone()
-                  .to(ToTorchDevice(device));
-    torch::Tensor self_mask = torch::cat({rows.self_mask, column}, 1);
-    c10::List<torch::Tensor> self_kv(rows.self_kv);
-    c10::List<torch::Tensor> cross(rows.cross);
-    auto out = module->get_method("decode_step")(
-        {input, positions, self_kv, self_mask, cross, rows.encoder_mask});
-    auto tuple = out.toTuple();
-    torch::Tensor logits = tuple->elements()[0].toTensor();
-    auto new_kv = tuple->elements()[1].toTensorList();
-    for (size_t i = 0; i < new_kv.size(); ++i) rows.self_kv[i] = new_kv.get(i);
-    rows.self_mask = self_mask;
-    for (int64_t i = 0; i < r; ++i) {
-      if (live == nullptr || (*live)[i] != 0) ++rows.positions[i];
-    }
-    return logits.to(torch::kCPU, torch::kFloat32).contiguous();
-  }
+  // Grows `slots` (by at least half, rounded up) to hold `rows` rows of `columns` self-cache
+  // columns and `sources` source positions; what it held is kept. Never shrinks.
+  void Reserve(Slots& slots, int64_t rows, int64_t columns, int64_t sources) const;
 
-  // Keeps rows `keep` (in that order; a row may repeat, as beams do).
-  static void SelectRows(DecodeRows& rows, const std::vector<int64_t>& keep) {
-    std::vector<int> new_text;
-    std::vector<int64_t> new_pos;
-    new_text.reserve(keep.size());
-    new_pos.reserve(keep.size());
-    for (int64_t k : keep) {
-      new_text.push_back(rows.row_text[k]);
-      new_pos.push_back(rows.positions[k]);
-    }
-    torch::Tensor index =
-        torch::tensor(keep, torch::kInt64).to(rows.encoder_mask.device());
-    for (auto& t : rows.self_kv) t = t.index_select(0, index);
-    rows.self_mask = rows.self_mask.index_select(0, index);
-    // Cross-attention rows depend only on the text: re-select them only when the row-to-text
-    // layout changes (texts finishing, beams appearing after the first step).
-    if (new_text != rows.row_text) {
-      for (auto& t : rows.cross) t = t.index_select(0, index);
-      rows.encoder_mask = rows.encoder_mask.index_select(0, index);
-    }
-    rows.row_text = std::move(new_text);
-    rows.positions = std::move(new_pos);
-  }
+  // Makes `encoded` the cross-attention part of empty `slots` (row r = source r) without a copy;
+  // Reserve then adds the self caches.
+  static void AdoptSources(Slots& slots, Encoded encoded);
 
-  // Feeds the forced prefix [decoder_start, tgt] to every row; returns the logits that choose
-  // the first generated token.
-  absl::StatusOr<torch::Tensor> Prefix(DecodeRows& rows, int64_t tgt, const StopCheck& stop) const {
-    if (stop) {
-      if (absl::Status s = stop(); !s.ok()) return s;
-    }
-    Step(rows, std::vector<int64_t>(rows.rows(), decoder_start));
-    if (stop) {
-      if (absl::Status s = stop(); !s.ok()) return s;
-    }
-    return Step(rows, std::vector<int64_t>(rows.rows(), tgt));
-  }
+  // Writes source which[r] of `encoded` into cache row first + r, for each r (masking the
+  // source positions past `encoded`'s width).
+  static void PutSources(Slots& slots, int64_t first, const Encoded& encoded,
+                         const std::vector<int64_t>& which);
+
+  // Copies cache rows `from` to rows `to` (same count; they may overlap): the self cache's first
+  // `columns` columns (at least each source row's length) and, when `sources` > 0, the first
+  // `sources` source positions and the mask.
+  static void CopyRows(Slots& slots, const std::vector<int64_t>& from,
+                       const std::vector<int64_t>& to, int64_t columns, int64_t sources);
+
+  // One decoder step (decode_slots): row b feeds tokens[b] at column cache_lens[b] of its cache
+  // row and reads the first `sources` source positions. Cache row of b: index[b], or first + b
+  // when index is empty (views: nothing copied). Returns the float32 logits [B, V] on the CPU.
+  torch::Tensor Step(Slots& slots, const std::vector<int64_t>& tokens,
+                     const std::vector<int64_t>& cache_lens, int64_t sources, int64_t first,
+                     const std::vector<int64_t>& index) const;
 
   absl::StatusOr<std::string> Detokenize(const std::vector<int64_t>& ids) const {
     // SentencePiece's <unk>, <s>, </s> (pieces 0..2) come first; model ids below

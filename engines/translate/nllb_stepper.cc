@@ -10,6 +10,7 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include "engines/core/status_macros.h"
 #include "engines/torch/device.h"
 #include "engines/translate/beam_search.h"
 #include "engines/translate/nllb_model.h"
@@ -43,81 +44,6 @@ double ShortestDouble(float value) {
   if (ec != std::errc()) return static_cast<double>(value);
   *end = '\0';
   return std::strtod(buf, nullptr);
-}
-
-// Pads the self-attention side of `rows` on the left of T with `n` masked columns (zeros: a
-// masked score is replaced by the fill value, but 0 * NaN would still poison the values).
-void PadSelfLeft(NllbModel::DecodeRows& rows, int64_t n) {
-  if (n <= 0) return;
-  for (auto& t : rows.self_kv) {
-    auto sizes = t.sizes().vec();
-    sizes[2] = n;
-    t = torch::cat({torch::zeros(sizes, t.options()), t}, 2);
-  }
-  rows.self_mask =
-      torch::cat({torch::zeros({rows.rows(), n}, rows.self_mask.options()), rows.self_mask}, 1);
-}
-
-// Pads the cross-attention side of `rows` on the right of S with `n` masked source positions.
-void PadCrossRight(NllbModel::DecodeRows& rows, int64_t n) {
-  if (n <= 0) return;
-  for (auto& t : rows.cross) {
-    auto sizes = t.sizes().vec();
-    sizes[2] = n;
-    t = torch::cat({t, torch::zeros(sizes, t.options())}, 2);
-  }
-  rows.encoder_mask = torch::cat(
-      {rows.encoder_mask, torch::zeros({rows.rows(), n}, rows.encoder_mask.options())}, 1);
-}
-
-// Appends `add`'s rows to `into`, padding the shorter self cache (left) and the shorter source
-// (right) with masked entries so both share one T and one S.
-void MergeRows(NllbModel::DecodeRows& into, NllbModel::DecodeRows add) {
-  if (into.rows() == 0) {
-    into = std::move(add);
-    return;
-  }
-  if (add.rows() == 0) return;
-  const int64_t ta = into.self_mask.size(1), tb = add.self_mask.size(1);
-  PadSelfLeft(into, tb - ta);
-  PadSelfLeft(add, ta - tb);
-  const int64_t sa = into.encoder_mask.size(1), sb = add.encoder_mask.size(1);
-  PadCrossRight(into, sb - sa);
-  PadCrossRight(add, sa - sb);
-  for (size_t i = 0; i < into.self_kv.size(); ++i) {
-    into.self_kv[i] = torch::cat({into.self_kv[i], add.self_kv[i]}, 0);
-  }
-  for (size_t i = 0; i < into.cross.size(); ++i) {
-    into.cross[i] = torch::cat({into.cross[i], add.cross[i]}, 0);
-  }
-  into.self_mask = torch::cat({into.self_mask, add.self_mask}, 0);
-  into.encoder_mask = torch::cat({into.encoder_mask, add.encoder_mask}, 0);
-  into.positions.insert(into.positions.end(), add.positions.begin(), add.positions.end());
-  into.row_text.insert(into.row_text.end(), add.row_text.begin(), add.row_text.end());
-}
-
-// Drops the self-cache columns no row uses any more (on the left: the columns of sequences that
-// left) and the source positions past every row's source (on the right).
-void TrimRows(NllbModel::DecodeRows& rows) {
-  if (rows.rows() == 0) return;
-  const torch::Tensor used = rows.self_mask.ne(0).any(0).to(torch::kCPU);
-  const int64_t t = used.size(0);
-  const bool* u = used.data_ptr<bool>();
-  int64_t first = 0;
-  while (first < t && !u[first]) ++first;
-  if (first > 0) {
-    for (auto& kv : rows.self_kv) kv = kv.narrow(2, first, t - first);
-    rows.self_mask = rows.self_mask.narrow(1, first, t - first);
-  }
-  const torch::Tensor real = rows.encoder_mask.ne(0).any(0).to(torch::kCPU);
-  const int64_t s = real.size(0);
-  const bool* r = real.data_ptr<bool>();
-  int64_t end = s;
-  while (end > 1 && !r[end - 1]) --end;
-  if (end < s) {
-    for (auto& c : rows.cross) c = c.narrow(2, 0, end).contiguous();
-    rows.encoder_mask = rows.encoder_mask.narrow(1, 0, end).contiguous();
-  }
 }
 
 class NllbStepper final : public TranslationStepper {
@@ -161,23 +87,25 @@ class NllbStepper final : public TranslationStepper {
       if (it->second.state == State::kPending) joining.push_back(id);
     }
     if (!stepping.empty()) {
-      // No tensor the batch holds is changed in place (operations are functional; the select
-      // path's index_copy_ writes into tensors it just made), so keeping the handles is a full
-      // snapshot: a failed step leaves the other sequences untouched.
-      const NllbModel::DecodeRows saved_batch = batch_;
+      // A step writes the caches only where no other sequence reads: each row's column past its
+      // length, the rows of the sequences it steps, rows past the running ones. So restoring
+      // the stepped sequences' state and the row order undoes a failed step for the others.
       const std::vector<uint64_t> saved_running = running_;
       std::unordered_map<uint64_t, Seq> saved_seqs;
       for (uint64_t id : stepping) saved_seqs.emplace(id, seqs_.at(id));
+      std::vector<uint64_t> finished;
       absl::Status status =
           CatchTorchErrors(absl::StrCat(model_->info.name, ": step"), [&] {
             c10::InferenceMode guard;
-            return RunStep(stepping, joining);
+            return RunStep(stepping, joining, finished);
           });
       if (!status.ok()) {
-        batch_ = saved_batch;
         running_ = saved_running;
         for (auto& [id, seq] : saved_seqs) seqs_.at(id) = std::move(seq);
+        Relayout();
         for (uint64_t id : stepping) Fail(id, status);
+      } else {
+        for (uint64_t id : finished) RemoveRows(id);
       }
     }
     std::vector<TranslationStepResult> results(active.size());
@@ -218,8 +146,9 @@ class NllbStepper final : public TranslationStepper {
     int steps = 0;                 // tokens chosen so far
     std::vector<int64_t> tokens;   // greedy: generated ids
     beam::TextBeams beams;         // beam_size > 1; live[b] sits on row first_row + b
-    int64_t first_row = 0;         // while running: its rows in batch_ are contiguous
-    int64_t num_rows = 0;
+    int64_t first_row = 0;         // while running: its rows of slots_ are contiguous
+    int64_t num_rows = 0;          // 1, or k for beam search (rows past the live beams idle)
+    int64_t cache_len = 0;         // self-cache columns filled (its next step's column)
     TranslationStepResult result;  // once kDone
   };
 
@@ -267,28 +196,58 @@ class NllbStepper final : public TranslationStepper {
     return std::vector<int64_t>{};
   }
 
-  // The row of each running sequence's next input token, in batch_ order.
-  std::vector<int64_t> NextTokens() const {
-    std::vector<int64_t> tokens;
-    tokens.reserve(batch_.rows());
-    for (uint64_t id : running_) {
-      const Seq& seq = seqs_.at(id);
+  static bool NeedsLogprobs(const Seq& seq) { return seq.beam > 1; }
+
+  // Appends the input token and cache length of each of the sequence's rows (rows past its live
+  // beams repeat the first beam's token: they run, and nothing reads them).
+  static void AppendRows(const Seq& seq, std::vector<int64_t>& tokens, std::vector<int64_t>& lens) {
+    for (int64_t b = 0; b < seq.num_rows; ++b) {
       if (seq.beam == 1) {
         tokens.push_back(seq.tokens.back());
       } else {
-        for (const auto& l : seq.beams.live) tokens.push_back(l.tokens.back());
+        const size_t live = b < static_cast<int64_t>(seq.beams.live.size()) ? b : 0;
+        tokens.push_back(seq.beams.live[live].tokens.back());
       }
+      lens.push_back(seq.cache_len);
     }
-    return tokens;
   }
 
-  static bool NeedsLogprobs(const Seq& seq) { return seq.beam > 1; }
+  // Advances `seq` from its rows of `logits` / `logprobs` (its first at `logit_row`) and moves
+  // each kept beam's cache into the sequence's own rows. Records it in `finished` if it ended.
+  absl::Status AdvanceRows(uint64_t id, Seq& seq, int64_t logit_row, const torch::Tensor& logits,
+                           const torch::Tensor& logprobs, std::vector<uint64_t>& finished) {
+    ++seq.cache_len;
+    auto keep = Advance(seq, logit_row, logits, logprobs);
+    if (!keep.ok()) return keep.status();
+    if (keep->empty()) {
+      finished.push_back(id);
+      return absl::OkStatus();
+    }
+    std::vector<int64_t> from, to;
+    for (size_t b = 0; b < keep->size(); ++b) {
+      const int64_t parent = seq.first_row + ((*keep)[b] - logit_row);
+      const int64_t row = seq.first_row + static_cast<int64_t>(b);
+      if (parent != row) {
+        from.push_back(parent);
+        to.push_back(row);
+      }
+      if (seq.beam > 1) seq.beams.live[b].row = row;
+    }
+    NllbModel::CopyRows(slots_, from, to, seq.cache_len, 0);
+    return absl::OkStatus();
+  }
 
+  int64_t UsedRows() const {
+    if (running_.empty()) return 0;
+    const Seq& last = seqs_.at(running_.back());
+    return last.first_row + last.num_rows;
+  }
+
+  // One step: the listed running sequences advance, the listed pending ones join (their forced
+  // prefix and first token). Ids that finished go to `finished`; their rows are still held.
   absl::Status RunStep(const std::unordered_set<uint64_t>& stepping,
-                       const std::vector<uint64_t>& joining) {
-    // 1. One decode_step over every running row; rows of paused sequences are held (masked).
-    std::vector<uint64_t> order;  // running sequences after this step, in row order
-    std::vector<int64_t> keep;    // their rows of batch_
+                       const std::vector<uint64_t>& joining, std::vector<uint64_t>& finished) {
+    const int64_t used = UsedRows();
     int64_t active_rows = 0;
     bool beams = false;
     for (uint64_t id : running_) {
@@ -297,136 +256,92 @@ class NllbStepper final : public TranslationStepper {
       active_rows += seq.num_rows;
       beams = beams || NeedsLogprobs(seq);
     }
-    const int64_t held_rows = batch_.rows() - active_rows;
-    // First row of each running sequence in `logits` (-1: held).
-    std::vector<int64_t> logit_row(running_.size(), -1);
-    torch::Tensor logits, logprobs;
+    const int64_t held_rows = used - active_rows;
     if (active_rows > 0) {
-      // kAuto: select once held rows are at least as many as active ones (docs/engines.md,
-      // "NLLB": measured with nllb_engine_bench --stepper).
+      // 1. One decode_slots over the running rows. kAuto: held rows ride along until they are
+      // as many as the active ones, then only the active rows run (docs/engines.md, "NLLB").
       const bool select = held_rows > 0 && (held_ == NllbEngine::HeldRows::kSelect ||
                                             (held_ == NllbEngine::HeldRows::kAuto &&
                                              held_rows >= active_rows));
-      const std::vector<int64_t> tokens = NextTokens();
-      if (!select) {
-        // Held rows ride along with their new column masked out.
-        std::vector<int64_t> live;
-        live.reserve(batch_.rows());
-        for (size_t i = 0; i < running_.size(); ++i) {
-          const Seq& seq = seqs_.at(running_[i]);
-          const bool on = stepping.count(running_[i]) > 0;
-          if (on) logit_row[i] = seq.first_row;
-          live.insert(live.end(), seq.num_rows, on ? 1 : 0);
-        }
-        logits = model_->Step(batch_, tokens, &live);
-      } else {
-        // Only the active rows run; their new caches go back into their rows, and the held
-        // rows get a masked column so all rows keep one T.
-        std::vector<int64_t> index, sub_tokens;
-        for (size_t i = 0; i < running_.size(); ++i) {
-          const Seq& seq = seqs_.at(running_[i]);
-          if (stepping.count(running_[i]) == 0) continue;
-          logit_row[i] = static_cast<int64_t>(index.size());
-          for (int64_t b = 0; b < seq.num_rows; ++b) {
-            index.push_back(seq.first_row + b);
-            sub_tokens.push_back(tokens[seq.first_row + b]);
-          }
-        }
-        NllbModel::DecodeRows sub = batch_;
-        NllbModel::SelectRows(sub, index);
-        logits = model_->Step(sub, sub_tokens);
-        const torch::Tensor where =
-            torch::tensor(index, torch::kInt64).to(batch_.self_mask.device());
-        for (size_t i = 0; i < batch_.self_kv.size(); ++i) {
-          torch::Tensor& full = batch_.self_kv[i];
-          auto sizes = full.sizes().vec();
-          sizes[2] = 1;
-          torch::Tensor grown = torch::cat({full, torch::zeros(sizes, full.options())}, 2);
-          grown.index_copy_(0, where, sub.self_kv[i]);
-          full = grown;
-        }
-        torch::Tensor mask = torch::cat(
-            {batch_.self_mask, torch::zeros({batch_.rows(), 1}, batch_.self_mask.options())}, 1);
-        mask.index_copy_(0, where, sub.self_mask);
-        batch_.self_mask = mask;
-        for (size_t k = 0; k < index.size(); ++k) batch_.positions[index[k]] = sub.positions[k];
+      std::vector<int64_t> tokens, lens, index;
+      std::vector<int64_t> logit_row(running_.size(), -1);  // first row in the logits; -1: held
+      int64_t sources = 1, columns = 1;
+      for (size_t i = 0; i < running_.size(); ++i) {
+        const Seq& seq = seqs_.at(running_[i]);
+        const bool on = stepping.count(running_[i]) > 0;
+        if (select && !on) continue;
+        if (on) logit_row[i] = static_cast<int64_t>(tokens.size());
+        AppendRows(seq, tokens, lens);
+        for (int64_t b = 0; select && b < seq.num_rows; ++b) index.push_back(seq.first_row + b);
+        sources = std::max<int64_t>(sources, static_cast<int64_t>(seq.source.size()));
+        columns = std::max<int64_t>(columns, seq.cache_len + 1);
       }
-      if (beams) logprobs = torch::log_softmax(logits, -1).contiguous();
-    }
-    for (size_t i = 0; i < running_.size(); ++i) {
-      const uint64_t id = running_[i];
-      Seq& seq = seqs_.at(id);
-      if (logit_row[i] < 0) {
-        for (int64_t b = 0; b < seq.num_rows; ++b) keep.push_back(seq.first_row + b);
-        order.push_back(id);
-        continue;
+      model_->Reserve(slots_, used, columns, sources);
+      const torch::Tensor logits = model_->Step(slots_, tokens, lens, sources, 0, index);
+      const torch::Tensor logprobs =
+          beams ? torch::log_softmax(logits, -1).contiguous() : torch::Tensor();
+      for (size_t i = 0; i < running_.size(); ++i) {
+        if (logit_row[i] < 0) continue;
+        Seq& seq = seqs_.at(running_[i]);
+        VOX_RETURN_IF_ERROR(AdvanceRows(running_[i], seq, logit_row[i], logits, logprobs, finished));
       }
-      auto rows = Advance(seq, logit_row[i], logits, logprobs);
-      if (!rows.ok()) return rows.status();
-      if (rows->empty()) continue;  // finished: its rows leave now
-      // Rows of `logits` -> rows of batch_ (the sequence's rows are contiguous in both).
-      for (int64_t r : *rows) keep.push_back(seq.first_row + (r - logit_row[i]));
-      order.push_back(id);
-    }
-    bool identity = static_cast<int64_t>(keep.size()) == batch_.rows();
-    for (size_t i = 0; identity && i < keep.size(); ++i) identity = keep[i] == static_cast<int64_t>(i);
-    if (keep.empty()) {
-      batch_ = NllbModel::DecodeRows{};
-    } else if (!identity) {
-      NllbModel::SelectRows(batch_, keep);
-      TrimRows(batch_);
     }
 
-    // 2. Joining sequences: one encoder batch, their forced prefix, their first token.
-    if (!joining.empty()) {
-      std::vector<std::vector<int64_t>> sources;
-      std::vector<int64_t> starts, targets;
-      for (uint64_t id : joining) {
-        const Seq& seq = seqs_.at(id);
-        sources.push_back(seq.source);
-        starts.push_back(model_->decoder_start);
-        targets.push_back(seq.target);
-      }
-      NllbModel::DecodeRows fresh = model_->Encode(sources);
-      for (size_t i = 0; i < joining.size(); ++i) fresh.row_text[i] = seqs_.at(joining[i]).key;
-      model_->Step(fresh, starts);
-      torch::Tensor first = model_->Step(fresh, targets);
-      bool beams = false;
-      for (uint64_t id : joining) beams = beams || NeedsLogprobs(seqs_.at(id));
-      torch::Tensor first_lp;
-      if (beams) first_lp = torch::log_softmax(first, -1).contiguous();
-      std::vector<int64_t> fresh_keep;
-      for (size_t i = 0; i < joining.size(); ++i) {
-        Seq& seq = seqs_.at(joining[i]);
-        auto rows = Advance(seq, static_cast<int64_t>(i), first, first_lp);
-        if (!rows.ok()) return rows.status();
-        if (rows->empty()) continue;
-        seq.state = State::kRunning;
-        fresh_keep.insert(fresh_keep.end(), rows->begin(), rows->end());
-        order.push_back(joining[i]);
-      }
-      if (!fresh_keep.empty()) {
-        NllbModel::SelectRows(fresh, fresh_keep);
-        MergeRows(batch_, std::move(fresh));
-      }
+    // 2. Joining sequences: one encoder batch into rows past the running ones, their forced
+    // prefix (two steps over just those rows), their first token.
+    if (joining.empty()) return absl::OkStatus();
+    std::vector<std::vector<int64_t>> sources;
+    std::vector<int64_t> starts, targets, which;
+    int64_t row = used, columns = 2;
+    bool join_beams = false;
+    for (uint64_t id : joining) {
+      Seq& seq = seqs_.at(id);
+      seq.first_row = row;
+      seq.num_rows = seq.beam;  // a beam sequence keeps k rows from its first token on
+      row += seq.num_rows;
+      starts.insert(starts.end(), seq.num_rows, model_->decoder_start);
+      targets.insert(targets.end(), seq.num_rows, seq.target);
+      which.insert(which.end(), seq.num_rows, static_cast<int64_t>(sources.size()));
+      join_beams = join_beams || NeedsLogprobs(seq);
+      // Room for a translation 1.5 times the source (the caches grow if it is longer).
+      const int64_t src = static_cast<int64_t>(seq.source.size());
+      columns = std::max<int64_t>(columns, std::min<int64_t>(seq.max_length + 2, src + src / 2 + 8));
+      sources.push_back(seq.source);
     }
-    running_ = std::move(order);
-    Relayout();
+    NllbModel::Encoded encoded = model_->Encode(sources);
+    const int64_t width = encoded.mask.size(1);
+    if (slots_.rows() == 0 && which.size() == sources.size()) {
+      NllbModel::AdoptSources(slots_, std::move(encoded));  // idle caches, one row per source
+      model_->Reserve(slots_, row, columns, width);
+    } else {
+      model_->Reserve(slots_, row, columns, width);
+      NllbModel::PutSources(slots_, used, encoded, which);
+    }
+    const int64_t n = row - used;
+    model_->Step(slots_, starts, std::vector<int64_t>(n, 0), width, used, {});
+    const torch::Tensor first = model_->Step(slots_, targets, std::vector<int64_t>(n, 1), width, used, {});
+    const torch::Tensor first_lp =
+        join_beams ? torch::log_softmax(first, -1).contiguous() : torch::Tensor();
+    for (uint64_t id : joining) {
+      Seq& seq = seqs_.at(id);
+      seq.state = State::kRunning;
+      seq.cache_len = 1;  // AdvanceRows counts the target-language column
+      running_.push_back(id);
+      VOX_RETURN_IF_ERROR(AdvanceRows(id, seq, seq.first_row - used, first, first_lp, finished));
+    }
     return absl::OkStatus();
   }
 
-  // Recomputes each running sequence's rows from running_'s order.
+  // Recomputes each running sequence's first row from running_'s order.
   void Relayout() {
     int64_t row = 0;
     for (uint64_t id : running_) {
       Seq& seq = seqs_.at(id);
       seq.first_row = row;
-      seq.num_rows = seq.beam == 1 ? 1 : static_cast<int64_t>(seq.beams.live.size());
-      for (int64_t b = 0; b < seq.num_rows; ++b) {
-        if (seq.beam > 1) seq.beams.live[b].row = row + b;
-      }
+      for (size_t b = 0; b < seq.beams.live.size(); ++b) seq.beams.live[b].row = row + b;
       row += seq.num_rows;
     }
+    if (running_.empty()) slots_ = NllbModel::Slots{};  // nothing runs: hand the caches back
   }
 
   // Marks a sequence failed (it stays until Leave) and frees its rows.
@@ -441,37 +356,49 @@ class NllbStepper final : public TranslationStepper {
     if (running) RemoveRows(id);
   }
 
-  // Drops the rows of running sequence `id` (still in seqs_) from batch_. If even that fails,
-  // every running sequence fails with that status and the batch is emptied.
+  // Frees the rows of running sequence `id` (still in seqs_), keeping the running rows dense:
+  // the last sequence moves into them when it has as many rows, else the rows after them move
+  // down. If a copy fails, every running sequence fails with that status and the rows are freed.
   void RemoveRows(uint64_t id) {
     auto pos = std::find(running_.begin(), running_.end(), id);
     if (pos == running_.end()) return;
-    std::vector<int64_t> keep;
-    for (uint64_t other : running_) {
-      if (other == id) continue;
-      const Seq& seq = seqs_.at(other);
-      for (int64_t b = 0; b < seq.num_rows; ++b) keep.push_back(seq.first_row + b);
-    }
-    running_.erase(pos);
+    const Seq& gone = seqs_.at(id);
+    const uint64_t last = running_.back();
     absl::Status status = CatchTorchErrors(absl::StrCat(model_->info.name, ": leave"), [&] {
       c10::InferenceMode guard;
-      if (keep.empty()) {
-        batch_ = NllbModel::DecodeRows{};
+      if (last == id) {
+        running_.pop_back();
+        return absl::OkStatus();
+      }
+      const Seq& tail = seqs_.at(last);
+      const bool swap = tail.num_rows == gone.num_rows;
+      std::vector<int64_t> from, to;
+      int64_t columns = 0, sources = 0;
+      for (auto it = swap ? running_.end() - 1 : pos + 1; it != running_.end(); ++it) {
+        const Seq& moved = seqs_.at(*it);
+        columns = std::max(columns, moved.cache_len);
+        sources = std::max<int64_t>(sources, static_cast<int64_t>(moved.source.size()));
+        for (int64_t b = 0; b < moved.num_rows; ++b) from.push_back(moved.first_row + b);
+      }
+      for (size_t k = 0; k < from.size(); ++k) to.push_back(gone.first_row + static_cast<int64_t>(k));
+      NllbModel::CopyRows(slots_, from, to, columns, sources);
+      if (swap) {
+        *pos = last;
+        running_.pop_back();
       } else {
-        NllbModel::SelectRows(batch_, keep);
-        TrimRows(batch_);
+        running_.erase(pos);
       }
       return absl::OkStatus();
     });
     if (!status.ok()) {
       for (uint64_t other : running_) {
+        if (other == id) continue;
         Seq& seq = seqs_.at(other);
         seq.state = State::kDone;
         seq.result.status = status;
         seq.result.finished = false;
       }
       running_.clear();
-      batch_ = NllbModel::DecodeRows{};
     }
     Relayout();
   }
@@ -479,8 +406,8 @@ class NllbStepper final : public TranslationStepper {
   const NllbModel* model_;
   const NllbEngine::HeldRows held_;
   std::unordered_map<uint64_t, Seq> seqs_;
-  std::vector<uint64_t> running_;  // sequences with rows in batch_, in row order
-  NllbModel::DecodeRows batch_;         // every running row; empty when none
+  std::vector<uint64_t> running_;  // sequences with rows in slots_, in row order (dense from 0)
+  NllbModel::Slots slots_;         // every running row's caches; empty when none runs
   int next_key_ = 0;
 };
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <cstdio>
 #include <limits>
@@ -532,6 +533,29 @@ TEST(NllbEngineInt8Test, RefusesAConversionAtLoad) {
   EXPECT_EQ(engine.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(engine.status().message(), HasSubstr("'weights'"));
   EXPECT_THAT(engine.status().message(), HasSubstr("bfloat16"));
+}
+
+// A model.ts without the methods this version decodes with (here: another model's module, as a
+// stale or foreign export would be) is refused at load, naming the method and the remedy.
+TEST(NllbEngineLoadTest, ModuleWithoutTheDecodeMethodsIsRefusedClearly) {
+  vox::testing::ScopedModelCopy copy("stale_module");
+  const std::filesystem::path xtts =
+      std::filesystem::path(TinyModelDir()).parent_path() / "xtts-tiny" / "model.ts";
+  std::filesystem::copy_file(xtts, copy.path() + "/model.ts",
+                             std::filesystem::copy_options::overwrite_existing);
+  auto manifest = ReadJson(copy.path() + "/manifest.json");
+  manifest["files"]["model.ts"]["size"] = std::filesystem::file_size(xtts);
+  vox::testing::WriteJson(copy.path() + "/manifest.json", manifest);
+  EngineOptions options;
+  options.device = "cpu";
+  options.verify_checksums = false;
+  auto engine = NllbEngine::Load("stale", copy.path(), options);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(engine.status().message(),
+              AllOf(HasSubstr("model.ts"), HasSubstr("method 'encode' missing"),
+                    HasSubstr("export the checkpoint again")))
+      << engine.status();
 }
 
 }  // namespace
