@@ -79,12 +79,13 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
 //    ran barely faster than 1 (docs/benchmarks.md, "Threads"). libgomp reads the variable once,
 //    when it is loaded (before main), so when it is unset the process re-executes itself once with
 //    it set. Linux only (/proc/self/exe); if the re-execution fails, nothing changes.
-// 2. glibc's malloc keeps freed blocks under 4 MiB in its heap, and up to 256 MiB free at its
+// 2. glibc's malloc keeps freed blocks under 64 MiB in its heap, and up to 256 MiB free at its
 //    top (fixed M_MMAP_THRESHOLD and M_TRIM_THRESHOLD), so a decoder step reuses the last
-//    step's buffers instead of mapping and zeroing new ones: a 32-call int8 batch through voxd
-//    ran at 113-126 tokens/s against 91-101 with every block over 64 KiB mapped afresh, for a
-//    peak 3-7 % higher (docs/benchmarks.md, "Batch throughput"). Engines give the free memory
-//    back with ReleaseFreeMemory when they go idle. glibc only.
+//    step's buffers, the logits of up to 64 rows (1 MiB each at NLLB's vocabulary) included,
+//    instead of mapping and zeroing new ones: 32 int8 sequences in the stepper ran at 141-144
+//    tokens/s against 117-127 with a 4 MiB threshold, for 30 MB more when serving and 30-90 MB
+//    more at the peak (docs/benchmarks.md, "The KV cache written in place"). Engines give the
+//    free memory back with ReleaseFreeMemory when they go idle. glibc only.
 // 3. Blocks that are mapped come in transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1,
 //    read at start like OMP_WAIT_POLICY): first touching a fresh 33 MB buffer in 4 KiB pages
 //    took 11 ms, in 2 MiB pages 3 ms (docs/benchmarks.md, "Batch throughput"). glibc only.

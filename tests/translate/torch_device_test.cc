@@ -123,7 +123,7 @@ TEST(TorchDeviceTest, ExceptionsBecomeInternalStatusWithoutBacktrace) {
 #ifdef __GLIBC__
 TEST(TorchDeviceTest, ReleaseFreeMemoryHandsWhatMallocKeptBack) {
   // The thresholds PrepareProcessForModels sets: freed 1 MiB blocks stay in the heap.
-  ::mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
   constexpr int kBlocks = 64;
   std::vector<char*> blocks;
