@@ -3,9 +3,10 @@
 
 // Internal to engines/translate (it includes LibTorch; only this folder's .cc files include it).
 // NllbModel is one loaded NLLB export: its typed manifest, the TorchScript module, the
-// SentencePiece tokenizer, and the row-batch operations every decode uses (encode, one decoder
-// step, row selection). Immutable after Load: an engine and its replicas share it through a
-// shared_ptr<const NllbModel>, and its const methods may run on several threads at once.
+// SentencePiece tokenizer, and the cache-row operations every decode uses (encode, reserve, one
+// decoder step, row copies). Immutable after Load: an engine and its replicas share it through
+// a shared_ptr<const NllbModel>, and its const methods may run on several threads at once; the
+// caches (Slots) belong to the caller, one per thread.
 
 #include <algorithm>
 #include <cstdint>
@@ -60,7 +61,7 @@ struct NllbModel : NllbManifest {
   // uninitialised and Step zeroes a row's columns past clean[r] just before they are first read.
   struct Slots {
     std::vector<torch::Tensor> self_kv;  // 2 * layers, each [N, H, C, hd]
-    std::vector<torch::Tensor> cross;    // 2 * layers, each [N, H, S, hd] (zero-filled)
+    std::vector<torch::Tensor> cross;    // 2 * layers, each [N, H, S, hd] (zeroed or encoded)
     torch::Tensor encoder_mask;          // [N, S] int64
     std::vector<int64_t> clean;          // per row: self-cache columns [0, clean) are finite
     int64_t rows() const { return encoder_mask.defined() ? encoder_mask.size(0) : 0; }
