@@ -146,8 +146,9 @@ class NllbStepper final : public TranslationStepper {
     int steps = 0;                 // tokens chosen so far
     std::vector<int64_t> tokens;   // greedy: generated ids
     beam::TextBeams beams;         // beam_size > 1; live[b] sits on row first_row + b
-    int64_t first_row = 0;         // while running: its rows of slots_ are contiguous
-    int64_t num_rows = 0;          // 1, or k for beam search (rows past the live beams idle)
+    int64_t first_row = 0;         // while running: its `beam` rows of slots_, contiguous
+                                   // (a beam sequence keeps k rows from its first token on;
+                                   // rows past its live beams idle)
     int64_t cache_len = 0;         // self-cache columns filled (its next step's column)
     TranslationStepResult result;  // once kDone
   };
@@ -201,7 +202,7 @@ class NllbStepper final : public TranslationStepper {
   // Appends the input token and cache length of each of the sequence's rows (rows past its live
   // beams repeat the first beam's token: they run, and nothing reads them).
   static void AppendRows(const Seq& seq, std::vector<int64_t>& tokens, std::vector<int64_t>& lens) {
-    for (int64_t b = 0; b < seq.num_rows; ++b) {
+    for (int64_t b = 0; b < seq.beam; ++b) {
       if (seq.beam == 1) {
         tokens.push_back(seq.tokens.back());
       } else {
@@ -240,7 +241,7 @@ class NllbStepper final : public TranslationStepper {
   int64_t UsedRows() const {
     if (running_.empty()) return 0;
     const Seq& last = seqs_.at(running_.back());
-    return last.first_row + last.num_rows;
+    return last.first_row + last.beam;
   }
 
   // One step: the listed running sequences advance, the listed pending ones join (their forced
@@ -253,7 +254,7 @@ class NllbStepper final : public TranslationStepper {
     for (uint64_t id : running_) {
       const Seq& seq = seqs_.at(id);
       if (stepping.count(id) == 0) continue;
-      active_rows += seq.num_rows;
+      active_rows += seq.beam;
       beams = beams || NeedsLogprobs(seq);
     }
     const int64_t held_rows = used - active_rows;
@@ -272,7 +273,7 @@ class NllbStepper final : public TranslationStepper {
         if (select && !on) continue;
         if (on) logit_row[i] = static_cast<int64_t>(tokens.size());
         AppendRows(seq, tokens, lens);
-        for (int64_t b = 0; select && b < seq.num_rows; ++b) index.push_back(seq.first_row + b);
+        for (int64_t b = 0; select && b < seq.beam; ++b) index.push_back(seq.first_row + b);
         sources = std::max<int64_t>(sources, static_cast<int64_t>(seq.source.size()));
         columns = std::max<int64_t>(columns, seq.cache_len + 1);
       }
@@ -297,11 +298,10 @@ class NllbStepper final : public TranslationStepper {
     for (uint64_t id : joining) {
       Seq& seq = seqs_.at(id);
       seq.first_row = row;
-      seq.num_rows = seq.beam;  // a beam sequence keeps k rows from its first token on
-      row += seq.num_rows;
-      starts.insert(starts.end(), seq.num_rows, model_->decoder_start);
-      targets.insert(targets.end(), seq.num_rows, seq.target);
-      which.insert(which.end(), seq.num_rows, static_cast<int64_t>(sources.size()));
+      row += seq.beam;
+      starts.insert(starts.end(), seq.beam, model_->decoder_start);
+      targets.insert(targets.end(), seq.beam, seq.target);
+      which.insert(which.end(), seq.beam, static_cast<int64_t>(sources.size()));
       join_beams = join_beams || NeedsLogprobs(seq);
       // Room for a translation 1.5 times the source (the caches grow if it is longer).
       const int64_t src = static_cast<int64_t>(seq.source.size());
@@ -339,7 +339,7 @@ class NllbStepper final : public TranslationStepper {
       Seq& seq = seqs_.at(id);
       seq.first_row = row;
       for (size_t b = 0; b < seq.beams.live.size(); ++b) seq.beams.live[b].row = row + b;
-      row += seq.num_rows;
+      row += seq.beam;
     }
     if (running_.empty()) slots_ = NllbModel::Slots{};  // nothing runs: hand the caches back
   }
@@ -371,14 +371,14 @@ class NllbStepper final : public TranslationStepper {
         return absl::OkStatus();
       }
       const Seq& tail = seqs_.at(last);
-      const bool swap = tail.num_rows == gone.num_rows;
+      const bool swap = tail.beam == gone.beam;
       std::vector<int64_t> from, to;
       int64_t columns = 0, sources = 0;
       for (auto it = swap ? running_.end() - 1 : pos + 1; it != running_.end(); ++it) {
         const Seq& moved = seqs_.at(*it);
         columns = std::max(columns, moved.cache_len);
         sources = std::max<int64_t>(sources, static_cast<int64_t>(moved.source.size()));
-        for (int64_t b = 0; b < moved.num_rows; ++b) from.push_back(moved.first_row + b);
+        for (int64_t b = 0; b < moved.beam; ++b) from.push_back(moved.first_row + b);
       }
       for (size_t k = 0; k < from.size(); ++k) to.push_back(gone.first_row + static_cast<int64_t>(k));
       NllbModel::CopyRows(slots_, from, to, columns, sources);
