@@ -7,7 +7,8 @@ same model.ts voxd runs, from Python (docs/benchmarks.md).
 
 Encodes --batch copies of a 36-token source (timing encode and cross_kv), runs --warmup decoder
 steps, then profiles --steps steps and prints the operators by self time, and the step's median
-wall time without the profiler.
+wall time without the profiler. The step is decode_step (the cache concatenated per step), or
+with --slots decode_slots over preallocated caches written in place, as voxd runs it.
 """
 import argparse
 import os
@@ -29,6 +30,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--rows", type=int, default=18)
     ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--slots", action="store_true", help="decode_slots instead of decode_step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     m = ref.TorchScriptModel(a.model)
@@ -43,12 +45,18 @@ def main():
     c = time.perf_counter()
     print(f"batch {b}: encode {(e - s) * 1e3:.1f} ms, cross_kv {(c - e) * 1e3:.1f} ms")
     kv = m.empty_cache(b)
+    if a.slots:  # capacity for every step this run takes, as voxd's caches would have
+        capacity = a.warmup + 2 * a.steps + 1
+        kv = [torch.zeros(c.size(0), c.size(1), capacity, c.size(3), dtype=c.dtype) for c in kv]
     t = 0
 
     def step():
         nonlocal kv, t
-        _, kv = m.decode_step(torch.full((b, 1), 5 + t), torch.full((b, 1), 2 + t), kv,
-                              torch.ones(b, t + 1, dtype=torch.long), cross, mask)
+        if a.slots:
+            m.module.decode_slots(torch.full((b, 1), 5 + t), torch.full((b,), t), t + 1, kv, None, cross, mask)
+        else:
+            _, kv = m.decode_step(torch.full((b, 1), 5 + t), torch.full((b, 1), 2 + t), kv,
+                                  torch.ones(b, t + 1, dtype=torch.long), cross, mask)
         t += 1
     for _ in range(a.warmup):
         step()
