@@ -1,27 +1,31 @@
 // vox::linear's int8 kernels on plain arrays (engines/torch/ops/weight_gemv.h), one thread: time
-// and multiply-accumulates per second for a 4096 x 1024 int8 weight (4 MiB: in L2, so this is
-// the kernels' compute, not memory) against 1, 2, 8 and 32 rows of activations.
-//   build/bench/weight_gemv_bench
+// and multiply-accumulates per second for a 4096 x 1024 int8 weight (4 MiB: from L2 or L3; at
+// 1 and 2 rows this reads memory, beyond that it is the kernels' compute) against 1 to 256 rows
+// of activations. Optional argument: the kernels to run, e.g. "best,avx512" (default: all).
+//   build/bench/weight_gemv_bench [best,avx512,avx2,portable]
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "engines/torch/ops/weight_gemv.h"
 
-int main() {
+int main(int argc, char** argv) {
+  const std::string only = argc > 1 ? std::string(",") + argv[1] + "," : ",best,avx512,avx2,portable,";
   const int64_t in = 1024, out = 4096;
   std::vector<int8_t> w(in * out);
   for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<int8_t>(i * 7);
   std::vector<float> scale(out, 1.0f);
   std::printf("best kernels here: %s\n", vox::WeightGemvKernel());
-  for (int64_t rows : {1, 2, 8, 32}) {
+  for (int64_t rows : {1, 2, 4, 8, 16, 32, 256}) {
     std::vector<int16_t> x(in * rows);
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<int16_t>(i % 1000);
     std::vector<float> xscale(rows, 1.0f), y(out * rows);
-    for (auto [kernel, name] : {std::pair{vox::GemvKernel::kBest, "best"}, std::pair{vox::GemvKernel::kAvx2, "avx2"},
-                                std::pair{vox::GemvKernel::kPortable, "portable"}}) {
+    for (auto [kernel, name] : {std::pair{vox::GemvKernel::kBest, "best"}, std::pair{vox::GemvKernel::kAvx512Vnni, "avx512"},
+                                std::pair{vox::GemvKernel::kAvx2, "avx2"}, std::pair{vox::GemvKernel::kPortable, "portable"}}) {
+      if (only.find(std::string(",") + name + ",") == std::string::npos) continue;
       std::vector<double> seconds;
       for (int i = 0; i < 7; ++i) {
         const auto start = std::chrono::steady_clock::now();

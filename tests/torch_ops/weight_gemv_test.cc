@@ -66,16 +66,22 @@ std::vector<float> ExpectedInt8(const Int8Case& c, const float* bias) {
 
 bool SameBits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
+// Every int8 kernel; those this CPU lacks run the next one down.
+constexpr GemvKernel kInt8Kernels[] = {GemvKernel::kBest, GemvKernel::kAvx512Vnni, GemvKernel::kAvx2,
+                                       GemvKernel::kPortable};
+
 TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResult) {
-  // Lengths around the kernels' steps (16, 32, 64) and their 2048-element blocks.
+  // Lengths around the kernels' steps (16, 32, 64) and their 2048-element blocks; rows around
+  // the groups of 8 (AVX-512) and 16 (AMX), and 100, which at 4161 columns the AMX kernel packs
+  // in three chunks; 53 outputs: AMX tiles of 32 and 16, then AVX-512 tiles of 3 and a remainder.
   const int64_t lengths[] = {1, 7, 16, 31, 32, 33, 63, 64, 65, 100, 1024, 2047, 2048, 2049, 4096, 4161};
   uint32_t seed = 1;
   for (int64_t in : lengths) {
-    for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 17}) {
-      const Int8Case c = MakeInt8Case(rows, in, 10, seed++);  // 10: the AVX-512 tiles of 3 and a remainder
+    for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 33, 100}) {
+      const Int8Case c = MakeInt8Case(rows, in, 53, seed++);
       for (const float* bias : {static_cast<const float*>(nullptr), c.bias.data()}) {
         const std::vector<float> want = ExpectedInt8(c, bias);
-        for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx2, GemvKernel::kPortable}) {
+        for (GemvKernel kernel : kInt8Kernels) {
           const std::vector<float> got = RunInt8(c, kernel, bias);
           for (size_t k = 0; k < want.size(); ++k) {
             ASSERT_TRUE(SameBits(got[k], want[k]))
@@ -89,8 +95,9 @@ TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResult) {
 }
 
 TEST(WeightGemvInt8Test, ExtremeValuesDoNotOverflow) {
-  // Every product at its largest magnitude, same sign: 4161 * 127 * 32767 needs 35 bits.
-  Int8Case c = MakeInt8Case(2, 4161, 3, 7);
+  // Every product at its largest magnitude, same sign: 4161 * 127 * 32767 needs 35 bits. 19
+  // outputs: an AMX tile of 16 and 3 more.
+  Int8Case c = MakeInt8Case(2, 4161, 19, 7);
   for (auto& v : c.w) v = 127;
   for (int64_t i = 0; i < c.in; ++i) {
     c.x[i] = 5.0f;            // row 0: all at +max
@@ -101,8 +108,7 @@ TEST(WeightGemvInt8Test, ExtremeValuesDoNotOverflow) {
   EXPECT_TRUE(SameBits(y[0], ExpectedInt8(c, nullptr)[0]));
   EXPECT_NEAR(y[0], 4161.0 * 127 * c.wscale[0] * 5.0, 1e-3 * std::fabs(y[0]));
   EXPECT_NEAR(y[1], -4161.0 * 127 * c.wscale[1] * 5.0, 1e-3 * std::fabs(y[1]));
-  EXPECT_EQ(y, RunInt8(c, GemvKernel::kAvx2, nullptr));
-  EXPECT_EQ(y, RunInt8(c, GemvKernel::kPortable, nullptr));
+  for (GemvKernel kernel : kInt8Kernels) EXPECT_EQ(y, RunInt8(c, kernel, nullptr)) << static_cast<int>(kernel);
 }
 
 TEST(WeightGemvInt8Test, RowsWhoseSumsCouldLeaveInt32AreStillExact) {
@@ -127,7 +133,7 @@ TEST(WeightGemvInt8Test, RowsWhoseSumsCouldLeaveInt32AreStillExact) {
   for (auto& v : c.w) v = v < 0 ? -127 : 127;
   std::fill(c.w.begin(), c.w.begin() + c.in, int8_t{127});
   const std::vector<float> want = ExpectedInt8(c, c.bias.data());
-  for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx2, GemvKernel::kPortable}) {
+  for (GemvKernel kernel : kInt8Kernels) {
     const std::vector<float> got = RunInt8(c, kernel, c.bias.data());
     for (size_t k = 0; k < want.size(); ++k) {
       ASSERT_TRUE(SameBits(got[k], want[k])) << "kernel " << static_cast<int>(kernel) << " k=" << k;
@@ -141,11 +147,12 @@ TEST(WeightGemvInt8Test, RowsAndOutputRangesAreIndependent) {
   std::vector<int16_t> xq(c.rows * c.in);
   std::vector<float> xscale(c.rows);
   QuantizeRowsInt16(c.x.data(), c.rows, c.in, xq.data(), xscale.data());
-  // Output ranges split as threads would split them, and each row alone.
+  // Output ranges split as threads would split them (ranges of 20: an AMX tile of 16 and 4 or 1
+  // more), and each row alone.
   std::vector<float> split(c.rows * c.out);
-  for (int64_t b = 0; b < c.out; b += 10) {
+  for (int64_t b = 0; b < c.out; b += 20) {
     WeightGemvInt8(xq.data(), xscale.data(), c.rows, c.in, c.w.data(), c.wscale.data(), c.bias.data(),
-                   split.data(), c.out, b, std::min<int64_t>(c.out, b + 10));
+                   split.data(), c.out, b, std::min<int64_t>(c.out, b + 20));
   }
   EXPECT_EQ(split, all);
   for (int64_t r = 0; r < c.rows; ++r) {

@@ -6,21 +6,24 @@
 // row r < rows they write y[r * out + o] = scale[o] * dot(w[o, :], x[r, :]) + bias[o].
 //
 // int8 weights take activations quantized per row to int16 (QuantizeRowsInt16): the dot product
-// is then an exact integer sum, so every kernel (AVX-512 VNNI, AVX2 or portable) and every split of the work
-// gives bit-identical results. With AVX-512 VNNI, groups of 8 rows whose sums provably fit in
-// int32 go through a matrix kernel (tiles of 3 weight rows x 8 rows, blocked so the weights are
-// read once per call); the rest fold int32 lanes into int64. bfloat16 weights take float32 activations and accumulate in
-// float32; their results depend on the kernel in the last bits. Either way a row's result does
-// not depend on the other rows nor on how callers split [begin, end) across threads.
+// is then an exact integer sum, so every kernel (AMX, AVX-512 VNNI, AVX2 or portable) and every
+// split of the work gives bit-identical results. With AMX-INT8, tiles of 32 weight rows x 16
+// rows sum the activations' high and low bytes separately (amx_int8.h). With AVX-512 VNNI,
+// groups of 8 rows whose sums provably fit in int32 go through a matrix kernel (tiles of 3
+// weight rows x 8 rows, blocked so the weights are read once per call); the rest fold int32
+// lanes into int64. bfloat16 weights take float32 activations and accumulate in float32; their
+// results depend on the kernel in the last bits. Either way a row's result does not depend on
+// the other rows nor on how callers split [begin, end) across threads.
 // Stateless and thread-safe: concurrent calls may write disjoint ranges of the same y.
 
 #include <cstdint>
 
 namespace vox {
 
-// Which kernel runs: the fastest this CPU has, AVX2 (portable where the CPU lacks it), or the
-// portable one. Tests compare them.
-enum class GemvKernel { kBest, kAvx2, kPortable };
+// Which kernel runs: the fastest this CPU has (for int8: AMX, then AVX-512 VNNI), AVX-512
+// VNNI or AVX2 (each the next one down where the CPU lacks it), or the portable one. Tests
+// compare them.
+enum class GemvKernel { kBest, kAvx512Vnni, kAvx2, kPortable };
 
 // x [rows, in] float32 -> xq [rows, in] int16 and xscale [rows], with x ~= xq * xscale:
 // xscale = max|x[r, :]| / 32767 (1 for an all-zero row), xq rounded to nearest (even).
