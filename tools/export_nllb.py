@@ -44,7 +44,7 @@ import vox_ops  # noqa: E402
 from torchscript_linear import linear_rows  # noqa: E402
 
 EXPORTER_NAME = "export_nllb.py"
-EXPORTER_VERSION = 2
+EXPORTER_VERSION = 3
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 COMPRESSED_WEIGHTS = ("int8", "bfloat16")
@@ -173,6 +173,7 @@ class Attention(nn.Module):
         self.k_proj = Linear(d_model, d_model, device=device)
         self.v_proj = Linear(d_model, d_model, device=device)
         self.out_proj = Linear(d_model, d_model, device=device)
+        self.core = PlainAttend()
 
     def split(self, x: Tensor, batch: int) -> Tensor:
         """[B*S, D] -> [B, H, S, hd]"""
@@ -192,13 +193,25 @@ class Attention(nn.Module):
         return self.split(self.q_proj(flat) * self.scaling, b)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) -> Tensor:
-        """q [B,H,Sq,hd], k/v [B,H,Sk,hd], key_mask [B,Sk] (1 = real) -> out_proj(...) [B,Sq,D]
+        """q [B,H,Sq,hd], k/v [B,H,Sk,hd], key_mask [B,Sk] (1 = real) -> out_proj(...) [B,Sq,D]"""
+        out = self.core(q, k, v, key_mask, neg)  # [B,H,Sq,hd]
+        b = out.size(0)
+        out = out.transpose(1, 2).reshape(-1, self.heads * self.head_dim)
+        out = self.out_proj(out)
+        return out.view(b, -1, self.heads * self.head_dim)
 
-        One query per row on CPU (a decoder step) of 8 rows or more multiplies and sums
-        element-wise: LibTorch 1.13's bmm calls BLAS once per (row, head), and those B*H tiny
-        products took 0.9 ms per call at batch 32 (a step: 165 -> 144 ms). At 4 rows and fewer
-        bmm was the faster (batch 1: 29 against 34 ms a step; docs/benchmarks.md, "Batch
-        throughput")."""
+
+class PlainAttend(nn.Module):
+    """softmax(q k^T, masked) v with LibTorch's operators: q [B,H,Sq,hd] (scaled), k/v
+    [B,H,Sk,hd], key_mask [B,Sk] (1 = real) -> [B,H,Sq,hd].
+
+    One query per row on CPU (a decoder step) of 8 rows or more multiplies and sums
+    element-wise: LibTorch 1.13's bmm calls BLAS once per (row, head), and those B*H tiny
+    products took 0.9 ms per call at batch 32 (a step: 165 -> 144 ms). At 4 rows and fewer
+    bmm was the faster (batch 1: 29 against 34 ms a step; docs/benchmarks.md, "Batch
+    throughput")."""
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) -> Tensor:
         one_query = q.size(2) == 1 and q.size(0) >= 8 and q.device == torch.device("cpu")
         if one_query:
             scores = (q * k).sum(-1).unsqueeze(2)
@@ -207,13 +220,24 @@ class Attention(nn.Module):
         scores = scores.masked_fill(key_mask.eq(0).view(key_mask.size(0), 1, 1, key_mask.size(1)), neg)
         probs = torch.softmax(scores, dim=-1)
         if one_query:
-            out = (probs.transpose(2, 3) * v).sum(2, keepdim=True)
-        else:
-            out = torch.matmul(probs, v)  # [B,H,Sq,hd]
-        b = out.size(0)
-        out = out.transpose(1, 2).reshape(-1, self.heads * self.head_dim)
-        out = self.out_proj(out)
-        return out.view(b, -1, self.heads * self.head_dim)
+            return (probs.transpose(2, 3) * v).sum(2, keepdim=True)
+        return torch.matmul(probs, v)
+
+
+class VoxAttend(nn.Module):
+    """PlainAttend's result, with one query per row (a decoder step) through vox::attend
+    (engines/torch/ops/attend.h): no [B,H,Sk,hd] temporaries, no per-(row, head) BLAS calls. For
+    the compressed formats only, which need vox's operators anyway (a float32 model.ts loads
+    without them)."""
+
+    def __init__(self):
+        super().__init__()
+        self.plain = PlainAttend()
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) -> Tensor:
+        if q.size(2) == 1:
+            return torch.ops.vox.attend(q, k, v, key_mask, neg)
+        return self.plain(q, k, v, key_mask, neg)
 
 
 class EncoderLayer(nn.Module):
@@ -679,7 +703,8 @@ def compress_weights(model: NllbModel, weights: str) -> None:
     """Replaces linears and the tied embedding (lookups and output projection) with their int8
     or bfloat16 form, in place. int8 takes every linear: vox::linear's int8 matrix kernel beats
     float32 GEMM on the encoder's many rows. bfloat16 takes the decoder's only: its kernel is
-    for a few rows, and the encoder stays in the model dtype."""
+    for a few rows, and the encoder stays in the model dtype. Both attend through vox::attend in
+    the decoder's steps."""
     make_linear, make_embedding = {"int8": (Int8Linear, Int8Embedding),
                                    "bfloat16": (Bf16Linear, Bf16Embedding)}[weights]
     layers = list(model.model.decoder.layers)
@@ -692,6 +717,9 @@ def compress_weights(model: NllbModel, weights: str) -> None:
                 setattr(attn, proj, make_linear(getattr(attn, proj)))
         layer.fc1 = make_linear(layer.fc1)
         layer.fc2 = make_linear(layer.fc2)
+    for layer in model.model.decoder.layers:
+        layer.self_attn.core = VoxAttend()
+        layer.encoder_attn.core = VoxAttend()
     model.model.shared = make_embedding(model.model.shared)
 
 

@@ -122,9 +122,10 @@ class WeightFormatsTest(unittest.TestCase):
         self.assertLess(float((int8 - fp32).abs().max()), 0.05 * float(fp32.abs().max()))
 
     def test_steps_of_8_rows_attend_like_steps_of_2(self):
-        # From 8 rows a step's attention multiplies and sums element-wise instead of bmm
-        # (export_nllb.Attention.attend): the same logits within float32 rounding (in int8, as
-        # an activation's int16 rounding may then fall the other way, ten times that).
+        # From 8 rows a float32 step's attention multiplies and sums element-wise instead of bmm
+        # (export_nllb.PlainAttend; int8 attends through vox::attend at any number of rows):
+        # the same logits within float32 rounding (in int8, as an activation's int16 rounding
+        # may then fall the other way, ten times that).
         for weights, tolerance in (("float32", 1e-5), ("int8", 1e-4)):
             m = ref.TorchScriptModel(self.dirs[weights])
             two = teacher_forced(m, self.ids, self.mask)
@@ -132,6 +133,49 @@ class WeightFormatsTest(unittest.TestCase):
             for r in range(8):
                 self.assertLess(float((eight[:, r] - two[:, r % 2]).abs().max()),
                                 tolerance * float(two.abs().max()), (weights, r))
+
+    def test_compressed_decoders_attend_through_vox_attend_and_float32_needs_no_vox_operator(self):
+        for weights, core in (("float32", "PlainAttend"), ("int8", "VoxAttend"), ("bfloat16", "VoxAttend")):
+            layer = getattr(ref.TorchScriptModel(self.dirs[weights]).module.model.decoder.layers, "0")
+            self.assertEqual((layer.self_attn.core.original_name, layer.encoder_attn.core.original_name),
+                             (core, core), weights)
+        # a process without vox's operators loads the float32 export (and would fail on int8's)
+        load = "import sys, torch; torch.jit.load(sys.argv[1])"
+        for weights, ok in (("float32", True), ("int8", False)):
+            done = subprocess.run([sys.executable, "-c", load, os.path.join(self.dirs[weights], "model.ts")],
+                                  capture_output=True, text=True)
+            self.assertEqual(done.returncode == 0, ok, (weights, done.stderr[-500:]))
+
+    def test_attend_operator_equals_plain_attention_on_caches_and_cross_keys(self):
+        g = torch.Generator().manual_seed(3)
+        plain = export_nllb.PlainAttend()
+        neg = float(torch.finfo(torch.float32).min)
+        for rows in (1, 3, 9):
+            q = torch.randn(rows, 4, 1, 16, generator=g)
+            cache = torch.randn(rows, 4, 30, 16, generator=g)       # a self cache, narrowed to 11
+            cross = torch.randn(rows, 7, 4, 16, generator=g).transpose(1, 2)  # projected keys, as views
+            for k, keys in ((cache.narrow(2, 0, 11), 11), (cross, 7)):
+                v = k * 0.5 + 1
+                mask = (torch.arange(keys).unsqueeze(0) <= torch.arange(rows).unsqueeze(1) + 2).long()
+                got = torch.ops.vox.attend(q, k, v, mask, neg)
+                want = plain(q, k, v, mask, neg)
+                self.assertEqual(tuple(got.shape), (rows, 4, 1, 16))
+                self.assertLess(float((got - want).abs().max()), 1e-5, (rows, keys))
+
+    def test_attend_operator_refuses_bad_arguments_clearly(self):
+        q, k, mask = torch.randn(2, 4, 1, 8), torch.randn(2, 4, 5, 8), torch.ones(2, 5, dtype=torch.long)
+        cases = [
+            ((torch.randn(2, 4, 3, 8), k, k, mask), "q must be float32 [B, H, 1, D]"),
+            ((q.double(), k, k, mask), "q must be float32"),
+            ((q, torch.randn(2, 4, 5, 7), k, mask), "does not fit q"),
+            ((q, k, torch.randn(2, 4, 6, 8), mask), "does not fit q"),
+            ((q, k, k, torch.ones(2, 4)), "key_mask must be [2, 5]"),
+            ((q, torch.randn(2, 4, 8, 5).transpose(2, 3), k, mask), "each key of k must be contiguous"),
+        ]
+        for args, message in cases:
+            with self.subTest(message=message):
+                with self.assertRaisesRegex(RuntimeError, message.replace("[", r"\[").replace("]", r"\]")):
+                    torch.ops.vox.attend(*args, -1e9)
 
     def test_operator_takes_any_leading_shape_and_rows_alone_equal_rows_together(self):
         x = torch.randn(3, 5, 64)

@@ -1,0 +1,92 @@
+#include "engines/torch/ops/attend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define VOX_ATTEND_X86 1
+#endif
+
+namespace vox {
+namespace {
+
+float DotPortable(const float* a, const float* b, int64_t n) {
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+// out[0, n) += p * v[0, n)
+void AxpyPortable(float p, const float* v, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] += p * v[i];
+}
+
+#ifdef VOX_ATTEND_X86
+bool HasAvx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+
+__attribute__((target("avx2,fma"))) float DotAvx2(const float* a, const float* b, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  const __m256 acc = _mm256_add_ps(acc0, acc1);
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s) + DotPortable(a + i, b + i, n - i);
+}
+
+__attribute__((target("avx2,fma"))) void AxpyAvx2(float p, const float* v, float* out, int64_t n) {
+  const __m256 pv = _mm256_set1_ps(p);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+  AxpyPortable(p, v + i, out + i, n - i);
+}
+#endif
+
+}  // namespace
+
+void AttendOneQuery(const float* q, const float* k, const float* v, const int64_t* key_mask,
+                    const AttendShape& shape, float neg, float* out, int64_t begin, int64_t end) {
+#ifdef VOX_ATTEND_X86
+  const bool avx2 = HasAvx2();
+  auto dot = avx2 ? DotAvx2 : DotPortable;
+  auto axpy = avx2 ? AxpyAvx2 : AxpyPortable;
+#else
+  auto dot = DotPortable;
+  auto axpy = AxpyPortable;
+#endif
+  const int64_t dim = shape.dim;
+  std::vector<float> scores(static_cast<size_t>(shape.keys));
+  for (int64_t bh = begin; bh < end; ++bh) {
+    const int64_t b = bh / shape.heads, h = bh % shape.heads;
+    const float* qb = q + bh * dim;
+    const float* kb = k + b * shape.k_strides[0] + h * shape.k_strides[1];
+    const float* vb = v + b * shape.v_strides[0] + h * shape.v_strides[1];
+    const int64_t* mask = key_mask + b * shape.keys;
+    float max_score = -INFINITY;
+    for (int64_t l = 0; l < shape.keys; ++l) {
+      scores[l] = mask[l] != 0 ? dot(qb, kb + l * shape.k_strides[2], dim) : neg;
+      max_score = std::max(max_score, scores[l]);
+    }
+    float total = 0;
+    for (int64_t l = 0; l < shape.keys; ++l) {
+      scores[l] = std::exp(scores[l] - max_score);
+      total += scores[l];
+    }
+    float* ob = out + bh * dim;
+    std::fill(ob, ob + dim, 0.0f);
+    for (int64_t l = 0; l < shape.keys; ++l) {
+      if (scores[l] != 0) axpy(scores[l] / total, vb + l * shape.v_strides[2], ob, dim);
+    }
+  }
+}
+
+}  // namespace vox
