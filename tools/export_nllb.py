@@ -225,19 +225,12 @@ class PlainAttend(nn.Module):
 
 
 class VoxAttend(nn.Module):
-    """PlainAttend's result, with one query per row (a decoder step) through vox::attend
-    (engines/torch/ops/attend.h): no [B,H,Sk,hd] temporaries, no per-(row, head) BLAS calls. For
-    the compressed formats only, which need vox's operators anyway (a float32 model.ts loads
-    without them)."""
-
-    def __init__(self):
-        super().__init__()
-        self.plain = PlainAttend()
+    """PlainAttend's result through vox::attend (engines/torch/ops/attend.h): no [B,H,Sk,hd]
+    temporaries, no per-(row, head) BLAS calls. For the compressed formats only, which need
+    vox's operators anyway (a float32 model.ts loads without them)."""
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) -> Tensor:
-        if q.size(2) == 1:
-            return torch.ops.vox.attend(q, k, v, key_mask, neg)
-        return self.plain(q, k, v, key_mask, neg)
+        return torch.ops.vox.attend(q, k, v, key_mask, neg)
 
 
 class EncoderLayer(nn.Module):
@@ -703,8 +696,7 @@ def compress_weights(model: NllbModel, weights: str) -> None:
     """Replaces linears and the tied embedding (lookups and output projection) with their int8
     or bfloat16 form, in place. int8 takes every linear: vox::linear's int8 matrix kernel beats
     float32 GEMM on the encoder's many rows. bfloat16 takes the decoder's only: its kernel is
-    for a few rows, and the encoder stays in the model dtype. Both attend through vox::attend in
-    the decoder's steps."""
+    for a few rows, and the encoder stays in the model dtype. Both attend through vox::attend."""
     make_linear, make_embedding = {"int8": (Int8Linear, Int8Embedding),
                                    "bfloat16": (Bf16Linear, Bf16Embedding)}[weights]
     layers = list(model.model.decoder.layers)
@@ -717,9 +709,10 @@ def compress_weights(model: NllbModel, weights: str) -> None:
                 setattr(attn, proj, make_linear(getattr(attn, proj)))
         layer.fc1 = make_linear(layer.fc1)
         layer.fc2 = make_linear(layer.fc2)
-    for layer in model.model.decoder.layers:
+    for layer in list(model.model.encoder.layers) + list(model.model.decoder.layers):
         layer.self_attn.core = VoxAttend()
-        layer.encoder_attn.core = VoxAttend()
+        if hasattr(layer, "encoder_attn"):
+            layer.encoder_attn.core = VoxAttend()
     model.model.shared = make_embedding(model.model.shared)
 
 

@@ -136,9 +136,10 @@ class WeightFormatsTest(unittest.TestCase):
 
     def test_compressed_decoders_attend_through_vox_attend_and_float32_needs_no_vox_operator(self):
         for weights, core in (("float32", "PlainAttend"), ("int8", "VoxAttend"), ("bfloat16", "VoxAttend")):
-            layer = getattr(ref.TorchScriptModel(self.dirs[weights]).module.model.decoder.layers, "0")
-            self.assertEqual((layer.self_attn.core.original_name, layer.encoder_attn.core.original_name),
-                             (core, core), weights)
+            model = ref.TorchScriptModel(self.dirs[weights]).module.model
+            encoder, decoder = getattr(model.encoder.layers, "0"), getattr(model.decoder.layers, "0")
+            cores = (encoder.self_attn.core, decoder.self_attn.core, decoder.encoder_attn.core)
+            self.assertEqual([c.original_name for c in cores], [core] * 3, weights)
         # a process without vox's operators loads the float32 export (and would fail on int8's)
         load = "import sys, torch; torch.jit.load(sys.argv[1])"
         for weights, ok in (("float32", True), ("int8", False)):
@@ -146,12 +147,12 @@ class WeightFormatsTest(unittest.TestCase):
                                   capture_output=True, text=True)
             self.assertEqual(done.returncode == 0, ok, (weights, done.stderr[-500:]))
 
-    def test_attend_operator_equals_plain_attention_on_caches_and_cross_keys(self):
+    def test_attend_operator_equals_plain_attention_on_caches_cross_keys_and_many_queries(self):
         g = torch.Generator().manual_seed(3)
         plain = export_nllb.PlainAttend()
         neg = float(torch.finfo(torch.float32).min)
-        for rows in (1, 3, 9):
-            q = torch.randn(rows, 4, 1, 16, generator=g)
+        for rows, queries in ((1, 1), (3, 1), (9, 1), (2, 5)):
+            q = torch.randn(rows, 4, queries, 16, generator=g)
             cache = torch.randn(rows, 4, 30, 16, generator=g)       # a self cache, narrowed to 11
             cross = torch.randn(rows, 7, 4, 16, generator=g).transpose(1, 2)  # projected keys, as views
             for k, keys in ((cache.narrow(2, 0, 11), 11), (cross, 7)):
@@ -159,14 +160,14 @@ class WeightFormatsTest(unittest.TestCase):
                 mask = (torch.arange(keys).unsqueeze(0) <= torch.arange(rows).unsqueeze(1) + 2).long()
                 got = torch.ops.vox.attend(q, k, v, mask, neg)
                 want = plain(q, k, v, mask, neg)
-                self.assertEqual(tuple(got.shape), (rows, 4, 1, 16))
-                self.assertLess(float((got - want).abs().max()), 1e-5, (rows, keys))
+                self.assertEqual(tuple(got.shape), (rows, 4, queries, 16))
+                self.assertLess(float((got - want).abs().max()), 1e-5, (rows, queries, keys))
 
     def test_attend_operator_refuses_bad_arguments_clearly(self):
         q, k, mask = torch.randn(2, 4, 1, 8), torch.randn(2, 4, 5, 8), torch.ones(2, 5, dtype=torch.long)
         cases = [
-            ((torch.randn(2, 4, 3, 8), k, k, mask), "q must be float32 [B, H, 1, D]"),
-            ((q.double(), k, k, mask), "q must be float32"),
+            ((q.double(), k, k, mask), "q must be float32 [B, H, Q, D]"),
+            ((q[0], k, k, mask), "q must be float32 [B, H, Q, D]"),
             ((q, torch.randn(2, 4, 5, 7), k, mask), "does not fit q"),
             ((q, k, torch.randn(2, 4, 6, 8), mask), "does not fit q"),
             ((q, k, k, torch.ones(2, 4)), "key_mask must be [2, 5]"),

@@ -53,8 +53,8 @@ __attribute__((target("avx2,fma"))) void AxpyAvx2(float p, const float* v, float
 
 }  // namespace
 
-void AttendOneQuery(const float* q, const float* k, const float* v, const int64_t* key_mask,
-                    const AttendShape& shape, float neg, float* out, int64_t begin, int64_t end) {
+void Attend(const float* q, const float* k, const float* v, const int64_t* key_mask, const AttendShape& shape,
+            float neg, float* out, int64_t begin, int64_t end) {
 #ifdef VOX_ATTEND_X86
   const bool avx2 = HasAvx2();
   auto dot = avx2 ? DotAvx2 : DotPortable;
@@ -67,24 +67,26 @@ void AttendOneQuery(const float* q, const float* k, const float* v, const int64_
   std::vector<float> scores(static_cast<size_t>(shape.keys));
   for (int64_t bh = begin; bh < end; ++bh) {
     const int64_t b = bh / shape.heads, h = bh % shape.heads;
-    const float* qb = q + bh * dim;
     const float* kb = k + b * shape.k_strides[0] + h * shape.k_strides[1];
     const float* vb = v + b * shape.v_strides[0] + h * shape.v_strides[1];
     const int64_t* mask = key_mask + b * shape.keys;
-    float max_score = -INFINITY;
-    for (int64_t l = 0; l < shape.keys; ++l) {
-      scores[l] = mask[l] != 0 ? dot(qb, kb + l * shape.k_strides[2], dim) : neg;
-      max_score = std::max(max_score, scores[l]);
-    }
-    float total = 0;
-    for (int64_t l = 0; l < shape.keys; ++l) {
-      scores[l] = std::exp(scores[l] - max_score);
-      total += scores[l];
-    }
-    float* ob = out + bh * dim;
-    std::fill(ob, ob + dim, 0.0f);
-    for (int64_t l = 0; l < shape.keys; ++l) {
-      if (scores[l] != 0) axpy(scores[l] / total, vb + l * shape.v_strides[2], ob, dim);
+    for (int64_t i = 0; i < shape.queries; ++i) {
+      const float* qi = q + (bh * shape.queries + i) * dim;
+      float max_score = -INFINITY;
+      for (int64_t l = 0; l < shape.keys; ++l) {
+        scores[l] = mask[l] != 0 ? dot(qi, kb + l * shape.k_strides[2], dim) : neg;
+        max_score = std::max(max_score, scores[l]);
+      }
+      float total = 0;
+      for (int64_t l = 0; l < shape.keys; ++l) {
+        scores[l] = std::exp(scores[l] - max_score);
+        total += scores[l];
+      }
+      float* oi = out + (bh * shape.queries + i) * dim;
+      std::fill(oi, oi + dim, 0.0f);
+      for (int64_t l = 0; l < shape.keys; ++l) {
+        if (scores[l] != 0) axpy(scores[l] / total, vb + l * shape.v_strides[2], oi, dim);
+      }
     }
   }
 }

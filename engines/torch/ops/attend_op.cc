@@ -1,7 +1,7 @@
-// vox::attend, vox's TorchScript operator for a decoder step's attention on CPU
-// (docs/model-format.md, "Weight formats"): q float32 [B, H, 1, D] (already scaled), k and v
-// float32 [B, H, L, D] (any strides but the last: a narrowed cache or a transposed view will do),
-// key_mask [B, L] (0 = masked), neg the masked score -> softmax(q k^T masked) v, [B, H, 1, D].
+// vox::attend, vox's TorchScript operator for attention on CPU (docs/model-format.md, "Weight
+// formats"): q float32 [B, H, Q, D] (already scaled), k and v float32 [B, H, L, D] (any strides
+// but the last: a narrowed cache or a transposed view will do), key_mask [B, L] (0 = masked),
+// neg the masked score -> softmax(q k^T masked) v, [B, H, Q, D].
 // Registered with LibTorch when this library is loaded, like vox::linear (linear_op.cc).
 
 #include <torch/library.h>
@@ -23,10 +23,10 @@ void CheckKeys(const at::Tensor& t, const char* name, const at::Tensor& q, int64
               t.strides());
 }
 
-at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_mask,
+at::Tensor AttendOp(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& key_mask,
                   double neg) {
-  TORCH_CHECK(q.scalar_type() == at::kFloat && q.dim() == 4 && q.size(2) == 1,
-              "vox::attend: q must be float32 [B, H, 1, D], got ", q.scalar_type(), " ", q.sizes());
+  TORCH_CHECK(q.scalar_type() == at::kFloat && q.dim() == 4, "vox::attend: q must be float32 [B, H, Q, D], got ",
+              q.scalar_type(), " ", q.sizes());
   const int64_t keys = k.dim() == 4 ? k.size(2) : -1;
   CheckKeys(k, "k", q, keys);
   CheckKeys(v, "v", q, keys);
@@ -35,17 +35,17 @@ at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const at::Tensor qc = q.contiguous();
   const at::Tensor mask = key_mask.to(at::kLong).contiguous();
   at::Tensor out = at::empty(q.sizes(), q.options().memory_format(at::MemoryFormat::Contiguous));
-  const AttendShape shape{q.size(0), q.size(1), keys, q.size(3), {k.stride(0), k.stride(1), k.stride(2)},
+  const AttendShape shape{q.size(0), q.size(1), q.size(2), keys, q.size(3), {k.stride(0), k.stride(1), k.stride(2)},
                           {v.stride(0), v.stride(1), v.stride(2)}};
   const float* qp = qc.data_ptr<float>();
   const float* kp = k.data_ptr<float>();
   const float* vp = v.data_ptr<float>();
   const int64_t* mp = mask.data_ptr<int64_t>();
   float* op = out.data_ptr<float>();
-  // Split across threads once there are at least 64 KiB of keys and values to read.
-  const int64_t grain = std::max<int64_t>(1, (int64_t{16} << 10) / std::max<int64_t>(1, 2 * keys * shape.dim));
+  // Split across threads once there are at least 16 Ki multiply-adds.
+  const int64_t grain = std::max<int64_t>(1, (int64_t{16} << 10) / std::max<int64_t>(1, 2 * shape.queries * keys * shape.dim));
   at::parallel_for(0, shape.rows * shape.heads, grain, [&](int64_t begin, int64_t end) {
-    AttendOneQuery(qp, kp, vp, mp, shape, static_cast<float>(neg), op, begin, end);
+    vox::Attend(qp, kp, vp, mp, shape, static_cast<float>(neg), op, begin, end);
   });
   return out;
 }
@@ -55,4 +55,4 @@ at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 
 TORCH_LIBRARY_FRAGMENT(vox, m) { m.def("attend(Tensor q, Tensor k, Tensor v, Tensor key_mask, float neg) -> Tensor"); }
 
-TORCH_LIBRARY_IMPL(vox, CPU, m) { m.impl("attend", &vox::Attend); }
+TORCH_LIBRARY_IMPL(vox, CPU, m) { m.impl("attend", &vox::AttendOp); }
