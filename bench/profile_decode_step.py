@@ -5,10 +5,11 @@ same model.ts voxd runs, from Python (docs/benchmarks.md).
   OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=2 /usr/bin/python3 bench/profile_decode_step.py \\
       --model build/peers/models/nllb-int8/nllb-600M --threads 2
 
-Encodes --batch copies of a 36-token source (timing encode and cross_kv), runs --warmup decoder
-steps, then profiles --steps steps and prints the operators by self time, and the step's median
-wall time without the profiler. The step is decode_step (the cache concatenated per step), or
-with --slots decode_slots over preallocated caches written in place, as voxd runs it.
+Encodes --batch copies of a 36-token source (timing encode and cross_kv; with --encode, also
+profiling --steps encodes), runs --warmup decoder steps, then profiles --steps steps and prints
+the operators by self time, and the step's median wall time without the profiler. The step is
+decode_step (the cache concatenated per step), or with --slots decode_slots over preallocated
+caches written in place, as voxd runs it.
 """
 import argparse
 import os
@@ -31,6 +32,7 @@ def main():
     ap.add_argument("--rows", type=int, default=18)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--slots", action="store_true", help="decode_slots instead of decode_step")
+    ap.add_argument("--encode", action="store_true", help="also profile --steps encodes of the batch")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     m = ref.TorchScriptModel(a.model)
@@ -44,6 +46,12 @@ def main():
     cross = m.cross_kv(enc)
     c = time.perf_counter()
     print(f"batch {b}: encode {(e - s) * 1e3:.1f} ms, cross_kv {(c - e) * 1e3:.1f} ms")
+    if a.encode:
+        with torch.autograd.profiler.profile() as prof:
+            for _ in range(a.steps):
+                m.encode(ids, mask)
+        print(f"encode, {a.steps} times:")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.rows))
     kv = m.empty_cache(b)
     if a.slots:  # capacity for every step this run takes, as voxd's caches would have
         capacity = a.warmup + 2 * a.steps + 1
