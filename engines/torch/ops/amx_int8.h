@@ -4,7 +4,7 @@
 // The AMX tile kernel behind WeightGemvInt8 (weight_gemv.h) on CPUs with AMX-INT8. AMX
 // multiplies int8 by int8, so each int16 activation is split exactly into a signed high byte
 // and an unsigned low byte (x = 256 * hi + lo) and both halves are summed in int32 tiles:
-// the dots are exact integer sums, equal to every other kernel's. Internal to vox_gemv.
+// the dots are exact integer sums, equal to every other kernel's. Internal to vox_cpu_kernels.
 // AmxActivations is one thread's; the functions are thread-safe.
 
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 namespace vox {
 
-// Outputs per AmxDots call, activation rows per group, and input columns per tile step.
+// Outputs per AmxLinear call (at most), activation rows per group, input columns per tile step.
 constexpr int64_t kAmxOutputs = 32;
 constexpr int64_t kAmxRows = 16;
 constexpr int64_t kAmxColumns = 64;

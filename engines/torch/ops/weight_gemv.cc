@@ -501,8 +501,8 @@ constexpr int64_t kAmxMinRows = 8;
 constexpr int64_t kAmxChunkBytes = 512 << 10;
 
 // Outputs [begin, end) in tiles of 32 (then 16) against every group of 16 rows, chunk by chunk
-// of rows; the columns past the last whole tile step and the outputs past the last whole tile
-// go through the AVX-512 kernels.
+// of rows (AmxLinear sums the columns past the last whole tile step in int64); the outputs past
+// the last whole tile go through the AVX-512 kernels.
 __attribute__((target(VOX_AVX512_VNNI))) void WeightGemvInt8Amx(const int16_t* xq, const float* xscale,
                                                                  int64_t rows, int64_t in, const int8_t* w,
                                                                  const float* wscale, const float* bias, float* y,
