@@ -168,8 +168,6 @@ constexpr int kTileWeights = 3;
 // token 38.2-38.8 against 34.8-36.0 ms; docs/benchmarks.md, "AMX and a fused attention").
 constexpr int64_t kPrefetchAhead = 1024;
 
-
-
 // The lanes lo picks from (a, b) plus those hi picks.
 __attribute__((target(VOX_AVX512_VNNI))) inline __m512i FoldLanes(__m512i a, __m512i b, const int32_t* lo,
                                                                  const int32_t* hi) {
@@ -501,8 +499,8 @@ __attribute__((target(VOX_AVX512_VNNI))) void WeightGemvInt8Vnni(const int16_t* 
 }
 
 // Fewer rows go through the AVX-512 kernels: a tile computes 16 rows whatever their number, and
-// below 8 the AVX-512 kernels are faster (bench/weight_gemv_bench: 1 row 0.20 against 0.35 ms,
-// 4 rows 0.26-0.28 against 0.35-0.36, 8 rows 0.37-0.38 against 0.33-0.35).
+// below 8 the AVX-512 kernels are faster (bench/weight_gemv_bench, docs/benchmarks.md "AMX and a
+// fused attention": 1, 4 and 8 rows 0.20, 0.28 and 0.38 ms against AMX's 0.35, 0.36 and 0.35).
 constexpr int64_t kAmxMinRows = 8;
 
 // Activation rows packed for the AMX kernel at a time: 512 KiB of them (both bytes of each
@@ -603,7 +601,7 @@ void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
 
 const char* WeightGemvKernel() {
 #ifdef VOX_GEMV_X86
-  if (AmxInt8Usable()) return "amx (int8), avx2 (bfloat16)";
+  if (AmxInt8Usable()) return "amx from 8 rows, avx512-vnni below (int8), avx2 (bfloat16)";
   if (HasAvx512Vnni()) return "avx512-vnni (int8), avx2 (bfloat16)";
   if (HasAvx2()) return "avx2";
 #endif
