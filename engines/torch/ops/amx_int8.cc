@@ -2,12 +2,20 @@
 
 #include <cstring>
 
-#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+// AMX intrinsics came with g++ 11 and clang 12 (amxtileintrin.h); older compilers build
+// without this kernel.
+#if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__)) && \
+    defined(__has_include)
+#if __has_include(<amxtileintrin.h>)
+#define VOX_AMX 1
+#endif
+#endif
+
+#ifdef VOX_AMX
 #include <cpuid.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#define VOX_AMX 1
 #endif
 
 namespace vox {
