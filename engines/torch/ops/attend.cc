@@ -4,10 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define VOX_ATTEND_X86 1
-#endif
+#include "engines/torch/ops/x86_simd.h"
 
 namespace vox {
 namespace {
@@ -23,12 +20,7 @@ void AxpyPortable(float p, const float* v, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] += p * v[i];
 }
 
-#ifdef VOX_ATTEND_X86
-bool HasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
-
+#ifdef VOX_X86_SIMD
 __attribute__((target("avx2,fma"))) float DotAvx2(const float* a, const float* b, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t i = 0;
@@ -36,11 +28,7 @@ __attribute__((target("avx2,fma"))) float DotAvx2(const float* a, const float* b
     acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
     acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
   }
-  const __m256 acc = _mm256_add_ps(acc0, acc1);
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s) + DotPortable(a + i, b + i, n - i);
+  return HorizontalSum(_mm256_add_ps(acc0, acc1)) + DotPortable(a + i, b + i, n - i);
 }
 
 __attribute__((target("avx2,fma"))) void AxpyAvx2(float p, const float* v, float* out, int64_t n) {
@@ -55,7 +43,7 @@ __attribute__((target("avx2,fma"))) void AxpyAvx2(float p, const float* v, float
 
 void Attend(const float* q, const float* k, const float* v, const int64_t* key_mask, const AttendShape& shape,
             float neg, float* out, int64_t begin, int64_t end) {
-#ifdef VOX_ATTEND_X86
+#ifdef VOX_X86_SIMD
   const bool avx2 = HasAvx2();
   auto dot = avx2 ? DotAvx2 : DotPortable;
   auto axpy = avx2 ? AxpyAvx2 : AxpyPortable;

@@ -7,11 +7,7 @@
 #include <vector>
 
 #include "engines/torch/ops/amx_int8.h"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define VOX_GEMV_X86 1
-#endif
+#include "engines/torch/ops/x86_simd.h"
 
 namespace vox {
 namespace {
@@ -63,7 +59,7 @@ int64_t DotInt8Portable(const int16_t* x, const int8_t* w, int64_t in) {
   return total;
 }
 
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
 // Sum of the eight int32 lanes, in int64.
 __attribute__((target("avx2,fma"))) inline int64_t HorizontalSumInt64(__m256i v) {
   const __m256i wide = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
@@ -284,13 +280,6 @@ bool HasAvx512Vnni() {
   return has;
 }
 
-__attribute__((target("avx2,fma"))) inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 // Widens the 8 bfloat16 weights at w exactly to float32.
 __attribute__((target("avx2,fma"))) inline __m256 WidenBf16(const uint16_t* w) {
   const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
@@ -334,11 +323,6 @@ __attribute__((target("avx2,fma"))) void DotBf16GroupAvx2(const float* x, int64_
     DotBf16Avx2<1>(x, in, w, dots);
   }
 }
-
-bool HasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-}
 #endif
 
 }  // namespace
@@ -364,7 +348,7 @@ void ScaleRowPortable(const float* x, int64_t n, float inv, int16_t* q) {
   }
 }
 
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
 // The same with AVX2, bit for bit: the maximum is exact in any order, and vcvtps2dq rounds to
 // nearest even as nearbyint does (the default rounding mode, which vox never changes).
 __attribute__((target("avx2,fma"))) float MaxAbsAvx2(const float* x, int64_t n, bool* finite) {
@@ -403,7 +387,7 @@ __attribute__((target("avx2,fma"))) void ScaleRowAvx2(const float* x, int64_t n,
 }  // namespace
 
 void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, float* xscale, GemvKernel kernel) {
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
   const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
 #else
   (void)kernel;
@@ -412,7 +396,7 @@ void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, fl
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * in;
     bool finite = true;
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
     const float max_abs = avx2 ? MaxAbsAvx2(xr, in, &finite) : MaxAbsPortable(xr, in, &finite);
 #else
     const float max_abs = MaxAbsPortable(xr, in, &finite);
@@ -425,7 +409,7 @@ void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, fl
     }
     const float inv = 32767.0f / max_abs;
     xscale[r] = max_abs / 32767.0f;
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
     if (avx2) {
       ScaleRowAvx2(xr, in, inv, xq + r * in);
       continue;
@@ -459,7 +443,7 @@ inline void WriteInt8(const Dot* dots, int64_t n, int64_t r0, int64_t o, const f
   }
 }
 
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
 // Weights per block of the AVX-512 matrix kernel: a block stays in L2 while every group of
 // kVnniGroup rows of x passes over it, so the weights are read from memory once per call.
 constexpr int64_t kVnniBlockBytes = 128 << 10;
@@ -537,7 +521,7 @@ __attribute__((target(VOX_AVX512_VNNI))) void WeightGemvInt8Amx(const int16_t* x
 void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_t in,
                     const int8_t* w, const float* wscale, const float* bias, float* y,
                     int64_t out, int64_t begin, int64_t end, GemvKernel kernel) {
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
   if (kernel == GemvKernel::kBest && rows >= kAmxMinRows && in >= kAmxColumns && in <= kAmxMaxIn &&
       AmxInt8Usable()) {
     return WeightGemvInt8Amx(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
@@ -555,7 +539,7 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
     for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
       const int64_t n = rows - r0 < kGroup ? rows - r0 : kGroup;
       const int16_t* xs = xq + r0 * in;
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
       if (avx2) {
         if (n == 2) {
           DotInt8Avx2<2>(xs, wr, in, dots);
@@ -575,7 +559,7 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
 void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
                     const float* bias, float* y, int64_t out, int64_t begin, int64_t end,
                     GemvKernel kernel) {
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
   const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
 #else
   (void)kernel;
@@ -586,7 +570,7 @@ void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
     const float b = bias != nullptr ? bias[o] : 0.0f;
     for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
       const int64_t n = rows - r0 < kGroup ? rows - r0 : kGroup;
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
       if (avx2) {
         DotBf16GroupAvx2(x + r0 * in, n, in, wr, dots);
       } else
@@ -600,7 +584,7 @@ void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
 }
 
 const char* WeightGemvKernel() {
-#ifdef VOX_GEMV_X86
+#ifdef VOX_X86_SIMD
   if (AmxInt8Usable()) return "amx from 8 rows, avx512-vnni below (int8), avx2 (bfloat16)";
   if (HasAvx512Vnni()) return "avx512-vnni (int8), avx2 (bfloat16)";
   if (HasAvx2()) return "avx2";
