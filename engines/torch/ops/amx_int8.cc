@@ -198,11 +198,15 @@ bool AmxInt8Usable() {
 void AmxActivations::Pack(const int16_t* xq, int64_t rows, int64_t in) {
   groups_ = (rows + kAmxRows - 1) / kAmxRows;
   steps_ = in / kAmxColumns;
-  data_.resize(static_cast<size_t>(groups_ * steps_ * 2 * kAmxRows * kAmxColumns));
+  const int64_t size = groups_ * steps_ * 2 * kAmxRows * kAmxColumns;
+  if (size > size_) {
+    data_.reset(new uint8_t[static_cast<size_t>(size)]);
+    size_ = size;
+  }
   for (int64_t g = 0; g < groups_; ++g) {
     const int64_t n = rows - g * kAmxRows < kAmxRows ? rows - g * kAmxRows : kAmxRows;
     for (int64_t s = 0; s < steps_; ++s) {
-      uint8_t* low = data_.data() + ((g * steps_ + s) * 2) * kAmxRows * kAmxColumns;
+      uint8_t* low = data_.get() + ((g * steps_ + s) * 2) * kAmxRows * kAmxColumns;
       PackBlock(xq + g * kAmxRows * in + s * kAmxColumns, n, in, low, low + kAmxRows * kAmxColumns);
     }
   }

@@ -8,7 +8,7 @@
 // AmxActivations is one thread's; the functions are thread-safe.
 
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 namespace vox {
 
@@ -32,12 +32,12 @@ class AmxActivations {
   int64_t groups() const { return groups_; }
   int64_t steps() const { return steps_; }
   const uint8_t* block(int64_t group, int64_t step, bool high) const {
-    return data_.data() + ((group * steps_ + step) * 2 + (high ? 1 : 0)) * kAmxRows * kAmxColumns;
+    return data_.get() + ((group * steps_ + step) * 2 + (high ? 1 : 0)) * kAmxRows * kAmxColumns;
   }
 
  private:
-  std::vector<uint8_t> data_;
-  int64_t groups_ = 0, steps_ = 0;
+  std::unique_ptr<uint8_t[]> data_;  // uninitialised: Pack writes every byte it reads
+  int64_t size_ = 0, groups_ = 0, steps_ = 0;
 };
 
 // Loads the tile configuration on this thread for its lifetime and releases the tiles after.
