@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
-import export_nllb  # noqa: E402  (quantize_int8: the exporter's int8 format)
+import compressed_weights  # noqa: E402  (quantize_int8: the exporters' int8 format)
 import nllb_reference  # noqa: E402
 
 D, FFN, VOCAB = 1024, 4096, 256206
@@ -66,7 +66,7 @@ def formats(layers, have_vox):
     """({name: (one state per weight, run(x float32 [1, in], state) -> y)}, {name: bytes})"""
     g = torch.Generator().manual_seed(0)
     fp32 = [torch.randn(o, i, generator=g) * 0.02 for o, i in shapes(layers)]
-    int8 = [export_nllb.quantize_int8(w) for w in fp32]  # (values, scale per row), as exported
+    int8 = [compressed_weights.quantize_int8(w) for w in fp32]  # (values, scale per row), as exported
     out = {}
     out["float32 mv (vox today)"] = (fp32, lambda x, w: torch.mv(w, x[0]).unsqueeze(0))
     out["float32 linear"] = (fp32, lambda x, w: F.linear(x, w))

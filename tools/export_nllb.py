@@ -41,13 +41,13 @@ from torch import Tensor, nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nllb_languages import FAIRSEQ_LANGUAGE_CODES  # noqa: E402
 import vox_ops  # noqa: E402
+from compressed_weights import COMPRESSED_WEIGHTS, compressed_linear, quantize_int8  # noqa: E402
 from torchscript_linear import linear_rows  # noqa: E402
 
 EXPORTER_NAME = "export_nllb.py"
 EXPORTER_VERSION = 3
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-COMPRESSED_WEIGHTS = ("int8", "bfloat16")
 SPM_FILE = "sentencepiece.bpe.model"
 
 # Keys that are copies of model.shared.weight in published checkpoints (tied embeddings).
@@ -75,38 +75,6 @@ class Linear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return linear_rows(x, self.weight, self.bias)
-
-
-# Compressed weights (--weights int8 | bfloat16): linears and the tied embedding run
-# through vox::linear (engines/torch/ops, loaded with tools/vox_ops.py), activations stay float32.
-
-def quantize_int8(w: Tensor) -> Tuple[Tensor, Tensor]:
-    """Symmetric per-output-row int8: w ~= q * scale[:, None], q in [-127, 127]."""
-    w = w.float()
-    scale = (w.abs().amax(dim=1) / 127).clamp(min=torch.finfo(torch.float32).tiny)
-    return torch.round(w / scale.unsqueeze(1)).clamp(-127, 127).to(torch.int8), scale
-
-
-class Int8Linear(nn.Module):
-    def __init__(self, linear: Linear):
-        super().__init__()
-        q, scale = quantize_int8(linear.weight)
-        self.weight = nn.Parameter(q, requires_grad=False)
-        self.scale = nn.Parameter(scale, requires_grad=False)
-        self.bias = nn.Parameter(linear.bias.float(), requires_grad=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.ops.vox.linear(x, self.weight, self.scale, self.bias)
-
-
-class Bf16Linear(nn.Module):
-    def __init__(self, linear: Linear):
-        super().__init__()
-        self.weight = nn.Parameter(linear.weight.to(torch.bfloat16), requires_grad=False)
-        self.bias = nn.Parameter(linear.bias.float(), requires_grad=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return torch.ops.vox.linear(x, self.weight, None, self.bias)
 
 
 class LayerNorm(nn.Module):
@@ -697,8 +665,11 @@ def compress_weights(model: NllbModel, weights: str) -> None:
     or bfloat16 form, in place. int8 takes every linear: vox::linear's int8 matrix kernel beats
     float32 GEMM on the encoder's many rows. bfloat16 takes the decoder's only: its kernel is
     for a few rows, and the encoder stays in the model dtype. Both attend through vox::attend."""
-    make_linear, make_embedding = {"int8": (Int8Linear, Int8Embedding),
-                                   "bfloat16": (Bf16Linear, Bf16Embedding)}[weights]
+    make_embedding = {"int8": Int8Embedding, "bfloat16": Bf16Embedding}[weights]
+
+    def make_linear(linear: Linear) -> nn.Module:
+        return compressed_linear(weights, linear.weight, linear.bias)
+
     layers = list(model.model.decoder.layers)
     if weights == "int8":
         layers += list(model.model.encoder.layers)

@@ -2,7 +2,7 @@
 """Exports a Coqui XTTS v2 checkpoint directory to vox's model format (docs/model-format.md, XTTS).
 
     /usr/bin/python3 tools/export_xtts.py --checkpoint XTTS_DIR --out MODEL_DIR \
-        [--dtype float32|float16|bfloat16] [--name NAME]
+        [--dtype float32|float16|bfloat16] [--weights int8|bfloat16] [--name NAME]
 
 XTTS_DIR is the directory as published: model.pth (state dict under "model"), config.json (with
 the non-standard `Infinity` literals), vocab.json, speakers_xtts.pth. Only torch is needed.
@@ -26,6 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vox_ops  # noqa: E402
+from compressed_weights import COMPRESSED_WEIGHTS, compressed_linear  # noqa: E402
 from torchscript_linear import linear_rows  # noqa: E402
 
 EXPORTER_VERSION = 2  # 2: model.ts has step_slots
@@ -151,6 +153,19 @@ class Conv1D(nn.Module):
         """A GPT step's few rows go through gemv on the weight's transposed view (linear_rows)."""
         shape = x.shape[:-1] + (self.weight.shape[1],)
         return linear_rows(x.reshape(-1, x.shape[-1]), self.weight.t(), self.bias).view(shape)
+
+
+class CompressedConv1D(nn.Module):
+    """Conv1D with its weight transposed to [out, in] and compressed (--weights): vox::linear."""
+
+    def __init__(self, conv: Conv1D, weights: str):
+        super().__init__()
+        self.linear = compressed_linear(weights, conv.weight.detach().t(), conv.bias.detach())
+        self.n_out = int(conv.weight.shape[1])
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape[:-1] + (self.n_out,)
+        return self.linear(x.reshape(-1, x.shape[-1])).view(shape)
 
 
 def gelu_new(x: Tensor) -> Tensor:
@@ -363,7 +378,8 @@ class XttsModelBase(nn.Module):
         self.resample = int(cfg["sample_rate"]) != int(cfg["input_sample_rate"])
 
     def _dtype(self) -> torch.dtype:
-        return self.gpt.mel_head.weight.dtype
+        """The GPT's activation dtype (its LayerNorms are never compressed)."""
+        return self.gpt.final_norm.weight.dtype
 
     def _head(self, h: Tensor) -> Tuple[Tensor, Tensor]:
         latent = self.gpt.final_norm(self.gpt.gpt.ln_f(h))
@@ -678,12 +694,35 @@ def build_model(checkpoint: str, batched_step: bool = True) -> Tuple[XttsModelBa
     return model, cfg, config
 
 
+def compress_gpt(model: XttsModelBase, weights: str) -> None:
+    """Replaces the GPT's Conv1D products and the mel head with their int8 or bfloat16 form, in
+    place (the bytes read per code); embeddings, LayerNorms and the vocoder stay float32."""
+    for block in model.gpt.gpt.h:
+        block.attn.c_attn = CompressedConv1D(block.attn.c_attn, weights)
+        block.attn.c_proj = CompressedConv1D(block.attn.c_proj, weights)
+        block.mlp.c_fc = CompressedConv1D(block.mlp.c_fc, weights)
+        block.mlp.c_proj = CompressedConv1D(block.mlp.c_proj, weights)
+    head = model.gpt.mel_head
+    model.gpt.mel_head = compressed_linear(weights, head.weight.detach(), head.bias.detach())
+
+
 def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str] = None,
-           batched_step: bool = True) -> dict:
-    """Exports; batched_step=False leaves `step_slots` out (exporter version 1's method set)."""
+           batched_step: bool = True, weights: Optional[str] = None) -> dict:
+    """Exports; batched_step=False leaves `step_slots` out (exporter version 1's method set).
+    weights: None (the GPT in `dtype`) or one of COMPRESSED_WEIGHTS (needs dtype float32)."""
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in dtypes:
         raise ExportError(f"--dtype '{dtype}' not one of {', '.join(dtypes)}")
+    if weights is not None:
+        if weights not in COMPRESSED_WEIGHTS:
+            raise ExportError(f"--weights '{weights}' not one of {', '.join(COMPRESSED_WEIGHTS)}")
+        if dtype != "float32":
+            raise ExportError(f"--weights {weights} needs --dtype float32 (its activations are float32; "
+                              f"got {dtype})")
+        try:
+            vox_ops.load()
+        except vox_ops.OpsLibraryError as e:
+            raise ExportError(f"--weights {weights}: {e}")
     model, cfg, config = build_model(checkpoint, batched_step)
     names, latents, embs = load_voices(os.path.join(checkpoint, "speakers_xtts.pth"),
                                        cfg["d_model"], cfg["speaker_dim"])
@@ -697,6 +736,8 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
     # Only the GPT takes the requested dtype: the HiFi-GAN decoder (~26M parameters in v2) stays
     # float32, which every backend runs (torch 1.13 on CPU has no bfloat16 transposed conv).
     model.gpt.to(dtypes[dtype])
+    if weights is not None:
+        compress_gpt(model, weights)
     with torch.no_grad():
         scripted = torch.jit.script(model)
     scripted.save(os.path.join(out, "model.ts"))
@@ -710,6 +751,7 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
         "architecture": "xtts-v2",
         "name": name or os.path.basename(os.path.normpath(out)),
         "dtype": dtype,
+        "weights": weights or dtype,
         "exporter": {"name": "export_xtts.py", "version": EXPORTER_VERSION if batched_step else 1,
                      "torch": torch.__version__},
         "source": {"checkpoint": checkpoint, "format": "model.pth"},
@@ -749,10 +791,14 @@ def main() -> int:
     parser.add_argument("--checkpoint", required=True, help="XTTS v2 directory (model.pth, config.json, ...)")
     parser.add_argument("--out", required=True, help="output model directory")
     parser.add_argument("--dtype", default="float32", help="float32 | float16 | bfloat16")
+    parser.add_argument("--weights", choices=COMPRESSED_WEIGHTS,
+                        help="store the GPT's products and mel head in int8 (a scale per output row) "
+                             "or bfloat16, run by vox::linear on CPU; needs --dtype float32 and the "
+                             "built libvox_torch_ops.so (docs/model-format.md)")
     parser.add_argument("--name", help="model name for the manifest (default: the out dir's name)")
     args = parser.parse_args()
     try:
-        m = export(args.checkpoint, args.out, args.dtype, args.name)
+        m = export(args.checkpoint, args.out, args.dtype, args.name, weights=args.weights)
     except ExportError as e:
         print(f"export_xtts: error: {e}", file=sys.stderr)
         return 1

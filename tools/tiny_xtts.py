@@ -14,6 +14,9 @@ make(out) writes
   out/models/xtts-tiny/        exported by tools/export_xtts.py (the path real checkpoints take)
   out/legacy/xtts-tiny-v1/     the same checkpoint exported without `step_slots` (exporter
                                version 1's methods): engines must still run such models
+  out/models-int8/xtts-tiny-int8/  the same checkpoint with int8 GPT weights (--weights int8;
+                               needs vox's operators); out/golden/xtts-tiny-int8.json: its greedy
+                               codes from its own model.ts run in Python, float32's beside them
   out/golden/xtts-tiny.json    from tools/xtts_reference.py: text ids, greedy and seeded-sampling
   out/golden/xtts-tiny.bin     codes; latents and waveforms as float32 little-endian (offsets in
                                the json)
@@ -30,6 +33,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export_xtts  # noqa: E402
+import vox_ops  # noqa: E402
 import xtts_checkpoint  # noqa: E402
 import xtts_reference  # noqa: E402
 
@@ -289,6 +293,64 @@ def make_goldens(ckpt_dir: str, model_dir: str, golden_json: str) -> dict:
     return golden
 
 
+def generate_scripted(model, cond: torch.Tensor, ids: List[int], manifest: dict, greedy: bool, seed: int,
+                      params: dict, forced: int = 0):
+    """Codes and step latents [N, d] of an exported model.ts (`prefix`, then `step` per code),
+    decoded with the reference's sampling rules: what the C++ engine does, driven from Python."""
+    stop = manifest["special_ids"]["stop_audio"]
+    limit = forced or manifest["max_generated_codes"]
+    cond_len = cond.shape[1]
+    with torch.no_grad():
+        logits, latent, kv = model.prefix(cond, torch.tensor([ids]), cond_len + len(ids) + 3 + limit)
+    cache_len = cond_len + len(ids) + 3
+    seen = [1, manifest["special_ids"]["start_audio"]]
+    rng = xtts_reference.SplitMix64(seed)
+    codes, lats = [], []
+    while True:
+        lats.append(latent[0])
+        l = xtts_reference.apply_repetition_penalty(logits[0], seen, params["repetition_penalty"])
+        if forced:
+            l[stop] = float("-inf")
+        if greedy:
+            code = int(torch.argmax(l))
+        else:
+            probs = xtts_reference.warp(l, params["temperature"], params["top_k"], params["top_p"]).softmax(-1)
+            code = xtts_reference.pick(probs, rng.uniform())
+        codes.append(code)
+        seen.append(code)
+        if code == stop or len(codes) >= limit:
+            break
+        with torch.no_grad():
+            logits, latent = model.step(torch.tensor([[code]]), torch.tensor([[len(codes)]]), kv, cache_len)
+        cache_len += 1
+    return codes, torch.stack(lats)
+
+
+def make_int8_goldens(model_dir: str, golden: dict, golden_json: str) -> dict:
+    """Greedy codes of the int8-weights export run from Python, for each greedy golden run."""
+    vox_ops.load()
+    model = torch.jit.load(os.path.join(model_dir, "model.ts"))
+    voices = torch.jit.load(os.path.join(model_dir, "voices.ts"))
+    with open(os.path.join(model_dir, "manifest.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    runs = []
+    for run in golden["runs"]:
+        if run["mode"] != "greedy":
+            continue
+        v = run["voice_index"]
+        codes, _ = generate_scripted(model, voices.cond_latents[v:v + 1], golden["texts"][run["text_index"]]["ids"],
+                                     manifest, True, 0, run["params"])
+        runs.append({"text_index": run["text_index"], "voice_index": v, "codes": codes,
+                     "stopped": codes[-1] == manifest["special_ids"]["stop_audio"], "fp32_codes": run["codes"]})
+    out = {"model": manifest["name"], "model_dir": os.path.relpath(model_dir, os.path.dirname(golden_json)),
+           "weights": manifest["weights"],
+           "producer": "tools/tiny_xtts.py generate_scripted (the int8-weights model.ts, run from Python)",
+           "runs": runs}
+    with open(golden_json, "w", encoding="utf-8") as f:
+        json.dump(out, f, ensure_ascii=False, indent=1)
+    return out
+
+
 def make(out: str) -> None:
     ckpt_dir = os.path.join(out, "checkpoints", NAME)
     model_dir = os.path.join(out, "models", NAME)
@@ -300,6 +362,9 @@ def make(out: str) -> None:
     export_xtts.export(ckpt_dir, os.path.join(out, "legacy", NAME + "-v1"), "float32", NAME + "-v1",
                        batched_step=False)
     g = make_goldens(ckpt_dir, model_dir, os.path.join(golden_dir, NAME + ".json"))
+    int8_dir = os.path.join(out, "models-int8", NAME + "-int8")
+    export_xtts.export(ckpt_dir, int8_dir, "float32", NAME + "-int8", weights="int8")
+    make_int8_goldens(int8_dir, g, os.path.join(golden_dir, NAME + "-int8.json"))
     coqui_ckpt = os.path.join(out, "checkpoints", COQUI_NAME)
     make_checkpoint(coqui_ckpt, coqui_widths=True)
     export_xtts.export(coqui_ckpt, os.path.join(out, "models-coqui", COQUI_NAME), "float32", COQUI_NAME)

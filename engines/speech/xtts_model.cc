@@ -172,15 +172,15 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
   }
 
   // Device, dtype, modules.
-  if (man.weights != man.dtype) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        man.manifest_path, ": field 'weights' is '", man.weights,
-        "': compressed weights are not supported for xtts-v2 yet (export it without --weights)"));
-  }
   VOX_ASSIGN_OR_RETURN(model->device, ResolveDevice(options.device));
   const std::string dtype_name = options.dtype.empty() ? man.dtype : options.dtype;
   VOX_ASSIGN_OR_RETURN(const DType dtype, ParseDType(dtype_name));
   VOX_RETURN_IF_ERROR(CheckDTypeSupported(dtype, model->device));
+  VOX_ASSIGN_OR_RETURN(const DType exported, ParseDType(man.dtype));
+  if (std::string problem = CompressedWeightsProblem(man.weights, exported, dtype, model->device);
+      !problem.empty()) {
+    return ManifestFields(man).Error("weights", problem);
+  }
   VOX_ASSIGN_OR_RETURN(model->module, LoadTorchModule(man.Path("model.ts"), model->device));
   VOX_ASSIGN_OR_RETURN(auto voices_module, LoadTorchModule(man.Path("voices.ts"), model->device));
   VOX_RETURN_IF_ERROR(CatchTorchErrors(absl::StrCat(man.Path("voices.ts"), ": cannot read voices"), [&] {
@@ -216,7 +216,7 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
   info.architecture = "xtts-v2";
   info.device = model->device.name();
   info.dtype = DTypeName(dtype);
-  info.weights = info.dtype;
+  info.weights = man.weights == man.dtype ? info.dtype : man.weights;
   info.path = model->manifest.model_dir;
   info.fallback = options.fallback;
   for (const auto& l : model->languages) info.languages.push_back(l.nllb);

@@ -149,6 +149,20 @@ absl::Status CheckDTypeSupported(DType dtype, const DevicePlacement& device) {
   return absl::OkStatus();
 }
 
+std::string CompressedWeightsProblem(const std::string& weights, DType exported, DType run,
+                                     const DevicePlacement& device) {
+  if (weights == DTypeName(exported)) return "";
+  if (device.kind != DeviceKind::kCpu) {
+    return absl::StrCat("is '", weights, "': vox runs compressed weights on the CPU only, not on ", device.name(),
+                        " (export without --weights for an accelerator)");
+  }
+  if (run != exported) {
+    return absl::StrCat("is '", weights, "': the model cannot be converted to ", DTypeName(run),
+                        " at load (leave dtype unset)");
+  }
+  return "";
+}
+
 c10::Device ToTorchDevice(const DevicePlacement& device) {
   switch (device.kind) {
     case DeviceKind::kCpu: return c10::Device(c10::DeviceType::CPU);

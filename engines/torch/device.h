@@ -54,6 +54,13 @@ int DTypeSize(DType dtype);
 // with LibTorch 1.x has no Half matmul or LayerNorm).
 absl::Status CheckDTypeSupported(DType dtype, const DevicePlacement& device);
 
+// Why a model whose manifest stores its weights as `weights` ("int8" | "bfloat16" when
+// compressed, else the exported dtype's name), exported in `exported`, cannot run in `run` on
+// `device`; "" when it can. Compressed weights run through vox::linear, a CPU operator with
+// float32 activations: CPU only, in the exported dtype. The text follows "field 'weights' ".
+std::string CompressedWeightsProblem(const std::string& weights, DType exported, DType run,
+                                     const DevicePlacement& device);
+
 // Mapping to LibTorch's types (the caller includes LibTorch).
 c10::Device ToTorchDevice(const DevicePlacement& device);
 c10::ScalarType ToTorchDType(DType dtype);

@@ -28,17 +28,9 @@ absl::StatusOr<std::unique_ptr<NllbModel>> NllbModel::Load(const std::string& na
     model->dtype = *wanted;
   }
   if (absl::Status s = CheckDTypeSupported(model->dtype, model->device); !s.ok()) return s;
-  if (m.weights != m.dtype) {
-    // Compressed decoder weights run through vox::linear, a CPU operator with float32 activations.
-    if (model->device.kind != DeviceKind::kCpu) {
-      return fields.Error("weights", absl::StrCat("is '", m.weights, "': vox runs compressed weights on the "
-                                                  "CPU only, not on ", model->device.name(),
-                                                  " (export without --weights for an accelerator)"));
-    }
-    if (model->dtype != *exported) {
-      return fields.Error("weights", absl::StrCat("is '", m.weights, "': the model cannot be converted to ",
-                                                  options.dtype, " at load (leave dtype unset)"));
-    }
+  if (std::string problem = CompressedWeightsProblem(m.weights, *exported, model->dtype, model->device);
+      !problem.empty()) {
+    return fields.Error("weights", problem);
   }
 
   const std::string tokenizer_path = m.Path(model->tokenizer_file);

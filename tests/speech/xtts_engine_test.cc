@@ -515,22 +515,45 @@ TEST(XttsEngineReplicaTest, ReplicasShareTheModelAndRunConcurrently) {
   EXPECT_EQ(b, alone);
 }
 
-// Compressed weights exist for NLLB only (docs/model-format.md, "Weight formats"): an XTTS
-// manifest that claims them is refused, naming the field, rather than run as float32.
-TEST(XttsEngineLoadTest, CompressedWeightsAreRefusedNamingTheField) {
-  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "xtts-int8-claimed";
-  std::filesystem::remove_all(dir);
-  std::filesystem::copy(kModel, dir, std::filesystem::copy_options::recursive);
-  nlohmann::json manifest;
-  std::ifstream(dir / "manifest.json") >> manifest;
-  manifest["weights"] = "int8";
-  std::ofstream(dir / "manifest.json") << manifest.dump(1);
-  auto e = LoadXttsEngine("x", dir.string(), EngineOptions{});
-  std::filesystem::remove_all(dir);
+// int8 GPT weights (vox::linear): greedy codes equal the goldens of the same model.ts run from
+// Python (tools/tiny_xtts.py). Exact on any CPU: vox::linear's int8 products are exact integer
+// sums, and the rest are the same LibTorch ops on the same shapes. tools_xtts_export holds that
+// model against the eager reference on the dequantized weights.
+TEST(XttsEngineInt8Test, LoadsAndGeneratesLikeThePythonRun) {
+  EngineOptions o;
+  o.device = "cpu";
+  auto e = XttsEngine::Load("xtts-tiny-int8", kTiny + "/models-int8/xtts-tiny-int8", o);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ((*e)->info().dtype, "float32");
+  EXPECT_EQ((*e)->info().weights, "int8");
+  std::ifstream f(kTiny + "/golden/xtts-tiny-int8.json");
+  ASSERT_TRUE(f.good()) << "xtts-tiny-int8.json missing: build target tiny_xtts";
+  const auto golden = nlohmann::json::parse(f);
+  ASSERT_GE(golden["runs"].size(), 5u);
+  int differs_from_float32 = 0;
+  for (const auto& run : golden["runs"]) {
+    SynthesisParams p;
+    p.greedy = true;
+    auto gen = (*e)->Generate(GetGolden().Ids(run["text_index"]), run["voice_index"], p, {});
+    ASSERT_TRUE(gen.ok()) << gen.status();
+    EXPECT_EQ(gen->codes, run["codes"].get<std::vector<int64_t>>()) << "text " << run["text_index"];
+    EXPECT_EQ(gen->stopped, run["stopped"].get<bool>());
+    differs_from_float32 += run["codes"] != run["fp32_codes"];
+  }
+  EXPECT_GT(differs_from_float32, 0) << "the int8 goldens cannot tell int8 from float32";
+}
+
+// Compressed weights run in the exported dtype on the CPU only: a conversion is refused at load,
+// naming the field, rather than run with broken scales.
+TEST(XttsEngineInt8Test, RefusesAConversionAtLoad) {
+  EngineOptions o;
+  o.device = "cpu";
+  o.dtype = "bfloat16";
+  auto e = XttsEngine::Load("xtts-tiny-int8", kTiny + "/models-int8/xtts-tiny-int8", o);
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(e.status().message()),
-              ::testing::AllOf(HasSubstr("'weights' is 'int8'"), HasSubstr("not supported for xtts-v2")));
+              ::testing::AllOf(HasSubstr("'weights' is 'int8'"), HasSubstr("converted to bfloat16")));
 }
 
 TEST(XttsEngineLoadTest, MissingDirectoryNamesTheManifest) {

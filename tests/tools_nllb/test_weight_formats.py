@@ -10,6 +10,7 @@ import nllb_test_util as util  # noqa: E402  (sets sys.path to tools/)
 
 import torch  # noqa: E402
 
+import compressed_weights  # noqa: E402
 import export_nllb  # noqa: E402
 import nllb_reference as ref  # noqa: E402
 import vox_ops  # noqa: E402
@@ -99,7 +100,7 @@ class WeightFormatsTest(unittest.TestCase):
 
     def test_int8_logits_equal_the_reference_on_the_dequantized_weights(self):
         def dequantize(w):
-            q, s = export_nllb.quantize_int8(w)
+            q, s = compressed_weights.quantize_int8(w)
             return q.float() * s[:, None]
         want = teacher_forced(self.reference_on(dequantize, "int8"), self.ids, self.mask)
         got = teacher_forced(ref.TorchScriptModel(self.dirs["int8"]), self.ids, self.mask)
@@ -180,7 +181,7 @@ class WeightFormatsTest(unittest.TestCase):
 
     def test_operator_takes_any_leading_shape_and_rows_alone_equal_rows_together(self):
         x = torch.randn(3, 5, 64)
-        w, s = export_nllb.quantize_int8(torch.randn(48, 64))
+        w, s = compressed_weights.quantize_int8(torch.randn(48, 64))
         b = torch.randn(48)
         y = torch.ops.vox.linear(x, w, s, b)
         self.assertEqual(tuple(y.shape), (3, 5, 48))
@@ -188,7 +189,7 @@ class WeightFormatsTest(unittest.TestCase):
 
     def test_operator_refuses_bad_arguments_clearly(self):
         x = torch.randn(2, 8)
-        q, s = export_nllb.quantize_int8(torch.randn(4, 8))
+        q, s = compressed_weights.quantize_int8(torch.randn(4, 8))
         cases = [
             ((x, torch.randn(4, 8), None, None), "weight must be int8 or bfloat16"),
             ((x, q, None, None), "int8 weights need a scale"),

@@ -18,8 +18,10 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.environ.get("VOX_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
 sys.path.insert(0, os.path.join(SOURCE, "tools"))
+import compressed_weights  # noqa: E402
 import export_xtts  # noqa: E402
 import tiny_xtts  # noqa: E402
+import vox_ops  # noqa: E402
 import xtts_reference  # noqa: E402
 
 TINY = os.environ.get("VOX_TINY_DIR", "")
@@ -58,33 +60,8 @@ class GoldenExportTest(unittest.TestCase):
             cls.manifest = json.load(f)
 
     def generate(self, ids, voice_index, greedy, seed, params, forced=0):
-        m = self.model
         cond = self.voices.cond_latents[voice_index:voice_index + 1]
-        stop = self.manifest["special_ids"]["stop_audio"]
-        limit = forced or self.manifest["max_generated_codes"]
-        text = torch.tensor([ids])
-        logits, latent, kv = m.prefix(cond, text, 32 + len(ids) + 3 + limit)
-        cache_len = 32 + len(ids) + 3
-        seen = [1, self.manifest["special_ids"]["start_audio"]]
-        rng = xtts_reference.SplitMix64(seed)
-        codes, lats = [], []
-        while True:
-            lats.append(latent[0])
-            l = xtts_reference.apply_repetition_penalty(logits[0], seen, params["repetition_penalty"])
-            if forced:
-                l[stop] = float("-inf")
-            if greedy:
-                code = int(torch.argmax(l))
-            else:
-                probs = xtts_reference.warp(l, params["temperature"], params["top_k"], params["top_p"]).softmax(-1)
-                code = xtts_reference.pick(probs, rng.uniform())
-            codes.append(code)
-            seen.append(code)
-            if code == stop or len(codes) >= limit:
-                break
-            logits, latent = m.step(torch.tensor([[code]]), torch.tensor([[len(codes)]]), kv, cache_len)
-            cache_len += 1
-        return codes, torch.stack(lats)
+        return tiny_xtts.generate_scripted(self.model, cond, ids, self.manifest, greedy, seed, params, forced)
 
     def test_text_ids_are_recomputed_identically(self):
         tok = xtts_reference.BpeTokenizer.from_file(os.path.join(self.model_dir, "vocab.json"))
@@ -370,6 +347,117 @@ class CheckpointValidationTest(unittest.TestCase):
         os.remove(os.path.join(d, "speakers_xtts.pth"))
         with self.assertRaisesRegex(export_xtts.ExportError, "speakers_xtts.pth"):
             export_xtts.export(d, os.path.join(self.tmp, "out_nospk"))
+
+
+GPT_PRODUCTS = re.compile(r"^gpt\.gpt\.h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$")
+
+
+class CompressedWeightsTest(unittest.TestCase):
+    """--weights int8 | bfloat16: the GPT's products and mel head through vox::linear, checked
+    against the eager reference on the same rounded weights."""
+
+    @classmethod
+    def setUpClass(cls):
+        vox_ops.load()
+        cls.ckpt, cls.model_dir, cls.golden_path = tiny_paths()
+        with open(cls.golden_path, encoding="utf-8") as f:
+            cls.golden = json.load(f)
+        cls.int8_dir = os.path.join(TINY, "models-int8", "xtts-tiny-int8")
+        with open(os.path.join(TINY, "golden", "xtts-tiny-int8.json"), encoding="utf-8") as f:
+            cls.int8_golden = json.load(f)
+        cls.tmp = tempfile.mkdtemp(prefix="xtts_weights_test_")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def reference_on(self, convert):
+        """The eager reference with every GPT product and the mel head rounded by convert(w [out, in])."""
+        ref = xtts_reference.ReferenceModel(self.ckpt)
+        for k in list(ref.w):
+            if GPT_PRODUCTS.match(k):  # GPT-2 Conv1D: stored [in, out]
+                ref.w[k] = convert(ref.w[k].t()).t()
+            elif k == "gpt.mel_head.weight":
+                ref.w[k] = convert(ref.w[k])
+        return ref
+
+    def greedy_runs(self):
+        return [r for r in self.golden["runs"] if r["mode"] == "greedy"]
+
+    def scripted_codes(self, model_dir, run):
+        model = torch.jit.load(os.path.join(model_dir, "model.ts"))
+        voices = torch.jit.load(os.path.join(model_dir, "voices.ts"))
+        with open(os.path.join(model_dir, "manifest.json"), encoding="utf-8") as f:
+            manifest = json.load(f)
+        v = run["voice_index"]
+        ids = self.golden["texts"][run["text_index"]]["ids"]
+        return tiny_xtts.generate_scripted(model, voices.cond_latents[v:v + 1], ids, manifest, True, 0,
+                                           run["params"])
+
+    def test_int8_export_stores_the_gpt_products_in_int8_with_row_scales(self):
+        with open(os.path.join(self.int8_dir, "manifest.json"), encoding="utf-8") as f:
+            m = json.load(f)
+        self.assertEqual((m["dtype"], m["weights"]), ("float32", "int8"))
+        params = dict(torch.jit.load(os.path.join(self.int8_dir, "model.ts")).named_parameters())
+        d = m["config"]["d_model"]
+        w = params["gpt.gpt.h.0.attn.c_attn.linear.weight"]
+        self.assertEqual((w.dtype, tuple(w.shape)), (torch.int8, (3 * d, d)))  # [out, in]
+        compressed = [k for k in params if k.endswith(".weight") and params[k].dtype == torch.int8]
+        self.assertEqual(len(compressed), 4 * m["config"]["layers"] + 1)
+        self.assertIn("gpt.mel_head.weight", compressed)
+        for k in compressed:
+            scale = params[k[:-len("weight")] + "scale"]
+            self.assertEqual((scale.dtype, tuple(scale.shape)), (torch.float32, (params[k].size(0),)), k)
+        others = [k for k in params if k not in compressed and not k.endswith(".scale")]
+        self.assertTrue(others)
+        self.assertTrue(all(params[k].dtype == torch.float32 for k in others))
+
+    def test_int8_codes_equal_the_reference_on_the_dequantized_weights(self):
+        def dequantize(w):
+            q, s = compressed_weights.quantize_int8(w)
+            return q.float() * s[:, None]
+        ref = self.reference_on(dequantize)
+        for run in self.greedy_runs():
+            cond, _ = ref.voice(run["voice"])
+            ids = self.golden["texts"][run["text_index"]]["ids"]
+            want, want_lat, margin = ref.generate(cond, ids, True, **run["params"])
+            got, got_lat = self.scripted_codes(self.int8_dir, run)
+            self.assertEqual(got, want, f"text {run['text_index']} (smallest greedy margin {margin:.3g})")
+            # Only the activations' int16 rounding differs.
+            self.assertLess(float((got_lat - want_lat).abs().max()), 1e-3 * float(want_lat.abs().max()))
+
+    def test_int8_goldens_are_the_int8_model_run_and_differ_from_float32(self):
+        runs = self.int8_golden["runs"]
+        self.assertEqual(len(runs), len(self.greedy_runs()))
+        self.assertEqual(self.int8_golden["weights"], "int8")
+        for g in runs[:2]:
+            run = next(r for r in self.greedy_runs() if r["text_index"] == g["text_index"])
+            self.assertEqual(self.scripted_codes(self.int8_dir, run)[0], g["codes"])
+        # Rounding the weights changes some codes (the C++ test would not tell int8 from float32 otherwise).
+        self.assertTrue(any(g["codes"] != g["fp32_codes"] for g in runs))
+
+    def test_bfloat16_weights_equal_the_reference_on_the_rounded_weights(self):
+        out = os.path.join(self.tmp, "bf16w")
+        m = export_xtts.export(self.ckpt, out, "float32", weights="bfloat16")
+        self.assertEqual((m["dtype"], m["weights"]), ("float32", "bfloat16"))
+        params = dict(torch.jit.load(os.path.join(out, "model.ts")).named_parameters())
+        self.assertEqual(params["gpt.mel_head.weight"].dtype, torch.bfloat16)
+        self.assertEqual(params["gpt.gpt.h.0.mlp.c_fc.linear.weight"].dtype, torch.bfloat16)
+        self.assertEqual(params["gpt.gpt.h.0.ln_1.weight"].dtype, torch.float32)
+        ref = self.reference_on(lambda w: w.bfloat16().float())
+        for run in self.greedy_runs()[:3]:
+            cond, _ = ref.voice(run["voice"])
+            want, want_lat, _ = ref.generate(cond, self.golden["texts"][run["text_index"]]["ids"], True,
+                                             **run["params"])
+            got, got_lat = self.scripted_codes(out, run)
+            self.assertEqual(got, want)
+            self.assertLess(float((got_lat - want_lat).abs().max()), 1e-4 * float(want_lat.abs().max()))
+
+    def test_bad_weights_arguments_are_refused(self):
+        with self.assertRaisesRegex(export_xtts.ExportError, "needs --dtype float32"):
+            export_xtts.export(self.ckpt, os.path.join(self.tmp, "x"), "bfloat16", weights="int8")
+        with self.assertRaisesRegex(export_xtts.ExportError, "--weights 'int4' not one of"):
+            export_xtts.export(self.ckpt, os.path.join(self.tmp, "y"), "float32", weights="int4")
 
 
 class TableAndTokenizerTest(unittest.TestCase):

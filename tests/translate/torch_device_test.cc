@@ -91,6 +91,19 @@ TEST(TorchDeviceTest, BFloat16RunsOnCpu) {
   EXPECT_TRUE(CheckDTypeSupported(DType::kFloat32, ResolveDevice("cpu").value()).ok());
 }
 
+// The one rule both engines apply to compressed weights (int8 / bfloat16 through vox::linear).
+TEST(TorchDeviceTest, CompressedWeightsRunOnTheCpuInTheExportedDtypeOnly) {
+  const DevicePlacement cpu{DeviceKind::kCpu, 0};
+  const DevicePlacement cuda{DeviceKind::kCuda, 1};
+  EXPECT_EQ(CompressedWeightsProblem("float32", DType::kFloat32, DType::kBFloat16, cuda), "");
+  EXPECT_EQ(CompressedWeightsProblem("int8", DType::kFloat32, DType::kFloat32, cpu), "");
+  EXPECT_EQ(CompressedWeightsProblem("bfloat16", DType::kFloat32, DType::kFloat32, cpu), "");
+  EXPECT_THAT(CompressedWeightsProblem("int8", DType::kFloat32, DType::kFloat32, cuda),
+              AllOf(HasSubstr("is 'int8'"), HasSubstr("CPU only, not on cuda:1")));
+  EXPECT_THAT(CompressedWeightsProblem("bfloat16", DType::kFloat32, DType::kFloat16, cpu),
+              AllOf(HasSubstr("is 'bfloat16'"), HasSubstr("cannot be converted to float16")));
+}
+
 TEST(TorchDeviceTest, ThreadSettingsReachLibTorchAndOpenBlas) {
   ThreadSettings s = ConfigureThreads(2, 1);
   EXPECT_EQ(s.intra_op_threads, 2);
