@@ -12,8 +12,9 @@ COMPRESSED_WEIGHTS = ("int8", "bfloat16")
 
 
 def quantize_int8(w: Tensor) -> Tuple[Tensor, Tensor]:
-    """Symmetric per-output-row int8: w ~= q * scale[:, None], q in [-127, 127]."""
-    w = w.float()
+    """Symmetric per-output-row int8: w ~= q * scale[:, None], q in [-127, 127]. q is contiguous
+    whatever w's strides (vox::linear reads [out, in] rows in place)."""
+    w = w.float().contiguous()
     scale = (w.abs().amax(dim=1) / 127).clamp(min=torch.finfo(torch.float32).tiny)
     return torch.round(w / scale.unsqueeze(1)).clamp(-127, 127).to(torch.int8), scale
 
@@ -37,7 +38,7 @@ class Bf16Linear(nn.Module):
 
     def __init__(self, weight: Tensor, bias: Optional[Tensor]):
         super().__init__()
-        self.weight = nn.Parameter(weight.to(torch.bfloat16), requires_grad=False)
+        self.weight = nn.Parameter(weight.to(torch.bfloat16).contiguous(), requires_grad=False)
         self.bias = None if bias is None else nn.Parameter(bias.float(), requires_grad=False)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -114,17 +114,19 @@ def main():
                   "|---|---|---|---|---|---|---|---|"]
         base = {}
         for name, d in speech:
-            if name == "speech vox s1":
+            words = name.split()  # "speech vox[d] [WEIGHTS] sN"
+            weights = f" {words[2]}" if len(words) == 4 else ""
+            if words[1] == "vox":
                 streams, ttfa, rtf = 1, d["time_to_first_audio"]["median_ms"], d["rtf_median"]
                 aps = 1 / rtf
-                label = "vox, in process (vox_latency)"
-            elif name.startswith("speech voxd"):
+                label = f"vox{weights}, in process (vox_latency)"
+            elif words[1] == "voxd":
                 b = d["batch"]
                 streams = b["options"]["c"]
                 per_call_audio = b["audio"]["seconds"] / b["count"]
                 ttfa, rtf = pct(b["timeToFirstAudio"]), pct(b) / 1000 / per_call_audio
                 aps = b["audio"]["secondsPerSecond"]
-                label = "vox through voxd (gRPC, voxbench)"
+                label = f"vox{weights} through voxd (gRPC, voxbench)"
             else:
                 streams, ttfa, rtf = d["streams"], d["ttfa_median_ms"], d["rtf_median"]
                 aps = d["audio_seconds_per_second"]
@@ -136,7 +138,7 @@ def main():
                 label, str(streams), f"{f(ttfa)} ms", f(rtf), f(aps),
                 f(ttfa / b_ttfa) if b_ttfa else "", f(rtf / b_rtf) if b_rtf else "",
                 mb(d["peak_rss_bytes"])]) + " |")
-        lines.append("")
+        lines += ["", "Ratios: each row against the last vox row above it with as many streams.", ""]
     print("\n".join(lines))
 
 

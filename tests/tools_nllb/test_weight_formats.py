@@ -198,6 +198,7 @@ class WeightFormatsTest(unittest.TestCase):
             ((torch.randn(2, 7), q, s, None), "x has 7 features, weight 8"),
             ((x.double(), q, s, None), "x must be float32"),
             ((x, q.bfloat16(), s, None), "bfloat16 weights take no scale"),
+            ((x, q.t().contiguous().t(), s, None), "weight must be contiguous [out, in]"),
         ]
         for args, message in cases:
             with self.subTest(message=message):

@@ -43,8 +43,11 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
     TORCH_CHECK(b.scalar_type() == at::kFloat && b.dim() == 1 && b.size(0) == out,
                 "vox::linear: bias must be float32 [", out, "], got ", b.scalar_type(), " ", b.sizes());
   }
+  // A strided weight would be copied at every call, reading it twice (a transposed export did).
+  TORCH_CHECK(weight.is_contiguous(), "vox::linear: weight must be contiguous [out, in], got strides ",
+              weight.strides(), " (export it contiguous)");
   const at::Tensor x2 = x.reshape({-1, in}).contiguous();
-  const at::Tensor w = weight.contiguous();
+  const at::Tensor& w = weight;
   const int64_t rows = x2.size(0);
   at::Tensor y = at::empty({rows, out}, x.options());
   const float* xp = x2.data_ptr<float>();
