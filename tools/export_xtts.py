@@ -180,6 +180,8 @@ class Attention(nn.Module):
         self.heads = heads
         self.head_dim = d // heads
         self.scale = 1.0 / math.sqrt(d // heads)
+        self.step_core: nn.Module = StepAttend()
+        self.slots_core: nn.Module = SlotsAttend()
 
     def _split(self, x: Tensor) -> Tensor:  # [B,T,d] -> [B,H,T,hd]
         b, t = x.shape[0], x.shape[1]
@@ -210,9 +212,7 @@ class Attention(nn.Module):
         v_cache[:, :, cache_len:cache_len + 1] = v
         keys = k_cache[:, :, :cache_len + 1]
         values = v_cache[:, :, :cache_len + 1]
-        att = torch.matmul(q, keys.transpose(-1, -2)) * self.scale
-        att = torch.softmax(att.float(), dim=-1).to(q.dtype)
-        return self.c_proj(self._merge(torch.matmul(att, values)))
+        return self.c_proj(self._merge(self.step_core(q, keys, values, self.scale)))
 
     def forward_step_slots(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor,
                            cache_lens: Tensor, length: int) -> Tensor:
@@ -224,13 +224,63 @@ class Attention(nn.Module):
         q, k, v = self._split(qkv[..., :d]), self._split(qkv[..., d:2 * d]), self._split(qkv[..., 2 * d:])
         k_cache[slots, :, cache_lens] = k[:, :, 0]
         v_cache[slots, :, cache_lens] = v[:, :, 0]
+        out = self.slots_core(q, k_cache, v_cache, slots, cache_lens, length, self.scale)
+        return self.c_proj(self._merge(out))
+
+
+class StepAttend(nn.Module):
+    """One query per row over every key, with LibTorch's operators: q [B,H,1,hd], keys and values
+    [B,H,L,hd] (views of the caches) -> [B,H,1,hd]."""
+
+    def forward(self, q: Tensor, keys: Tensor, values: Tensor, scale: float) -> Tensor:
+        att = torch.matmul(q, keys.transpose(-1, -2)) * scale
+        att = torch.softmax(att.float(), dim=-1).to(q.dtype)
+        return torch.matmul(att, values)
+
+
+class VoxStepAttend(nn.Module):
+    """StepAttend's result through vox::attend (engines/torch/ops/attend.h), reading the cache
+    views in place: no per-(row, head) BLAS calls. For the compressed formats only, which need
+    vox's operators anyway (a float32 model.ts loads without them)."""
+
+    def forward(self, q: Tensor, keys: Tensor, values: Tensor, scale: float) -> Tensor:
+        mask = torch.ones([keys.shape[0], keys.shape[2]], dtype=torch.long, device=q.device)
+        return torch.ops.vox.attend(q * scale, keys, values, mask, float("-inf"))
+
+
+class SlotsAttend(nn.Module):
+    """One query per row over its own slot's cache with LibTorch's operators: q [B,H,1,hd],
+    caches [S,H,C,hd] -> [B,H,1,hd]. Gathers each row's slot (a copy) and masks keys past
+    cache_lens[b]."""
+
+    def forward(self, q: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor, cache_lens: Tensor,
+                length: int, scale: float) -> Tensor:
         keys = k_cache.narrow(2, 0, length).index_select(0, slots)
         values = v_cache.narrow(2, 0, length).index_select(0, slots)
-        att = torch.matmul(q, keys.transpose(-1, -2)) * self.scale  # [B,H,1,length]
-        past = torch.arange(length, device=x.device).unsqueeze(0) > cache_lens.unsqueeze(1)
+        att = torch.matmul(q, keys.transpose(-1, -2)) * scale  # [B,H,1,length]
+        past = torch.arange(length, device=q.device).unsqueeze(0) > cache_lens.unsqueeze(1)
         att = att.masked_fill(past.view(past.shape[0], 1, 1, length), float("-inf"))
         att = torch.softmax(att.float(), dim=-1).to(q.dtype)
-        return self.c_proj(self._merge(torch.matmul(att, values)))
+        return torch.matmul(att, values)
+
+
+class VoxSlotsAttend(nn.Module):
+    """SlotsAttend's result through VoxStepAttend, one call per row on a view of its slot's
+    valid rows: no gathered copy of the caches."""
+
+    def __init__(self):
+        super().__init__()
+        self.step = VoxStepAttend()
+
+    def forward(self, q: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor, cache_lens: Tensor,
+                length: int, scale: float) -> Tensor:
+        outs: List[Tensor] = []
+        for b in range(q.shape[0]):
+            slot = int(slots[b])
+            n = int(cache_lens[b]) + 1
+            outs.append(self.step(q[b:b + 1], k_cache[slot:slot + 1].narrow(2, 0, n),
+                                  v_cache[slot:slot + 1].narrow(2, 0, n), scale))
+        return torch.cat(outs, dim=0)
 
 
 class Mlp(nn.Module):
@@ -696,12 +746,15 @@ def build_model(checkpoint: str, batched_step: bool = True) -> Tuple[XttsModelBa
 
 def compress_gpt(model: XttsModelBase, weights: str) -> None:
     """Replaces the GPT's Conv1D products and the mel head with their int8 or bfloat16 form, in
-    place (the bytes read per code); embeddings, LayerNorms and the vocoder stay float32."""
+    place (the bytes read per code), and attends in `step` and `step_slots` through vox::attend;
+    embeddings, LayerNorms and the vocoder stay float32."""
     for block in model.gpt.gpt.h:
         block.attn.c_attn = CompressedConv1D(block.attn.c_attn, weights)
         block.attn.c_proj = CompressedConv1D(block.attn.c_proj, weights)
         block.mlp.c_fc = CompressedConv1D(block.mlp.c_fc, weights)
         block.mlp.c_proj = CompressedConv1D(block.mlp.c_proj, weights)
+        block.attn.step_core = VoxStepAttend()
+        block.attn.slots_core = VoxSlotsAttend()
     head = model.gpt.mel_head
     model.gpt.mel_head = compressed_linear(weights, head.weight.detach(), head.bias.detach())
 

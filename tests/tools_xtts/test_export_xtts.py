@@ -173,9 +173,17 @@ class GoldenExportTest(unittest.TestCase):
         self.assertGreater(float((short - whole[a * 256:b * 256]).abs().max()), 1e-4)
 
     def test_step_slots_equals_step_per_sequence(self):
+        self.check_step_slots_equals_step_per_sequence(self.model)
+
+    def test_step_slots_equals_step_per_sequence_with_int8_weights(self):
+        vox_ops.load()  # vox::linear and vox::attend
+        self.check_step_slots_equals_step_per_sequence(
+            torch.jit.load(os.path.join(TINY, "models-int8", "xtts-tiny-int8", "model.ts")))
+
+    def check_step_slots_equals_step_per_sequence(self, m):
         """Three sequences of different lengths in slots 3, 0, 4 of shared caches, stepped together,
         give the logits and latents each gets alone from `step` on its own cache."""
-        m, cfg = self.model, self.manifest["config"]
+        cfg = self.manifest["config"]
         layers, heads, d = cfg["layers"], cfg["heads"], cfg["d_model"]
         runs = [r for r in self.golden["runs"] if r["mode"] == "greedy"][:3]
         slots, lens, alone = [3, 0, 4], [], []
