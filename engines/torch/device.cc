@@ -17,6 +17,7 @@
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
 #include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -249,6 +250,7 @@ void KeepStepBuffersInHeap() {
 void PrepareProcessForModels(char** argv) {
   SetStartupEnvironment(argv);
   KeepStepBuffersInHeap();
+  torch::jit::setGraphExecutorOptimize(false);
 }
 
 void ReleaseFreeMemory() {

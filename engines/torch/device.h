@@ -96,6 +96,11 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
 // 3. Blocks that are mapped come in transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1,
 //    read at start like OMP_WAIT_POLICY): first touching a fresh 33 MB buffer in 4 KiB pages
 //    took 11 ms, in 2 MiB pages 3 ms (docs/benchmarks.md, "Batch throughput"). glibc only.
+// 4. TorchScript methods run without the graph executor's profiling and optimising passes
+//    (torch::jit::setGraphExecutorOptimize(false)): with them the first two calls of each method
+//    ran up to twice as slow (profiling, then optimising for the shapes seen), which the first
+//    requests met as latency, and later calls were no faster (docs/benchmarks.md, "XTTS with
+//    int8 weights").
 // A value the user set (OMP_WAIT_POLICY, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_,
 // glibc.malloc.hugetlb) is kept.
 void PrepareProcessForModels(char** argv);

@@ -11,6 +11,8 @@
 #include <malloc.h>
 #endif
 
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/resident_memory.h"
@@ -131,6 +133,24 @@ TEST(TorchDeviceTest, ExceptionsBecomeInternalStatusWithoutBacktrace) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(s.message(), AllOf(HasSubstr("doing a thing"), HasSubstr("a LibTorch failure")));
   EXPECT_THAT(std::string(s.message()), ::testing::Not(HasSubstr("\n")));
+}
+
+// With the start-up variables already set, PrepareProcessForModels does not re-execute; it
+// turns the graph executor's optimising passes off (device.h, item 4).
+TEST(TorchDeviceTest, PrepareProcessForModelsRunsMethodsUnoptimised) {
+  ASSERT_EQ(::setenv("OMP_WAIT_POLICY", "PASSIVE", 0), 0);
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  const std::string given = tunables != nullptr ? tunables : "";
+  if (given.find("glibc.malloc.hugetlb") == std::string::npos) {
+    const std::string value = given.empty() ? "glibc.malloc.hugetlb=0" : given + ":glibc.malloc.hugetlb=0";
+    ASSERT_EQ(::setenv("GLIBC_TUNABLES", value.c_str(), 1), 0);
+  }
+  ASSERT_TRUE(torch::jit::getGraphExecutorOptimize());
+  char name[] = "torch_device_test";
+  char* argv[] = {name, nullptr};
+  PrepareProcessForModels(argv);
+  EXPECT_FALSE(torch::jit::getGraphExecutorOptimize());
+  torch::jit::setGraphExecutorOptimize(true);
 }
 
 #ifdef __GLIBC__
