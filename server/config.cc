@@ -170,6 +170,7 @@ Table ConfigKeys(ServerConfig* c, const std::string& source) {
   keys["builtin.espeak_languages"] = Bind(&c->builtin.espeak_languages, source);
   AddEngineKind("translation", &c->translation, source, &keys);
   AddEngineKind("speech", &c->speech, source, &keys);
+  keys["speech.vocoder_dtype"] = Bind(&c->speech.options.vocoder_dtype, source);
   return keys;
 }
 
@@ -473,6 +474,11 @@ absl::Status ValidateConfig(const ServerConfig& c, int cores) {
           name, ".dtype: ",
           UnknownValueMessage("dtype", kind->options.dtype,
                               {"float32", "float16", "bfloat16", "\"\" (as exported)"})));
+    }
+    if (kind->options.vocoder_dtype != "float32" && kind->options.vocoder_dtype != "bfloat16") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ".vocoder_dtype: ",
+          UnknownValueMessage("vocoder_dtype", kind->options.vocoder_dtype, {"float32", "bfloat16"})));
     }
     SchedulerOptions o = SchedulerOptionsFor(*kind);
     o.name = name;

@@ -30,7 +30,7 @@ import vox_ops  # noqa: E402
 from compressed_weights import COMPRESSED_WEIGHTS, compressed_linear  # noqa: E402
 from torchscript_linear import linear_rows  # noqa: E402
 
-EXPORTER_VERSION = 2  # 2: model.ts has step_slots
+EXPORTER_VERSION = 3  # 2: model.ts has step_slots; 3: vocoder convolutions run in their weights' dtype
 
 # XTTS code -> NLLB code; must equal the XTTS column of engines/core/languages.cc
 # (tests/tools_xtts checks it).
@@ -341,12 +341,20 @@ class XttsGpt(nn.Module):
         self.mel_head = nn.Linear(d, audio_tokens)
 
 
+class Conv1d(nn.Conv1d):
+    """nn.Conv1d that runs in its weight's dtype and returns float32: voxd may hold the vocoder's
+    convolutions in bfloat16 (EngineOptions::vocoder_dtype); in float32 the casts do nothing."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(x.to(self.weight.dtype), self.weight, self.bias).float()
+
+
 class ResBlock1(nn.Module):
     def __init__(self, ch: int, k: int, dilations: List[int]):
         super().__init__()
-        self.convs1 = nn.ModuleList([nn.Conv1d(ch, ch, k, 1, dilation=d, padding=(k * d - d) // 2)
+        self.convs1 = nn.ModuleList([Conv1d(ch, ch, k, 1, dilation=d, padding=(k * d - d) // 2)
                                      for d in dilations])
-        self.convs2 = nn.ModuleList([nn.Conv1d(ch, ch, k, 1, dilation=1, padding=(k - 1) // 2)
+        self.convs2 = nn.ModuleList([Conv1d(ch, ch, k, 1, dilation=1, padding=(k - 1) // 2)
                                      for _ in dilations])
 
     def forward(self, x: Tensor) -> Tensor:
@@ -367,8 +375,8 @@ class WaveformDecoder(nn.Module):
         rates, ks = hp["upsample_rates"], hp["upsample_kernel_sizes"]
         rks, rds = hp["resblock_kernel_sizes"], hp["resblock_dilations"]
         self.num_kernels = len(rks)
-        self.conv_pre = nn.Conv1d(in_dim, channels[0], 7, 1, padding=3)
-        self.cond_layer = nn.Conv1d(cond_dim, channels[0], 1)
+        self.conv_pre = Conv1d(in_dim, channels[0], 7, 1, padding=3)
+        self.cond_layer = Conv1d(cond_dim, channels[0], 1)
         self.ups = nn.ModuleList([
             nn.ConvTranspose1d(channels[i], channels[i] // 2, k, u, padding=(k - u) // 2)
             for i, (u, k) in enumerate(zip(rates, ks))])
@@ -378,8 +386,8 @@ class WaveformDecoder(nn.Module):
             ch = channels[i] // 2
             for k, d in zip(rks, rds):
                 self.resblocks.append(ResBlock1(ch, k, d))
-            self.conds.append(nn.Conv1d(cond_dim, ch, 1))
-        self.conv_post = nn.Conv1d(channels[-1] // 2, 1, 7, 1, padding=3, bias=False)
+            self.conds.append(Conv1d(cond_dim, ch, 1))
+        self.conv_post = Conv1d(channels[-1] // 2, 1, 7, 1, padding=3, bias=False)
 
     def forward(self, x: Tensor, g: Tensor) -> Tensor:
         o = self.conv_pre(x) + self.cond_layer(g)

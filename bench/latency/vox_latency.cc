@@ -6,7 +6,7 @@
 //   vox_latency --model DIR --kind translate|speech [--device cpu|cuda|cuda:N|mps|auto]
 //       [--dtype float32|float16|bfloat16] [--text "..."] [--from eng_Latn] [--to spa_Latn]
 //       [--lang eng_Latn] [--voice NAME] [--tokens 20] [--codes 100] [--iters 10] [--warmup 2]
-//       [--threads 0] [--verify-checksums] [--check]
+//       [--threads 0] [--vocoder-dtype float32|bfloat16] [--verify-checksums] [--check]
 //
 // translate: fixed-length greedy decoding (TranslationParams::fixed_length) of exactly --tokens
 //   generated tokens, one sentence per request; also a 1-token run (encoder + cross K/V + one
@@ -50,6 +50,7 @@ struct Args {
   std::string kind;
   std::string device = "cpu";
   std::string dtype;  // "" = as exported
+  std::string vocoder_dtype = "float32";  // speech: EngineOptions::vocoder_dtype
   std::string text;
   std::string from = "eng_Latn";
   std::string to = "spa_Latn";
@@ -79,7 +80,8 @@ int Usage(const std::string& why) {
                "vox_latency: %s\nusage: vox_latency --model DIR --kind translate|speech "
                "[--device cpu|cuda|cuda:N|mps|auto] [--dtype float32|float16|bfloat16] [--text T] "
                "[--from L] [--to L] [--lang L] [--voice NAME] [--tokens N] [--codes N] "
-               "[--iters N] [--warmup N] [--threads N] [--verify-checksums] [--check]\n",
+               "[--iters N] [--warmup N] [--threads N] [--vocoder-dtype float32|bfloat16] "
+               "[--verify-checksums] [--check]\n",
                why.c_str());
   return 2;
 }
@@ -119,6 +121,7 @@ std::string ParseArgs(int argc, char** argv, Args* a) {
     else if (flag == "--kind") a->kind = value;
     else if (flag == "--device") a->device = value;
     else if (flag == "--dtype") a->dtype = value;
+    else if (flag == "--vocoder-dtype") a->vocoder_dtype = value;
     else if (flag == "--text") a->text = value;
     else if (flag == "--from") a->from = value;
     else if (flag == "--to") a->to = value;
@@ -328,10 +331,11 @@ int main(int argc, char** argv) {
   vox::EngineOptions options;
   options.device = a.device;
   options.dtype = a.dtype;
+  options.vocoder_dtype = a.vocoder_dtype;
   options.intra_op_threads = a.threads;
   options.verify_checksums = a.verify;
   Emit("start", {{"model", a.model}, {"kind", a.kind}, {"device", a.device}, {"dtype", a.dtype},
-                 {"intra_op_threads", threads.intra_op_threads},
+                 {"vocoder_dtype", a.vocoder_dtype}, {"intra_op_threads", threads.intra_op_threads},
                  {"blas_threads", threads.blas_threads},
                  {"omp_wait_policy", threads.openmp_wait_policy},
                  {"weights_kernel", threads.weights_kernel}, {"iters", a.iters},

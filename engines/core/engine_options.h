@@ -13,6 +13,9 @@ struct EngineOptions {
   int blas_threads = 0;         // OpenBLAS's own pool; 0 = same as intra_op_threads
   bool verify_checksums = true; // SHA-256 of every manifest file at load (size is always checked)
   bool fallback = false;        // this engine serves only what no primary engine serves
+  // XTTS only: the HiFi-GAN vocoder's convolutions in "float32" or "bfloat16" (CPUs with
+  // AVX512-BF16, exports of export_xtts.py version 3 and later).
+  std::string vocoder_dtype = "float32";
 };
 
 }  // namespace vox

@@ -16,6 +16,7 @@ struct ModelInfo {
   std::string device;        // "cpu", "cuda:0", "mps"
   std::string dtype;         // "float32", "bfloat16", ..., "n/a" for non-neural engines
   std::string weights;       // as dtype, or "int8" / "bfloat16" (compressed decoder weights)
+  std::string vocoder_dtype; // XTTS: its vocoder's convolutions, "float32" or "bfloat16"; else ""
   std::string path;          // where it was loaded from ("" for built-ins)
   bool fallback = false;     // serves only what no primary engine serves
   std::vector<std::string> languages;  // NLLB codes

@@ -116,6 +116,41 @@ SamplingSettings XttsModel::Settings(const SynthesisParams& p) const {
   return s;
 }
 
+namespace {
+
+// Holds the vocoder's convolutions, all but the transposed ones (`ups`), in bfloat16 when asked:
+// exports of version 3 and later run each convolution in its weight's dtype (docs/model-format.md).
+absl::Status SetVocoderDType(const Manifest& man, const std::string& requested, XttsModel* model) {
+  if (requested == "float32") return absl::OkStatus();
+  if (requested != "bfloat16") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("vocoder_dtype '", requested, "' is not one of: float32, bfloat16"));
+  }
+  auto version = ManifestFields(man).Int("exporter.version");
+  if (!version.ok() || *version < 3) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        man.manifest_path, ": vocoder_dtype bfloat16 needs an export of export_xtts.py version 3 or later (",
+        version.ok() ? absl::StrCat("this one is version ", *version) : std::string(version.status().message()),
+        "): export the checkpoint again, or use vocoder_dtype float32"));
+  }
+  if (model->device.kind == DeviceKind::kCpu && !CpuHasNativeBFloat16()) {
+    return absl::FailedPreconditionError(
+        "vocoder_dtype bfloat16: this CPU has no AVX512-BF16, and its bfloat16 convolutions would be "
+        "slower than float32's; use vocoder_dtype float32");
+  }
+  return CatchTorchErrors(absl::StrCat(man.Path("model.ts"), ": vocoder to bfloat16"), [&] {
+    torch::jit::Module decoder = model->module->attr("hifigan_decoder").toModule().attr("waveform_decoder").toModule();
+    for (const auto& child : decoder.named_children()) {
+      if (child.name == "ups") continue;  // LibTorch 1.13 has no bfloat16 transposed convolution on CPU
+      torch::jit::Module m = child.value;
+      m.to(torch::kBFloat16);
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string& name,
                                                               Manifest manifest,
                                                               const EngineOptions& options,
@@ -191,6 +226,7 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
     return absl::OkStatus();
   }));
   model->has_step_slots = model->module->find_method("step_slots").has_value();
+  VOX_RETURN_IF_ERROR(SetVocoderDType(man, options.vocoder_dtype, model.get()));
   if (freeze_module) {
     VOX_RETURN_IF_ERROR(CatchTorchErrors(absl::StrCat(man.Path("model.ts"), ": cannot freeze"), [&] {
       std::vector<std::string> methods{"prefix", "step", "interpolate", "interpolate_window",
@@ -217,6 +253,7 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
   info.device = model->device.name();
   info.dtype = DTypeName(dtype);
   info.weights = man.weights == man.dtype ? info.dtype : man.weights;
+  info.vocoder_dtype = options.vocoder_dtype;
   info.path = model->manifest.model_dir;
   info.fallback = options.fallback;
   for (const auto& l : model->languages) info.languages.push_back(l.nllb);

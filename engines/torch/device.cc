@@ -164,6 +164,15 @@ std::string CompressedWeightsProblem(const std::string& weights, DType exported,
   return "";
 }
 
+bool CpuHasNativeBFloat16() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool has = __builtin_cpu_supports("avx512bf16");
+  return has;
+#else
+  return false;
+#endif
+}
+
 c10::Device ToTorchDevice(const DevicePlacement& device) {
   switch (device.kind) {
     case DeviceKind::kCpu: return c10::Device(c10::DeviceType::CPU);

@@ -61,6 +61,10 @@ absl::Status CheckDTypeSupported(DType dtype, const DevicePlacement& device);
 std::string CompressedWeightsProblem(const std::string& weights, DType exported, DType run,
                                      const DevicePlacement& device);
 
+// Whether this CPU computes in bfloat16 natively (AVX512-BF16), where oneDNN's bfloat16
+// convolutions run several times faster than float32's. Thread-safe.
+bool CpuHasNativeBFloat16();
+
 // Mapping to LibTorch's types (the caller includes LibTorch).
 c10::Device ToTorchDevice(const DevicePlacement& device);
 c10::ScalarType ToTorchDType(DType dtype);

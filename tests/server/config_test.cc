@@ -59,6 +59,7 @@ queue_size = 5
 [speech]
 device = "cuda:1"
 queue_size = 7
+vocoder_dtype = "bfloat16"
 )", "test.toml", &c);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(c.listen, "0.0.0.0:6000");
@@ -70,6 +71,8 @@ queue_size = 7
   EXPECT_FALSE(c.verify_checksums);
   EXPECT_EQ(c.translation.options.device, "cpu");
   EXPECT_EQ(c.translation.options.dtype, "bfloat16");
+  EXPECT_EQ(c.speech.options.vocoder_dtype, "bfloat16");
+  EXPECT_EQ(c.translation.options.vocoder_dtype, "float32");
   EXPECT_EQ(c.translation.options.intra_op_threads, 3);
   EXPECT_EQ(c.translation.options.blas_threads, 2);
   EXPECT_EQ(c.translation.max_queue_size, 5);
@@ -173,6 +176,9 @@ TEST(ConfigTest, ValidateNamesTheBadValueAndTheAllowedOnes) {
   c.speech.options.dtype = "int8";
   EXPECT_THAT(ValidateConfig(c).message(), HasSubstr("bfloat16"));
   c.speech.options.dtype = "";
+  c.speech.options.vocoder_dtype = "int8";
+  EXPECT_THAT(ValidateConfig(c).message(), ::testing::AllOf(HasSubstr("speech.vocoder_dtype"), HasSubstr("bfloat16")));
+  c.speech.options.vocoder_dtype = "float32";
   c.listen = "localhost";
   EXPECT_THAT(ValidateConfig(c).message(), HasSubstr("HOST:PORT"));
 }

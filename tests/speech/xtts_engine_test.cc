@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "engines/core/engine_options.h"
 #include "engines/speech/xtts_engine.h"
+#include "engines/torch/device.h"
 #include "engines/text/xtts_tokenizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -554,6 +555,49 @@ TEST(XttsEngineInt8Test, RefusesAConversionAtLoad) {
   EXPECT_EQ(e.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(e.status().message()),
               ::testing::AllOf(HasSubstr("'weights' is 'int8'"), HasSubstr("converted to bfloat16")));
+}
+
+// vocoder_dtype bfloat16 (EngineOptions): the vocoder's convolutions in bfloat16 where the CPU
+// has AVX512-BF16, near float32's waveform; refused clearly elsewhere and on exports before
+// version 3. The GPT is untouched, so the codes stay the goldens'.
+TEST(XttsEngineVocoderTest, BFloat16VocoderIsNearFloat32OrRefusedSayingWhy) {
+  EngineOptions o;
+  o.device = "cpu";
+  o.vocoder_dtype = "bfloat16";
+  auto legacy = XttsEngine::Load("xtts-tiny-v1", kTiny + "/legacy/xtts-tiny-v1", o);
+  ASSERT_FALSE(legacy.ok());
+  EXPECT_EQ(legacy.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(legacy.status().message()), HasSubstr("version 3 or later (this one is version 1)"));
+
+  auto e = XttsEngine::Load("xtts-tiny", kModel, o);
+  if (!CpuHasNativeBFloat16()) {
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(e.status().message()), HasSubstr("no AVX512-BF16"));
+    return;
+  }
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ((*e)->info().vocoder_dtype, "bfloat16");
+  const Golden& g = GetGolden();
+  int checked = 0;
+  for (const auto& run : g.json["runs"]) {
+    if (!run.contains("waveform")) continue;
+    auto wav = (*e)->Vocode(g.Floats(run["latents"]), run["voice_index"]);
+    ASSERT_TRUE(wav.ok()) << wav.status();
+    const std::vector<float> want = g.Floats(run["waveform"]);
+    float peak = 0;
+    for (float x : want) peak = std::max(peak, std::fabs(x));
+    const float diff = MaxAbsDiff(*wav, want);
+    std::cout << "bfloat16 vocoder: max |diff| " << diff << " of peak " << peak << "\n";
+    EXPECT_LT(diff, 0.05f * peak);
+    EXPECT_GT(diff, 1e-5f) << "no different from float32: the convolutions did not run in bfloat16";
+    ++checked;
+  }
+  EXPECT_GE(checked, 4);
+  const auto& run = g.json["runs"][0];
+  auto gen = (*e)->Generate(g.Ids(run["text_index"]), run["voice_index"], ParamsOf(run), {});
+  ASSERT_TRUE(gen.ok()) << gen.status();
+  EXPECT_EQ(gen->codes, run["codes"].get<std::vector<int64_t>>());
 }
 
 TEST(XttsEngineLoadTest, MissingDirectoryNamesTheManifest) {
