@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -232,6 +234,10 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
       std::vector<std::string> methods{"prefix", "step", "interpolate", "interpolate_window",
                                        "decode_frames", "vocode"};
       if (model->has_step_slots) methods.push_back("step_slots");
+      // Freezing inlines the submodules' methods only with the graph executor's optimisations on;
+      // voxd runs with them off (PrepareProcessForModels), and a frozen module that kept its
+      // calls into submodules whose methods it dropped cannot run.
+      torch::jit::GraphOptimizerEnabledGuard optimize(true);
       model->module = std::make_shared<torch::jit::Module>(torch::jit::freeze(*model->module, methods));
       return absl::OkStatus();
     }));
