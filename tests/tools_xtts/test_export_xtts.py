@@ -357,6 +357,10 @@ class CheckpointValidationTest(unittest.TestCase):
             export_xtts.export(d, os.path.join(self.tmp, "out_nospk"))
 
 
+# Greedy paths whose top two logits come closer than this somewhere are not compared code for
+# code: the activations' int16 rounding (int8) or the kernel's float32 sums (bfloat16) may tip
+# such a tie, and the reference's own BLAS differs by CPU.
+MIN_MARGIN = 2e-3
 GPT_PRODUCTS = re.compile(r"^gpt\.gpt\.h\.\d+\.(attn\.c_attn|attn\.c_proj|mlp\.c_fc|mlp\.c_proj)\.weight$")
 
 
@@ -425,14 +429,19 @@ class CompressedWeightsTest(unittest.TestCase):
             q, s = compressed_weights.quantize_int8(w)
             return q.float() * s[:, None]
         ref = self.reference_on(dequantize)
+        compared = 0
         for run in self.greedy_runs():
             cond, _ = ref.voice(run["voice"])
             ids = self.golden["texts"][run["text_index"]]["ids"]
             want, want_lat, margin = ref.generate(cond, ids, True, **run["params"])
+            if margin < MIN_MARGIN:
+                continue
             got, got_lat = self.scripted_codes(self.int8_dir, run)
             self.assertEqual(got, want, f"text {run['text_index']} (smallest greedy margin {margin:.3g})")
             # Only the activations' int16 rounding differs.
             self.assertLess(float((got_lat - want_lat).abs().max()), 1e-3 * float(want_lat.abs().max()))
+            compared += 1
+        self.assertGreaterEqual(compared, 5)
 
     def test_int8_goldens_are_the_int8_model_run_and_differ_from_float32(self):
         runs = self.int8_golden["runs"]
@@ -455,8 +464,9 @@ class CompressedWeightsTest(unittest.TestCase):
         ref = self.reference_on(lambda w: w.bfloat16().float())
         for run in self.greedy_runs()[:3]:
             cond, _ = ref.voice(run["voice"])
-            want, want_lat, _ = ref.generate(cond, self.golden["texts"][run["text_index"]]["ids"], True,
-                                             **run["params"])
+            want, want_lat, margin = ref.generate(cond, self.golden["texts"][run["text_index"]]["ids"], True,
+                                                  **run["params"])
+            self.assertGreater(margin, MIN_MARGIN)
             got, got_lat = self.scripted_codes(out, run)
             self.assertEqual(got, want)
             self.assertLess(float((got_lat - want_lat).abs().max()), 1e-4 * float(want_lat.abs().max()))
