@@ -562,15 +562,7 @@ std::vector<pid_t> ChildrenMatching(pid_t parent, const std::string& needle) {
   return out;
 }
 
-// The metrics port voxd printed on stderr ("voxd: metrics at http://HOST:PORT/metrics").
-int MetricsPort(const ChildProcess& voxd) {
-  const std::string err = voxd.Stderr();
-  const std::string marker = "/metrics\n";
-  const size_t end = err.find(marker);
-  if (end == std::string::npos) return 0;
-  const size_t colon = err.rfind(':', end);
-  return colon == std::string::npos ? 0 : std::atoi(err.substr(colon + 1, end - colon - 1).c_str());
-}
+using testing::MetricsPort;
 
 TEST(VoxdBuiltinTest, KilledApertiumStageIsRestartedAndCountedInTheMetrics) {
   const std::string models = ModelsDir("builtin-restart", {});

@@ -4,6 +4,7 @@
 // Starting a real voxd for a gtest integration test: a models directory made for the test, and
 // the start that waits for voxd's "listening" line. Failures are recorded with gtest's EXPECT.
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -49,6 +50,16 @@ inline std::string StartVoxd(ChildProcess* voxd, const std::string& binary,
   EXPECT_TRUE(absl::SimpleAtoi(line->substr(prefix.size()), &port)) << *line;
   EXPECT_GT(port, 0);
   return line->substr(std::string("voxd listening on ").size());
+}
+
+// The metrics port voxd printed on stderr ("voxd: metrics at http://HOST:PORT/metrics"), or 0.
+inline int MetricsPort(const ChildProcess& voxd) {
+  const std::string err = voxd.Stderr();
+  const std::string marker = "/metrics\n";
+  const size_t end = err.find(marker);
+  if (end == std::string::npos) return 0;
+  const size_t colon = err.rfind(':', end);
+  return colon == std::string::npos ? 0 : std::atoi(err.substr(colon + 1, end - colon - 1).c_str());
 }
 
 }  // namespace vox::testing

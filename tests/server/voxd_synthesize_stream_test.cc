@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/metrics/scrape.h"
 #include "tests/server/voxd_launch.h"
 #include "tests/server/voxd_process.h"
 #include "vox/v1/speech.grpc.pb.h"
@@ -101,7 +102,9 @@ class SynthesizeStreamTest : public ::testing::Test {
     voxd_ = new ChildProcess();
     // No models: the built-in espeak-ng engine speaks.
     address_ = new std::string(testing::StartVoxd(
-        voxd_, VOXD_BINARY, {"--models", testing::ModelsDir("stream-builtin", {}), "--threads", "1"},
+        voxd_, VOXD_BINARY,
+        {"--models", testing::ModelsDir("stream-builtin", {}), "--threads", "1",
+         "--metrics-listen", "127.0.0.1:0"},
         "stream-builtin"));
   }
   static void TearDownTestSuite() {
@@ -191,6 +194,13 @@ TEST_F(SynthesizeStreamTest, WordByWordGivesOneOggStreamCoveringEverySentence) {
   EXPECT_TRUE(r.messages.front().has_header());
   ASSERT_TRUE(r.messages.back().has_summary());
   EXPECT_EQ(r.summary.utterances(), 3);  // one per sentence ("Dr." and "3.5" end nothing)
+  // Each sentence's piece-to-first-audio time is observed once.
+  const std::string metrics =
+      testing::Body(testing::HttpGet(testing::MetricsPort(*voxd_), "/metrics"));
+  EXPECT_EQ(testing::Sample(metrics, "vox_sentence_first_audio_seconds_count",
+                            {"method=\"SynthesizeStream\""}),
+            3)
+      << metrics;
   const int64_t granule = CheckOneOggStream(r.ogg);
   // The Ogg granule counts 48 kHz samples, pre-skip included; the summary 24 kHz ones.
   EXPECT_NEAR(r.summary.total_samples(), (granule - r.messages.front().header().pre_skip()) / 2,
