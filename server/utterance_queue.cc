@@ -46,6 +46,7 @@ void UtteranceQueue::Cancel() {
     absl::MutexLock lock(&mu_);
     if (cancelled_ || ended_) return;
     cancelled_ = true;
+    cancelling_.store(true);
     pending_.clear();
     if (speaking_) {
       absl::MutexLock flow(&flow_mu_);
@@ -126,7 +127,11 @@ void UtteranceQueue::Start(Utterance u) {
         current_has_audio_ = false;
         SpeechSequence seq;
         seq.request = current_.request;
-        seq.stop = stop_;
+        // Whole-request engines poll this: Cancel() stops them as the owner's stop would.
+        seq.stop = [this]() -> absl::Status {
+          if (cancelling_.load()) return absl::CancelledError("the call was cancelled");
+          return stop_ ? stop_() : absl::OkStatus();
+        };
         seq.on_join = callbacks_.on_join;
         SpeechScheduler::Callbacks callbacks;
         callbacks.on_output = [this](SpeechChunk chunk) { OnOutput(std::move(chunk)); };
@@ -169,6 +174,10 @@ void UtteranceQueue::OnSequenceDone(absl::Status status, EndReason why) {
       speaking_ = false;
       ended_ = true;
       pending_.clear();
+      if (cancelled_) {  // however the engine reported it
+        status = absl::CancelledError("the call was cancelled");
+        why = EndReason::kCancelled;
+      }
     } else {
       switch (TakeNextLocked(&next)) {
         case Next::kSpeak:

@@ -1,6 +1,7 @@
 #ifndef VOX_SERVER_UTTERANCE_QUEUE_H_
 #define VOX_SERVER_UTTERANCE_QUEUE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -50,7 +51,7 @@ class UtteranceQueue {
   };
 
   // `model` (with its scheduler) must outlive the queue; `options` and `stop` apply to every
-  // sequence (stop: see SpeechSequence::stop).
+  // sequence (stop: see SpeechSequence::stop; may be empty; Cancel() stops them too).
   UtteranceQueue(SpeechModel* model, RequestOptions options, StopCheck stop, Callbacks callbacks);
 
   UtteranceQueue(const UtteranceQueue&) = delete;
@@ -91,6 +92,7 @@ class UtteranceQueue {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool ended_ ABSL_GUARDED_BY(mu_) = false;  // on_done is due or done
   int spoken_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<bool> cancelling_{false};  // cancelled_, for the sequences' stop checks
   // The utterance being spoken (worker thread only, between its Submit and its on_done).
   Utterance current_;
   bool current_has_audio_ = false;

@@ -360,13 +360,7 @@ TEST_F(SynthesizeStreamTest, MalformedSsmlIsInvalidArgumentWithThePosition) {
   EXPECT_THAT(language.status.error_message(), HasSubstr("xml:lang 'tlh'"));
 }
 
-}  // namespace
-}  // namespace vox
-
 #if VOX_TEST_XTTS
-namespace vox {
-namespace {
-
 const std::string kTinyXtts = std::string(VOX_TINY_DIR) + "/models/xtts-tiny";
 constexpr int kForcedCodes = 12;
 
@@ -443,6 +437,7 @@ TEST_F(XttsStreamTest, SsmlBreaksAreSilenceBetweenUtterances) {
   CheckOneOggStream(paused.ogg);
 }
 
+#endif  // VOX_TEST_XTTS
+
 }  // namespace
 }  // namespace vox
-#endif  // VOX_TEST_XTTS
