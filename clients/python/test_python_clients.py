@@ -43,6 +43,17 @@ class PythonClientTest(unittest.TestCase):
         cls.stderr.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
+    def assertOneOggStream(self, audio, out):
+        """`audio` is one Ogg Opus stream, written to `out` (checked by opusinfo if present)."""
+        self.assertTrue(audio.startswith(b"OggS"))
+        self.assertEqual(audio.count(b"OpusHead"), 1)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), audio)
+        if shutil.which("opusinfo"):
+            info = subprocess.run(["opusinfo", out], capture_output=True, text=True)
+            self.assertEqual(info.returncode, 0, info.stdout + info.stderr)
+            self.assertNotIn("WARNING", info.stdout + info.stderr)
+
     def test_session_translates_speaks_and_writes_one_ogg_stream(self):
         texts = ["Hello.", "The house is big.", "", "I like the red car."]
         out = os.path.join(self.tmp, "session.ogg")
@@ -62,14 +73,7 @@ class PythonClientTest(unittest.TestCase):
         # Printed in segment order: translation then timings for each.
         ids = [int(p[1:p.index("]")]) for p in printed]
         self.assertEqual(ids, [0, 0, 1, 1, 2, 2, 3, 3])
-        self.assertTrue(audio.startswith(b"OggS"))
-        self.assertEqual(audio.count(b"OpusHead"), 1)
-        with open(out, "rb") as f:
-            self.assertEqual(f.read(), audio)
-        if shutil.which("opusinfo"):
-            info = subprocess.run(["opusinfo", out], capture_output=True, text=True)
-            self.assertEqual(info.returncode, 0, info.stdout + info.stderr)
-            self.assertNotIn("WARNING", info.stdout + info.stderr)
+        self.assertOneOggStream(audio, out)
 
     def test_bad_config_is_invalid_argument(self):
         import grpc
@@ -88,12 +92,7 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(summary.utterances, 3)  # two sentences, the rest at the end
         self.assertGreater(summary.audio_seconds, 1.0)
         self.assertIsNotNone(first_audio)
-        self.assertTrue(audio.startswith(b"OggS"))
-        self.assertEqual(audio.count(b"OpusHead"), 1)
-        if shutil.which("opusinfo"):
-            info = subprocess.run(["opusinfo", out], capture_output=True, text=True)
-            self.assertEqual(info.returncode, 0, info.stdout + info.stderr)
-            self.assertNotIn("WARNING", info.stdout + info.stderr)
+        self.assertOneOggStream(audio, out)
 
     def test_speak_stream_bad_language_is_invalid_argument(self):
         import grpc

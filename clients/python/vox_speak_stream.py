@@ -20,17 +20,13 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vox_stubs  # noqa: E402
+
 
 def load_stubs(stubs_dir):
-    if stubs_dir:
-        sys.path.insert(0, stubs_dir)
-    try:
-        import grpc  # noqa: F401
-        from vox.v1 import speech_pb2, speech_pb2_grpc, common_pb2
-    except ImportError as e:
-        sys.exit("vox_speak_stream: cannot import the generated stubs (%s); build the "
-                 "vox_python_stubs target and pass --stubs BUILD/clients/python/gen" % e)
-    return speech_pb2, speech_pb2_grpc, common_pb2
+    return vox_stubs.load_stubs(stubs_dir, "vox_speak_stream",
+                                "speech_pb2", "speech_pb2_grpc", "common_pb2")
 
 
 def speak_stream(server, language, voice, pieces, out, stubs=None, timeout=120.0):
