@@ -30,8 +30,9 @@ struct SsmlSegment {
   int pause_ms = 0;           // kBreak: the pause
 };
 
-// Where a text segment starts a new sentence: the parser never merges text across <s>, <p> or
-// <break>, and splits text whose say-as, rate or language differ.
+// Segment boundaries: text is never merged across <s>, <p> or <break>, and text whose say-as,
+// rate or language differ is split; otherwise neighbouring text (unknown elements, <sub>
+// aliases) forms one segment.
 
 // True when `text` is meant as SSML: its first non-whitespace characters are "<speak" or an
 // XML declaration "<?xml".
