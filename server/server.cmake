@@ -8,14 +8,18 @@ add_library(vox_server STATIC
   ${CMAKE_CURRENT_LIST_DIR}/model_loader.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_registry.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_service.cc
+  ${CMAKE_CURRENT_LIST_DIR}/ssml_synthesis.cc
+  ${CMAKE_CURRENT_LIST_DIR}/synthesis_call.cc
+  ${CMAKE_CURRENT_LIST_DIR}/synthesize_stream_reactor.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_translate_session.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/thread_pool.cc
   ${CMAKE_CURRENT_LIST_DIR}/translation_service.cc
+  ${CMAKE_CURRENT_LIST_DIR}/utterance_queue.cc
   ${CMAKE_CURRENT_LIST_DIR}/vox_server.cc
 )
 target_link_libraries(vox_server PUBLIC
-  vox_proto vox_core vox_audio vox_metrics vox_scheduler gRPC::grpc++ gRPC::grpc++_reflection tomlplusplus::tomlplusplus
+  vox_proto vox_core vox_audio vox_text vox_metrics vox_scheduler gRPC::grpc++ gRPC::grpc++_reflection tomlplusplus::tomlplusplus
   nlohmann_json::nlohmann_json absl::status absl::statusor absl::strings absl::str_format
   absl::time absl::synchronization Threads::Threads)
 

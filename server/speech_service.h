@@ -27,11 +27,14 @@ struct RoutedSynthesis {
   AudioStreamConfig audio;
 };
 
-// Checks `request` against the loaded speech models and picks the engine: empty text, unknown
-// language or voice (listing the valid ones), bad audio config, bad options, and the engine's own
-// Validate() (e.g. text too long) are INVALID_ARGUMENT. Never runs a model; thread-safe.
+// Checks `request` against the loaded speech models and picks the engine: empty text (when
+// `text_required`), unknown language or voice (listing the valid ones), bad audio config, bad
+// options, and the engine's own Validate() (e.g. text too long) are INVALID_ARGUMENT. The engine
+// does not check SSML text, or any text when !text_required (SynthesizeStream's config): their
+// utterances are checked one by one. Never runs a model; thread-safe.
 absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeRequest& request,
-                                                       const ModelRegistry& registry);
+                                                       const ModelRegistry& registry,
+                                                       bool text_required = true);
 
 // What a stream's client sees when the scheduler ended its sequence for pausing (its reader took
 // no output for max_pause, or it was the longest-paused beyond max_paused_slots):
@@ -39,15 +42,15 @@ absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeReque
 // status is returned unchanged.
 absl::Status SlowReaderStatus(const absl::Status& status, EndReason why);
 
-// vox.v1.SpeechService on the callback API. Each call is a ServerWriteReactor: the reaction
-// validates, sends the header and submits one sequence to the speech model's scheduler
-// (priority from the request, deadline from the call's). The scheduler's worker moves each step's
-// audio into the call's OutboundStream, which encodes it (engines/audio) in the write path on the
-// service's write pool, keeps one write in flight and, while more than `max_pending_bytes` are
-// queued, pauses the sequence (it keeps its slot, other streams on the engine go on) until writes
-// drain. A stream paused longer than the scheduler's max_pause, or the
-// longest-paused one beyond max_paused_slots, ends with RESOURCE_EXHAUSTED ("the client read too
-// slowly"). Client cancellation cancels the ticket: the engine stops at the next step.
+// vox.v1.SpeechService on the callback API. Synthesize is a ServerWriteReactor, SynthesizeStream
+// a ServerBidiReactor (synthesize_stream_reactor.h); both speak through a SynthesisCall
+// (synthesis_call.h): utterances submitted one sequence at a time to the speech model's scheduler
+// (priority from the request, deadline from the call's), audio encoded in the write path on the
+// service's write pool into one stream per call, one write in flight, the sequence paused while
+// more than `max_pending_bytes` are queued. A stream paused longer than the scheduler's
+// max_pause, or the longest-paused one beyond max_paused_slots, ends with RESOURCE_EXHAUSTED
+// ("the client read too slowly"). Client cancellation cancels the sequence: the engine stops at
+// the next step.
 // Thread-safe; `registry`, `draining` and `metrics` (may be null) must outlive the service.
 class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
  public:
@@ -56,6 +59,9 @@ class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
     // it is held as (4 bytes a sample at the engine's rate), encoded messages as their size.
     size_t max_pending_bytes = 4 << 20;
     int write_threads = 2;  // the write pool: audio encoding and writes of every call
+    // SynthesizeStream: the longest text piece and the most text one call may send (bytes).
+    size_t max_piece_bytes = 4096;
+    size_t max_stream_text_bytes = 1 << 20;
   };
 
   SpeechServiceImpl(const ModelRegistry* registry, const std::atomic<bool>* draining,
@@ -64,12 +70,17 @@ class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
   grpc::ServerWriteReactor<v1::SynthesizeResponse>* Synthesize(
       grpc::CallbackServerContext* context, const v1::SynthesizeRequest* request) override;
 
+  grpc::ServerBidiReactor<v1::SynthesizeStreamRequest, v1::SynthesizeResponse>* SynthesizeStream(
+      grpc::CallbackServerContext* context) override;
+
   // Syntheses that stopped early because the client cancelled or went away, or the deadline
   // passed (tests observe cancellation through this instead of sleeping).
   int64_t stopped_early() const { return stopped_early_.load(); }
 
  private:
   friend class SynthesizeReactor;
+  friend class SynthesizeStreamReactor;
+  friend class SynthesisCall;
   const ModelRegistry* const registry_;
   const std::atomic<bool>* const draining_;
   Metrics* const metrics_;

@@ -59,6 +59,8 @@ void SpeechTranslateReactor::OnReadDone(bool ok) {
       if (phase_ == Phase::kConfig) {
         FailLocked(absl::InvalidArgumentError(
             "the stream ended before the config: the first message must be `config`"));
+      } else if (absl::Status s = EndPartialLocked(); !s.ok()) {
+        FailLocked(s);
       } else {
         AdvanceLocked();
       }
@@ -81,7 +83,7 @@ void SpeechTranslateReactor::OnReadDone(bool ok) {
       AdvanceLocked();
       want_read_ = true;  // a half-close (or more refused segments) may still come
     } else {
-      absl::Status s = AcceptSegmentLocked(request_.segment());
+      absl::Status s = TakeSegmentLocked(request_.segment());
       if (!s.ok()) {
         FailLocked(s);
       } else if (segments_.size() < service_->limits_.max_open_segments) {
@@ -191,6 +193,42 @@ absl::Status SpeechTranslateReactor::ConfigureLocked() {
   AudioHeaderToProto(encoder_->header(), header.mutable_header());
   QueueLocked(std::move(header));
   return absl::OkStatus();
+}
+
+absl::Status SpeechTranslateReactor::TakeSegmentLocked(const v1::TextSegment& in) {
+  if (partial_id_.has_value() && *partial_id_ != in.segment_id()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "segment ", in.segment_id(), " arrived while segment ", *partial_id_,
+        " is still partial (end it with a piece whose partial is false)"));
+  }
+  if (!in.partial() && !partial_id_.has_value()) return AcceptSegmentLocked(in);
+  if (!partial_id_.has_value()) {
+    partial_id_ = in.segment_id();
+    partial_answered_ = false;
+  }
+  absl::StatusOr<std::vector<std::string>> sentences = partial_text_.Append(in.text());
+  if (!sentences.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("segment ", in.segment_id(), ": ", sentences.status().message()));
+  }
+  for (const std::string& sentence : *sentences) {
+    v1::TextSegment one;
+    one.set_segment_id(in.segment_id());
+    one.set_text(sentence);
+    partial_answered_ = true;
+    if (absl::Status s = AcceptSegmentLocked(one); !s.ok()) return s;
+  }
+  return in.partial() ? absl::OkStatus() : EndPartialLocked();
+}
+
+absl::Status SpeechTranslateReactor::EndPartialLocked() {
+  if (!partial_id_.has_value()) return absl::OkStatus();
+  v1::TextSegment rest;
+  rest.set_segment_id(*partial_id_);
+  rest.set_text(partial_text_.Flush().value_or(""));
+  const bool answer = !rest.text().empty() || !partial_answered_;
+  partial_id_.reset();
+  return answer ? AcceptSegmentLocked(rest) : absl::OkStatus();
 }
 
 absl::Status SpeechTranslateReactor::AcceptSegmentLocked(const v1::TextSegment& in) {

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "engines/audio/audio_stream_encoder.h"
+#include "engines/text/live_text_segmenter.h"
 #include "server/model_registry.h"
 #include "server/outbound_stream.h"
 #include "server/speech_service.h"
@@ -117,6 +118,13 @@ class SpeechTranslateReactor
   // Submits the segment's translation (one sequence per piece) at once: translations of later
   // segments run while earlier ones are spoken.
   absl::Status AcceptSegmentLocked(const v1::TextSegment& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // A segment message: a whole segment, or a piece of a partial one (TextSegment::partial),
+  // whose completed sentences are accepted as segments with its id as they complete.
+  absl::Status TakeSegmentLocked(const v1::TextSegment& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Accepts what is left of the partial segment (final piece or half-close); an id never
+  // answered yet is answered once, even when blank.
+  absl::Status EndPartialLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Scheduler callbacks.
 
@@ -222,6 +230,11 @@ class SpeechTranslateReactor
   absl::Status error_ ABSL_GUARDED_BY(mu_);       // kFailed: the call's status
   absl::Status end_status_ ABSL_GUARDED_BY(mu_);  // kEnded: the call's status
   std::optional<uint64_t> refused_segment_ ABSL_GUARDED_BY(mu_);  // the first one the drain refused
+  // The segment arriving in pieces (TextSegment::partial), its text not yet accepted, and
+  // whether any of its sentences was.
+  std::optional<uint64_t> partial_id_ ABSL_GUARDED_BY(mu_);
+  LiveTextSegmenter partial_text_ ABSL_GUARDED_BY(mu_){LiveTextSegmenter::Options{}};
+  bool partial_answered_ ABSL_GUARDED_BY(mu_) = false;
 
   // Last: destroyed first; its callbacks only run while the call is alive.
   OutboundStream<v1::SpeechTranslateResponse> stream_;

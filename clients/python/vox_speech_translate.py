@@ -16,17 +16,13 @@ import argparse
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vox_stubs  # noqa: E402
+
 
 def load_stubs(stubs_dir):
-    if stubs_dir:
-        sys.path.insert(0, stubs_dir)
-    try:
-        import grpc  # noqa: F401
-        from vox.v1 import speech_translation_pb2, speech_translation_pb2_grpc, common_pb2
-    except ImportError as e:
-        sys.exit("vox_speech_translate: cannot import the generated stubs (%s); build the "
-                 "vox_python_stubs target and pass --stubs BUILD/clients/python/gen" % e)
-    return speech_translation_pb2, speech_translation_pb2_grpc, common_pb2
+    return vox_stubs.load_stubs(stubs_dir, "vox_speech_translate",
+                                "speech_translation_pb2", "speech_translation_pb2_grpc", "common_pb2")
 
 
 def requests(pb, common_pb2, args, texts):

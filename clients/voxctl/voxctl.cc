@@ -4,7 +4,8 @@
 //   voxctl translate --from eng_Latn --to fra_Latn [--beam N] [--max-length N]
 //                    [--length-penalty F] "text" ...        (no text: one text per stdin line)
 //   voxctl speak --lang eng_Latn [--voice NAME] [--greedy] [--seed N] [--rate HZ]
-//                --out FILE.ogg|FILE.opus|FILE.wav "text"
+//                --out FILE.ogg|FILE.opus|FILE.wav "text"      (SSML when it starts with <speak)
+//   voxctl speak-stream --lang eng_Latn [speak's flags] --out FILE   (live text: stdin lines)
 //   voxctl speech-translate --from eng_Latn --to spa_Latn [--voice NAME] --out FILE.ogg
 //                           [TEXT ...]             (no text: one segment per stdin line)
 //   voxctl languages | voices [--lang CODE] | models
@@ -43,7 +44,10 @@ commands:
         translation per line, in order
   speak --lang CODE [--voice NAME] [--greedy] [--seed N] [--rate 24000|48000] --out FILE TEXT
         synthesizes TEXT into FILE: .ogg/.opus = Ogg Opus, .wav = 16-bit PCM; prints the time
-        to first audio and the real-time factor
+        to first audio and the real-time factor. A TEXT starting with <speak is SSML
+  speak-stream --lang CODE [--voice NAME] [--greedy] [--seed N] [--rate HZ] --out FILE
+        live text (SynthesizeStream): each stdin line is sent as it is read; each sentence is
+        spoken as soon as it is complete, the rest at end of input; FILE as for speak
   speech-translate --from CODE --to CODE [--voice NAME] --out FILE.ogg [TEXT ...]
         one SpeechTranslate session: each TEXT (or each stdin line) is a segment; prints each
         translation with its timings as it arrives; FILE gets the whole session's Ogg Opus
@@ -187,10 +191,15 @@ std::string WavHeader(int sample_rate, uint32_t data_bytes) {
   return h;
 }
 
-int Speak(const Global& g, const std::vector<std::string>& args) {
+// speak and speak-stream's flags. Returns -1 when they parsed, else the usage error's exit code.
+struct SpeakArgs {
   vox::v1::SynthesizeRequest request;
   std::string out_path;
+  bool wav = false;
   std::vector<std::string> texts;
+};
+int ParseSpeak(const std::string& command, const std::vector<std::string>& args, SpeakArgs* a) {
+  vox::v1::SynthesizeRequest& request = a->request;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string value, error;
     if (args[i] == "--greedy") {
@@ -203,7 +212,7 @@ int Speak(const Global& g, const std::vector<std::string>& args) {
       request.set_voice(value);
     } else if (TakeValue(args, &i, "--out", &value, &error)) {
       if (!error.empty()) return Usage(error);
-      out_path = value;
+      a->out_path = value;
     } else if (TakeValue(args, &i, "--seed", &value, &error)) {
       uint64_t seed = 0;
       if (!error.empty()) return Usage(error);
@@ -215,34 +224,32 @@ int Speak(const Global& g, const std::vector<std::string>& args) {
       if (!absl::SimpleAtoi(value, &rate)) return Usage("--rate: '" + value + "' is not an integer");
       request.mutable_audio()->set_sample_rate_hz(rate);
     } else if (absl::StartsWith(args[i], "--")) {
-      return Usage("speak: unknown flag " + args[i] +
+      return Usage(command + ": unknown flag " + args[i] +
                    " (known: --lang, --voice, --greedy, --seed, --rate, --out)");
     } else {
-      texts.push_back(args[i]);
+      a->texts.push_back(args[i]);
     }
   }
-  if (request.language().empty()) return Usage("speak needs --lang CODE (e.g. eng_Latn)");
-  if (out_path.empty()) return Usage("speak needs --out FILE (.ogg, .opus or .wav)");
-  if (texts.empty()) return Usage("speak needs the text to say");
-  request.set_text(absl::StrJoin(texts, " "));
-  const bool wav = absl::EndsWith(out_path, ".wav");
-  if (!wav && !absl::EndsWith(out_path, ".ogg") && !absl::EndsWith(out_path, ".opus")) {
-    return Usage("--out: '" + out_path + "' must end in .ogg, .opus or .wav");
+  if (request.language().empty()) return Usage(command + " needs --lang CODE (e.g. eng_Latn)");
+  if (a->out_path.empty()) return Usage(command + " needs --out FILE (.ogg, .opus or .wav)");
+  a->wav = absl::EndsWith(a->out_path, ".wav");
+  if (!a->wav && !absl::EndsWith(a->out_path, ".ogg") && !absl::EndsWith(a->out_path, ".opus")) {
+    return Usage("--out: '" + a->out_path + "' must end in .ogg, .opus or .wav");
   }
-  request.mutable_audio()->set_encoding(wav ? vox::v1::AUDIO_ENCODING_PCM16
-                                            : vox::v1::AUDIO_ENCODING_OGG_OPUS);
-  auto stub = vox::v1::SpeechService::NewStub(Connect(g));
-  grpc::ClientContext context;
-  Prepare(g, &context);
-  const absl::Time start = absl::Now();
-  auto reader = stub->Synthesize(&context, request);
-  vox::v1::SynthesizeResponse response;
+  request.mutable_audio()->set_encoding(a->wav ? vox::v1::AUDIO_ENCODING_PCM16
+                                               : vox::v1::AUDIO_ENCODING_OGG_OPUS);
+  return -1;
+}
+
+// What a Synthesize or SynthesizeStream call returned.
+struct SpeechResult {
   std::string audio;
   int sample_rate = 0;
   absl::Time first_audio;
   bool have_audio = false;
   vox::v1::SynthesisSummary summary;
-  while (reader->Read(&response)) {
+
+  void Add(const vox::v1::SynthesizeResponse& response) {
     if (response.has_header()) {
       sample_rate = response.header().sample_rate_hz();
     } else if (response.has_audio()) {
@@ -253,33 +260,85 @@ int Speak(const Global& g, const std::vector<std::string>& args) {
       summary = response.summary();
     }
   }
-  grpc::Status status = reader->Finish();
-  if (!status.ok()) return Failed(status);
+};
+
+// Writes the audio file and prints the timings (from `start`, the call's start).
+int WriteSpeech(const SpeakArgs& a, const SpeechResult& r, absl::Time start) {
   const absl::Time end = absl::Now();
-  std::FILE* f = std::fopen(out_path.c_str(), "wb");
+  std::FILE* f = std::fopen(a.out_path.c_str(), "wb");
   if (f == nullptr) {
-    std::fprintf(stderr, "voxctl: cannot write %s\n", out_path.c_str());
+    std::fprintf(stderr, "voxctl: cannot write %s\n", a.out_path.c_str());
     return 1;
   }
-  if (wav) {
-    const std::string header = WavHeader(sample_rate, static_cast<uint32_t>(audio.size()));
+  if (a.wav) {
+    const std::string header = WavHeader(r.sample_rate, static_cast<uint32_t>(r.audio.size()));
     std::fwrite(header.data(), 1, header.size(), f);
   }
-  std::fwrite(audio.data(), 1, audio.size(), f);
+  std::fwrite(r.audio.data(), 1, r.audio.size(), f);
   if (std::fclose(f) != 0) {
-    std::fprintf(stderr, "voxctl: cannot write %s\n", out_path.c_str());
+    std::fprintf(stderr, "voxctl: cannot write %s\n", a.out_path.c_str());
     return 1;
   }
   const double total = absl::ToDoubleSeconds(end - start);
-  std::printf("wrote %s: %.2f s of audio at %d Hz, voice %s\n", out_path.c_str(),
-              summary.audio_seconds(), sample_rate, summary.voice().c_str());
+  const vox::v1::SynthesisSummary& summary = r.summary;
+  std::printf("wrote %s: %.2f s of audio at %d Hz, voice %s\n", a.out_path.c_str(),
+              summary.audio_seconds(), r.sample_rate, summary.voice().c_str());
   std::printf("time to first audio: %.3f s (client), %.3f s (server)\n",
-              have_audio ? absl::ToDoubleSeconds(first_audio - start) : 0.0,
+              r.have_audio ? absl::ToDoubleSeconds(r.first_audio - start) : 0.0,
               summary.time_to_first_audio_seconds());
   std::printf("real-time factor: %.3f (client wall %.3f s / audio), %.3f (server)\n",
               summary.audio_seconds() > 0 ? total / summary.audio_seconds() : 0.0, total,
               summary.real_time_factor());
   return 0;
+}
+
+int Speak(const Global& g, const std::vector<std::string>& args) {
+  SpeakArgs a;
+  if (int usage = ParseSpeak("speak", args, &a); usage >= 0) return usage;
+  if (a.texts.empty()) return Usage("speak needs the text to say");
+  a.request.set_text(absl::StrJoin(a.texts, " "));
+  auto stub = vox::v1::SpeechService::NewStub(Connect(g));
+  grpc::ClientContext context;
+  Prepare(g, &context);
+  const absl::Time start = absl::Now();
+  auto reader = stub->Synthesize(&context, a.request);
+  vox::v1::SynthesizeResponse response;
+  SpeechResult result;
+  while (reader->Read(&response)) result.Add(response);
+  grpc::Status status = reader->Finish();
+  if (!status.ok()) return Failed(status);
+  return WriteSpeech(a, result, start);
+}
+
+// SynthesizeStream: each stdin line (with its newline) is a text piece, sent as it is read.
+int SpeakStream(const Global& g, const std::vector<std::string>& args) {
+  SpeakArgs a;
+  if (int usage = ParseSpeak("speak-stream", args, &a); usage >= 0) return usage;
+  if (!a.texts.empty()) return Usage("speak-stream reads its text from stdin, not arguments");
+  auto stub = vox::v1::SpeechService::NewStub(Connect(g));
+  grpc::ClientContext context;
+  Prepare(g, &context);
+  const absl::Time start = absl::Now();
+  auto call = stub->SynthesizeStream(&context);
+  std::thread writer([&] {
+    vox::v1::SynthesizeStreamRequest config;
+    *config.mutable_config() = a.request;
+    bool open = call->Write(config);
+    std::string line;
+    while (open && std::getline(std::cin, line)) {
+      vox::v1::SynthesizeStreamRequest piece;
+      piece.set_text(line + "\n");
+      open = call->Write(piece);
+    }
+    call->WritesDone();
+  });
+  vox::v1::SynthesizeResponse response;
+  SpeechResult result;
+  while (call->Read(&response)) result.Add(response);
+  writer.join();
+  grpc::Status status = call->Finish();
+  if (!status.ok()) return Failed(status);
+  return WriteSpeech(a, result, start);
 }
 
 int Languages(const Global& g, const std::vector<std::string>& args) {
@@ -490,7 +549,8 @@ int main(int argc, char** argv) {
   if (command == "voices") return Voices(g, rest);
   if (command == "models") return Models(g, rest);
   if (command == "speak") return Speak(g, rest);
+  if (command == "speak-stream") return SpeakStream(g, rest);
   if (command == "speech-translate") return SpeechTranslate(g, rest);
   return Usage("unknown command '" + command +
-               "' (known: translate, speak, speech-translate, languages, voices, models)");
+               "' (known: translate, speak, speak-stream, speech-translate, languages, voices, models)");
 }

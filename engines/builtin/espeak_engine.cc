@@ -254,8 +254,9 @@ absl::StatusOr<SynthesisStats> EspeakEngine::Synthesize(const SynthesisRequest& 
   job.sink = &sink;
   job.stop = stop ? &stop : nullptr;
   rt.job = &job;
+  const unsigned flags = espeakCHARS_UTF8 | (request.ssml ? espeakSSML : 0);
   const espeak_ERROR err = espeak_Synth(request.text.c_str(), request.text.size() + 1, 0,
-                                        POS_CHARACTER, 0, espeakCHARS_UTF8, nullptr, nullptr);
+                                        POS_CHARACTER, 0, flags, nullptr, nullptr);
   rt.job = nullptr;
   if (!job.aborted.ok()) return job.aborted;
   if (err != EE_OK) {

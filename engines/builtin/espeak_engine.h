@@ -40,7 +40,8 @@ struct EspeakOptions {
 // language. sample_rate() is espeak-ng's native rate (22050 Hz), as espeak_Initialize reports it;
 // resampling to the Opus rate is the caller's. SynthesisParams: speed (0 = 1.0; 0.5–2.5, times
 // espeak's 175 words per minute) and pitch (0 = espeak's default 50; 1–100). The neural knobs
-// (temperature, top_k, seed, ...) are ignored; forced_codes is INVALID_ARGUMENT.
+// (temperature, top_k, seed, ...) are ignored; forced_codes is INVALID_ARGUMENT. With
+// SynthesisRequest::ssml the text is read as SSML (espeak_Synth with espeakSSML).
 // Synthesize streams audio to the sink as espeak produces it (every chunk_ms), int16 → float;
 // `stop` is polled on every chunk, and a non-OK stop or a sink returning false aborts at once.
 class EspeakEngine : public SpeechEngine {
@@ -48,6 +49,9 @@ class EspeakEngine : public SpeechEngine {
   const ModelInfo& info() const override { return info_; }
   int sample_rate() const override { return sample_rate_; }
   const std::vector<VoiceInfo>& voices() const override { return voices_; }
+  // espeak-ng's own SSML reader (espeakSSML): <speak>, <voice xml:lang>, <prosody rate>,
+  // <break>, <say-as interpret-as="characters">, <s>, <p>.
+  bool speaks_ssml() const override { return true; }
   absl::Status Validate(const SynthesisRequest& request) const override;
   absl::StatusOr<SynthesisStats> Synthesize(const SynthesisRequest& request, const AudioSink& sink,
                                             const StopCheck& stop) override;

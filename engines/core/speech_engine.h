@@ -39,6 +39,9 @@ struct SynthesisRequest {
   std::string language;  // NLLB code
   std::string voice;     // empty = first voice listed for the language
   SynthesisParams params;
+  // `text` is an SSML document for an engine whose speaks_ssml() is true (the server renders it
+  // from the parsed subset, engines/text/ssml_parser.h); never set for other engines.
+  bool ssml = false;
 };
 
 // Facts about one finished synthesis.
@@ -63,6 +66,9 @@ class SpeechEngine {
   virtual const ModelInfo& info() const = 0;
   virtual int sample_rate() const = 0;
   virtual const std::vector<VoiceInfo>& voices() const = 0;
+  // True when Synthesize takes SSML itself (SynthesisRequest::ssml); the server speaks SSML to
+  // other engines as plain-text utterances with pauses between them.
+  virtual bool speaks_ssml() const { return false; }
 
   // Checks language, voice, and text (empty, too long) without running the model.
   // INVALID_ARGUMENT lists the valid values. Thread-safe.

@@ -124,6 +124,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                               .Name("vox_time_to_first_audio_seconds")
                               .Help("From request (or segment) arrival to its first audio message.")
                               .Register(r);
+  sentence_first_audio_ =
+      &BuildHistogram()
+           .Name("vox_sentence_first_audio_seconds")
+           .Help("SynthesizeStream: from the text piece that completed a sentence (or the flush "
+                 "or half-close that ended it) to that sentence's first audio.")
+           .Register(r);
   audio_chunk_gap_ = &BuildHistogram()
                           .Name("vox_audio_chunk_gap_seconds")
                           .Help("Time between consecutive audio messages of one stream.")
@@ -238,6 +244,10 @@ void Metrics::SegmentFinished(absl::Duration latency) {
 
 void Metrics::TimeToFirstAudio(absl::string_view method, absl::Duration d) {
   time_to_first_audio_->Add({{"method", S(method)}}, LatencyBuckets()).Observe(Seconds(d));
+}
+
+void Metrics::SentenceFirstAudio(absl::string_view method, absl::Duration d) {
+  sentence_first_audio_->Add({{"method", S(method)}}, LatencyBuckets()).Observe(Seconds(d));
 }
 
 void Metrics::AudioChunkGap(absl::string_view method, absl::Duration d) {

@@ -70,6 +70,9 @@ class Metrics {
   // --- Audio delivery (method as above).
   void TimeToFirstAudio(absl::string_view method, absl::Duration d);
   void AudioChunkGap(absl::string_view method, absl::Duration d);
+  // SynthesizeStream: from the piece that completed a sentence to that sentence's first audio
+  // (vox_sentence_first_audio_seconds{method}).
+  void SentenceFirstAudio(absl::string_view method, absl::Duration d);
   // Synthesis compute time / audio duration of one finished synthesis (< 1 = faster than real
   // time).
   void RealTimeFactor(absl::string_view engine, double rtf);
@@ -111,6 +114,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* segment_duration_;
   prometheus::Family<prometheus::Histogram>* time_to_first_audio_;
   prometheus::Family<prometheus::Histogram>* audio_chunk_gap_;
+  prometheus::Family<prometheus::Histogram>* sentence_first_audio_;
   prometheus::Family<prometheus::Histogram>* real_time_factor_;
   prometheus::Family<prometheus::Counter>* tokens_;
   prometheus::Family<prometheus::Counter>* codes_;

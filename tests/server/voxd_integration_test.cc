@@ -22,6 +22,7 @@
 #include "tests/server/proto/health.grpc.pb.h"
 #include "tests/server/proto/reflection.grpc.pb.h"
 #include "tests/metrics/scrape.h"
+#include "tests/server/voxd_launch.h"
 #include "tests/server/voxd_process.h"
 #include "vox/v1/discovery.grpc.pb.h"
 #include "vox/v1/speech.grpc.pb.h"
@@ -41,38 +42,12 @@ nlohmann::json ReadJson(const std::string& path) {
   return nlohmann::json::parse(in);
 }
 
-// A models directory holding only the given model directories (copied, so tests may damage
-// them), under the test's temp dir.
-std::string ModelsDir(const std::string& name, const std::vector<std::string>& models) {
-  const fs::path root = fs::path(::testing::TempDir()) / ("voxd-models-" + name);
-  fs::remove_all(root);
-  fs::create_directories(root);
-  for (const std::string& m : models) {
-    fs::copy(m, root / fs::path(m).filename(), fs::copy_options::recursive);
-  }
-  return root.string();
-}
+using testing::ModelsDir;
+using testing::StderrPath;
 
-std::string StderrPath(const std::string& name) {
-  return (fs::path(::testing::TempDir()) / ("voxd-" + name + ".stderr")).string();
-}
-
-// Starts voxd and waits for its "listening" line. Returns the address.
 std::string StartVoxd(ChildProcess* voxd, const std::vector<std::string>& extra,
                       const std::string& name) {
-  std::vector<std::string> argv = {VOXD_BINARY, "--listen", "127.0.0.1:0"};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  absl::Status started = voxd->Start(argv, StderrPath(name));
-  EXPECT_TRUE(started.ok()) << started;
-  absl::StatusOr<std::string> line = voxd->ReadLine(absl::Seconds(180));
-  EXPECT_TRUE(line.ok()) << line.status() << "\nstderr:\n" << voxd->Stderr();
-  if (!line.ok()) return "";
-  const std::string prefix = "voxd listening on 127.0.0.1:";
-  EXPECT_TRUE(absl::StartsWith(*line, prefix)) << *line;
-  int port = 0;
-  EXPECT_TRUE(absl::SimpleAtoi(line->substr(prefix.size()), &port)) << *line;
-  EXPECT_GT(port, 0);
-  return line->substr(std::string("voxd listening on ").size());
+  return testing::StartVoxd(voxd, VOXD_BINARY, extra, name);
 }
 
 // Runs a command to completion; returns {exit code, stdout}. stderr goes to `stderr_out`.
@@ -587,15 +562,7 @@ std::vector<pid_t> ChildrenMatching(pid_t parent, const std::string& needle) {
   return out;
 }
 
-// The metrics port voxd printed on stderr ("voxd: metrics at http://HOST:PORT/metrics").
-int MetricsPort(const ChildProcess& voxd) {
-  const std::string err = voxd.Stderr();
-  const std::string marker = "/metrics\n";
-  const size_t end = err.find(marker);
-  if (end == std::string::npos) return 0;
-  const size_t colon = err.rfind(':', end);
-  return colon == std::string::npos ? 0 : std::atoi(err.substr(colon + 1, end - colon - 1).c_str());
-}
+using testing::MetricsPort;
 
 TEST(VoxdBuiltinTest, KilledApertiumStageIsRestartedAndCountedInTheMetrics) {
   const std::string models = ModelsDir("builtin-restart", {});

@@ -147,6 +147,77 @@ TEST_F(VoxdSpeechTranslateTest, ManySegmentsInOrderWithRealEngines) {
   }
 }
 
+TEST_F(VoxdSpeechTranslateTest, PartialSegmentsAreAnsweredSentenceBySentenceAsTheyComplete) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  auto stream = stub_->SpeechTranslate(&context);
+  ASSERT_TRUE(stream->Write(Config(v1::AUDIO_ENCODING_OGG_OPUS)));
+  auto piece = [](const std::string& text, bool partial) {
+    v1::SpeechTranslateRequest r;
+    r.mutable_segment()->set_segment_id(7);
+    r.mutable_segment()->set_text(text);
+    r.mutable_segment()->set_partial(partial);
+    return r;
+  };
+  for (const char* word : {"The ", "house ", "is ", "big. ", "I "}) {
+    ASSERT_TRUE(stream->Write(piece(word, true)));
+  }
+  // The first sentence is answered while the segment is still open.
+  std::vector<v1::SpeechTranslateResponse> messages;
+  v1::SpeechTranslateResponse msg;
+  while (stream->Read(&msg)) {
+    messages.push_back(msg);
+    if (msg.has_segment_end()) break;
+  }
+  ASSERT_TRUE(messages.back().has_segment_end()) << stream->Finish().error_message();
+  ASSERT_TRUE(stream->Write(piece("like the red ", true)));
+  ASSERT_TRUE(stream->Write(piece("car.", false)));  // ends segment 7
+  v1::SpeechTranslateRequest next;
+  next.mutable_segment()->set_segment_id(8);
+  next.mutable_segment()->set_text("Hello.");
+  ASSERT_TRUE(stream->Write(next));
+  stream->WritesDone();
+  while (stream->Read(&msg)) messages.push_back(msg);
+  const grpc::Status s = stream->Finish();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::vector<std::pair<uint64_t, std::string>> translations;
+  int ends = 0;
+  for (const auto& m : messages) {
+    if (m.has_translation()) {
+      translations.push_back({m.translation().segment_id(), m.translation().text()});
+    }
+    if (m.has_segment_end()) ++ends;
+  }
+  ASSERT_EQ(translations.size(), 3u);
+  EXPECT_EQ(ends, 3);
+  EXPECT_EQ(translations[0].first, 7u);
+  EXPECT_THAT(translations[0].second, HasSubstr("casa"));
+  EXPECT_EQ(translations[1].first, 7u);
+  EXPECT_THAT(translations[1].second, HasSubstr("coche"));
+  EXPECT_EQ(translations[2].first, 8u);
+}
+
+TEST_F(VoxdSpeechTranslateTest, AnotherSegmentWhileOneIsPartialIsInvalidArgument) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  auto stream = stub_->SpeechTranslate(&context);
+  stream->Write(Config(v1::AUDIO_ENCODING_OGG_OPUS));
+  v1::SpeechTranslateRequest r;
+  r.mutable_segment()->set_segment_id(1);
+  r.mutable_segment()->set_text("Hello ");
+  r.mutable_segment()->set_partial(true);
+  stream->Write(r);
+  r.mutable_segment()->set_segment_id(2);
+  stream->Write(r);
+  stream->WritesDone();
+  v1::SpeechTranslateResponse msg;
+  while (stream->Read(&msg)) {
+  }
+  const grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("segment 2 arrived while segment 1 is still partial"));
+}
+
 TEST_F(VoxdSpeechTranslateTest, InvalidConfigIsInvalidArgument) {
   grpc::ClientContext context;
   auto stream = stub_->SpeechTranslate(&context);

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Runs the example client against a real voxd serving the built-in engines (Apertium eng->spa,
-espeak-ng). Needs the voxd binary ($VOXD_BINARY) and the generated stubs ($VOX_PY_STUBS)."""
+"""Runs the example clients (vox_speech_translate.py, vox_speak_stream.py) against a real voxd
+serving the built-in engines (Apertium eng->spa, espeak-ng). Needs the voxd binary
+($VOXD_BINARY) and the generated stubs ($VOX_PY_STUBS)."""
 
 import os
 import shutil
@@ -10,13 +11,14 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vox_speak_stream  # noqa: E402
 import vox_speech_translate  # noqa: E402
 
 VOXD = os.environ.get("VOXD_BINARY", "")
 STUBS = os.environ.get("VOX_PY_STUBS", "")
 
 
-class SpeechTranslateClientTest(unittest.TestCase):
+class PythonClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         if not os.path.exists(VOXD):
@@ -41,6 +43,17 @@ class SpeechTranslateClientTest(unittest.TestCase):
         cls.stderr.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
+    def assertOneOggStream(self, audio, out):
+        """`audio` is one Ogg Opus stream, written to `out` (checked by opusinfo if present)."""
+        self.assertTrue(audio.startswith(b"OggS"))
+        self.assertEqual(audio.count(b"OpusHead"), 1)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), audio)
+        if shutil.which("opusinfo"):
+            info = subprocess.run(["opusinfo", out], capture_output=True, text=True)
+            self.assertEqual(info.returncode, 0, info.stdout + info.stderr)
+            self.assertNotIn("WARNING", info.stdout + info.stderr)
+
     def test_session_translates_speaks_and_writes_one_ogg_stream(self):
         texts = ["Hello.", "The house is big.", "", "I like the red car."]
         out = os.path.join(self.tmp, "session.ogg")
@@ -60,14 +73,7 @@ class SpeechTranslateClientTest(unittest.TestCase):
         # Printed in segment order: translation then timings for each.
         ids = [int(p[1:p.index("]")]) for p in printed]
         self.assertEqual(ids, [0, 0, 1, 1, 2, 2, 3, 3])
-        self.assertTrue(audio.startswith(b"OggS"))
-        self.assertEqual(audio.count(b"OpusHead"), 1)
-        with open(out, "rb") as f:
-            self.assertEqual(f.read(), audio)
-        if shutil.which("opusinfo"):
-            info = subprocess.run(["opusinfo", out], capture_output=True, text=True)
-            self.assertEqual(info.returncode, 0, info.stdout + info.stderr)
-            self.assertNotIn("WARNING", info.stdout + info.stderr)
+        self.assertOneOggStream(audio, out)
 
     def test_bad_config_is_invalid_argument(self):
         import grpc
@@ -76,6 +82,23 @@ class SpeechTranslateClientTest(unittest.TestCase):
                                              None, STUBS, printer=lambda s: None)
         self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("xxx_Latn", ctx.exception.details())
+
+    def test_speak_stream_word_by_word_gives_one_ogg_stream(self):
+        text = "Hello there. How are you today? I am fine"
+        pieces = (w + " " for w in text.split(" "))
+        out = os.path.join(self.tmp, "live.ogg")
+        summary, audio, first_audio = vox_speak_stream.speak_stream(
+            self.address, "eng_Latn", "", pieces, out, STUBS)
+        self.assertEqual(summary.utterances, 3)  # two sentences, the rest at the end
+        self.assertGreater(summary.audio_seconds, 1.0)
+        self.assertIsNotNone(first_audio)
+        self.assertOneOggStream(audio, out)
+
+    def test_speak_stream_bad_language_is_invalid_argument(self):
+        import grpc
+        with self.assertRaises(grpc.RpcError) as ctx:
+            vox_speak_stream.speak_stream(self.address, "xxx_Latn", "", ["hi "], None, STUBS)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
 
 
 if __name__ == "__main__":

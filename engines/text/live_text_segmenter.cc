@@ -1,0 +1,73 @@
+#include "engines/text/live_text_segmenter.h"
+
+#include <utility>
+
+#include "engines/text/sentence_boundaries.h"
+#include "engines/text/unicode.h"
+
+namespace vox {
+namespace {
+
+bool IsClauseMark(char32_t c) {
+  return c == ',' || c == ';' || c == ':' || c == 0x2014 || c == 0x2013 || c == 0x3001 ||
+         c == 0xFF0C;
+}
+
+// The trimmed text of t[b, e), or nullopt when blank.
+std::optional<std::string> Utterance(std::u32string_view t) {
+  std::u32string_view v = unicode::PyStrip(t);
+  if (v.empty()) return std::nullopt;
+  return unicode::EncodeUtf8(v);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> LiveTextSegmenter::Append(std::string_view piece) {
+  if (absl::StatusOr<std::u32string> valid = unicode::DecodeUtf8(piece); !valid.ok()) {
+    return absl::InvalidArgumentError("the text piece is not valid UTF-8");
+  }
+  buffer_.append(piece);
+  std::u32string t = *unicode::DecodeUtf8(buffer_);
+  std::vector<std::string> out;
+  size_t cut = 0;  // t[0, cut) is returned
+  while (true) {
+    const std::u32string_view rest = std::u32string_view(t).substr(cut);
+    size_t end = 0;
+    const std::vector<size_t> ends = SentenceEnds(rest);
+    if (ends.size() >= 2) end = ends[ends.size() - 2];  // the last end followed by whitespace
+    if (end == 0 && rest.size() >= options_.clause_min_chars) {
+      for (size_t k = rest.size() - 1; k > 0; --k) {
+        if (unicode::IsPySpace(rest[k]) && IsClauseMark(rest[k - 1])) {
+          end = k;
+          break;
+        }
+      }
+    }
+    if (end == 0 && rest.size() > options_.max_chars) {
+      for (size_t k = options_.max_chars; k > 0; --k) {
+        if (unicode::IsPySpace(rest[k]) && !unicode::IsPySpace(rest[k - 1])) {
+          end = k;
+          break;
+        }
+      }
+      if (end == 0) end = options_.max_chars;
+    }
+    if (end == 0) break;
+    if (std::optional<std::string> u = Utterance(rest.substr(0, end)); u.has_value()) {
+      out.push_back(std::move(*u));
+    }
+    cut += end;
+  }
+  buffer_ = unicode::EncodeUtf8(std::u32string_view(t).substr(cut));
+  return out;
+}
+
+std::optional<std::string> LiveTextSegmenter::Flush() {
+  std::string rest = std::move(buffer_);
+  buffer_.clear();
+  absl::StatusOr<std::u32string> t = unicode::DecodeUtf8(rest);
+  if (!t.ok()) return std::nullopt;  // never: every piece was checked
+  return Utterance(*t);
+}
+
+}  // namespace vox
