@@ -1,4 +1,4 @@
-// libFuzzer target for the sentence splitter and protected-term masking (scripts/fuzz builds and
+// libFuzzer target for the sentence splitter and protected-term masking (scripts/fuzz-sentences builds and
 // runs it; docs/testing.md records the runs). Byte 0 picks the language, byte 1 a protected span;
 // the rest is the text. Any broken invariant aborts, which libFuzzer reports as a crash.
 #include <cstdint>
@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::vector<vox::TermMatch> matches = vox::FindTerms(text, terms);
     for (const vox::ByteSpan& s : spans) {
       const vox::MaskedText masked = vox::MaskTerms(text, s, matches);
-      const vox::RestoredText restored = vox::RestoreTerms(masked.text, masked, terms);
+      const vox::RestoredText restored = vox::RestoreTerms(masked.text, masked.placeholders, terms);
       // A sentence that already held "[T1]"-like text may place a term twice, never lose one.
       Check(restored.unplaced.empty());
     }
