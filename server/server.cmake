@@ -5,17 +5,19 @@ add_library(vox_server STATIC
   ${CMAKE_CURRENT_LIST_DIR}/config.cc
   ${CMAKE_CURRENT_LIST_DIR}/discovery_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/engine_step_models.cc
+  ${CMAKE_CURRENT_LIST_DIR}/glossaries.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_loader.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_registry.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_translate_session.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/thread_pool.cc
+  ${CMAKE_CURRENT_LIST_DIR}/translate_plan.cc
   ${CMAKE_CURRENT_LIST_DIR}/translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/vox_server.cc
 )
 target_link_libraries(vox_server PUBLIC
-  vox_proto vox_core vox_audio vox_metrics vox_scheduler gRPC::grpc++ gRPC::grpc++_reflection tomlplusplus::tomlplusplus
+  vox_proto vox_core vox_text vox_audio vox_metrics vox_scheduler gRPC::grpc++ gRPC::grpc++_reflection tomlplusplus::tomlplusplus
   nlohmann_json::nlohmann_json absl::status absl::statusor absl::strings absl::str_format
   absl::time absl::synchronization Threads::Threads)
 

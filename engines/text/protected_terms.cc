@@ -85,10 +85,10 @@ MaskedText MaskTerms(std::string_view text, ByteSpan sentence,
   return out;
 }
 
-RestoredText RestoreTerms(std::string_view output, const MaskedText& masked,
+RestoredText RestoreTerms(std::string_view output, absl::Span<const size_t> placeholders,
                           absl::Span<const ProtectedTerm> terms) {
   RestoredText out;
-  std::vector<bool> placed(masked.placeholders.size(), false);
+  std::vector<bool> placed(placeholders.size(), false);
   size_t i = 0;
   while (i < output.size()) {
     // "[T<digits>]", as issued.
@@ -100,8 +100,8 @@ RestoredText RestoreTerms(std::string_view output, const MaskedText& masked,
         ++j;
       }
       if (j > i + 2 && j < output.size() && output[j] == ']' && number >= 1 &&
-          number <= masked.placeholders.size()) {
-        out.text.append(terms[masked.placeholders[number - 1]].target);
+          number <= placeholders.size()) {
+        out.text.append(terms[placeholders[number - 1]].target);
         placed[number - 1] = true;
         i = j + 1;
         continue;
@@ -111,7 +111,7 @@ RestoredText RestoreTerms(std::string_view output, const MaskedText& masked,
     ++i;
   }
   for (size_t k = 0; k < placed.size(); ++k) {
-    if (!placed[k]) out.unplaced.push_back(masked.placeholders[k]);
+    if (!placed[k]) out.unplaced.push_back(placeholders[k]);
   }
   return out;
 }

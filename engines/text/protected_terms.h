@@ -47,14 +47,15 @@ struct MaskedText {
 MaskedText MaskTerms(std::string_view text, ByteSpan sentence,
                      absl::Span<const TermMatch> matches);
 
-// The output with every placeholder replaced by its term's target. `unplaced` lists (in
+// The output with every placeholder replaced by its term's target (`placeholders` from the
+// sentence's MaskedText). `unplaced` lists (in
 // placeholder order) the terms whose placeholder the output lacks. A placeholder the model
 // wrote twice is replaced both times; a placeholder number that was never issued is left as is.
 struct RestoredText {
   std::string text;
   std::vector<size_t> unplaced;  // term indices
 };
-RestoredText RestoreTerms(std::string_view output, const MaskedText& masked,
+RestoredText RestoreTerms(std::string_view output, absl::Span<const size_t> placeholders,
                           absl::Span<const ProtectedTerm> terms);
 
 // "[T<number>]", number from 1.

@@ -11,5 +11,4 @@ list(APPEND VOX_TEXT_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/protected_terms.cc
   ${CMAKE_CURRENT_LIST_DIR}/language_detector.cc)
 list(APPEND VOX_TEXT_LIBS ${VOX_CLD2_LIBRARY})
-set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/language_detector.cc
-  PROPERTIES INCLUDE_DIRECTORIES ${VOX_CLD2_INCLUDE_DIR})
+# The headers are found as <cld2/public/...> under the system include path (Debian's layout).

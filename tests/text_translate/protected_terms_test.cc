@@ -42,7 +42,7 @@ TEST(ProtectedTerms, MaskAndRestoreThroughAModelThatCopiesPlaceholders) {
   const MaskedText second = MaskTerms(text, {27, text.size()}, matches);
   EXPECT_EQ(second.text, "Then rest.");
   // A "translation" that reorders and copies the placeholders.
-  const RestoredText restored = RestoreTerms("Pregunta sobre [T2] a [T1].", first, terms);
+  const RestoredText restored = RestoreTerms("Pregunta sobre [T2] a [T1].", first.placeholders, terms);
   EXPECT_EQ(restored.text, "Pregunta sobre Acme a Acme Nube.");
   EXPECT_THAT(restored.unplaced, IsEmpty());
 }
@@ -52,14 +52,14 @@ TEST(ProtectedTerms, APlaceholderTheModelDroppedOrMangledIsReported) {
   const std::vector<ProtectedTerm> terms = {{"Acme", "Acme"}, {"Globex", "Globex Corp"}};
   const MaskedText masked = MaskTerms(text, {0, text.size()}, FindTerms(text, terms));
   ASSERT_EQ(masked.text, "[T1] and [T2]");
-  RestoredText dropped = RestoreTerms("[T1] y algo", masked, terms);
+  RestoredText dropped = RestoreTerms("[T1] y algo", masked.placeholders, terms);
   EXPECT_EQ(dropped.text, "Acme y algo");
   EXPECT_THAT(dropped.unplaced, ElementsAre(1u));
-  RestoredText mangled = RestoreTerms("[ T1 ] y [T2", masked, terms);
+  RestoredText mangled = RestoreTerms("[ T1 ] y [T2", masked.placeholders, terms);
   EXPECT_EQ(mangled.text, "[ T1 ] y [T2");
   EXPECT_THAT(mangled.unplaced, ElementsAre(0u, 1u));
   // Placeholders never issued stay as they are; a duplicated one is replaced both times.
-  RestoredText extra = RestoreTerms("[T3] [T1] [T1] [T2]", masked, terms);
+  RestoredText extra = RestoreTerms("[T3] [T1] [T1] [T2]", masked.placeholders, terms);
   EXPECT_EQ(extra.text, "[T3] Acme Acme Globex Corp");
   EXPECT_THAT(extra.unplaced, IsEmpty());
 }
