@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -51,6 +52,10 @@ absl::StatusOr<std::vector<ProtectedTerm>> Glossaries::Parse(const std::string& 
     term.target = fields.size() == 2 ? fields[1] : fields[0];
     if (term.source.empty() || term.target.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(where, "empty source or target term"));
+    }
+    if (absl::StripAsciiWhitespace(term.source) != term.source) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "source term '", term.source, "' starts or ends with whitespace"));
     }
     if (!seen.insert(term.source).second) {
       return absl::InvalidArgumentError(

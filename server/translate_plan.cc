@@ -38,11 +38,19 @@ absl::StatusOr<std::vector<ProtectedTerm>> RequestTerms(const v1::TranslateOptio
       return absl::InvalidArgumentError(
           absl::StrCat("options.do_not_translate[", i, "] is empty"));
     }
+    if (absl::StripAsciiWhitespace(term) != term) {
+      return absl::InvalidArgumentError(absl::StrCat("options.do_not_translate[", i,
+                                                     "] starts or ends with whitespace"));
+    }
     terms.push_back({term, term});
   }
   for (const auto& [source, target] : glossary) {
     if (absl::StripAsciiWhitespace(source).empty()) {
       return absl::InvalidArgumentError("options.glossary has an empty source term");
+    }
+    if (absl::StripAsciiWhitespace(source) != source) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("options.glossary['", source, "']: the term starts or ends with whitespace"));
     }
     if (target.empty()) {
       return absl::InvalidArgumentError(

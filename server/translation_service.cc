@@ -85,6 +85,10 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
   // SequenceDone reads it with, so a slot freed meanwhile is never missed.
   void SubmitWhileRoom() {
     TranslationScheduler* sch = scheduler();
+    if (sch == nullptr) {
+      absl::MutexLock lock(&mu_);
+      FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
+    }
     while (true) {
       size_t i = 0;
       std::vector<TicketId> cancel;
@@ -104,7 +108,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
         }
       }
       if (stop) {
-        for (TicketId t : cancel) sch->Cancel(t);
+        for (TicketId t : cancel) sch->Cancel(t);  // tickets_ is empty when sch is null
         if (finish) Complete();
         return;
       }

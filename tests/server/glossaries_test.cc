@@ -35,6 +35,7 @@ TEST(Glossaries, BadLinesNameTheFileAndLine) {
       {"\tb\n", "g.tsv:1: empty source or target"},
       {"a\t\n", "g.tsv:1: empty source or target"},
       {"ok\n\xFF\n", "g.tsv:2: not valid UTF-8"},
+      {"house \tcasa\n", "g.tsv:1: source term 'house ' starts or ends with whitespace"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<std::vector<ProtectedTerm>> terms = Glossaries::Parse(c.text, "g.tsv");
