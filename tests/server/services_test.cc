@@ -18,6 +18,7 @@
 #include "engines/core/clock.h"
 #include "server/config.h"
 #include "server/model_registry.h"
+#include "server/translate_plan.h"
 #include "server/translation_service.h"
 #include "server/vox_server.h"
 #include "tests/server/fake_engines.h"
@@ -293,6 +294,9 @@ TEST_F(ServicesTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage) {
       {"text too long for the model",
        [](v1::TranslateRequest* r) { r->add_texts(std::string(41, 'x')); },
        {"texts[1] is too long", "41"}},
+      {"a sentence of a long text too long for the model: named by text and sentence",
+       [](v1::TranslateRequest* r) { r->add_texts("Short one. " + std::string(41, 'X')); },
+       {"texts[1], sentence 2 of 2:", "too long", "41"}},
   };
   for (const BadCase& c : cases) {
     v1::TranslateRequest request = Request({"fine"});
@@ -306,6 +310,17 @@ TEST_F(ServicesTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage) {
     }
   }
   EXPECT_EQ(primary_->calls(), warm_up_calls_) << "only the warm-up may have reached the engine";
+}
+
+// gRPC's own parser refuses invalid UTF-8 in string fields before voxd sees the call; callers
+// in the process (and any path around that parser) get the plan's INVALID_ARGUMENT.
+TEST_F(ServicesTest, ThePlanRefusesInvalidUtf8NamingTheByte) {
+  v1::TranslateRequest request = Request({"fine", "ok \xFF"});
+  absl::StatusOr<TranslatePlan> plan =
+      PlanTranslateCall(request, server_->registry(), TranslateLimits(), Glossaries());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(plan.status().message(), HasSubstr("texts[1]: invalid UTF-8 at byte 3"));
 }
 
 // Long text: each sentence is one sequence, rejoined with the text's own whitespace; blank
