@@ -368,6 +368,28 @@ TEST_F(ServicesTest, ADocumentLongerThanTheQueueIsFedThroughAWindow) {
   }
 }
 
+// A sentence that fails in the middle of a windowed document fails the call (INTERNAL), stops
+// the submitting, and leaves the server serving.
+TEST_F(ServicesTest, AFailingSentenceInALongTextFailsTheCallAndStopsTheRest) {
+  std::string text;
+  for (int i = 0; i < 10; ++i) {
+    absl::StrAppend(&text, i == 4 ? "fail" : absl::StrCat("S", i, "."), "\n");
+  }
+  for (bool stepper : {false, true}) {
+    ServerSetup setup;
+    setup.translation_stepper = stepper;
+    TearDown();
+    StartServer(setup);
+    v1::TranslateResponse response;
+    grpc::Status s = Call(Request({text}), &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("tensor exploded"));
+    EXPECT_EQ(response.translations_size(), 0);
+    s = Call(Request({"abc"}), &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+}
+
 // Protected terms: masked with placeholders; a model that copies them gets the required target
 // text back in place, one that does not has the term reported, never silently dropped.
 TEST_F(ServicesTest, ProtectedTermsArePlacedOrReported) {
