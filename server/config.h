@@ -60,7 +60,7 @@ struct ServerConfig {
   std::string models_dir;                  // one subdirectory per exported model
   bool verify_checksums = true;            // SHA-256 of every model file at start-up
   int max_texts_per_call = 64;             // Translate: more texts -> INVALID_ARGUMENT
-  int max_text_chars = 100000;             // Translate: longer text (code points) -> INVALID_ARGUMENT
+  int max_text_chars = 100000;  // Translate: a longer text (code points) -> INVALID_ARGUMENT
   // Translate: a directory of server glossaries, one file per language pair named
   // SRC-TGT.tsv (docs/operations.md, "Glossaries"); "" = none.
   std::string glossary_dir;

@@ -79,8 +79,9 @@ absl::StatusOr<Glossaries> Glossaries::LoadDirectory(const std::string& dir) {
     const std::string file = entry.path().filename().string();
     const std::string path = entry.path().string();
     const std::vector<std::string> parts = absl::StrSplit(file, absl::MaxSplits('-', 1));
-    if (!entry.is_regular_file() || parts.size() != 2 || !LooksLikeNllbCode(parts[0]) ||
-        !absl::EndsWith(parts[1], ".tsv") || !LooksLikeNllbCode(parts[1].substr(0, parts[1].size() - 4))) {
+    const bool tsv = parts.size() == 2 && absl::EndsWith(parts[1], ".tsv");
+    if (!entry.is_regular_file() || !tsv || !LooksLikeNllbCode(parts[0]) ||
+        !LooksLikeNllbCode(parts[1].substr(0, parts[1].size() - 4))) {
       return absl::InvalidArgumentError(absl::StrCat(
           "glossary '", path, "': names must be SRC-TGT.tsv with NLLB codes, e.g. "
           "eng_Latn-fra_Latn.tsv"));

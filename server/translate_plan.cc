@@ -49,8 +49,8 @@ absl::StatusOr<std::vector<ProtectedTerm>> RequestTerms(const v1::TranslateOptio
       return absl::InvalidArgumentError("options.glossary has an empty source term");
     }
     if (absl::StripAsciiWhitespace(source) != source) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("options.glossary['", source, "']: the term starts or ends with whitespace"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "options.glossary['", source, "']: the term starts or ends with whitespace"));
     }
     if (target.empty()) {
       return absl::InvalidArgumentError(
@@ -224,9 +224,9 @@ absl::StatusOr<TranslatePlan> PlanTranslateCall(const v1::TranslateRequest& requ
     if (source == kAutoLanguage) continue;
     TranslationModel* model = registry.FindTranslation(source, target);
     if (model == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("no loaded model translates ", source,
-                                                     " to ", target,
-                                                     " (see ListModels for each model's languages)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("no loaded model translates ", source, " to ", target,
+                       " (see ListModels for each model's languages)"));
     }
     if (plan.model == nullptr) plan.model = model;
   }

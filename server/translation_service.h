@@ -32,11 +32,12 @@ absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateReque
 
 // vox.v1.TranslationService on the gRPC callback API. The reaction plans the call
 // (PlanTranslateCall: sentences, detection, terms), then submits each sentence as one sequence,
-// at most max_texts_per_call outstanding at a time, to the chosen model's scheduler (priority from the request, deadline from
-// the call's, on the scheduler's clock) and returns; the call finishes when every sequence ended,
-// with the outputs in input order. Queue full is RESOURCE_EXHAUSTED at once; a deadline that passes
-// in the queue or between decode steps is DEADLINE_EXCEEDED; client cancellation cancels every
-// ticket, so work stops at the next step (whole-call engines also see it through their StopCheck).
+// at most max_texts_per_call outstanding at a time, to the chosen model's scheduler (priority
+// from the request, deadline from the call's, on the scheduler's clock) and returns; the call
+// finishes when every sequence ended, with the outputs in input order. Queue full is
+// RESOURCE_EXHAUSTED at once; a deadline that passes in the queue or between decode steps is
+// DEADLINE_EXCEEDED; client cancellation cancels every ticket, so work stops at the next step
+// (whole-call engines also see it through their StopCheck).
 // The first failing sentence cancels the others. The response rejoins each text's sentences
 // (AssembleTranslation).
 // Thread-safe; `registry`, `draining` and `metrics` (may be null) are not owned and must outlive

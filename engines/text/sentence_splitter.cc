@@ -79,7 +79,9 @@ bool IsUpper(char32_t c) {
   return IsCased(c) && unicode::PyLower(std::u32string(1, c)) != std::u32string(1, c);
 }
 
-bool IsThaiLetter(char32_t c) { return (c >= 0x0E01 && c <= 0x0E4E) || (c >= 0x0E81 && c <= 0x0EDF); }
+bool IsThaiLetter(char32_t c) {  // Thai or Lao letters and marks, not digits or punctuation
+  return (c >= 0x0E01 && c <= 0x0E4E) || (c >= 0x0E81 && c <= 0x0EDF);
+}
 
 // Words (lowercase, inner dots kept, final dot dropped) after which '.' does not end a sentence
 // in that language. Only words that rarely end a sentence: titles, "e.g."-like forms.

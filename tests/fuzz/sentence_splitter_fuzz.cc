@@ -1,6 +1,7 @@
-// libFuzzer target for the sentence splitter and protected-term masking (scripts/fuzz-sentences builds and
-// runs it; docs/testing.md records the runs). Byte 0 picks the language, byte 1 a protected span;
-// the rest is the text. Any broken invariant aborts, which libFuzzer reports as a crash.
+// libFuzzer target for the sentence splitter and protected-term masking (scripts/fuzz-sentences
+// builds and runs it; docs/testing.md records the runs). Byte 0 picks the language, byte 1 a
+// protected span; the rest is the text. Any broken invariant aborts, which libFuzzer reports as a
+// crash.
 #include <cstdint>
 #include <cstdlib>
 #include <string>

@@ -42,7 +42,8 @@ TEST(ProtectedTerms, MaskAndRestoreThroughAModelThatCopiesPlaceholders) {
   const MaskedText second = MaskTerms(text, {27, text.size()}, matches);
   EXPECT_EQ(second.text, "Then rest.");
   // A "translation" that reorders and copies the placeholders.
-  const RestoredText restored = RestoreTerms("Pregunta sobre [T2] a [T1].", first.placeholders, terms);
+  const RestoredText restored =
+      RestoreTerms("Pregunta sobre [T2] a [T1].", first.placeholders, terms);
   EXPECT_EQ(restored.text, "Pregunta sobre Acme a Acme Nube.");
   EXPECT_THAT(restored.unplaced, IsEmpty());
 }

@@ -96,7 +96,8 @@ TEST(SentenceSplitter, ThaiEndsAtSpacesButNotAfterPaiyannoiOrNumbers) {
 }
 
 TEST(SentenceSplitter, OtherScripts) {
-  EXPECT_THAT(Sentences("नमस्ते। आप कैसे हैं?", "hin_Deva"), ElementsAre("नमस्ते।", "आप कैसे हैं?"));
+  EXPECT_THAT(Sentences("नमस्ते। आप कैसे हैं?", "hin_Deva"),
+              ElementsAre("नमस्ते।", "आप कैसे हैं?"));
   EXPECT_THAT(Sentences("مرحبا؟ كيف حالك.", "arb_Arab"), ElementsAre("مرحبا؟", "كيف حالك."));
   // Greek writes its question mark as ';', which ends nothing in English.
   EXPECT_THAT(Sentences("Τι κάνεις; Καλά.", "ell_Grek"), ElementsAre("Τι κάνεις;", "Καλά."));
