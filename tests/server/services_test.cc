@@ -323,6 +323,23 @@ TEST_F(ServicesTest, ThePlanRefusesInvalidUtf8NamingTheByte) {
   EXPECT_THAT(plan.status().message(), HasSubstr("texts[1]: invalid UTF-8 at byte 3"));
 }
 
+// Whole-text callers (SpeechTranslate's segments) refuse what only Translate implements.
+TEST_F(ServicesTest, RouteTranslateRequestRefusesAutoAndProtectedTerms) {
+  v1::TranslateRequest request = Request({"fine"}, "auto");
+  absl::StatusOr<RoutedTranslation> routed = RouteTranslateRequest(request, server_->registry(), 1);
+  ASSERT_FALSE(routed.ok());
+  EXPECT_EQ(routed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(routed.status().message(), HasSubstr("supported by Translate only"));
+  request = Request({"fine"});
+  request.mutable_options()->add_do_not_translate("fine");
+  routed = RouteTranslateRequest(request, server_->registry(), 1);
+  ASSERT_FALSE(routed.ok());
+  EXPECT_THAT(routed.status().message(), HasSubstr("supported by Translate only"));
+  routed = RouteTranslateRequest(Request({"fine"}), server_->registry(), 1);
+  ASSERT_TRUE(routed.ok()) << routed.status();
+  EXPECT_EQ(routed->model->engine->info().name, "fake-a");
+}
+
 // Long text: each sentence is one sequence, rejoined with the text's own whitespace; blank
 // texts come back as they were.
 TEST_F(ServicesTest, LongTextsAreTranslatedSentenceBySentenceAndRejoined) {
