@@ -5,8 +5,8 @@
 #include <map>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "engines/core/languages.h"
@@ -250,7 +250,10 @@ absl::StatusOr<TranslatePlan> PlanTranslateCall(const v1::TranslateRequest& requ
   }
   // The engine checks the sentences (length against the model's positions, options). While
   // every text is one sentence of one language, its messages' indices are the texts' own.
-  if (sources.size() == 1 && plan.sentences.size() == static_cast<size_t>(request.texts_size())) {
+  const bool one_sentence_each =
+      std::all_of(plan.texts.begin(), plan.texts.end(),
+                  [](const PlannedText& t) { return t.sentence_count == 1; });
+  if (sources.size() == 1 && one_sentence_each) {
     std::vector<std::string> all;
     for (const PlannedSentence& sentence : plan.sentences) all.push_back(sentence.text);
     if (absl::Status s = plan.model->engine->Validate(all, sources[0], target, plan.params);

@@ -294,6 +294,12 @@ TEST_F(ServicesTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage) {
       {"text too long for the model",
        [](v1::TranslateRequest* r) { r->add_texts(std::string(41, 'x')); },
        {"texts[1] is too long", "41"}},
+      {"a blank text next to a long one does not shift the index the engine's message names",
+       [](v1::TranslateRequest* r) {
+         r->set_texts(0, " ");
+         r->add_texts("Short one. " + std::string(41, 'X'));
+       },
+       {"texts[1], sentence 2 of 2:", "too long"}},
       {"a sentence of a long text too long for the model: named by text and sentence",
        [](v1::TranslateRequest* r) { r->add_texts("Short one. " + std::string(41, 'X')); },
        {"texts[1], sentence 2 of 2:", "too long", "41"}},
