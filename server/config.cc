@@ -158,6 +158,8 @@ Table ConfigKeys(ServerConfig* c, const std::string& source) {
   Table keys;
   keys["server.listen"] = Bind(&c->listen, source);
   keys["server.max_texts_per_call"] = Bind(&c->max_texts_per_call, source);
+  keys["server.max_text_chars"] = Bind(&c->max_text_chars, source);
+  keys["server.glossary_dir"] = Bind(&c->glossary_dir, source);
   keys["server.shutdown_grace_seconds"] = BindSeconds(&c->shutdown_grace, source);
   keys["server.access_log"] = Bind(&c->access_log, source);
   keys["server.stream_buffer_bytes"] = Bind(&c->stream_buffer_bytes, source);
@@ -344,6 +346,12 @@ std::vector<Flag> Flags(ServerConfig* c) {
        [c](const std::string& v) {
          return ParseIntFlag("--max-texts", v, 1, &c->max_texts_per_call);
        }},
+      {"--max-text-chars", true,
+       [c](const std::string& v) {
+         return ParseIntFlag("--max-text-chars", v, 1, &c->max_text_chars);
+       }},
+      {"--glossary-dir", true,
+       [c](const std::string& v) { c->glossary_dir = v; return absl::OkStatus(); }},
       {"--verify-checksums", true,
        [c](const std::string& v) {
          return ParseBoolFlag("--verify-checksums", v, &c->verify_checksums);
@@ -457,6 +465,9 @@ absl::Status ValidateConfig(const ServerConfig& c, int cores) {
   if (c.max_texts_per_call < 1) {
     return absl::InvalidArgumentError("server.max_texts_per_call must be at least 1");
   }
+  if (c.max_text_chars < 1) {
+    return absl::InvalidArgumentError("server.max_text_chars must be at least 1");
+  }
   if (c.stream_buffer_bytes < 1) {
     return absl::InvalidArgumentError("server.stream_buffer_bytes must be at least 1");
   }
@@ -525,6 +536,8 @@ exported model found in DIR's subdirectories. Flags override the config file.
   --max-paused-slots N      slow-reading streams that may hold a slot per replica (default 2)
   --max-pause S             longest a stream may stay paused, seconds (default 30)
   --max-texts N             texts per Translate call (default 64)
+  --max-text-chars N        characters per Translate text (default 100000)
+  --glossary-dir DIR        server glossaries, one SRC-TGT.tsv file per language pair
   --builtin MODE            auto | fallback | off: the built-in engines (Apertium, espeak-ng)
                             serve a kind no exported model serves (auto), always as
                             fallbacks (fallback), or never (off); default auto

@@ -60,6 +60,10 @@ struct ServerConfig {
   std::string models_dir;                  // one subdirectory per exported model
   bool verify_checksums = true;            // SHA-256 of every model file at start-up
   int max_texts_per_call = 64;             // Translate: more texts -> INVALID_ARGUMENT
+  int max_text_chars = 100000;  // Translate: a longer text (code points) -> INVALID_ARGUMENT
+  // Translate: a directory of server glossaries, one file per language pair named
+  // SRC-TGT.tsv (docs/operations.md, "Glossaries"); "" = none.
+  std::string glossary_dir;
   absl::Duration shutdown_grace = absl::Seconds(10);  // SIGTERM: in-flight work may take this long
   bool access_log = true;                  // one stderr line per call
   std::string metrics_listen;              // HOST:PORT of the Prometheus /metrics endpoint; "" = off

@@ -5,6 +5,7 @@ add_library(vox_server STATIC
   ${CMAKE_CURRENT_LIST_DIR}/config.cc
   ${CMAKE_CURRENT_LIST_DIR}/discovery_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/engine_step_models.cc
+  ${CMAKE_CURRENT_LIST_DIR}/glossaries.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_loader.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_registry.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_service.cc
@@ -14,6 +15,7 @@ add_library(vox_server STATIC
   ${CMAKE_CURRENT_LIST_DIR}/speech_translate_session.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/thread_pool.cc
+  ${CMAKE_CURRENT_LIST_DIR}/translate_plan.cc
   ${CMAKE_CURRENT_LIST_DIR}/translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/utterance_queue.cc
   ${CMAKE_CURRENT_LIST_DIR}/vox_server.cc

@@ -1,7 +1,8 @@
 #include "server/translation_service.h"
 
+#include <algorithm>
 #include <atomic>
-#include <cmath>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -13,25 +14,16 @@
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
 #include "server/call_log.h"
+#include "server/translate_plan.h"
 
 namespace vox {
 namespace {
 
 constexpr char kTranslateMethod[] = "/vox.v1.TranslationService/Translate";
 
-absl::Status CheckLanguage(const char* field, const std::string& code,
-                           const std::vector<std::string>& known) {
-  if (code.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " is required: an NLLB code such as eng_Latn"));
-  }
-  if (std::find(known.begin(), known.end(), code) == known.end()) {
-    return absl::InvalidArgumentError(UnknownValueMessage(field, code, known));
-  }
-  return absl::OkStatus();
-}
-
-// One Translate call: each text is one sequence on the model's scheduler; the outputs are
+// One Translate call: each sentence of each text (PlanTranslateCall) is one sequence on the
+// model's scheduler, at most `window` of them submitted and not yet done at a time (a long
+// document never fills the queue alone); each one that ends lets the next in. The outputs are
 // gathered in order and the call finishes once every sequence ended. The first failure cancels
 // the rest. Lives until OnDone, which follows Finish, which follows the last sequence's on_done.
 class TranslateReactor : public grpc::ServerUnaryReactor {
@@ -40,68 +32,32 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
                    v1::TranslateResponse* response, Metrics* metrics)
       : context_(context), request_(request), response_(response), metrics_(metrics) {}
 
-  void Start(const ModelRegistry& registry, int max_texts_per_call, bool draining) {
+  void Start(const ModelRegistry& registry, const TranslateLimits& limits,
+             const Glossaries& glossaries, bool draining) {
     request_id_ = RequestIdFrom(context_->client_metadata());
     start_ = absl::Now();
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
     if (draining) {
       return FinishNow(absl::UnavailableError("the server is shutting down; retry on another server"));
     }
-    absl::StatusOr<RoutedTranslation> routed =
-        RouteTranslateRequest(*request_, registry, max_texts_per_call);
-    if (!routed.ok()) return FinishNow(routed.status());
-    routed_ = std::move(*routed);
-    TranslationModel* model = routed_.model;
-    TranslationScheduler* scheduler = model->scheduler.get();
-    if (scheduler == nullptr) {
+    absl::StatusOr<TranslatePlan> plan = PlanTranslateCall(*request_, registry, limits, glossaries);
+    if (!plan.ok()) return FinishNow(plan.status());
+    plan_ = std::move(*plan);
+    TranslationModel* model = plan_.model;
+    if (model->scheduler == nullptr) {
       return FinishNow(absl::UnavailableError("the server is shutting down; retry on another server"));
     }
     clock_ = model->clock;
     deadline_ = DeadlineOnClock(DeadlineOf(*context_), clock_);
-    RequestOptions options;
-    options.priority = SchedulerPriority(request_->priority(), model->options.priority_levels);
-    options.deadline = deadline_;
-    const size_t n = routed_.texts.size();
+    options_.priority = SchedulerPriority(request_->priority(), model->options.priority_levels);
+    options_.deadline = deadline_;
+    window_ = static_cast<size_t>(std::max(1, limits.max_texts_per_call));
     {
       absl::MutexLock lock(&mu_);
-      outputs_.resize(n);
-      submitting_ = true;
+      outputs_.resize(plan_.sentences.size());
+      submitting_ = true;  // Start's thread submits the first window
     }
-    for (size_t i = 0; i < n; ++i) {
-      TranslationSequence seq;
-      seq.text = routed_.texts[i];
-      seq.source = request_->source_language();
-      seq.target = request_->target_language();
-      seq.params = routed_.params;
-      seq.stop = [this] { return StopStatus(); };
-      seq.on_join = [this] { Joined(); };
-      TranslationScheduler::Callbacks callbacks;
-      callbacks.on_output = [this, i](TranslationOutput out) {
-        absl::MutexLock lock(&mu_);
-        outputs_[i] = std::move(out);
-      };
-      callbacks.on_done = [this, i](absl::Status s, EndReason) { SequenceDone(i, std::move(s)); };
-      absl::StatusOr<TicketId> ticket = scheduler->Submit(std::move(seq), options, std::move(callbacks));
-      absl::MutexLock lock(&mu_);
-      if (!ticket.ok()) {
-        FailLocked(ticket.status());
-        break;
-      }
-      tickets_.push_back(*ticket);
-      ++remaining_;
-      if (failed_) break;  // a sequence already failed (or the call was cancelled)
-    }
-    std::vector<TicketId> cancel;
-    bool finish = false;
-    {
-      absl::MutexLock lock(&mu_);
-      submitting_ = false;
-      if (failed_) cancel = tickets_;
-      finish = remaining_ == 0 && !finish_started_;
-      if (finish) finish_started_ = true;
-    }
-    for (TicketId t : cancel) scheduler->Cancel(t);
-    if (finish) Complete();
+    SubmitWhileRoom();
   }
 
   void OnCancel() override {
@@ -121,7 +77,64 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
 
  private:
   TranslationScheduler* scheduler() const {
-    return routed_.model == nullptr ? nullptr : routed_.model->scheduler.get();
+    return plan_.model == nullptr ? nullptr : plan_.model->scheduler.get();
+  }
+
+  // Called with submitting_ set (this thread is the only submitter): submits sentences while
+  // fewer than window_ are outstanding, then clears submitting_ under the same lock that
+  // SequenceDone reads it with, so a slot freed meanwhile is never missed.
+  void SubmitWhileRoom() {
+    TranslationScheduler* sch = scheduler();
+    if (sch == nullptr) {
+      absl::MutexLock lock(&mu_);
+      FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
+    }
+    while (true) {
+      size_t i = 0;
+      std::vector<TicketId> cancel;
+      bool stop = false;
+      bool finish = false;
+      {
+        absl::MutexLock lock(&mu_);
+        if (failed_ || next_ == outputs_.size() || in_flight_ >= window_) {
+          submitting_ = false;
+          stop = true;
+          if (failed_) cancel = tickets_;
+          finish = in_flight_ == 0 && !finish_started_;
+          if (finish) finish_started_ = true;
+        } else {
+          i = next_++;
+          ++in_flight_;
+        }
+      }
+      if (stop) {
+        for (TicketId t : cancel) sch->Cancel(t);  // tickets_ is empty when sch is null
+        if (finish) Complete();
+        return;
+      }
+      const PlannedSentence& sentence = plan_.sentences[i];
+      TranslationSequence seq;
+      seq.text = sentence.text;
+      seq.source = sentence.source;
+      seq.target = request_->target_language();
+      seq.params = plan_.params;
+      seq.stop = [this] { return StopStatus(); };
+      seq.on_join = [this] { Joined(); };
+      TranslationScheduler::Callbacks callbacks;
+      callbacks.on_output = [this, i](TranslationOutput out) {
+        absl::MutexLock lock(&mu_);
+        outputs_[i] = std::move(out);
+      };
+      callbacks.on_done = [this, i](absl::Status s, EndReason) { SequenceDone(i, std::move(s)); };
+      absl::StatusOr<TicketId> ticket = sch->Submit(std::move(seq), options_, std::move(callbacks));
+      absl::MutexLock lock(&mu_);
+      if (!ticket.ok()) {
+        --in_flight_;  // a rejected sequence gets no callback
+        FailLocked(ticket.status());
+      } else {
+        tickets_.push_back(*ticket);
+      }
+    }
   }
 
   // OK while the call should go on (polled by whole-call engines, on worker threads).
@@ -148,13 +161,14 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
     sibling_failed_.store(true);
   }
 
-  // Worker thread (or Start's thread for a sequence that ended at once).
+  // Worker thread (or a submitting thread, for a sequence that ended at once).
   void SequenceDone(size_t i, absl::Status s) {
     std::vector<TicketId> cancel;
     bool finish = false;
+    bool submit = false;
     {
       absl::MutexLock lock(&mu_);
-      --remaining_;
+      --in_flight_;
       if (!s.ok() && !failed_) {
         FailLocked(std::move(s));
         cancel = tickets_;
@@ -162,12 +176,19 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
         FailLocked(absl::InternalError("the engine finished a text without an output"));
         cancel = tickets_;
       }
-      finish = remaining_ == 0 && !submitting_ && !finish_started_;
-      if (finish) finish_started_ = true;
+      if (!submitting_) {
+        if (!failed_ && next_ < outputs_.size()) {
+          submitting_ = submit = true;  // this thread takes over submitting
+        } else {
+          finish = in_flight_ == 0 && !finish_started_;
+          if (finish) finish_started_ = true;
+        }
+      }
     }
     if (TranslationScheduler* sch = scheduler(); sch != nullptr) {
       for (TicketId t : cancel) sch->Cancel(t);
     }
+    if (submit) SubmitWhileRoom();
     if (finish) Complete();
   }
 
@@ -182,7 +203,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
       outputs = std::move(outputs_);
       first_join = first_join_;
     }
-    const std::string name = routed_.model->engine->info().name;
+    const std::string name = plan_.model->engine->info().name;
     if (!status.ok()) {
       if (!ClientVisibleCode(status.code())) {
         LogError(request_id_, absl::StrCat("model '", name, "' failed: ", status.ToString()));
@@ -195,11 +216,11 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
     const absl::Time end = absl::Now();
     if (first_join == absl::InfinitePast()) first_join = end;
     int64_t tokens = 0;
-    for (std::optional<TranslationOutput>& out : outputs) {
+    for (const std::optional<TranslationOutput>& out : outputs) {
       tokens += static_cast<int64_t>(out->token_ids.size());
-      v1::Translation* t = response_->add_translations();
-      t->set_text(std::move(out->text));
-      t->mutable_token_ids()->Add(out->token_ids.begin(), out->token_ids.end());
+    }
+    for (size_t t = 0; t < plan_.texts.size(); ++t) {
+      AssembleTranslation(plan_, t, outputs, response_->add_translations());
     }
     if (metrics_ != nullptr) metrics_->TokensGenerated(name, tokens);
     response_->set_model(name);
@@ -222,7 +243,9 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
   Metrics* const metrics_;
   std::string request_id_;
   absl::Time start_;
-  RoutedTranslation routed_;
+  TranslatePlan plan_;
+  RequestOptions options_;
+  size_t window_ = 1;
   Clock* clock_ = nullptr;
   absl::Time deadline_ = absl::InfiniteFuture();
   std::atomic<bool> cancelled_{false};
@@ -231,8 +254,9 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
   absl::Mutex mu_;
   std::vector<TicketId> tickets_ ABSL_GUARDED_BY(mu_);
   std::vector<std::optional<TranslationOutput>> outputs_ ABSL_GUARDED_BY(mu_);
-  int remaining_ ABSL_GUARDED_BY(mu_) = 0;
-  bool submitting_ ABSL_GUARDED_BY(mu_) = false;
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;       // the next sentence to submit
+  size_t in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // submitted and not yet done
+  bool submitting_ ABSL_GUARDED_BY(mu_) = false;  // a thread is in SubmitWhileRoom
   bool failed_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_started_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
@@ -244,60 +268,29 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
 absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateRequest& request,
                                                         const ModelRegistry& registry,
                                                         int max_texts_per_call) {
-  if (request.texts_size() == 0) {
-    return absl::InvalidArgumentError("texts: at least one text is required");
-  }
-  if (request.texts_size() > max_texts_per_call) {
+  if (request.source_language() == kAutoLanguage) {
     return absl::InvalidArgumentError(
-        absl::StrCat("texts: ", request.texts_size(), " texts in one call; the limit is ",
-                     max_texts_per_call, " (server.max_texts_per_call)"));
+        "source_language 'auto' is supported by Translate only; give an NLLB code");
+  }
+  if (request.options().do_not_translate_size() > 0 || request.options().glossary_size() > 0) {
+    return absl::InvalidArgumentError(
+        "options.do_not_translate and options.glossary are supported by Translate only");
   }
   for (int i = 0; i < request.texts_size(); ++i) {
     if (absl::StripAsciiWhitespace(request.texts(i)).empty()) {
       return absl::InvalidArgumentError(absl::StrCat("texts[", i, "] is empty"));
     }
   }
-  const std::vector<std::string> languages = registry.TranslationLanguages();
-  if (languages.empty()) {
-    return absl::UnavailableError("this server has no translation model loaded");
-  }
-  if (absl::Status s = CheckLanguage("source_language", request.source_language(), languages);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckLanguage("target_language", request.target_language(), languages);
-      !s.ok()) {
-    return s;
-  }
-  const v1::TranslateOptions& options = request.options();
-  if (options.beam_size() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "options.beam_size: ", options.beam_size(), " is negative (0 or 1 = greedy, N = beam)"));
-  }
-  if (options.max_length() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "options.max_length: ", options.max_length(), " is negative (0 = model default)"));
-  }
-  if (!std::isfinite(options.length_penalty())) {
-    return absl::InvalidArgumentError("options.length_penalty must be a finite number");
-  }
-  if (!v1::Priority_IsValid(request.priority())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "priority: ", request.priority(),
-        " is not one of PRIORITY_UNSPECIFIED, PRIORITY_LOW, PRIORITY_NORMAL, PRIORITY_HIGH"));
-  }
+  TranslateLimits limits;
+  limits.max_texts_per_call = max_texts_per_call;
+  limits.max_text_chars = std::numeric_limits<int>::max();
+  absl::StatusOr<TranslatePlan> plan = PlanTranslateCall(request, registry, limits, Glossaries());
+  if (!plan.ok()) return plan.status();
   RoutedTranslation routed;
-  routed.model = registry.FindTranslation(request.source_language(), request.target_language());
-  if (routed.model == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("no loaded model translates ", request.source_language(), " to ",
-                     request.target_language(), " (see ListModels for each model's languages)"));
-  }
+  routed.model = plan->model;
+  routed.params = plan->params;
   routed.texts.assign(request.texts().begin(), request.texts().end());
-  routed.params.beam_size = options.beam_size() == 0 ? 1 : options.beam_size();
-  routed.params.length_penalty = options.has_length_penalty() ? options.length_penalty() : 1.0f;
-  routed.params.max_length = options.max_length();
-  routed.params.fixed_length = options.fixed_length();
+  // The plan checked sentences; the caller submits whole texts, so check those too.
   if (absl::Status s = routed.model->engine->Validate(routed.texts, request.source_language(),
                                                       request.target_language(), routed.params);
       !s.ok()) {
@@ -307,11 +300,13 @@ absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateReque
 }
 
 TranslationServiceImpl::TranslationServiceImpl(const ModelRegistry* registry,
-                                               int max_texts_per_call,
+                                               const TranslateLimits& limits,
+                                               Glossaries glossaries,
                                                const std::atomic<bool>* draining,
                                                Metrics* metrics)
     : registry_(registry),
-      max_texts_per_call_(max_texts_per_call),
+      limits_(limits),
+      glossaries_(std::move(glossaries)),
       draining_(draining),
       metrics_(metrics) {}
 
@@ -319,7 +314,7 @@ grpc::ServerUnaryReactor* TranslationServiceImpl::Translate(grpc::CallbackServer
                                                             const v1::TranslateRequest* request,
                                                             v1::TranslateResponse* response) {
   auto* reactor = new TranslateReactor(context, request, response, metrics_);
-  reactor->Start(*registry_, max_texts_per_call_, draining_->load());
+  reactor->Start(*registry_, limits_, glossaries_, draining_->load());
   return reactor;
 }
 

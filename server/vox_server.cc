@@ -94,8 +94,18 @@ absl::Status VoxServer::Start() {
   }
   for (const ModelInfo& info : registry_->Models()) metrics_->SetModelInfo(info);
   registry_->AttachMetrics(metrics_.get());
-  translation_ = std::make_unique<TranslationServiceImpl>(
-      registry_.get(), config_.max_texts_per_call, &draining_, metrics_.get());
+  Glossaries glossaries;
+  if (!config_.glossary_dir.empty()) {
+    absl::StatusOr<Glossaries> loaded = Glossaries::LoadDirectory(config_.glossary_dir);
+    if (!loaded.ok()) return loaded.status();
+    glossaries = std::move(*loaded);
+  }
+  TranslateLimits limits;
+  limits.max_texts_per_call = config_.max_texts_per_call;
+  limits.max_text_chars = config_.max_text_chars;
+  translation_ = std::make_unique<TranslationServiceImpl>(registry_.get(), limits,
+                                                          std::move(glossaries), &draining_,
+                                                          metrics_.get());
   discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get(), metrics_.get());
   SpeechServiceImpl::Limits speech_limits;
   speech_limits.max_pending_bytes = static_cast<size_t>(config_.stream_buffer_bytes);

@@ -75,42 +75,54 @@ char32_t LowerSigma(std::u32string_view s, size_t i) {
 
 }  // namespace
 
+size_t DecodeUtf8At(std::string_view s, size_t i, char32_t* out, size_t* bad_byte) {
+  const size_t n = s.size();
+  auto bad = [&](size_t at) -> size_t {
+    *out = 0xFFFD;
+    if (bad_byte != nullptr) *bad_byte = at;
+    return 0;
+  };
+  const auto b0 = static_cast<unsigned char>(s[i]);
+  if (b0 < 0x80) {
+    *out = b0;
+    return 1;
+  }
+  size_t len;
+  char32_t c;
+  char32_t min;
+  if ((b0 & 0xE0) == 0xC0) {
+    len = 2, c = b0 & 0x1F, min = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3, c = b0 & 0x0F, min = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4, c = b0 & 0x07, min = 0x10000;
+  } else {
+    return bad(i);
+  }
+  if (i + len > n) return bad(i);
+  for (size_t k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[i + k]);
+    if ((b & 0xC0) != 0x80) return bad(i + k);
+    c = (c << 6) | (b & 0x3F);
+  }
+  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return bad(i);
+  *out = c;
+  return len;
+}
+
 absl::StatusOr<std::u32string> DecodeUtf8(std::string_view s) {
   std::u32string out;
   out.reserve(s.size());
   size_t i = 0;
-  const size_t n = s.size();
-  auto bad = [&](size_t at) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("invalid UTF-8 at byte %d of %d (0x%02X); text must be UTF-8", at, n,
-                        static_cast<unsigned char>(s[at])));
-  };
-  while (i < n) {
-    const auto b0 = static_cast<unsigned char>(s[i]);
-    if (b0 < 0x80) {
-      out.push_back(b0);
-      ++i;
-      continue;
-    }
-    int len;
+  while (i < s.size()) {
     char32_t c;
-    char32_t min;
-    if ((b0 & 0xE0) == 0xC0) {
-      len = 2, c = b0 & 0x1F, min = 0x80;
-    } else if ((b0 & 0xF0) == 0xE0) {
-      len = 3, c = b0 & 0x0F, min = 0x800;
-    } else if ((b0 & 0xF8) == 0xF0) {
-      len = 4, c = b0 & 0x07, min = 0x10000;
-    } else {
-      return bad(i);
+    size_t bad_byte = 0;
+    const size_t len = DecodeUtf8At(s, i, &c, &bad_byte);
+    if (len == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("invalid UTF-8 at byte %d of %d (0x%02X); text must be UTF-8",
+                          bad_byte, s.size(), static_cast<unsigned char>(s[bad_byte])));
     }
-    if (i + len > n) return bad(i);
-    for (int k = 1; k < len; ++k) {
-      const auto b = static_cast<unsigned char>(s[i + k]);
-      if ((b & 0xC0) != 0x80) return bad(i + k);
-      c = (c << 6) | (b & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return bad(i);
     out.push_back(c);
     i += len;
   }

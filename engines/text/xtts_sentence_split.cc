@@ -1,5 +1,9 @@
 // SplitForXtts, declared in xtts_tokenizer.h: sentence boundaries, then sentences packed into
 // pieces under the id limit, over-long sentences cut.
+// Not Translate's SplitSentences (sentence_splitter.h): the boundaries here differ on purpose —
+// ';' ends a piece, CJK 。！？ end one only before whitespace, one abbreviation list for every
+// language, no line-break or lowercase rules — and moving XTTS to that splitter would change
+// its pieces (and audio) for long texts.
 #include "engines/text/xtts_tokenizer.h"
 
 #include <algorithm>

@@ -22,6 +22,8 @@ std::string WriteTemp(const std::string& name, const std::string& text) {
 TEST(ConfigTest, DefaultsMatchTheDocumentedOnes) {
   ServerConfig c;
   EXPECT_EQ(c.max_texts_per_call, 64);
+  EXPECT_EQ(c.max_text_chars, 100000);
+  EXPECT_EQ(c.glossary_dir, "");
   EXPECT_EQ(c.translation.max_queue_size, 256);
   EXPECT_TRUE(c.verify_checksums);
   EXPECT_EQ(c.translation.options.device, "auto");
@@ -33,6 +35,8 @@ TEST(ConfigTest, EveryKeyOfTheExampleLayoutIsApplied) {
 [server]
 listen = "0.0.0.0:6000"
 max_texts_per_call = 8
+max_text_chars = 5000
+glossary_dir = "/srv/glossaries"
 shutdown_grace_seconds = 2.5
 access_log = false
 
@@ -64,6 +68,8 @@ vocoder_dtype = "bfloat16"
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(c.listen, "0.0.0.0:6000");
   EXPECT_EQ(c.max_texts_per_call, 8);
+  EXPECT_EQ(c.max_text_chars, 5000);
+  EXPECT_EQ(c.glossary_dir, "/srv/glossaries");
   EXPECT_EQ(c.shutdown_grace, absl::Milliseconds(2500));
   EXPECT_FALSE(c.access_log);
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:9999");
@@ -131,7 +137,9 @@ TEST(ConfigTest, FlagsOverrideTheConfigFileWhateverTheirOrder) {
                        "[translation]\nthreads = 4\n");
   ServerConfig c;
   absl::StatusOr<CommandLine> cl = ParseCommandLine(
-      {"voxd", "--listen", "127.0.0.1:0", "--config", path, "--threads=2", "--device", "cpu"}, &c);
+      {"voxd", "--listen", "127.0.0.1:0", "--config", path, "--threads=2", "--device", "cpu",
+       "--max-text-chars", "300", "--glossary-dir=/g"},
+      &c);
   ASSERT_TRUE(cl.ok()) << cl.status();
   EXPECT_EQ(cl->config_path, path);
   EXPECT_EQ(c.listen, "127.0.0.1:0");     // flag before --config still wins
@@ -139,6 +147,8 @@ TEST(ConfigTest, FlagsOverrideTheConfigFileWhateverTheirOrder) {
   EXPECT_EQ(c.translation.options.intra_op_threads, 2);
   EXPECT_EQ(c.speech.options.intra_op_threads, 2);
   EXPECT_EQ(c.translation.options.device, "cpu");
+  EXPECT_EQ(c.max_text_chars, 300);
+  EXPECT_EQ(c.glossary_dir, "/g");
 }
 
 TEST(ConfigTest, BadFlagsAreErrorsNamingTheFlag) {
@@ -149,6 +159,8 @@ TEST(ConfigTest, BadFlagsAreErrorsNamingTheFlag) {
   EXPECT_THAT(cl.status().message(), HasSubstr("--models needs a value"));
   cl = ParseCommandLine({"voxd", "--threads", "two"}, &c);
   EXPECT_THAT(cl.status().message(), HasSubstr("--threads: 'two' is not an integer"));
+  cl = ParseCommandLine({"voxd", "--max-text-chars", "0"}, &c);
+  EXPECT_THAT(cl.status().message(), HasSubstr("--max-text-chars"));
   cl = ParseCommandLine({"voxd", "--verify-checksums", "maybe"}, &c);
   EXPECT_THAT(cl.status().message(), HasSubstr("true, false"));
   cl = ParseCommandLine({"voxd", "stray"}, &c);

@@ -7,7 +7,9 @@
 //   "block"  -> Translate waits until Release() or until its StopCheck says stop, and returns
 //               the StopCheck's status in the latter case
 //   anything longer than max_chars -> Validate says it is too long
-// Other texts translate to "<target>:" + reversed text, with one token id per character.
+// Other texts translate to "<target>:" + reversed text, with one token id per character; a text
+// that starts with '=' translates to "<target>:" + the text as it is (a model that copies, e.g.
+// protected-term placeholders).
 //
 // EnableStepper() gives an engine a step API (NewStepper), as NLLB and XTTS have: a translation
 // sequence advances one character per step and finishes with the same output as Translate;
@@ -33,6 +35,12 @@
 #include "engines/core/translation_engine.h"
 
 namespace vox::testing {
+
+// The fakes' translation of an ordinary text (see above).
+inline std::string FakeTranslation(const std::string& target, const std::string& text) {
+  if (!text.empty() && text[0] == '=') return target + ":" + text;
+  return target + ":" + std::string(text.rbegin(), text.rend());
+}
 
 class FakeTranslationEngine : public TranslationEngine {
  public:
@@ -108,7 +116,7 @@ class FakeTranslationEngine : public TranslationEngine {
         }
       }
       TranslationOutput o;
-      o.text = target + ":" + std::string(text.rbegin(), text.rend());
+      o.text = FakeTranslation(target, text);
       for (char c : text) o.token_ids.push_back(static_cast<unsigned char>(c));
       out.push_back(std::move(o));
     }
@@ -200,7 +208,7 @@ class FakeTranslationStepper : public TranslationStepper {
       } else if (++seq.pos >= seq.text.size()) {
         r.finished = true;
         seq.finished = true;
-        r.output.text = seq.target + ":" + std::string(seq.text.rbegin(), seq.text.rend());
+        r.output.text = FakeTranslation(seq.target, seq.text);
         for (char c : seq.text) r.output.token_ids.push_back(static_cast<unsigned char>(c));
       }
       out.push_back(std::move(r));

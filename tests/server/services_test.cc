@@ -18,6 +18,7 @@
 #include "engines/core/clock.h"
 #include "server/config.h"
 #include "server/model_registry.h"
+#include "server/translate_plan.h"
 #include "server/translation_service.h"
 #include "server/vox_server.h"
 #include "tests/server/fake_engines.h"
@@ -97,6 +98,7 @@ class ServicesTest : public ::testing::Test {
     ServerConfig config;
     config.listen = "127.0.0.1:0";
     config.max_texts_per_call = 3;
+    config.max_text_chars = 60;
     config.access_log = false;
     config.stream_buffer_bytes = setup.stream_buffer_bytes;
     server_ = std::make_unique<VoxServer>(config, std::move(registry));
@@ -239,9 +241,28 @@ TEST_F(ServicesTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage) {
          for (int i = 0; i < 3; ++i) r->add_texts("more");
        },
        {"4 texts", "limit is 3"}},
-      {"empty text", [](v1::TranslateRequest* r) { r->add_texts(""); }, {"texts[1] is empty"}},
-      {"blank text", [](v1::TranslateRequest* r) { r->set_texts(0, "  \t"); },
-       {"texts[0] is empty"}},
+      {"text over server.max_text_chars (counted in characters, not bytes)",
+       [](v1::TranslateRequest* r) {
+         std::string text;
+         for (int i = 0; i < 61; ++i) text += "\xC3\xA9";  // 61 characters, 122 bytes
+         r->add_texts(text);
+       },
+       {"texts[1] is 61 characters", "limit is 60", "server.max_text_chars"}},
+      {"language that cannot be told",
+       [](v1::TranslateRequest* r) {
+         r->set_source_language("auto");
+         r->set_texts(0, "12345 678");
+       },
+       {"texts[0]: cannot tell its language", "set source_language"}},
+      {"blank do-not-translate term",
+       [](v1::TranslateRequest* r) { r->mutable_options()->add_do_not_translate(" "); },
+       {"options.do_not_translate[0] is empty"}},
+      {"term with surrounding whitespace (it could fall between sentences)",
+       [](v1::TranslateRequest* r) { r->mutable_options()->add_do_not_translate("Acme "); },
+       {"options.do_not_translate[0] starts or ends with whitespace"}},
+      {"empty glossary target",
+       [](v1::TranslateRequest* r) { (*r->mutable_options()->mutable_glossary())["fine"] = ""; },
+       {"options.glossary['fine'] has an empty target term"}},
       {"missing source", [](v1::TranslateRequest* r) { r->clear_source_language(); },
        {"source_language is required"}},
       {"unknown source, close match",
@@ -273,6 +294,15 @@ TEST_F(ServicesTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage) {
       {"text too long for the model",
        [](v1::TranslateRequest* r) { r->add_texts(std::string(41, 'x')); },
        {"texts[1] is too long", "41"}},
+      {"a blank text next to a long one does not shift the index the engine's message names",
+       [](v1::TranslateRequest* r) {
+         r->set_texts(0, " ");
+         r->add_texts("Short one. " + std::string(41, 'X'));
+       },
+       {"texts[1], sentence 2 of 2:", "too long"}},
+      {"a sentence of a long text too long for the model: named by text and sentence",
+       [](v1::TranslateRequest* r) { r->add_texts("Short one. " + std::string(41, 'X')); },
+       {"texts[1], sentence 2 of 2:", "too long", "41"}},
   };
   for (const BadCase& c : cases) {
     v1::TranslateRequest request = Request({"fine"});
@@ -286,6 +316,140 @@ TEST_F(ServicesTest, EveryBadInputIsInvalidArgumentWithAHelpfulMessage) {
     }
   }
   EXPECT_EQ(primary_->calls(), warm_up_calls_) << "only the warm-up may have reached the engine";
+}
+
+// gRPC's own parser refuses invalid UTF-8 in string fields before voxd sees the call; callers
+// in the process (and any path around that parser) get the plan's INVALID_ARGUMENT.
+TEST_F(ServicesTest, ThePlanRefusesInvalidUtf8NamingTheByte) {
+  v1::TranslateRequest request = Request({"fine", "ok \xFF"});
+  absl::StatusOr<TranslatePlan> plan =
+      PlanTranslateCall(request, server_->registry(), TranslateLimits(), Glossaries());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(plan.status().message(), HasSubstr("texts[1]: invalid UTF-8 at byte 3"));
+}
+
+// Whole-text callers (SpeechTranslate's segments) refuse what only Translate implements.
+TEST_F(ServicesTest, RouteTranslateRequestRefusesAutoAndProtectedTerms) {
+  v1::TranslateRequest request = Request({"fine"}, "auto");
+  absl::StatusOr<RoutedTranslation> routed = RouteTranslateRequest(request, server_->registry(), 1);
+  ASSERT_FALSE(routed.ok());
+  EXPECT_EQ(routed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(routed.status().message(), HasSubstr("supported by Translate only"));
+  request = Request({"fine"});
+  request.mutable_options()->add_do_not_translate("fine");
+  routed = RouteTranslateRequest(request, server_->registry(), 1);
+  ASSERT_FALSE(routed.ok());
+  EXPECT_THAT(routed.status().message(), HasSubstr("supported by Translate only"));
+  routed = RouteTranslateRequest(Request({"fine"}), server_->registry(), 1);
+  ASSERT_TRUE(routed.ok()) << routed.status();
+  EXPECT_EQ(routed->model->engine->info().name, "fake-a");
+}
+
+// Long text: each sentence is one sequence, rejoined with the text's own whitespace; blank
+// texts come back as they were.
+TEST_F(ServicesTest, LongTextsAreTranslatedSentenceBySentenceAndRejoined) {
+  v1::TranslateResponse response;
+  // The second text is longer than the fake's 40-character limit, but each sentence fits.
+  grpc::Status s = Call(Request({"  \n", "One two. Three four!\n\n  Five six?  ", "abc"}),
+                        &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.translations_size(), 3);
+  EXPECT_EQ(response.translations(0).text(), "  \n");
+  EXPECT_EQ(response.translations(0).sentence_count(), 0);
+  EXPECT_EQ(response.translations(1).text(),
+            "fra_Latn:.owt enO fra_Latn:!ruof eerhT\n\n  fra_Latn:?xis eviF  ");
+  EXPECT_EQ(response.translations(1).sentence_count(), 3);
+  // Token ids: the sentences' ids one after the other (the fake: one id per character).
+  EXPECT_EQ(response.translations(1).token_ids_size(),
+            static_cast<int>(std::string("One two.Three four!Five six?").size()));
+  EXPECT_EQ(response.translations(1).token_ids(0), 'O');
+  EXPECT_EQ(response.translations(2).text(), "fra_Latn:cba");
+  EXPECT_EQ(response.translations(2).sentence_count(), 1);
+}
+
+// More sentences than the queue holds (4) come back, in order: the call keeps at most
+// max_texts_per_call (3) of them outstanding.
+TEST_F(ServicesTest, ADocumentLongerThanTheQueueIsFedThroughAWindow) {
+  std::string text, expected;
+  for (int i = 0; i < 12; ++i) {
+    const std::string sentence = absl::StrCat("S", i, ".");
+    absl::StrAppend(&text, i == 0 ? "" : (i % 5 == 0 ? "\n\n" : " "), sentence);
+    absl::StrAppend(&expected, i == 0 ? "" : (i % 5 == 0 ? "\n\n" : " "), "fra_Latn:",
+                    std::string(sentence.rbegin(), sentence.rend()));
+  }
+  for (bool stepper : {false, true}) {
+    ServerSetup setup;
+    setup.translation_stepper = stepper;
+    TearDown();
+    StartServer(setup);
+    v1::TranslateResponse response;
+    grpc::Status s = Call(Request({text}), &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(response.translations(0).text(), expected);
+    EXPECT_EQ(response.translations(0).sentence_count(), 12);
+  }
+}
+
+// A sentence that fails in the middle of a windowed document fails the call (INTERNAL), stops
+// the submitting, and leaves the server serving.
+TEST_F(ServicesTest, AFailingSentenceInALongTextFailsTheCallAndStopsTheRest) {
+  std::string text;
+  for (int i = 0; i < 10; ++i) {
+    absl::StrAppend(&text, i == 4 ? "fail" : absl::StrCat("S", i, "."), "\n");
+  }
+  for (bool stepper : {false, true}) {
+    ServerSetup setup;
+    setup.translation_stepper = stepper;
+    TearDown();
+    StartServer(setup);
+    v1::TranslateResponse response;
+    grpc::Status s = Call(Request({text}), &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("tensor exploded"));
+    EXPECT_EQ(response.translations_size(), 0);
+    s = Call(Request({"abc"}), &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+}
+
+// Protected terms: masked with placeholders; a model that copies them gets the required target
+// text back in place, one that does not has the term reported, never silently dropped.
+TEST_F(ServicesTest, ProtectedTermsArePlacedOrReported) {
+  v1::TranslateRequest request = Request({"=Use Acme Cloud. Acme is fine.", "Ask Acme."});
+  request.mutable_options()->add_do_not_translate("Acme");
+  (*request.mutable_options()->mutable_glossary())["Acme Cloud"] = "Nube Acme";
+  v1::TranslateResponse response;
+  grpc::Status s = Call(request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.translations_size(), 2);
+  // The copying fake ('=' texts) returns the placeholders: every term is placed. (Its second
+  // sentence does not start with '=', so the fake reverses it and loses that placeholder.)
+  EXPECT_EQ(response.translations(0).text(), "fra_Latn:=Use Nube Acme. fra_Latn:.enif si ]1T[");
+  EXPECT_THAT(response.translations(0).unplaced_terms(), ElementsAre("Acme"));
+  EXPECT_EQ(response.translations(0).sentence_count(), 2);
+  // The reversing fake mangles "[T1]": reported, and the term is not in the text.
+  EXPECT_EQ(response.translations(1).text(), "fra_Latn:.]1T[ ksA");
+  EXPECT_THAT(response.translations(1).unplaced_terms(), ElementsAre("Acme"));
+}
+
+TEST_F(ServicesTest, AutoDetectsEachTextsLanguage) {
+  v1::TranslateRequest request =
+      Request({"The weather is very nice today.", " ", "Where is the train station?"}, "auto",
+              "fra_Latn");
+  v1::TranslateResponse response;
+  grpc::Status s = Call(request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.translations_size(), 3);
+  EXPECT_EQ(response.translations(0).detected_language(), "eng_Latn");
+  EXPECT_GE(response.translations(0).detection_confidence(), 0.5f);
+  EXPECT_EQ(response.translations(1).detected_language(), "");  // blank: passed through
+  EXPECT_EQ(response.translations(2).detected_language(), "eng_Latn");
+  // A detected language no model translates into the target is refused, naming it.
+  request = Request({"Le train part dans dix minutes pour la ville."}, "auto", "spa_Latn");
+  s = Call(request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("fra_Latn to spa_Latn"));
 }
 
 TEST_F(ServicesTest, EngineFailureIsInternalWithTheRequestId) {

@@ -253,7 +253,8 @@ TEST_F(VoxdTest, EveryBadInputGetsInvalidArgumentWithAHelpfulMessage) {
   cases.back().request.set_source_language("eng_latn");
   cases.push_back({"unknown target", Request({"Hello"}), {"target_language", "xxx_Yyyy"}});
   cases.back().request.set_target_language("xxx_Yyyy");
-  cases.push_back({"empty text", Request({"Hello", ""}), {"texts[1] is empty"}});
+  cases.push_back({"over server.max_text_chars", Request({"Hello", std::string(100001, 'a')}),
+                   {"texts[1] is 100001 characters", "limit is 100000"}});
   cases.push_back({"too long", Request({too_long}),
                    {"text 0 is too long", "at most " + std::to_string(max_source_tokens)}});
   cases.push_back({"too many texts", Request(std::vector<std::string>(65, "Hi")), {"65", "64"}});
@@ -608,6 +609,139 @@ TEST(VoxdBuiltinTest, KilledApertiumStageIsRestartedAndCountedInTheMetrics) {
   EXPECT_EQ(testing::Sample(after, "vox_pipeline_restarts_total", eng_spa), 1) << after;
   EXPECT_THAT(voxd.Stderr(), HasSubstr("restarting the eng-spa pipeline"));
   EXPECT_EQ(*voxd.Wait(SIGTERM, absl::Seconds(60)), 0);
+}
+
+
+// Issue 15's goal: a 5,000-word multi-paragraph document in one Translate call comes back with
+// every sentence, in order, paragraphs kept: one translation per source sentence. The sentences
+// are the tiny model's clear golden eng->fra cases (no near-tie on any CPU), in an order that is
+// not periodic, so each output position is checked against its own sentence's golden output.
+TEST_F(VoxdTest, AFiveThousandWordDocumentComesBackSentenceBySentence) {
+  std::vector<nlohmann::json> sentences;
+  for (const auto& c : ClearGoldenCases()) {
+    if (c["source"] == "eng_Latn" && c["target"] == "fra_Latn") sentences.push_back(c);
+  }
+  ASSERT_GE(sentences.size(), 3u) << "the golden set has too few eng->fra cases";
+  std::string document, expected;
+  std::vector<int64_t> expected_ids;
+  int words = 0, count = 0, paragraphs = 1;
+  uint32_t state = 12345;
+  while (words < 5000) {
+    state = state * 1103515245u + 12345u;  // fixed sequence: the same document every run
+    const nlohmann::json& c = sentences[(state >> 16) % sentences.size()];
+    const std::string text = c["text"].get<std::string>();
+    std::string gap = count == 0 ? "" : " ";
+    if (count > 0 && (state >> 8) % 7 == 0) {
+      gap = "\n\n";
+      ++paragraphs;
+    } else if (count > 0 && (state >> 8) % 11 == 1) {
+      gap = "\n";
+    }
+    document += gap + text;
+    expected += gap + c["greedy"]["text"].get<std::string>();
+    for (int64_t id : c["greedy"]["ids"].get<std::vector<int64_t>>()) expected_ids.push_back(id);
+    const std::vector<std::string> text_words = absl::StrSplit(text, ' ', absl::SkipEmpty());
+    words += static_cast<int>(text_words.size());
+    ++count;
+  }
+  ASSERT_GE(paragraphs, 20);
+  v1::TranslateRequest request = Request({document});
+  request.mutable_options()->set_max_length(sentences[0]["max_length"].get<int>());
+  v1::TranslateResponse response;
+  grpc::Status s = Translate(request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.translations_size(), 1);
+  EXPECT_EQ(response.translations(0).sentence_count(), count);
+  EXPECT_EQ(response.translations(0).text(), expected);
+  EXPECT_EQ(std::vector<int64_t>(response.translations(0).token_ids().begin(),
+                                 response.translations(0).token_ids().end()),
+            expected_ids);
+}
+
+// source_language "auto" through voxd: each text detected on its own, reported, translated from
+// the detected language (so the output equals the explicit-language call's).
+TEST_F(VoxdTest, AutoDetectsTheSourceOfEachText) {
+  const std::vector<std::string> texts = {"Je voudrais une tasse de café au lait, s'il vous plaît.",
+                                          "Where is the nearest train station?"};
+  v1::TranslateRequest request = Request(texts);
+  request.set_source_language("auto");
+  request.set_target_language("deu_Latn");
+  v1::TranslateResponse response;
+  grpc::Status s = Translate(request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.translations_size(), 2);
+  EXPECT_EQ(response.translations(0).detected_language(), "fra_Latn");
+  EXPECT_EQ(response.translations(1).detected_language(), "eng_Latn");
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_GT(response.translations(i).detection_confidence(), 0.5f);
+    v1::TranslateRequest explicit_request = Request({texts[i]});
+    explicit_request.set_source_language(response.translations(i).detected_language());
+    explicit_request.set_target_language("deu_Latn");
+    v1::TranslateResponse one;
+    ASSERT_TRUE(Translate(explicit_request, &one).ok());
+    EXPECT_EQ(one.translations(0).token_ids_size(), response.translations(i).token_ids_size());
+  }
+  request = Request({"1234 5678 !!!"});
+  request.set_source_language("auto");
+  s = Translate(request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("cannot tell its language"));
+}
+
+// Protected terms with a real engine that copies placeholders (Apertium passes unknown tokens
+// through): request terms and the server glossary file are all placed, none reported.
+TEST(VoxdBuiltinTest, ApertiumPlacesEveryProtectedTerm) {
+  const std::string models = ModelsDir("builtin-terms", {});
+  const fs::path glossaries = fs::path(::testing::TempDir()) / "voxd-glossaries";
+  fs::remove_all(glossaries);
+  fs::create_directories(glossaries);
+  std::ofstream(glossaries / "eng_Latn-spa_Latn.tsv")
+      << "# server glossary for the test\nhouse\tvivienda\nVoxCorp\n";
+  ChildProcess voxd;
+  const std::string address = StartVoxd(
+      &voxd, {"--models", models, "--glossary-dir", glossaries.string()}, "builtin-terms");
+  ASSERT_FALSE(address.empty());
+  auto translate = v1::TranslationService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  const std::string text = "I see Acme in the house. VoxCorp sells the Big Cat.";
+  // Without protection Apertium changes "Acme" (to "Acmé") and translates "house".
+  const std::string plain = ApertiumCommand(text);
+  ASSERT_THAT(plain, ::testing::Not(HasSubstr("Acme ")));
+  v1::TranslateRequest request;
+  request.add_texts(text);
+  request.set_source_language("eng_Latn");
+  request.set_target_language("spa_Latn");
+  request.mutable_options()->add_do_not_translate("Acme");
+  (*request.mutable_options()->mutable_glossary())["Big Cat"] = "Gran Gato";
+  grpc::ClientContext context;
+  v1::TranslateResponse response;
+  grpc::Status s = translate->Translate(&context, request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Translation& t = response.translations(0);
+  EXPECT_EQ(t.sentence_count(), 2);
+  EXPECT_THAT(t.text(), HasSubstr("Acme "));
+  EXPECT_THAT(t.text(), HasSubstr("vivienda"));
+  EXPECT_THAT(t.text(), HasSubstr("VoxCorp"));
+  EXPECT_THAT(t.text(), HasSubstr("Gran Gato"));
+  EXPECT_EQ(t.text().find("[T"), std::string::npos) << t.text();
+  EXPECT_EQ(t.unplaced_terms_size(), 0) << t.text();
+  EXPECT_EQ(*voxd.Wait(SIGTERM, absl::Seconds(60)), 0);
+}
+
+// A bad glossary file stops start-up with its file and line.
+TEST(VoxdBuiltinTest, ABadGlossaryFileStopsStartUpNamingTheLine) {
+  const fs::path glossaries = fs::path(::testing::TempDir()) / "voxd-bad-glossaries";
+  fs::remove_all(glossaries);
+  fs::create_directories(glossaries);
+  std::ofstream(glossaries / "eng_Latn-spa_Latn.tsv") << "house\tcasa\nhouse\thogar\n";
+  std::string err;
+  auto [code, out] = RunToExit({VOXD_BINARY, "--listen", "127.0.0.1:0", "--models",
+                                ModelsDir("bad-glossary", {}), "--glossary-dir",
+                                glossaries.string()},
+                               "bad-glossary", &err, absl::Seconds(120));
+  EXPECT_NE(code, 0);
+  EXPECT_THAT(err, HasSubstr("eng_Latn-spa_Latn.tsv:2"));
+  EXPECT_THAT(err, HasSubstr("listed twice"));
 }
 
 }  // namespace
