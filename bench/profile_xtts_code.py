@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Where one XTTS code's time goes: LibTorch's profiler over GPT steps of one sequence (`step`,
+as voxd runs a single stream) and over vocoding, per operator. docs/benchmarks.md, "XTTS with
+int8 weights".
+
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/profile_xtts_code.py --model DIR [--threads 2]
+        [--steps 10] [--codes 40] [--vocoder-bfloat16]
+
+--vocoder-bfloat16 holds the vocoder's convolutions in bfloat16 as voxd's speech.vocoder_dtype
+does (exports of version 3 and later). The graph executor's optimising passes are off, as in voxd.
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import vox_ops  # noqa: E402
+
+
+def table(prof, rows=8):
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--codes", type=int, default=40, help="codes vocoded at once")
+    p.add_argument("--vocoder-bfloat16", action="store_true")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch._C._set_graph_executor_optimize(False)
+    with open(os.path.join(a.model, "manifest.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    if manifest.get("weights", manifest["dtype"]) != manifest["dtype"]:
+        vox_ops.load()
+    m = torch.jit.load(os.path.join(a.model, "model.ts"))
+    v = torch.jit.load(os.path.join(a.model, "voices.ts"))
+    if a.vocoder_bfloat16:
+        for name, child in m.hifigan_decoder.waveform_decoder.named_children():
+            if name != "ups":
+                child.to(torch.bfloat16)
+    cond, spk = v.cond_latents[:1], v.speaker_embeddings[:1]
+    ids = torch.arange(100, 140).unsqueeze(0)
+    with torch.no_grad():
+        _, latent, kv = m.prefix(cond, ids, 400)
+        cache_len = cond.shape[1] + ids.shape[1] + 3
+        code = torch.tensor([[5]])
+        for i in range(3):  # warm-up
+            m.step(code, torch.tensor([[i + 1]]), kv, cache_len + i)
+        with torch.autograd.profiler.profile() as steps:
+            for i in range(a.steps):
+                m.step(code, torch.tensor([[i + 4]]), kv, cache_len + 3 + i)
+        latents = torch.randn(1, a.codes, latent.shape[-1])
+        m.vocode(latents, spk, 1.0)
+        with torch.autograd.profiler.profile() as vocode:
+            m.vocode(latents, spk, 1.0)
+    step_ms = steps.self_cpu_time_total / 1e3 / a.steps
+    vocode_ms = vocode.self_cpu_time_total / 1e3 / a.codes
+    print(f"GPT step: {step_ms:.1f} ms (profiled, {a.steps} steps at cache length {cache_len + 3}..)")
+    print(table(steps))
+    print(f"vocoding: {vocode_ms:.1f} ms per code (profiled, {a.codes} codes at once)")
+    print(table(vocode))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
