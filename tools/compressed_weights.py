@@ -8,7 +8,23 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor, nn
 
+import vox_ops
+
 COMPRESSED_WEIGHTS = ("int8", "bfloat16")
+
+
+def check_export(weights: str, dtype: str) -> Optional[str]:
+    """Why an export with `--weights weights --dtype dtype` cannot be made, or None; loads vox's
+    operators (the compressed modules are scripted against them)."""
+    if weights not in COMPRESSED_WEIGHTS:
+        return f"unknown weights {weights!r}; allowed: {', '.join(COMPRESSED_WEIGHTS)}"
+    if dtype != "float32":
+        return f"--weights {weights} needs --dtype float32 (its activations are float32; got {dtype})"
+    try:
+        vox_ops.load()
+    except vox_ops.OpsLibraryError as e:
+        return f"--weights {weights}: {e}"
+    return None
 
 
 def quantize_int8(w: Tensor) -> Tuple[Tensor, Tensor]:

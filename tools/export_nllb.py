@@ -40,8 +40,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from nllb_languages import FAIRSEQ_LANGUAGE_CODES  # noqa: E402
-import vox_ops  # noqa: E402
-from compressed_weights import COMPRESSED_WEIGHTS, compressed_linear, quantize_int8  # noqa: E402
+from compressed_weights import COMPRESSED_WEIGHTS, check_export, compressed_linear, quantize_int8  # noqa: E402
 from torchscript_linear import linear_rows  # noqa: E402
 
 EXPORTER_NAME = "export_nllb.py"
@@ -694,16 +693,8 @@ def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optiona
     if dtype_name not in DTYPES:
         raise ExportError(f"unknown dtype {dtype_name!r}; allowed: {', '.join(DTYPES)}")
     dtype = DTYPES[dtype_name]
-    if weights is not None:
-        if weights not in COMPRESSED_WEIGHTS:
-            raise ExportError(f"unknown weights {weights!r}; allowed: {', '.join(COMPRESSED_WEIGHTS)}")
-        if dtype_name != "float32":
-            raise ExportError(f"--weights {weights} needs --dtype float32 (its activations are float32; "
-                              f"got {dtype_name})")
-        try:
-            vox_ops.load()
-        except vox_ops.OpsLibraryError as e:
-            raise ExportError(f"--weights {weights}: {e}")
+    if weights is not None and (problem := check_export(weights, dtype_name)) is not None:
+        raise ExportError(problem)
     t0 = time.time()
     cfg = read_config(checkpoint)
     spm_path = os.path.join(checkpoint, SPM_FILE)

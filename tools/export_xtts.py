@@ -26,8 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import vox_ops  # noqa: E402
-from compressed_weights import COMPRESSED_WEIGHTS, compressed_linear  # noqa: E402
+from compressed_weights import COMPRESSED_WEIGHTS, check_export, compressed_linear  # noqa: E402
 from torchscript_linear import linear_rows  # noqa: E402
 
 EXPORTER_VERSION = 3  # 2: model.ts has step_slots; 3: vocoder convolutions run in their weights' dtype
@@ -774,16 +773,8 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in dtypes:
         raise ExportError(f"--dtype '{dtype}' not one of {', '.join(dtypes)}")
-    if weights is not None:
-        if weights not in COMPRESSED_WEIGHTS:
-            raise ExportError(f"--weights '{weights}' not one of {', '.join(COMPRESSED_WEIGHTS)}")
-        if dtype != "float32":
-            raise ExportError(f"--weights {weights} needs --dtype float32 (its activations are float32; "
-                              f"got {dtype})")
-        try:
-            vox_ops.load()
-        except vox_ops.OpsLibraryError as e:
-            raise ExportError(f"--weights {weights}: {e}")
+    if weights is not None and (problem := check_export(weights, dtype)) is not None:
+        raise ExportError(problem)
     model, cfg, config = build_model(checkpoint, batched_step)
     names, latents, embs = load_voices(os.path.join(checkpoint, "speakers_xtts.pth"),
                                        cfg["d_model"], cfg["speaker_dim"])
