@@ -155,6 +155,9 @@ absl::Status SpeechTranslateReactor::ConfigureLocked() {
         "the first message must be `config` (source_language, target_language, voice, audio)");
   }
   config_ = request_.config();
+  LiveTextSegmenter::Options cuts;
+  cuts.language = config_.source_language();
+  partial_text_ = LiveTextSegmenter(cuts);
   // Check the config exactly as Translate and Synthesize check theirs, with a placeholder text.
   v1::TranslateRequest t;
   t.add_texts("a");

@@ -69,6 +69,9 @@ absl::Status SynthesizeStreamReactor::Configure(const v1::SynthesizeRequest& con
   if (!routed.ok()) return routed.status();
   routed_ = std::move(*routed);
   routed_->request.text.clear();
+  LiveTextSegmenter::Options cuts;
+  cuts.language = routed_->request.language;
+  segmenter_ = LiveTextSegmenter(cuts);
   // Begin ends the call itself when it fails (the caller's Fail then changes nothing) and
   // nothing more is read.
   if (absl::Status s = call_.Begin(*routed_, config.priority(), *context_); !s.ok()) return s;

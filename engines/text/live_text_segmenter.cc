@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "engines/text/sentence_boundaries.h"
+#include "engines/text/sentence_splitter.h"
 #include "engines/text/unicode.h"
 
 namespace vox {
@@ -27,15 +27,29 @@ absl::StatusOr<std::vector<std::string>> LiveTextSegmenter::Append(std::string_v
     return absl::InvalidArgumentError("the text piece is not valid UTF-8");
   }
   buffer_.append(piece);
-  std::u32string t = *unicode::DecodeUtf8(buffer_);
   std::vector<std::string> out;
+  // Sentences: every one but the last, whose end the text to come may still move. After a
+  // trailing space the splitter sees a sentence begin ("X"): an end whose punctuation and space
+  // have arrived is cut now, not a word later (its lowercase-next-word rule would wait).
+  const std::u32string whole = *unicode::DecodeUtf8(buffer_);
+  const bool word_ended = !whole.empty() && unicode::IsPySpace(whole.back());
+  const std::vector<ByteSpan> sentences =
+      SplitSentences(word_ended ? buffer_ + "X" : buffer_, options_.language);
+  if (sentences.size() >= 2) {
+    const size_t end = sentences[sentences.size() - 2].end;
+    for (size_t k = 0; k + 1 < sentences.size(); ++k) {
+      const ByteSpan& s = sentences[k];
+      out.push_back(buffer_.substr(s.begin, s.end - s.begin));
+    }
+    buffer_.erase(0, end);
+  }
+  // Then long clauses and long unpunctuated runs, over what is left.
+  std::u32string t = *unicode::DecodeUtf8(buffer_);
   size_t cut = 0;  // t[0, cut) is returned
   while (true) {
     const std::u32string_view rest = std::u32string_view(t).substr(cut);
     size_t end = 0;
-    const std::vector<size_t> ends = SentenceEnds(rest);
-    if (ends.size() >= 2) end = ends[ends.size() - 2];  // the last end followed by whitespace
-    if (end == 0 && rest.size() >= options_.clause_min_chars) {
+    if (rest.size() >= options_.clause_min_chars) {
       for (size_t k = rest.size() - 1; k > 0; --k) {
         if (unicode::IsPySpace(rest[k]) && IsClauseMark(rest[k - 1])) {
           end = k;

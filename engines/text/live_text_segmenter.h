@@ -3,8 +3,10 @@
 
 // Cuts text that arrives in pieces (a language model's tokens) into utterances to speak as soon
 // as each is complete (SynthesizeStream). The rule, in order, over the text not yet cut:
-//   1. a sentence: everything up to the last sentence end (sentence_boundaries.h) that is
-//      followed by whitespace, so "Dr." or "3." followed by more text are not cut;
+//   1. each sentence that Translate's splitter (sentence_splitter.h, in the text's language)
+//      ends before the last one; a sentence whose end punctuation is followed by whitespace
+//      counts as ended, so "Dr." or "3." followed by more text are not cut, and CJK "。"
+//      needs no space after it;
 //   2. a clause, once the text is long: with at least `clause_min_chars` characters buffered,
 //      everything up to the last clause mark (, ; : — – 、 ，) followed by whitespace;
 //   3. a hard cut: with more than `max_chars` characters and no boundary, everything up to the
@@ -16,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -27,8 +30,9 @@ class LiveTextSegmenter {
   struct Options {
     size_t clause_min_chars = 80;
     size_t max_chars = 300;
+    std::string language;  // NLLB code: the sentence splitter's language rules
   };
-  explicit LiveTextSegmenter(Options options) : options_(options) {}
+  explicit LiveTextSegmenter(Options options) : options_(std::move(options)) {}
 
   // Appends `piece` (valid UTF-8: INVALID_ARGUMENT otherwise, and nothing is appended) and
   // returns the utterances it completed, in order.
@@ -41,7 +45,7 @@ class LiveTextSegmenter {
   size_t buffered_bytes() const { return buffer_.size(); }
 
  private:
-  const Options options_;
+  Options options_;
   std::string buffer_;
 };
 

@@ -1,9 +1,9 @@
 #ifndef VOX_ENGINES_TEXT_SENTENCE_BOUNDARIES_H_
 #define VOX_ENGINES_TEXT_SENTENCE_BOUNDARIES_H_
 
-// Where sentences end: the one seam through which speech (SplitForXtts, SynthesizeStream's live
-// text) finds sentence boundaries, so a better, language-aware splitter can replace this one in
-// one place. Pure functions, thread-safe.
+// Where sentences end for XTTS's pieces (SplitForXtts) and SpeechTranslate's over-long texts
+// (SplitAtSentenceEnds): Coqui-like rules, one abbreviation list for every language. Live text
+// and Translate use sentence_splitter.h. Pure functions, thread-safe.
 
 #include <cstddef>
 #include <string_view>

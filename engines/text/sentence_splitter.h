@@ -19,9 +19,10 @@
 //   - never inside a protected span: a boundary strictly inside one is dropped.
 // Invalid UTF-8 bytes are treated as non-letters, one byte each; the splitter never fails.
 //
-// Speech keeps its own splitter (SplitForXtts in xtts_tokenizer.h): it also splits at ';',
-// splits CJK only before whitespace and packs sentences into the XTTS token budget; changing
-// those would change XTTS's pieces for long texts.
+// SynthesizeStream's live text uses it too (live_text_segmenter.h). XTTS keeps its own splitter
+// (SplitForXtts in xtts_tokenizer.h): it also splits at ';', splits CJK only before whitespace
+// and packs sentences into the XTTS token budget; changing those would change XTTS's pieces for
+// long texts.
 //
 // Pure functions; thread-safe.
 

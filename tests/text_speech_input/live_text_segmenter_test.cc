@@ -24,13 +24,13 @@ TEST(LiveTextSegmenter, ASentenceIsCompleteOnceWhitespaceFollowsItsEnd) {
   EXPECT_THAT(Feed(&s, "Hello "), IsEmpty());
   EXPECT_THAT(Feed(&s, "world."), IsEmpty());  // "world.5" or "world.\"" could follow
   EXPECT_THAT(Feed(&s, " How"), ElementsAre("Hello world."));
-  EXPECT_THAT(Feed(&s, " are you? I am fine! And"), ElementsAre("How are you? I am fine!"));
+  EXPECT_THAT(Feed(&s, " are you? I am fine! And"), ElementsAre("How are you?", "I am fine!"));
   EXPECT_EQ(s.Flush(), "And");
   EXPECT_EQ(s.Flush(), std::nullopt);
 }
 
 TEST(LiveTextSegmenter, WordByWordGivesOneUtterancePerSentence) {
-  LiveTextSegmenter s({});
+  LiveTextSegmenter s({80, 300, "eng_Latn"});
   const std::string text = "Dr. Smith paid 3.5 dollars. \"Really?\" she asked. Yes indeed.";
   std::vector<std::string> got;
   for (absl::string_view word : absl::StrSplit(text, ' ')) {
@@ -66,6 +66,20 @@ TEST(LiveTextSegmenter, ACjkFullStopEndsASentenceOnceWhitespaceFollows) {
   LiveTextSegmenter s({});
   EXPECT_THAT(Feed(&s, "你好。"), IsEmpty());
   EXPECT_THAT(Feed(&s, " 再见"), ElementsAre("你好。"));
+}
+
+// The sentences are Translate's (sentence_splitter.h): CJK needs no space after "。", and the
+// text's language chooses the abbreviations.
+TEST(LiveTextSegmenter, SentencesFollowTheLanguageOfTheText) {
+  LiveTextSegmenter zh({80, 300, "zho_Hans"});
+  EXPECT_THAT(Feed(&zh, "今天很好。我们"), ElementsAre("今天很好。"));
+  EXPECT_EQ(zh.Flush(), "我们");
+  LiveTextSegmenter de({80, 300, "deu_Latn"});
+  EXPECT_THAT(Feed(&de, "Rot bzw. "), IsEmpty());
+  EXPECT_THAT(Feed(&de, "Blau. Und"), ElementsAre("Rot bzw. Blau."));
+  LiveTextSegmenter en({80, 300, "eng_Latn"});
+  EXPECT_THAT(Feed(&en, "Rot bzw. "), ElementsAre("Rot bzw."));
+  EXPECT_THAT(Feed(&en, "One\nTwo"), ElementsAre("One"));
 }
 
 TEST(LiveTextSegmenter, InvalidUtf8IsRefusedAndNotBuffered) {
