@@ -252,7 +252,7 @@ absl::Status SpeechTranslateReactor::AcceptSegmentLocked(const v1::TextSegment& 
   if (!engine->Validate(pieces, config_.source_language(), config_.target_language(),
                         translation_.params)
            .ok()) {
-    pieces = SplitAtSentenceEnds(text);  // too long as one text: sentence by sentence
+    pieces = SplitAtSentenceEnds(text, config_.source_language());  // too long as one text
   }
   if (absl::Status s = engine->Validate(pieces, config_.source_language(),
                                         config_.target_language(), translation_.params);
@@ -400,7 +400,9 @@ bool SpeechTranslateReactor::StartSpeakingLocked(Segment* seg) {
   SynthesisRequest request = synthesis_.request;
   request.text = text;
   seg->speech_pieces = {text};
-  if (!engine->Validate(request).ok()) seg->speech_pieces = SplitAtSentenceEnds(text);
+  if (!engine->Validate(request).ok()) {
+    seg->speech_pieces = SplitAtSentenceEnds(text, config_.target_language());
+  }
   for (const std::string& piece : seg->speech_pieces) {
     request.text = piece;
     if (absl::Status s = engine->Validate(request); !s.ok()) {

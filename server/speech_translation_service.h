@@ -20,10 +20,10 @@ namespace vox {
 
 class SpeechTranslateReactor;
 
-// Splits `text` after sentence ends (. ! ? ; … followed by whitespace or the end), keeping the
-// punctuation with its sentence and dropping the whitespace between sentences. Empty pieces are
-// dropped. Pure; linear in the text.
-std::vector<std::string> SplitAtSentenceEnds(const std::string& text);
+// The sentences of `text` by Translate's splitter in `language` (an NLLB code;
+// engines/text/sentence_splitter.h), each with its punctuation, without the whitespace between
+// them; blank text has none. Pure.
+std::vector<std::string> SplitAtSentenceEnds(const std::string& text, const std::string& language);
 
 // vox.v1.SpeechTranslationService on the callback API: one ServerBidiReactor per session.
 //

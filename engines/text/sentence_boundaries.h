@@ -1,9 +1,9 @@
 #ifndef VOX_ENGINES_TEXT_SENTENCE_BOUNDARIES_H_
 #define VOX_ENGINES_TEXT_SENTENCE_BOUNDARIES_H_
 
-// Where sentences end for XTTS's pieces (SplitForXtts) and SpeechTranslate's over-long texts
-// (SplitAtSentenceEnds): Coqui-like rules, one abbreviation list for every language. Live text
-// and Translate use sentence_splitter.h. Pure functions, thread-safe.
+// Where sentences end for XTTS's pieces (SplitForXtts): Coqui-like rules, one abbreviation list
+// for every language. Everything else uses Translate's splitter (sentence_splitter.h). Pure
+// functions, thread-safe.
 
 #include <cstddef>
 #include <string_view>

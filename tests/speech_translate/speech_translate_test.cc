@@ -352,11 +352,14 @@ class SpeechTranslateTest : public ::testing::Test {
   std::unique_ptr<v1::SpeechTranslationService::Stub> stub_;
 };
 
+// Translate's sentences (sentence_splitter.h), in the text's language.
 TEST(SplitAtSentenceEndsTest, KeepsPunctuationAndDropsSpaces) {
-  EXPECT_THAT(SplitAtSentenceEnds(" One. Two!  Three? four; five"),
-              ElementsAre("One.", "Two!", "Three?", "four;", "five"));
-  EXPECT_THAT(SplitAtSentenceEnds("3.5 is a number."), ElementsAre("3.5 is a number."));
-  EXPECT_THAT(SplitAtSentenceEnds("   "), ElementsAre());
+  EXPECT_THAT(SplitAtSentenceEnds(" One. Two!  Three? four; five", "eng_Latn"),
+              ElementsAre("One.", "Two!", "Three? four; five"));
+  EXPECT_THAT(SplitAtSentenceEnds("3.5 is a number. Mr. Li came.", "eng_Latn"),
+              ElementsAre("3.5 is a number.", "Mr. Li came."));
+  EXPECT_THAT(SplitAtSentenceEnds("一。二！", "zho_Hans"), ElementsAre("一。", "二！"));
+  EXPECT_THAT(SplitAtSentenceEnds("   ", "eng_Latn"), ElementsAre());
 }
 
 TEST_F(SpeechTranslateTest, ManySegmentsComeBackInOrderWithTheirIds) {
