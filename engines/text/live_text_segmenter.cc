@@ -31,8 +31,11 @@ absl::StatusOr<std::vector<std::string>> LiveTextSegmenter::Append(std::string_v
   // Sentences: every one but the last, whose end the text to come may still move. After a
   // trailing space the splitter sees a sentence begin ("X"): an end whose punctuation and space
   // have arrived is cut now, not a word later (its lowercase-next-word rule would wait).
-  const std::u32string whole = *unicode::DecodeUtf8(buffer_);
-  const bool word_ended = !whole.empty() && unicode::IsPySpace(whole.back());
+  size_t last = buffer_.size();  // the last character's first byte
+  while (last > 0 && (static_cast<unsigned char>(buffer_[last - 1]) & 0xC0) == 0x80) --last;
+  if (last > 0) --last;
+  const std::u32string tail = *unicode::DecodeUtf8(std::string_view(buffer_).substr(last));
+  const bool word_ended = !tail.empty() && unicode::IsPySpace(tail.back());
   const std::vector<ByteSpan> sentences =
       SplitSentences(word_ended ? buffer_ + "X" : buffer_, options_.language);
   if (sentences.size() >= 2) {
