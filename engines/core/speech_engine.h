@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engines/core/model_info.h"
 #include "engines/core/translation_engine.h"  // StopCheck
@@ -17,6 +18,23 @@ namespace vox {
 struct VoiceInfo {
   std::string name;                    // "Ana Florence", "espeak:es"
   std::vector<std::string> languages;  // NLLB codes
+};
+
+// One reference recording for voice cloning: mono samples in [-1, 1] at `sample_rate`.
+struct ReferenceClip {
+  std::vector<float> samples;
+  int sample_rate = 0;
+};
+
+// A voice made from reference audio (SpeechEngine::CloneVoice): what the engine conditions on to
+// speak in it. Plain data, immutable once made; the server's voice store persists it, and
+// requests for it carry it as a shared pointer (SynthesisRequest::cloned_voice).
+struct ClonedVoice {
+  std::string model_id;                 // SpeechEngine::voice_model_id() of the model that made it
+  int cond_rows = 0;                    // gpt_cond_latent is [cond_rows, cond_dim], row-major
+  int cond_dim = 0;
+  std::vector<float> gpt_cond_latent;
+  std::vector<float> speaker_embedding;  // [speaker_embedding.size()]
 };
 
 // Synthesis settings. Zero values mean "engine default".
@@ -39,6 +57,9 @@ struct SynthesisRequest {
   std::string language;  // NLLB code
   std::string voice;     // empty = first voice listed for the language
   SynthesisParams params;
+  // Set by the server when `voice` names a created voice: the engine speaks with it instead of a
+  // built-in voice (Validate refuses one made by another model).
+  std::shared_ptr<const ClonedVoice> cloned_voice;
   // `text` is an SSML document for an engine whose speaks_ssml() is true (the server renders it
   // from the parsed subset, engines/text/ssml_parser.h); never set for other engines.
   bool ssml = false;
@@ -73,6 +94,16 @@ class SpeechEngine {
   // Checks language, voice, and text (empty, too long) without running the model.
   // INVALID_ARGUMENT lists the valid values. Thread-safe.
   virtual absl::Status Validate(const SynthesisRequest& request) const = 0;
+
+  // Voice cloning (optional). voice_model_id() names the weights a ClonedVoice is made for:
+  // equal ids, equal weights; empty when the engine cannot clone. CloneVoice makes a voice from
+  // one or more clips (at any rate; the engine resamples). It reads only the loaded model, so
+  // any thread may call it, concurrently with this engine's owner. UNIMPLEMENTED, saying so,
+  // when the engine cannot clone; INVALID_ARGUMENT for audio it cannot use.
+  virtual std::string voice_model_id() const { return ""; }
+  virtual absl::StatusOr<ClonedVoice> CloneVoice(absl::Span<const ReferenceClip> clips) const {
+    return absl::UnimplementedError(info().name + " cannot clone voices");
+  }
 
   // Synthesizes, streaming audio into `sink` as it is produced. Polls `stop` between steps.
   virtual absl::StatusOr<SynthesisStats> Synthesize(const SynthesisRequest& request,
