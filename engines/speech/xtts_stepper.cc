@@ -26,7 +26,8 @@ absl::StatusOr<XttsPreparedRequest> PrepareXttsRequest(const XttsEngine::Impl& e
   if (out.voice < 0) return absl::InvalidArgumentError(absl::StrCat("no voice speaks ", request.language));
   out.settings = m.Settings(request.params);
   VOX_ASSIGN_OR_RETURN(auto pieces,
-                       SplitForXtts(*m.tokenizer, request.text, lang->code, m.config.max_text_tokens));
+                       SplitForXtts(*m.tokenizer, request.text, lang->code, lang->nllb,
+                                    m.config.max_text_tokens));
   if (pieces.empty()) return absl::InvalidArgumentError("text is empty after cleaning");
   out.seed = request.params.seed;
   if (out.seed == 0 && !request.params.greedy) {

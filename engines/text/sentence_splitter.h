@@ -19,10 +19,9 @@
 //   - never inside a protected span: a boundary strictly inside one is dropped.
 // Invalid UTF-8 bytes are treated as non-letters, one byte each; the splitter never fails.
 //
-// SynthesizeStream's live text uses it too (live_text_segmenter.h). XTTS keeps its own splitter
-// (SplitForXtts in xtts_tokenizer.h): it also splits at ';', splits CJK only before whitespace
-// and packs sentences into the XTTS token budget; changing those would change XTTS's pieces for
-// long texts.
+// Every caller that cuts text into sentences uses it: Translate, XTTS's pieces (SplitForXtts in
+// xtts_tokenizer.h packs these sentences into its token budget) and SynthesizeStream's live text
+// (live_text_segmenter.h).
 //
 // Pure functions; thread-safe.
 

@@ -14,7 +14,6 @@ list(APPEND VOX_TEXT_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/xtts_bpe.cc
   ${CMAKE_CURRENT_LIST_DIR}/xtts_vocab_json.cc
   ${CMAKE_CURRENT_LIST_DIR}/xtts_tokenizer.cc
-  ${CMAKE_CURRENT_LIST_DIR}/sentence_boundaries.cc
   ${CMAKE_CURRENT_LIST_DIR}/xtts_sentence_split.cc)
 list(APPEND VOX_TEXT_LIBS nlohmann_json::nlohmann_json absl::str_format)
 

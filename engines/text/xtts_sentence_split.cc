@@ -1,9 +1,5 @@
-// SplitForXtts, declared in xtts_tokenizer.h: sentence boundaries, then sentences packed into
-// pieces under the id limit, over-long sentences cut.
-// Not Translate's SplitSentences (sentence_splitter.h): the boundaries here differ on purpose —
-// ';' ends a piece, CJK 。！？ end one only before whitespace, one abbreviation list for every
-// language, no line-break or lowercase rules — and moving XTTS to that splitter would change
-// its pieces (and audio) for long texts.
+// SplitForXtts, declared in xtts_tokenizer.h: Translate's sentences (sentence_splitter.h), packed
+// into pieces under the id limit, over-long sentences cut.
 #include "engines/text/xtts_tokenizer.h"
 
 #include <algorithm>
@@ -12,14 +8,16 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "engines/text/sentence_boundaries.h"
+#include "engines/text/sentence_splitter.h"
 #include "engines/text/unicode.h"
 
 namespace vox {
 
 absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& tokenizer,
                                                       std::string_view text,
-                                                      std::string_view xtts_lang, size_t max_ids) {
+                                                      std::string_view xtts_lang,
+                                                      std::string_view nllb_language,
+                                                      size_t max_ids) {
   auto decoded = unicode::DecodeUtf8(text);
   if (!decoded.ok()) return decoded.status();
   const std::u32string t = std::move(*decoded);
@@ -53,7 +51,8 @@ absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& token
     return *n < max_ids;
   };
 
-  // Cuts an over-long span [b, e) into pieces that fit: at the last comma, else the last space,
+  // Cuts an over-long span [b, e) into pieces that fit: at the last comma or semicolon, else the
+  // last space,
   // else the last character boundary outside a number, else any character boundary, that keeps
   // the prefix under the limit.
   auto cut_long = [&](size_t b, size_t e) -> absl::Status {
@@ -66,7 +65,8 @@ absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& token
         for (size_t k = first_text + 1; k < e; ++k) {
           bool boundary;
           if (level == 0) {
-            boundary = (t[k - 1] == ',' || t[k - 1] == 0x3001 || t[k - 1] == 0xFF0C) &&
+            const char32_t c = t[k - 1];
+            boundary = (c == ',' || c == ';' || c == 0x3001 || c == 0xFF0C || c == 0xFF1B) &&
                        unicode::IsPySpace(t[k]);
           } else if (level == 1) {
             boundary = unicode::IsPySpace(t[k]) && !unicode::IsPySpace(t[k - 1]);
@@ -133,7 +133,18 @@ absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& token
   // base + sum(count) + (j - i) ids (one [SPACE] per join): that estimate picks the run, and
   // exact encodes of the run confirm it (shrinking or growing it by whole sentences), so each
   // piece costs a couple of encodes however many sentences it packs.
-  const std::vector<size_t> ends = SentenceEnds(t);
+  // Sentence i is [begins[i], ends[i]) in code points: from the end of the one before (so the
+  // whitespace between them goes with it; emit trims it) to the end of its span.
+  std::vector<size_t> ends;
+  {
+    size_t byte = 0, code_points = 0;  // code points in text[0, byte)
+    for (const ByteSpan& span : SplitSentences(text, nllb_language)) {
+      for (; byte < span.end; ++byte) {
+        if ((static_cast<unsigned char>(text[byte]) & 0xC0) != 0x80) ++code_points;
+      }
+      ends.push_back(code_points);
+    }
+  }
   std::vector<size_t> begins(ends.size());
   std::vector<size_t> counts(ends.size());  // ids beyond the language token
   for (size_t i = 0; i < ends.size(); ++i) {

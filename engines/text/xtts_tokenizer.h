@@ -70,21 +70,22 @@ class XttsTokenizer {
 // "[en]", "[es]", "[zh-cn]" for "zh" and "zh-cn": the language token XTTS prefixes.
 std::string XttsLanguageToken(std::string_view xtts_lang);
 
-// Splits `text` (raw, before cleaning) at sentence boundaries (. ! ? ; … and 。！？； ؟ ।, with
-// closing quotes/brackets, followed by whitespace or the end; a '.' after an abbreviation such as
-// "Mr." "Sra." "etc." or an initial "J." ends nothing) and packs consecutive sentences into
-// one piece while it still encodes to fewer than `max_ids` ids (XTTS v2: gpt_max_text_tokens =
-// 402, and xtts.py asserts len(ids) < 402). A sentence that alone is too long is cut at the last
-// comma, else the last space, else between characters outside numbers, else anywhere, that keeps
-// it under the limit. Pieces are substrings of `text` (whitespace-trimmed); each one, encoded with
-// `tokenizer.Encode(piece, xtts_lang)`, has fewer than `max_ids` ids. Pieces that clean to nothing
-// (only the language token) are dropped, so an empty result means nothing to speak.
+// Splits `text` (raw, before cleaning) into sentences with Translate's splitter in
+// `nllb_language` (sentence_splitter.h: abbreviations, decimals, line breaks, CJK) and packs
+// consecutive sentences into one piece while it still encodes to fewer than `max_ids` ids (XTTS
+// v2: gpt_max_text_tokens = 402, and xtts.py asserts len(ids) < 402). A sentence that alone is
+// too long is cut at the last comma or semicolon, else the last space, else between characters
+// outside numbers, else anywhere, that keeps it under the limit. Pieces are substrings of `text`
+// (whitespace-trimmed); each one, encoded with `tokenizer.Encode(piece, xtts_lang)`, has fewer
+// than `max_ids` ids. Pieces that clean to nothing (only the language token) are dropped, so an
+// empty result means nothing to speak.
 // Errors: those of Encode (bad UTF-8, language), or max_ids too small for the language token plus
 // one character (InvalidArgument naming max_ids). Thread-safe. Cost: a few Encode calls per
 // sentence; quadratic in the length of a single over-long sentence (last-resort cutting).
 absl::StatusOr<std::vector<std::string>> SplitForXtts(const XttsTokenizer& tokenizer,
                                                       std::string_view text,
                                                       std::string_view xtts_lang,
+                                                      std::string_view nllb_language,
                                                       size_t max_ids);
 
 }  // namespace vox

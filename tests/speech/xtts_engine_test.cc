@@ -388,7 +388,7 @@ TEST_F(XttsEngineTest, LongTextIsSplitIntoPiecesUnderTheLimit) {
   auto all = tok->Encode(text, "en");
   ASSERT_TRUE(all.ok());
   ASSERT_GT(all->size(), 402u);  // one piece would break the model's text limit
-  auto pieces = SplitForXtts(*tok, text, "en", 402);
+  auto pieces = SplitForXtts(*tok, text, "en", "eng_Latn", 402);
   ASSERT_TRUE(pieces.ok());
   ASSERT_GT(pieces->size(), 1u);
   SynthesisRequest r;

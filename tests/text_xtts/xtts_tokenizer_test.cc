@@ -364,7 +364,7 @@ TEST(XttsSplitTest, PiecesStayUnderTheLimitAndKeepAllText) {
   auto whole = tok->Encode(text, "en");
   ASSERT_TRUE(whole.ok());
   for (size_t limit : {402u, 120u, 40u, 12u}) {
-    auto pieces = SplitForXtts(*tok, text, "en", limit);
+    auto pieces = SplitForXtts(*tok, text, "en", "eng_Latn", limit);
     ASSERT_TRUE(pieces.ok()) << pieces.status();
     ASSERT_GT(pieces->size(), 1u) << limit;
     size_t total_words = 0;
@@ -405,28 +405,55 @@ TEST(XttsSplitTest, AbbreviationsAndInitialsDoNotEndSentences) {
   const size_t limit = tok->Encode(first + " I met Mr. J.", "en")->size() + 1;
   ASSERT_GE(tok->Encode(first + " " + second, "en")->size(), limit);
   ASSERT_LT(tok->Encode(second, "en")->size(), limit);
-  auto pieces = SplitForXtts(*tok, first + " " + second, "en", limit);
+  auto pieces = SplitForXtts(*tok, first + " " + second, "en", "eng_Latn", limit);
   ASSERT_TRUE(pieces.ok()) << pieces.status();
   EXPECT_THAT(*pieces, ElementsAre(first, second));
+}
+
+// Pieces follow Translate's sentences in the text's language (sentence_splitter.h): "ggf." is a
+// German abbreviation but ends an English sentence, and a line break ends a sentence.
+TEST(XttsSplitTest, PiecesFollowTranslatesSentencesInTheTextsLanguage) {
+  auto tok =
+      XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
+  ASSERT_TRUE(tok.ok());
+  const std::string first = "Ein langer erster Satz steht hier.";
+  const std::string second = "Wir sehen uns ggf. Morgen wieder.";
+  const size_t limit = tok->Encode(first + " Wir sehen uns ggf.", "de")->size() + 1;
+  ASSERT_GE(tok->Encode(first + " " + second, "de")->size(), limit);
+  ASSERT_LT(tok->Encode(second, "de")->size(), limit);
+  auto german = SplitForXtts(*tok, first + " " + second, "de", "deu_Latn", limit);
+  ASSERT_TRUE(german.ok()) << german.status();
+  EXPECT_THAT(*german, ElementsAre(first, second));
+  auto english = SplitForXtts(*tok, first + " " + second, "de", "eng_Latn", limit);
+  ASSERT_TRUE(english.ok()) << english.status();
+  EXPECT_THAT(*english, ElementsAre(first + " Wir sehen uns ggf.", "Morgen wieder."));
+
+  const std::string line = "a heading without a stop";
+  const size_t line_limit = tok->Encode(line, "en")->size() + 2;
+  auto lines = SplitForXtts(*tok, line + "\nand the next line", "en", "eng_Latn", line_limit);
+  ASSERT_TRUE(lines.ok()) << lines.status();
+  EXPECT_THAT(*lines, ElementsAre(line, "and the next line"));
 }
 
 TEST(XttsSplitTest, ShortTextIsOnePieceAndOverlongSentenceIsCut) {
   auto tok =
       XttsTokenizer::FromFile(std::string(VOX_TINY_DIR) + "/checkpoints/xtts-tiny/vocab.json");
   ASSERT_TRUE(tok.ok());
-  auto one = SplitForXtts(*tok, "  Hello there. How are you?  ", "en", 402);
+  auto one = SplitForXtts(*tok, "  Hello there. How are you?  ", "en", "eng_Latn", 402);
   ASSERT_TRUE(one.ok());
   EXPECT_THAT(*one, ElementsAre("Hello there. How are you?"));
-  // One sentence with commas, longer than the limit: cut at commas.
+  // One sentence with commas and semicolons, longer than the limit: cut at them.
   std::string longs;
-  for (int i = 0; i < 30; ++i) longs += "alpha beta gamma, ";
+  for (int i = 0; i < 30; ++i) longs += i % 2 ? "alpha beta gamma, " : "delta epsilon zeta; ";
   longs += "end.";
-  auto cut = SplitForXtts(*tok, longs, "en", 60);
+  auto cut = SplitForXtts(*tok, longs, "en", "eng_Latn", 60);
   ASSERT_TRUE(cut.ok()) << cut.status();
   ASSERT_GT(cut->size(), 2u);
-  for (size_t i = 0; i + 1 < cut->size(); ++i) EXPECT_EQ((*cut)[i].back(), ',') << (*cut)[i];
+  for (size_t i = 0; i + 1 < cut->size(); ++i) {
+    EXPECT_TRUE((*cut)[i].back() == ',' || (*cut)[i].back() == ';') << (*cut)[i];
+  }
   // No spaces, no punctuation: cut between characters as a last resort.
-  auto chars = SplitForXtts(*tok, std::string(300, 'q'), "en", 20);
+  auto chars = SplitForXtts(*tok, std::string(300, 'q'), "en", "eng_Latn", 20);
   ASSERT_TRUE(chars.ok()) << chars.status();
   size_t total = 0;
   for (const auto& p : *chars) {
@@ -435,12 +462,12 @@ TEST(XttsSplitTest, ShortTextIsOnePieceAndOverlongSentenceIsCut) {
   }
   EXPECT_EQ(total, 300u);
   // Nothing speakable: no pieces. Too small a limit: an error naming it.
-  EXPECT_TRUE(SplitForXtts(*tok, " \" ", "en", 402)->empty());
-  auto tiny = SplitForXtts(*tok, "hello", "en", 1);
+  EXPECT_TRUE(SplitForXtts(*tok, " \" ", "en", "eng_Latn", 402)->empty());
+  auto tiny = SplitForXtts(*tok, "hello", "en", "eng_Latn", 1);
   ASSERT_FALSE(tiny.ok());
   EXPECT_THAT(std::string(tiny.status().message()), HasSubstr("max_ids 1"));
-  EXPECT_FALSE(SplitForXtts(*tok, "hello", "ja", 402).ok());
-  EXPECT_FALSE(SplitForXtts(*tok, "he\xFFllo", "en", 402).ok());
+  EXPECT_FALSE(SplitForXtts(*tok, "hello", "ja", "jpn_Jpan", 402).ok());
+  EXPECT_FALSE(SplitForXtts(*tok, "he\xFFllo", "en", "eng_Latn", 402).ok());
 }
 
 }  // namespace
