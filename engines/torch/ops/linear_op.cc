@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include "engines/torch/ops/spin_pool.h"
 #include "engines/torch/ops/torch_ops.h"
 #include "engines/torch/ops/weight_gemv.h"
 
@@ -54,29 +55,32 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
   const float* sp = s.defined() ? s.data_ptr<float>() : nullptr;
   const float* bp = b.defined() ? b.data_ptr<float>() : nullptr;
   float* yp = y.data_ptr<float>();
-  // Chunks of at least the work of 2 MiB of weights against 8 rows: waking the pool's sleeping
-  // threads costs about as much as reading 1 MiB (a 1024 x 1024 int8 weight split across 2
-  // threads took as long as on 1: bench/weight_formats.py --small-weights), so small products
-  // run on the calling thread; many rows (an encoder, a batch) make small weights worth splitting.
+  // Parts of at least the work of 128 KiB of weights against 8 rows. SpinParallelFor's helpers
+  // poll for work between the products of a step, so even a 1 MiB weight pays to split (waking
+  // LibTorch's sleeping OpenMP threads for each cost as much as reading 1 MiB; see
+  // bench/weight_formats.py --small-weights).
+  const int threads = at::get_num_threads();
   const int64_t row_groups = (rows + 7) / 8;
-  const int64_t grain =
-      std::max<int64_t>(1, (int64_t{2} << 20) / std::max<int64_t>(1, in * w.element_size() * row_groups));
+  const int64_t min_part = std::max<int64_t>(
+      1, (int64_t{128} << 10) / std::max<int64_t>(1, in * w.element_size() * row_groups));
   if (int8) {
     at::Tensor xq = at::empty({rows, in}, x.options().dtype(at::kShort));
     at::Tensor xscale = at::empty({rows}, x.options());
     int16_t* xqp = xq.data_ptr<int16_t>();
     float* xsp = xscale.data_ptr<float>();
     // Rows split across threads once there are at least 256 KiB of them (an encoder's, a batch's).
-    at::parallel_for(0, rows, std::max<int64_t>(1, (int64_t{64} << 10) / in), [&](int64_t begin, int64_t end) {
-      QuantizeRowsInt16(xp + begin * in, end - begin, in, xqp + begin * in, xsp + begin);
-    });
+    SpinParallelFor(rows, std::max<int64_t>(1, (int64_t{64} << 10) / in), threads,
+                    [&](int64_t begin, int64_t end) {
+                      QuantizeRowsInt16(xp + begin * in, end - begin, in, xqp + begin * in,
+                                        xsp + begin);
+                    });
     const int8_t* wp = w.data_ptr<int8_t>();
-    at::parallel_for(0, out, grain, [&](int64_t begin, int64_t end) {
+    SpinParallelFor(out, min_part, threads, [&](int64_t begin, int64_t end) {
       WeightGemvInt8(xqp, xsp, rows, in, wp, sp, bp, yp, out, begin, end);
     });
   } else {
     const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
-    at::parallel_for(0, out, grain, [&](int64_t begin, int64_t end) {
+    SpinParallelFor(out, min_part, threads, [&](int64_t begin, int64_t end) {
       WeightGemvBf16(xp, rows, in, wp, bp, yp, out, begin, end);
     });
   }
@@ -91,7 +95,7 @@ const char* TorchOpsKernel() {
 #ifdef _OPENMP
   return WeightGemvKernel();
 #else
-  static const std::string kernel = std::string(WeightGemvKernel()) + ", one thread (built without OpenMP)";
+  static const std::string kernel = std::string(WeightGemvKernel()) + ", vox::attend on one thread (built without OpenMP)";
   return kernel.c_str();
 #endif
 }
