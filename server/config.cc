@@ -164,6 +164,8 @@ Table ConfigKeys(ServerConfig* c, const std::string& source) {
   keys["server.access_log"] = Bind(&c->access_log, source);
   keys["server.stream_buffer_bytes"] = Bind(&c->stream_buffer_bytes, source);
   keys["metrics.listen"] = Bind(&c->metrics_listen, source);
+  keys["voices.dir"] = Bind(&c->voices_dir, source);
+  keys["voices.max_voices"] = Bind(&c->max_voices, source);
   keys["models.dir"] = Bind(&c->models_dir, source);
   keys["models.verify_checksums"] = Bind(&c->verify_checksums, source);
   keys["builtin.translation"] = BindMode(&c->builtin.translation, source);
@@ -352,6 +354,10 @@ std::vector<Flag> Flags(ServerConfig* c) {
        }},
       {"--glossary-dir", true,
        [c](const std::string& v) { c->glossary_dir = v; return absl::OkStatus(); }},
+      {"--voices", true,
+       [c](const std::string& v) { c->voices_dir = v; return absl::OkStatus(); }},
+      {"--max-voices", true,
+       [c](const std::string& v) { return ParseIntFlag("--max-voices", v, 1, &c->max_voices); }},
       {"--verify-checksums", true,
        [c](const std::string& v) {
          return ParseBoolFlag("--verify-checksums", v, &c->verify_checksums);
@@ -471,6 +477,9 @@ absl::Status ValidateConfig(const ServerConfig& c, int cores) {
   if (c.stream_buffer_bytes < 1) {
     return absl::InvalidArgumentError("server.stream_buffer_bytes must be at least 1");
   }
+  if (c.max_voices < 1) {
+    return absl::InvalidArgumentError("voices.max_voices must be at least 1");
+  }
   const std::vector<std::string> devices = {"auto", "cpu", "cuda", "cuda:N", "mps"};
   for (const auto& [name, kind] : {std::pair<const char*, const EngineKindConfig*>{
                                        "translation", &c.translation},
@@ -538,6 +547,9 @@ exported model found in DIR's subdirectories. Flags override the config file.
   --max-texts N             texts per Translate call (default 64)
   --max-text-chars N        characters per Translate text (default 100000)
   --glossary-dir DIR        server glossaries, one SRC-TGT.tsv file per language pair
+  --voices DIR              the voice store: created (cloned) voices, one file each; created
+                            when missing (default: none, CreateVoice is UNAVAILABLE)
+  --max-voices N            created voices the store may hold (default 1000)
   --builtin MODE            auto | fallback | off: the built-in engines (Apertium, espeak-ng)
                             serve a kind no exported model serves (auto), always as
                             fallbacks (fallback), or never (off); default auto

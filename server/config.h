@@ -64,6 +64,10 @@ struct ServerConfig {
   // Translate: a directory of server glossaries, one file per language pair named
   // SRC-TGT.tsv (docs/operations.md, "Glossaries"); "" = none.
   std::string glossary_dir;
+  // The voice store (VoiceService.CreateVoice): one file per created voice, loaded at start-up
+  // (docs/operations.md, "Voice store"); "" = none. At most max_voices created voices.
+  std::string voices_dir;
+  int max_voices = 1000;
   absl::Duration shutdown_grace = absl::Seconds(10);  // SIGTERM: in-flight work may take this long
   bool access_log = true;                  // one stderr line per call
   std::string metrics_listen;              // HOST:PORT of the Prometheus /metrics endpoint; "" = off

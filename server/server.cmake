@@ -18,6 +18,9 @@ add_library(vox_server STATIC
   ${CMAKE_CURRENT_LIST_DIR}/translate_plan.cc
   ${CMAKE_CURRENT_LIST_DIR}/translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/utterance_queue.cc
+  ${CMAKE_CURRENT_LIST_DIR}/voice_file.cc
+  ${CMAKE_CURRENT_LIST_DIR}/voice_service.cc
+  ${CMAKE_CURRENT_LIST_DIR}/voice_store.cc
   ${CMAKE_CURRENT_LIST_DIR}/vox_server.cc
 )
 target_link_libraries(vox_server PUBLIC

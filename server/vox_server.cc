@@ -17,6 +17,8 @@
 #include "server/speech_service.h"
 #include "server/speech_translation_service.h"
 #include "server/translation_service.h"
+#include "server/voice_service.h"
+#include "server/voice_store.h"
 
 namespace vox {
 
@@ -80,7 +82,7 @@ VoxServer::~VoxServer() { Shutdown(absl::ZeroDuration()); }
 
 std::vector<std::string> VoxServer::ServiceNames() {
   return {"vox.v1.TranslationService", "vox.v1.DiscoveryService", "vox.v1.SpeechService",
-          "vox.v1.SpeechTranslationService"};
+          "vox.v1.SpeechTranslationService", "vox.v1.VoiceService"};
 }
 
 absl::Status VoxServer::Start() {
@@ -100,19 +102,36 @@ absl::Status VoxServer::Start() {
     if (!loaded.ok()) return loaded.status();
     glossaries = std::move(*loaded);
   }
+  if (!config_.voices_dir.empty()) {
+    VoiceStore::Options options;
+    options.max_voices = config_.max_voices;
+    VoiceStore::LoadReport report;
+    absl::StatusOr<std::unique_ptr<VoiceStore>> store =
+        VoiceStore::Open(config_.voices_dir, options, &report);
+    if (!store.ok()) return store.status();
+    voices_ = std::move(*store);
+    for (const std::string& skipped : report.skipped) {
+      LogError("startup", absl::StrCat("voice store ", config_.voices_dir, ": skipped ", skipped));
+      metrics_->VoiceFileSkipped();
+    }
+    metrics_->SetCreatedVoices(voices_->size());
+  }
   TranslateLimits limits;
   limits.max_texts_per_call = config_.max_texts_per_call;
   limits.max_text_chars = config_.max_text_chars;
   translation_ = std::make_unique<TranslationServiceImpl>(registry_.get(), limits,
                                                           std::move(glossaries), &draining_,
                                                           metrics_.get());
-  discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get(), metrics_.get());
+  discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get(), metrics_.get(), voices_.get());
   SpeechServiceImpl::Limits speech_limits;
   speech_limits.max_pending_bytes = static_cast<size_t>(config_.stream_buffer_bytes);
   speech_ = std::make_unique<SpeechServiceImpl>(registry_.get(), &draining_, metrics_.get(),
-                                                speech_limits);
+                                                speech_limits, voices_.get());
   speech_translation_ = std::make_unique<SpeechTranslationServiceImpl>(
-      registry_.get(), &draining_, metrics_.get(), SpeechTranslationServiceImpl::Limits());
+      registry_.get(), &draining_, metrics_.get(), SpeechTranslationServiceImpl::Limits(),
+      SpeechTranslationServiceImpl::Hooks(), voices_.get());
+  voice_ = std::make_unique<VoiceServiceImpl>(registry_.get(), voices_.get(), &draining_,
+                                              metrics_.get());
 
   calls_ = std::make_unique<CallTracker>();
   grpc::ServerBuilder builder;
@@ -124,6 +143,7 @@ absl::Status VoxServer::Start() {
   builder.RegisterService(discovery_.get());
   builder.RegisterService(speech_.get());
   builder.RegisterService(speech_translation_.get());
+  builder.RegisterService(voice_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
@@ -138,6 +158,7 @@ absl::Status VoxServer::Start() {
   health->SetServingStatus("vox.v1.SpeechService", !registry_->speech().empty());
   health->SetServingStatus("vox.v1.SpeechTranslationService",
                            !registry_->speech().empty() && !registry_->translation().empty());
+  health->SetServingStatus("vox.v1.VoiceService", !registry_->speech().empty());
   return absl::OkStatus();
 }
 

@@ -20,6 +20,8 @@ class TranslationServiceImpl;
 class DiscoveryServiceImpl;
 class SpeechServiceImpl;
 class SpeechTranslationServiceImpl;
+class VoiceServiceImpl;
+class VoiceStore;
 class CallTracker;
 
 // The gRPC side of voxd: the vox.v1 services over an already loaded ModelRegistry, plus
@@ -34,7 +36,9 @@ class VoxServer {
             std::unique_ptr<Metrics> metrics = nullptr);
   ~VoxServer();  // Shutdown(0) if still running
 
-  // Binds config.listen (and config.metrics_listen when set), registers the services and marks
+  // Opens the voice store (config.voices_dir, when set: damaged voice files are skipped, logged
+  // and counted; a directory that cannot be created or read fails the start with UNAVAILABLE),
+  // binds config.listen (and config.metrics_listen when set), registers the services and marks
   // health SERVING for "" and every vox.v1 service. UNAVAILABLE when an address cannot be bound.
   absl::Status Start();
 
@@ -73,11 +77,13 @@ class VoxServer {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelRegistry> registry_;
   std::atomic<bool> draining_{false};
+  std::unique_ptr<VoiceStore> voices_;  // config.voices_dir's store; null without one
   std::unique_ptr<CallTracker> calls_;  // vox.v1 calls in flight; outlives server_
   std::unique_ptr<TranslationServiceImpl> translation_;
   std::unique_ptr<DiscoveryServiceImpl> discovery_;
   std::unique_ptr<SpeechServiceImpl> speech_;
   std::unique_ptr<SpeechTranslationServiceImpl> speech_translation_;
+  std::unique_ptr<VoiceServiceImpl> voice_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -159,6 +159,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                             .Help("Engine helper pipelines (Apertium's per-pair process chain) "
                                   "restarted after a stage died or hung.")
                             .Register(r);
+  voice_files_skipped_ = &BuildCounter()
+                             .Name("vox_voice_files_skipped_total")
+                             .Help("Voice store files not loaded at start-up: corrupt, "
+                                   "truncated or of an unknown format version (logged).")
+                             .Register(r);
+  created_voices_ = &BuildGauge()
+                         .Name("vox_created_voices")
+                         .Help("Created voices (VoiceService.CreateVoice) in the voice store.")
+                         .Register(r);
   model_info_ = &BuildGauge()
                      .Name("vox_model_info")
                      .Help("Loaded models (value 1), labelled with name, kind, architecture, "
@@ -277,6 +286,12 @@ void Metrics::Rejected(absl::string_view engine, absl::string_view reason) {
 
 void Metrics::PipelineRestart(absl::string_view engine, absl::string_view pipeline) {
   pipeline_restarts_->Add({{"engine", S(engine)}, {"pipeline", S(pipeline)}}).Increment();
+}
+
+void Metrics::VoiceFileSkipped() { voice_files_skipped_->Add({}).Increment(); }
+
+void Metrics::SetCreatedVoices(int count) {
+  created_voices_->Add({}).Set(static_cast<double>(count));
 }
 
 void Metrics::SetModelInfo(const ModelInfo& info) {

@@ -89,6 +89,11 @@ class Metrics {
   // pipeline "eng-spa").
   void PipelineRestart(absl::string_view engine, absl::string_view pipeline);
 
+  // Voice store (voxd --voices): a voice file not loaded at start-up (corrupt, truncated,
+  // unknown format version), and the number of created voices held now.
+  void VoiceFileSkipped();
+  void SetCreatedVoices(int count);
+
   // vox_model_info{name,kind,architecture,device,dtype} = 1 for a loaded model.
   void SetModelInfo(const ModelInfo& info);
 
@@ -121,6 +126,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* compute_;
   prometheus::Family<prometheus::Counter>* rejections_;
   prometheus::Family<prometheus::Counter>* pipeline_restarts_;
+  prometheus::Family<prometheus::Counter>* voice_files_skipped_;
+  prometheus::Family<prometheus::Gauge>* created_voices_;
   prometheus::Family<prometheus::Gauge>* model_info_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Histogram>* queue_wait_;
