@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Runs the example clients (vox_speech_translate.py, vox_speak_stream.py) against a real voxd
+"""Runs the example clients (vox_speech_translate.py, vox_speak_stream.py, vox_create_voice.py)
+against a real voxd
 serving the built-in engines (Apertium eng->spa, espeak-ng). Needs the voxd binary
 ($VOXD_BINARY) and the generated stubs ($VOX_PY_STUBS)."""
 
@@ -11,6 +12,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vox_create_voice  # noqa: E402
 import vox_speak_stream  # noqa: E402
 import vox_speech_translate  # noqa: E402
 
@@ -28,7 +30,8 @@ class PythonClientTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="vox-py-")
         cls.stderr = open(os.path.join(cls.tmp, "voxd.stderr"), "w")
         cls.voxd = subprocess.Popen(
-            [VOXD, "--listen", "127.0.0.1:0", "--builtin", "auto", "--access-log", "false"],
+            [VOXD, "--listen", "127.0.0.1:0", "--builtin", "auto", "--access-log", "false",
+             "--voices", os.path.join(cls.tmp, "voices")],
             stdout=subprocess.PIPE, stderr=cls.stderr, text=True)
         line = cls.voxd.stdout.readline()
         if "listening on" not in line:
@@ -99,6 +102,28 @@ class PythonClientTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as ctx:
             vox_speak_stream.speak_stream(self.address, "xxx_Latn", "", ["hi "], None, STUBS)
         self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
+    def test_create_voice_with_espeak_is_unimplemented_and_get_finds_builtin_voices(self):
+        import grpc
+        import struct
+        rate, n = 16000, 4 * 16000
+        data = b"".join(struct.pack("<h", 4000 if (i // 40) % 2 else -4000) for i in range(n))
+        wav = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " +
+               struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" +
+               struct.pack("<I", len(data)) + data)
+        with self.assertRaises(grpc.RpcError) as ctx:
+            vox_create_voice.create_voice(self.address, "Mine", [wav], stubs=STUBS)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        self.assertIn("cannot clone voices", ctx.exception.details())
+        with self.assertRaises(grpc.RpcError) as ctx:
+            vox_create_voice.create_voice(self.address, "bad/name", [wav], stubs=STUBS)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        voice = vox_create_voice.get_voice(self.address, "espeak:es", STUBS)
+        self.assertFalse(voice.created)
+        self.assertIn("spa_Latn", voice.languages)
+        with self.assertRaises(grpc.RpcError) as ctx:
+            vox_create_voice.delete_voice(self.address, "Mine", STUBS)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.NOT_FOUND)
 
 
 if __name__ == "__main__":
