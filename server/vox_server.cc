@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <utility>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -111,9 +112,15 @@ absl::Status VoxServer::Start() {
     if (!store.ok()) return store.status();
     voices_ = std::move(*store);
     for (const std::string& skipped : report.skipped) {
-      LogError("startup", absl::StrCat("voice store ", config_.voices_dir, ": skipped ", skipped));
+      std::fprintf(stderr, "voxd: voice store %s: skipped %s\n", config_.voices_dir.c_str(),
+                   skipped.c_str());
       metrics_->VoiceFileSkipped();
     }
+    std::fprintf(stderr,
+                 "voxd: voice store %s: %d voices loaded, %zu files skipped, %d temporary files "
+                 "removed\n",
+                 config_.voices_dir.c_str(), report.loaded, report.skipped.size(),
+                 report.temp_files_removed);
     metrics_->SetCreatedVoices(voices_->size());
   }
   TranslateLimits limits;

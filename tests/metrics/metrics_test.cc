@@ -55,6 +55,9 @@ void ObserveOneOfEach(Metrics& m, SchedulerObserver& obs) {
   m.Compute("nllb", "tokenize", absl::Microseconds(700));
   m.Rejected("nllb", "invalid_argument");
   m.PipelineRestart("apertium", "eng-spa");
+  m.VoiceFileSkipped();
+  m.VoiceFileSkipped();
+  m.SetCreatedVoices(5);
   m.SegmentFinished(absl::Milliseconds(300));
   ModelInfo info;
   info.name = "nllb-tiny";
@@ -128,6 +131,8 @@ TEST(MetricsTest, EndpointServesEveryMetricWithItsLabels) {
       {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"overloaded\""}, 1},
       {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"deadline_in_queue\""}, 0},
       {"vox_pipeline_restarts_total", {"engine=\"apertium\"", "pipeline=\"eng-spa\""}, 1},
+      {"vox_voice_files_skipped_total", {}, 2},
+      {"vox_created_voices", {}, 5},
       {"vox_speech_translate_segments_total", {}, 1},
       {"vox_speech_translate_segment_seconds_count", {}, 1},
       {"vox_speech_translate_segment_seconds_sum", {}, 0.3},
