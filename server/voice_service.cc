@@ -1,6 +1,7 @@
 #include "server/voice_service.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <memory>
 #include <utility>
@@ -148,6 +149,8 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
     StartRead(&request_);
   }
 
+  // The client went away (or the deadline passed): a voice not yet stored never will be.
+  void OnCancel() override { cancelled_.store(true); }
   void OnDone() override { delete this; }
 
  private:
@@ -251,6 +254,7 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
   // On the clone thread. OK once *response_ is filled.
   absl::Status CloneAndStore() {
     if (service_->draining_->load()) return ShuttingDown();
+    if (cancelled_.load()) return absl::CancelledError("the call was cancelled");
     std::vector<ReferenceClip> clips;
     for (size_t i = 0; i < clips_.size(); ++i) {
       absl::StatusOr<DecodedAudio> audio = DecodeReferenceAudio(clips_[i], format_, sample_rate_);
@@ -281,6 +285,7 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
                                               "' made a voice for another model id (request id ",
                                               request_id_, ")"));
     }
+    if (cancelled_.load()) return absl::CancelledError("the call was cancelled; nothing was stored");
     StoredVoice voice;
     voice.name = name_;
     voice.languages = languages_;
@@ -326,6 +331,7 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
   SpeechModel* model_ = nullptr;
   std::vector<std::string> clips_;  // encoded bytes, one entry per clip
   size_t bytes_ = 0;
+  std::atomic<bool> cancelled_{false};
 };
 
 VoiceServiceImpl::VoiceServiceImpl(const ModelRegistry* registry, VoiceStore* store,
