@@ -441,6 +441,26 @@ TEST_F(VoiceServiceTest, TakenNamesFullStoreAndDeleteFollowTheirCodes) {
   }
 }
 
+// The store's directory stops being writable (replaced by a file: this fails as root too).
+TEST_F(VoiceServiceTest, AStoreThatCannotBeWrittenFailsTheCallAndKeepsTheVoices) {
+  const std::string good = Wav(Tone(3.0, 16000), 16000);
+  ASSERT_TRUE(Create(Config("kept"), {good}).ok());
+  const std::string moved = dir_ + ".moved";
+  fs::remove_all(moved);
+  fs::rename(dir_, moved);
+  { std::ofstream(dir_) << "not a directory"; }
+  grpc::Status s = Create(Config("lost"), {good});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr(dir_));
+  EXPECT_THAT(s.error_message(), HasSubstr("nothing was stored"));
+  EXPECT_THAT(ListedNames(), ::testing::ElementsAre("Ana", "Bo", "kept"));
+  ASSERT_TRUE(Speak("kept", "eng_Latn").ok());
+  fs::remove(dir_);
+  fs::rename(moved, dir_);
+  Start(/*cloning=*/true);
+  EXPECT_THAT(ListedNames(), ::testing::ElementsAre("Ana", "Bo", "kept"));
+}
+
 TEST_F(VoiceServiceTest, AnEngineThatCannotCloneIsUnimplemented) {
   Start(/*cloning=*/false);
   grpc::Status s = Create(Config("x"), {Wav(Tone(4.0, 16000), 16000)});
