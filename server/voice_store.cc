@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -33,10 +34,13 @@ int SyncDir(const std::string& dir) {
   return rc;
 }
 
+// In pieces of at most 64 KiB (a released-size voice is about 130 KiB): a process killed between
+// two of them leaves a short file, which is why the file is written under a temporary name.
 int WriteAll(int fd, absl::string_view data) {
+  constexpr size_t kPiece = 64 << 10;
   size_t done = 0;
   while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    const ssize_t n = ::write(fd, data.data() + done, std::min(kPiece, data.size() - done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno;
