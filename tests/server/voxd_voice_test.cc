@@ -1,6 +1,8 @@
 // VoiceService through the real voxd (built-in espeak-ng speech, which cannot clone) and voxctl:
 // the status codes a client sees, the voice store loaded at start-up (a good voice, a damaged
 // file skipped and counted, a temporary leftover removed), and delete.
+#include <signal.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "server/voice_file.h"
 #include "server/voice_store.h"
 #include "tests/metrics/scrape.h"
@@ -217,6 +220,95 @@ TEST_F(VoxdVoiceTest, StoreLoadsAtStartupAndEveryRefusalHasItsCode) {
   }
   EXPECT_THAT(files, ::testing::ElementsAre(VoiceStore::FileName("Broken")));
 }
+
+#if VOX_TEST_XTTS
+// The tiny XTTS export made from Coqui's key layout: it carries the cloning modules (clone.ts)
+// when its exporter has them, which its manifest's "cloning" section says.
+const std::string kTinyXttsCoqui = std::string(VOX_TINY_DIR) + "/models-coqui/xtts-tiny-coqui";
+
+bool ManifestSaysItClones(const std::string& model_dir) {
+  std::ifstream in(model_dir + "/manifest.json");
+  const nlohmann::json manifest = nlohmann::json::parse(in);
+  return manifest.contains("cloning") && manifest["cloning"].value("available", false);
+}
+
+// Synthesize greedily with `voice`; the summary, and the status.
+std::pair<grpc::Status, v1::SynthesisSummary> SpeakGreedy(v1::SpeechService::Stub* stub,
+                                                          const std::string& voice) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  v1::SynthesizeRequest request;
+  request.set_text("Hello there.");
+  request.set_language("eng_Latn");
+  request.set_voice(voice);
+  request.mutable_options()->set_greedy(true);
+  request.mutable_options()->set_forced_codes(12);
+  auto reader = stub->Synthesize(&context, request);
+  v1::SynthesizeResponse response;
+  v1::SynthesisSummary summary;
+  while (reader->Read(&response)) {
+    if (response.has_summary()) summary = response.summary();
+  }
+  return {reader->Finish(), summary};
+}
+
+// With XTTS: a model that clones makes the voice, Synthesize speaks it at once, and after voxd
+// is SIGKILLed and started again on the same store the voice is there and speaks the same.
+// An export without the cloning modules answers UNIMPLEMENTED instead.
+TEST(VoxdXttsVoiceTest, XttsClonesAVoiceThatSurvivesSigkillOrSaysItCannot) {
+  const std::string dir = (fs::path(::testing::TempDir()) / "voxd-xtts-voices").string();
+  fs::remove_all(dir);
+  const std::string models = testing::ModelsDir("voices-xtts", {kTinyXttsCoqui});
+  const std::vector<std::string> flags = {"--models", models, "--builtin", "off", "--threads", "1",
+                                          "--voices", dir};
+  ChildProcess voxd;
+  std::string address = testing::StartVoxd(&voxd, VOXD_BINARY, flags, "voices-xtts");
+  ASSERT_FALSE(address.empty());
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto voices = v1::VoiceService::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  v1::Voice created;
+  auto writer = voices->CreateVoice(&context, &created);
+  v1::CreateVoiceRequest config;
+  config.mutable_config()->set_name("Tiny Clone");
+  config.mutable_config()->add_languages("eng_Latn");
+  writer->Write(config);
+  v1::CreateVoiceRequest audio;
+  audio.mutable_audio()->set_data(ToneWav());
+  writer->Write(audio);
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  if (!ManifestSaysItClones(kTinyXttsCoqui)) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("cannot clone voices"));
+    EXPECT_TRUE(fs::is_empty(dir));
+    return;
+  }
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(created.model(), "xtts-tiny-coqui");
+  EXPECT_NEAR(created.reference_audio_seconds(), 4.0, 1e-6);
+  auto speech = v1::SpeechService::NewStub(channel);
+  auto [spoken, summary] = SpeakGreedy(speech.get(), "Tiny Clone");
+  ASSERT_TRUE(spoken.ok()) << spoken.error_message();
+  EXPECT_EQ(summary.voice(), "Tiny Clone");
+  EXPECT_GT(summary.total_samples(), 0);
+  auto [builtin, builtin_summary] = SpeakGreedy(speech.get(), "");
+  ASSERT_TRUE(builtin.ok()) << builtin.error_message();
+
+  ASSERT_TRUE(voxd.Wait(SIGKILL, absl::Seconds(30)).ok());
+  ChildProcess again;
+  address = testing::StartVoxd(&again, VOXD_BINARY, flags, "voices-xtts-again");
+  ASSERT_FALSE(address.empty());
+  channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  speech = v1::SpeechService::NewStub(channel);
+  auto [respoken, resummary] = SpeakGreedy(speech.get(), "Tiny Clone");
+  ASSERT_TRUE(respoken.ok()) << respoken.error_message();
+  EXPECT_EQ(resummary.voice(), "Tiny Clone");
+  EXPECT_EQ(resummary.total_samples(), summary.total_samples());
+  EXPECT_EQ(resummary.codes(), summary.codes());
+}
+#endif  // VOX_TEST_XTTS
 
 }  // namespace
 }  // namespace vox
