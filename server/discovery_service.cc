@@ -135,7 +135,7 @@ grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListVoices(grpc::CallbackServerC
                                                            const v1::ListVoicesRequest* request,
                                                            v1::ListVoicesResponse* response) {
   return AnswerUnary(context, metrics_, "/vox.v1.DiscoveryService/ListVoices", [&] {
-    absl::StatusOr<v1::ListVoicesResponse> voices = 
+    absl::StatusOr<v1::ListVoicesResponse> voices =
         vox::ListVoices(*registry_, voices_, request->language());
     if (!voices.ok()) return voices.status();
     *response = std::move(*voices);

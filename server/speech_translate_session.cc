@@ -176,7 +176,7 @@ absl::Status SpeechTranslateReactor::ConfigureLocked() {
   *s.mutable_audio() = config_.audio();
   *s.mutable_options() = config_.synthesis_options();
   s.set_priority(config_.priority());
-  absl::StatusOr<RoutedSynthesis> synthesis = 
+  absl::StatusOr<RoutedSynthesis> synthesis =
       RouteSynthesizeRequest(s, *service_->registry_, service_->voices_);
   if (!synthesis.ok()) {
     return WithPrefix(synthesis.status(), "config (speech in target_language): ");
