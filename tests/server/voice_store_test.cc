@@ -10,10 +10,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <atomic>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -167,6 +169,32 @@ TEST(VoiceStoreTest, TakenNameIsAlreadyExistsAndAFullStoreIsResourceExhausted) {
   EXPECT_TRUE(store->Add(MakeVoice("c", 3)).ok());
   // The first voice's data was not replaced by the refused second "a".
   EXPECT_EQ(Names(*store), (std::set<std::string>{"b", "c"}));
+}
+
+// Concurrent Adds: one name is won once; max_voices holds across names being written at once.
+TEST(VoiceStoreTest, ConcurrentAddsNeverDoubleANameOrOverfillTheStore) {
+  const std::string dir = FreshDir("concurrent");
+  auto store = OpenStore(dir, nullptr, /*max_voices=*/4);
+  std::atomic<int> same_ok{0}, distinct_ok{0}, full{0}, taken{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      absl::StatusOr<std::shared_ptr<const StoredVoice>> a = store->Add(MakeVoice("same", t, 32));
+      if (a.ok()) ++same_ok;
+      if (a.status().code() == absl::StatusCode::kAlreadyExists) ++taken;
+      absl::StatusOr<std::shared_ptr<const StoredVoice>> b =
+          store->Add(MakeVoice(absl::StrCat("v", t), t, 32));
+      if (b.ok()) ++distinct_ok;
+      if (b.status().code() == absl::StatusCode::kResourceExhausted) ++full;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(same_ok.load(), 1);
+  EXPECT_EQ(taken.load(), 7);
+  EXPECT_EQ(distinct_ok.load(), 3);
+  EXPECT_EQ(full.load(), 5);
+  EXPECT_EQ(store->size(), 4);
+  EXPECT_EQ(FilesIn(dir).size(), 4u);
 }
 
 // The goal: after 1,000 create/delete cycles the store (in memory and reloaded from
