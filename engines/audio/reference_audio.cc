@@ -138,6 +138,7 @@ absl::StatusOr<DecodedAudio> DecodeOggOpus(absl::string_view bytes) {
   int channels = 0;
   int pre_skip = 0;
   int64_t packets = 0;
+  int64_t last_granule = -1;  // of the stream's last page: pre-skip + samples (RFC 7845 4.4)
   std::vector<float> pcm(5760 * 2);  // 120 ms at 48 kHz, stereo
   ogg_page page;
   for (;;) {
@@ -153,6 +154,7 @@ absl::StatusOr<DecodedAudio> DecodeOggOpus(absl::string_view bytes) {
     if (ogg_stream_pagein(&st.stream, &page) != 0) {
       return absl::InvalidArgumentError("Ogg: a page does not belong to the stream");
     }
+    if (ogg_page_granulepos(&page) >= 0) last_granule = ogg_page_granulepos(&page);
     ogg_packet packet;
     for (;;) {
       const int p = ogg_stream_packetout(&st.stream, &packet);
@@ -199,6 +201,11 @@ absl::StatusOr<DecodedAudio> DecodeOggOpus(absl::string_view bytes) {
   if (packets < 2) return absl::InvalidArgumentError("Ogg Opus: truncated before any audio");
   const size_t skip = std::min(out.samples.size(), static_cast<size_t>(pre_skip));
   out.samples.erase(out.samples.begin(), out.samples.begin() + static_cast<long>(skip));
+  // The last page's granule position ends the stream: the last frame's padding goes.
+  if (last_granule >= pre_skip &&
+      out.samples.size() > static_cast<size_t>(last_granule - pre_skip)) {
+    out.samples.resize(static_cast<size_t>(last_granule - pre_skip));
+  }
   return out;
 }
 

@@ -14,7 +14,8 @@ namespace vox {
 enum class ReferenceAudioFormat {
   kDetect,    // "RIFF" -> WAV, "OggS" -> Ogg Opus; anything else is refused
   kWav,       // RIFF/WAVE, PCM 16-bit, 1 or 2 channels
-  kOggOpus,   // RFC 7845, channel mapping family 0 (1 or 2 channels), decoded at 48 kHz
+  kOggOpus,   // RFC 7845, channel mapping family 0 (1 or 2 channels), decoded at 48 kHz;
+              // pre-skip and end trimming (the last granule position) applied
   kRawPcm16,  // little-endian signed 16-bit mono at the given rate
 };
 

@@ -318,6 +318,9 @@ TEST(VoiceStoreTest, AStoreThatCannotBeWrittenRefusesAddsAndRemovesAndStaysConsi
   ASSERT_FALSE(added.ok());
   EXPECT_EQ(added.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(added.status().message(), HasSubstr(dir));
+  absl::Status removed = store->Remove("kept");
+  EXPECT_EQ(removed.code(), absl::StatusCode::kUnavailable) << removed;
+  EXPECT_THAT(removed.message(), HasSubstr("the voice is kept"));
   EXPECT_EQ(Names(*store), (std::set<std::string>{"kept"}));
   fs::remove(dir);
   fs::rename(moved, dir);
