@@ -61,7 +61,8 @@ absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeReque
   std::shared_ptr<const StoredVoice> created;
   if (routed.model == nullptr && !request.voice().empty() && voices != nullptr &&
       (created = voices->Find(request.voice())) != nullptr) {
-    absl::StatusOr<SpeechModel*> model = ModelForCreatedVoice(*created, request.language(), registry);
+    absl::StatusOr<SpeechModel*> model =
+        ModelForCreatedVoice(*created, request.language(), registry);
     if (!model.ok()) return model.status();
     routed.model = *model;
     routed.request.cloned_voice = created->voice;

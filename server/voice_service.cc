@@ -72,7 +72,8 @@ absl::Status CheckVoiceName(const std::string& name) {
                     c == ' ' || c == '_' || c == '-' || c == '.';
     if (!ok) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "config.name '", name, "' has a character outside letters, digits, space, '-', '_', '.'"));
+          "config.name '", name,
+          "' has a character outside letters, digits, space, '-', '_', '.'"));
     }
   }
   if (name.front() == ' ' || name.back() == ' ') {
@@ -163,8 +164,8 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
     VOX_RETURN_IF_ERROR(CheckVoiceName(c.name()));
     const ModelRegistry& registry = *service_->registry_;
     if (const auto [builtin, model] = FindBuiltin(registry, c.name()); builtin != nullptr) {
-      return absl::AlreadyExistsError(absl::StrCat("'", c.name(), "' is a built-in voice of model '",
-                                                   model->engine->info().name, "'"));
+      return absl::AlreadyExistsError(absl::StrCat(
+          "'", c.name(), "' is a built-in voice of model '", model->engine->info().name, "'"));
     }
     VOX_RETURN_IF_ERROR(service_->store_->CheckAvailable(c.name()));
     if (registry.speech().empty()) {
@@ -205,7 +206,8 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
     absl::StatusOr<ReferenceAudioFormat> format = FormatFromProto(c.format());
     if (!format.ok()) return format.status();
     format_ = *format;
-    if (format_ == ReferenceAudioFormat::kRawPcm16 && !IsSupportedReferenceRate(c.sample_rate_hz())) {
+    if (format_ == ReferenceAudioFormat::kRawPcm16 &&
+        !IsSupportedReferenceRate(c.sample_rate_hz())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "config.sample_rate_hz: ", c.sample_rate_hz(),
           " Hz is not supported for raw PCM16 (8000, 11025, 12000, 16000, 22050, 24000, 32000, "
@@ -285,7 +287,9 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
                                               "' made a voice for another model id (request id ",
                                               request_id_, ")"));
     }
-    if (cancelled_.load()) return absl::CancelledError("the call was cancelled; nothing was stored");
+    if (cancelled_.load()) {
+      return absl::CancelledError("the call was cancelled; nothing was stored");
+    }
     StoredVoice voice;
     voice.name = name_;
     voice.languages = languages_;
@@ -301,7 +305,9 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
       }
       return stored.status();
     }
-    if (service_->metrics_ != nullptr) service_->metrics_->SetCreatedVoices(service_->store_->size());
+    if (service_->metrics_ != nullptr) {
+      service_->metrics_->SetCreatedVoices(service_->store_->size());
+    }
     CreatedVoiceToProto(**stored, *service_->registry_, response_);
     return absl::OkStatus();
   }
@@ -350,7 +356,8 @@ grpc::ServerUnaryReactor* VoiceServiceImpl::GetVoice(grpc::CallbackServerContext
                                                      const v1::GetVoiceRequest* request,
                                                      v1::Voice* response) {
   return AnswerUnary(context, metrics_, "/vox.v1.VoiceService/GetVoice", [&]() -> absl::Status {
-    if (const auto [builtin, model] = FindBuiltin(*registry_, request->name()); builtin != nullptr) {
+    if (const auto [builtin, model] = FindBuiltin(*registry_, request->name());
+        builtin != nullptr) {
       BuiltinVoiceToProto(*builtin, *model, response);
       return absl::OkStatus();
     }

@@ -246,8 +246,8 @@ TEST_F(VoiceServiceTest, ACreatedVoiceIsListedGotSpokenAndKeptAcrossARestart) {
   EXPECT_EQ(created.model(), "fake-voice");
   EXPECT_THAT(created.languages(), ::testing::ElementsAre("spa_Latn"));
   EXPECT_NEAR(created.reference_audio_seconds(), 4.0, 1e-6);
-  EXPECT_NEAR(static_cast<double>(created.create_time().seconds()), absl::ToUnixSeconds(absl::Now()),
-              60);
+  EXPECT_NEAR(static_cast<double>(created.create_time().seconds()),
+              static_cast<double>(absl::ToUnixSeconds(absl::Now())), 60);
 
   EXPECT_THAT(ListedNames(), ::testing::ElementsAre("Ana", "Bo", "My Voice"));
   EXPECT_THAT(ListedNames("eng_Latn"), ::testing::ElementsAre("Ana"));
@@ -310,7 +310,8 @@ TEST_F(VoiceServiceTest, SeveralClipsInEveryFormatAddUp) {
   v1::Voice created;
   v1::CreateVoiceConfig config = Config("mixed");
   grpc::Status s = Create(config,
-                          {Wav(Tone(2.0, 44100), 44100, /*channels=*/2), OggOpus(Tone(1.5, 24000), 24000)},
+                          {Wav(Tone(2.0, 44100), 44100, /*channels=*/2),
+                           OggOpus(Tone(1.5, 24000), 24000)},
                           &created);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_NEAR(created.reference_audio_seconds(), 3.5, 1e-6);
