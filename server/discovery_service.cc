@@ -25,7 +25,7 @@ grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, Metrics* 
   context->AddInitialMetadata(kRequestIdKey, request_id);
   const grpc::Status status = ToGrpcStatus(fill());
   const absl::Duration duration = absl::Now() - start;
-  LogCall(method, status, duration, request_id);
+  LogCall(method, status, duration, request_id, TokenNameOf(*context));
   if (metrics != nullptr) {
     // "/vox.v1.DiscoveryService/ListModels" -> "ListModels"
     const std::string name(method);
