@@ -29,6 +29,7 @@ void SpeechTranslateReactor::Start() {
   }
   start_ = absl::Now();
   request_id_ = RequestIdFrom(context_->client_metadata());
+  token_ = TokenNameOf(*context_);
   context_->AddInitialMetadata(kRequestIdKey, request_id_);
   if (Metrics* m = service_->metrics_; m != nullptr) {
     m->StreamOpened(kMetricName);
@@ -586,7 +587,7 @@ void SpeechTranslateReactor::DoFinish(absl::Status /*stream_status*/) {
   }
   const grpc::Status grpc_status = ToGrpcStatus(status);
   const absl::Duration duration = absl::Now() - start_;
-  LogCall(kMethod, grpc_status, duration, request_id_);
+  LogCall(kMethod, grpc_status, duration, request_id_, token_);
   if (Metrics* m = service_->metrics_; m != nullptr) {
     m->RequestFinished(kMetricName, status.code(), duration);
   }

@@ -41,6 +41,7 @@ OutboundStream<v1::SynthesizeResponse>::Options SynthesisCall::Watermarks(
 bool SynthesisCall::Open(grpc::CallbackServerContext* context) {
   start_ = absl::Now();
   request_id_ = RequestIdFrom(context->client_metadata());
+  token_ = TokenNameOf(*context);
   context->AddInitialMetadata(kRequestIdKey, request_id_);
   if (service_->metrics_ != nullptr) service_->metrics_->StreamOpened(method_);
   if (service_->draining_->load()) {
@@ -297,7 +298,7 @@ void SynthesisCall::OnQueueDone(absl::Status status, EndReason why) {
 void SynthesisCall::DoFinish(absl::Status status) {
   const grpc::Status grpc_status = ToGrpcStatus(status);
   const absl::Duration duration = absl::Now() - start_;
-  LogCall(full_method_, grpc_status, duration, request_id_);
+  LogCall(full_method_, grpc_status, duration, request_id_, token_);
   if (service_->metrics_ != nullptr) {
     service_->metrics_->RequestFinished(method_, status.code(), duration);
     service_->metrics_->StreamClosed(method_);

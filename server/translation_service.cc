@@ -35,6 +35,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
   void Start(const ModelRegistry& registry, const TranslateLimits& limits,
              const Glossaries& glossaries, bool draining) {
     request_id_ = RequestIdFrom(context_->client_metadata());
+    token_ = TokenNameOf(*context_);
     start_ = absl::Now();
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
     if (draining) {
@@ -232,7 +233,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
   void FinishNow(const absl::Status& status) {
     const grpc::Status grpc_status = ToGrpcStatus(status);
     const absl::Duration duration = absl::Now() - start_;
-    LogCall(kTranslateMethod, grpc_status, duration, request_id_);
+    LogCall(kTranslateMethod, grpc_status, duration, request_id_, token_);
     if (metrics_ != nullptr) metrics_->RequestFinished("Translate", status.code(), duration);
     Finish(grpc_status);  // OnDone (delete) follows
   }
@@ -242,6 +243,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
   v1::TranslateResponse* const response_;
   Metrics* const metrics_;
   std::string request_id_;
+  std::string token_;  // the caller's token name (TokenNameOf), "" without tokens
   absl::Time start_;
   TranslatePlan plan_;
   RequestOptions options_;

@@ -26,7 +26,7 @@ grpc::ServerUnaryReactor* AnswerUnary(grpc::CallbackServerContext* context, Metr
   context->AddInitialMetadata(kRequestIdKey, request_id);
   const grpc::Status status = ToGrpcStatus(fill());
   const absl::Duration duration = absl::Now() - start;
-  LogCall(method, status, duration, request_id);
+  LogCall(method, status, duration, request_id, TokenNameOf(*context));
   if (metrics != nullptr) {
     const std::string name(method);
     metrics->RequestFinished(name.substr(name.rfind('/') + 1),

@@ -137,6 +137,7 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
   void Start() {
     start_ = absl::Now();
     request_id_ = RequestIdFrom(context_->client_metadata());
+    token_ = TokenNameOf(*context_);
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
     if (service_->draining_->load()) return End(ShuttingDown());
     if (service_->store_ == nullptr) return End(NoStore());
@@ -316,7 +317,7 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
   void End(absl::Status status) {
     const grpc::Status g = ToGrpcStatus(status);
     const absl::Duration duration = absl::Now() - start_;
-    LogCall(kCreateMethod, g, duration, request_id_);
+    LogCall(kCreateMethod, g, duration, request_id_, token_);
     if (service_->metrics_ != nullptr) {
       service_->metrics_->RequestFinished("CreateVoice", status.code(), duration);
     }
@@ -328,6 +329,7 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
   v1::Voice* const response_;
   absl::Time start_;
   std::string request_id_;
+  std::string token_;  // the caller's token name (TokenNameOf), "" without tokens
   v1::CreateVoiceRequest request_;
   bool have_config_ = false;
   std::string name_;

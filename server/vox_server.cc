@@ -11,8 +11,13 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/auth/server_tls.h"
+#include "server/auth/token_authenticator.h"
+#include "server/auth/token_file.h"
+#include "server/auth/token_name_interceptor.h"
 #include "server/call_log.h"
 #include "server/discovery_service.h"
 #include "server/speech_service.h"
@@ -81,6 +86,36 @@ VoxServer::VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registr
 
 VoxServer::~VoxServer() { Shutdown(absl::ZeroDuration()); }
 
+namespace {
+
+// The listening port's credentials: plaintext, or TLS (mutual when a client CA is set) with the
+// token check in front of every call when a token file is given.
+std::shared_ptr<grpc::ServerCredentials> Credentials(ServerTls* tls,
+                                                     std::shared_ptr<TokenAuthenticator> tokens) {
+  if (tls == nullptr) return grpc::InsecureServerCredentials();
+  std::shared_ptr<grpc::ServerCredentials> credentials = tls->credentials();
+  if (tokens != nullptr) credentials->SetAuthMetadataProcessor(std::move(tokens));
+  return credentials;
+}
+
+void SetConnectionLimits(const ServerConfig& config, grpc::ServerBuilder* builder) {
+  builder->SetMaxReceiveMessageSize(config.max_message_bytes);
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                              config.max_streams_per_connection);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                              static_cast<int>(absl::ToInt64Milliseconds(config.keepalive_time)));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  // Keepalive enforcement: a client may ping an idle connection, but not more often than the
+  // minimum interval; two pings too soon and the connection is closed with ENHANCE_YOUR_CALM.
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder->AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(config.keepalive_min_ping_interval)));
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+}
+
+}  // namespace
+
 std::vector<std::string> VoxServer::ServiceNames() {
   return {"vox.v1.TranslationService", "vox.v1.DiscoveryService", "vox.v1.SpeechService",
           "vox.v1.SpeechTranslationService", "vox.v1.VoiceService"};
@@ -140,12 +175,28 @@ absl::Status VoxServer::Start() {
   voice_ = std::make_unique<VoiceServiceImpl>(registry_.get(), voices_.get(), &draining_,
                                               metrics_.get());
 
+  if (config_.tls.enabled()) {
+    absl::StatusOr<std::unique_ptr<ServerTls>> tls = ServerTls::Create(config_.tls);
+    if (!tls.ok()) return tls.status();
+    tls_ = std::move(*tls);
+  }
+  if (!config_.token_file.empty()) {
+    absl::StatusOr<std::vector<TokenPolicy>> tokens =
+        LoadTokenFile(config_.token_file, ServiceNames());
+    if (!tokens.ok()) return tokens.status();
+    tokens_ = std::make_shared<TokenAuthenticator>(
+        std::move(*tokens), OpenServices{config_.health_open, config_.reflection_open},
+        metrics_.get());
+  }
+
   calls_ = std::make_unique<CallTracker>();
   grpc::ServerBuilder builder;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(calls_->Factory());
+  interceptors.push_back(NewTokenNameInterceptorFactory(tokens_.get()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port_);
+  SetConnectionLimits(config_, &builder);
+  builder.AddListeningPort(config_.listen, Credentials(tls_.get(), tokens_), &port_);
   builder.RegisterService(translation_.get());
   builder.RegisterService(discovery_.get());
   builder.RegisterService(speech_.get());
@@ -172,6 +223,28 @@ absl::Status VoxServer::Start() {
 std::string VoxServer::address() const {
   const size_t colon = config_.listen.rfind(':');
   return absl::StrCat(config_.listen.substr(0, colon), ":", port_);
+}
+
+absl::Status VoxServer::Reload() {
+  std::vector<std::string> errors;
+  if (tls_ != nullptr) {
+    const absl::Status s = tls_->Reload();
+    if (metrics_ != nullptr) metrics_->ConfigReloaded("tls", s.ok());
+    if (!s.ok()) errors.push_back(std::string(s.message()));
+  }
+  if (tokens_ != nullptr) {
+    absl::StatusOr<std::vector<TokenPolicy>> tokens =
+        LoadTokenFile(config_.token_file, ServiceNames());
+    if (metrics_ != nullptr) metrics_->ConfigReloaded("tokens", tokens.ok());
+    if (tokens.ok()) {
+      tokens_->Replace(std::move(*tokens));
+    } else {
+      errors.push_back(std::string(tokens.status().message()));
+    }
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(absl::StrJoin(errors, "; "), " (kept the files loaded before)"));
 }
 
 void VoxServer::Shutdown(absl::Duration grace) {

@@ -32,11 +32,10 @@ def load_stubs(stubs_dir):
 
 
 def create_voice(server, name, clips, languages=(), fmt="detect", rate=0, model="", stubs=None,
-                 timeout=120.0):
+                 timeout=120.0, security=None):
     """Creates voice `name` from `clips` (a list of bytes, one per recording); returns the
     vox.v1.Voice voxd stored. Raises grpc.RpcError with voxd's status on refusal."""
     pb, pb_grpc = load_stubs(stubs)
-    import grpc
 
     def requests():
         config = pb.CreateVoiceConfig(name=name, languages=list(languages),
@@ -48,22 +47,20 @@ def create_voice(server, name, clips, languages=(), fmt="detect", rate=0, model=
                 yield pb.CreateVoiceRequest(
                     audio=pb.ReferenceAudioChunk(clip=index, data=clip[at:at + CHUNK]))
 
-    with grpc.insecure_channel(server) as channel:
+    with vox_stubs.open_channel(server, security) as channel:
         return pb_grpc.VoiceServiceStub(channel).CreateVoice(requests(), timeout=timeout)
 
 
-def get_voice(server, name, stubs=None, timeout=30.0):
+def get_voice(server, name, stubs=None, timeout=30.0, security=None):
     pb, pb_grpc = load_stubs(stubs)
-    import grpc
-    with grpc.insecure_channel(server) as channel:
+    with vox_stubs.open_channel(server, security) as channel:
         return pb_grpc.VoiceServiceStub(channel).GetVoice(pb.GetVoiceRequest(name=name),
                                                           timeout=timeout)
 
 
-def delete_voice(server, name, stubs=None, timeout=30.0):
+def delete_voice(server, name, stubs=None, timeout=30.0, security=None):
     pb, pb_grpc = load_stubs(stubs)
-    import grpc
-    with grpc.insecure_channel(server) as channel:
+    with vox_stubs.open_channel(server, security) as channel:
         pb_grpc.VoiceServiceStub(channel).DeleteVoice(pb.DeleteVoiceRequest(name=name),
                                                       timeout=timeout)
 
@@ -81,6 +78,7 @@ def main():
     p.add_argument("--server", default=os.environ.get("VOX_SERVER", "127.0.0.1:50051"))
     p.add_argument("--stubs", default=os.environ.get("VOX_PY_STUBS", ""))
     p.add_argument("--timeout", type=float, default=120.0)
+    vox_stubs.add_connection_args(p)
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("create", help="create a voice from reference audio files")
     c.add_argument("--name", required=True)
@@ -93,6 +91,7 @@ def main():
         sub.add_parser(command).add_argument("name")
     args = p.parse_args()
     import grpc
+    security = vox_stubs.security_from_args(args)
     try:
         if args.command == "create":
             clips = []
@@ -100,14 +99,17 @@ def main():
                 with open(path, "rb") as f:
                     clips.append(f.read())
             print(describe(create_voice(args.server, args.name, clips, args.lang, args.format,
-                                        args.rate, args.model, args.stubs, args.timeout)))
+                                        args.rate, args.model, args.stubs, args.timeout,
+                                        security)))
         elif args.command == "get":
-            print(describe(get_voice(args.server, args.name, args.stubs, args.timeout)))
+            print(describe(get_voice(args.server, args.name, args.stubs, args.timeout, security)))
         else:
-            delete_voice(args.server, args.name, args.stubs, args.timeout)
+            delete_voice(args.server, args.name, args.stubs, args.timeout, security)
             print("deleted %s" % args.name)
     except grpc.RpcError as e:
         sys.exit("vox_create_voice: %s: %s" % (e.code().name, e.details()))
+    except (OSError, ValueError) as e:
+        sys.exit("vox_create_voice: %s" % e)
 
 
 if __name__ == "__main__":

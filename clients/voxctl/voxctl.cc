@@ -1,6 +1,7 @@
 // voxctl: command-line client for voxd (vox.v1).
 //
-//   voxctl [--server HOST:PORT] [--timeout SECONDS] [--request-id ID] COMMAND [ARGS]
+//   voxctl [--server HOST:PORT] [--timeout SECONDS] [--request-id ID] [TLS and token flags]
+//          COMMAND [ARGS]
 //   voxctl translate --from eng_Latn --to fra_Latn [--beam N] [--max-length N]
 //                    [--length-penalty F] "text" ...        (no text: one text per stdin line)
 //   voxctl speak --lang eng_Latn [--voice NAME] [--greedy] [--seed N] [--rate HZ]
@@ -35,6 +36,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "clients/common/client_credentials.h"
 #include "vox/v1/discovery.grpc.pb.h"
 #include "vox/v1/speech.grpc.pb.h"
 #include "vox/v1/speech_translation.grpc.pb.h"
@@ -70,18 +72,28 @@ commands:
   voice get NAME             one voice, built-in or created
   voice delete NAME          deletes a created voice
 
+connection (before COMMAND):
+%SECURITY%
 --server defaults to $VOX_SERVER, else 127.0.0.1:50051. --timeout defaults to 60 seconds.
 Errors print the gRPC status name and message and exit 1; usage errors exit 2.
 )";
 
 struct Global {
   std::string server;
+  vox::ClientSecurity security;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   double timeout_seconds = 60;
   std::string request_id;
 };
 
+std::string UsageText() {
+  std::string text = kUsage;
+  text.replace(text.find("%SECURITY%"), 10, vox::kClientSecurityUsage);
+  return text;
+}
+
 int Usage(const std::string& problem) {
-  std::fprintf(stderr, "voxctl: %s\n\n%s", problem.c_str(), kUsage);
+  std::fprintf(stderr, "voxctl: %s\n\n%s", problem.c_str(), UsageText().c_str());
   return 2;
 }
 
@@ -104,7 +116,9 @@ void Prepare(const Global& g, grpc::ClientContext* context) {
 }
 
 std::shared_ptr<grpc::Channel> Connect(const Global& g) {
-  return grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  vox::AddSecurityChannelArgs(g.security, &args);
+  return grpc::CreateCustomChannel(g.server, g.credentials, args);
 }
 
 // Takes the value of a flag given as "--flag value" or "--flag=value".
@@ -659,8 +673,10 @@ int main(int argc, char** argv) {
   for (; i < args.size(); ++i) {
     std::string value, error;
     if (args[i] == "--help" || args[i] == "-h") {
-      std::fputs(kUsage, stdout);
+      std::fputs(UsageText().c_str(), stdout);
       return 0;
+    } else if (vox::ParseClientSecurityFlag(args, &i, &g.security, &error)) {
+      if (!error.empty()) return Usage(error);
     } else if (TakeValue(args, &i, "--server", &value, &error)) {
       if (!error.empty()) return Usage(error);
       g.server = value;
@@ -673,12 +689,18 @@ int main(int argc, char** argv) {
       if (!error.empty()) return Usage(error);
       g.request_id = value;
     } else if (absl::StartsWith(args[i], "-")) {
-      return Usage("unknown flag " + args[i] + " (known: --server, --timeout, --request-id)");
+      return Usage("unknown flag " + args[i] +
+                   " (known: --server, --timeout, --request-id, --tls, --tls-ca, --tls-cert, "
+                   "--tls-key, --tls-server-name, --token-file)");
     } else {
       break;
     }
   }
   if (i >= args.size()) return Usage("no command given");
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      vox::ChannelCredentialsFor(g.security);
+  if (!credentials.ok()) return Usage(std::string(credentials.status().message()));
+  g.credentials = std::move(*credentials);
   const std::string command = args[i];
   const std::vector<std::string> rest(args.begin() + i + 1, args.end());
   if (command == "translate") return Translate(g, rest);

@@ -168,6 +168,24 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                          .Name("vox_created_voices")
                          .Help("Created voices (VoiceService.CreateVoice) in the voice store.")
                          .Register(r);
+  auth_rejections_ = &BuildCounter()
+                          .Name("vox_auth_rejections_total")
+                          .Help("Calls refused before their handler for want of a valid token, "
+                                "by reason.")
+                          .Register(r);
+  token_requests_ = &BuildCounter()
+                         .Name("vox_token_requests_total")
+                         .Help("Calls admitted with a bearer token, by the token's name.")
+                         .Register(r);
+  quota_rejections_ = &BuildCounter()
+                           .Name("vox_quota_rejections_total")
+                           .Help("Calls refused by a token's quota, by token and quota.")
+                           .Register(r);
+  config_reloads_ = &BuildCounter()
+                         .Name("vox_config_reloads_total")
+                         .Help("SIGHUP reloads of the TLS files and the token file, by what and "
+                               "result.")
+                         .Register(r);
   model_info_ = &BuildGauge()
                      .Name("vox_model_info")
                      .Help("Loaded models (value 1), labelled with name, kind, architecture, "
@@ -278,6 +296,22 @@ void Metrics::CodesGenerated(absl::string_view engine, int64_t n) {
 void Metrics::Compute(absl::string_view engine, absl::string_view stage, absl::Duration d) {
   compute_->Add({{"engine", S(engine)}, {"stage", S(stage)}}, LatencyBuckets())
       .Observe(Seconds(d));
+}
+
+void Metrics::AuthRejected(absl::string_view reason) {
+  auth_rejections_->Add({{"reason", S(reason)}}).Increment();
+}
+
+void Metrics::TokenAdmitted(absl::string_view token) {
+  token_requests_->Add({{"token", S(token)}}).Increment();
+}
+
+void Metrics::QuotaRejected(absl::string_view token, absl::string_view quota) {
+  quota_rejections_->Add({{"token", S(token)}, {"quota", S(quota)}}).Increment();
+}
+
+void Metrics::ConfigReloaded(absl::string_view what, bool ok) {
+  config_reloads_->Add({{"what", S(what)}, {"result", ok ? "ok" : "error"}}).Increment();
 }
 
 void Metrics::Rejected(absl::string_view engine, absl::string_view reason) {

@@ -59,6 +59,11 @@ void ObserveOneOfEach(Metrics& m, SchedulerObserver& obs) {
   m.VoiceFileSkipped();
   m.SetCreatedVoices(5);
   m.SegmentFinished(absl::Milliseconds(300));
+  m.AuthRejected("invalid_token");
+  m.TokenAdmitted("app");
+  m.TokenAdmitted("app");
+  m.QuotaRejected("app", "requests_per_second");
+  m.ConfigReloaded("tls", false);
   ModelInfo info;
   info.name = "nllb-tiny";
   info.kind = "translation";
@@ -139,6 +144,10 @@ TEST(MetricsTest, EndpointServesEveryMetricWithItsLabels) {
       // 300 ms falls in the 0.5 s bucket, not the 0.25 s one.
       {"vox_speech_translate_segment_seconds_bucket", {"le=\"0.25\""}, 0},
       {"vox_speech_translate_segment_seconds_bucket", {"le=\"0.5\""}, 1},
+      {"vox_auth_rejections_total", {"reason=\"invalid_token\""}, 1},
+      {"vox_token_requests_total", {"token=\"app\""}, 2},
+      {"vox_quota_rejections_total", {"token=\"app\"", "quota=\"requests_per_second\""}, 1},
+      {"vox_config_reloads_total", {"what=\"tls\"", "result=\"error\""}, 1},
       {"vox_model_info",
        {"name=\"nllb-tiny\"", "kind=\"translation\"", "device=\"cpu\"", "dtype=\"float32\""},
        1},
