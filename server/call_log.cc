@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "server/auth/token_name_interceptor.h"
+#include "server/auth/admission_interceptor.h"
 
 namespace vox {
 namespace {

@@ -33,7 +33,7 @@ bool ClientVisibleCode(absl::StatusCode code);
 absl::Time DeadlineOf(const grpc::ServerContextBase& context);
 
 // The name of the bearer token the call was admitted with, "" when none (set by the interceptor
-// of server/auth/token_name_interceptor.h).
+// of server/auth/admission_interceptor.h).
 std::string TokenNameOf(const grpc::ServerContextBase& context);
 
 // Writes one access-log line to stderr, as one write(2) so lines from different threads never

@@ -165,6 +165,7 @@ Table ConfigKeys(ServerConfig* c, const std::string& source) {
   keys["server.stream_buffer_bytes"] = Bind(&c->stream_buffer_bytes, source);
   keys["server.max_message_bytes"] = Bind(&c->max_message_bytes, source);
   keys["server.max_streams_per_connection"] = Bind(&c->max_streams_per_connection, source);
+  keys["server.max_concurrent_streams"] = Bind(&c->max_concurrent_streams, source);
   keys["server.keepalive_time_seconds"] = BindSeconds(&c->keepalive_time, source);
   keys["server.keepalive_min_ping_interval_seconds"] =
       BindSeconds(&c->keepalive_min_ping_interval, source);
@@ -367,6 +368,10 @@ std::vector<Flag> Flags(ServerConfig* c) {
       {"--tls-key", true, [c](const std::string& v) { c->tls.key_file = v; return absl::OkStatus(); }},
       {"--tls-client-ca", true,
        [c](const std::string& v) { c->tls.client_ca_file = v; return absl::OkStatus(); }},
+      {"--max-concurrent-streams", true,
+       [c](const std::string& v) {
+         return ParseIntFlag("--max-concurrent-streams", v, 0, &c->max_concurrent_streams);
+       }},
       {"--token-file", true, [c](const std::string& v) { c->token_file = v; return absl::OkStatus(); }},
       {"--glossary-dir", true,
        [c](const std::string& v) { c->glossary_dir = v; return absl::OkStatus(); }},
@@ -593,6 +598,7 @@ exported model found in DIR's subdirectories. Flags override the config file.
   --tls-key FILE            PEM private key of --tls-cert
   --tls-client-ca FILE      PEM CA: mutual TLS, clients must present a certificate it signed
   --token-file FILE         bearer tokens (TOML, docs/operations.md); needs TLS
+  --max-concurrent-streams N  vox.v1 calls open at once, all clients (default 0 = no limit)
   --builtin MODE            auto | fallback | off: the built-in engines (Apertium, espeak-ng)
                             serve a kind no exported model serves (auto), always as
                             fallbacks (fallback), or never (off); default auto

@@ -86,6 +86,7 @@ struct ServerConfig {
   bool reflection_open = false;    // [auth] reflection_open: server reflection without a token
   int max_message_bytes = 4 << 20;  // largest request message; larger -> RESOURCE_EXHAUSTED
   int max_streams_per_connection = 100;  // HTTP/2 concurrent streams one connection may open
+  int max_concurrent_streams = 0;  // vox.v1 calls open at once, all clients; 0 = no limit
   // Idle connections are pinged this often (a dead peer is dropped); clients may ping no more
   // often than keepalive_min_ping_interval, else their connection is closed (ENHANCE_YOUR_CALM).
   absl::Duration keepalive_time = absl::Seconds(60);

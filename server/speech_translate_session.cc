@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 
 namespace vox {
@@ -40,6 +41,8 @@ void SpeechTranslateReactor::Start() {
     absl::MutexLock lock(&mu_);
     if (service_->draining_->load()) {
       FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
+    } else if (absl::Status s = AdmissionOf(*context_); !s.ok()) {
+      FailLocked(std::move(s));
     } else {
       want_read_ = true;
     }

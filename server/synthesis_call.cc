@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 
 namespace vox {
@@ -46,6 +47,10 @@ bool SynthesisCall::Open(grpc::CallbackServerContext* context) {
   if (service_->metrics_ != nullptr) service_->metrics_->StreamOpened(method_);
   if (service_->draining_->load()) {
     stream_.Finish(absl::UnavailableError("the server is shutting down; retry on another server"));
+    return false;
+  }
+  if (absl::Status s = AdmissionOf(*context); !s.ok()) {
+    stream_.Finish(std::move(s));
     return false;
   }
   return true;

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
+#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 #include "server/translate_plan.h"
 
@@ -41,6 +42,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
     if (draining) {
       return FinishNow(absl::UnavailableError("the server is shutting down; retry on another server"));
     }
+    if (absl::Status s = AdmissionOf(*context_); !s.ok()) return FinishNow(std::move(s));
     absl::StatusOr<TranslatePlan> plan = PlanTranslateCall(*request_, registry, limits, glossaries);
     if (!plan.ok()) return FinishNow(plan.status());
     plan_ = std::move(*plan);

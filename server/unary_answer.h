@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
+#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 #include "server/metrics/metrics.h"
 
@@ -24,7 +25,8 @@ grpc::ServerUnaryReactor* AnswerUnary(grpc::CallbackServerContext* context, Metr
   const absl::Time start = absl::Now();
   const std::string request_id = RequestIdFrom(context->client_metadata());
   context->AddInitialMetadata(kRequestIdKey, request_id);
-  const grpc::Status status = ToGrpcStatus(fill());
+  absl::Status admitted = AdmissionOf(*context);
+  const grpc::Status status = ToGrpcStatus(admitted.ok() ? fill() : std::move(admitted));
   const absl::Duration duration = absl::Now() - start;
   LogCall(method, status, duration, request_id, TokenNameOf(*context));
   if (metrics != nullptr) {

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "engines/audio/reference_audio.h"
 #include "engines/core/status_macros.h"
+#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 #include "server/discovery_service.h"
 #include "server/unary_answer.h"
@@ -140,6 +141,7 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
     token_ = TokenNameOf(*context_);
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
     if (service_->draining_->load()) return End(ShuttingDown());
+    if (absl::Status s = AdmissionOf(*context_); !s.ok()) return End(std::move(s));
     if (service_->store_ == nullptr) return End(NoStore());
     StartRead(&request_);
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <utility>
 
@@ -14,10 +15,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/auth/call_quotas.h"
 #include "server/auth/server_tls.h"
 #include "server/auth/token_authenticator.h"
 #include "server/auth/token_file.h"
-#include "server/auth/token_name_interceptor.h"
+#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 #include "server/discovery_service.h"
 #include "server/speech_service.h"
@@ -96,6 +98,12 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(ServerTls* tls,
   std::shared_ptr<grpc::ServerCredentials> credentials = tls->credentials();
   if (tokens != nullptr) credentials->SetAuthMetadataProcessor(std::move(tokens));
   return credentials;
+}
+
+std::map<std::string, int> ConcurrentStreams(const std::vector<TokenPolicy>& tokens) {
+  std::map<std::string, int> limits;
+  for (const TokenPolicy& t : tokens) limits[t.name] = t.concurrent_streams;
+  return limits;
 }
 
 void SetConnectionLimits(const ServerConfig& config, grpc::ServerBuilder* builder) {
@@ -180,10 +188,12 @@ absl::Status VoxServer::Start() {
     if (!tls.ok()) return tls.status();
     tls_ = std::move(*tls);
   }
+  quotas_ = std::make_unique<CallQuotas>(config_.max_concurrent_streams, metrics_.get());
   if (!config_.token_file.empty()) {
     absl::StatusOr<std::vector<TokenPolicy>> tokens =
         LoadTokenFile(config_.token_file, ServiceNames());
     if (!tokens.ok()) return tokens.status();
+    quotas_->SetTokenLimits(ConcurrentStreams(*tokens));
     tokens_ = std::make_shared<TokenAuthenticator>(
         std::move(*tokens), OpenServices{config_.health_open, config_.reflection_open},
         metrics_.get());
@@ -193,7 +203,7 @@ absl::Status VoxServer::Start() {
   grpc::ServerBuilder builder;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(calls_->Factory());
-  interceptors.push_back(NewTokenNameInterceptorFactory(tokens_.get()));
+  interceptors.push_back(NewAdmissionInterceptorFactory(tokens_.get(), quotas_.get()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   SetConnectionLimits(config_, &builder);
   builder.AddListeningPort(config_.listen, Credentials(tls_.get(), tokens_), &port_);
@@ -237,6 +247,7 @@ absl::Status VoxServer::Reload() {
         LoadTokenFile(config_.token_file, ServiceNames());
     if (metrics_ != nullptr) metrics_->ConfigReloaded("tokens", tokens.ok());
     if (tokens.ok()) {
+      quotas_->SetTokenLimits(ConcurrentStreams(*tokens));
       tokens_->Replace(std::move(*tokens));
     } else {
       errors.push_back(std::string(tokens.status().message()));

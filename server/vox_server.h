@@ -22,6 +22,7 @@ class SpeechServiceImpl;
 class SpeechTranslationServiceImpl;
 class VoiceServiceImpl;
 class VoiceStore;
+class CallQuotas;
 class CallTracker;
 class ServerTls;
 class TokenAuthenticator;
@@ -88,6 +89,7 @@ class VoxServer {
   std::unique_ptr<CallTracker> calls_;  // vox.v1 calls in flight; outlives server_
   std::unique_ptr<ServerTls> tls_;      // null without TLS; outlives server_
   std::shared_ptr<TokenAuthenticator> tokens_;  // null without a token file
+  std::unique_ptr<CallQuotas> quotas_;  // calls open, per token and in all; outlives server_
   std::unique_ptr<TranslationServiceImpl> translation_;
   std::unique_ptr<DiscoveryServiceImpl> discovery_;
   std::unique_ptr<SpeechServiceImpl> speech_;

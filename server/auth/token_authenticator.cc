@@ -145,7 +145,7 @@ grpc::Status TokenAuthenticator::Process(const InputMetadata& auth_metadata,
     if (k == "authorization") authorization = v;
   }
   // The token stays in the metadata for the interceptor that names the call's caller and then
-  // removes it (token_name_interceptor.h).
+  // removes it (admission_interceptor.h).
   absl::StatusOr<std::string> name = Admit(path, authorization, absl::Now());
   if (!name.ok()) {
     return grpc::Status(static_cast<grpc::StatusCode>(name.status().code()),

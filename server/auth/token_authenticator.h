@@ -30,7 +30,7 @@ struct OpenServices {
 // token of the file; then expiry, the service and the token's request rate are checked. No or a
 // wrong token -> UNAUTHENTICATED, a service the token may not call -> PERMISSION_DENIED, over its
 // rate -> RESOURCE_EXHAUSTED. The handler learns the token's name through the interceptor of
-// token_name_interceptor.h, which also removes the token from the metadata it sees.
+// admission_interceptor.h, which also removes the token from the metadata it sees.
 // Thread-safe; Replace() swaps the token list (SIGHUP) and keeps the rate state of names kept.
 class TokenAuthenticator : public grpc::AuthMetadataProcessor {
  public:

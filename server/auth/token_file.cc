@@ -48,7 +48,7 @@ absl::StatusOr<Sha256> ParseHex(const std::string& where, const std::string& hex
 absl::Status ParseToken(const toml::table& t, const std::string& where,
                         const std::vector<std::string>& services, TokenPolicy* p) {
   static const std::set<std::string> kKeys = {"name", "sha256", "services", "expires",
-                                              "requests_per_second"};
+                                              "requests_per_second", "concurrent_streams"};
   for (const auto& [k, _] : t) {
     if (kKeys.count(std::string(k.str())) == 0) {
       return Bad(where, absl::StrCat("unknown key '", std::string(k.str()),
@@ -96,6 +96,13 @@ absl::Status ParseToken(const toml::table& t, const std::string& where,
     const std::optional<double> v = n->value<double>();
     if (!v || *v < 0) return Bad(at, "'requests_per_second' must be a number >= 0");
     p->requests_per_second = *v;
+  }
+  if (const toml::node* n = t.get("concurrent_streams")) {
+    const std::optional<int64_t> v = n->value<int64_t>();
+    if (!v || *v < 0 || *v > (1 << 30)) {
+      return Bad(at, "'concurrent_streams' must be an integer >= 0");
+    }
+    p->concurrent_streams = static_cast<int>(*v);
   }
   return absl::OkStatus();
 }

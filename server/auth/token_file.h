@@ -22,6 +22,7 @@ struct TokenPolicy {
   std::vector<std::string> services;  // full names ("vox.v1.TranslationService"); "*" = every one
   absl::Time expires = absl::InfiniteFuture();
   double requests_per_second = 0;     // bursts up to one second's worth; 0 = no limit
+  int concurrent_streams = 0;         // vox.v1 calls open at once (CallQuotas); 0 = no limit
 
   bool Allows(absl::string_view service) const;
 };

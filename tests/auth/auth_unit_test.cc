@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/auth/call_quotas.h"
 #include "server/auth/server_tls.h"
 #include "server/auth/token_authenticator.h"
 #include "server/auth/token_file.h"
@@ -33,7 +34,7 @@ TEST(TokenFileTest, ParsesEveryField) {
   const std::string text = TokenEntry(
       "app", "secret-1",
       "services = [\"vox.v1.TranslationService\"]\nexpires = \"2030-01-02T03:04:05Z\"\n"
-      "requests_per_second = 2.5");
+      "requests_per_second = 2.5\nconcurrent_streams = 3");
   absl::StatusOr<std::vector<TokenPolicy>> tokens = ParseTokenFile(text, "t.toml", kServices);
   ASSERT_TRUE(tokens.ok()) << tokens.status();
   ASSERT_EQ(tokens->size(), 1u);
@@ -44,6 +45,7 @@ TEST(TokenFileTest, ParsesEveryField) {
   EXPECT_FALSE(p.Allows("vox.v1.SpeechService"));
   EXPECT_EQ(p.expires, absl::FromUnixSeconds(1893553445));
   EXPECT_DOUBLE_EQ(p.requests_per_second, 2.5);
+  EXPECT_EQ(p.concurrent_streams, 3);
 }
 
 TEST(TokenFileTest, RefusesMalformedEntriesNamingThem) {
@@ -59,8 +61,10 @@ TEST(TokenFileTest, RefusesMalformedEntriesNamingThem) {
       {TokenEntry("a", "x") + TokenEntry("b", "x"), "same sha256"},
       {TokenEntry("a", "x", "services = [\"*\"]\nexpires = \"tomorrow\""), "RFC 3339"},
       {TokenEntry("a", "x", "services = [\"*\"]\ntoken = \"plain\""), "unknown key 'token'"},
-      {TokenEntry("a", "x", "services = [\"*\"]\nconcurrent_streams = 2"),
-       "unknown key 'concurrent_streams'"},
+      {TokenEntry("a", "x", "services = [\"*\"]\ncharacters_per_day = 2"),
+       "unknown key 'characters_per_day'"},
+      {TokenEntry("a", "x", "services = [\"*\"]\nconcurrent_streams = -1"),
+       "'concurrent_streams' must be"},
       {"[server]\nx = 1\n", "unknown key 'server'"},
       {"[[token]\n", "t.toml:1"},
   };
@@ -172,6 +176,36 @@ TEST_F(AuthenticatorTest, ReplaceSwapsTheTokens) {
   auth_->Replace(std::move(*tokens));
   EXPECT_EQ(*auth_->Admit(kTranslate, "Bearer tok-new", now_), "new");
   EXPECT_EQ(Code(kTranslate, "Bearer tok-all"), absl::StatusCode::kUnauthenticated);
+}
+
+TEST(CallQuotasTest, CountsOpenCallsPerTokenAndInAll) {
+  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Create("");
+  ASSERT_TRUE(metrics.ok());
+  CallQuotas quotas(3, metrics->get());
+  quotas.SetTokenLimits({{"one", 1}, {"free", 0}});
+  absl::StatusOr<CallQuotas::Slot> a = quotas.Enter("one");
+  ASSERT_TRUE(a.ok());
+  const absl::Status second = quotas.Enter("one").status();
+  EXPECT_EQ(second.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(second.message()), HasSubstr("token 'one' has 1 calls open"));
+  absl::StatusOr<CallQuotas::Slot> b = quotas.Enter("free");
+  absl::StatusOr<CallQuotas::Slot> c = quotas.Enter("");
+  ASSERT_TRUE(b.ok() && c.ok());
+  EXPECT_EQ(quotas.open_calls(), 3);
+  const absl::Status full = quotas.Enter("free").status();  // 3 open: the server's limit
+  EXPECT_THAT(std::string(full.message()), HasSubstr("server.max_concurrent_streams"));
+  {
+    CallQuotas::Slot moved = std::move(*a);  // the slot moves; released once, when `moved` goes
+    EXPECT_EQ(quotas.open_calls("one"), 1);
+  }
+  EXPECT_EQ(quotas.open_calls("one"), 0);
+  EXPECT_EQ(quotas.open_calls(), 2);
+  EXPECT_TRUE(quotas.Enter("one").ok());  // and released again at once
+  quotas.SetTokenLimits({});               // SIGHUP removed the limit: open calls stay counted
+  EXPECT_EQ(quotas.open_calls(), 2);
+  const std::string scrape = (*metrics)->Scrape();
+  EXPECT_THAT(scrape, HasSubstr("quota=\"concurrent_streams\",token=\"one\"} 1"));
+  EXPECT_THAT(scrape, HasSubstr("quota=\"max_concurrent_streams\",token=\"free\"} 1"));
 }
 
 TEST(TlsFilesTest, ChecksThatKeyAndCertificateBelongTogether) {

@@ -98,7 +98,8 @@ class TokenVoxdTest : public ::testing::Test {
                          "services = [\"vox.v1.TranslationService\"]") +
                    Token("speaker", "secret-speaker", "services = [\"vox.v1.SpeechService\"]") +
                    Token("expired", "secret-expired",
-                         "services = [\"*\"]\nexpires = \"2021-06-01T00:00:00Z\""));
+                         "services = [\"*\"]\nexpires = \"2021-06-01T00:00:00Z\"") +
+                   Token("single", "secret-single", "services = [\"*\"]\nconcurrent_streams = 1"));
     voxd_ = new ChildProcess();
     address_ = new std::string(testing::StartVoxd(
         voxd_, VOXD_BINARY,
@@ -297,6 +298,49 @@ TEST_F(TokenVoxdTest, ProbeOfTenThousandCallsServesNone) {
   for (const auto& [what, n] : codes) ADD_FAILURE() << n << " x " << what;
 }
 
+// Polls until ListModels with `token` gets `code` (a call's place is given back when the call
+// has ended on the server, a moment after the client saw its status).
+bool ListModelsGets(const std::shared_ptr<grpc::Channel>& channel, const std::string& token,
+                    grpc::StatusCode code) {
+  const absl::Time end = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < end) {
+    if (ListModels(channel, token).error_code() == code) return true;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+TEST_F(TokenVoxdTest, ATokensConcurrentStreamsAreLimited) {
+  auto channel = TlsChannel(*address_, *ca_);
+  auto speech = v1::SpeechService::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(&context, absl::Seconds(60));
+  context.AddMetadata("authorization", "Bearer secret-single");
+  auto stream = speech->SynthesizeStream(&context);
+  v1::SynthesizeStreamRequest config;
+  config.mutable_config()->set_language("eng_Latn");
+  ASSERT_TRUE(stream->Write(config));
+  v1::SynthesizeResponse response;
+  ASSERT_TRUE(stream->Read(&response));  // the header: the stream holds the token's one place
+
+  const grpc::Status refused = ListModels(channel, "secret-single");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("token 'single' has 1 calls open"));
+  EXPECT_TRUE(ListModels(channel, "secret-full").ok());  // other tokens are not affected
+
+  v1::SynthesizeStreamRequest text;
+  text.set_text("Hello.");
+  ASSERT_TRUE(stream->Write(text));
+  ASSERT_TRUE(stream->WritesDone());
+  while (stream->Read(&response)) {
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_TRUE(ListModelsGets(channel, "secret-single", grpc::StatusCode::OK));
+  const std::string scrape = testing::HttpGet(testing::MetricsPort(*voxd_), "/metrics");
+  EXPECT_THAT(scrape, HasSubstr("vox_quota_rejections_total{quota=\"concurrent_streams\","
+                                "token=\"single\"} 1"));
+}
+
 TEST_F(TokenVoxdTest, VoxctlSpeaksTlsWithATokenFile) {
   const std::string token_file = *dir_ + "/voxctl-token";
   std::ofstream(token_file) << "secret-full\n";
@@ -444,7 +488,8 @@ TEST(VoxdLimitsTest, MessageSizeAndKeepaliveAreEnforced) {
   const std::string dir = Dir("limits");
   const std::string config = dir + "/voxd.toml";
   std::ofstream(config) << "[server]\nmax_message_bytes = 4096\n"
-                           "keepalive_min_ping_interval_seconds = 30\n";
+                           "keepalive_min_ping_interval_seconds = 30\n"
+                           "max_concurrent_streams = 1\n";
   ChildProcess voxd;
   const std::string address = testing::StartVoxd(
       &voxd, VOXD_BINARY,
@@ -474,11 +519,24 @@ TEST(VoxdLimitsTest, MessageSizeAndKeepaliveAreEnforced) {
   grpc::ClientContext context;
   SetDeadline(&context, absl::Seconds(60));
   auto stream = speech->SynthesizeStream(&context);  // open, idle: only pings flow
+  v1::SynthesizeStreamRequest config_message;
+  config_message.mutable_config()->set_language("eng_Latn");
+  ASSERT_TRUE(stream->Write(config_message));
   v1::SynthesizeResponse message;
+  ASSERT_TRUE(stream->Read(&message));  // the header: the stream is open
+
+  // It is the one call the server allows open at once.
+  auto plain = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  const grpc::Status full = ListModels(plain, "");
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << full.error_message();
+  EXPECT_THAT(full.error_message(), HasSubstr("server.max_concurrent_streams"));
+
   while (stream->Read(&message)) {
   }
   const grpc::Status closed = stream->Finish();
   EXPECT_EQ(closed.error_code(), grpc::StatusCode::UNAVAILABLE) << closed.error_message();
+  // The dropped connection's call ended: its place is free again.
+  EXPECT_TRUE(ListModelsGets(plain, "", grpc::StatusCode::OK));
 }
 
 }  // namespace
