@@ -824,7 +824,7 @@ def compress_gpt(model: XttsModelBase, weights: str) -> None:
 
 def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str] = None,
            batched_step: bool = True, weights: Optional[str] = None) -> dict:
-    """Exports; batched_step=False leaves `step_slots` out (exporter version 1's method set).
+    """Exports; batched_step=False leaves `step_slots` and cloning out (exporter version 1's).
     weights: None (the GPT in `dtype`) or one of COMPRESSED_WEIGHTS (needs dtype float32)."""
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in dtypes:
@@ -832,7 +832,8 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
     if weights is not None and (problem := check_export(weights, dtype)) is not None:
         raise ExportError(problem)
     model, cfg, config, sd = build_model(checkpoint, batched_step, with_state=True)
-    cloner, no_clone, clone_settings = build_cloner(sd, cfg, config)
+    # Exporter version 1 (batched_step=False, for the tests of old exports) had no cloning.
+    cloner, no_clone, clone_settings = build_cloner(sd, cfg, config) if batched_step else (None, None, {})
     del sd
     names, latents, embs = load_voices(os.path.join(checkpoint, "speakers_xtts.pth"),
                                        cfg["d_model"], cfg["speaker_dim"])
@@ -893,7 +894,8 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
         "files": {},
     }
     manifest["config"]["hifigan"] = hp
-    manifest["cloning"] = cloning_manifest(checkpoint, cloner, no_clone, clone_settings)
+    if batched_step:
+        manifest["cloning"] = cloning_manifest(checkpoint, cloner, no_clone, clone_settings)
     for f in ("model.ts", "voices.ts", "vocab.json") + (("clone.ts",) if cloner is not None else ()):
         manifest["files"][f] = file_entry(os.path.join(out, f))
     with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
@@ -942,7 +944,7 @@ def main() -> int:
         print(f"export_xtts: error: {e}", file=sys.stderr)
         return 1
     print(f"exported {m['name']}: {len(m['voices'])} voices, {len(m['languages'])} languages -> {args.out}")
-    if not m["cloning"]["available"]:
+    if not m.get("cloning", {}).get("available"):
         print(f"export_xtts: note: no voice cloning in this export: {m['cloning']['reason']}")
     return 0
 
