@@ -752,7 +752,8 @@ def build_cloner(sd: Dict[str, Tensor], cfg: dict, config: dict
     """The voice-cloning module (clone.ts) from the checkpoint's cloning-only keys, with the
     cloning settings of config.json (XttsConfig's defaults where absent). Returns (module or None,
     why not, settings). A checkpoint without those keys, or whose speaker encoder does not feed
-    the vocoder's speaker width, exports without cloning; keys that are present must all fit."""
+    the vocoder's speaker width, or that lacks some of them, exports without cloning (the reason
+    goes into the manifest); keys that are present must have the shapes the module expects."""
     settings = {k: config.get(k, v) for k, v in CLONE_DEFAULTS.items()}
     for k in ("gpt_cond_len", "gpt_cond_chunk_len", "max_ref_len"):
         if not isinstance(settings[k], int) or isinstance(settings[k], bool):
@@ -773,7 +774,9 @@ def build_cloner(sd: Dict[str, Tensor], cfg: dict, config: dict
     own = cloner.state_dict()
     for k, v in own.items():
         if k not in sd:
-            raise ExportError(f"model.pth: cloning key '{k}' missing (other cloning keys are present)")
+            missing = [m for m in own if m not in sd]
+            return None, (f"model.pth lacks the cloning key '{k}' ({len(missing)} of {len(own)} "
+                          f"missing)"), settings
         if list(sd[k].shape) != list(v.shape):
             raise ExportError(f"model.pth: key '{k}' has shape {list(sd[k].shape)}, expected {list(v.shape)}")
     unused = [k for k in present if k not in own]
