@@ -44,7 +44,7 @@ struct XttsStreamOptions {
                                // receptive_field_frames (exact); smaller is cheaper, seams approximate
   int crossfade_samples = 256; // linear cross-fade over the seam (<= context_frames * hop)
   int max_text_bytes = 4000;   // longer requests are refused (INVALID_ARGUMENT)
-  bool freeze_module = true;   // Load only: torch::jit::freeze model.ts (weights become constants;
+  bool freeze_module = true;   // Load only: torch::jit::freeze model.ts and clone.ts (weights become constants;
                                // ~30% faster HiFi-GAN on CPU, same numbers)
   bool batched_steps = true;   // NewStepper: one step_slots call per Step for all sequences when
                                // model.ts has it; false (or a model without it): `step` per sequence

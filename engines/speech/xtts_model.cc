@@ -329,6 +329,10 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
       // calls into submodules whose methods it dropped cannot run.
       torch::jit::GraphOptimizerEnabledGuard optimize(true);
       model->module = std::make_shared<torch::jit::Module>(torch::jit::freeze(*model->module, methods));
+      if (model->cloner != nullptr) {
+        model->cloner = std::make_shared<torch::jit::Module>(
+            torch::jit::freeze(*model->cloner, std::vector<std::string>{"clone"}));
+      }
       return absl::OkStatus();
     }));
   }
