@@ -55,7 +55,7 @@ def melscale_fbanks_slaney(n_freqs: int, f_min: float, f_max: float, n_mels: int
 
 def resample(x: Tensor, orig: int, new: int) -> Tensor:
     """torchaudio.functional.resample(x [1, T] float32, orig, new) with its defaults
-    (sinc_interp_hann, lowpass_filter_width 6, rolloff 0.99)."""
+    (sinc_interp_hann, lowpass_filter_width 6, rolloff 0.99); the kernel on x's device."""
     if orig == new:
         return x
     g = math.gcd(orig, new)
@@ -64,8 +64,8 @@ def resample(x: Tensor, orig: int, new: int) -> Tensor:
     width_f = 6.0
     base = float(min(o, n)) * 0.99
     width = int(math.ceil(width_f * o / base))
-    idx = torch.arange(-width, width + o, dtype=torch.float32)[None, None] / o
-    t = torch.arange(0, -n, -1, dtype=torch.float32)[:, None, None] / n + idx
+    idx = torch.arange(-width, width + o, dtype=torch.float32, device=x.device)[None, None] / o
+    t = torch.arange(0, -n, -1, dtype=torch.float32, device=x.device)[:, None, None] / n + idx
     t = t * base
     t = t.clamp(-width_f, width_f)
     window = torch.cos(t * math.pi / width_f / 2) ** 2
