@@ -29,7 +29,7 @@ from torch import Tensor, nn
 GPT_RATE = 22050
 SPEAKER_RATE = 16000
 MIN_CHUNK_SECONDS = 0.33  # get_gpt_cond_latents' MIN_AUDIO_SECONDS
-CLONE_VERSION = 1          # bump when clone.ts computes anything differently
+CLONE_VERSION = 1          # bump when clone.ts computes different numbers
 
 # Coqui's fixed front-end settings (xtts.py get_gpt_cond_latents; hifigan_decoder.py's
 # speaker_encoder_audio_config).
@@ -372,13 +372,23 @@ class XttsCloner(nn.Module):
         if self.gpt_cond_len > 0:
             audio = audio[:, :self.rate * self.gpt_cond_len]
         step = self.rate * self.gpt_cond_chunk_len
-        embs: List[Tensor] = []
+        # Coqui runs each chunk alone; the full-length ones go through as one batch here (every
+        # operation is per sample, so each chunk's latent is the same), the short last one alone.
+        full: List[Tensor] = []
+        last: List[Tensor] = []
         for i in range(0, audio.shape[1], step):
             chunk = audio[:, i:i + step]
             if float(chunk.shape[-1]) < self.min_chunk:
                 continue
-            conds = self.gpt.conditioning_encoder(self._mel(chunk))
-            embs.append(self.gpt.conditioning_perceiver(conds.permute(0, 2, 1)))  # [1, 32, d]
+            if chunk.shape[-1] == step:
+                full.append(self._mel(chunk))
+            else:
+                last.append(self._mel(chunk))
+        embs: List[Tensor] = []
+        for mels in (full, last):
+            if len(mels) > 0:
+                conds = self.gpt.conditioning_encoder(torch.cat(mels))
+                embs.extend(self.gpt.conditioning_perceiver(conds.permute(0, 2, 1)).split(1))  # [1, 32, d] each
         if len(embs) == 0:
             raise RuntimeError("reference audio too short (minimum length: 0.33 seconds)")
         return torch.stack(embs).mean(dim=0)
