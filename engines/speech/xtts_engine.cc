@@ -191,8 +191,8 @@ absl::StatusOr<std::vector<float>> XttsEngine::StreamLatents(const std::vector<f
   };
   const int64_t n = static_cast<int64_t>(latents.size()) / d;
   VOX_RETURN_IF_ERROR(CatchTorchErrors("xtts stream", [&] {
-    XttsStreamer streamer(m, impl_->stream, m.speaker_embeddings.narrow(0, voice_index, 1), speed, n, &sink, XttsStreamer::Clock::now(),
-                          &impl_->chunks);
+    XttsStreamer streamer(m, impl_->stream, m.speaker_embeddings.narrow(0, voice_index, 1), speed, n, &sink,
+                          XttsStreamer::Clock::now(), &impl_->chunks);
     torch::Tensor all = torch::from_blob(const_cast<float*>(latents.data()), {n, d}, torch::kFloat)
                             .to(ToTorchDevice(m.device));
     for (int64_t i = 0; i < n; ++i) {
