@@ -1,0 +1,173 @@
+"""Processes for the deployment tests: a real voxd on loopback (built-in engines, or the tiny
+models), voxbench runs, Prometheus text parsing, free ports and temp dirs.
+
+Every process started here is stopped by the owner's close() (tests use addCleanup), also when
+an assertion failed. Nothing here sleeps to assert: waits poll a condition with a bound that only
+turns a hang into a failure.
+"""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+BINARY_DIR = os.environ.get("VOX_BINARY_DIR", "build")
+SOURCE_DIR = os.environ.get("VOX_SOURCE_DIR", ".")
+VOXD = os.path.join(BINARY_DIR, "server", "voxd")
+VOXBENCH = os.path.join(BINARY_DIR, "bench", "voxbench")
+START_TIMEOUT_S = 180  # a bound for a hang, not a speed check
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now (for programs that cannot report the one they bound)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, what, timeout_s=START_TIMEOUT_S, interval_s=0.1):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class Voxd:
+    """One voxd on 127.0.0.1:0 with its metrics on 127.0.0.1:0. Built-in engines (Apertium
+    eng<->spa, espeak-ng) from an empty models directory unless `models_dir` is given."""
+
+    def __init__(self, name, extra_args=(), models_dir=None):
+        self.name = name
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"vox-{name}-")
+        models = models_dir or os.path.join(self._tmp.name, "models")
+        os.makedirs(models, exist_ok=True)
+        argv = [VOXD, "--models", models, "--listen", "127.0.0.1:0",
+                "--metrics-listen", "127.0.0.1:0", "--threads", "1", *extra_args]
+        self._stderr_lines = []
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        line = self._read_stdout_line()
+        prefix = "voxd listening on "
+        if not line.startswith(prefix):
+            self.close()
+            raise AssertionError(f"{name}: voxd did not start: stdout {line!r}\n{self.stderr()}")
+        self.address = line[len(prefix):].strip()
+        self.port = int(self.address.rsplit(":", 1)[1])
+        m = wait_for(lambda: re.search(r"metrics at http://[^:]+:(\d+)/metrics", self.stderr()),
+                     f"{name}'s metrics line")
+        self.metrics_port = int(m.group(1))
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def _read_stdout_line(self):
+        result = []
+        t = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()), daemon=True)
+        t.start()
+        t.join(START_TIMEOUT_S)
+        return result[0] if result else ""
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            with self._lock:
+                self._stderr_lines.append(line)
+
+    def stderr(self):
+        with self._lock:
+            return "".join(self._stderr_lines)
+
+    def access_log(self):
+        """(status, message) of every access-log line so far."""
+        out = []
+        for line in self.stderr().splitlines():
+            m = re.match(r'voxd: rpc=(\S+) status=(\S+) .*?(?:message="(.*)")?$', line)
+            if m and m.group(1).startswith("/vox.v1."):
+                out.append((m.group(2), m.group(3) or ""))
+        return out
+
+    def scrape(self):
+        return scrape(self.metrics_url)
+
+    def terminate(self):
+        self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout_s=START_TIMEOUT_S):
+        rc = self.proc.wait(timeout_s)
+        self._reader.join(5)
+        return rc
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._tmp.cleanup()
+
+
+def scrape(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read().decode()
+
+
+def parse_samples(text):
+    """{(name, frozenset(labels.items())): value} of a Prometheus text scrape."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)', line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        samples[(m.group(1), frozenset(labels.items()))] = float(m.group(4))
+    return samples
+
+
+def sum_samples(text, name, **labels):
+    """Sum of the samples of `name` whose labels include `labels`."""
+    want = set(labels.items())
+    return sum(v for (n, ls), v in parse_samples(text).items() if n == name and want <= ls)
+
+
+def exported_names(text):
+    """Every sample name a scrape can hold: declared families (# TYPE), with _bucket/_sum/_count
+    for histograms, and every sample line's name."""
+    names = set()
+    for line in text.splitlines():
+        m = re.match(r"# TYPE (\S+) (\S+)", line)
+        if m:
+            names.add(m.group(1))
+            if m.group(2) == "histogram":
+                names.update(m.group(1) + s for s in ("_bucket", "_sum", "_count"))
+        elif line and not line.startswith("#"):
+            names.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))
+    return names
+
+
+def run_voxbench(server, *args, timeout_s=600):
+    """Runs voxbench with a JSON report; returns (report dict, completed process)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = f.name
+    try:
+        proc = subprocess.run([VOXBENCH, "--server", server, "--format", "json", "--out", out,
+                               *args], capture_output=True, text=True, timeout=timeout_s)
+        if proc.returncode not in (0, 1):
+            raise AssertionError(f"voxbench exit {proc.returncode}: {proc.stderr}")
+        with open(out) as f:
+            return json.load(f), proc
+    finally:
+        os.unlink(out)
+
+
+def status_counts(report):
+    """{code name: count} from a voxbench (ghz) JSON report."""
+    return dict(report.get("statusCodeDistribution") or {})
