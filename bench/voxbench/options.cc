@@ -47,7 +47,7 @@ bool TakesValue(const std::string& name) {
       "--server", "--call", "--concurrency", "-c", "--total", "-n", "--duration", "-z",
       "--rate", "--data", "-d", "--data-file", "-D", "--text", "--from", "--to", "--voice",
       "--encoding", "--sample-rate", "--beam", "--priority", "--deadline", "--timeout", "-t",
-      "--connect-timeout", "--format", "-O", "--out", "-o"};
+      "--connect-timeout", "--format", "-O", "--out", "-o", "--lb", "--retries"};
   for (const char* f : kFlags) {
     if (name == f) return true;
   }
@@ -81,8 +81,31 @@ bool IsSegmentedCall(CallKind kind) {
   return kind == CallKind::kSpeechTranslate || kind == CallKind::kTranslateSynthesize;
 }
 
+std::string ChannelServiceConfig(const BenchOptions& options) {
+  nlohmann::json config;
+  config["loadBalancingConfig"] = nlohmann::json::array(
+      {{{options.lb == LoadBalancing::kRoundRobin ? "round_robin" : "pick_first",
+         nlohmann::json::object()}}});
+  if (options.retries > 0) {
+    nlohmann::json names = nlohmann::json::array();
+    for (const char* service : {"vox.v1.TranslationService", "vox.v1.SpeechService",
+                                "vox.v1.SpeechTranslationService", "vox.v1.DiscoveryService"}) {
+      names.push_back({{"service", service}});
+    }
+    config["methodConfig"] = nlohmann::json::array(
+        {{{"name", names},
+          {"retryPolicy",
+           {{"maxAttempts", options.retries + 1},
+            {"initialBackoff", "0.01s"},
+            {"maxBackoff", "0.2s"},
+            {"backoffMultiplier", 2},
+            {"retryableStatusCodes", nlohmann::json::array({"UNAVAILABLE"})}}}}});
+  }
+  return config.dump();
+}
+
 std::string UsageText() {
-  return R"(usage: voxbench --server HOST:PORT
+  return R"(usage: voxbench --server TARGET [--lb pick_first|round_robin] [--retries N]
                 --call translate|synthesize|speech-translate|translate-synthesize
                 [--concurrency N] [--total N] [--duration D] [--rate R]
                 [--data JSON | --data-file FILE | --text TEXT ... --from LANG --to LANG
@@ -94,7 +117,12 @@ Load generator for voxd (async gRPC client). Runs until --total calls were start
 --duration passed (whichever first; default --total 200), with at most --concurrency calls in
 flight, started at most --rate per second (default: as fast as the in-flight limit allows).
 
-  --server HOST:PORT   voxd address (required); only this address is contacted
+  --server TARGET      voxd address (required): HOST:PORT, or a gRPC target naming several
+                       (ipv4:127.0.0.1:5001,127.0.0.1:5002 or dns:///HOST:PORT)
+  --lb POLICY          pick_first (default: one connection) or round_robin (calls spread over
+                       every address the target resolves to)
+  --retries N          retry a call refused with UNAVAILABLE up to N times (0..4, default 0):
+                       gRPC's retry policy, so a draining voxd's refusal goes elsewhere
   --call KIND          translate (unary), synthesize (server streaming), speech-translate (bidi),
                        translate-synthesize (per segment: Translate, then Synthesize of the
                        translation, one after the other: the baseline for speech-translate)
@@ -243,6 +271,14 @@ absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args) {
       absl::StatusOr<absl::Duration> d = PositiveDuration(name, value);
       if (!d.ok()) return d.status();
       o.connect_timeout = *d;
+    } else if (name == "--lb") {
+      if (value == "pick_first") o.lb = LoadBalancing::kPickFirst;
+      else if (value == "round_robin") o.lb = LoadBalancing::kRoundRobin;
+      else return Bad(name, value, "allowed: pick_first, round_robin");
+    } else if (name == "--retries") {
+      if (!absl::SimpleAtoi(value, &o.retries) || o.retries < 0 || o.retries > 4) {
+        return Bad(name, value, "expected 0..4 (gRPC allows at most 5 attempts)");
+      }
     } else if (name == "--format" || name == "-O") {
       if (value == "text") o.format = ReportFormat::kText;
       else if (value == "json") o.format = ReportFormat::kJson;

@@ -32,8 +32,20 @@ const char* CallMethodName(CallKind kind);
 // translate-synthesize).
 bool IsSegmentedCall(CallKind kind);
 
+// gRPC's client-side load balancing over the addresses the target resolves to: pick_first
+// (gRPC's default: one connection, the first address that answers) or round_robin (a connection
+// to every address, calls spread over the ready ones).
+enum class LoadBalancing { kPickFirst, kRoundRobin };
+
 struct BenchOptions {
-  std::string server;  // HOST:PORT, required
+  // A gRPC target: HOST:PORT, or several addresses ("ipv4:127.0.0.1:5001,127.0.0.1:5002",
+  // "dns:///vox.example:50051"), balanced by `lb`. Required.
+  std::string server;
+  LoadBalancing lb = LoadBalancing::kPickFirst;
+  // Extra attempts of a call that ended UNAVAILABLE before any response arrived (gRPC's retry
+  // policy: a draining voxd's refusal is retried, on another address with round_robin or
+  // through a load balancer). 0 = none.
+  int retries = 0;
   CallKind call = CallKind::kTranslate;
   int concurrency = 1;
   // The run ends when `total` calls were started or `duration` passed, whichever comes first;
@@ -65,6 +77,10 @@ struct BenchOptions {
 
 // Parses `args` (without argv[0]). Accepts "--flag value" and "--flag=value".
 absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args);
+
+// The channel's service config (gRPC JSON) for `lb` and `retries`: the load-balancing policy
+// and, with retries, a retry policy on UNAVAILABLE for every vox.v1 service.
+std::string ChannelServiceConfig(const BenchOptions& options);
 
 // The usage text (flags, defaults, exit codes).
 std::string UsageText();

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
 
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(-1);
+  channel_args.SetServiceConfigJSON(vox::bench::ChannelServiceConfig(*options));
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
       options->server, grpc::InsecureChannelCredentials(), channel_args);
 

@@ -171,3 +171,77 @@ def run_voxbench(server, *args, timeout_s=600):
 def status_counts(report):
     """{code name: count} from a voxbench (ghz) JSON report."""
     return dict(report.get("statusCodeDistribution") or {})
+
+
+NGINX_CONF = os.path.join(SOURCE_DIR, "deploy", "nginx", "vox-grpc.conf")
+
+
+class Nginx:
+    """Debian's nginx in the foreground with a temp prefix, serving deploy/nginx/vox-grpc.conf
+    with its replica addresses replaced by `backends` and its listen address by a free port."""
+
+    def __init__(self, backends):
+        self.tmp = tempfile.TemporaryDirectory(prefix="vox-nginx-")
+        prefix = self.tmp.name
+        os.chmod(prefix, 0o755)  # workers run as another user when the master is root
+        with open(NGINX_CONF) as f:
+            conf = f.read()
+        replicas = re.findall(r"^\s*server 127\.0\.0\.1:\d+ (.*);$", conf, re.M)
+        if len(replicas) < 2:
+            raise AssertionError(f"{NGINX_CONF}: fewer than two replicas in the upstream")
+        conf = re.sub(r"^\s*server 127\.0\.0\.1:\d+ .*;\n", "", conf, flags=re.M)
+        servers = "".join(f"    server {b} {replicas[0]};\n" for b in backends)
+        conf = conf.replace("upstream voxd {\n", "upstream voxd {\n" + servers, 1)
+        self.port = free_port()
+        conf, n = re.subn(r"listen 127\.0\.0\.1:\d+ http2;", f"listen 127.0.0.1:{self.port} http2;",
+                          conf)
+        if n != 1:
+            raise AssertionError(f"{NGINX_CONF}: no 'listen 127.0.0.1:PORT http2;' line")
+        with open(os.path.join(prefix, "vox-grpc.conf"), "w") as f:
+            f.write(conf)
+        temps = "".join(f"    {kind}_temp_path {prefix}/{kind};\n"
+                        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        main = (f"daemon off;\nworker_processes 1;\npid {prefix}/nginx.pid;\n"
+                f"error_log {prefix}/error.log info;\n"
+                + ("user root;\n" if os.geteuid() == 0 else "")
+                + "events { worker_connections 4096; }\n"
+                f"http {{\n    access_log {prefix}/access.log;\n{temps}"
+                f"    include {prefix}/vox-grpc.conf;\n}}\n")
+        self.conf_path = os.path.join(prefix, "nginx.conf")
+        with open(self.conf_path, "w") as f:
+            f.write(main)
+        check = subprocess.run(["nginx", "-t", "-p", prefix, "-c", self.conf_path, "-e",
+                                os.path.join(prefix, "error.log")], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise AssertionError(f"nginx -t failed:\n{check.stderr}\n{conf}")
+        self.proc = subprocess.Popen(["nginx", "-p", prefix, "-c", self.conf_path, "-e",
+                                      os.path.join(prefix, "error.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.address = f"127.0.0.1:{self.port}"
+        wait_for(self._listening, "nginx listening")
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"nginx exited {self.proc.returncode}:\n{self.error_log()}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2):
+                return True
+        except OSError:
+            return False
+
+    def error_log(self):
+        try:
+            with open(os.path.join(self.tmp.name, "error.log")) as f:
+                return f.read()[-6000:]
+        except OSError:
+            return ""
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful stop of master and worker
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.tmp.cleanup()
