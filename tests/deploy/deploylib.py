@@ -87,12 +87,13 @@ class Voxd:
             return "".join(self._stderr_lines)
 
     def access_log(self):
-        """(status, message) of every access-log line so far."""
+        """(status, message, request id) of every vox.v1 call in the access log so far."""
         out = []
         for line in self.stderr().splitlines():
-            m = re.match(r'voxd: rpc=(\S+) status=(\S+) .*?(?:message="(.*)")?$', line)
+            m = re.match(r'voxd: rpc=(\S+) status=(\S+) .*?request_id=(\S+)(?: message="(.*)")?$',
+                         line)
             if m and m.group(1).startswith("/vox.v1."):
-                out.append((m.group(2), m.group(3) or ""))
+                out.append((m.group(2), m.group(4) or "", m.group(3)))
         return out
 
     def scrape(self):
@@ -197,6 +198,11 @@ class Nginx:
                           conf)
         if n != 1:
             raise AssertionError(f"{NGINX_CONF}: no 'listen 127.0.0.1:PORT http2;' line")
+        self.access_log_path = os.path.join(prefix, "vox-grpc.access.log")
+        conf, n = re.subn(r"access_log \S+ vox_grpc;", f"access_log {self.access_log_path} vox_grpc;",
+                          conf)
+        if n != 1:
+            raise AssertionError(f"{NGINX_CONF}: no 'access_log PATH vox_grpc;' line")
         with open(os.path.join(prefix, "vox-grpc.conf"), "w") as f:
             f.write(conf)
         temps = "".join(f"    {kind}_temp_path {prefix}/{kind};\n"
@@ -229,10 +235,49 @@ class Nginx:
         except OSError:
             return False
 
-    def error_log(self):
+    def calls(self):
+        """(upstream, grpc_status, request_id) of every call in the vox_grpc access log so far
+        (nginx logs a call just after answering it). When nginx tried several replicas, the
+        last one (the one that answered) and its status."""
+        def last(field):
+            return re.split(r", | : ", field)[-1]
+
+        out = []
+        with open(self.access_log_path) as f:
+            for line in f:
+                m = re.search(r'upstream="([^"]*)" grpc_status="([^"]*)" '
+                              r'grpc_trailer_status="([^"]*)" request_id="([^"]*)"', line)
+                if not m:
+                    raise AssertionError(f"unexpected nginx log line: {line}")
+                header, trailer = last(m.group(2)), last(m.group(3))
+                status = header if header != "-" else trailer
+                out.append((last(m.group(1)), status, m.group(4)))
+        return out
+
+    def reload(self, backends_down):
+        """Marks `backends_down` as `down` in the upstream and reloads nginx (new workers; the
+        old ones finish their calls), as an operator takes a replica out before stopping it."""
+        conf_path = os.path.join(self.tmp.name, "vox-grpc.conf")
+        with open(conf_path) as f:
+            conf = f.read()
+        for b in backends_down:
+            conf, n = re.subn(rf"(server {re.escape(b)}) [^;]*;", r"\1 down;", conf)
+            if n != 1:
+                raise AssertionError(f"{b} not in the upstream")
+        with open(conf_path, "w") as f:
+            f.write(conf)
+        subprocess.run(["nginx", "-p", self.tmp.name, "-c", self.conf_path, "-e",
+                        os.path.join(self.tmp.name, "error.log"), "-s", "reload"], check=True,
+                       capture_output=True)
+        # The reload is done when the old worker has exited (it first finishes its calls and
+        # sends its HTTP/2 clients GOAWAY, so they reconnect to the new worker).
+        wait_for(lambda: re.search(r"worker process \d+ exited with code 0",
+                                   self.error_log(tail=0)), "nginx's old worker exited")
+
+    def error_log(self, tail=6000):
         try:
             with open(os.path.join(self.tmp.name, "error.log")) as f:
-                return f.read()[-6000:]
+                return f.read()[-tail:] if tail else f.read()
         except OSError:
             return ""
 
