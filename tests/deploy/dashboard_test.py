@@ -1,7 +1,8 @@
 """deploy/grafana/vox-dashboard.json: every PromQL expression (panels and template variables)
 parses (promtool check rules) and names only metrics a real voxd exports, checked against the
-scrape of a voxd on loopback (built-in engines) after Translate, Synthesize and SpeechTranslate
-calls."""
+scrape of a voxd on loopback serving the tiny NLLB and XTTS models (made by the build) after
+Translate, Synthesize and SpeechTranslate calls. A metric family appears in the scrape once it has
+a series, so the calls exercise every panel's metric."""
 import json
 import os
 import re
@@ -85,7 +86,11 @@ class DashboardTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_every_metric_is_in_a_real_scrape(self):
-        voxd = deploylib.Voxd("dashboard")
+        models = os.path.join(os.environ.get("VOX_TINY_DIR", os.path.join(deploylib.BINARY_DIR,
+                                                                           "tiny")), "models")
+        self.assertTrue(os.path.isdir(os.path.join(models, "nllb-tiny")),
+                        f"{models}: no tiny models (build the tiny_models target)")
+        voxd = deploylib.Voxd("dashboard", models_dir=models)
         self.addCleanup(voxd.close)
         for call in (["--call", "translate", "--from", "eng_Latn", "--to", "spa_Latn"],
                      ["--call", "synthesize", "--from", "eng_Latn", "--text", "Hello there."],
