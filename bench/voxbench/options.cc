@@ -47,7 +47,7 @@ bool TakesValue(const std::string& name) {
       "--server", "--call", "--concurrency", "-c", "--total", "-n", "--duration", "-z",
       "--rate", "--data", "-d", "--data-file", "-D", "--text", "--from", "--to", "--voice",
       "--encoding", "--sample-rate", "--beam", "--priority", "--deadline", "--timeout", "-t",
-      "--connect-timeout", "--format", "-O", "--out", "-o", "--lb", "--retries"};
+      "--connect-timeout", "--format", "-O", "--out", "-o", "--lb"};
   for (const char* f : kFlags) {
     if (name == f) return true;
   }
@@ -86,26 +86,11 @@ std::string ChannelServiceConfig(const BenchOptions& options) {
   config["loadBalancingConfig"] = nlohmann::json::array(
       {{{options.lb == LoadBalancing::kRoundRobin ? "round_robin" : "pick_first",
          nlohmann::json::object()}}});
-  if (options.retries > 0) {
-    nlohmann::json names = nlohmann::json::array();
-    for (const char* service : {"vox.v1.TranslationService", "vox.v1.SpeechService",
-                                "vox.v1.SpeechTranslationService", "vox.v1.DiscoveryService"}) {
-      names.push_back({{"service", service}});
-    }
-    config["methodConfig"] = nlohmann::json::array(
-        {{{"name", names},
-          {"retryPolicy",
-           {{"maxAttempts", options.retries + 1},
-            {"initialBackoff", "0.01s"},
-            {"maxBackoff", "0.2s"},
-            {"backoffMultiplier", 2},
-            {"retryableStatusCodes", nlohmann::json::array({"UNAVAILABLE"})}}}}});
-  }
   return config.dump();
 }
 
 std::string UsageText() {
-  return R"(usage: voxbench --server TARGET [--lb pick_first|round_robin] [--retries N]
+  return R"(usage: voxbench --server TARGET [--lb pick_first|round_robin]
                 --call translate|synthesize|speech-translate|translate-synthesize
                 [--concurrency N] [--total N] [--duration D] [--rate R]
                 [--data JSON | --data-file FILE | --text TEXT ... --from LANG --to LANG
@@ -121,8 +106,6 @@ flight, started at most --rate per second (default: as fast as the in-flight lim
                        (ipv4:127.0.0.1:5001,127.0.0.1:5002 or dns:///HOST:PORT)
   --lb POLICY          pick_first (default: one connection) or round_robin (calls spread over
                        every address the target resolves to)
-  --retries N          retry a call refused with UNAVAILABLE up to N times (0..4, default 0):
-                       gRPC's retry policy, so a draining voxd's refusal goes elsewhere
   --call KIND          translate (unary), synthesize (server streaming), speech-translate (bidi),
                        translate-synthesize (per segment: Translate, then Synthesize of the
                        translation, one after the other: the baseline for speech-translate)
@@ -275,10 +258,6 @@ absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args) {
       if (value == "pick_first") o.lb = LoadBalancing::kPickFirst;
       else if (value == "round_robin") o.lb = LoadBalancing::kRoundRobin;
       else return Bad(name, value, "allowed: pick_first, round_robin");
-    } else if (name == "--retries") {
-      if (!absl::SimpleAtoi(value, &o.retries) || o.retries < 0 || o.retries > 4) {
-        return Bad(name, value, "expected 0..4 (gRPC allows at most 5 attempts)");
-      }
     } else if (name == "--format" || name == "-O") {
       if (value == "text") o.format = ReportFormat::kText;
       else if (value == "json") o.format = ReportFormat::kJson;

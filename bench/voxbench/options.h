@@ -42,10 +42,6 @@ struct BenchOptions {
   // "dns:///vox.example:50051"), balanced by `lb`. Required.
   std::string server;
   LoadBalancing lb = LoadBalancing::kPickFirst;
-  // Extra attempts of a call that ended UNAVAILABLE before any response arrived (gRPC's retry
-  // policy: a draining voxd's refusal is retried, on another address with round_robin or
-  // through a load balancer). 0 = none.
-  int retries = 0;
   CallKind call = CallKind::kTranslate;
   int concurrency = 1;
   // The run ends when `total` calls were started or `duration` passed, whichever comes first;
@@ -78,8 +74,9 @@ struct BenchOptions {
 // Parses `args` (without argv[0]). Accepts "--flag value" and "--flag=value".
 absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args);
 
-// The channel's service config (gRPC JSON) for `lb` and `retries`: the load-balancing policy
-// and, with retries, a retry policy on UNAVAILABLE for every vox.v1 service.
+// The channel's service config (gRPC JSON): the load-balancing policy `lb`. No retry policy:
+// gRPC retries only calls without response headers, and voxd sends x-request-id in the headers
+// of every answer, refusals included (docs/operations.md, "Scale-out behind nginx").
 std::string ChannelServiceConfig(const BenchOptions& options);
 
 // The usage text (flags, defaults, exit codes).
