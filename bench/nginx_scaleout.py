@@ -2,11 +2,14 @@
 """Scale-out behind nginx (docs/benchmarks.md, "Scale-out behind nginx"): Translate throughput
 for one and two voxd through Debian's nginx with deploy/nginx/vox-grpc.conf, against one voxd
 called directly, and the latency nginx adds at p50 (one call at a time, so no queueing hides it).
-Every process runs on loopback in temp dirs; every figure is the median over REPS runs, the
-configurations alternating run by run so that a noisy machine hits them alike.
+Every process runs on loopback in temp dirs. Throughput: the median over REPS runs, the
+configurations alternating run by run so that a noisy machine hits them alike. Added latency: the
+median, over PAIRS pairs of short runs (direct, then through nginx, one call at a time), of the
+difference of the two runs' p50, so that load from other processes, which changes over seconds,
+falls on both halves of a pair alike.
 
   /usr/bin/python3 bench/nginx_scaleout.py BUILD_DIR [--models DIR] [--reps N] [--seconds S]
-      [--concurrency N]
+      [--concurrency N] [--pairs N] [--pair-seconds S]
 
 BUILD_DIR holds voxd and voxbench (cmake --build BUILD_DIR --target voxd voxbench); --models
 defaults to BUILD_DIR/tiny/models (the tiny_models target); "builtin" serves Apertium instead.
@@ -28,6 +31,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--threads", default="1", help="voxd --threads (each replica)")
+    parser.add_argument("--pairs", type=int, default=30)
+    parser.add_argument("--pair-seconds", type=int, default=1)
     args = parser.parse_args()
     os.environ["VOX_BINARY_DIR"] = os.path.abspath(args.build_dir)
     os.environ["VOX_SOURCE_DIR"] = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -57,8 +62,12 @@ def main():
                 if deploylib.status_counts(report) != {"OK": report["count"]}:
                     raise SystemExit(f"{name}: failed calls {report['errorDistribution']}")
                 rps[name].append(report["rps"])
+        pair_call = call[:]
+        pair_call[pair_call.index("--duration") + 1] = f"{args.pair_seconds}s"
+        for _ in range(args.pairs):
             for name in p50:
-                report, proc = deploylib.run_voxbench(targets[name], *call, "--concurrency", "1")
+                report, proc = deploylib.run_voxbench(targets[name], *pair_call,
+                                                      "--concurrency", "1")
                 dist = {d["percentage"]: d["latency"] for d in report["latencyDistribution"]}
                 p50[name].append(dist[50] / 1e6)
     finally:
@@ -67,13 +76,17 @@ def main():
 
     print(f"Translate eng_Latn->spa_Latn, models {models or 'built-in (Apertium)'}, "
           f"{args.reps} runs of {args.seconds} s each, median")
-    print(f"| path | calls/s at concurrency {args.concurrency} | p50 ms at concurrency 1 |")
+    print(f"| path | calls/s at concurrency {args.concurrency} | p50 ms at concurrency 1 "
+          f"(median of {args.pairs} runs of {args.pair_seconds} s) |")
     print("|---|---|---|")
     for name in targets:
         lat = f"{statistics.median(p50[name]):.3f}" if name in p50 else "—"
         print(f"| {name} | {statistics.median(rps[name]):.0f} | {lat} |")
-    added = statistics.median(p50["nginx, 1 voxd"]) - statistics.median(p50["direct, 1 voxd"])
-    print(f"nginx adds {added:.3f} ms at p50; 2 voxd / 1 voxd through nginx: "
+    diffs = sorted(n - d for n, d in zip(p50["nginx, 1 voxd"], p50["direct, 1 voxd"]))
+    added = statistics.median(diffs)
+    q1, q3 = diffs[len(diffs) // 4], diffs[(3 * len(diffs)) // 4]
+    print(f"nginx adds {added:.3f} ms at p50 (median of {len(diffs)} paired differences; "
+          f"quartiles {q1:.3f} .. {q3:.3f}); 2 voxd / 1 voxd through nginx: "
           f"{statistics.median(rps['nginx, 2 voxd']) / statistics.median(rps['nginx, 1 voxd']):.2f}x")
     print("runs:", {k: [round(x) for x in v] for k, v in rps.items()},
           {k: [round(x, 3) for x in v] for k, v in p50.items()})
