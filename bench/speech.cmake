@@ -8,3 +8,9 @@ if(TARGET vox_speech)
     add_dependencies(speech_bench tiny_xtts)
   endif()
 endif()
+
+# clone_bench: XttsEngine::CloneVoice on reference audio (docs/benchmarks.md, "Voice cloning").
+if(TARGET vox_speech)
+  add_executable(clone_bench ${CMAKE_CURRENT_LIST_DIR}/clone_bench.cc)
+  target_link_libraries(clone_bench PRIVATE vox_speech vox_torch)
+endif()

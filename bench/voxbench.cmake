@@ -7,7 +7,7 @@ if(TARGET vox_proto)
     ${CMAKE_CURRENT_LIST_DIR}/voxbench/options.cc
     ${CMAKE_CURRENT_LIST_DIR}/voxbench/report.cc)
   target_link_libraries(vox_voxbench PUBLIC
-    vox_proto gRPC::grpc++ protobuf::libprotobuf nlohmann_json::nlohmann_json
+    vox_proto vox_client_credentials gRPC::grpc++ protobuf::libprotobuf nlohmann_json::nlohmann_json
     absl::status absl::statusor absl::strings absl::str_format absl::time absl::synchronization
     Threads::Threads)
   add_executable(voxbench ${CMAKE_CURRENT_LIST_DIR}/voxbench/voxbench_main.cc)

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "server/auth/admission_interceptor.h"
 
 namespace vox {
 namespace {
@@ -73,13 +74,20 @@ absl::Time DeadlineOf(const grpc::ServerContextBase& context) {
 
 void SetAccessLogEnabled(bool enabled) { g_access_log.store(enabled); }
 
+std::string TokenNameOf(const grpc::ServerContextBase& context) {
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find(kTokenNameKey);
+  return it == metadata.end() ? "" : std::string(it->second.data(), it->second.size());
+}
+
 void LogCall(const std::string& method, const grpc::Status& status, absl::Duration duration,
-             const std::string& request_id) {
+             const std::string& request_id, const std::string& token) {
   if (!g_access_log.load(std::memory_order_relaxed)) return;
   std::string line = absl::StrFormat(
       "voxd: rpc=%s status=%s duration_ms=%.3f request_id=%s", method,
       absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
       absl::ToDoubleMilliseconds(duration), request_id);
+  if (!token.empty()) absl::StrAppend(&line, " token=", token);
   if (!status.ok()) absl::StrAppend(&line, " message=\"", status.error_message(), "\"");
   line += '\n';
   WriteLine(line);

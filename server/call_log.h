@@ -32,13 +32,17 @@ bool ClientVisibleCode(absl::StatusCode code);
 // The call's deadline as absl::Time (InfiniteFuture when the client set none).
 absl::Time DeadlineOf(const grpc::ServerContextBase& context);
 
+// The name of the bearer token the call was admitted with, "" when none (set by the interceptor
+// of server/auth/admission_interceptor.h).
+std::string TokenNameOf(const grpc::ServerContextBase& context);
+
 // Writes one access-log line to stderr, as one write(2) so lines from different threads never
 // interleave:
 //   voxd: rpc=/vox.v1.TranslationService/Translate status=OK duration_ms=1.234 request_id=ab12...
-// A non-OK status adds message="...". Disabled globally by SetAccessLogEnabled(false).
-// Thread-safe; costs one formatted write.
+// A token name (TokenNameOf, never the token) adds token=NAME, a non-OK status message="...".
+// Disabled globally by SetAccessLogEnabled(false). Thread-safe; costs one formatted write.
 void LogCall(const std::string& method, const grpc::Status& status, absl::Duration duration,
-             const std::string& request_id);
+             const std::string& request_id, const std::string& token);
 void SetAccessLogEnabled(bool enabled);
 
 // Logs a server-side failure with the request id ("voxd: request <id>: <what>").

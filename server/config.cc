@@ -163,7 +163,21 @@ Table ConfigKeys(ServerConfig* c, const std::string& source) {
   keys["server.shutdown_grace_seconds"] = BindSeconds(&c->shutdown_grace, source);
   keys["server.access_log"] = Bind(&c->access_log, source);
   keys["server.stream_buffer_bytes"] = Bind(&c->stream_buffer_bytes, source);
+  keys["server.max_message_bytes"] = Bind(&c->max_message_bytes, source);
+  keys["server.max_streams_per_connection"] = Bind(&c->max_streams_per_connection, source);
+  keys["server.max_concurrent_streams"] = Bind(&c->max_concurrent_streams, source);
+  keys["server.keepalive_time_seconds"] = BindSeconds(&c->keepalive_time, source);
+  keys["server.keepalive_min_ping_interval_seconds"] =
+      BindSeconds(&c->keepalive_min_ping_interval, source);
+  keys["tls.cert_file"] = Bind(&c->tls.cert_file, source);
+  keys["tls.key_file"] = Bind(&c->tls.key_file, source);
+  keys["tls.client_ca_file"] = Bind(&c->tls.client_ca_file, source);
+  keys["auth.token_file"] = Bind(&c->token_file, source);
+  keys["auth.health_open"] = Bind(&c->health_open, source);
+  keys["auth.reflection_open"] = Bind(&c->reflection_open, source);
   keys["metrics.listen"] = Bind(&c->metrics_listen, source);
+  keys["voices.dir"] = Bind(&c->voices_dir, source);
+  keys["voices.max_voices"] = Bind(&c->max_voices, source);
   keys["models.dir"] = Bind(&c->models_dir, source);
   keys["models.verify_checksums"] = Bind(&c->verify_checksums, source);
   keys["builtin.translation"] = BindMode(&c->builtin.translation, source);
@@ -350,8 +364,21 @@ std::vector<Flag> Flags(ServerConfig* c) {
        [c](const std::string& v) {
          return ParseIntFlag("--max-text-chars", v, 1, &c->max_text_chars);
        }},
+      {"--tls-cert", true, [c](const std::string& v) { c->tls.cert_file = v; return absl::OkStatus(); }},
+      {"--tls-key", true, [c](const std::string& v) { c->tls.key_file = v; return absl::OkStatus(); }},
+      {"--tls-client-ca", true,
+       [c](const std::string& v) { c->tls.client_ca_file = v; return absl::OkStatus(); }},
+      {"--max-concurrent-streams", true,
+       [c](const std::string& v) {
+         return ParseIntFlag("--max-concurrent-streams", v, 0, &c->max_concurrent_streams);
+       }},
+      {"--token-file", true, [c](const std::string& v) { c->token_file = v; return absl::OkStatus(); }},
       {"--glossary-dir", true,
        [c](const std::string& v) { c->glossary_dir = v; return absl::OkStatus(); }},
+      {"--voices", true,
+       [c](const std::string& v) { c->voices_dir = v; return absl::OkStatus(); }},
+      {"--max-voices", true,
+       [c](const std::string& v) { return ParseIntFlag("--max-voices", v, 1, &c->max_voices); }},
       {"--verify-checksums", true,
        [c](const std::string& v) {
          return ParseBoolFlag("--verify-checksums", v, &c->verify_checksums);
@@ -471,6 +498,32 @@ absl::Status ValidateConfig(const ServerConfig& c, int cores) {
   if (c.stream_buffer_bytes < 1) {
     return absl::InvalidArgumentError("server.stream_buffer_bytes must be at least 1");
   }
+  if (c.max_voices < 1) {
+    return absl::InvalidArgumentError("voices.max_voices must be at least 1");
+  }
+  if (c.max_message_bytes < 1024) {
+    return absl::InvalidArgumentError("server.max_message_bytes must be at least 1024");
+  }
+  if (c.max_streams_per_connection < 1) {
+    return absl::InvalidArgumentError("server.max_streams_per_connection must be at least 1");
+  }
+  if (c.keepalive_time < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("server.keepalive_time_seconds must be at least 1");
+  }
+  if (c.tls.enabled() && (c.tls.cert_file.empty() || c.tls.key_file.empty())) {
+    return absl::InvalidArgumentError(
+        "TLS needs both tls.cert_file and tls.key_file (--tls-cert, --tls-key)");
+  }
+  if (!c.tls.client_ca_file.empty() && !c.tls.enabled()) {
+    return absl::InvalidArgumentError(
+        "tls.client_ca_file (--tls-client-ca) needs tls.cert_file and tls.key_file: mutual TLS "
+        "is TLS with client certificates");
+  }
+  if (!c.token_file.empty() && !c.tls.enabled()) {
+    return absl::InvalidArgumentError(
+        "auth.token_file (--token-file) needs TLS (tls.cert_file, tls.key_file): a bearer token "
+        "sent in plaintext can be read by anyone on the path");
+  }
   const std::vector<std::string> devices = {"auto", "cpu", "cuda", "cuda:N", "mps"};
   for (const auto& [name, kind] : {std::pair<const char*, const EngineKindConfig*>{
                                        "translation", &c.translation},
@@ -538,6 +591,14 @@ exported model found in DIR's subdirectories. Flags override the config file.
   --max-texts N             texts per Translate call (default 64)
   --max-text-chars N        characters per Translate text (default 100000)
   --glossary-dir DIR        server glossaries, one SRC-TGT.tsv file per language pair
+  --voices DIR              the voice store: created (cloned) voices, one file each; created
+                            when missing (default: none, CreateVoice is UNAVAILABLE)
+  --max-voices N            created voices the store may hold (default 1000)
+  --tls-cert FILE           PEM server certificate chain: serve TLS (with --tls-key)
+  --tls-key FILE            PEM private key of --tls-cert
+  --tls-client-ca FILE      PEM CA: mutual TLS, clients must present a certificate it signed
+  --token-file FILE         bearer tokens (TOML, docs/operations.md); needs TLS
+  --max-concurrent-streams N  vox.v1 calls open at once, all clients (default 0 = no limit)
   --builtin MODE            auto | fallback | off: the built-in engines (Apertium, espeak-ng)
                             serve a kind no exported model serves (auto), always as
                             fallbacks (fallback), or never (off); default auto

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engines/core/engine_options.h"
+#include "server/auth/tls_files.h"
 #include "server/scheduler/scheduler_options.h"
 
 namespace vox {
@@ -64,6 +65,10 @@ struct ServerConfig {
   // Translate: a directory of server glossaries, one file per language pair named
   // SRC-TGT.tsv (docs/operations.md, "Glossaries"); "" = none.
   std::string glossary_dir;
+  // The voice store (VoiceService.CreateVoice): one file per created voice, loaded at start-up
+  // (docs/operations.md, "Voice store"); "" = none. At most max_voices created voices.
+  std::string voices_dir;
+  int max_voices = 1000;
   absl::Duration shutdown_grace = absl::Seconds(10);  // SIGTERM: in-flight work may take this long
   bool access_log = true;                  // one stderr line per call
   std::string metrics_listen;              // HOST:PORT of the Prometheus /metrics endpoint; "" = off
@@ -73,6 +78,19 @@ struct ServerConfig {
   EngineKindConfig translation;
   EngineKindConfig speech;
   BuiltinConfig builtin;
+
+  // Access control and connection limits (docs/operations.md, "TLS and tokens", "Limits").
+  TlsFiles tls;                    // [tls]: off unless cert_file and key_file are set
+  std::string token_file;          // [auth] token_file: bearer tokens; needs TLS; "" = no tokens
+  bool health_open = true;         // [auth] health_open: grpc.health.v1 without a token
+  bool reflection_open = false;    // [auth] reflection_open: server reflection without a token
+  int max_message_bytes = 4 << 20;  // largest request message; larger -> RESOURCE_EXHAUSTED
+  int max_streams_per_connection = 100;  // HTTP/2 concurrent streams one connection may open
+  int max_concurrent_streams = 0;  // vox.v1 calls open at once, all clients; 0 = no limit
+  // Idle connections are pinged this often (a dead peer is dropped); clients may ping no more
+  // often than keepalive_min_ping_interval, else their connection is closed (ENHANCE_YOUR_CALM).
+  absl::Duration keepalive_time = absl::Seconds(60);
+  absl::Duration keepalive_min_ping_interval = absl::Seconds(10);
 };
 
 // "auto" | "fallback" | "off".

@@ -7,34 +7,13 @@
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
 #include "engines/core/status_macros.h"
-#include "server/call_log.h"
+#include "server/unary_answer.h"
 
 namespace vox {
 namespace {
 
 void AddUnique(google::protobuf::RepeatedPtrField<std::string>* list, const std::string& value) {
   if (std::find(list->begin(), list->end(), value) == list->end()) *list->Add() = value;
-}
-
-// Finishes a discovery call at once, with the access-log line and the request id.
-template <typename Fill>
-grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context, Metrics* metrics,
-                                 const char* method, Fill fill) {
-  const absl::Time start = absl::Now();
-  const std::string request_id = RequestIdFrom(context->client_metadata());
-  context->AddInitialMetadata(kRequestIdKey, request_id);
-  const grpc::Status status = ToGrpcStatus(fill());
-  const absl::Duration duration = absl::Now() - start;
-  LogCall(method, status, duration, request_id);
-  if (metrics != nullptr) {
-    // "/vox.v1.DiscoveryService/ListModels" -> "ListModels"
-    const std::string name(method);
-    metrics->RequestFinished(name.substr(name.rfind('/') + 1),
-                             static_cast<absl::StatusCode>(status.error_code()), duration);
-  }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
 }
 
 }  // namespace
@@ -75,7 +54,32 @@ v1::ListLanguagesResponse ListLanguages(const ModelRegistry& registry) {
   return response;
 }
 
+void BuiltinVoiceToProto(const VoiceInfo& voice, const SpeechModel& model, v1::Voice* out) {
+  out->set_name(voice.name);
+  out->mutable_languages()->Add(voice.languages.begin(), voice.languages.end());
+  out->set_model(model.engine->info().name);
+  out->set_native_sample_rate_hz(model.engine->sample_rate());
+}
+
+void CreatedVoiceToProto(const StoredVoice& voice, const ModelRegistry& registry,
+                         v1::Voice* out) {
+  out->set_name(voice.name);
+  out->mutable_languages()->Add(voice.languages.begin(), voice.languages.end());
+  out->set_model(voice.model);
+  for (const auto& m : registry.speech()) {
+    if (m->engine->info().name == voice.model) {
+      out->set_native_sample_rate_hz(m->engine->sample_rate());
+    }
+  }
+  out->set_created(true);
+  const int64_t micros = absl::ToUnixMicros(voice.create_time);
+  out->mutable_create_time()->set_seconds(micros / 1000000);
+  out->mutable_create_time()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  out->set_reference_audio_seconds(voice.reference_seconds);
+}
+
 absl::StatusOr<v1::ListVoicesResponse> ListVoices(const ModelRegistry& registry,
+                                                  const VoiceStore* store,
                                                   const std::string& language) {
   if (!language.empty()) {
     VOX_RETURN_IF_ERROR(registry.CheckSpeechLanguage(language));
@@ -87,12 +91,16 @@ absl::StatusOr<v1::ListVoicesResponse> ListVoices(const ModelRegistry& registry,
                                          language) == voice.languages.end()) {
         continue;
       }
-      v1::Voice* v = response.add_voices();
-      v->set_name(voice.name);
-      v->mutable_languages()->Add(voice.languages.begin(), voice.languages.end());
-      v->set_model(m->engine->info().name);
-      v->set_native_sample_rate_hz(m->engine->sample_rate());
+      BuiltinVoiceToProto(voice, *m, response.add_voices());
     }
+  }
+  if (store == nullptr) return response;
+  for (const auto& voice : store->List()) {
+    if (!language.empty() && std::find(voice->languages.begin(), voice->languages.end(),
+                                       language) == voice->languages.end()) {
+      continue;
+    }
+    CreatedVoiceToProto(*voice, registry, response.add_voices());
   }
   return response;
 }
@@ -117,7 +125,7 @@ v1::ListModelsResponse ListModels(const ModelRegistry& registry) {
 grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListLanguages(
     grpc::CallbackServerContext* context, const v1::ListLanguagesRequest*,
     v1::ListLanguagesResponse* response) {
-  return Answer(context, metrics_, "/vox.v1.DiscoveryService/ListLanguages", [&] {
+  return AnswerUnary(context, metrics_, "/vox.v1.DiscoveryService/ListLanguages", [&] {
     *response = vox::ListLanguages(*registry_);
     return absl::OkStatus();
   });
@@ -126,8 +134,9 @@ grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListLanguages(
 grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListVoices(grpc::CallbackServerContext* context,
                                                            const v1::ListVoicesRequest* request,
                                                            v1::ListVoicesResponse* response) {
-  return Answer(context, metrics_, "/vox.v1.DiscoveryService/ListVoices", [&] {
-    absl::StatusOr<v1::ListVoicesResponse> voices = vox::ListVoices(*registry_, request->language());
+  return AnswerUnary(context, metrics_, "/vox.v1.DiscoveryService/ListVoices", [&] {
+    absl::StatusOr<v1::ListVoicesResponse> voices =
+        vox::ListVoices(*registry_, voices_, request->language());
     if (!voices.ok()) return voices.status();
     *response = std::move(*voices);
     return absl::OkStatus();
@@ -137,7 +146,7 @@ grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListVoices(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListModels(grpc::CallbackServerContext* context,
                                                            const v1::ListModelsRequest*,
                                                            v1::ListModelsResponse* response) {
-  return Answer(context, metrics_, "/vox.v1.DiscoveryService/ListModels", [&] {
+  return AnswerUnary(context, metrics_, "/vox.v1.DiscoveryService/ListModels", [&] {
     *response = vox::ListModels(*registry_);
     return absl::OkStatus();
   });

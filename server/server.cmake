@@ -18,10 +18,13 @@ add_library(vox_server STATIC
   ${CMAKE_CURRENT_LIST_DIR}/translate_plan.cc
   ${CMAKE_CURRENT_LIST_DIR}/translation_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/utterance_queue.cc
+  ${CMAKE_CURRENT_LIST_DIR}/voice_file.cc
+  ${CMAKE_CURRENT_LIST_DIR}/voice_service.cc
+  ${CMAKE_CURRENT_LIST_DIR}/voice_store.cc
   ${CMAKE_CURRENT_LIST_DIR}/vox_server.cc
 )
 target_link_libraries(vox_server PUBLIC
-  vox_proto vox_core vox_audio vox_text vox_metrics vox_scheduler gRPC::grpc++ gRPC::grpc++_reflection tomlplusplus::tomlplusplus
+  vox_proto vox_core vox_audio vox_text vox_metrics vox_scheduler vox_auth gRPC::grpc++ gRPC::grpc++_reflection tomlplusplus::tomlplusplus
   nlohmann_json::nlohmann_json absl::status absl::statusor absl::strings absl::str_format
   absl::time absl::synchronization Threads::Threads)
 

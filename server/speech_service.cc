@@ -18,6 +18,7 @@
 #include "server/ssml_synthesis.h"
 #include "server/synthesis_call.h"
 #include "server/synthesize_stream_reactor.h"
+#include "server/voice_service.h"
 
 namespace vox {
 
@@ -43,6 +44,7 @@ absl::StatusOr<AudioEncoding> EncodingFromProto(v1::AudioEncoding e) {
 
 absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeRequest& request,
                                                        const ModelRegistry& registry,
+                                                       const VoiceStore* voices,
                                                        bool text_required) {
   if (text_required && absl::StripAsciiWhitespace(request.text()).empty()) {
     return absl::InvalidArgumentError("text is empty");
@@ -55,18 +57,36 @@ absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeReque
   VOX_RETURN_IF_ERROR(registry.CheckSpeechLanguage(request.language()));
   RoutedSynthesis routed;
   routed.model = registry.FindSpeech(request.language(), request.voice());
+  // A created voice, when no built-in voice has the name.
+  std::shared_ptr<const StoredVoice> created;
+  if (routed.model == nullptr && !request.voice().empty() && voices != nullptr &&
+      (created = voices->Find(request.voice())) != nullptr) {
+    absl::StatusOr<SpeechModel*> model =
+        ModelForCreatedVoice(*created, request.language(), registry);
+    if (!model.ok()) return model.status();
+    routed.model = *model;
+    routed.request.cloned_voice = created->voice;
+  }
   if (routed.model == nullptr) {
-    std::vector<std::string> voices;
+    std::vector<std::string> names;
     for (const auto& m : registry.speech()) {
       for (const VoiceInfo& v : m->engine->voices()) {
         if (std::find(v.languages.begin(), v.languages.end(), request.language()) !=
             v.languages.end()) {
-          voices.push_back(v.name);
+          names.push_back(v.name);
+        }
+      }
+    }
+    if (voices != nullptr) {
+      for (const auto& v : voices->List()) {
+        if (std::find(v->languages.begin(), v->languages.end(), request.language()) !=
+            v->languages.end()) {
+          names.push_back(v->name);
         }
       }
     }
     return absl::InvalidArgumentError(absl::StrCat(
-        UnknownValueMessage("voice", request.voice(), voices), " (voices for ",
+        UnknownValueMessage("voice", request.voice(), names), " (voices for ",
         request.language(), ")"));
   }
   if (!v1::Priority_IsValid(request.priority())) {
@@ -135,7 +155,7 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
   void Start() {
     if (!call_.Open(context_)) return;
     absl::StatusOr<RoutedSynthesis> routed =
-        RouteSynthesizeRequest(*request_, *service_->registry_);
+        RouteSynthesizeRequest(*request_, *service_->registry_, service_->voices_);
     if (!routed.ok()) return call_.Fail(routed.status());
     std::vector<Utterance> utterances;
     if (LooksLikeSsml(request_->text())) {
@@ -164,8 +184,9 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
 
 SpeechServiceImpl::SpeechServiceImpl(const ModelRegistry* registry,
                                      const std::atomic<bool>* draining, Metrics* metrics,
-                                     Limits limits)
+                                     Limits limits, const VoiceStore* voices)
     : registry_(registry),
+      voices_(voices),
       draining_(draining),
       metrics_(metrics),
       limits_(limits),

@@ -10,6 +10,7 @@
 #include "server/metrics/metrics.h"
 #include "server/model_registry.h"
 #include "server/thread_pool.h"
+#include "server/voice_store.h"
 #include "vox/v1/speech.grpc.pb.h"
 
 namespace vox {
@@ -27,13 +28,17 @@ struct RoutedSynthesis {
   AudioStreamConfig audio;
 };
 
-// Checks `request` against the loaded speech models and picks the engine: empty text (when
+// Checks `request` against the loaded speech models and picks the engine. The voice is a
+// built-in one, else a created voice of `voices` (may be null): the request then carries it
+// (SynthesisRequest::cloned_voice) to the model with its voice model id (FAILED_PRECONDITION
+// when none is loaded). Empty text (when
 // `text_required`), unknown language or voice (listing the valid ones), bad audio config, bad
 // options, and the engine's own Validate() (e.g. text too long) are INVALID_ARGUMENT. The engine
 // does not check SSML text, or any text when !text_required (SynthesizeStream's config): their
 // utterances are checked one by one. Never runs a model; thread-safe.
 absl::StatusOr<RoutedSynthesis> RouteSynthesizeRequest(const v1::SynthesizeRequest& request,
                                                        const ModelRegistry& registry,
+                                                       const VoiceStore* voices,
                                                        bool text_required = true);
 
 // What a stream's client sees when the scheduler ended its sequence for pausing (its reader took
@@ -51,7 +56,8 @@ absl::Status SlowReaderStatus(const absl::Status& status, EndReason why);
 // max_pause, or the longest-paused one beyond max_paused_slots, ends with RESOURCE_EXHAUSTED
 // ("the client read too slowly"). Client cancellation cancels the sequence: the engine stops at
 // the next step.
-// Thread-safe; `registry`, `draining` and `metrics` (may be null) must outlive the service.
+// Thread-safe; `registry`, `draining`, `metrics` and `voices` (both may be null) must outlive
+// the service.
 class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
  public:
   struct Limits {
@@ -65,7 +71,7 @@ class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
   };
 
   SpeechServiceImpl(const ModelRegistry* registry, const std::atomic<bool>* draining,
-                    Metrics* metrics, Limits limits);
+                    Metrics* metrics, Limits limits, const VoiceStore* voices = nullptr);
 
   grpc::ServerWriteReactor<v1::SynthesizeResponse>* Synthesize(
       grpc::CallbackServerContext* context, const v1::SynthesizeRequest* request) override;
@@ -82,6 +88,7 @@ class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
   friend class SynthesizeStreamReactor;
   friend class SynthesisCall;
   const ModelRegistry* const registry_;
+  const VoiceStore* const voices_;
   const std::atomic<bool>* const draining_;
   Metrics* const metrics_;
   const Limits limits_;

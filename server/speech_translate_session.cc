@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 
 namespace vox {
@@ -29,6 +30,7 @@ void SpeechTranslateReactor::Start() {
   }
   start_ = absl::Now();
   request_id_ = RequestIdFrom(context_->client_metadata());
+  token_ = TokenNameOf(*context_);
   context_->AddInitialMetadata(kRequestIdKey, request_id_);
   if (Metrics* m = service_->metrics_; m != nullptr) {
     m->StreamOpened(kMetricName);
@@ -39,6 +41,8 @@ void SpeechTranslateReactor::Start() {
     absl::MutexLock lock(&mu_);
     if (service_->draining_->load()) {
       FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
+    } else if (absl::Status s = AdmissionOf(*context_); !s.ok()) {
+      FailLocked(std::move(s));
     } else {
       want_read_ = true;
     }
@@ -176,7 +180,8 @@ absl::Status SpeechTranslateReactor::ConfigureLocked() {
   *s.mutable_audio() = config_.audio();
   *s.mutable_options() = config_.synthesis_options();
   s.set_priority(config_.priority());
-  absl::StatusOr<RoutedSynthesis> synthesis = RouteSynthesizeRequest(s, *service_->registry_);
+  absl::StatusOr<RoutedSynthesis> synthesis =
+      RouteSynthesizeRequest(s, *service_->registry_, service_->voices_);
   if (!synthesis.ok()) {
     return WithPrefix(synthesis.status(), "config (speech in target_language): ");
   }
@@ -585,7 +590,7 @@ void SpeechTranslateReactor::DoFinish(absl::Status /*stream_status*/) {
   }
   const grpc::Status grpc_status = ToGrpcStatus(status);
   const absl::Duration duration = absl::Now() - start_;
-  LogCall(kMethod, grpc_status, duration, request_id_);
+  LogCall(kMethod, grpc_status, duration, request_id_, token_);
   if (Metrics* m = service_->metrics_; m != nullptr) {
     m->RequestFinished(kMetricName, status.code(), duration);
   }

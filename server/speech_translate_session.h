@@ -205,6 +205,7 @@ class SpeechTranslateReactor
   grpc::CallbackServerContext* const context_;
   absl::Time start_;
   std::string request_id_;
+  std::string token_;  // the caller's token name (TokenNameOf), "" without tokens
   v1::SpeechTranslateRequest request_;  // the read buffer; one read in flight at a time
 
   // Set by the config (under mu_), then read-only.

@@ -19,8 +19,10 @@ std::vector<std::string> SplitAtSentenceEnds(const std::string& text, const std:
 SpeechTranslationServiceImpl::SpeechTranslationServiceImpl(const ModelRegistry* registry,
                                                            const std::atomic<bool>* draining,
                                                            Metrics* metrics, Limits limits,
-                                                           Hooks hooks)
+                                                           Hooks hooks,
+                                                           const VoiceStore* voices)
     : registry_(registry),
+      voices_(voices),
       draining_(draining),
       metrics_(metrics),
       limits_(limits),

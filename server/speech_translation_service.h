@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "server/metrics/metrics.h"
 #include "server/model_registry.h"
+#include "server/voice_store.h"
 #include "server/thread_pool.h"
 #include "vox/v1/speech_translation.grpc.pb.h"
 
@@ -57,8 +58,9 @@ std::vector<std::string> SplitAtSentenceEnds(const std::string& text, const std:
 // answered). BeginDrain() ends at once the sessions that have nothing left to answer, and those
 // that have not sent their config, so they do not hold the drain.
 //
-// Thread-safe. `registry`, `draining` and `metrics` (may be null) are not owned and must outlive
-// the service; so must the gRPC server's calls (the server is shut down before the service dies).
+// The session's voice may be a created one (`voices`, may be null), as in Synthesize.
+// Thread-safe. `registry`, `draining`, `metrics` and `voices` (both may be null) are not owned
+// and must outlive the service; so must the gRPC server's calls (the server is shut down before the service dies).
 class SpeechTranslationServiceImpl final
     : public v1::SpeechTranslationService::CallbackService {
  public:
@@ -78,7 +80,8 @@ class SpeechTranslationServiceImpl final
   };
 
   SpeechTranslationServiceImpl(const ModelRegistry* registry, const std::atomic<bool>* draining,
-                               Metrics* metrics, Limits limits, Hooks hooks = {});
+                               Metrics* metrics, Limits limits, Hooks hooks = {},
+                               const VoiceStore* voices = nullptr);
 
   grpc::ServerBidiReactor<v1::SpeechTranslateRequest, v1::SpeechTranslateResponse>*
   SpeechTranslate(grpc::CallbackServerContext* context) override;
@@ -98,6 +101,7 @@ class SpeechTranslationServiceImpl final
  private:
   friend class SpeechTranslateReactor;
   const ModelRegistry* const registry_;
+  const VoiceStore* const voices_;
   const std::atomic<bool>* const draining_;
   Metrics* const metrics_;
   const Limits limits_;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 
 namespace vox {
@@ -41,10 +42,15 @@ OutboundStream<v1::SynthesizeResponse>::Options SynthesisCall::Watermarks(
 bool SynthesisCall::Open(grpc::CallbackServerContext* context) {
   start_ = absl::Now();
   request_id_ = RequestIdFrom(context->client_metadata());
+  token_ = TokenNameOf(*context);
   context->AddInitialMetadata(kRequestIdKey, request_id_);
   if (service_->metrics_ != nullptr) service_->metrics_->StreamOpened(method_);
   if (service_->draining_->load()) {
     stream_.Finish(absl::UnavailableError("the server is shutting down; retry on another server"));
+    return false;
+  }
+  if (absl::Status s = AdmissionOf(*context); !s.ok()) {
+    stream_.Finish(std::move(s));
     return false;
   }
   return true;
@@ -297,7 +303,7 @@ void SynthesisCall::OnQueueDone(absl::Status status, EndReason why) {
 void SynthesisCall::DoFinish(absl::Status status) {
   const grpc::Status grpc_status = ToGrpcStatus(status);
   const absl::Duration duration = absl::Now() - start_;
-  LogCall(full_method_, grpc_status, duration, request_id_);
+  LogCall(full_method_, grpc_status, duration, request_id_, token_);
   if (service_->metrics_ != nullptr) {
     service_->metrics_->RequestFinished(method_, status.code(), duration);
     service_->metrics_->StreamClosed(method_);

@@ -89,6 +89,7 @@ class SynthesisCall {
   const std::function<void(const grpc::Status&)> finish_;
   absl::Time start_;
   std::string request_id_;
+  std::string token_;  // the caller's token name (TokenNameOf), "" without tokens
   int sample_rate_ = 0;
   std::string engine_name_;
   Clock* clock_ = nullptr;

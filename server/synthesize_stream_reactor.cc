@@ -65,7 +65,8 @@ absl::Status SynthesizeStreamReactor::Configure(const v1::SynthesizeRequest& con
         "SynthesizeStream takes plain text; SSML is for Synthesize");
   }
   absl::StatusOr<RoutedSynthesis> routed =
-      RouteSynthesizeRequest(config, *service_->registry_, /*text_required=*/false);
+      RouteSynthesizeRequest(config, *service_->registry_, service_->voices_,
+                             /*text_required=*/false);
   if (!routed.ok()) return routed.status();
   routed_ = std::move(*routed);
   routed_->request.text.clear();

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
+#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 #include "server/translate_plan.h"
 
@@ -35,11 +36,13 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
   void Start(const ModelRegistry& registry, const TranslateLimits& limits,
              const Glossaries& glossaries, bool draining) {
     request_id_ = RequestIdFrom(context_->client_metadata());
+    token_ = TokenNameOf(*context_);
     start_ = absl::Now();
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
     if (draining) {
       return FinishNow(absl::UnavailableError("the server is shutting down; retry on another server"));
     }
+    if (absl::Status s = AdmissionOf(*context_); !s.ok()) return FinishNow(std::move(s));
     absl::StatusOr<TranslatePlan> plan = PlanTranslateCall(*request_, registry, limits, glossaries);
     if (!plan.ok()) return FinishNow(plan.status());
     plan_ = std::move(*plan);
@@ -232,7 +235,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
   void FinishNow(const absl::Status& status) {
     const grpc::Status grpc_status = ToGrpcStatus(status);
     const absl::Duration duration = absl::Now() - start_;
-    LogCall(kTranslateMethod, grpc_status, duration, request_id_);
+    LogCall(kTranslateMethod, grpc_status, duration, request_id_, token_);
     if (metrics_ != nullptr) metrics_->RequestFinished("Translate", status.code(), duration);
     Finish(grpc_status);  // OnDone (delete) follows
   }
@@ -242,6 +245,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
   v1::TranslateResponse* const response_;
   Metrics* const metrics_;
   std::string request_id_;
+  std::string token_;  // the caller's token name (TokenNameOf), "" without tokens
   absl::Time start_;
   TranslatePlan plan_;
   RequestOptions options_;

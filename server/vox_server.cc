@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <cstdio>
 #include <utility>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -10,13 +12,21 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/auth/call_quotas.h"
+#include "server/auth/server_tls.h"
+#include "server/auth/token_authenticator.h"
+#include "server/auth/token_file.h"
+#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 #include "server/discovery_service.h"
 #include "server/speech_service.h"
 #include "server/speech_translation_service.h"
 #include "server/translation_service.h"
+#include "server/voice_service.h"
+#include "server/voice_store.h"
 
 namespace vox {
 
@@ -78,9 +88,45 @@ VoxServer::VoxServer(ServerConfig config, std::unique_ptr<ModelRegistry> registr
 
 VoxServer::~VoxServer() { Shutdown(absl::ZeroDuration()); }
 
+namespace {
+
+// The listening port's credentials: plaintext, or TLS (mutual when a client CA is set) with the
+// token check in front of every call when a token file is given.
+std::shared_ptr<grpc::ServerCredentials> Credentials(ServerTls* tls,
+                                                     std::shared_ptr<TokenAuthenticator> tokens) {
+  if (tls == nullptr) return grpc::InsecureServerCredentials();
+  std::shared_ptr<grpc::ServerCredentials> credentials = tls->credentials();
+  if (tokens != nullptr) credentials->SetAuthMetadataProcessor(std::move(tokens));
+  return credentials;
+}
+
+std::map<std::string, int> ConcurrentStreams(const std::vector<TokenPolicy>& tokens) {
+  std::map<std::string, int> limits;
+  for (const TokenPolicy& t : tokens) limits[t.name] = t.concurrent_streams;
+  return limits;
+}
+
+void SetConnectionLimits(const ServerConfig& config, grpc::ServerBuilder* builder) {
+  builder->SetMaxReceiveMessageSize(config.max_message_bytes);
+  builder->AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                              config.max_streams_per_connection);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                              static_cast<int>(absl::ToInt64Milliseconds(config.keepalive_time)));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  // Keepalive enforcement: a client may ping an idle connection, but not more often than the
+  // minimum interval; two pings too soon and the connection is closed with ENHANCE_YOUR_CALM.
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder->AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(config.keepalive_min_ping_interval)));
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+}
+
+}  // namespace
+
 std::vector<std::string> VoxServer::ServiceNames() {
   return {"vox.v1.TranslationService", "vox.v1.DiscoveryService", "vox.v1.SpeechService",
-          "vox.v1.SpeechTranslationService"};
+          "vox.v1.SpeechTranslationService", "vox.v1.VoiceService"};
 }
 
 absl::Status VoxServer::Start() {
@@ -100,30 +146,72 @@ absl::Status VoxServer::Start() {
     if (!loaded.ok()) return loaded.status();
     glossaries = std::move(*loaded);
   }
+  if (!config_.voices_dir.empty()) {
+    VoiceStore::Options options;
+    options.max_voices = config_.max_voices;
+    VoiceStore::LoadReport report;
+    absl::StatusOr<std::unique_ptr<VoiceStore>> store =
+        VoiceStore::Open(config_.voices_dir, options, &report);
+    if (!store.ok()) return store.status();
+    voices_ = std::move(*store);
+    for (const std::string& skipped : report.skipped) {
+      std::fprintf(stderr, "voxd: voice store %s: skipped %s\n", config_.voices_dir.c_str(),
+                   skipped.c_str());
+      metrics_->VoiceFileSkipped();
+    }
+    std::fprintf(stderr,
+                 "voxd: voice store %s: %d voices loaded, %zu files skipped, %d temporary files "
+                 "removed\n",
+                 config_.voices_dir.c_str(), report.loaded, report.skipped.size(),
+                 report.temp_files_removed);
+    metrics_->SetCreatedVoices(voices_->size());
+  }
   TranslateLimits limits;
   limits.max_texts_per_call = config_.max_texts_per_call;
   limits.max_text_chars = config_.max_text_chars;
   translation_ = std::make_unique<TranslationServiceImpl>(registry_.get(), limits,
                                                           std::move(glossaries), &draining_,
                                                           metrics_.get());
-  discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get(), metrics_.get());
+  discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get(), metrics_.get(), voices_.get());
   SpeechServiceImpl::Limits speech_limits;
   speech_limits.max_pending_bytes = static_cast<size_t>(config_.stream_buffer_bytes);
   speech_ = std::make_unique<SpeechServiceImpl>(registry_.get(), &draining_, metrics_.get(),
-                                                speech_limits);
+                                                speech_limits, voices_.get());
   speech_translation_ = std::make_unique<SpeechTranslationServiceImpl>(
-      registry_.get(), &draining_, metrics_.get(), SpeechTranslationServiceImpl::Limits());
+      registry_.get(), &draining_, metrics_.get(), SpeechTranslationServiceImpl::Limits(),
+      SpeechTranslationServiceImpl::Hooks(), voices_.get());
+  voice_ = std::make_unique<VoiceServiceImpl>(registry_.get(), voices_.get(), &draining_,
+                                              metrics_.get());
+
+  if (config_.tls.enabled()) {
+    absl::StatusOr<std::unique_ptr<ServerTls>> tls = ServerTls::Create(config_.tls);
+    if (!tls.ok()) return tls.status();
+    tls_ = std::move(*tls);
+  }
+  quotas_ = std::make_unique<CallQuotas>(config_.max_concurrent_streams, metrics_.get());
+  if (!config_.token_file.empty()) {
+    absl::StatusOr<std::vector<TokenPolicy>> tokens =
+        LoadTokenFile(config_.token_file, ServiceNames());
+    if (!tokens.ok()) return tokens.status();
+    quotas_->SetTokenLimits(ConcurrentStreams(*tokens));
+    tokens_ = std::make_shared<TokenAuthenticator>(
+        std::move(*tokens), OpenServices{config_.health_open, config_.reflection_open},
+        metrics_.get());
+  }
 
   calls_ = std::make_unique<CallTracker>();
   grpc::ServerBuilder builder;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(calls_->Factory());
+  interceptors.push_back(NewAdmissionInterceptorFactory(tokens_.get(), quotas_.get()));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  builder.AddListeningPort(config_.listen, grpc::InsecureServerCredentials(), &port_);
+  SetConnectionLimits(config_, &builder);
+  builder.AddListeningPort(config_.listen, Credentials(tls_.get(), tokens_), &port_);
   builder.RegisterService(translation_.get());
   builder.RegisterService(discovery_.get());
   builder.RegisterService(speech_.get());
   builder.RegisterService(speech_translation_.get());
+  builder.RegisterService(voice_.get());
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
@@ -138,12 +226,36 @@ absl::Status VoxServer::Start() {
   health->SetServingStatus("vox.v1.SpeechService", !registry_->speech().empty());
   health->SetServingStatus("vox.v1.SpeechTranslationService",
                            !registry_->speech().empty() && !registry_->translation().empty());
+  health->SetServingStatus("vox.v1.VoiceService", !registry_->speech().empty());
   return absl::OkStatus();
 }
 
 std::string VoxServer::address() const {
   const size_t colon = config_.listen.rfind(':');
   return absl::StrCat(config_.listen.substr(0, colon), ":", port_);
+}
+
+absl::Status VoxServer::Reload() {
+  std::vector<std::string> errors;
+  if (tls_ != nullptr) {
+    const absl::Status s = tls_->Reload();
+    if (metrics_ != nullptr) metrics_->ConfigReloaded("tls", s.ok());
+    if (!s.ok()) errors.push_back(std::string(s.message()));
+  }
+  if (tokens_ != nullptr) {
+    absl::StatusOr<std::vector<TokenPolicy>> tokens =
+        LoadTokenFile(config_.token_file, ServiceNames());
+    if (metrics_ != nullptr) metrics_->ConfigReloaded("tokens", tokens.ok());
+    if (tokens.ok()) {
+      quotas_->SetTokenLimits(ConcurrentStreams(*tokens));
+      tokens_->Replace(std::move(*tokens));
+    } else {
+      errors.push_back(std::string(tokens.status().message()));
+    }
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(absl::StrJoin(errors, "; "), " (kept the files loaded before)"));
 }
 
 void VoxServer::Shutdown(absl::Duration grace) {

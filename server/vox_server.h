@@ -20,7 +20,12 @@ class TranslationServiceImpl;
 class DiscoveryServiceImpl;
 class SpeechServiceImpl;
 class SpeechTranslationServiceImpl;
+class VoiceServiceImpl;
+class VoiceStore;
+class CallQuotas;
 class CallTracker;
+class ServerTls;
+class TokenAuthenticator;
 
 // The gRPC side of voxd: the vox.v1 services over an already loaded ModelRegistry, plus
 // grpc.health.v1 and server reflection. Used by voxd's main, the tests and the benchmarks.
@@ -34,9 +39,16 @@ class VoxServer {
             std::unique_ptr<Metrics> metrics = nullptr);
   ~VoxServer();  // Shutdown(0) if still running
 
-  // Binds config.listen (and config.metrics_listen when set), registers the services and marks
+  // Opens the voice store (config.voices_dir, when set: damaged voice files are skipped, logged
+  // and counted; a directory that cannot be created or read fails the start with UNAVAILABLE),
+  // binds config.listen (and config.metrics_listen when set), registers the services and marks
   // health SERVING for "" and every vox.v1 service. UNAVAILABLE when an address cannot be bound.
   absl::Status Start();
+
+  // SIGHUP: reads the TLS files and the token file again. Each is swapped in only when it is
+  // good; otherwise the one serving stays and the error says why. New connections get new TLS
+  // files within about a second; open streams are untouched. Thread-safe with the calls.
+  absl::Status Reload();
 
   // The bound port (the real one when config.listen asked for port 0); 0 before Start().
   int port() const { return port_; }
@@ -73,11 +85,16 @@ class VoxServer {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelRegistry> registry_;
   std::atomic<bool> draining_{false};
+  std::unique_ptr<VoiceStore> voices_;  // config.voices_dir's store; null without one
   std::unique_ptr<CallTracker> calls_;  // vox.v1 calls in flight; outlives server_
+  std::unique_ptr<ServerTls> tls_;      // null without TLS; outlives server_
+  std::shared_ptr<TokenAuthenticator> tokens_;  // null without a token file
+  std::unique_ptr<CallQuotas> quotas_;  // calls open, per token and in all; outlives server_
   std::unique_ptr<TranslationServiceImpl> translation_;
   std::unique_ptr<DiscoveryServiceImpl> discovery_;
   std::unique_ptr<SpeechServiceImpl> speech_;
   std::unique_ptr<SpeechTranslationServiceImpl> speech_translation_;
+  std::unique_ptr<VoiceServiceImpl> voice_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -1,5 +1,6 @@
 // voxd: loads every exported model under --models, warms each up, serves vox.v1 over gRPC,
-// and prints "voxd listening on HOST:PORT" once SERVING. SIGTERM/SIGINT drain and exit 0.
+// and prints "voxd listening on HOST:PORT" once SERVING. SIGTERM/SIGINT drain and exit 0;
+// SIGHUP reloads the TLS files and the token file.
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   g_main_thread = pthread_self();
   struct sigaction forward = {};
@@ -47,6 +49,7 @@ int main(int argc, char** argv) {
   sigfillset(&forward.sa_mask);
   sigaction(SIGTERM, &forward, nullptr);
   sigaction(SIGINT, &forward, nullptr);
+  sigaction(SIGHUP, &forward, nullptr);
 
   vox::ServerConfig config;
   const std::vector<std::string> args(argv, argv + argc);
@@ -99,7 +102,14 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+    const absl::Status reloaded = server.Reload();
+    if (reloaded.ok()) {
+      std::fprintf(stderr, "voxd: SIGHUP: reloaded the TLS files and the token file\n");
+    } else {
+      std::fprintf(stderr, "voxd: SIGHUP: %s\n", std::string(reloaded.message()).c_str());
+    }
+  }
   std::fprintf(stderr, "voxd: %s received; draining (up to %.0f s)\n",
                signal == SIGTERM ? "SIGTERM" : "SIGINT",
                absl::ToDoubleSeconds(config.shutdown_grace));

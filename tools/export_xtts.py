@@ -28,8 +28,15 @@ from torch import Tensor, nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compressed_weights import COMPRESSED_WEIGHTS, check_export, compressed_linear  # noqa: E402
 from torchscript_linear import linear_rows  # noqa: E402
+import xtts_clone  # noqa: E402
 
-EXPORTER_VERSION = 3  # 2: model.ts has step_slots; 3: vocoder convolutions run in their weights' dtype
+# 2: model.ts has step_slots; 3: vocoder convolutions run in their weights' dtype;
+# 4: clone.ts (voice cloning) and the manifest's `cloning` section
+EXPORTER_VERSION = 4
+
+# XttsConfig's defaults for the cloning settings config.json may lack (coqui-tts 0.28,
+# TTS/tts/configs/xtts_config.py); Xtts.synthesize reads them from the config.
+CLONE_DEFAULTS = {"gpt_cond_len": 12, "gpt_cond_chunk_len": 4, "max_ref_len": 10, "sound_norm_refs": False}
 
 # XTTS code -> NLLB code; must equal the XTTS column of engines/core/languages.cc
 # (tests/tools_xtts checks it).
@@ -40,8 +47,9 @@ XTTS_TO_NLLB = {
     "ko": "kor_Hang", "hi": "hin_Deva",
 }
 
-# Top-level modules whose keys are used only to clone voices from audio (or to train); the
-# exporter ignores them. Everything else in model.pth must be used by the inference modules.
+# Top-level modules whose keys the inference modules (model.ts) do not use: cloning-only ones
+# (clone.ts loads those with its own check, build_cloner) and training-only ones. Everything else
+# in model.pth must be used by the inference modules.
 IGNORED_PREFIXES = (
     "mel_stats",
     "torch_mel_spectrogram_style_encoder.",
@@ -735,8 +743,57 @@ def file_entry(path: str) -> dict:
     return {"size": os.path.getsize(path), "sha256": h.hexdigest()}
 
 
-def build_model(checkpoint: str, batched_step: bool = True) -> Tuple[XttsModelBase, dict, dict]:
-    """Reads the checkpoint directory; returns the loaded eager module, derived config, config.json."""
+CLONE_PREFIXES = ("mel_stats", "gpt.conditioning_encoder.", "gpt.conditioning_perceiver.",
+                  "hifigan_decoder.speaker_encoder.")
+
+
+def build_cloner(sd: Dict[str, Tensor], cfg: dict, config: dict
+                 ) -> Tuple[Optional[xtts_clone.XttsCloner], Optional[str], dict]:
+    """The voice-cloning module (clone.ts) from the checkpoint's cloning-only keys, with the
+    cloning settings of config.json (XttsConfig's defaults where absent). Returns (module or None,
+    why not, settings). A checkpoint without those keys, or whose speaker encoder does not feed
+    the vocoder's speaker width, or that lacks some of them, exports without cloning (the reason
+    goes into the manifest); keys that are present must have the shapes the module expects."""
+    settings = {k: config.get(k, v) for k, v in CLONE_DEFAULTS.items()}
+    for k in ("gpt_cond_len", "gpt_cond_chunk_len", "max_ref_len"):
+        if not isinstance(settings[k], int) or isinstance(settings[k], bool):
+            raise ExportError(f"config.json: field '{k}' must be an integer (seconds), not {settings[k]!r}")
+    if not isinstance(settings["sound_norm_refs"], bool):
+        raise ExportError("config.json: field 'sound_norm_refs' must be true or false")
+    if settings["gpt_cond_chunk_len"] <= 0:
+        raise ExportError("config.json: field 'gpt_cond_chunk_len' must be > 0")
+    present = [k for k in sd if k.startswith(CLONE_PREFIXES)]
+    if not present:
+        return None, "model.pth has none of the cloning weights (mel_stats, gpt.conditioning_*, " \
+                     "hifigan_decoder.speaker_encoder.*)", settings
+    if not config.get("model_args", {}).get("gpt_use_perceiver_resampler", True):
+        return None, "config.json: gpt_use_perceiver_resampler is false (XTTS v1 conditioning)", settings
+    cloner = xtts_clone.XttsCloner(cfg["d_model"], cfg["heads"], settings["gpt_cond_len"],
+                                   settings["gpt_cond_chunk_len"], settings["max_ref_len"],
+                                   settings["sound_norm_refs"])
+    own = cloner.state_dict()
+    for k, v in own.items():
+        if k not in sd:
+            missing = [m for m in own if m not in sd]
+            return None, (f"model.pth lacks the cloning key '{k}' ({len(missing)} of {len(own)} "
+                          f"missing)"), settings
+        if list(sd[k].shape) != list(v.shape):
+            raise ExportError(f"model.pth: key '{k}' has shape {list(sd[k].shape)}, expected {list(v.shape)}")
+    unused = [k for k in present if k not in own]
+    if unused:
+        raise ExportError(f"model.pth: unexpected cloning key '{unused[0]}' ({len(unused)} in all)")
+    proj = int(own["hifigan_decoder.speaker_encoder.fc.weight"].shape[0])
+    if proj != cfg["speaker_dim"]:
+        return None, (f"the speaker encoder's {proj}-dim embedding does not fit the vocoder's "
+                      f"speaker width {cfg['speaker_dim']}"), settings
+    cloner.load_state_dict({k: sd[k].float() for k in own}, strict=True)
+    cloner.eval()
+    return cloner, None, settings
+
+
+def build_model(checkpoint: str, batched_step: bool = True, with_state: bool = False):
+    """Reads the checkpoint directory; returns the loaded eager module, derived config, config.json
+    (and the state dict when with_state)."""
     for f in ("model.pth", "config.json", "vocab.json", "speakers_xtts.pth"):
         if not os.path.isfile(os.path.join(checkpoint, f)):
             raise ExportError(f"{checkpoint}: file '{f}' missing")
@@ -748,6 +805,8 @@ def build_model(checkpoint: str, batched_step: bool = True) -> Tuple[XttsModelBa
     model = (XttsModel if batched_step else XttsModelBase)(cfg, channels, cond_dim)
     check_and_load(model, sd)
     model.eval()
+    if with_state:
+        return model, cfg, config, sd
     return model, cfg, config
 
 
@@ -768,14 +827,17 @@ def compress_gpt(model: XttsModelBase, weights: str) -> None:
 
 def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str] = None,
            batched_step: bool = True, weights: Optional[str] = None) -> dict:
-    """Exports; batched_step=False leaves `step_slots` out (exporter version 1's method set).
+    """Exports; batched_step=False leaves `step_slots` and cloning out (exporter version 1's).
     weights: None (the GPT in `dtype`) or one of COMPRESSED_WEIGHTS (needs dtype float32)."""
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in dtypes:
         raise ExportError(f"--dtype '{dtype}' not one of {', '.join(dtypes)}")
     if weights is not None and (problem := check_export(weights, dtype)) is not None:
         raise ExportError(problem)
-    model, cfg, config = build_model(checkpoint, batched_step)
+    model, cfg, config, sd = build_model(checkpoint, batched_step, with_state=True)
+    # Exporter version 1 (batched_step=False, for the tests of old exports) had no cloning.
+    cloner, no_clone, clone_settings = build_cloner(sd, cfg, config) if batched_step else (None, None, {})
+    del sd
     names, latents, embs = load_voices(os.path.join(checkpoint, "speakers_xtts.pth"),
                                        cfg["d_model"], cfg["speaker_dim"])
     langs = config.get("languages") or config.get("model_args", {}).get("languages")
@@ -794,6 +856,11 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
         scripted = torch.jit.script(model)
     scripted.save(os.path.join(out, "model.ts"))
     torch.jit.script(XttsVoices(latents, embs)).save(os.path.join(out, "voices.ts"))
+    if cloner is not None:
+        with torch.no_grad():
+            torch.jit.script(cloner).save(os.path.join(out, "clone.ts"))
+    elif os.path.exists(os.path.join(out, "clone.ts")):
+        os.remove(os.path.join(out, "clone.ts"))
     shutil.copyfile(os.path.join(checkpoint, "vocab.json"), os.path.join(out, "vocab.json"))
     nllb = [l["nllb"] for l in languages]
     hp = dict(cfg["hifigan"])
@@ -830,12 +897,37 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
         "files": {},
     }
     manifest["config"]["hifigan"] = hp
-    for f in ("model.ts", "voices.ts", "vocab.json"):
+    if batched_step:
+        manifest["cloning"] = cloning_manifest(checkpoint, cloner, no_clone, clone_settings)
+    for f in ("model.ts", "voices.ts", "vocab.json") + (("clone.ts",) if cloner is not None else ()):
         manifest["files"][f] = file_entry(os.path.join(out, f))
     with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=2, ensure_ascii=False)
         f.write("\n")
     return manifest
+
+
+def cloning_manifest(checkpoint: str, cloner, no_clone: Optional[str], settings: dict) -> dict:
+    """The manifest's `cloning` section (docs/model-format.md). voice_model_id names the weights a
+    cloned voice belongs to: the checkpoint's model.pth content and clone.ts's computation
+    version, so every export of one checkpoint (float32, int8, ...) accepts the same voices."""
+    if cloner is None:
+        return {"available": False, "reason": no_clone}
+    digest = file_entry(os.path.join(checkpoint, "model.pth"))["sha256"]
+    return {
+        "available": True,
+        "file": "clone.ts",
+        "version": xtts_clone.CLONE_VERSION,
+        "voice_model_id": f"xtts-v2-{digest[:16]}-c{xtts_clone.CLONE_VERSION}",
+        "gpt_sample_rate": xtts_clone.GPT_RATE,
+        "speaker_sample_rate": xtts_clone.SPEAKER_RATE,
+        "min_chunk_seconds": xtts_clone.MIN_CHUNK_SECONDS,
+        "gpt_cond_len": settings["gpt_cond_len"],
+        "gpt_cond_chunk_len": settings["gpt_cond_chunk_len"],
+        "max_ref_len": settings["max_ref_len"],
+        "sound_norm_refs": settings["sound_norm_refs"],
+        "speaker_dim": int(cloner.hifigan_decoder.speaker_encoder.fc.weight.shape[0]),
+    }
 
 
 def main() -> int:
@@ -855,6 +947,8 @@ def main() -> int:
         print(f"export_xtts: error: {e}", file=sys.stderr)
         return 1
     print(f"exported {m['name']}: {len(m['voices'])} voices, {len(m['languages'])} languages -> {args.out}")
+    if not m.get("cloning", {}).get("available"):
+        print(f"export_xtts: note: no voice cloning in this export: {m['cloning']['reason']}")
     return 0
 
 

@@ -90,7 +90,7 @@ std::string ChannelServiceConfig(const BenchOptions& options) {
 }
 
 std::string UsageText() {
-  return R"(usage: voxbench --server TARGET [--lb pick_first|round_robin]
+  return std::string(R"(usage: voxbench --server TARGET [--lb pick_first|round_robin] [TLS and token flags]
                 --call translate|synthesize|speech-translate|translate-synthesize
                 [--concurrency N] [--total N] [--duration D] [--rate R]
                 [--data JSON | --data-file FILE | --text TEXT ... --from LANG --to LANG
@@ -141,7 +141,9 @@ flight, started at most --rate per second (default: as fast as the in-flight lim
 
 Exit status: 0 every call ended OK; 1 some call did not (the report is still written);
 2 bad command line or request data; 3 the report could not be written.
-)";
+
+TLS and tokens:
+)") + kClientSecurityUsage;
 }
 
 absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args) {
@@ -150,6 +152,11 @@ absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args) {
   bool total_set = false;
   std::string data_file;
   for (size_t i = 0; i < args.size(); ++i) {
+    std::string security_error;
+    if (ParseClientSecurityFlag(args, &i, &o.security, &security_error)) {
+      if (!security_error.empty()) return absl::InvalidArgumentError(security_error);
+      continue;
+    }
     std::string name = args[i];
     std::string value;
     bool has_value = false;

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "clients/common/client_credentials.h"
 #include "vox/v1/speech.pb.h"
 #include "vox/v1/speech_translation.pb.h"
 #include "vox/v1/translation.pb.h"
@@ -42,6 +43,7 @@ struct BenchOptions {
   // "dns:///vox.example:50051"), balanced by `lb`. Required.
   std::string server;
   LoadBalancing lb = LoadBalancing::kPickFirst;
+  ClientSecurity security;  // --tls, --tls-ca, ..., --token-file
   CallKind call = CallKind::kTranslate;
   int concurrency = 1;
   // The run ends when `total` calls were started or `duration` passed, whichever comes first;

@@ -39,11 +39,18 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      vox::ChannelCredentialsFor(options->security);
+  if (!credentials.ok()) {
+    std::cerr << "voxbench: " << credentials.status().message() << "\n";
+    return kExitUsage;
+  }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(-1);
   channel_args.SetServiceConfigJSON(vox::bench::ChannelServiceConfig(*options));
-  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      options->server, grpc::InsecureChannelCredentials(), channel_args);
+  vox::AddSecurityChannelArgs(options->security, &channel_args);
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(options->server, *credentials, channel_args);
 
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   auto on_progress = [&](const ProgressSnapshot& p, bool final) {

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""Runs the example clients (vox_speech_translate.py, vox_speak_stream.py) against a real voxd
+"""Runs the example clients (vox_speech_translate.py, vox_speak_stream.py, vox_create_voice.py)
+against a real voxd
 serving the built-in engines (Apertium eng->spa, espeak-ng). Needs the voxd binary
 ($VOXD_BINARY) and the generated stubs ($VOX_PY_STUBS)."""
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -11,6 +13,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vox_create_voice  # noqa: E402
 import vox_speak_stream  # noqa: E402
 import vox_speech_translate  # noqa: E402
 
@@ -28,7 +31,8 @@ class PythonClientTest(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="vox-py-")
         cls.stderr = open(os.path.join(cls.tmp, "voxd.stderr"), "w")
         cls.voxd = subprocess.Popen(
-            [VOXD, "--listen", "127.0.0.1:0", "--builtin", "auto", "--access-log", "false"],
+            [VOXD, "--listen", "127.0.0.1:0", "--builtin", "auto", "--access-log", "false",
+             "--voices", os.path.join(cls.tmp, "voices")],
             stdout=subprocess.PIPE, stderr=cls.stderr, text=True)
         line = cls.voxd.stdout.readline()
         if "listening on" not in line:
@@ -99,6 +103,93 @@ class PythonClientTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as ctx:
             vox_speak_stream.speak_stream(self.address, "xxx_Latn", "", ["hi "], None, STUBS)
         self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
+    def test_create_voice_with_espeak_is_unimplemented_and_get_finds_builtin_voices(self):
+        import grpc
+        import struct
+        rate, n = 16000, 4 * 16000
+        data = b"".join(struct.pack("<h", 4000 if (i // 40) % 2 else -4000) for i in range(n))
+        wav = (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " +
+               struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16) + b"data" +
+               struct.pack("<I", len(data)) + data)
+        with self.assertRaises(grpc.RpcError) as ctx:
+            vox_create_voice.create_voice(self.address, "Mine", [wav], stubs=STUBS)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+        self.assertIn("cannot clone voices", ctx.exception.details())
+        with self.assertRaises(grpc.RpcError) as ctx:
+            vox_create_voice.create_voice(self.address, "bad/name", [wav], stubs=STUBS)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        voice = vox_create_voice.get_voice(self.address, "espeak:es", STUBS)
+        self.assertFalse(voice.created)
+        self.assertIn("spa_Latn", voice.languages)
+        with self.assertRaises(grpc.RpcError) as ctx:
+            vox_create_voice.delete_voice(self.address, "Mine", STUBS)
+        self.assertEqual(ctx.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+
+class PythonClientTlsTest(unittest.TestCase):
+    """The same client against a voxd that wants TLS and a bearer token (certificates made
+    with openssl here)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="vox-py-tls-")
+
+        def run(*args):
+            subprocess.run(args, check=True, capture_output=True, cwd=cls.tmp)
+
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        run("openssl", "req", "-x509", *ec, "-days", "2", "-subj", "/CN=vox-test-ca",
+            "-keyout", "ca.key", "-out", "ca.pem")
+        run("openssl", "req", *ec, "-subj", "/CN=localhost", "-keyout", "server.key",
+            "-out", "server.csr")
+        with open(os.path.join(cls.tmp, "server.ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        run("openssl", "x509", "-req", "-days", "2", "-in", "server.csr", "-CA", "ca.pem",
+            "-CAkey", "ca.key", "-CAcreateserial", "-extfile", "server.ext", "-out", "server.pem")
+        cls.ca = os.path.join(cls.tmp, "ca.pem")
+        tokens = os.path.join(cls.tmp, "tokens.toml")
+        with open(tokens, "w") as f:
+            f.write('[[token]]\nname = "py"\nsha256 = "%s"\nservices = ["*"]\n'
+                    % hashlib.sha256(b"py-secret").hexdigest())
+        cls.stderr = open(os.path.join(cls.tmp, "voxd.stderr"), "w")
+        cls.voxd = subprocess.Popen(
+            [VOXD, "--listen", "127.0.0.1:0", "--builtin", "auto",
+             "--tls-cert", os.path.join(cls.tmp, "server.pem"),
+             "--tls-key", os.path.join(cls.tmp, "server.key"), "--token-file", tokens],
+            stdout=subprocess.PIPE, stderr=cls.stderr, text=True)
+        line = cls.voxd.stdout.readline()
+        if "listening on" not in line:
+            cls.voxd.kill()
+            raise RuntimeError("voxd did not start: %r; stderr in %s" % (line, cls.stderr.name))
+        cls.address = line.split()[-1]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.voxd.terminate()
+        cls.voxd.wait(timeout=30)
+        cls.stderr.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_speak_stream_with_tls_and_token(self):
+        security = {"ca": self.ca, "token": "py-secret"}
+        summary, audio, _ = vox_speak_stream.speak_stream(
+            self.address, "eng_Latn", "", ["Hello there. "], None, STUBS, security=security)
+        self.assertEqual(summary.utterances, 1)
+        self.assertTrue(audio.startswith(b"OggS"))
+
+    def test_wrong_or_missing_token_is_unauthenticated(self):
+        import grpc
+        for token in ("", "not-the-secret"):
+            with self.assertRaises(grpc.RpcError) as ctx:
+                vox_speak_stream.speak_stream(self.address, "eng_Latn", "", ["Hi. "], None, STUBS,
+                                              security={"ca": self.ca, "token": token})
+            self.assertEqual(ctx.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+
+    def test_token_without_tls_is_refused_before_sending(self):
+        with self.assertRaises(ValueError):
+            vox_speak_stream.speak_stream(self.address, "eng_Latn", "", ["Hi. "], None, STUBS,
+                                          security={"token": "py-secret"})
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ def load_stubs(stubs_dir):
                                 "speech_pb2", "speech_pb2_grpc", "common_pb2")
 
 
-def speak_stream(server, language, voice, pieces, out, stubs=None, timeout=120.0):
+def speak_stream(server, language, voice, pieces, out, stubs=None, timeout=120.0,
+                 security=None):
     """Streams `pieces` (an iterable of strings, sent as they are produced); returns
     (summary, audio bytes, seconds from the start to the first audio)."""
     pb, pb_grpc, common_pb2 = load_stubs(stubs)
@@ -45,7 +46,7 @@ def speak_stream(server, language, voice, pieces, out, stubs=None, timeout=120.0
 
     audio, summary, first_audio = bytearray(), None, None
     start = time.monotonic()
-    with grpc.insecure_channel(server) as channel:
+    with vox_stubs.open_channel(server, security) as channel:
         stub = pb_grpc.SpeechServiceStub(channel)
         for msg in stub.SynthesizeStream(requests(), timeout=timeout):
             kind = msg.WhichOneof("payload")
@@ -70,14 +71,18 @@ def main():
     p.add_argument("--stubs", default=os.environ.get("VOX_PY_STUBS", ""))
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("words", nargs="*")
+    vox_stubs.add_connection_args(p)
     args = p.parse_args()
     pieces = (w + " " for w in args.words) if args.words else iter(sys.stdin)
     import grpc
     try:
         summary, _, first_audio = speak_stream(args.server, args.lang, args.voice, pieces,
-                                               args.out, args.stubs, args.timeout)
+                                               args.out, args.stubs, args.timeout,
+                                               vox_stubs.security_from_args(args))
     except grpc.RpcError as e:
         sys.exit("vox_speak_stream: %s: %s" % (e.code().name, e.details()))
+    except (OSError, ValueError) as e:
+        sys.exit("vox_speak_stream: %s" % e)
     print("wrote %s: %.2f s of audio, %d sentences, first audio after %.3f s" % (
         args.out, summary.audio_seconds, summary.utterances, first_audio or 0.0))
 

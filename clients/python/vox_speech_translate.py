@@ -36,13 +36,13 @@ def requests(pb, common_pb2, args, texts):
 
 
 def run_session(server, source, target, voice, texts, out, stubs=None, timeout=120.0,
-                printer=print):
+                printer=print, security=None):
     """Runs one session; returns (translations by segment id, timings by id, audio bytes)."""
     pb, pb_grpc, common_pb2 = load_stubs(stubs)
     import grpc
     args = argparse.Namespace(source=source, target=target, voice=voice)
     translations, timings, audio = {}, {}, bytearray()
-    with grpc.insecure_channel(server) as channel:
+    with vox_stubs.open_channel(server, security) as channel:
         stub = pb_grpc.SpeechTranslationServiceStub(channel)
         for msg in stub.SpeechTranslate(requests(pb, common_pb2, args, texts), timeout=timeout):
             kind = msg.WhichOneof("payload")
@@ -75,14 +75,17 @@ def main():
     p.add_argument("--stubs", default=os.environ.get("VOX_PY_STUBS", ""))
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("texts", nargs="*")
+    vox_stubs.add_connection_args(p)
     args = p.parse_args()
     texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
     import grpc
     try:
         run_session(args.server, args.source, args.target, args.voice, texts, args.out,
-                    args.stubs, args.timeout)
+                    args.stubs, args.timeout, security=vox_stubs.security_from_args(args))
     except grpc.RpcError as e:
         sys.exit("vox_speech_translate: %s: %s" % (e.code().name, e.details()))
+    except (OSError, ValueError) as e:
+        sys.exit("vox_speech_translate: %s" % e)
     print("wrote %s" % args.out)
 
 

@@ -1,6 +1,7 @@
 // voxctl: command-line client for voxd (vox.v1).
 //
-//   voxctl [--server HOST:PORT] [--timeout SECONDS] [--request-id ID] COMMAND [ARGS]
+//   voxctl [--server HOST:PORT] [--timeout SECONDS] [--request-id ID] [TLS and token flags]
+//          COMMAND [ARGS]
 //   voxctl translate --from eng_Latn --to fra_Latn [--beam N] [--max-length N]
 //                    [--length-penalty F] "text" ...        (no text: one text per stdin line)
 //   voxctl speak --lang eng_Latn [--voice NAME] [--greedy] [--seed N] [--rate HZ]
@@ -9,13 +10,18 @@
 //   voxctl speech-translate --from eng_Latn --to spa_Latn [--voice NAME] --out FILE.ogg
 //                           [TEXT ...]             (no text: one segment per stdin line)
 //   voxctl languages | voices [--lang CODE] | models
+//   voxctl voice create --name NAME [--lang CODE ...] [--model M] [--format wav|ogg|raw]
+//                       [--rate HZ] FILE ...      (each FILE one reference clip; "-" = stdin)
+//   voxctl voice list [--lang CODE] | voice get NAME | voice delete NAME
 //
 // Exit status: 0 on success, 1 when the server answered with an error (printed as
 // "voxctl: <STATUS_NAME>: <message>"), 2 for a usage error.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -26,13 +32,16 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "clients/common/client_credentials.h"
 #include "vox/v1/discovery.grpc.pb.h"
 #include "vox/v1/speech.grpc.pb.h"
 #include "vox/v1/speech_translation.grpc.pb.h"
 #include "vox/v1/translation.grpc.pb.h"
+#include "vox/v1/voice.grpc.pb.h"
 
 namespace {
 
@@ -54,19 +63,37 @@ commands:
   languages             lists the languages the server knows (NLLB codes) and what it can do
   voices [--lang CODE]  lists the voices, optionally only those speaking CODE
   models                lists the loaded models with their device and dtype
+  voice create --name NAME [--lang CODE ...] [--model M] [--format wav|ogg|raw] [--rate HZ]
+               FILE ...
+        clones a voice from reference audio (each FILE one clip, 3 to 30 s in all; "-" reads
+        stdin; --format defaults to detecting WAV or Ogg Opus, raw needs --rate) into the
+        server's voice store; --lang (repeatable) limits its languages
+  voice list [--lang CODE]   as voices: built-in and created voices
+  voice get NAME             one voice, built-in or created
+  voice delete NAME          deletes a created voice
 
+connection (before COMMAND):
+%SECURITY%
 --server defaults to $VOX_SERVER, else 127.0.0.1:50051. --timeout defaults to 60 seconds.
 Errors print the gRPC status name and message and exit 1; usage errors exit 2.
 )";
 
 struct Global {
   std::string server;
+  vox::ClientSecurity security;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   double timeout_seconds = 60;
   std::string request_id;
 };
 
+std::string UsageText() {
+  std::string text = kUsage;
+  text.replace(text.find("%SECURITY%"), 10, vox::kClientSecurityUsage);
+  return text;
+}
+
 int Usage(const std::string& problem) {
-  std::fprintf(stderr, "voxctl: %s\n\n%s", problem.c_str(), kUsage);
+  std::fprintf(stderr, "voxctl: %s\n\n%s", problem.c_str(), UsageText().c_str());
   return 2;
 }
 
@@ -89,7 +116,9 @@ void Prepare(const Global& g, grpc::ClientContext* context) {
 }
 
 std::shared_ptr<grpc::Channel> Connect(const Global& g) {
-  return grpc::CreateChannel(g.server, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  vox::AddSecurityChannelArgs(g.security, &args);
+  return grpc::CreateCustomChannel(g.server, g.credentials, args);
 }
 
 // Takes the value of a flag given as "--flag value" or "--flag=value".
@@ -365,6 +394,22 @@ int Languages(const Global& g, const std::vector<std::string>& args) {
   return 0;
 }
 
+// One line per voice: name, languages, model, rate; created voices add when and from how many
+// seconds of reference audio.
+void PrintVoice(const vox::v1::Voice& v) {
+  std::string created;
+  if (v.created()) {
+    created = absl::StrCat(
+        " created ",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(v.create_time().seconds()),
+                         absl::UTCTimeZone()),
+        " from ", absl::StrFormat("%.1f", v.reference_audio_seconds()), " s");
+  }
+  std::printf("%-24s %-24s %-16s %d Hz%s\n", v.name().c_str(),
+              absl::StrJoin(v.languages(), ",").c_str(), v.model().c_str(),
+              v.native_sample_rate_hz(), created.c_str());
+}
+
 int Voices(const Global& g, const std::vector<std::string>& args) {
   vox::v1::ListVoicesRequest request;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -382,11 +427,117 @@ int Voices(const Global& g, const std::vector<std::string>& args) {
   vox::v1::ListVoicesResponse response;
   grpc::Status status = stub->ListVoices(&context, request, &response);
   if (!status.ok()) return Failed(status);
-  for (const auto& v : response.voices()) {
-    std::printf("%-24s %-24s %-16s %d Hz\n", v.name().c_str(),
-                absl::StrJoin(v.languages(), ",").c_str(), v.model().c_str(),
-                v.native_sample_rate_hz());
+  for (const auto& v : response.voices()) PrintVoice(v);
+  return 0;
+}
+
+// voice create: config, then each file's bytes as one clip in 64 KiB chunks.
+int CreateVoice(const Global& g, const std::vector<std::string>& args) {
+  vox::v1::CreateVoiceConfig config;
+  std::vector<std::string> files;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string value, error;
+    if (TakeValue(args, &i, "--name", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      config.set_name(value);
+    } else if (TakeValue(args, &i, "--lang", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      config.add_languages(value);
+    } else if (TakeValue(args, &i, "--model", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      config.set_model(value);
+    } else if (TakeValue(args, &i, "--format", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      if (value == "wav") {
+        config.set_format(vox::v1::REFERENCE_AUDIO_FORMAT_WAV);
+      } else if (value == "ogg" || value == "opus") {
+        config.set_format(vox::v1::REFERENCE_AUDIO_FORMAT_OGG_OPUS);
+      } else if (value == "raw") {
+        config.set_format(vox::v1::REFERENCE_AUDIO_FORMAT_RAW_PCM16);
+      } else {
+        return Usage("--format: '" + value + "' is not one of wav, ogg, raw");
+      }
+    } else if (TakeValue(args, &i, "--rate", &value, &error)) {
+      if (!error.empty()) return Usage(error);
+      int rate = 0;
+      if (!absl::SimpleAtoi(value, &rate)) return Usage("--rate: '" + value + "' is not an integer");
+      config.set_sample_rate_hz(rate);
+    } else if (absl::StartsWith(args[i], "--")) {
+      return Usage("voice create: unknown flag " + args[i] +
+                   " (known: --name, --lang, --model, --format, --rate)");
+    } else {
+      files.push_back(args[i]);
+    }
   }
+  if (config.name().empty()) return Usage("voice create needs --name NAME");
+  if (files.empty()) return Usage("voice create needs at least one reference audio FILE");
+  std::vector<std::string> clips;
+  for (const std::string& f : files) {
+    std::string bytes;
+    if (f == "-") {
+      bytes.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else {
+      std::ifstream in(f, std::ios::binary);
+      if (!in) {
+        std::fprintf(stderr, "voxctl: cannot read %s\n", f.c_str());
+        return 1;
+      }
+      bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    clips.push_back(std::move(bytes));
+  }
+  auto stub = vox::v1::VoiceService::NewStub(Connect(g));
+  grpc::ClientContext context;
+  Prepare(g, &context);
+  vox::v1::Voice voice;
+  auto writer = stub->CreateVoice(&context, &voice);
+  vox::v1::CreateVoiceRequest first;
+  *first.mutable_config() = config;
+  bool ok = writer->Write(first);
+  constexpr size_t kChunk = 64 << 10;
+  for (size_t c = 0; c < clips.size() && ok; ++c) {
+    for (size_t at = 0; at < clips[c].size() && ok; at += kChunk) {
+      vox::v1::CreateVoiceRequest r;
+      r.mutable_audio()->set_clip(static_cast<int>(c));
+      r.mutable_audio()->set_data(clips[c].substr(at, kChunk));
+      ok = writer->Write(r);
+    }
+  }
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  if (!status.ok()) return Failed(status);
+  PrintVoice(voice);
+  return 0;
+}
+
+int VoiceCommand(const Global& g, const std::vector<std::string>& args) {
+  if (args.empty()) return Usage("voice needs a subcommand: create, list, get or delete");
+  const std::string sub = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (sub == "create") return CreateVoice(g, rest);
+  if (sub == "list") return Voices(g, rest);
+  if (sub != "get" && sub != "delete") {
+    return Usage("voice: unknown subcommand '" + sub + "' (known: create, list, get, delete)");
+  }
+  if (rest.size() != 1) return Usage("voice " + sub + " takes one voice NAME");
+  auto stub = vox::v1::VoiceService::NewStub(Connect(g));
+  grpc::ClientContext context;
+  Prepare(g, &context);
+  if (sub == "get") {
+    vox::v1::GetVoiceRequest request;
+    request.set_name(rest[0]);
+    vox::v1::Voice voice;
+    grpc::Status status = stub->GetVoice(&context, request, &voice);
+    if (!status.ok()) return Failed(status);
+    PrintVoice(voice);
+    return 0;
+  }
+  vox::v1::DeleteVoiceRequest request;
+  request.set_name(rest[0]);
+  vox::v1::DeleteVoiceResponse response;
+  grpc::Status status = stub->DeleteVoice(&context, request, &response);
+  if (!status.ok()) return Failed(status);
+  std::printf("deleted %s\n", rest[0].c_str());
   return 0;
 }
 
@@ -522,8 +673,10 @@ int main(int argc, char** argv) {
   for (; i < args.size(); ++i) {
     std::string value, error;
     if (args[i] == "--help" || args[i] == "-h") {
-      std::fputs(kUsage, stdout);
+      std::fputs(UsageText().c_str(), stdout);
       return 0;
+    } else if (vox::ParseClientSecurityFlag(args, &i, &g.security, &error)) {
+      if (!error.empty()) return Usage(error);
     } else if (TakeValue(args, &i, "--server", &value, &error)) {
       if (!error.empty()) return Usage(error);
       g.server = value;
@@ -536,21 +689,29 @@ int main(int argc, char** argv) {
       if (!error.empty()) return Usage(error);
       g.request_id = value;
     } else if (absl::StartsWith(args[i], "-")) {
-      return Usage("unknown flag " + args[i] + " (known: --server, --timeout, --request-id)");
+      return Usage("unknown flag " + args[i] +
+                   " (known: --server, --timeout, --request-id, --tls, --tls-ca, --tls-cert, "
+                   "--tls-key, --tls-server-name, --token-file)");
     } else {
       break;
     }
   }
   if (i >= args.size()) return Usage("no command given");
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      vox::ChannelCredentialsFor(g.security);
+  if (!credentials.ok()) return Usage(std::string(credentials.status().message()));
+  g.credentials = std::move(*credentials);
   const std::string command = args[i];
   const std::vector<std::string> rest(args.begin() + i + 1, args.end());
   if (command == "translate") return Translate(g, rest);
   if (command == "languages") return Languages(g, rest);
   if (command == "voices") return Voices(g, rest);
   if (command == "models") return Models(g, rest);
+  if (command == "voice") return VoiceCommand(g, rest);
   if (command == "speak") return Speak(g, rest);
   if (command == "speak-stream") return SpeakStream(g, rest);
   if (command == "speech-translate") return SpeechTranslate(g, rest);
   return Usage("unknown command '" + command +
-               "' (known: translate, speak, speak-stream, speech-translate, languages, voices, models)");
+               "' (known: translate, speak, speak-stream, speech-translate, languages, voices, models, "
+               "voice)");
 }

@@ -9,6 +9,7 @@
 #include "engines/core/languages.h"
 #include "engines/core/status_macros.h"
 #include "engines/core/whole_call.h"
+#include "engines/speech/xtts_cloner.h"
 #include "engines/speech/xtts_model.h"
 #include "engines/speech/xtts_stepper.h"
 #include "engines/speech/xtts_streamer.h"
@@ -76,6 +77,14 @@ const XttsStreamOptions& XttsEngine::stream_options() const { return impl_->stre
 void XttsEngine::set_stream_options(const XttsStreamOptions& options) { impl_->stream = options; }
 void XttsEngine::set_code_probe(XttsCodeProbe probe) { impl_->probe = std::move(probe); }
 
+std::string XttsEngine::voice_model_id() const {
+  return impl_->model->cloner != nullptr ? impl_->model->config.cloning.voice_model_id : std::string();
+}
+
+absl::StatusOr<ClonedVoice> XttsEngine::CloneVoice(absl::Span<const ReferenceClip> clips) const {
+  return CloneXttsVoice(*impl_->model, clips);
+}
+
 absl::Status XttsEngine::Validate(const SynthesisRequest& request) const {
   return ValidateXttsRequest(*impl_->model, impl_->stream.max_text_bytes, request);
 }
@@ -119,7 +128,7 @@ absl::StatusOr<XttsEngine::Generation> XttsEngine::Generate(const std::vector<in
   }
   // One piece, the caller's seed as is (no random seed for 0), no vocoding.
   XttsPreparedRequest piece;
-  piece.voice = voice_index;
+  SetBuiltinVoice(m, voice_index, &piece);
   piece.settings = m.Settings(params);
   piece.seed = params.seed;
   piece.forced = params.forced_codes;
@@ -182,8 +191,8 @@ absl::StatusOr<std::vector<float>> XttsEngine::StreamLatents(const std::vector<f
   };
   const int64_t n = static_cast<int64_t>(latents.size()) / d;
   VOX_RETURN_IF_ERROR(CatchTorchErrors("xtts stream", [&] {
-    XttsStreamer streamer(m, impl_->stream, voice_index, speed, n, &sink, XttsStreamer::Clock::now(),
-                          &impl_->chunks);
+    XttsStreamer streamer(m, impl_->stream, m.speaker_embeddings.narrow(0, voice_index, 1), speed, n, &sink,
+                          XttsStreamer::Clock::now(), &impl_->chunks);
     torch::Tensor all = torch::from_blob(const_cast<float*>(latents.data()), {n, d}, torch::kFloat)
                             .to(ToTorchDevice(m.device));
     for (int64_t i = 0; i < n; ++i) {

@@ -44,7 +44,7 @@ struct XttsStreamOptions {
                                // receptive_field_frames (exact); smaller is cheaper, seams approximate
   int crossfade_samples = 256; // linear cross-fade over the seam (<= context_frames * hop)
   int max_text_bytes = 4000;   // longer requests are refused (INVALID_ARGUMENT)
-  bool freeze_module = true;   // Load only: torch::jit::freeze model.ts (weights become constants;
+  bool freeze_module = true;   // Load only: torch::jit::freeze model.ts and clone.ts (weights become constants;
                                // ~30% faster HiFi-GAN on CPU, same numbers)
   bool batched_steps = true;   // NewStepper: one step_slots call per Step for all sequences when
                                // model.ts has it; false (or a model without it): `step` per sequence
@@ -86,7 +86,17 @@ class XttsEngine : public SpeechEngine {
   const ModelInfo& info() const override;
   int sample_rate() const override;  // 24000
   const std::vector<VoiceInfo>& voices() const override;
+  // Also checks request.cloned_voice: made by this model (voice_model_id), of its dimensions.
   absl::Status Validate(const SynthesisRequest& request) const override;
+  // The manifest's cloning.voice_model_id (the checkpoint's weights and the clone front end's
+  // version: every export of one checkpoint shares it); empty when the export cannot clone.
+  std::string voice_model_id() const override;
+  // Coqui's Xtts.get_conditioning_latents over `clips` (any rates from 8 to 192 kHz; the export's
+  // clone.ts resamples), with the checkpoint's gpt_cond_len / gpt_cond_chunk_len / max_ref_len
+  // (docs/speech.md, "Voice cloning"). UNIMPLEMENTED when the export has no clone.ts (exported
+  // before exporter version 4, or a checkpoint without the cloning weights), with the reason.
+  // Thread-safe (reads only the shared model); replicas share the clone module.
+  absl::StatusOr<ClonedVoice> CloneVoice(absl::Span<const ReferenceClip> clips) const override;
   // Splits long text into sentences (each under the model's text limit) and synthesizes them
   // one after another into `sink`, without gaps: SynthesizeByStepping over a stepper of its own
   // (`stop` polled before every step). Errors: INVALID_ARGUMENT (Validate), the stop check's

@@ -15,6 +15,52 @@
 
 namespace vox {
 
+namespace {
+
+// The optional `cloning` section. Absent (exports before version 4): cloning unavailable.
+absl::Status ReadCloning(const Manifest& man, const ManifestFields& fields, XttsManifest::Cloning* c) {
+  if (!man.json.contains("cloning")) {
+    auto version = fields.Int("exporter.version");
+    c->reason = absl::StrCat("it was exported before voice cloning (exporter version ",
+                             version.ok() ? absl::StrCat(*version) : std::string("unknown"),
+                             "); export the checkpoint again with tools/export_xtts.py (version 4 or later)");
+    return absl::OkStatus();
+  }
+  const nlohmann::json& j = man.json["cloning"];
+  if (!j.is_object() || !j.contains("available") || !j["available"].is_boolean()) {
+    return fields.Error("cloning.available", "must be true or false");
+  }
+  c->available = j["available"].get<bool>();
+  if (!c->available) {
+    c->reason = j.contains("reason") && j["reason"].is_string()
+                    ? absl::StrCat("its export has no voice cloning: ", j["reason"].get<std::string>())
+                    : std::string("its export has no voice cloning");
+    return absl::OkStatus();
+  }
+  VOX_ASSIGN_OR_RETURN(c->file, fields.String("cloning.file"));
+  VOX_ASSIGN_OR_RETURN(c->voice_model_id, fields.String("cloning.voice_model_id"));
+  VOX_ASSIGN_OR_RETURN(int64_t gpt_rate, fields.PositiveInt("cloning.gpt_sample_rate"));
+  VOX_ASSIGN_OR_RETURN(int64_t speaker_rate, fields.PositiveInt("cloning.speaker_sample_rate"));
+  VOX_ASSIGN_OR_RETURN(c->min_chunk_seconds, fields.Number("cloning.min_chunk_seconds"));
+  VOX_ASSIGN_OR_RETURN(int64_t cond_len, fields.Int("cloning.gpt_cond_len"));
+  VOX_ASSIGN_OR_RETURN(int64_t chunk_len, fields.PositiveInt("cloning.gpt_cond_chunk_len"));
+  VOX_ASSIGN_OR_RETURN(int64_t max_ref, fields.PositiveInt("cloning.max_ref_len"));
+  VOX_ASSIGN_OR_RETURN(int64_t speaker_dim, fields.PositiveInt("cloning.speaker_dim"));
+  c->gpt_sample_rate = static_cast<int>(gpt_rate);
+  c->speaker_sample_rate = static_cast<int>(speaker_rate);
+  c->gpt_cond_len = static_cast<int>(cond_len);
+  c->gpt_cond_chunk_len = static_cast<int>(chunk_len);
+  c->max_ref_len = static_cast<int>(max_ref);
+  c->speaker_dim = static_cast<int>(speaker_dim);
+  if (c->voice_model_id.empty()) return fields.Error("cloning.voice_model_id", "must not be empty");
+  if (!man.files.count(c->file)) {
+    return fields.Error("files", absl::StrCat("does not list '", c->file, "' (cloning.file)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<XttsManifest> XttsManifest::Read(const Manifest& man) {
   if (man.architecture != "xtts-v2") {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -85,6 +131,7 @@ absl::StatusOr<XttsManifest> XttsManifest::Read(const Manifest& man) {
     }
     x.voices.push_back(std::move(v));
   }
+  VOX_RETURN_IF_ERROR(ReadCloning(man, fields, &x.cloning));
   return x;
 }
 
@@ -116,6 +163,41 @@ SamplingSettings XttsModel::Settings(const SynthesisParams& p) const {
   if (p.top_p != 0) s.top_p = DecimalDouble(p.top_p);
   if (p.repetition_penalty != 0) s.repetition_penalty = DecimalDouble(p.repetition_penalty);
   return s;
+}
+
+absl::Status XttsModel::CheckClonedVoice(const ClonedVoice& v) const {
+  if (cloner == nullptr || config.cloning.voice_model_id.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", info.name, "' cannot speak cloned voices: ", config.cloning.reason));
+  }
+  if (v.model_id != config.cloning.voice_model_id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the voice was made for model id '", v.model_id, "', and model '", info.name, "' is '",
+        config.cloning.voice_model_id, "': create the voice again from its reference audio"));
+  }
+  const int64_t speaker_dim = speaker_embeddings.size(1);
+  if (v.cond_rows != cond_len || v.cond_dim != config.d_model ||
+      v.gpt_cond_latent.size() != static_cast<size_t>(v.cond_rows) * static_cast<size_t>(v.cond_dim) ||
+      static_cast<int64_t>(v.speaker_embedding.size()) != speaker_dim) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the cloned voice holds a ", v.cond_rows, " x ", v.cond_dim, " latent (", v.gpt_cond_latent.size(),
+        " values) and a ", v.speaker_embedding.size(), "-dim speaker embedding; model '", info.name,
+        "' needs ", cond_len, " x ", config.d_model, " and ", speaker_dim));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<XttsVoiceTensors> XttsModel::ClonedVoiceTensors(const ClonedVoice& v) const {
+  VOX_RETURN_IF_ERROR(CheckClonedVoice(v));
+  XttsVoiceTensors t;
+  const auto device = ToTorchDevice(this->device);
+  t.cond_latent = torch::from_blob(const_cast<float*>(v.gpt_cond_latent.data()),
+                                   {1, v.cond_rows, v.cond_dim}, torch::kFloat)
+                      .to(device, cond_latents.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
+  t.speaker = torch::from_blob(const_cast<float*>(v.speaker_embedding.data()),
+                               {1, static_cast<int64_t>(v.speaker_embedding.size()), 1}, torch::kFloat)
+                  .to(device, torch::kFloat, /*non_blocking=*/false, /*copy=*/true);
+  return t;
 }
 
 namespace {
@@ -228,6 +310,14 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
     return absl::OkStatus();
   }));
   model->has_step_slots = model->module->find_method("step_slots").has_value();
+  if (cfg.cloning.available) {
+    // float32 on the model's device whatever the GPT's dtype: the latents it makes are stored.
+    VOX_ASSIGN_OR_RETURN(model->cloner, LoadTorchModule(man.Path(cfg.cloning.file), model->device));
+    if (!model->cloner->find_method("clone").has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(man.Path(cfg.cloning.file), ": has no method 'clone'"));
+    }
+  }
   VOX_RETURN_IF_ERROR(SetVocoderDType(man, options.vocoder_dtype, model.get()));
   if (freeze_module) {
     VOX_RETURN_IF_ERROR(CatchTorchErrors(absl::StrCat(man.Path("model.ts"), ": cannot freeze"), [&] {
@@ -239,6 +329,10 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
       // calls into submodules whose methods it dropped cannot run.
       torch::jit::GraphOptimizerEnabledGuard optimize(true);
       model->module = std::make_shared<torch::jit::Module>(torch::jit::freeze(*model->module, methods));
+      if (model->cloner != nullptr) {
+        model->cloner = std::make_shared<torch::jit::Module>(
+            torch::jit::freeze(*model->cloner, std::vector<std::string>{"clone"}));
+      }
       return absl::OkStatus();
     }));
   }
@@ -270,7 +364,11 @@ absl::Status ValidateXttsRequest(const XttsModel& m, int max_text_bytes, const S
   if (m.Language(r.language) == nullptr) {
     return absl::InvalidArgumentError(UnknownValueMessage("language", r.language, m.info.languages));
   }
-  if (!r.voice.empty()) {
+  if (r.cloned_voice != nullptr) {
+    // A created voice (named by r.voice) speaks every language of the model; it must be this
+    // model's.
+    VOX_RETURN_IF_ERROR(m.CheckClonedVoice(*r.cloned_voice));
+  } else if (!r.voice.empty()) {
     const int vi = m.VoiceIndex(r.voice);
     if (vi < 0) return absl::InvalidArgumentError(UnknownValueMessage("voice", r.voice, m.voice_names));
     const auto& langs = m.voices[vi].languages;

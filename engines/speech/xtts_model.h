@@ -55,6 +55,21 @@ struct XttsManifest {
   std::vector<Language> languages;   // in manifest order
   std::vector<Voice> voices;         // in manifest order (index = position)
 
+  // The `cloning` section (exporter version 4 and later; docs/model-format.md).
+  struct Cloning {
+    bool available = false;
+    std::string reason;         // why not, when !available
+    std::string file;           // "clone.ts"
+    std::string voice_model_id;
+    int gpt_sample_rate = 22050;
+    int speaker_sample_rate = 16000;
+    double min_chunk_seconds = 0.33;
+    int gpt_cond_len = 0;       // seconds of all clips together used for the GPT latents (<= 0: all)
+    int gpt_cond_chunk_len = 4; // seconds per chunk
+    int max_ref_len = 30;       // seconds of each clip used
+    int speaker_dim = 512;
+  } cloning;
+
   // Also checks the files the engine needs are listed (model.ts, voices.ts, vocab.json).
   static absl::StatusOr<XttsManifest> Read(const Manifest& manifest);
 };
@@ -76,6 +91,7 @@ struct XttsModel {
   int cond_len = 32;  // rows of cond_latents
   InterpolationGeometry geometry;
   bool has_step_slots = false;  // model.ts exports step_slots (exporter version >= 2)
+  std::shared_ptr<torch::jit::Module> cloner;  // clone.ts; null when the export cannot clone
 
   const XttsManifest::Language* Language(const std::string& nllb) const;
   int VoiceIndex(const std::string& name) const;  // -1 when unknown
@@ -83,6 +99,16 @@ struct XttsModel {
   SamplingSettings Settings(const SynthesisParams& params) const;
   // Codes a piece may generate: forced_codes when set, else max_codes capped by the model's.
   int CodeLimit(const SynthesisParams& params) const;
+  // Why `voice` cannot be spoken by this model (another model's, other dimensions); OK if it can.
+  absl::Status CheckClonedVoice(const ClonedVoice& voice) const;
+  // A cloned voice as the tensors the GPT prefix and the vocoder take (CheckClonedVoice first).
+  absl::StatusOr<struct XttsVoiceTensors> ClonedVoiceTensors(const ClonedVoice& voice) const;
+};
+
+// One voice as the model takes it.
+struct XttsVoiceTensors {
+  torch::Tensor cond_latent;  // [1, cond_len, D] on the device, in the GPT's dtype
+  torch::Tensor speaker;      // [1, S, 1] on the device, float32
 };
 
 // Reads the model of `manifest` (already read, files checked: tokenizer, model.ts, voices.ts)

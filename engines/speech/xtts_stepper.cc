@@ -18,12 +18,23 @@ absl::StatusOr<XttsPreparedRequest> PrepareXttsRequest(const XttsEngine::Impl& e
   VOX_RETURN_IF_ERROR(ValidateXttsRequest(m, engine.stream.max_text_bytes, request));
   XttsPreparedRequest out;
   const XttsManifest::Language* lang = m.Language(request.language);
-  out.voice = request.voice.empty() ? -1 : m.VoiceIndex(request.voice);
-  for (size_t i = 0; i < m.voices.size() && out.voice < 0; ++i) {
-    const auto& ls = m.voices[i].languages;
-    if (std::find(ls.begin(), ls.end(), request.language) != ls.end()) out.voice = static_cast<int>(i);
+  if (request.cloned_voice != nullptr) {
+    VOX_RETURN_IF_ERROR(CatchTorchErrors("xtts cloned voice", [&] {
+      VOX_ASSIGN_OR_RETURN(XttsVoiceTensors t, m.ClonedVoiceTensors(*request.cloned_voice));
+      out.cond_latent = std::move(t.cond_latent);
+      out.speaker = std::move(t.speaker);
+      return absl::OkStatus();
+    }));
+    out.voice_name = request.voice;
+  } else {
+    out.voice = request.voice.empty() ? -1 : m.VoiceIndex(request.voice);
+    for (size_t i = 0; i < m.voices.size() && out.voice < 0; ++i) {
+      const auto& ls = m.voices[i].languages;
+      if (std::find(ls.begin(), ls.end(), request.language) != ls.end()) out.voice = static_cast<int>(i);
+    }
+    if (out.voice < 0) return absl::InvalidArgumentError(absl::StrCat("no voice speaks ", request.language));
+    SetBuiltinVoice(m, out.voice, &out);
   }
-  if (out.voice < 0) return absl::InvalidArgumentError(absl::StrCat("no voice speaks ", request.language));
   out.settings = m.Settings(request.params);
   VOX_ASSIGN_OR_RETURN(auto pieces,
                        SplitForXtts(*m.tokenizer, request.text, lang->code, lang->nllb,
@@ -50,6 +61,13 @@ absl::StatusOr<XttsPreparedRequest> PrepareXttsRequest(const XttsEngine::Impl& e
   return out;
 }
 
+void SetBuiltinVoice(const XttsModel& model, int voice, XttsPreparedRequest* request) {
+  request->voice = voice;
+  request->voice_name = model.voice_names[voice];
+  request->cond_latent = model.cond_latents.narrow(0, voice, 1);
+  request->speaker = model.speaker_embeddings.narrow(0, voice, 1);
+}
+
 XttsStepper::XttsStepper(XttsEngine::Impl& engine, XttsStepperOptions options)
     : e_(engine), m_(*engine.model), options_(options),
       batched_(m_.has_step_slots && engine.stream.batched_steps) {}
@@ -71,7 +89,7 @@ absl::Status XttsStepper::JoinPrepared(uint64_t id, XttsPreparedRequest request)
   seq->req = std::move(request);
   seq->joined = XttsStreamer::Clock::now();
   seq->stats.seed = seq->req.seed;
-  seq->stats.voice = m_.voice_names[seq->req.voice];
+  seq->stats.voice = seq->req.voice_name;
   seq->generation.seed = seq->req.seed;
   Seq* raw = seq.get();
   seq->sink = [raw](absl::Span<const float> samples) {
@@ -253,7 +271,7 @@ absl::Status XttsStepper::Prefill(Seq* s) {
     const auto device = ToTorchDevice(m_.device);
     torch::Tensor text = torch::tensor(ids, torch::kLong).reshape({1, -1}).to(device);
     auto out = m_.module->get_method("prefix")(
-        {m_.cond_latents.narrow(0, s->req.voice, 1), text, p}).toTuple();
+        {s->req.cond_latent, text, p}).toTuple();
     const c10::List<torch::Tensor> own = out->elements()[2].toTensorList();
     Reserve(static_cast<int64_t>(slot_used_.size()), p + s->req.limit, own);
     for (size_t l = 0; l < own.size(); ++l) {
@@ -267,7 +285,7 @@ absl::Status XttsStepper::Prefill(Seq* s) {
     s->sampler = std::make_unique<CodeSampler>(s->req.settings, s->req.piece_seeds[s->piece],
                                                m_.config.start_audio);
     if (options_.vocode) {
-      s->streamer = std::make_unique<XttsStreamer>(m_, e_.stream, s->req.voice, s->req.speed, s->req.limit,
+      s->streamer = std::make_unique<XttsStreamer>(m_, e_.stream, s->req.speaker, s->req.speed, s->req.limit,
                                                    &s->sink, s->joined, options_.chunks);
     }
     s->phase = Phase::kGenerate;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -29,7 +30,10 @@ namespace vox {
 // A validated request resolved against the model: voice, sampling, seed, and the token ids of
 // each sentence piece that has something to say.
 struct XttsPreparedRequest {
-  int voice = -1;
+  int voice = -1;            // built-in voice index; -1 for a cloned voice
+  std::string voice_name;    // what SynthesisStats::voice reports
+  torch::Tensor cond_latent;  // [1, cond_len, D] on the device, GPT dtype
+  torch::Tensor speaker;      // [1, S, 1] on the device, float32
   SamplingSettings settings;
   uint64_t seed = 0;  // the seed actually used (random when the request's is 0 and not greedy)
   double speed = 1.0;
@@ -39,7 +43,11 @@ struct XttsPreparedRequest {
   std::vector<uint64_t> piece_seeds;  // seed + the piece's index among all pieces
 };
 
-// Validates `request`, chooses its voice and seed, splits and tokenizes its text.
+// Sets `request`'s voice to built-in voice `voice` (an index of model.voices).
+void SetBuiltinVoice(const XttsModel& model, int voice, XttsPreparedRequest* request);
+
+// Validates `request`, chooses its voice (a cloned one when request.cloned_voice is set) and
+// seed, splits and tokenizes its text.
 absl::StatusOr<XttsPreparedRequest> PrepareXttsRequest(const XttsEngine::Impl& engine,
                                                        const SynthesisRequest& request);
 

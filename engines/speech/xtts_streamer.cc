@@ -13,7 +13,7 @@ double SecondsSince(XttsStreamer::Clock::time_point t0) {
 
 }  // namespace
 
-XttsStreamer::XttsStreamer(const XttsModel& model, const XttsStreamOptions& stream, int voice,
+XttsStreamer::XttsStreamer(const XttsModel& model, const XttsStreamOptions& stream, torch::Tensor speaker,
                            double speed, int64_t capacity, const AudioSink* sink,
                            Clock::time_point t0, std::vector<XttsChunkStats>* chunks)
     : model_(model), stream_(stream), sink_(sink), chunks_(chunks), t0_(t0), speed_(speed),
@@ -21,7 +21,7 @@ XttsStreamer::XttsStreamer(const XttsModel& model, const XttsStreamOptions& stre
   geometry_.scale0 = speed == 1.0 ? 1.0 : 1.0 / std::max(speed, 0.05);
   buffer_ = torch::zeros({1, capacity, model.config.d_model},
                          torch::TensorOptions().dtype(torch::kFloat).device(ToTorchDevice(model.device)));
-  speaker_ = model.speaker_embeddings.narrow(0, voice, 1);
+  speaker_ = std::move(speaker);
 }
 
 int XttsStreamer::context() const {

@@ -26,9 +26,10 @@ class XttsStreamer {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Room for `capacity` latents. `sink` (may be null) receives the emitted audio; `chunks` (may
-  // be null) receives per-chunk facts, timed from `t0`.
-  XttsStreamer(const XttsModel& model, const XttsStreamOptions& stream, int voice, double speed,
+  // Room for `capacity` latents, vocoded with `speaker` ([1, S, 1] on the device: a built-in
+  // voice's row or a cloned voice's). `sink` (may be null) receives the emitted audio; `chunks`
+  // (may be null) receives per-chunk facts, timed from `t0`.
+  XttsStreamer(const XttsModel& model, const XttsStreamOptions& stream, torch::Tensor speaker, double speed,
                int64_t capacity, const AudioSink* sink, Clock::time_point t0,
                std::vector<XttsChunkStats>* chunks);
 

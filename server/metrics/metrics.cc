@@ -159,6 +159,33 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                             .Help("Engine helper pipelines (Apertium's per-pair process chain) "
                                   "restarted after a stage died or hung.")
                             .Register(r);
+  voice_files_skipped_ = &BuildCounter()
+                             .Name("vox_voice_files_skipped_total")
+                             .Help("Voice store files not loaded at start-up: corrupt, "
+                                   "truncated or of an unknown format version (logged).")
+                             .Register(r);
+  created_voices_ = &BuildGauge()
+                         .Name("vox_created_voices")
+                         .Help("Created voices (VoiceService.CreateVoice) in the voice store.")
+                         .Register(r);
+  auth_rejections_ = &BuildCounter()
+                          .Name("vox_auth_rejections_total")
+                          .Help("Calls refused before their handler for want of a valid token, "
+                                "by reason.")
+                          .Register(r);
+  token_requests_ = &BuildCounter()
+                         .Name("vox_token_requests_total")
+                         .Help("Calls admitted with a bearer token, by the token's name.")
+                         .Register(r);
+  quota_rejections_ = &BuildCounter()
+                           .Name("vox_quota_rejections_total")
+                           .Help("Calls refused by a token's quota, by token and quota.")
+                           .Register(r);
+  config_reloads_ = &BuildCounter()
+                         .Name("vox_config_reloads_total")
+                         .Help("SIGHUP reloads of the TLS files and the token file, by what and "
+                               "result.")
+                         .Register(r);
   model_info_ = &BuildGauge()
                      .Name("vox_model_info")
                      .Help("Loaded models (value 1), labelled with name, kind, architecture, "
@@ -271,12 +298,34 @@ void Metrics::Compute(absl::string_view engine, absl::string_view stage, absl::D
       .Observe(Seconds(d));
 }
 
+void Metrics::AuthRejected(absl::string_view reason) {
+  auth_rejections_->Add({{"reason", S(reason)}}).Increment();
+}
+
+void Metrics::TokenAdmitted(absl::string_view token) {
+  token_requests_->Add({{"token", S(token)}}).Increment();
+}
+
+void Metrics::QuotaRejected(absl::string_view token, absl::string_view quota) {
+  quota_rejections_->Add({{"token", S(token)}, {"quota", S(quota)}}).Increment();
+}
+
+void Metrics::ConfigReloaded(absl::string_view what, bool ok) {
+  config_reloads_->Add({{"what", S(what)}, {"result", ok ? "ok" : "error"}}).Increment();
+}
+
 void Metrics::Rejected(absl::string_view engine, absl::string_view reason) {
   rejections_->Add({{"engine", S(engine)}, {"reason", S(reason)}}).Increment();
 }
 
 void Metrics::PipelineRestart(absl::string_view engine, absl::string_view pipeline) {
   pipeline_restarts_->Add({{"engine", S(engine)}, {"pipeline", S(pipeline)}}).Increment();
+}
+
+void Metrics::VoiceFileSkipped() { voice_files_skipped_->Add({}).Increment(); }
+
+void Metrics::SetCreatedVoices(int count) {
+  created_voices_->Add({}).Set(static_cast<double>(count));
 }
 
 void Metrics::SetModelInfo(const ModelInfo& info) {

@@ -89,6 +89,23 @@ class Metrics {
   // pipeline "eng-spa").
   void PipelineRestart(absl::string_view engine, absl::string_view pipeline);
 
+  // Voice store (voxd --voices): a voice file not loaded at start-up (corrupt, truncated,
+  // unknown format version), and the number of created voices held now.
+  void VoiceFileSkipped();
+  void SetCreatedVoices(int count);
+
+  // --- Access control (docs/operations.md, "TLS and tokens"). Token names come from the
+  // operator's token file, never from the client.
+  // A call refused before its handler: reason "missing_token", "invalid_token",
+  // "expired_token", "service_not_allowed" (vox_auth_rejections_total{reason}).
+  void AuthRejected(absl::string_view reason);
+  // A call admitted with a token (vox_token_requests_total{token}).
+  void TokenAdmitted(absl::string_view token);
+  // A call refused by one of the token's quotas (vox_quota_rejections_total{token,quota}).
+  void QuotaRejected(absl::string_view token, absl::string_view quota);
+  // A SIGHUP reload of the TLS files or the token file (vox_config_reloads_total{what,result}).
+  void ConfigReloaded(absl::string_view what, bool ok);
+
   // vox_model_info{name,kind,architecture,device,dtype} = 1 for a loaded model.
   void SetModelInfo(const ModelInfo& info);
 
@@ -121,7 +138,13 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* compute_;
   prometheus::Family<prometheus::Counter>* rejections_;
   prometheus::Family<prometheus::Counter>* pipeline_restarts_;
+  prometheus::Family<prometheus::Counter>* voice_files_skipped_;
+  prometheus::Family<prometheus::Gauge>* created_voices_;
   prometheus::Family<prometheus::Gauge>* model_info_;
+  prometheus::Family<prometheus::Counter>* auth_rejections_;
+  prometheus::Family<prometheus::Counter>* token_requests_;
+  prometheus::Family<prometheus::Counter>* quota_rejections_;
+  prometheus::Family<prometheus::Counter>* config_reloads_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Histogram>* queue_wait_;
   prometheus::Family<prometheus::Gauge>* running_batch_;

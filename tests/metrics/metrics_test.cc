@@ -55,7 +55,15 @@ void ObserveOneOfEach(Metrics& m, SchedulerObserver& obs) {
   m.Compute("nllb", "tokenize", absl::Microseconds(700));
   m.Rejected("nllb", "invalid_argument");
   m.PipelineRestart("apertium", "eng-spa");
+  m.VoiceFileSkipped();
+  m.VoiceFileSkipped();
+  m.SetCreatedVoices(5);
   m.SegmentFinished(absl::Milliseconds(300));
+  m.AuthRejected("invalid_token");
+  m.TokenAdmitted("app");
+  m.TokenAdmitted("app");
+  m.QuotaRejected("app", "requests_per_second");
+  m.ConfigReloaded("tls", false);
   ModelInfo info;
   info.name = "nllb-tiny";
   info.kind = "translation";
@@ -128,12 +136,18 @@ TEST(MetricsTest, EndpointServesEveryMetricWithItsLabels) {
       {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"overloaded\""}, 1},
       {"vox_rejections_total", {"engine=\"nllb\"", "reason=\"deadline_in_queue\""}, 0},
       {"vox_pipeline_restarts_total", {"engine=\"apertium\"", "pipeline=\"eng-spa\""}, 1},
+      {"vox_voice_files_skipped_total", {}, 2},
+      {"vox_created_voices", {}, 5},
       {"vox_speech_translate_segments_total", {}, 1},
       {"vox_speech_translate_segment_seconds_count", {}, 1},
       {"vox_speech_translate_segment_seconds_sum", {}, 0.3},
       // 300 ms falls in the 0.5 s bucket, not the 0.25 s one.
       {"vox_speech_translate_segment_seconds_bucket", {"le=\"0.25\""}, 0},
       {"vox_speech_translate_segment_seconds_bucket", {"le=\"0.5\""}, 1},
+      {"vox_auth_rejections_total", {"reason=\"invalid_token\""}, 1},
+      {"vox_token_requests_total", {"token=\"app\""}, 2},
+      {"vox_quota_rejections_total", {"token=\"app\"", "quota=\"requests_per_second\""}, 1},
+      {"vox_config_reloads_total", {"what=\"tls\"", "result=\"error\""}, 1},
       {"vox_model_info",
        {"name=\"nllb-tiny\"", "kind=\"translation\"", "device=\"cpu\"", "dtype=\"float32\""},
        1},

@@ -16,6 +16,10 @@
 // "block" never finishes (it steps until it leaves), "fail" fails at its first step. A speech
 // sequence produces one 0.1 s chunk per step (5, or 300 for "long"; "block" never finishes).
 // Without EnableStepper() NewStepper() returns nullptr and the server runs whole calls.
+//
+// EnableCloning(id) makes a FakeSpeechEngine clone voices (voice_model_id() == id) by a
+// deterministic function of the clips (FakeClone); a cloned voice's synthesis records the voice
+// it got (cloned_voices_seen) and reports its name as the voice used.
 
 #include <algorithm>
 #include <cmath>
@@ -268,11 +272,47 @@ class FakeSpeechEngine : public SpeechEngine {
   absl::StatusOr<std::unique_ptr<SpeechEngine>> NewReplica() const override {
     auto r = std::make_unique<FakeSpeechEngine>(info_.name, voices_);
     r->stepper_enabled_ = stepper_enabled_;
+    r->clone_id_ = clone_id_;
     return std::unique_ptr<SpeechEngine>(std::move(r));
   }
   int sample_rate() const override { return 22050; }
   const std::vector<VoiceInfo>& voices() const override { return voices_; }
   absl::Status Validate(const SynthesisRequest&) const override { return absl::OkStatus(); }
+
+  // --- Cloning (see the top of this file).
+  void EnableCloning(std::string model_id) { clone_id_ = std::move(model_id); }
+  std::string voice_model_id() const override { return clone_id_; }
+  absl::StatusOr<ClonedVoice> CloneVoice(absl::Span<const ReferenceClip> clips) const override {
+    if (clone_id_.empty()) return SpeechEngine::CloneVoice(clips);
+    return FakeClone(clone_id_, clips);
+  }
+  // 2 x 3 latents: per row, the clip count, the total seconds and the mean absolute sample;
+  // the embedding: the first clip's rate and sample count.
+  static ClonedVoice FakeClone(const std::string& id, absl::Span<const ReferenceClip> clips) {
+    ClonedVoice v;
+    v.model_id = id;
+    v.cond_rows = 2;
+    v.cond_dim = 3;
+    double seconds = 0, sum = 0, n = 0;
+    for (const ReferenceClip& c : clips) {
+      seconds += static_cast<double>(c.samples.size()) / c.sample_rate;
+      for (float x : c.samples) sum += std::fabs(x);
+      n += static_cast<double>(c.samples.size());
+    }
+    for (int r = 0; r < 2; ++r) {
+      v.gpt_cond_latent.push_back(static_cast<float>(clips.size()));
+      v.gpt_cond_latent.push_back(static_cast<float>(seconds));
+      v.gpt_cond_latent.push_back(static_cast<float>(n > 0 ? sum / n : 0));
+    }
+    v.speaker_embedding = {static_cast<float>(clips.empty() ? 0 : clips[0].sample_rate),
+                           static_cast<float>(clips.empty() ? 0 : clips[0].samples.size())};
+    return v;
+  }
+  // The cloned voice of every whole-call Synthesize that had one, in call order.
+  std::vector<std::shared_ptr<const ClonedVoice>> cloned_voices_seen() {
+    absl::MutexLock lock(&mu_);
+    return cloned_voices_seen_;
+  }
   // Produces 5 chunks of 0.1 s of a 440 Hz tone; "block" keeps producing chunks (polling
   // `stop` between them) until stopped; "fail" fails after one chunk.
   absl::StatusOr<SynthesisStats> Synthesize(const SynthesisRequest& request, const AudioSink& sink,
@@ -285,6 +325,7 @@ class FakeSpeechEngine : public SpeechEngine {
     {
       absl::MutexLock lock(&mu_);
       max_codes_seen_.push_back(request.params.max_codes);
+      if (request.cloned_voice != nullptr) cloned_voices_seen_.push_back(request.cloned_voice);
     }
     const int chunks = request.text == "long" ? 300 : 5;
     if (request.text == "block") {
@@ -360,6 +401,8 @@ class FakeSpeechEngine : public SpeechEngine {
   int steps_ = 0;
   int left_unfinished_ = 0;
   std::vector<int> max_codes_seen_;
+  std::string clone_id_;
+  std::vector<std::shared_ptr<const ClonedVoice>> cloned_voices_seen_;
   absl::Mutex mu_;
   absl::Notification running_;
   absl::Notification stopped_;

@@ -703,15 +703,15 @@ TEST_F(ServicesTest, SynthesizeStreamsHeaderThenOggAudioThenSummary) {
 
 TEST_F(ServicesTest, SynthesisForcedCodesReachTheEngineAndNegativeIsRejected) {
   v1::SynthesizeRequest request = SpeakRequest("hola", v1::AUDIO_ENCODING_OPUS);
-  absl::StatusOr<RoutedSynthesis> routed = RouteSynthesizeRequest(request, server_->registry());
+  absl::StatusOr<RoutedSynthesis> routed = RouteSynthesizeRequest(request, server_->registry(), nullptr);
   ASSERT_TRUE(routed.ok()) << routed.status();
   EXPECT_EQ(routed->request.params.forced_codes, 0);
   request.mutable_options()->set_forced_codes(100);
-  routed = RouteSynthesizeRequest(request, server_->registry());
+  routed = RouteSynthesizeRequest(request, server_->registry(), nullptr);
   ASSERT_TRUE(routed.ok()) << routed.status();
   EXPECT_EQ(routed->request.params.forced_codes, 100);
   request.mutable_options()->set_forced_codes(-1);
-  routed = RouteSynthesizeRequest(request, server_->registry());
+  routed = RouteSynthesizeRequest(request, server_->registry(), nullptr);
   EXPECT_EQ(routed.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(routed.status().message()), HasSubstr("forced_codes"));
 }

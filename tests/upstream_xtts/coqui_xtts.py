@@ -25,6 +25,12 @@ def voice(model, name: str):
 def greedy_inference(model, config, text: str, language: str, name: str):
     """Xtts.inference with greedy decoding and the checkpoint's repetition penalty; returns
     (codes as generated, stop code included when produced; waveform as float32 numpy)."""
+    lat, emb = voice(model, name)
+    return greedy_inference_with(model, config, text, language, lat, emb)
+
+
+def greedy_inference_with(model, config, text: str, language: str, lat, emb):
+    """greedy_inference with a voice given as (gpt_cond_latent, speaker_embedding)."""
     recorded = []
     generate = model.gpt.generate
 
@@ -35,7 +41,6 @@ def greedy_inference(model, config, text: str, language: str, name: str):
 
     model.gpt.generate = recording
     try:
-        lat, emb = voice(model, name)
         with torch.no_grad():
             out = model.inference(text, language, lat, emb, do_sample=False,
                                   repetition_penalty=config.repetition_penalty)
