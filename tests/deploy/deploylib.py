@@ -193,38 +193,48 @@ class Nginx:
         conf = re.sub(r"^\s*server 127\.0\.0\.1:\d+ .*;\n", "", conf, flags=re.M)
         servers = "".join(f"    server {b} {replicas[0]};\n" for b in backends)
         conf = conf.replace("upstream voxd {\n", "upstream voxd {\n" + servers, 1)
-        self.port = free_port()
-        conf, n = re.subn(r"listen 127\.0\.0\.1:\d+ http2;", f"listen 127.0.0.1:{self.port} http2;",
-                          conf)
-        if n != 1:
-            raise AssertionError(f"{NGINX_CONF}: no 'listen 127.0.0.1:PORT http2;' line")
-        self.access_log_path = os.path.join(prefix, "vox-grpc.access.log")
-        conf, n = re.subn(r"access_log \S+ vox_grpc;", f"access_log {self.access_log_path} vox_grpc;",
-                          conf)
-        if n != 1:
-            raise AssertionError(f"{NGINX_CONF}: no 'access_log PATH vox_grpc;' line")
-        with open(os.path.join(prefix, "vox-grpc.conf"), "w") as f:
-            f.write(conf)
-        temps = "".join(f"    {kind}_temp_path {prefix}/{kind};\n"
-                        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        main = (f"daemon off;\nworker_processes 1;\npid {prefix}/nginx.pid;\n"
-                f"error_log {prefix}/error.log info;\n"
-                + ("user root;\n" if os.geteuid() == 0 else "")
-                + "events { worker_connections 4096; }\n"
-                f"http {{\n    access_log {prefix}/access.log;\n{temps}"
-                f"    include {prefix}/vox-grpc.conf;\n}}\n")
+        template = conf
+        prefix_conf = os.path.join(prefix, "vox-grpc.conf")
         self.conf_path = os.path.join(prefix, "nginx.conf")
-        with open(self.conf_path, "w") as f:
-            f.write(main)
-        check = subprocess.run(["nginx", "-t", "-p", prefix, "-c", self.conf_path, "-e",
-                                os.path.join(prefix, "error.log")], capture_output=True, text=True)
-        if check.returncode != 0:
-            raise AssertionError(f"nginx -t failed:\n{check.stderr}\n{conf}")
-        self.proc = subprocess.Popen(["nginx", "-p", prefix, "-c", self.conf_path, "-e",
-                                      os.path.join(prefix, "error.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.address = f"127.0.0.1:{self.port}"
-        wait_for(self._listening, "nginx listening")
+        self.access_log_path = os.path.join(prefix, "vox-grpc.access.log")
+        # The free port may be taken by another process before nginx binds it: try another.
+        for attempt in range(3):
+            self.port = free_port()
+            conf, n = re.subn(r"listen 127\.0\.0\.1:\d+ http2;",
+                              f"listen 127.0.0.1:{self.port} http2;", template)
+            if n != 1:
+                raise AssertionError(f"{NGINX_CONF}: no 'listen 127.0.0.1:PORT http2;' line")
+            conf, n = re.subn(r"access_log \S+ vox_grpc;",
+                              f"access_log {self.access_log_path} vox_grpc;", conf)
+            if n != 1:
+                raise AssertionError(f"{NGINX_CONF}: no 'access_log PATH vox_grpc;' line")
+            with open(prefix_conf, "w") as f:
+                f.write(conf)
+            temps = "".join(f"    {kind}_temp_path {prefix}/{kind};\n"
+                            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+            main = (f"daemon off;\nworker_processes 1;\npid {prefix}/nginx.pid;\n"
+                    f"error_log {prefix}/error.log info;\n"
+                    + ("user root;\n" if os.geteuid() == 0 else "")
+                    + "events { worker_connections 4096; }\n"
+                    f"http {{\n    access_log {prefix}/access.log;\n{temps}"
+                    f"    include {prefix_conf};\n}}\n")
+            with open(self.conf_path, "w") as f:
+                f.write(main)
+            check = subprocess.run(["nginx", "-t", "-p", prefix, "-c", self.conf_path, "-e",
+                                    os.path.join(prefix, "error.log")],
+                                   capture_output=True, text=True)
+            if check.returncode != 0:
+                raise AssertionError(f"nginx -t failed:\n{check.stderr}\n{conf}")
+            self.proc = subprocess.Popen(["nginx", "-p", prefix, "-c", self.conf_path, "-e",
+                                          os.path.join(prefix, "error.log")],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.address = f"127.0.0.1:{self.port}"
+            try:
+                wait_for(self._listening, "nginx listening")
+                return
+            except AssertionError:
+                if "Address already in use" not in self.error_log() or attempt == 2:
+                    raise
 
     def _listening(self):
         if self.proc.poll() is not None:

@@ -40,15 +40,22 @@ class Prometheus:
         config_path = os.path.join(self.tmp.name, "prometheus.yml")
         with open(config_path, "w") as f:
             yaml.safe_dump(config, f)
-        self.port = deploylib.free_port()
         self.log = open(os.path.join(self.tmp.name, "prometheus.log"), "w+")
-        self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={config_path}",
-             f"--storage.tsdb.path={os.path.join(self.tmp.name, 'data')}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{self.port}"
-        deploylib.wait_for(self._ready, "Prometheus ready")
+        # The free port may be taken by another process before Prometheus binds it: try another.
+        for attempt in range(3):
+            self.port = deploylib.free_port()
+            self.proc = subprocess.Popen(
+                ["prometheus", f"--config.file={config_path}",
+                 f"--storage.tsdb.path={os.path.join(self.tmp.name, 'data')}",
+                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdout=self.log, stderr=subprocess.STDOUT)
+            self.url = f"http://127.0.0.1:{self.port}"
+            try:
+                deploylib.wait_for(self._ready, "Prometheus ready")
+                return
+            except AssertionError:
+                if "address already in use" not in self.output() or attempt == 2:
+                    raise
 
     def _ready(self):
         if self.proc.poll() is not None:
