@@ -47,7 +47,7 @@ bool TakesValue(const std::string& name) {
       "--server", "--call", "--concurrency", "-c", "--total", "-n", "--duration", "-z",
       "--rate", "--data", "-d", "--data-file", "-D", "--text", "--from", "--to", "--voice",
       "--encoding", "--sample-rate", "--beam", "--priority", "--deadline", "--timeout", "-t",
-      "--connect-timeout", "--format", "-O", "--out", "-o"};
+      "--connect-timeout", "--format", "-O", "--out", "-o", "--lb"};
   for (const char* f : kFlags) {
     if (name == f) return true;
   }
@@ -81,8 +81,16 @@ bool IsSegmentedCall(CallKind kind) {
   return kind == CallKind::kSpeechTranslate || kind == CallKind::kTranslateSynthesize;
 }
 
+std::string ChannelServiceConfig(const BenchOptions& options) {
+  nlohmann::json config;
+  config["loadBalancingConfig"] = nlohmann::json::array(
+      {{{options.lb == LoadBalancing::kRoundRobin ? "round_robin" : "pick_first",
+         nlohmann::json::object()}}});
+  return config.dump();
+}
+
 std::string UsageText() {
-  return std::string(R"(usage: voxbench --server HOST:PORT [TLS and token flags]
+  return std::string(R"(usage: voxbench --server TARGET [--lb pick_first|round_robin] [TLS and token flags]
                 --call translate|synthesize|speech-translate|translate-synthesize
                 [--concurrency N] [--total N] [--duration D] [--rate R]
                 [--data JSON | --data-file FILE | --text TEXT ... --from LANG --to LANG
@@ -94,7 +102,10 @@ Load generator for voxd (async gRPC client). Runs until --total calls were start
 --duration passed (whichever first; default --total 200), with at most --concurrency calls in
 flight, started at most --rate per second (default: as fast as the in-flight limit allows).
 
-  --server HOST:PORT   voxd address (required); only this address is contacted
+  --server TARGET      voxd address (required): HOST:PORT, or a gRPC target naming several
+                       (ipv4:127.0.0.1:5001,127.0.0.1:5002 or dns:///HOST:PORT)
+  --lb POLICY          pick_first (default: one connection) or round_robin (calls spread over
+                       every address the target resolves to)
   --call KIND          translate (unary), synthesize (server streaming), speech-translate (bidi),
                        translate-synthesize (per segment: Translate, then Synthesize of the
                        translation, one after the other: the baseline for speech-translate)
@@ -250,6 +261,10 @@ absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args) {
       absl::StatusOr<absl::Duration> d = PositiveDuration(name, value);
       if (!d.ok()) return d.status();
       o.connect_timeout = *d;
+    } else if (name == "--lb") {
+      if (value == "pick_first") o.lb = LoadBalancing::kPickFirst;
+      else if (value == "round_robin") o.lb = LoadBalancing::kRoundRobin;
+      else return Bad(name, value, "allowed: pick_first, round_robin");
     } else if (name == "--format" || name == "-O") {
       if (value == "text") o.format = ReportFormat::kText;
       else if (value == "json") o.format = ReportFormat::kJson;

@@ -33,8 +33,16 @@ const char* CallMethodName(CallKind kind);
 // translate-synthesize).
 bool IsSegmentedCall(CallKind kind);
 
+// gRPC's client-side load balancing over the addresses the target resolves to: pick_first
+// (gRPC's default: one connection, the first address that answers) or round_robin (a connection
+// to every address, calls spread over the ready ones).
+enum class LoadBalancing { kPickFirst, kRoundRobin };
+
 struct BenchOptions {
-  std::string server;  // HOST:PORT, required
+  // A gRPC target: HOST:PORT, or several addresses ("ipv4:127.0.0.1:5001,127.0.0.1:5002",
+  // "dns:///vox.example:50051"), balanced by `lb`. Required.
+  std::string server;
+  LoadBalancing lb = LoadBalancing::kPickFirst;
   ClientSecurity security;  // --tls, --tls-ca, ..., --token-file
   CallKind call = CallKind::kTranslate;
   int concurrency = 1;
@@ -67,6 +75,11 @@ struct BenchOptions {
 
 // Parses `args` (without argv[0]). Accepts "--flag value" and "--flag=value".
 absl::StatusOr<BenchOptions> ParseFlags(const std::vector<std::string>& args);
+
+// The channel's service config (gRPC JSON): the load-balancing policy `lb`. No retry policy:
+// gRPC retries only calls without response headers, and voxd sends x-request-id in the headers
+// of every answer, refusals included (docs/operations.md, "Scale-out behind nginx").
+std::string ChannelServiceConfig(const BenchOptions& options);
 
 // The usage text (flags, defaults, exit codes).
 std::string UsageText();

@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   }
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(-1);
+  channel_args.SetServiceConfigJSON(vox::bench::ChannelServiceConfig(*options));
   vox::AddSecurityChannelArgs(options->security, &channel_args);
   std::shared_ptr<grpc::Channel> channel =
       grpc::CreateCustomChannel(options->server, *credentials, channel_args);

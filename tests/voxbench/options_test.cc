@@ -3,6 +3,7 @@
 #include "bench/voxbench/options.h"
 
 #include "gmock/gmock.h"
+#include "nlohmann/json.hpp"
 #include "gtest/gtest.h"
 
 namespace vox::bench {
@@ -225,6 +226,24 @@ TEST(BuildRequestsTest, DataErrorsNameTheProblem) {
                                     {"config": {"source_language": "eng_Latn"}}])"}));
   ASSERT_FALSE(plan.ok());
   EXPECT_THAT(std::string(plan.status().message()), HasSubstr("--data[1]"));
+}
+
+TEST(ChannelServiceConfigTest, LoadBalancing) {
+  absl::StatusOr<BenchOptions> o = Parse({"--server", "ipv4:127.0.0.1:5,127.0.0.1:6", "--call",
+                                          "translate", "--lb", "round_robin"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->server, "ipv4:127.0.0.1:5,127.0.0.1:6");
+  EXPECT_EQ(nlohmann::json::parse(ChannelServiceConfig(*o)),
+            nlohmann::json::parse(R"({"loadBalancingConfig": [{"round_robin": {}}]})"));
+
+  o = Parse({"--server", "h:1", "--call", "translate"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(nlohmann::json::parse(ChannelServiceConfig(*o)),
+            nlohmann::json::parse(R"({"loadBalancingConfig": [{"pick_first": {}}]})"));
+
+  o = Parse({"--server", "h:1", "--call", "translate", "--lb", "random"});
+  ASSERT_FALSE(o.ok());
+  EXPECT_THAT(std::string(o.status().message()), HasSubstr("--lb"));
 }
 
 }  // namespace
