@@ -13,7 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/match.h"
 #include "engines/core/languages.h"
-#include "toml++/toml.h"
+#include "server/toml_text.h"
 
 namespace vox {
 namespace {
@@ -166,6 +166,8 @@ Table ConfigKeys(ServerConfig* c, const std::string& source) {
   keys["server.max_message_bytes"] = Bind(&c->max_message_bytes, source);
   keys["server.max_streams_per_connection"] = Bind(&c->max_streams_per_connection, source);
   keys["server.max_concurrent_streams"] = Bind(&c->max_concurrent_streams, source);
+  keys["server.max_segments_per_session"] = Bind(&c->max_segments_per_session, source);
+  keys["server.idle_stream_timeout_seconds"] = BindSeconds(&c->idle_stream_timeout, source);
   keys["server.keepalive_time_seconds"] = BindSeconds(&c->keepalive_time, source);
   keys["server.keepalive_min_ping_interval_seconds"] =
       BindSeconds(&c->keepalive_min_ping_interval, source);
@@ -242,14 +244,9 @@ std::string BuiltinModeName(BuiltinMode mode) {
 
 absl::Status ApplyConfigToml(const std::string& text, const std::string& source,
                              ServerConfig* config) {
-  toml::table table;
-  try {
-    table = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", where.line, ":", where.column,
-                                                   ": ", std::string(e.description())));
-  }
+  absl::StatusOr<toml::table> parsed = ParseTomlText(text, source);
+  if (!parsed.ok()) return parsed.status();
+  const toml::table& table = *parsed;
   ServerConfig updated = *config;  // all or nothing
   const Table keys = ConfigKeys(&updated, source);
   if (absl::Status s = Walk(table, "", keys, source); !s.ok()) return s;
@@ -371,6 +368,19 @@ std::vector<Flag> Flags(ServerConfig* c) {
       {"--max-concurrent-streams", true,
        [c](const std::string& v) {
          return ParseIntFlag("--max-concurrent-streams", v, 0, &c->max_concurrent_streams);
+       }},
+      {"--max-segments-per-session", true,
+       [c](const std::string& v) {
+         return ParseIntFlag("--max-segments-per-session", v, 0, &c->max_segments_per_session);
+       }},
+      {"--idle-stream-timeout", true,
+       [c](const std::string& v) {
+         int seconds = 0;
+         if (absl::Status s = ParseIntFlag("--idle-stream-timeout", v, 0, &seconds); !s.ok()) {
+           return s;
+         }
+         c->idle_stream_timeout = absl::Seconds(seconds);
+         return absl::OkStatus();
        }},
       {"--token-file", true, [c](const std::string& v) { c->token_file = v; return absl::OkStatus(); }},
       {"--glossary-dir", true,
@@ -504,6 +514,14 @@ absl::Status ValidateConfig(const ServerConfig& c, int cores) {
   if (c.max_message_bytes < 1024) {
     return absl::InvalidArgumentError("server.max_message_bytes must be at least 1024");
   }
+  if (c.max_segments_per_session < 0) {
+    return absl::InvalidArgumentError(
+        "server.max_segments_per_session must be at least 0 (0 = no limit)");
+  }
+  if (c.idle_stream_timeout != absl::ZeroDuration() && c.idle_stream_timeout < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        "server.idle_stream_timeout_seconds must be 0 (never) or at least 1");
+  }
   if (c.max_streams_per_connection < 1) {
     return absl::InvalidArgumentError("server.max_streams_per_connection must be at least 1");
   }
@@ -599,6 +617,8 @@ exported model found in DIR's subdirectories. Flags override the config file.
   --tls-client-ca FILE      PEM CA: mutual TLS, clients must present a certificate it signed
   --token-file FILE         bearer tokens (TOML, docs/operations.md); needs TLS
   --max-concurrent-streams N  vox.v1 calls open at once, all clients (default 0 = no limit)
+  --max-segments-per-session N  SpeechTranslate segments per call (default 0 = no limit)
+  --idle-stream-timeout S   end client streams idle this long (default 300; 0 = never)
   --builtin MODE            auto | fallback | off: the built-in engines (Apertium, espeak-ng)
                             serve a kind no exported model serves (auto), always as
                             fallbacks (fallback), or never (off); default auto

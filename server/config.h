@@ -87,6 +87,10 @@ struct ServerConfig {
   int max_message_bytes = 4 << 20;  // largest request message; larger -> RESOURCE_EXHAUSTED
   int max_streams_per_connection = 100;  // HTTP/2 concurrent streams one connection may open
   int max_concurrent_streams = 0;  // vox.v1 calls open at once, all clients; 0 = no limit
+  int max_segments_per_session = 0;  // SpeechTranslate segments per call; 0 = no limit
+  // SynthesizeStream, SpeechTranslate and CreateVoice end when the client sent nothing and
+  // nothing was written for this long while no work was left (DEADLINE_EXCEEDED); 0 = never.
+  absl::Duration idle_stream_timeout = absl::Seconds(300);
   // Idle connections are pinged this often (a dead peer is dropped); clients may ping no more
   // often than keepalive_min_ping_interval, else their connection is closed (ENHANCE_YOUR_CALM).
   absl::Duration keepalive_time = absl::Seconds(60);

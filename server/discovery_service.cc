@@ -125,7 +125,7 @@ v1::ListModelsResponse ListModels(const ModelRegistry& registry) {
 grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListLanguages(
     grpc::CallbackServerContext* context, const v1::ListLanguagesRequest*,
     v1::ListLanguagesResponse* response) {
-  return AnswerUnary(context, metrics_, "/vox.v1.DiscoveryService/ListLanguages", [&] {
+  return AnswerUnary(context, admission_, metrics_, "/vox.v1.DiscoveryService/ListLanguages", [&] {
     *response = vox::ListLanguages(*registry_);
     return absl::OkStatus();
   });
@@ -134,7 +134,7 @@ grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListLanguages(
 grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListVoices(grpc::CallbackServerContext* context,
                                                            const v1::ListVoicesRequest* request,
                                                            v1::ListVoicesResponse* response) {
-  return AnswerUnary(context, metrics_, "/vox.v1.DiscoveryService/ListVoices", [&] {
+  return AnswerUnary(context, admission_, metrics_, "/vox.v1.DiscoveryService/ListVoices", [&] {
     absl::StatusOr<v1::ListVoicesResponse> voices =
         vox::ListVoices(*registry_, voices_, request->language());
     if (!voices.ok()) return voices.status();
@@ -146,7 +146,7 @@ grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListVoices(grpc::CallbackServerC
 grpc::ServerUnaryReactor* DiscoveryServiceImpl::ListModels(grpc::CallbackServerContext* context,
                                                            const v1::ListModelsRequest*,
                                                            v1::ListModelsResponse* response) {
-  return AnswerUnary(context, metrics_, "/vox.v1.DiscoveryService/ListModels", [&] {
+  return AnswerUnary(context, admission_, metrics_, "/vox.v1.DiscoveryService/ListModels", [&] {
     *response = vox::ListModels(*registry_);
     return absl::OkStatus();
   });

@@ -1,6 +1,7 @@
 #ifndef VOX_SERVER_DISCOVERY_SERVICE_H_
 #define VOX_SERVER_DISCOVERY_SERVICE_H_
 
+#include "server/auth/admission.h"
 #include "server/metrics/metrics.h"
 #include "server/model_registry.h"
 #include "server/voice_store.h"
@@ -23,13 +24,14 @@ void CreatedVoiceToProto(const StoredVoice& voice, const ModelRegistry& registry
 v1::ListModelsResponse ListModels(const ModelRegistry& registry);
 
 // vox.v1.DiscoveryService on the callback API; every call finishes inside its reaction.
-// `registry`, `metrics` and `voices` (either may be null) are not owned and must outlive the
-// service.
+// `registry`, `admission`, `metrics` and `voices` (all but `registry` may be null) are not owned
+// and must outlive the service.
 class DiscoveryServiceImpl final : public v1::DiscoveryService::CallbackService {
  public:
-  explicit DiscoveryServiceImpl(const ModelRegistry* registry, Metrics* metrics = nullptr,
+  explicit DiscoveryServiceImpl(const ModelRegistry* registry,
+                                const Admission* admission = nullptr, Metrics* metrics = nullptr,
                                 const VoiceStore* voices = nullptr)
-      : registry_(registry), metrics_(metrics), voices_(voices) {}
+      : registry_(registry), admission_(admission), metrics_(metrics), voices_(voices) {}
 
   grpc::ServerUnaryReactor* ListLanguages(grpc::CallbackServerContext* context,
                                           const v1::ListLanguagesRequest* request,
@@ -43,6 +45,7 @@ class DiscoveryServiceImpl final : public v1::DiscoveryService::CallbackService 
 
  private:
   const ModelRegistry* const registry_;
+  const Admission* const admission_;
   Metrics* const metrics_;
   const VoiceStore* const voices_;
 };

@@ -6,6 +6,7 @@ add_library(vox_server STATIC
   ${CMAKE_CURRENT_LIST_DIR}/discovery_service.cc
   ${CMAKE_CURRENT_LIST_DIR}/engine_step_models.cc
   ${CMAKE_CURRENT_LIST_DIR}/glossaries.cc
+  ${CMAKE_CURRENT_LIST_DIR}/idle_streams.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_loader.cc
   ${CMAKE_CURRENT_LIST_DIR}/model_registry.cc
   ${CMAKE_CURRENT_LIST_DIR}/speech_service.cc

@@ -1,3 +1,4 @@
+#include "engines/text/unicode.h"
 #include "server/speech_service.h"
 
 #include <algorithm>
@@ -165,6 +166,10 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
     } else {
       utterances.push_back(Utterance{routed->request});
     }
+    const int64_t characters = static_cast<int64_t>(unicode::CodePoints(request_->text()));
+    if (absl::Status s = service_->admission_->Charge(call_.token(), characters); !s.ok()) {
+      return call_.Fail(std::move(s));
+    }
     if (!call_.Begin(*routed, request_->priority(), *context_).ok()) return;
     for (Utterance& u : utterances) call_.Speak(std::move(u));
     call_.EndOfInput();
@@ -183,11 +188,11 @@ class SynthesizeReactor : public grpc::ServerWriteReactor<v1::SynthesizeResponse
 };
 
 SpeechServiceImpl::SpeechServiceImpl(const ModelRegistry* registry,
-                                     const std::atomic<bool>* draining, Metrics* metrics,
+                                     const Admission* admission, Metrics* metrics,
                                      Limits limits, const VoiceStore* voices)
     : registry_(registry),
       voices_(voices),
-      draining_(draining),
+      admission_(admission),
       metrics_(metrics),
       limits_(limits),
       write_pool_(limits.write_threads) {}

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstddef>
 
+#include "server/auth/admission.h"
 #include "absl/status/statusor.h"
 #include "engines/audio/audio_stream_encoder.h"
 #include "engines/core/speech_engine.h"
@@ -56,7 +57,7 @@ absl::Status SlowReaderStatus(const absl::Status& status, EndReason why);
 // max_pause, or the longest-paused one beyond max_paused_slots, ends with RESOURCE_EXHAUSTED
 // ("the client read too slowly"). Client cancellation cancels the sequence: the engine stops at
 // the next step.
-// Thread-safe; `registry`, `draining`, `metrics` and `voices` (both may be null) must outlive
+// Thread-safe; `registry`, `admission`, `metrics` and `voices` (both may be null) must outlive
 // the service.
 class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
  public:
@@ -70,7 +71,7 @@ class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
     size_t max_stream_text_bytes = 1 << 20;
   };
 
-  SpeechServiceImpl(const ModelRegistry* registry, const std::atomic<bool>* draining,
+  SpeechServiceImpl(const ModelRegistry* registry, const Admission* admission,
                     Metrics* metrics, Limits limits, const VoiceStore* voices = nullptr);
 
   grpc::ServerWriteReactor<v1::SynthesizeResponse>* Synthesize(
@@ -89,7 +90,7 @@ class SpeechServiceImpl final : public v1::SpeechService::CallbackService {
   friend class SynthesisCall;
   const ModelRegistry* const registry_;
   const VoiceStore* const voices_;
-  const std::atomic<bool>* const draining_;
+  const Admission* const admission_;
   Metrics* const metrics_;
   const Limits limits_;
   std::atomic<int64_t> stopped_early_{0};

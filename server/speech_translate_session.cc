@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "server/auth/admission_interceptor.h"
+#include "engines/text/unicode.h"
 #include "server/call_log.h"
 
 namespace vox {
@@ -29,6 +29,7 @@ void SpeechTranslateReactor::Start() {
     service_->sessions_.insert(this);
   }
   start_ = absl::Now();
+  if (IdleStreams* idle = service_->admission_->idle_streams(); idle != nullptr) idle->Add(this);
   request_id_ = RequestIdFrom(context_->client_metadata());
   token_ = TokenNameOf(*context_);
   context_->AddInitialMetadata(kRequestIdKey, request_id_);
@@ -39,9 +40,8 @@ void SpeechTranslateReactor::Start() {
   bool read = false;
   {
     absl::MutexLock lock(&mu_);
-    if (service_->draining_->load()) {
-      FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
-    } else if (absl::Status s = AdmissionOf(*context_); !s.ok()) {
+    last_active_ = start_;
+    if (absl::Status s = service_->admission_->Admit(*context_); !s.ok()) {
       FailLocked(std::move(s));
     } else {
       want_read_ = true;
@@ -56,6 +56,7 @@ void SpeechTranslateReactor::OnReadDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     reading_ = Reading::kIdle;
+    last_active_ = absl::Now();
     if (phase_ == Phase::kEnded || phase_ == Phase::kFailed) {
       // Nothing more to read for a session that is over.
     } else if (!ok) {
@@ -68,8 +69,8 @@ void SpeechTranslateReactor::OnReadDone(bool ok) {
       } else {
         AdvanceLocked();
       }
-    } else if (phase_ == Phase::kConfig && service_->draining_->load()) {
-      FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
+    } else if (phase_ == Phase::kConfig && service_->admission_->draining()) {
+      FailLocked(Admission::ShuttingDown());
     } else if (phase_ == Phase::kConfig) {
       absl::Status s = ConfigureLocked();
       if (!s.ok()) {
@@ -80,7 +81,9 @@ void SpeechTranslateReactor::OnReadDone(bool ok) {
     } else if (!request_.has_segment()) {
       FailLocked(absl::InvalidArgumentError(
           "only the first message may be `config`; every later one must be a `segment`"));
-    } else if (service_->draining_->load()) {
+    } else if (closing_.has_value()) {
+      want_read_ = true;  // dropped: the session ends once the segments it took are answered
+    } else if (service_->admission_->draining()) {
       // Received after the drain began: refused. The segments before it are still answered;
       // then the session ends (AdvanceLocked) with UNAVAILABLE naming the first refused one.
       if (!refused_segment_.has_value()) refused_segment_ = request_.segment().segment_id();
@@ -105,6 +108,7 @@ void SpeechTranslateReactor::OnWriteDone(bool ok) {
   bool read = false;
   {
     absl::MutexLock lock(&mu_);
+    last_active_ = absl::Now();
     if (!ok) StopLocked(Stop::kClientGone, absl::CancelledError("the client went away"));
     AdvanceLocked();  // the next segment may have waited for room
     read = SettleLocked();
@@ -119,6 +123,7 @@ void SpeechTranslateReactor::OnCancel() {
 }
 
 void SpeechTranslateReactor::OnDone() {
+  if (IdleStreams* idle = service_->admission_->idle_streams(); idle != nullptr) idle->Remove(this);
   if (Metrics* m = service_->metrics_; m != nullptr) {
     m->StreamClosed(kMetricName);
     m->SessionClosed();
@@ -134,12 +139,66 @@ void SpeechTranslateReactor::OnDone() {
 void SpeechTranslateReactor::Drain() {
   absl::MutexLock lock(&mu_);
   if (phase_ == Phase::kConfig) {
-    FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
+    FailLocked(Admission::ShuttingDown());
   } else {
     AdvanceLocked();
   }
   want_read_ = false;
   SettleLocked();
+}
+
+void SpeechTranslateReactor::EndIfIdleSince(absl::Time cutoff) {
+  absl::MutexLock lock(&mu_);
+  if (phase_ == Phase::kEnded || phase_ == Phase::kFailed) return;
+  const bool busy = reading_ != Reading::kInFlight || outstanding_ > 0 || !segments_.empty() ||
+                    stream_.size() > 0;
+  if (busy || last_active_ > cutoff) return;
+  if (Metrics* m = service_->metrics_; m != nullptr) {
+    m->QuotaRejected(token_.empty() ? "-" : token_, "idle_stream_timeout");
+  }
+  const absl::Status idle = absl::DeadlineExceededError(absl::StrCat(
+      "the session was idle for ",
+      absl::FormatDuration(service_->admission_->idle_streams()->timeout()),
+      " (no message from the client, nothing left to answer; "
+      "server.idle_stream_timeout_seconds): every segment sent was answered"));
+  if (phase_ == Phase::kConfig) {
+    FailLocked(idle);
+  } else {
+    CloseLocked(idle);
+  }
+  SettleLocked();
+}
+
+void SpeechTranslateReactor::CloseLocked(absl::Status status) {
+  if (phase_ == Phase::kConfig) return FailLocked(status);
+  if (phase_ != Phase::kRunning || closing_.has_value()) return;
+  closing_ = std::move(status);
+  if (absl::Status s = EndPartialLocked(); !s.ok()) return FailLocked(s);
+  AdvanceLocked();
+}
+
+bool SpeechTranslateReactor::AdmitSegmentLocked(const v1::TextSegment& in) {
+  const bool new_segment = !partial_id_.has_value();
+  const int max = service_->limits_.max_segments;
+  if (new_segment && max > 0 && segments_taken_ >= max) {
+    if (Metrics* m = service_->metrics_; m != nullptr) {
+      m->QuotaRejected(token_.empty() ? "-" : token_, "max_segments_per_session");
+    }
+    CloseLocked(absl::ResourceExhaustedError(absl::StrCat(
+        "segment ", in.segment_id(), " and any sent after it were not accepted: a session may "
+        "send ", max, " segments (server.max_segments_per_session); every segment before it "
+        "was answered. Open a new session to go on")));
+    return false;
+  }
+  const int64_t characters = static_cast<int64_t>(unicode::CodePoints(in.text()));
+  if (absl::Status s = service_->admission_->Charge(token_, characters); !s.ok()) {
+    CloseLocked(absl::ResourceExhaustedError(
+        absl::StrCat("text from segment ", in.segment_id(),
+                     " on was not accepted (everything before it was answered): ", s.message())));
+    return false;
+  }
+  if (new_segment) ++segments_taken_;
+  return true;
 }
 
 bool SpeechTranslateReactor::SettleLocked() {
@@ -187,7 +246,7 @@ absl::Status SpeechTranslateReactor::ConfigureLocked() {
   }
   synthesis_ = std::move(*synthesis);
   if (Translation() == nullptr || Speech() == nullptr) {
-    return absl::UnavailableError("the server is shutting down; retry on another server");
+    return Admission::ShuttingDown();
   }
   absl::StatusOr<std::unique_ptr<AudioStreamEncoder>> encoder =
       AudioStreamEncoder::Create(synthesis_.audio, synthesis_.model->engine->sample_rate());
@@ -209,6 +268,7 @@ absl::Status SpeechTranslateReactor::TakeSegmentLocked(const v1::TextSegment& in
         "segment ", in.segment_id(), " arrived while segment ", *partial_id_,
         " is still partial (end it with a piece whose partial is false)"));
   }
+  if (!AdmitSegmentLocked(in)) return absl::OkStatus();
   if (!in.partial() && !partial_id_.has_value()) return AcceptSegmentLocked(in);
   if (!partial_id_.has_value()) {
     partial_id_ = in.segment_id();
@@ -362,9 +422,11 @@ absl::Status SpeechTranslateReactor::EngineError(const absl::Status& s, const st
 void SpeechTranslateReactor::AdvanceLocked() {
   while (phase_ == Phase::kRunning && !speech_ticket_.has_value() && !stream_.paused()) {
     if (segments_.empty()) {
-      if (reading_ == Reading::kClosed && !refused_segment_.has_value()) {
+      if (closing_.has_value()) {
+        EndOfStreamLocked(*closing_);
+      } else if (reading_ == Reading::kClosed && !refused_segment_.has_value()) {
         EndOfStreamLocked(absl::OkStatus());
-      } else if (service_->draining_->load()) {
+      } else if (service_->admission_->draining()) {
         // Draining and every admitted segment is answered: the session is over.
         EndOfStreamLocked(absl::UnavailableError(
             refused_segment_.has_value()

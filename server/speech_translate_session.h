@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "engines/audio/audio_stream_encoder.h"
 #include "engines/text/live_text_segmenter.h"
+#include "server/idle_streams.h"
 #include "server/model_registry.h"
 #include "server/outbound_stream.h"
 #include "server/speech_service.h"
@@ -35,7 +36,8 @@ namespace vox {
 // path. Lock order: mu_, then the stream's, then a scheduler's (Submit/Cancel/Pause/Resume are
 // called under mu_; schedulers never hold their lock while calling back).
 class SpeechTranslateReactor
-    : public grpc::ServerBidiReactor<v1::SpeechTranslateRequest, v1::SpeechTranslateResponse> {
+    : public grpc::ServerBidiReactor<v1::SpeechTranslateRequest, v1::SpeechTranslateResponse>,
+      public IdleStreams::Stream {
  public:
   SpeechTranslateReactor(SpeechTranslationServiceImpl* service,
                          grpc::CallbackServerContext* context)
@@ -59,6 +61,10 @@ class SpeechTranslateReactor
   // the session is alive here): a session without a config ends at once (UNAVAILABLE), one with
   // nothing left to answer too; the others end once their admitted segments are answered.
   void Drain();
+
+  // Idle: waiting for the client's next message with no segment open and nothing left to
+  // write. A session idle since before `cutoff` is closed (CloseLocked) with DEADLINE_EXCEEDED.
+  void EndIfIdleSince(absl::Time cutoff) override;
 
  private:
   enum class Phase {
@@ -162,6 +168,15 @@ class SpeechTranslateReactor
   // Both are made in the write path, after the segment's audio went through the encoder.
   void FinishSegmentLocked(Segment* seg) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The session takes no more segments (a quota, a limit, the idle timeout): what is left of a
+  // partial segment is accepted, every segment taken is answered, then the call ends with
+  // `status`. Later segments the client sends are read and dropped. The first reason stands.
+  void CloseLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Counts a new segment (max_segments_per_session) and its text (the token's characters per
+  // day); false when the session closed instead.
+  bool AdmitSegmentLocked(const v1::TextSegment& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // After the last segment of a half-closed session (status OK), or of a session the drain ends
   // (UNAVAILABLE): the stream's tail (Ogg: the EOS page), then the call ends with `status` once
   // it is written.
@@ -231,6 +246,9 @@ class SpeechTranslateReactor
   absl::Status error_ ABSL_GUARDED_BY(mu_);       // kFailed: the call's status
   absl::Status end_status_ ABSL_GUARDED_BY(mu_);  // kEnded: the call's status
   std::optional<uint64_t> refused_segment_ ABSL_GUARDED_BY(mu_);  // the first one the drain refused
+  std::optional<absl::Status> closing_ ABSL_GUARDED_BY(mu_);     // CloseLocked's status
+  int segments_taken_ ABSL_GUARDED_BY(mu_) = 0;                  // segment ids accepted
+  absl::Time last_active_ ABSL_GUARDED_BY(mu_);  // the last read or write done (idle timeout)
   // The segment arriving in pieces (TextSegment::partial), its text not yet accepted, and
   // whether any of its sentences was.
   std::optional<uint64_t> partial_id_ ABSL_GUARDED_BY(mu_);

@@ -17,13 +17,13 @@ std::vector<std::string> SplitAtSentenceEnds(const std::string& text, const std:
 }
 
 SpeechTranslationServiceImpl::SpeechTranslationServiceImpl(const ModelRegistry* registry,
-                                                           const std::atomic<bool>* draining,
+                                                           const Admission* admission,
                                                            Metrics* metrics, Limits limits,
                                                            Hooks hooks,
                                                            const VoiceStore* voices)
     : registry_(registry),
       voices_(voices),
-      draining_(draining),
+      admission_(admission),
       metrics_(metrics),
       limits_(limits),
       hooks_(std::move(hooks)),

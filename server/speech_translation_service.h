@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "server/auth/admission.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/metrics/metrics.h"
@@ -50,7 +51,7 @@ std::vector<std::string> SplitAtSentenceEnds(const std::string& text, const std:
 // stops at the next step; whole-call engines also see it through their StopCheck); the call
 // finishes once all its sequences have ended.
 //
-// Drain (SIGTERM): a session that opens once `draining` is set gets UNAVAILABLE. In an open
+// Drain (SIGTERM): a session that opens once `admission` drains gets UNAVAILABLE. In an open
 // session, the segments received before the drain are answered in full; a segment received after
 // it is refused, and once every earlier segment is answered the session ends with UNAVAILABLE
 // naming the first refused segment (a half-closed session with nothing refused ends OK as usual;
@@ -59,7 +60,7 @@ std::vector<std::string> SplitAtSentenceEnds(const std::string& text, const std:
 // that have not sent their config, so they do not hold the drain.
 //
 // The session's voice may be a created one (`voices`, may be null), as in Synthesize.
-// Thread-safe. `registry`, `draining`, `metrics` and `voices` (both may be null) are not owned
+// Thread-safe. `registry`, `admission`, `metrics` and `voices` (both may be null) are not owned
 // and must outlive the service; so must the gRPC server's calls (the server is shut down before the service dies).
 class SpeechTranslationServiceImpl final
     : public v1::SpeechTranslationService::CallbackService {
@@ -67,6 +68,7 @@ class SpeechTranslationServiceImpl final
   struct Limits {
     size_t max_pending_messages = 64;  // outbound entries per session (values below 2 act as 2)
     size_t max_open_segments = 64;
+    int max_segments = 0;  // segment ids one session may send (0 = no limit); then it closes
     int write_threads = 2;  // the write pool: audio encoding and writes of every session
   };
 
@@ -79,14 +81,14 @@ class SpeechTranslationServiceImpl final
     std::function<void(uint64_t segment_id)> before_synthesis;
   };
 
-  SpeechTranslationServiceImpl(const ModelRegistry* registry, const std::atomic<bool>* draining,
+  SpeechTranslationServiceImpl(const ModelRegistry* registry, const Admission* admission,
                                Metrics* metrics, Limits limits, Hooks hooks = {},
                                const VoiceStore* voices = nullptr);
 
   grpc::ServerBidiReactor<v1::SpeechTranslateRequest, v1::SpeechTranslateResponse>*
   SpeechTranslate(grpc::CallbackServerContext* context) override;
 
-  // Call after setting `draining`: ends every open session that has no segment left to answer or
+  // Call after Admission::BeginDrain: ends every open session that has no segment left to answer or
   // no config yet (UNAVAILABLE); the others end once their last admitted segment is answered.
   void BeginDrain();
 
@@ -102,7 +104,7 @@ class SpeechTranslationServiceImpl final
   friend class SpeechTranslateReactor;
   const ModelRegistry* const registry_;
   const VoiceStore* const voices_;
-  const std::atomic<bool>* const draining_;
+  const Admission* const admission_;
   Metrics* const metrics_;
   const Limits limits_;
   const Hooks hooks_;

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 
 namespace vox {
@@ -45,11 +44,7 @@ bool SynthesisCall::Open(grpc::CallbackServerContext* context) {
   token_ = TokenNameOf(*context);
   context->AddInitialMetadata(kRequestIdKey, request_id_);
   if (service_->metrics_ != nullptr) service_->metrics_->StreamOpened(method_);
-  if (service_->draining_->load()) {
-    stream_.Finish(absl::UnavailableError("the server is shutting down; retry on another server"));
-    return false;
-  }
-  if (absl::Status s = AdmissionOf(*context); !s.ok()) {
+  if (absl::Status s = service_->admission_->Admit(*context); !s.ok()) {
     stream_.Finish(std::move(s));
     return false;
   }
@@ -60,7 +55,7 @@ absl::Status SynthesisCall::Begin(const RoutedSynthesis& routed, v1::Priority pr
                                   const grpc::CallbackServerContext& context) {
   SpeechModel* model = routed.model;
   if (model->scheduler == nullptr) {
-    absl::Status s = absl::UnavailableError("the server is shutting down; retry on another server");
+    absl::Status s = Admission::ShuttingDown();
     stream_.Finish(s);
     return s;
   }
@@ -116,13 +111,23 @@ bool SynthesisCall::Speak(Utterance u) {
   return q != nullptr && q->Add(std::move(u)).ok();
 }
 
-void SynthesisCall::EndOfInput() {
+void SynthesisCall::EndOfInput(absl::Status end) {
+  UtteranceQueue* q;
+  {
+    absl::MutexLock lock(&mu_);
+    q = queue_.get();
+    end_status_ = std::move(end);
+  }
+  if (q != nullptr) q->Close();
+}
+
+bool SynthesisCall::idle() {
   UtteranceQueue* q;
   {
     absl::MutexLock lock(&mu_);
     q = queue_.get();
   }
-  if (q != nullptr) q->Close();
+  return (q == nullptr || q->idle()) && stream_.size() == 0;
 }
 
 void SynthesisCall::Fail(absl::Status status) {
@@ -294,9 +299,14 @@ void SynthesisCall::OnQueueDone(absl::Status status, EndReason why) {
     return stream_.Finish(std::move(status));
   }
   const absl::Time end = absl::Now();
+  absl::Status end_status;
+  {
+    absl::MutexLock lock(&mu_);
+    end_status = end_status_;
+  }
   stream_.PushProducer([this] { return EncodeTail(); }, 0);
   stream_.PushProducer([this, end] { return Summary(end); }, 0);
-  stream_.Finish(absl::OkStatus());
+  stream_.Finish(std::move(end_status));
 }
 
 // On the write pool, once: the last thing done with this call.

@@ -44,8 +44,9 @@ class SynthesisCall {
                 std::function<void(const grpc::Status&)> finish);
   ~SynthesisCall();
 
-  // At the call's start: request id (echoed in the initial metadata), metrics. False when the
-  // server is draining: the call then ends UNAVAILABLE.
+  // At the call's start: request id (echoed in the initial metadata), metrics, Admission::Admit.
+  // False when the call is refused (draining: UNAVAILABLE; a quota: RESOURCE_EXHAUSTED): it then
+  // ends with that status.
   bool Open(grpc::CallbackServerContext* context);
 
   // Creates the encoder and the queue and sends the header. Non-OK: the call ends with it.
@@ -54,8 +55,9 @@ class SynthesisCall {
 
   // Queues an utterance (after Begin). False when the call is over.
   bool Speak(Utterance u);
-  // No more utterances: the call ends OK after the last.
-  void EndOfInput();
+  // No more utterances: after the last, its tail and summary, the call ends with `end` (OK, or
+  // why the rest of the input was refused).
+  void EndOfInput(absl::Status end = absl::OkStatus());
   // Ends the call with `status` (bad input): what is queued is dropped, the engine stops.
   void Fail(absl::Status status);
 
@@ -63,6 +65,10 @@ class SynthesisCall {
   void OnCancel();
 
   const std::string& request_id() const { return request_id_; }
+  // The caller's token name (TokenNameOf), "" without tokens; set by Open.
+  const std::string& token() const { return token_; }
+  // True when nothing is queued to speak or to write (after Begin; before it: true).
+  bool idle();
   absl::Time start() const { return start_; }
   // After Begin: the engine's sample rate.
   int sample_rate() const { return sample_rate_; }
@@ -106,6 +112,7 @@ class SynthesisCall {
   absl::Time joined_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();  // the first sequence's join
   SynthesisStats stats_ ABSL_GUARDED_BY(mu_);  // codes summed over utterances
   bool have_stats_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status end_status_ ABSL_GUARDED_BY(mu_);  // EndOfInput's
 
   // Last: destroyed first, and its callbacks only run while the call is alive.
   OutboundStream<v1::SynthesizeResponse> stream_;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engines/text/ssml_parser.h"
+#include "engines/text/unicode.h"
 
 namespace vox {
 
@@ -19,12 +20,70 @@ SynthesizeStreamReactor::SynthesizeStreamReactor(SpeechServiceImpl* service,
             [this](const grpc::Status& s) { Finish(s); }) {}
 
 void SynthesizeStreamReactor::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    last_active_ = absl::Now();
+  }
+  if (IdleStreams* idle = service_->admission_->idle_streams(); idle != nullptr) idle->Add(this);
   if (!call_.Open(context_)) return;
+  ReadNext();
+}
+
+void SynthesizeStreamReactor::OnDone() {
+  if (IdleStreams* idle = service_->admission_->idle_streams(); idle != nullptr) idle->Remove(this);
+  delete this;
+}
+
+void SynthesizeStreamReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    last_active_ = absl::Now();
+  }
+  call_.OnWriteDone(ok);
+}
+
+void SynthesizeStreamReactor::ReadNext() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (input_ended_) return;
+    reading_ = true;
+  }
   StartRead(&request_);
+}
+
+void SynthesizeStreamReactor::EndInput(absl::Status why) {
+  const absl::Status flushed = Flush(absl::Now());
+  if (!flushed.ok()) return call_.Fail(flushed);
+  call_.EndOfInput(std::move(why));
+}
+
+void SynthesizeStreamReactor::EndIfIdleSince(absl::Time cutoff) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (input_ended_ || !reading_ || last_active_ > cutoff || !call_.idle()) return;
+    input_ended_ = true;  // OnReadDone leaves the reading state to this from here on
+  }
+  const std::string& token = call_.token();
+  if (service_->metrics_ != nullptr) {
+    service_->metrics_->QuotaRejected(token.empty() ? "-" : token, "idle_stream_timeout");
+  }
+  const absl::Status idle = absl::DeadlineExceededError(absl::StrCat(
+      "the stream was idle for ",
+      absl::FormatDuration(service_->admission_->idle_streams()->timeout()),
+      " (no message from the client, nothing left to speak; "
+      "server.idle_stream_timeout_seconds): the text sent was spoken"));
+  if (!routed_.has_value()) return call_.Fail(idle);  // no config yet: nothing to speak
+  EndInput(idle);
 }
 
 void SynthesizeStreamReactor::OnReadDone(bool ok) {
   const absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    reading_ = false;
+    last_active_ = now;
+    if (input_ended_) return;  // ended while this read waited
+  }
   absl::Status status;
   if (!ok) {  // half-close (or the call broke: then the call is already stopping)
     if (!routed_.has_value()) {
@@ -56,7 +115,7 @@ void SynthesizeStreamReactor::OnReadDone(bool ok) {
       break;
   }
   if (!status.ok()) return call_.Fail(std::move(status));  // and read no more
-  StartRead(&request_);
+  ReadNext();
 }
 
 absl::Status SynthesizeStreamReactor::Configure(const v1::SynthesizeRequest& config) {
@@ -91,6 +150,16 @@ absl::Status SynthesizeStreamReactor::TakePiece(const std::string& piece, absl::
     return absl::InvalidArgumentError(absl::StrCat(
         "the stream's text reached ", text_bytes_, " bytes; at most ", max_total,
         " are allowed per call"));
+  }
+  const int64_t characters = static_cast<int64_t>(unicode::CodePoints(piece));
+  if (absl::Status s = service_->admission_->Charge(call_.token(), characters); !s.ok()) {
+    {
+      absl::MutexLock lock(&mu_);
+      input_ended_ = true;
+    }
+    EndInput(absl::ResourceExhaustedError(absl::StrCat(
+        "text from this piece on was not spoken (everything before it was): ", s.message())));
+    return absl::OkStatus();
   }
   absl::StatusOr<std::vector<std::string>> sentences = segmenter_.Append(piece);
   if (!sentences.ok()) return sentences.status();

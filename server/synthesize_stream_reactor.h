@@ -13,6 +13,8 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "engines/text/live_text_segmenter.h"
+#include "absl/synchronization/mutex.h"
+#include "server/idle_streams.h"
 #include "server/speech_service.h"
 #include "server/synthesis_call.h"
 #include "vox/v1/speech.grpc.pb.h"
@@ -27,18 +29,26 @@ namespace vox {
 // message, a piece over max_piece_bytes, more than max_stream_text_bytes in all, invalid
 // UTF-8, a sentence the engine refuses) ends the call with INVALID_ARGUMENT and stops reading.
 //
+// Each piece's characters count against the token's characters per day; a piece refused
+// ends the input there: what came before is spoken, then the call ends RESOURCE_EXHAUSTED.
+// Idle (a read waiting, nothing to speak or write) past the idle-stream timeout, the call
+// speaks what is buffered and ends DEADLINE_EXCEEDED.
+//
 // Threads: the reading state (segmenter, byte counts) belongs to the reactions that read
-// (Start, then OnReadDone, one at a time); the rest is the SynthesisCall's. Lives until OnDone.
+// (Start, then OnReadDone, one at a time) and to EndIfIdleSince while a read waits (mu_
+// decides which); the rest is the SynthesisCall's. Lives until OnDone.
 class SynthesizeStreamReactor
-    : public grpc::ServerBidiReactor<v1::SynthesizeStreamRequest, v1::SynthesizeResponse> {
+    : public grpc::ServerBidiReactor<v1::SynthesizeStreamRequest, v1::SynthesizeResponse>,
+      public IdleStreams::Stream {
  public:
   SynthesizeStreamReactor(SpeechServiceImpl* service, grpc::CallbackServerContext* context);
 
   void Start();
   void OnReadDone(bool ok) override;
-  void OnWriteDone(bool ok) override { call_.OnWriteDone(ok); }
+  void OnWriteDone(bool ok) override;
   void OnCancel() override { call_.OnCancel(); }
-  void OnDone() override { delete this; }
+  void OnDone() override;
+  void EndIfIdleSince(absl::Time cutoff) override;
 
  private:
   // Each returns non-OK when the call must end with that status.
@@ -46,6 +56,10 @@ class SynthesizeStreamReactor
   absl::Status TakePiece(const std::string& piece, absl::Time now);
   absl::Status Speak(std::string text, absl::Time completed);
   absl::Status Flush(absl::Time now);
+  // Reads the next message unless the input was ended (idle, quota).
+  void ReadNext();
+  // Ends the input early: speaks what is buffered, then the call ends with `why`.
+  void EndInput(absl::Status why);
 
   SpeechServiceImpl* const service_;
   grpc::CallbackServerContext* const context_;
@@ -53,6 +67,10 @@ class SynthesizeStreamReactor
   std::optional<RoutedSynthesis> routed_;
   LiveTextSegmenter segmenter_;
   size_t text_bytes_ = 0;
+  absl::Mutex mu_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;      // a read waits for the client
+  bool input_ended_ ABSL_GUARDED_BY(mu_) = false;  // EndInput ran: read nothing more
+  absl::Time last_active_ ABSL_GUARDED_BY(mu_);    // the last read or write done
   SynthesisCall call_;  // last: its callbacks only run while the call is alive
 };
 

@@ -13,14 +13,10 @@
 #include "engines/text/language_detector.h"
 #include "engines/text/sentence_splitter.h"
 #include "engines/text/unicode.h"
+#include "server/limit_refusal.h"
 
 namespace vox {
 namespace {
-
-size_t CodePoints(const std::string& s) {
-  return static_cast<size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
 
 bool IsBlank(const std::string& text) {
   return SplitSentences(text, "").empty();
@@ -146,19 +142,25 @@ absl::StatusOr<TranslatePlan> PlanTranslateCall(const v1::TranslateRequest& requ
     return absl::InvalidArgumentError("texts: at least one text is required");
   }
   if (request.texts_size() > limits.max_texts_per_call) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("texts: ", request.texts_size(), " texts in one call; the limit is ",
-                     limits.max_texts_per_call, " (server.max_texts_per_call)"));
+    return LimitRefusal(
+        absl::InvalidArgumentError(absl::StrCat("texts: ", request.texts_size(),
+                                                " texts in one call; the limit is ",
+                                                limits.max_texts_per_call,
+                                                " (server.max_texts_per_call)")),
+        "max_texts_per_call");
   }
   for (int i = 0; i < request.texts_size(); ++i) {
     const std::string& text = request.texts(i);
     if (absl::StatusOr<std::u32string> d = unicode::DecodeUtf8(text); !d.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("texts[", i, "]: ", d.status().message()));
     }
-    if (const size_t n = CodePoints(text); n > static_cast<size_t>(limits.max_text_chars)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("texts[", i, "] is ", n, " characters; the limit is ",
-                       limits.max_text_chars, " (server.max_text_chars)"));
+    if (const size_t n = unicode::CodePoints(text); n > static_cast<size_t>(limits.max_text_chars)) {
+      return LimitRefusal(
+          absl::InvalidArgumentError(absl::StrCat("texts[", i, "] is ", n,
+                                                  " characters; the limit is ",
+                                                  limits.max_text_chars,
+                                                  " (server.max_text_chars)")),
+          "max_text_chars");
     }
   }
   const std::vector<std::string> languages = registry.TranslationLanguages();

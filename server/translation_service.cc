@@ -13,8 +13,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
-#include "server/auth/admission_interceptor.h"
+#include "engines/text/unicode.h"
 #include "server/call_log.h"
+#include "server/limit_refusal.h"
 #include "server/translate_plan.h"
 
 namespace vox {
@@ -34,21 +35,23 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
       : context_(context), request_(request), response_(response), metrics_(metrics) {}
 
   void Start(const ModelRegistry& registry, const TranslateLimits& limits,
-             const Glossaries& glossaries, bool draining) {
+             const Glossaries& glossaries, const Admission& admission) {
     request_id_ = RequestIdFrom(context_->client_metadata());
     token_ = TokenNameOf(*context_);
     start_ = absl::Now();
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
-    if (draining) {
-      return FinishNow(absl::UnavailableError("the server is shutting down; retry on another server"));
-    }
-    if (absl::Status s = AdmissionOf(*context_); !s.ok()) return FinishNow(std::move(s));
+    if (absl::Status s = admission.Admit(*context_); !s.ok()) return FinishNow(std::move(s));
     absl::StatusOr<TranslatePlan> plan = PlanTranslateCall(*request_, registry, limits, glossaries);
     if (!plan.ok()) return FinishNow(plan.status());
     plan_ = std::move(*plan);
+    int64_t characters = 0;
+    for (const std::string& text : request_->texts()) characters += unicode::CodePoints(text);
+    if (absl::Status s = admission.Charge(token_, characters); !s.ok()) {
+      return FinishNow(std::move(s));
+    }
     TranslationModel* model = plan_.model;
     if (model->scheduler == nullptr) {
-      return FinishNow(absl::UnavailableError("the server is shutting down; retry on another server"));
+      return FinishNow(Admission::ShuttingDown());
     }
     clock_ = model->clock;
     deadline_ = DeadlineOnClock(DeadlineOf(*context_), clock_);
@@ -90,7 +93,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
     TranslationScheduler* sch = scheduler();
     if (sch == nullptr) {
       absl::MutexLock lock(&mu_);
-      FailLocked(absl::UnavailableError("the server is shutting down; retry on another server"));
+      FailLocked(Admission::ShuttingDown());
     }
     while (true) {
       size_t i = 0;
@@ -237,6 +240,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
     const absl::Duration duration = absl::Now() - start_;
     LogCall(kTranslateMethod, grpc_status, duration, request_id_, token_);
     if (metrics_ != nullptr) metrics_->RequestFinished("Translate", status.code(), duration);
+    CountLimitRefusal(metrics_, token_, status);
     Finish(grpc_status);  // OnDone (delete) follows
   }
 
@@ -306,19 +310,19 @@ absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateReque
 TranslationServiceImpl::TranslationServiceImpl(const ModelRegistry* registry,
                                                const TranslateLimits& limits,
                                                Glossaries glossaries,
-                                               const std::atomic<bool>* draining,
+                                               const Admission* admission,
                                                Metrics* metrics)
     : registry_(registry),
       limits_(limits),
       glossaries_(std::move(glossaries)),
-      draining_(draining),
+      admission_(admission),
       metrics_(metrics) {}
 
 grpc::ServerUnaryReactor* TranslationServiceImpl::Translate(grpc::CallbackServerContext* context,
                                                             const v1::TranslateRequest* request,
                                                             v1::TranslateResponse* response) {
   auto* reactor = new TranslateReactor(context, request, response, metrics_);
-  reactor->Start(*registry_, limits_, glossaries_, draining_->load());
+  reactor->Start(*registry_, limits_, glossaries_, *admission_);
   return reactor;
 }
 

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <string>
 
+#include "server/auth/admission.h"
 #include "absl/status/statusor.h"
 #include "engines/core/translation_engine.h"
 #include "server/metrics/metrics.h"
@@ -40,12 +41,12 @@ absl::StatusOr<RoutedTranslation> RouteTranslateRequest(const v1::TranslateReque
 // (whole-call engines also see it through their StopCheck).
 // The first failing sentence cancels the others. The response rejoins each text's sentences
 // (AssembleTranslation).
-// Thread-safe; `registry`, `draining` and `metrics` (may be null) are not owned and must outlive
+// Thread-safe; `registry`, `admission` and `metrics` (may be null) are not owned and must outlive
 // the service; it owns `glossaries`.
 class TranslationServiceImpl final : public v1::TranslationService::CallbackService {
  public:
   TranslationServiceImpl(const ModelRegistry* registry, const TranslateLimits& limits,
-                         Glossaries glossaries, const std::atomic<bool>* draining,
+                         Glossaries glossaries, const Admission* admission,
                          Metrics* metrics = nullptr);
 
   grpc::ServerUnaryReactor* Translate(grpc::CallbackServerContext* context,
@@ -56,7 +57,7 @@ class TranslationServiceImpl final : public v1::TranslationService::CallbackServ
   const ModelRegistry* const registry_;
   const TranslateLimits limits_;
   const Glossaries glossaries_;
-  const std::atomic<bool>* const draining_;
+  const Admission* const admission_;
   Metrics* const metrics_;
 };
 

@@ -10,22 +10,24 @@
 
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
-#include "server/auth/admission_interceptor.h"
+#include "server/auth/admission.h"
 #include "server/call_log.h"
 #include "server/metrics/metrics.h"
 
 namespace vox {
 
-// Runs `fill` (returns absl::Status, fills the response) and finishes the call with it, echoing
-// the request id; `method` is the full name ("/vox.v1.DiscoveryService/ListModels"), counted in
-// `metrics` (may be null) under its last part. Thread-safe.
+// Runs `fill` (returns absl::Status, fills the response) once `admission` (may be null) admits
+// the call, and finishes the call with its status, echoing the request id; `method` is the full
+// name ("/vox.v1.DiscoveryService/ListModels"), counted in `metrics` (may be null) under its last
+// part. Thread-safe.
 template <typename Fill>
-grpc::ServerUnaryReactor* AnswerUnary(grpc::CallbackServerContext* context, Metrics* metrics,
+grpc::ServerUnaryReactor* AnswerUnary(grpc::CallbackServerContext* context,
+                                      const Admission* admission, Metrics* metrics,
                                       const char* method, Fill fill) {
   const absl::Time start = absl::Now();
   const std::string request_id = RequestIdFrom(context->client_metadata());
   context->AddInitialMetadata(kRequestIdKey, request_id);
-  absl::Status admitted = AdmissionOf(*context);
+  absl::Status admitted = admission == nullptr ? absl::OkStatus() : admission->Admit(*context);
   const grpc::Status status = ToGrpcStatus(admitted.ok() ? fill() : std::move(admitted));
   const absl::Duration duration = absl::Now() - start;
   LogCall(method, status, duration, request_id, TokenNameOf(*context));

@@ -81,6 +81,11 @@ int UtteranceQueue::spoken() const {
   return spoken_;
 }
 
+bool UtteranceQueue::idle() const {
+  absl::MutexLock lock(&mu_);
+  return pending_.empty() && !speaking_;
+}
+
 void UtteranceQueue::SetTicket(std::optional<TicketId> ticket) {
   absl::MutexLock flow(&flow_mu_);
   ticket_ = ticket;

@@ -69,6 +69,8 @@ class UtteranceQueue {
 
   // Utterances submitted to the scheduler so far.
   int spoken() const;
+  // True when no utterance is queued or being spoken.
+  bool idle() const;
 
  private:
   // Speaks `u` and, while the next is only a pause, the ones after it.

@@ -12,19 +12,15 @@
 #include "absl/time/clock.h"
 #include "engines/audio/reference_audio.h"
 #include "engines/core/status_macros.h"
-#include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 #include "server/discovery_service.h"
+#include "server/idle_streams.h"
 #include "server/unary_answer.h"
 
 namespace vox {
 namespace {
 
 constexpr char kCreateMethod[] = "/vox.v1.VoiceService/CreateVoice";
-
-absl::Status ShuttingDown() {
-  return absl::UnavailableError("the server is shutting down; retry on another server");
-}
 
 absl::Status NoStore() {
   return absl::UnavailableError(
@@ -128,8 +124,10 @@ absl::StatusOr<SpeechModel*> ModelForCreatedVoice(const StoredVoice& voice,
 }
 
 // One CreateVoice call. Reads on gRPC's threads; the work after the last read runs on the
-// service's clone thread. Deletes itself in OnDone.
-class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest> {
+// service's clone thread. A read that waits past the idle-stream timeout ends the call
+// (DEADLINE_EXCEEDED, nothing stored). Deletes itself in OnDone.
+class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest>,
+                           public IdleStreams::Stream {
  public:
   CreateVoiceReactor(VoiceServiceImpl* service, grpc::CallbackServerContext* context,
                      v1::Voice* response)
@@ -140,24 +138,56 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
     request_id_ = RequestIdFrom(context_->client_metadata());
     token_ = TokenNameOf(*context_);
     context_->AddInitialMetadata(kRequestIdKey, request_id_);
-    if (service_->draining_->load()) return End(ShuttingDown());
-    if (absl::Status s = AdmissionOf(*context_); !s.ok()) return End(std::move(s));
+    if (absl::Status s = service_->admission_->Admit(*context_); !s.ok()) return End(std::move(s));
     if (service_->store_ == nullptr) return End(NoStore());
-    StartRead(&request_);
+    if (IdleStreams* idle = service_->admission_->idle_streams(); idle != nullptr) idle->Add(this);
+    ReadNext(start_);
   }
 
   void OnReadDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = false;
+      if (ended_) return;  // the idle timeout ended the call while this read waited
+    }
     if (!ok) return Clone();  // the client half-closed: all clips are here
     absl::Status s = have_config_ ? TakeAudio() : TakeConfig();
     if (!s.ok()) return End(std::move(s));
-    StartRead(&request_);
+    ReadNext(absl::Now());
   }
 
   // The client went away (or the deadline passed): a voice not yet stored never will be.
   void OnCancel() override { cancelled_.store(true); }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (IdleStreams* idle = service_->admission_->idle_streams(); idle != nullptr) idle->Remove(this);
+    delete this;
+  }
+
+  void EndIfIdleSince(absl::Time cutoff) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (ended_ || !reading_ || read_since_ > cutoff) return;
+      ended_ = true;
+    }
+    if (service_->metrics_ != nullptr) {
+      service_->metrics_->QuotaRejected(token_.empty() ? "-" : token_, "idle_stream_timeout");
+    }
+    End(absl::DeadlineExceededError(absl::StrCat(
+        "no message from the client for ",
+        absl::FormatDuration(service_->admission_->idle_streams()->timeout()),
+        " (server.idle_stream_timeout_seconds); nothing was stored")));
+  }
 
  private:
+  void ReadNext(absl::Time now) {
+    {
+      absl::MutexLock lock(&mu_);
+      reading_ = true;
+      read_since_ = now;
+    }
+    StartRead(&request_);
+  }
+
   absl::Status TakeConfig() {
     if (!request_.has_config()) {
       return absl::InvalidArgumentError(
@@ -258,7 +288,7 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
 
   // On the clone thread. OK once *response_ is filled.
   absl::Status CloneAndStore() {
-    if (service_->draining_->load()) return ShuttingDown();
+    if (service_->admission_->draining()) return Admission::ShuttingDown();
     if (cancelled_.load()) return absl::CancelledError("the call was cancelled");
     std::vector<ReferenceClip> clips;
     for (size_t i = 0; i < clips_.size(); ++i) {
@@ -342,12 +372,16 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
   std::vector<std::string> clips_;  // encoded bytes, one entry per clip
   size_t bytes_ = 0;
   std::atomic<bool> cancelled_{false};
+  absl::Mutex mu_;  // the reads against the idle check
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;  // the idle check ended the call
+  absl::Time read_since_ ABSL_GUARDED_BY(mu_);
 };
 
 VoiceServiceImpl::VoiceServiceImpl(const ModelRegistry* registry, VoiceStore* store,
-                                   const std::atomic<bool>* draining, Metrics* metrics,
+                                   const Admission* admission, Metrics* metrics,
                                    ReferenceAudioLimits limits)
-    : registry_(registry), store_(store), draining_(draining), metrics_(metrics), limits_(limits) {}
+    : registry_(registry), store_(store), admission_(admission), metrics_(metrics), limits_(limits) {}
 
 grpc::ServerReadReactor<v1::CreateVoiceRequest>* VoiceServiceImpl::CreateVoice(
     grpc::CallbackServerContext* context, v1::Voice* response) {
@@ -359,7 +393,7 @@ grpc::ServerReadReactor<v1::CreateVoiceRequest>* VoiceServiceImpl::CreateVoice(
 grpc::ServerUnaryReactor* VoiceServiceImpl::GetVoice(grpc::CallbackServerContext* context,
                                                      const v1::GetVoiceRequest* request,
                                                      v1::Voice* response) {
-  return AnswerUnary(context, metrics_, "/vox.v1.VoiceService/GetVoice", [&]() -> absl::Status {
+  return AnswerUnary(context, admission_, metrics_, "/vox.v1.VoiceService/GetVoice", [&]() -> absl::Status {
     if (const auto [builtin, model] = FindBuiltin(*registry_, request->name());
         builtin != nullptr) {
       BuiltinVoiceToProto(*builtin, *model, response);
@@ -378,8 +412,7 @@ grpc::ServerUnaryReactor* VoiceServiceImpl::GetVoice(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* VoiceServiceImpl::DeleteVoice(grpc::CallbackServerContext* context,
                                                         const v1::DeleteVoiceRequest* request,
                                                         v1::DeleteVoiceResponse*) {
-  return AnswerUnary(context, metrics_, "/vox.v1.VoiceService/DeleteVoice", [&]() -> absl::Status {
-    if (draining_->load()) return ShuttingDown();
+  return AnswerUnary(context, admission_, metrics_, "/vox.v1.VoiceService/DeleteVoice", [&]() -> absl::Status {
     if (FindBuiltin(*registry_, request->name()).first != nullptr) {
       return absl::FailedPreconditionError(
           absl::StrCat("'", request->name(), "' is a built-in voice; only created voices can be "

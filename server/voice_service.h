@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "server/auth/admission.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engines/core/speech_engine.h"
@@ -48,11 +49,11 @@ absl::StatusOr<SpeechModel*> ModelForCreatedVoice(const StoredVoice& voice,
 // may take a second) and stores the voice on the service's own clone thread, never on gRPC's
 // threads; GetVoice and DeleteVoice answer inside their reaction.
 // Thread-safe. `registry`, `store` (null: no voice store, CreateVoice/DeleteVoice are
-// UNAVAILABLE), `draining` and `metrics` (may be null) are not owned and must outlive the service.
+// UNAVAILABLE), `admission` and `metrics` (may be null) are not owned and must outlive the service.
 class VoiceServiceImpl final : public v1::VoiceService::CallbackService {
  public:
   VoiceServiceImpl(const ModelRegistry* registry, VoiceStore* store,
-                   const std::atomic<bool>* draining, Metrics* metrics,
+                   const Admission* admission, Metrics* metrics,
                    ReferenceAudioLimits limits = {});
 
   grpc::ServerReadReactor<v1::CreateVoiceRequest>* CreateVoice(
@@ -68,7 +69,7 @@ class VoiceServiceImpl final : public v1::VoiceService::CallbackService {
   friend class CreateVoiceReactor;
   const ModelRegistry* const registry_;
   VoiceStore* const store_;
-  const std::atomic<bool>* const draining_;
+  const Admission* const admission_;
   Metrics* const metrics_;
   const ReferenceAudioLimits limits_;
   ThreadPool clone_pool_{1};  // last: joined (its tasks run) before the rest goes

@@ -15,13 +15,16 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/auth/admission.h"
 #include "server/auth/call_quotas.h"
+#include "server/auth/daily_characters.h"
 #include "server/auth/server_tls.h"
 #include "server/auth/token_authenticator.h"
 #include "server/auth/token_file.h"
 #include "server/auth/admission_interceptor.h"
 #include "server/call_log.h"
 #include "server/discovery_service.h"
+#include "server/idle_streams.h"
 #include "server/speech_service.h"
 #include "server/speech_translation_service.h"
 #include "server/translation_service.h"
@@ -100,10 +103,17 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(ServerTls* tls,
   return credentials;
 }
 
-std::map<std::string, int> ConcurrentStreams(const std::vector<TokenPolicy>& tokens) {
-  std::map<std::string, int> limits;
-  for (const TokenPolicy& t : tokens) limits[t.name] = t.concurrent_streams;
-  return limits;
+// The token file's quotas that live outside the token check.
+void ApplyTokenQuotas(const std::vector<TokenPolicy>& tokens, CallQuotas* quotas,
+                      DailyCharacters* characters) {
+  std::map<std::string, int> streams;
+  std::map<std::string, int64_t> per_day;
+  for (const TokenPolicy& t : tokens) {
+    streams[t.name] = t.concurrent_streams;
+    per_day[t.name] = t.characters_per_day;
+  }
+  quotas->SetTokenLimits(std::move(streams));
+  characters->SetLimits(std::move(per_day));
 }
 
 void SetConnectionLimits(const ServerConfig& config, grpc::ServerBuilder* builder) {
@@ -139,6 +149,9 @@ absl::Status VoxServer::Start() {
     metrics_ = std::move(*metrics);
   }
   for (const ModelInfo& info : registry_->Models()) metrics_->SetModelInfo(info);
+  characters_ = std::make_unique<DailyCharacters>(metrics_.get());
+  idle_ = std::make_unique<IdleStreams>(config_.idle_stream_timeout);
+  admission_ = std::make_unique<Admission>(characters_.get(), idle_.get());
   registry_->AttachMetrics(metrics_.get());
   Glossaries glossaries;
   if (!config_.glossary_dir.empty()) {
@@ -170,17 +183,20 @@ absl::Status VoxServer::Start() {
   limits.max_texts_per_call = config_.max_texts_per_call;
   limits.max_text_chars = config_.max_text_chars;
   translation_ = std::make_unique<TranslationServiceImpl>(registry_.get(), limits,
-                                                          std::move(glossaries), &draining_,
+                                                          std::move(glossaries), admission_.get(),
                                                           metrics_.get());
-  discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get(), metrics_.get(), voices_.get());
+  discovery_ = std::make_unique<DiscoveryServiceImpl>(registry_.get(), admission_.get(),
+                                                      metrics_.get(), voices_.get());
   SpeechServiceImpl::Limits speech_limits;
   speech_limits.max_pending_bytes = static_cast<size_t>(config_.stream_buffer_bytes);
-  speech_ = std::make_unique<SpeechServiceImpl>(registry_.get(), &draining_, metrics_.get(),
+  SpeechTranslationServiceImpl::Limits session_limits;
+  session_limits.max_segments = config_.max_segments_per_session;
+  speech_ = std::make_unique<SpeechServiceImpl>(registry_.get(), admission_.get(), metrics_.get(),
                                                 speech_limits, voices_.get());
   speech_translation_ = std::make_unique<SpeechTranslationServiceImpl>(
-      registry_.get(), &draining_, metrics_.get(), SpeechTranslationServiceImpl::Limits(),
+      registry_.get(), admission_.get(), metrics_.get(), session_limits,
       SpeechTranslationServiceImpl::Hooks(), voices_.get());
-  voice_ = std::make_unique<VoiceServiceImpl>(registry_.get(), voices_.get(), &draining_,
+  voice_ = std::make_unique<VoiceServiceImpl>(registry_.get(), voices_.get(), admission_.get(),
                                               metrics_.get());
 
   if (config_.tls.enabled()) {
@@ -193,7 +209,7 @@ absl::Status VoxServer::Start() {
     absl::StatusOr<std::vector<TokenPolicy>> tokens =
         LoadTokenFile(config_.token_file, ServiceNames());
     if (!tokens.ok()) return tokens.status();
-    quotas_->SetTokenLimits(ConcurrentStreams(*tokens));
+    ApplyTokenQuotas(*tokens, quotas_.get(), characters_.get());
     tokens_ = std::make_shared<TokenAuthenticator>(
         std::move(*tokens), OpenServices{config_.health_open, config_.reflection_open},
         metrics_.get());
@@ -230,6 +246,8 @@ absl::Status VoxServer::Start() {
   return absl::OkStatus();
 }
 
+bool VoxServer::draining() const { return admission_ != nullptr && admission_->draining(); }
+
 std::string VoxServer::address() const {
   const size_t colon = config_.listen.rfind(':');
   return absl::StrCat(config_.listen.substr(0, colon), ":", port_);
@@ -247,7 +265,7 @@ absl::Status VoxServer::Reload() {
         LoadTokenFile(config_.token_file, ServiceNames());
     if (metrics_ != nullptr) metrics_->ConfigReloaded("tokens", tokens.ok());
     if (tokens.ok()) {
-      quotas_->SetTokenLimits(ConcurrentStreams(*tokens));
+      ApplyTokenQuotas(*tokens, quotas_.get(), characters_.get());
       tokens_->Replace(std::move(*tokens));
     } else {
       errors.push_back(std::string(tokens.status().message()));
@@ -261,7 +279,7 @@ absl::Status VoxServer::Reload() {
 void VoxServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
-  draining_.store(true);
+  if (admission_ != nullptr) admission_->BeginDrain();
   if (server_ != nullptr) {
     const absl::Time deadline = absl::Now() + grace;
     // NOT_SERVING for "" and every service, and frozen so. gRPC keeps serving while the admitted

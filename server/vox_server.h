@@ -1,7 +1,6 @@
 #ifndef VOX_SERVER_VOX_SERVER_H_
 #define VOX_SERVER_VOX_SERVER_H_
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,7 +21,10 @@ class SpeechServiceImpl;
 class SpeechTranslationServiceImpl;
 class VoiceServiceImpl;
 class VoiceStore;
+class Admission;
 class CallQuotas;
+class DailyCharacters;
+class IdleStreams;
 class CallTracker;
 class ServerTls;
 class TokenAuthenticator;
@@ -77,19 +79,21 @@ class VoxServer {
   // Every metric the services record (after Start(); HTTP endpoint only with metrics_listen).
   Metrics* metrics() const { return metrics_.get(); }
   // True once Shutdown() has begun: new calls get UNAVAILABLE.
-  bool draining() const { return draining_.load(); }
+  bool draining() const;
 
  private:
   const ServerConfig config_;
   // Before the registry: engines and their schedulers report into it until they are destroyed.
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelRegistry> registry_;
-  std::atomic<bool> draining_{false};
   std::unique_ptr<VoiceStore> voices_;  // config.voices_dir's store; null without one
   std::unique_ptr<CallTracker> calls_;  // vox.v1 calls in flight; outlives server_
   std::unique_ptr<ServerTls> tls_;      // null without TLS; outlives server_
   std::shared_ptr<TokenAuthenticator> tokens_;  // null without a token file
   std::unique_ptr<CallQuotas> quotas_;  // calls open, per token and in all; outlives server_
+  std::unique_ptr<DailyCharacters> characters_;  // per token; outlives server_
+  std::unique_ptr<IdleStreams> idle_;            // the idle-stream timeout; outlives server_
+  std::unique_ptr<Admission> admission_;         // every handler's first check; outlives server_
   std::unique_ptr<TranslationServiceImpl> translation_;
   std::unique_ptr<DiscoveryServiceImpl> discovery_;
   std::unique_ptr<SpeechServiceImpl> speech_;

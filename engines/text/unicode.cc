@@ -230,6 +230,12 @@ std::u32string_view PyStrip(std::u32string_view text) {
   return text.substr(b, e - b);
 }
 
+size_t CodePoints(std::string_view utf8) {
+  size_t n = 0;
+  for (const char c : utf8) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
 std::string PyDropLast(const std::string& s, size_t k) {
   size_t end = s.size();
   while (k > 0 && end > 0) {

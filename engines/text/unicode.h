@@ -42,6 +42,9 @@ bool PyIgnoreCaseMatches(char32_t pattern, char32_t c);
 std::u32string PyLower(std::u32string_view text);
 // Python's str.strip() with no argument (strips IsPySpace characters).
 std::u32string_view PyStrip(std::u32string_view text);
+// Code points in UTF-8 text (bytes that do not continue a sequence): the "characters" of vox's
+// limits and quotas.
+size_t CodePoints(std::string_view utf8);
 // Python's s[:-k] on UTF-8 text: drops the last k code points (all of them when fewer).
 std::string PyDropLast(const std::string& utf8, size_t k);
 

@@ -83,11 +83,4 @@ NewAdmissionInterceptorFactory(const TokenAuthenticator* tokens, CallQuotas* quo
   return std::make_unique<Factory>(tokens, quotas);
 }
 
-absl::Status AdmissionOf(const grpc::ServerContextBase& context) {
-  const auto& metadata = context.client_metadata();
-  const auto it = metadata.find(kRefusalKey);
-  if (it == metadata.end()) return absl::OkStatus();
-  return absl::ResourceExhaustedError(absl::string_view(it->second.data(), it->second.size()));
-}
-
 }  // namespace vox

@@ -6,8 +6,6 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_interceptor.h>
 
-#include "absl/status/status.h"
-
 namespace vox {
 
 class CallQuotas;
@@ -22,13 +20,10 @@ inline constexpr char kRefusalKey[] = "vox-refusal";
 // bearer token from the metadata handlers see and puts the token's name in its place (gRPC's
 // AuthContext cannot carry it: a connection's calls share one). For vox.v1 calls it also takes a
 // place among the calls open (CallQuotas), held until the call ends; over a limit, kRefusalKey
-// says why, and the handler refuses the call (AdmissionOf). `tokens` and `quotas` may be null and
-// must outlive the server. Thread-safe.
+// says why, and the handler refuses the call (Admission::Admit). `tokens` and `quotas` may be
+// null and must outlive the server. Thread-safe.
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 NewAdmissionInterceptorFactory(const TokenAuthenticator* tokens, CallQuotas* quotas);
-
-// OK, or the RESOURCE_EXHAUSTED a quota gave the call (kRefusalKey). Handlers check it first.
-absl::Status AdmissionOf(const grpc::ServerContextBase& context);
 
 }  // namespace vox
 

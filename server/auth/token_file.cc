@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "toml++/toml.h"
+#include "server/toml_text.h"
 
 namespace vox {
 namespace {
@@ -48,7 +48,8 @@ absl::StatusOr<Sha256> ParseHex(const std::string& where, const std::string& hex
 absl::Status ParseToken(const toml::table& t, const std::string& where,
                         const std::vector<std::string>& services, TokenPolicy* p) {
   static const std::set<std::string> kKeys = {"name", "sha256", "services", "expires",
-                                              "requests_per_second", "concurrent_streams"};
+                                              "requests_per_second", "concurrent_streams",
+                                              "characters_per_day"};
   for (const auto& [k, _] : t) {
     if (kKeys.count(std::string(k.str())) == 0) {
       return Bad(where, absl::StrCat("unknown key '", std::string(k.str()),
@@ -104,6 +105,11 @@ absl::Status ParseToken(const toml::table& t, const std::string& where,
     }
     p->concurrent_streams = static_cast<int>(*v);
   }
+  if (const toml::node* n = t.get("characters_per_day")) {
+    const std::optional<int64_t> v = n->value<int64_t>();
+    if (!v || *v < 0) return Bad(at, "'characters_per_day' must be an integer >= 0");
+    p->characters_per_day = *v;
+  }
   return absl::OkStatus();
 }
 
@@ -119,14 +125,9 @@ bool TokenPolicy::Allows(absl::string_view service) const {
 absl::StatusOr<std::vector<TokenPolicy>> ParseTokenFile(const std::string& text,
                                                         const std::string& source,
                                                         const std::vector<std::string>& services) {
-  toml::table table;
-  try {
-    table = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    const auto& where = e.source().begin;
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", where.line, ":", where.column,
-                                                   ": ", std::string(e.description())));
-  }
+  absl::StatusOr<toml::table> parsed = ParseTomlText(text, source);
+  if (!parsed.ok()) return parsed.status();
+  const toml::table& table = *parsed;
   for (const auto& [k, _] : table) {
     if (k.str() != "token") {
       return Bad(source, absl::StrCat("unknown key '", std::string(k.str()),

@@ -23,6 +23,7 @@ struct TokenPolicy {
   absl::Time expires = absl::InfiniteFuture();
   double requests_per_second = 0;     // bursts up to one second's worth; 0 = no limit
   int concurrent_streams = 0;         // vox.v1 calls open at once (CallQuotas); 0 = no limit
+  int64_t characters_per_day = 0;     // text sent per UTC day (DailyCharacters); 0 = no limit
 
   bool Allows(absl::string_view service) const;
 };

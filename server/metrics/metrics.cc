@@ -179,7 +179,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                          .Register(r);
   quota_rejections_ = &BuildCounter()
                            .Name("vox_quota_rejections_total")
-                           .Help("Calls refused by a token's quota, by token and quota.")
+                           .Help("Calls (or the rest of a stream) refused by a quota or limit, "
+                                 "by token and the quota's config key.")
+                           .Register(r);
+  token_characters_ = &BuildCounter()
+                           .Name("vox_token_characters_total")
+                           .Help("Characters (code points) of text admitted, by token.")
                            .Register(r);
   config_reloads_ = &BuildCounter()
                          .Name("vox_config_reloads_total")
@@ -308,6 +313,10 @@ void Metrics::TokenAdmitted(absl::string_view token) {
 
 void Metrics::QuotaRejected(absl::string_view token, absl::string_view quota) {
   quota_rejections_->Add({{"token", S(token)}, {"quota", S(quota)}}).Increment();
+}
+
+void Metrics::TokenCharacters(absl::string_view token, int64_t characters) {
+  token_characters_->Add({{"token", S(token)}}).Increment(static_cast<double>(characters));
 }
 
 void Metrics::ConfigReloaded(absl::string_view what, bool ok) {

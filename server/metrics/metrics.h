@@ -101,8 +101,11 @@ class Metrics {
   void AuthRejected(absl::string_view reason);
   // A call admitted with a token (vox_token_requests_total{token}).
   void TokenAdmitted(absl::string_view token);
-  // A call refused by one of the token's quotas (vox_quota_rejections_total{token,quota}).
+  // A call, or the rest of a stream, refused by a quota or limit named by its config key
+  // (vox_quota_rejections_total{token,quota}; token "-" without one).
   void QuotaRejected(absl::string_view token, absl::string_view quota);
+  // Characters of text a token's call sent, once admitted (vox_token_characters_total{token}).
+  void TokenCharacters(absl::string_view token, int64_t characters);
   // A SIGHUP reload of the TLS files or the token file (vox_config_reloads_total{what,result}).
   void ConfigReloaded(absl::string_view what, bool ok);
 
@@ -144,6 +147,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* auth_rejections_;
   prometheus::Family<prometheus::Counter>* token_requests_;
   prometheus::Family<prometheus::Counter>* quota_rejections_;
+  prometheus::Family<prometheus::Counter>* token_characters_;
   prometheus::Family<prometheus::Counter>* config_reloads_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Family<prometheus::Histogram>* queue_wait_;

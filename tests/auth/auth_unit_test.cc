@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/auth/call_quotas.h"
+#include "server/auth/daily_characters.h"
 #include "server/auth/server_tls.h"
 #include "server/auth/token_authenticator.h"
 #include "server/auth/token_file.h"
@@ -34,7 +35,7 @@ TEST(TokenFileTest, ParsesEveryField) {
   const std::string text = TokenEntry(
       "app", "secret-1",
       "services = [\"vox.v1.TranslationService\"]\nexpires = \"2030-01-02T03:04:05Z\"\n"
-      "requests_per_second = 2.5\nconcurrent_streams = 3");
+      "requests_per_second = 2.5\nconcurrent_streams = 3\ncharacters_per_day = 50000");
   absl::StatusOr<std::vector<TokenPolicy>> tokens = ParseTokenFile(text, "t.toml", kServices);
   ASSERT_TRUE(tokens.ok()) << tokens.status();
   ASSERT_EQ(tokens->size(), 1u);
@@ -46,6 +47,7 @@ TEST(TokenFileTest, ParsesEveryField) {
   EXPECT_EQ(p.expires, absl::FromUnixSeconds(1893553445));
   EXPECT_DOUBLE_EQ(p.requests_per_second, 2.5);
   EXPECT_EQ(p.concurrent_streams, 3);
+  EXPECT_EQ(p.characters_per_day, 50000);
 }
 
 TEST(TokenFileTest, RefusesMalformedEntriesNamingThem) {
@@ -58,11 +60,15 @@ TEST(TokenFileTest, RefusesMalformedEntriesNamingThem) {
       {TokenEntry("a", "x", "services = [\"vox.v1.Nope\"]"), "unknown service 'vox.v1.Nope'"},
       {TokenEntry("a", "x", "services = []"), "'services'"},
       {TokenEntry("a", "x") + TokenEntry("a", "y"), "name 'a' is used twice"},
+      {TokenEntry("a", "x", "services = [\"*\"]\ncharacters_per_day = -1"),
+       "'characters_per_day' must be an integer >= 0"},
+      {TokenEntry("a", "x", "services = [\"*\"]\ncharacters_per_day = \"lots\""),
+       "'characters_per_day' must be an integer >= 0"},
       {TokenEntry("a", "x") + TokenEntry("b", "x"), "same sha256"},
       {TokenEntry("a", "x", "services = [\"*\"]\nexpires = \"tomorrow\""), "RFC 3339"},
       {TokenEntry("a", "x", "services = [\"*\"]\ntoken = \"plain\""), "unknown key 'token'"},
-      {TokenEntry("a", "x", "services = [\"*\"]\ncharacters_per_day = 2"),
-       "unknown key 'characters_per_day'"},
+      {TokenEntry("a", "x", "services = [\"*\"]\ncharacters_per_month = 2"),
+       "unknown key 'characters_per_month'"},
       {TokenEntry("a", "x", "services = [\"*\"]\nconcurrent_streams = -1"),
        "'concurrent_streams' must be"},
       {"[server]\nx = 1\n", "unknown key 'server'"},
@@ -206,6 +212,36 @@ TEST(CallQuotasTest, CountsOpenCallsPerTokenAndInAll) {
   const std::string scrape = (*metrics)->Scrape();
   EXPECT_THAT(scrape, HasSubstr("quota=\"concurrent_streams\",token=\"one\"} 1"));
   EXPECT_THAT(scrape, HasSubstr("quota=\"max_concurrent_streams\",token=\"free\"} 1"));
+}
+
+TEST(DailyCharactersTest, CountsPerTokenPerUtcDayAndRefusesWhatDoesNotFit) {
+  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Create("");
+  ASSERT_TRUE(metrics.ok());
+  absl::Time now = absl::FromUnixSeconds(1796428800 - 10);  // 2026-12-04 23:59:50 UTC
+  DailyCharacters characters(metrics->get(), [&now] { return now; });
+  characters.SetLimits({{"app", 100}, {"free", 0}});
+  EXPECT_TRUE(characters.Charge("app", 60).ok());
+  const absl::Status over = characters.Charge("app", 41);  // 101 > 100: refused, not counted
+  EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(over.message()),
+              HasSubstr("token 'app' has sent 60 of its 100 characters for 2026-12-04"));
+  EXPECT_EQ(characters.used("app"), 60);
+  EXPECT_TRUE(characters.Charge("app", 40).ok());  // exactly the limit fits
+  EXPECT_FALSE(characters.Charge("app", 1).ok());
+  EXPECT_TRUE(characters.Charge("free", 1000000).ok());  // 0 = no limit, still counted
+  EXPECT_TRUE(characters.Charge("", 1000000).ok());      // no token: nothing to count
+  characters.SetLimits({{"app", 150}});  // SIGHUP: today's count stays
+  EXPECT_EQ(characters.used("app"), 100);
+  EXPECT_TRUE(characters.Charge("app", 50).ok());
+  EXPECT_FALSE(characters.Charge("app", 1).ok());
+  now += absl::Seconds(10);  // 00:00 UTC: a new day
+  EXPECT_EQ(characters.used("app"), 0);
+  EXPECT_TRUE(characters.Charge("app", 150).ok());
+  const std::string scrape = (*metrics)->Scrape();
+  EXPECT_THAT(scrape, HasSubstr("vox_quota_rejections_total{quota=\"characters_per_day\","
+                                "token=\"app\"} 3"));
+  EXPECT_THAT(scrape, HasSubstr("vox_token_characters_total{token=\"app\"} 300"));
+  EXPECT_THAT(scrape, HasSubstr("vox_token_characters_total{token=\"free\"} 1000000"));
 }
 
 TEST(TlsFilesTest, ChecksThatKeyAndCertificateBelongTogether) {

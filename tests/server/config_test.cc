@@ -27,6 +27,8 @@ TEST(ConfigTest, DefaultsMatchTheDocumentedOnes) {
   EXPECT_EQ(c.translation.max_queue_size, 256);
   EXPECT_TRUE(c.verify_checksums);
   EXPECT_EQ(c.translation.options.device, "auto");
+  EXPECT_EQ(c.max_segments_per_session, 0);
+  EXPECT_EQ(c.idle_stream_timeout, absl::Seconds(300));
 }
 
 TEST(ConfigTest, EveryKeyOfTheExampleLayoutIsApplied) {
@@ -39,6 +41,8 @@ max_text_chars = 5000
 glossary_dir = "/srv/glossaries"
 shutdown_grace_seconds = 2.5
 access_log = false
+max_segments_per_session = 500
+idle_stream_timeout_seconds = 45
 
 [metrics]
 listen = "127.0.0.1:9999"
@@ -72,6 +76,8 @@ vocoder_dtype = "bfloat16"
   EXPECT_EQ(c.glossary_dir, "/srv/glossaries");
   EXPECT_EQ(c.shutdown_grace, absl::Milliseconds(2500));
   EXPECT_FALSE(c.access_log);
+  EXPECT_EQ(c.max_segments_per_session, 500);
+  EXPECT_EQ(c.idle_stream_timeout, absl::Seconds(45));
   EXPECT_EQ(c.metrics_listen, "127.0.0.1:9999");
   EXPECT_EQ(c.models_dir, "/srv/models");
   EXPECT_FALSE(c.verify_checksums);
@@ -191,6 +197,10 @@ TEST(ConfigTest, ValidateNamesTheBadValueAndTheAllowedOnes) {
   c.speech.options.vocoder_dtype = "int8";
   EXPECT_THAT(ValidateConfig(c).message(), ::testing::AllOf(HasSubstr("speech.vocoder_dtype"), HasSubstr("bfloat16")));
   c.speech.options.vocoder_dtype = "float32";
+  c.idle_stream_timeout = absl::Milliseconds(500);
+  EXPECT_THAT(ValidateConfig(c).message(), HasSubstr("server.idle_stream_timeout_seconds"));
+  c.idle_stream_timeout = absl::ZeroDuration();  // never
+  EXPECT_TRUE(ValidateConfig(c).ok());
   c.listen = "localhost";
   EXPECT_THAT(ValidateConfig(c).message(), HasSubstr("HOST:PORT"));
 }

@@ -243,7 +243,7 @@ class SpeechTranslateTest : public ::testing::Test {
     speech.paused_slot_grace = absl::Seconds(1);
     ASSERT_TRUE(registry_->AddTranslation(std::move(translator), translation).ok());
     ASSERT_TRUE(registry_->AddSpeech(std::move(speaker), speech).ok());
-    service_ = std::make_unique<SpeechTranslationServiceImpl>(registry_.get(), &draining_,
+    service_ = std::make_unique<SpeechTranslationServiceImpl>(registry_.get(), &admission_,
                                                               nullptr, limits, std::move(hooks));
     grpc::ServerBuilder builder;
     int port = 0;
@@ -342,7 +342,7 @@ class SpeechTranslateTest : public ::testing::Test {
     EXPECT_EQ(i, got.messages.size()) << "messages after the last segment";
   }
 
-  std::atomic<bool> draining_{false};
+  Admission admission_;
   std::unique_ptr<ModelRegistry> registry_;
   UpperTranslator* translator_ = nullptr;
   CountingSpeaker* speaker_ = nullptr;
