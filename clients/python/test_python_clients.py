@@ -21,31 +21,50 @@ VOXD = os.environ.get("VOXD_BINARY", "")
 STUBS = os.environ.get("VOX_PY_STUBS", "")
 
 
+def make_tmp(test_class, prefix):
+    """A temporary directory for the tests of `test_class`, removed after them."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    test_class.addClassCleanup(shutil.rmtree, tmp, ignore_errors=True)
+    return tmp
+
+
+def start_voxd(test_class, tmp, args):
+    """Starts voxd on 127.0.0.1:0 with the built-in engines and `args` for the tests of
+    `test_class`, stopped after them (stop_voxd); its stderr goes to tmp/voxd.stderr. Returns
+    the address voxd says it listens on."""
+    if not os.path.exists(VOXD):
+        raise RuntimeError("VOXD_BINARY=%r does not exist (build voxd)" % VOXD)
+    if not os.path.exists(os.path.join(STUBS, "vox", "v1", "speech_translation_pb2_grpc.py")):
+        raise RuntimeError("no stubs in VOX_PY_STUBS=%r (build vox_python_stubs)" % STUBS)
+    stderr = open(os.path.join(tmp, "voxd.stderr"), "w+")
+    voxd = subprocess.Popen([VOXD, "--listen", "127.0.0.1:0", "--builtin", "auto", *args],
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+    test_class.addClassCleanup(stop_voxd, voxd, stderr)
+    line = voxd.stdout.readline()
+    if "listening on" not in line:
+        voxd.kill()
+        voxd.wait()
+        stderr.seek(0)
+        raise RuntimeError("voxd did not start: %r; its stderr:\n%s" % (line, stderr.read()))
+    return line.split()[-1]
+
+
+def stop_voxd(voxd, stderr):
+    """Stops a voxd from start_voxd: SIGTERM, then waits for it to exit (at most 30 s)."""
+    try:
+        voxd.terminate()
+        voxd.wait(timeout=30)
+    finally:
+        voxd.stdout.close()
+        stderr.close()
+
+
 class PythonClientTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not os.path.exists(VOXD):
-            raise RuntimeError("VOXD_BINARY=%r does not exist (build voxd)" % VOXD)
-        if not os.path.exists(os.path.join(STUBS, "vox", "v1", "speech_translation_pb2_grpc.py")):
-            raise RuntimeError("no stubs in VOX_PY_STUBS=%r (build vox_python_stubs)" % STUBS)
-        cls.tmp = tempfile.mkdtemp(prefix="vox-py-")
-        cls.stderr = open(os.path.join(cls.tmp, "voxd.stderr"), "w")
-        cls.voxd = subprocess.Popen(
-            [VOXD, "--listen", "127.0.0.1:0", "--builtin", "auto", "--access-log", "false",
-             "--voices", os.path.join(cls.tmp, "voices")],
-            stdout=subprocess.PIPE, stderr=cls.stderr, text=True)
-        line = cls.voxd.stdout.readline()
-        if "listening on" not in line:
-            cls.voxd.kill()
-            raise RuntimeError("voxd did not start: %r; stderr in %s" % (line, cls.stderr.name))
-        cls.address = line.split()[-1]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.voxd.terminate()
-        cls.voxd.wait(timeout=30)
-        cls.stderr.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.tmp = make_tmp(cls, "vox-py-")
+        cls.address = start_voxd(cls, cls.tmp, ["--access-log", "false",
+                                                "--voices", os.path.join(cls.tmp, "voices")])
 
     def assertOneOggStream(self, audio, out):
         """`audio` is one Ogg Opus stream, written to `out` (checked by opusinfo if present)."""
@@ -133,7 +152,7 @@ class PythonClientTlsTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="vox-py-tls-")
+        cls.tmp = make_tmp(cls, "vox-py-tls-")
 
         def run(*args):
             subprocess.run(args, check=True, capture_output=True, cwd=cls.tmp)
@@ -152,24 +171,9 @@ class PythonClientTlsTest(unittest.TestCase):
         with open(tokens, "w") as f:
             f.write('[[token]]\nname = "py"\nsha256 = "%s"\nservices = ["*"]\n'
                     % hashlib.sha256(b"py-secret").hexdigest())
-        cls.stderr = open(os.path.join(cls.tmp, "voxd.stderr"), "w")
-        cls.voxd = subprocess.Popen(
-            [VOXD, "--listen", "127.0.0.1:0", "--builtin", "auto",
-             "--tls-cert", os.path.join(cls.tmp, "server.pem"),
-             "--tls-key", os.path.join(cls.tmp, "server.key"), "--token-file", tokens],
-            stdout=subprocess.PIPE, stderr=cls.stderr, text=True)
-        line = cls.voxd.stdout.readline()
-        if "listening on" not in line:
-            cls.voxd.kill()
-            raise RuntimeError("voxd did not start: %r; stderr in %s" % (line, cls.stderr.name))
-        cls.address = line.split()[-1]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.voxd.terminate()
-        cls.voxd.wait(timeout=30)
-        cls.stderr.close()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.address = start_voxd(cls, cls.tmp, ["--tls-cert", os.path.join(cls.tmp, "server.pem"),
+                                                "--tls-key", os.path.join(cls.tmp, "server.key"),
+                                                "--token-file", tokens])
 
     def test_speak_stream_with_tls_and_token(self):
         security = {"ca": self.ca, "token": "py-secret"}

@@ -29,8 +29,8 @@ using ::testing::Not;
 
 // Runs `command` with `input` on stdin (through a temporary file); returns its stdout.
 std::string RunWithInput(const std::string& command, const std::string& input) {
-  char path[] = "/tmp/vox_apertium_test_XXXXXX";
-  const int fd = mkstemp(path);
+  std::string path = ::testing::TempDir() + "vox_apertium_test_XXXXXX";
+  const int fd = mkstemp(path.data());
   EXPECT_GE(fd, 0);
   EXPECT_EQ(write(fd, input.data(), input.size()), static_cast<ssize_t>(input.size()));
   close(fd);
@@ -43,7 +43,7 @@ std::string RunWithInput(const std::string& command, const std::string& input) {
   if (pipe != nullptr) {
     EXPECT_EQ(pclose(pipe), 0) << command;
   }
-  unlink(path);
+  unlink(path.c_str());
   return out;
 }
 

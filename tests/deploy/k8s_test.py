@@ -7,6 +7,7 @@ import glob
 import os
 import re
 import subprocess
+import tempfile
 import tomllib
 import unittest
 
@@ -54,10 +55,10 @@ class KubernetesManifestsTest(unittest.TestCase):
                                        ("type", wrong_type, "is not of type 'integer'")):
             bad = load("deployment.yaml")
             damage(bad)
-            path = os.path.join(os.environ.get("TMPDIR", "/tmp"),
-                                f"vox-bad-{name}-{os.getpid()}.yaml")
-            with open(path, "w") as f:
+            with tempfile.NamedTemporaryFile("w", prefix=f"vox-bad-{name}-", suffix=".yaml",
+                                             delete=False) as f:
                 yaml.safe_dump(bad, f)
+            path = f.name
             self.addCleanup(os.unlink, path)
             r = subprocess.run([VALIDATOR, "--strict", path], capture_output=True, text=True)
             self.assertNotEqual(r.returncode, 0, r.stdout)

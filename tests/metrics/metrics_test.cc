@@ -284,8 +284,8 @@ TEST(MetricsTest, PromtoolAcceptsTheScrapedText) {
   ObserveOneOfEach(*m, *obs);
   const std::string text = Body(HttpGet(m->port(), "/metrics"));
   ASSERT_THAT(text, HasSubstr("vox_requests_total"));
-  char path[] = "/tmp/vox_metrics_XXXXXX";
-  const int fd = mkstemp(path);
+  std::string path = ::testing::TempDir() + "vox_metrics_XXXXXX";
+  const int fd = mkstemp(path.data());
   ASSERT_GE(fd, 0);
   ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
   close(fd);
@@ -297,7 +297,7 @@ TEST(MetricsTest, PromtoolAcceptsTheScrapedText) {
   size_t n;
   while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
   const int status = pclose(p);
-  unlink(path);
+  unlink(path.c_str());
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
   EXPECT_EQ(out, "") << "promtool complained:\n" << out;
 }

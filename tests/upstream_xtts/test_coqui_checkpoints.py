@@ -131,8 +131,9 @@ class CoquiLoadsCheckpointsTest(unittest.TestCase):
                 self.assertEqual(len(m["voices"]), 2)
 
     def test_bad_preset_is_refused(self):
-        run = subprocess.run([PYTHON, os.path.join(TOOLS, "xtts_checkpoint.py"), "--preset", "v3", "--out", "/tmp/x"],
-                             capture_output=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            run = subprocess.run([PYTHON, os.path.join(TOOLS, "xtts_checkpoint.py"), "--preset", "v3",
+                                  "--out", os.path.join(tmp, "x")], capture_output=True)
         self.assertEqual(run.returncode, 2)
         self.assertIn("invalid choice: 'v3'", run.stderr.decode())
 

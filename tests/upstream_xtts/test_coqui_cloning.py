@@ -25,7 +25,6 @@ Run: ctest --test-dir build -R upstream_xtts_cloning --output-on-failure (label 
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -36,19 +35,13 @@ import torch
 import torchaudio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.environ.get("VOX_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
-TINY = os.environ.get("VOX_TINY_DIR", os.path.join(SOURCE, "build", "tiny"))
 sys.path.insert(0, HERE)
 import coqui_xtts  # noqa: E402
+from coqui_xtts import MODEL, WAVEFORM_TOLERANCE  # noqa: E402
 import TTS.tts.models.xtts as coqui_xtts_module  # noqa: E402
 
-CHECKPOINT = os.path.join(TINY, "checkpoints", "xtts-tiny-coqui")
-MODEL = os.path.join(TINY, "models-coqui", "xtts-tiny-coqui")
 LATENT_TOLERANCE = 1e-4
-WAVEFORM_TOLERANCE = 1e-3
-NLLB = {"en": "eng_Latn", "es": "spa_Latn"}
 TEXTS = [("Hello, world! This is a tiny test.", "en"), ("¡Hola, mundo! ¿Dónde está la estación?", "es")]
-DUMP = None  # argv[1]
 
 
 def voiced(seconds: float, rate: int, f0: float, seed: int) -> np.ndarray:
@@ -85,10 +78,8 @@ def coqui_load_audio(path, sampling_rate):
 class CoquiCloningTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not DUMP or not os.path.isfile(DUMP):
-            raise RuntimeError("usage: test_coqui_cloning.py PATH/TO/xtts_stream_dump")
         coqui_xtts_module.load_audio = coqui_load_audio
-        cls.model, cls.config = coqui_xtts.load(CHECKPOINT)
+        cls.model, cls.config = coqui_xtts.load(coqui_xtts.CHECKPOINT)
         cls.tmp = tempfile.TemporaryDirectory(prefix="upstream_xtts_clone_")
         tmp = cls.tmp.name
         cls.coqui = {}
@@ -109,23 +100,14 @@ class CoquiCloningTest(unittest.TestCase):
                 gpt_cond_chunk_len=cls.config.gpt_cond_chunk_len, sound_norm_refs=cls.config.sound_norm_refs)
             cls.coqui[name] = (lat, emb)
         cls.cases = [(name, lang, text) for name in VOICES for text, lang in TEXTS]
-        tsv = "".join(f"{v}\t{NLLB[lang]}\t{text}\n" for v, lang, text in cls.cases)
-        run = subprocess.run([DUMP, "--model", MODEL, "--out", tmp, "--repetition-penalty",
-                              repr(float(cls.config.repetition_penalty))] + specs,
-                             input=tsv.encode("utf-8"), capture_output=True, timeout=600)
-        if run.returncode != 0:
-            raise RuntimeError(f"xtts_stream_dump failed ({run.returncode}): {run.stderr.decode()}")
-        lines = [json.loads(line) for line in run.stdout.decode().splitlines() if line.startswith("{")]
-        cls.clone_info = {r["clone"]: r for r in lines if "clone" in r}
-        cls.vox_cases = [r for r in lines if "case" in r]
+        cls.vox_cases, cls.clone_info = coqui_xtts.stream_dump(
+            cls.cases, cls.config.repetition_penalty, tmp, specs)
         cls.vox = {}
         for name in VOICES:
             d = cls.clone_info[name]["dim"]
             lat = np.fromfile(os.path.join(tmp, f"clone_{name}_latent.f32"), dtype="<f4").reshape(1, -1, d)
             emb = np.fromfile(os.path.join(tmp, f"clone_{name}_speaker.f32"), dtype="<f4").reshape(1, -1, 1)
             cls.vox[name] = (lat, emb)
-        for r in cls.vox_cases:
-            r["wav"] = np.fromfile(os.path.join(tmp, f"case_{r['case']}.f32"), dtype="<f4")
 
     @classmethod
     def tearDownClass(cls):
@@ -187,6 +169,4 @@ class CoquiCloningTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
-        DUMP = sys.argv.pop(1)
-    unittest.main(verbosity=2)
+    coqui_xtts.run_tests()

@@ -13,9 +13,7 @@ position and both sequences (codes, or samples around it).
 
 Run: ctest --test-dir build -R upstream_xtts_fidelity --output-on-failure (label `reference`).
 """
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -23,23 +21,16 @@ import unittest
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.environ.get("VOX_SOURCE_DIR", os.path.abspath(os.path.join(HERE, "..", "..")))
-TINY = os.environ.get("VOX_TINY_DIR", os.path.join(SOURCE, "build", "tiny"))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(SOURCE, "tools"))
 import coqui_xtts  # noqa: E402
+from coqui_xtts import WAVEFORM_TOLERANCE  # noqa: E402
 
-CHECKPOINT = os.path.join(TINY, "checkpoints", "xtts-tiny-coqui")
-MODEL = os.path.join(TINY, "models-coqui", "xtts-tiny-coqui")
-NLLB = {"en": "eng_Latn", "es": "spa_Latn"}
 TEXTS = [
     ("Hello, world! This is a tiny test.", "en"),
     ("Good morning, where is the station?", "en"),
     ("¡Hola, mundo! ¿Dónde está la estación?", "es"),
     ("Buenos días, señora; qué tal?", "es"),
 ]
-WAVEFORM_TOLERANCE = 1e-3
-DUMP = None  # argv[1]
 
 
 def first_difference(a, b):
@@ -52,22 +43,11 @@ def first_difference(a, b):
 class CoquiFidelityTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not DUMP or not os.path.isfile(DUMP):
-            raise RuntimeError("usage: test_coqui_fidelity.py PATH/TO/xtts_stream_dump")
-        cls.dump = DUMP
-        cls.model, cls.config = coqui_xtts.load(CHECKPOINT)
+        cls.model, cls.config = coqui_xtts.load(coqui_xtts.CHECKPOINT)
         cls.voices = list(cls.model.speaker_manager.speaker_names)
         cls.cases = [(v, lang, text) for text, lang in TEXTS for v in cls.voices]
         cls.tmp = tempfile.TemporaryDirectory(prefix="upstream_xtts_")
-        tsv = "".join(f"{v}\t{NLLB[lang]}\t{text}\n" for v, lang, text in cls.cases)
-        run = subprocess.run([cls.dump, "--model", MODEL, "--out", cls.tmp.name,
-                              "--repetition-penalty", repr(float(cls.config.repetition_penalty))],
-                             input=tsv.encode("utf-8"), capture_output=True, timeout=600)
-        if run.returncode != 0:
-            raise RuntimeError(f"xtts_stream_dump failed ({run.returncode}): {run.stderr.decode()}")
-        cls.vox = [json.loads(line) for line in run.stdout.decode().splitlines() if line.startswith("{")]
-        for r in cls.vox:
-            r["wav"] = np.fromfile(os.path.join(cls.tmp.name, f"case_{r['case']}.f32"), dtype="<f4")
+        cls.vox, _ = coqui_xtts.stream_dump(cls.cases, cls.config.repetition_penalty, cls.tmp.name)
         cls.coqui = [coqui_xtts.greedy_inference(cls.model, cls.config, text, lang, v)
                      for v, lang, text in cls.cases]
 
@@ -126,6 +106,4 @@ class CoquiFidelityTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
-        DUMP = sys.argv.pop(1)
-    unittest.main(verbosity=2)
+    coqui_xtts.run_tests()
