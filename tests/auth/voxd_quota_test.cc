@@ -2,7 +2,6 @@
 // (Apertium eng->spa, espeak-ng): characters per day per token (reloaded on SIGHUP), segments
 // per SpeechTranslate session, texts per Translate call, and the idle-stream timeout.
 #include <signal.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -34,14 +33,18 @@ using ::testing::HasSubstr;
 using testing::CertFiles;
 using testing::ChildProcess;
 
-// ctest runs each test as its own process, two at a time: names carry the pid.
-std::string Unique(const std::string& name) { return absl::StrCat(name, "-", ::getpid()); }
-
+// A directory for the test's files (every ctest run has a temporary directory of its own).
 std::string Dir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/voxd-quota-" + Unique(name);
-  fs::remove_all(dir);
+  const std::string dir = ::testing::TempDir() + "/voxd-quota-" + name;
   fs::create_directories(dir);
   return dir;
+}
+
+// SynthesizeStream's first message: plain English text follows.
+v1::SynthesizeStreamRequest EnglishStreamConfig() {
+  v1::SynthesizeStreamRequest config;
+  config.mutable_config()->set_language("eng_Latn");
+  return config;
 }
 
 std::string Token(const std::string& name, const std::string& secret, const std::string& extra) {
@@ -93,7 +96,7 @@ TEST(VoxdCharactersPerDayTest, TextOverTheDailyBudgetIsRefusedAndSighupRaisesIt)
       &voxd, VOXD_BINARY,
       {"--builtin", "auto", "--tls-cert", server.cert, "--tls-key", server.key, "--token-file",
        tokens, "--metrics-listen", "127.0.0.1:0"},
-      Unique("daily"));
+      "daily");
   ASSERT_FALSE(address.empty());
   grpc::SslCredentialsOptions tls;
   tls.pem_root_certs = testing::ReadAll(ca.cert);
@@ -123,9 +126,7 @@ TEST(VoxdCharactersPerDayTest, TextOverTheDailyBudgetIsRefusedAndSighupRaisesIt)
   SetDeadline(&context);
   context.AddMetadata("authorization", "Bearer secret-stream");
   auto stream = speech->SynthesizeStream(&context);
-  v1::SynthesizeStreamRequest config;
-  config.mutable_config()->set_language("eng_Latn");
-  ASSERT_TRUE(stream->Write(config));
+  ASSERT_TRUE(stream->Write(EnglishStreamConfig()));
   v1::SynthesizeStreamRequest piece;
   piece.set_text("Hello there. ");  // 13
   ASSERT_TRUE(stream->Write(piece));
@@ -164,7 +165,7 @@ class VoxdStreamLimitsTest : public ::testing::Test {
         {"--builtin", "auto", "--max-segments-per-session", "2", "--max-texts", "2",
          "--idle-stream-timeout", "3", "--voices", *dir_ + "/voices", "--metrics-listen",
          "127.0.0.1:0"},
-        Unique("limits")));
+        "limits"));
   }
   static void TearDownTestSuite() {
     delete voxd_;
@@ -257,9 +258,7 @@ TEST_F(VoxdStreamLimitsTest, AnIdleSynthesizeStreamAndCreateVoiceEnd) {
   grpc::ClientContext context;
   SetDeadline(&context);
   auto stream = speech->SynthesizeStream(&context);
-  v1::SynthesizeStreamRequest config;
-  config.mutable_config()->set_language("eng_Latn");
-  ASSERT_TRUE(stream->Write(config));
+  ASSERT_TRUE(stream->Write(EnglishStreamConfig()));
   v1::SynthesizeResponse response;
   while (stream->Read(&response)) {
   }
@@ -283,9 +282,7 @@ TEST_F(VoxdStreamLimitsTest, AClientThatKeepsSendingIsNeverIdle) {
   grpc::ClientContext context;
   SetDeadline(&context);
   auto stream = speech->SynthesizeStream(&context);
-  v1::SynthesizeStreamRequest config;
-  config.mutable_config()->set_language("eng_Latn");
-  ASSERT_TRUE(stream->Write(config));
+  ASSERT_TRUE(stream->Write(EnglishStreamConfig()));
   // Words without a sentence end: nothing is spoken until the half-close, so the only activity
   // is the client's, one message every 0.5 s for 6 s (twice the timeout).
   for (int i = 0; i < 12; ++i) {
