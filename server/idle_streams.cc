@@ -2,11 +2,14 @@
 
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/metrics/metrics.h"
 
 namespace vox {
 
-IdleStreams::IdleStreams(absl::Duration timeout) : timeout_(timeout) {
+IdleStreams::IdleStreams(absl::Duration timeout, Metrics* metrics)
+    : timeout_(timeout), metrics_(metrics) {
   if (timeout_ > absl::ZeroDuration() && timeout_ != absl::InfiniteDuration()) {
     thread_ = std::thread([this] { Run(); });
   }
@@ -33,6 +36,15 @@ void IdleStreams::Remove(Stream* stream) {
   mu_.Await(absl::Condition(&done));
 }
 
+absl::Status IdleStreams::Expired(const std::string& token, absl::string_view outcome) const {
+  if (metrics_ != nullptr) metrics_->QuotaRejected(token, "idle_stream_timeout");
+  return absl::DeadlineExceededError(absl::StrCat(
+      "the stream was idle for ", absl::FormatDuration(timeout_),
+      " (no message from the client and nothing left to do; "
+      "server.idle_stream_timeout_seconds): ",
+      outcome));
+}
+
 void IdleStreams::Run() {
   const absl::Duration tick = timeout_ / 4;
   auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
@@ -51,6 +63,37 @@ void IdleStreams::Run() {
     }
   }
   mu_.Unlock();
+}
+
+bool StreamActivity::BeginRead() {
+  absl::MutexLock lock(&mu_);
+  if (ended_) return false;
+  reading_ = true;
+  return true;
+}
+
+bool StreamActivity::ReadDone(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  reading_ = false;
+  last_ = now;
+  return !ended_;
+}
+
+void StreamActivity::WriteDone(absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  last_ = now;
+}
+
+void StreamActivity::End() {
+  absl::MutexLock lock(&mu_);
+  ended_ = true;
+}
+
+bool StreamActivity::EndIfIdle(absl::Time cutoff, absl::FunctionRef<bool()> nothing_left) {
+  absl::MutexLock lock(&mu_);
+  if (ended_ || !reading_ || last_ > cutoff || !nothing_left()) return false;
+  ended_ = true;
+  return true;
 }
 
 }  // namespace vox

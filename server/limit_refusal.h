@@ -36,7 +36,7 @@ inline void CountLimitRefusal(Metrics* metrics, const std::string& token,
                               const absl::Status& status) {
   if (metrics == nullptr) return;
   if (std::optional<std::string> limit = RefusedLimit(status)) {
-    metrics->QuotaRejected(token.empty() ? "-" : token, *limit);
+    metrics->QuotaRejected(token, *limit);
   }
 }
 

@@ -1,4 +1,3 @@
-#include "engines/text/unicode.h"
 #include "server/speech_service.h"
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include "engines/core/languages.h"
 #include "engines/core/status_macros.h"
 #include "engines/text/ssml_parser.h"
+#include "engines/text/unicode.h"
 #include "server/ssml_synthesis.h"
 #include "server/synthesis_call.h"
 #include "server/synthesize_stream_reactor.h"

@@ -153,14 +153,8 @@ void SpeechTranslateReactor::EndIfIdleSince(absl::Time cutoff) {
   const bool busy = reading_ != Reading::kInFlight || outstanding_ > 0 || !segments_.empty() ||
                     stream_.size() > 0;
   if (busy || last_active_ > cutoff) return;
-  if (Metrics* m = service_->metrics_; m != nullptr) {
-    m->QuotaRejected(token_.empty() ? "-" : token_, "idle_stream_timeout");
-  }
-  const absl::Status idle = absl::DeadlineExceededError(absl::StrCat(
-      "the session was idle for ",
-      absl::FormatDuration(service_->admission_->idle_streams()->timeout()),
-      " (no message from the client, nothing left to answer; "
-      "server.idle_stream_timeout_seconds): every segment sent was answered"));
+  const absl::Status idle = service_->admission_->idle_streams()->Expired(
+      token_, "every segment sent was answered");
   if (phase_ == Phase::kConfig) {
     FailLocked(idle);
   } else {
@@ -182,7 +176,7 @@ bool SpeechTranslateReactor::AdmitSegmentLocked(const v1::TextSegment& in) {
   const int max = service_->limits_.max_segments;
   if (new_segment && max > 0 && segments_taken_ >= max) {
     if (Metrics* m = service_->metrics_; m != nullptr) {
-      m->QuotaRejected(token_.empty() ? "-" : token_, "max_segments_per_session");
+      m->QuotaRejected(token_, "max_segments_per_session");
     }
     CloseLocked(absl::ResourceExhaustedError(absl::StrCat(
         "segment ", in.segment_id(), " and any sent after it were not accepted: a session may "

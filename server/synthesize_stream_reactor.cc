@@ -20,10 +20,6 @@ SynthesizeStreamReactor::SynthesizeStreamReactor(SpeechServiceImpl* service,
             [this](const grpc::Status& s) { Finish(s); }) {}
 
 void SynthesizeStreamReactor::Start() {
-  {
-    absl::MutexLock lock(&mu_);
-    last_active_ = absl::Now();
-  }
   if (IdleStreams* idle = service_->admission_->idle_streams(); idle != nullptr) idle->Add(this);
   if (!call_.Open(context_)) return;
   ReadNext();
@@ -35,20 +31,12 @@ void SynthesizeStreamReactor::OnDone() {
 }
 
 void SynthesizeStreamReactor::OnWriteDone(bool ok) {
-  {
-    absl::MutexLock lock(&mu_);
-    last_active_ = absl::Now();
-  }
+  activity_.WriteDone(absl::Now());
   call_.OnWriteDone(ok);
 }
 
 void SynthesizeStreamReactor::ReadNext() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (input_ended_) return;
-    reading_ = true;
-  }
-  StartRead(&request_);
+  if (activity_.BeginRead()) StartRead(&request_);
 }
 
 void SynthesizeStreamReactor::EndInput(absl::Status why) {
@@ -58,32 +46,17 @@ void SynthesizeStreamReactor::EndInput(absl::Status why) {
 }
 
 void SynthesizeStreamReactor::EndIfIdleSince(absl::Time cutoff) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (input_ended_ || !reading_ || last_active_ > cutoff || !call_.idle()) return;
-    input_ended_ = true;  // OnReadDone leaves the reading state to this from here on
-  }
-  const std::string& token = call_.token();
-  if (service_->metrics_ != nullptr) {
-    service_->metrics_->QuotaRejected(token.empty() ? "-" : token, "idle_stream_timeout");
-  }
-  const absl::Status idle = absl::DeadlineExceededError(absl::StrCat(
-      "the stream was idle for ",
-      absl::FormatDuration(service_->admission_->idle_streams()->timeout()),
-      " (no message from the client, nothing left to speak; "
-      "server.idle_stream_timeout_seconds): the text sent was spoken"));
+  // Once ended, OnReadDone leaves the reading state to this.
+  if (!activity_.EndIfIdle(cutoff, [this] { return call_.idle(); })) return;
+  const absl::Status idle = service_->admission_->idle_streams()->Expired(
+      call_.token(), "the text sent was spoken");
   if (!routed_.has_value()) return call_.Fail(idle);  // no config yet: nothing to speak
   EndInput(idle);
 }
 
 void SynthesizeStreamReactor::OnReadDone(bool ok) {
   const absl::Time now = absl::Now();
-  {
-    absl::MutexLock lock(&mu_);
-    reading_ = false;
-    last_active_ = now;
-    if (input_ended_) return;  // ended while this read waited
-  }
+  if (!activity_.ReadDone(now)) return;  // the input was ended while this read waited
   absl::Status status;
   if (!ok) {  // half-close (or the call broke: then the call is already stopping)
     if (!routed_.has_value()) {
@@ -153,10 +126,7 @@ absl::Status SynthesizeStreamReactor::TakePiece(const std::string& piece, absl::
   }
   const int64_t characters = static_cast<int64_t>(unicode::CodePoints(piece));
   if (absl::Status s = service_->admission_->Charge(call_.token(), characters); !s.ok()) {
-    {
-      absl::MutexLock lock(&mu_);
-      input_ended_ = true;
-    }
+    activity_.End();
     EndInput(absl::ResourceExhaustedError(absl::StrCat(
         "text from this piece on was not spoken (everything before it was): ", s.message())));
     return absl::OkStatus();

@@ -13,7 +13,6 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "engines/text/live_text_segmenter.h"
-#include "absl/synchronization/mutex.h"
 #include "server/idle_streams.h"
 #include "server/speech_service.h"
 #include "server/synthesis_call.h"
@@ -35,7 +34,7 @@ namespace vox {
 // speaks what is buffered and ends DEADLINE_EXCEEDED.
 //
 // Threads: the reading state (segmenter, byte counts) belongs to the reactions that read
-// (Start, then OnReadDone, one at a time) and to EndIfIdleSince while a read waits (mu_
+// (Start, then OnReadDone, one at a time) and to EndIfIdleSince while a read waits (activity_
 // decides which); the rest is the SynthesisCall's. Lives until OnDone.
 class SynthesizeStreamReactor
     : public grpc::ServerBidiReactor<v1::SynthesizeStreamRequest, v1::SynthesizeResponse>,
@@ -67,10 +66,7 @@ class SynthesizeStreamReactor
   std::optional<RoutedSynthesis> routed_;
   LiveTextSegmenter segmenter_;
   size_t text_bytes_ = 0;
-  absl::Mutex mu_;
-  bool reading_ ABSL_GUARDED_BY(mu_) = false;      // a read waits for the client
-  bool input_ended_ ABSL_GUARDED_BY(mu_) = false;  // EndInput ran: read nothing more
-  absl::Time last_active_ ABSL_GUARDED_BY(mu_);    // the last read or write done
+  StreamActivity activity_{absl::Now()};
   SynthesisCall call_;  // last: its callbacks only run while the call is alive
 };
 

@@ -149,12 +149,16 @@ absl::StatusOr<TranslatePlan> PlanTranslateCall(const v1::TranslateRequest& requ
                                                 " (server.max_texts_per_call)")),
         "max_texts_per_call");
   }
+  int64_t characters = 0;
   for (int i = 0; i < request.texts_size(); ++i) {
-    const std::string& text = request.texts(i);
-    if (absl::StatusOr<std::u32string> d = unicode::DecodeUtf8(text); !d.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("texts[", i, "]: ", d.status().message()));
+    absl::StatusOr<std::u32string> decoded = unicode::DecodeUtf8(request.texts(i));
+    if (!decoded.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("texts[", i, "]: ", decoded.status().message()));
     }
-    if (const size_t n = unicode::CodePoints(text); n > static_cast<size_t>(limits.max_text_chars)) {
+    const size_t n = decoded->size();
+    characters += static_cast<int64_t>(n);
+    if (n > static_cast<size_t>(limits.max_text_chars)) {
       return LimitRefusal(
           absl::InvalidArgumentError(absl::StrCat("texts[", i, "] is ", n,
                                                   " characters; the limit is ",
@@ -180,6 +184,7 @@ absl::StatusOr<TranslatePlan> PlanTranslateCall(const v1::TranslateRequest& requ
   if (absl::Status s = CheckTranslateOptions(request); !s.ok()) return s;
 
   TranslatePlan plan;
+  plan.characters = characters;
   plan.params = TranslationParamsOf(request.options());
   const std::string& target = request.target_language();
   for (int i = 0; i < request.texts_size(); ++i) {

@@ -54,6 +54,7 @@ struct TranslatePlan {
   TranslationParams params;
   std::vector<PlannedSentence> sentences;  // every sentence of every text, in text order
   std::vector<PlannedText> texts;
+  int64_t characters = 0;  // code points of all the texts (the token's characters per day)
 };
 
 // The source_language value that asks for detection.

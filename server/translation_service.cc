@@ -13,7 +13,6 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "engines/core/languages.h"
-#include "engines/text/unicode.h"
 #include "server/call_log.h"
 #include "server/limit_refusal.h"
 #include "server/translate_plan.h"
@@ -44,9 +43,7 @@ class TranslateReactor : public grpc::ServerUnaryReactor {
     absl::StatusOr<TranslatePlan> plan = PlanTranslateCall(*request_, registry, limits, glossaries);
     if (!plan.ok()) return FinishNow(plan.status());
     plan_ = std::move(*plan);
-    int64_t characters = 0;
-    for (const std::string& text : request_->texts()) characters += unicode::CodePoints(text);
-    if (absl::Status s = admission.Charge(token_, characters); !s.ok()) {
+    if (absl::Status s = admission.Charge(token_, plan_.characters); !s.ok()) {
       return FinishNow(std::move(s));
     }
     TranslationModel* model = plan_.model;

@@ -141,19 +141,16 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
     if (absl::Status s = service_->admission_->Admit(*context_); !s.ok()) return End(std::move(s));
     if (service_->store_ == nullptr) return End(NoStore());
     if (IdleStreams* idle = service_->admission_->idle_streams(); idle != nullptr) idle->Add(this);
-    ReadNext(start_);
+    ReadNext();
   }
 
   void OnReadDone(bool ok) override {
-    {
-      absl::MutexLock lock(&mu_);
-      reading_ = false;
-      if (ended_) return;  // the idle timeout ended the call while this read waited
-    }
+    // The idle timeout ended the call while this read waited.
+    if (!activity_.ReadDone(absl::Now())) return;
     if (!ok) return Clone();  // the client half-closed: all clips are here
     absl::Status s = have_config_ ? TakeAudio() : TakeConfig();
     if (!s.ok()) return End(std::move(s));
-    ReadNext(absl::Now());
+    ReadNext();
   }
 
   // The client went away (or the deadline passed): a voice not yet stored never will be.
@@ -164,28 +161,13 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
   }
 
   void EndIfIdleSince(absl::Time cutoff) override {
-    {
-      absl::MutexLock lock(&mu_);
-      if (ended_ || !reading_ || read_since_ > cutoff) return;
-      ended_ = true;
-    }
-    if (service_->metrics_ != nullptr) {
-      service_->metrics_->QuotaRejected(token_.empty() ? "-" : token_, "idle_stream_timeout");
-    }
-    End(absl::DeadlineExceededError(absl::StrCat(
-        "no message from the client for ",
-        absl::FormatDuration(service_->admission_->idle_streams()->timeout()),
-        " (server.idle_stream_timeout_seconds); nothing was stored")));
+    if (!activity_.EndIfIdle(cutoff, [] { return true; })) return;
+    End(service_->admission_->idle_streams()->Expired(token_, "nothing was stored"));
   }
 
  private:
-  void ReadNext(absl::Time now) {
-    {
-      absl::MutexLock lock(&mu_);
-      reading_ = true;
-      read_since_ = now;
-    }
-    StartRead(&request_);
+  void ReadNext() {
+    if (activity_.BeginRead()) StartRead(&request_);
   }
 
   absl::Status TakeConfig() {
@@ -372,10 +354,7 @@ class CreateVoiceReactor : public grpc::ServerReadReactor<v1::CreateVoiceRequest
   std::vector<std::string> clips_;  // encoded bytes, one entry per clip
   size_t bytes_ = 0;
   std::atomic<bool> cancelled_{false};
-  absl::Mutex mu_;  // the reads against the idle check
-  bool reading_ ABSL_GUARDED_BY(mu_) = false;
-  bool ended_ ABSL_GUARDED_BY(mu_) = false;  // the idle check ended the call
-  absl::Time read_since_ ABSL_GUARDED_BY(mu_);
+  StreamActivity activity_{absl::Now()};  // the reads against the idle check
 };
 
 VoiceServiceImpl::VoiceServiceImpl(const ModelRegistry* registry, VoiceStore* store,

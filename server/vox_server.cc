@@ -150,7 +150,7 @@ absl::Status VoxServer::Start() {
   }
   for (const ModelInfo& info : registry_->Models()) metrics_->SetModelInfo(info);
   characters_ = std::make_unique<DailyCharacters>(metrics_.get());
-  idle_ = std::make_unique<IdleStreams>(config_.idle_stream_timeout);
+  idle_ = std::make_unique<IdleStreams>(config_.idle_stream_timeout, metrics_.get());
   admission_ = std::make_unique<Admission>(characters_.get(), idle_.get());
   registry_->AttachMetrics(metrics_.get());
   Glossaries glossaries;

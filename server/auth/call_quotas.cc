@@ -32,7 +32,7 @@ void CallQuotas::SetTokenLimits(std::map<std::string, int> concurrent_streams) {
 }
 
 absl::Status CallQuotas::Refuse(const std::string& token, const char* quota, std::string message) {
-  if (metrics_ != nullptr) metrics_->QuotaRejected(token.empty() ? "-" : token, quota);
+  if (metrics_ != nullptr) metrics_->QuotaRejected(token, quota);
   return absl::ResourceExhaustedError(std::move(message));
 }
 

@@ -312,7 +312,8 @@ void Metrics::TokenAdmitted(absl::string_view token) {
 }
 
 void Metrics::QuotaRejected(absl::string_view token, absl::string_view quota) {
-  quota_rejections_->Add({{"token", S(token)}, {"quota", S(quota)}}).Increment();
+  quota_rejections_->Add({{"token", token.empty() ? "-" : S(token)}, {"quota", S(quota)}})
+      .Increment();
 }
 
 void Metrics::TokenCharacters(absl::string_view token, int64_t characters) {

@@ -102,7 +102,7 @@ class Metrics {
   // A call admitted with a token (vox_token_requests_total{token}).
   void TokenAdmitted(absl::string_view token);
   // A call, or the rest of a stream, refused by a quota or limit named by its config key
-  // (vox_quota_rejections_total{token,quota}; token "-" without one).
+  // (vox_quota_rejections_total{token,quota}; `token` "" = none, labelled "-").
   void QuotaRejected(absl::string_view token, absl::string_view quota);
   // Characters of text a token's call sent, once admitted (vox_token_characters_total{token}).
   void TokenCharacters(absl::string_view token, int64_t characters);

@@ -2,10 +2,14 @@
 #include "server/idle_streams.h"
 
 #include <atomic>
+#include <memory>
+#include <string>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/metrics/metrics.h"
 
 namespace vox {
 namespace {
@@ -71,6 +75,39 @@ TEST(IdleStreamsTest, ZeroTimeoutChecksNothing) {
   absl::SleepFor(absl::Milliseconds(100));
   EXPECT_EQ(s.checks(), 0);
   idle.Remove(&s);
+}
+
+TEST(StreamActivityTest, EndsOnlyAWaitingReadWithNothingLeftAndDropsItsCompletion) {
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  StreamActivity activity(t0);
+  const absl::Time later = t0 + absl::Seconds(10);
+  EXPECT_FALSE(activity.EndIfIdle(later, [] { return true; }));  // no read waits
+  ASSERT_TRUE(activity.BeginRead());
+  EXPECT_FALSE(activity.EndIfIdle(t0 - absl::Seconds(1), [] { return true; }));  // moved since
+  EXPECT_FALSE(activity.EndIfIdle(later, [] { return false; }));  // work left
+  EXPECT_TRUE(activity.ReadDone(t0 + absl::Seconds(5)));  // a message: activity
+  ASSERT_TRUE(activity.BeginRead());
+  EXPECT_FALSE(activity.EndIfIdle(t0 + absl::Seconds(4), [] { return true; }));
+  activity.WriteDone(t0 + absl::Seconds(8));
+  EXPECT_FALSE(activity.EndIfIdle(t0 + absl::Seconds(7), [] { return true; }));
+  EXPECT_TRUE(activity.EndIfIdle(later, [] { return true; }));
+  EXPECT_FALSE(activity.EndIfIdle(later, [] { return true; }));  // once
+  EXPECT_FALSE(activity.ReadDone(later));  // the waiting read's completion is dropped
+  EXPECT_FALSE(activity.BeginRead());      // and no read starts
+}
+
+TEST(IdleStreamsTest, ExpiredNamesTheTimeoutAndIsCounted) {
+  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Create("");
+  ASSERT_TRUE(metrics.ok());
+  IdleStreams idle(absl::ZeroDuration(), metrics->get());
+  const absl::Status s = idle.Expired("", "nothing was stored");
+  EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::AllOf(::testing::HasSubstr("server.idle_stream_timeout_seconds"),
+                               ::testing::HasSubstr("nothing was stored")));
+  EXPECT_THAT((*metrics)->Scrape(),
+              ::testing::HasSubstr(
+                  "vox_quota_rejections_total{quota=\"idle_stream_timeout\",token=\"-\"} 1"));
 }
 
 }  // namespace
