@@ -31,8 +31,9 @@ from torchscript_linear import linear_rows  # noqa: E402
 import xtts_clone  # noqa: E402
 
 # 2: model.ts has step_slots; 3: vocoder convolutions run in their weights' dtype;
-# 4: clone.ts (voice cloning) and the manifest's `cloning` section
-EXPORTER_VERSION = 4
+# 4: clone.ts (voice cloning) and the manifest's `cloning` section; 5: `condition` and
+# `prefix_conditioned` (a voice's conditioning rows computed once), the GELU as one operator
+EXPORTER_VERSION = 5
 
 # XttsConfig's defaults for the cloning settings config.json may lack (coqui-tts 0.28,
 # TTS/tts/configs/xtts_config.py); Xtts.synthesize reads them from the config.
@@ -176,7 +177,9 @@ class CompressedConv1D(nn.Module):
 
 
 def gelu_new(x: Tensor) -> Tensor:
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+    """GPT-2's GELU, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as LibTorch's one fused
+    operator: a step used to spend 7 operator calls per layer on it (exporter version 5)."""
+    return F.gelu(x, approximate="tanh")
 
 
 class Attention(nn.Module):
@@ -198,18 +201,23 @@ class Attention(nn.Module):
         b, t = x.shape[0], x.shape[2]
         return x.transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
 
-    def forward_prefix(self, x: Tensor, k_cache: Tensor, v_cache: Tensor) -> Tensor:
+    def forward_prefix(self, x: Tensor, past_k: Tensor, past_v: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Rows of a causal prefix after `past` (the keys and values [B,H,P,hd] of the rows before
+        them; P may be 0): their attention output and their own keys and values [B,H,T,hd].
+        Nothing is written in place here: `condition` uses no block's output, and LibTorch's
+        optimising graph executor drops blocks whose only effect is a write into a cache."""
         d = x.shape[-1]
         qkv = self.c_attn(x)
         q, k, v = self._split(qkv[..., :d]), self._split(qkv[..., d:2 * d]), self._split(qkv[..., 2 * d:])
+        start = past_k.shape[2]
         t = x.shape[1]
-        k_cache[:, :, :t] = k
-        v_cache[:, :, :t] = v
-        att = torch.matmul(q, k.transpose(-1, -2)) * self.scale
-        causal = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+        keys = torch.cat([past_k, k], dim=2)
+        values = torch.cat([past_v, v], dim=2)
+        att = torch.matmul(q, keys.transpose(-1, -2)) * self.scale
+        causal = torch.ones(t, start + t, dtype=torch.bool, device=x.device).triu(start + 1)
         att = att.masked_fill(causal, float("-inf"))
         att = torch.softmax(att.float(), dim=-1).to(q.dtype)
-        return self.c_proj(self._merge(torch.matmul(att, v)))
+        return self.c_proj(self._merge(torch.matmul(att, values))), k.contiguous(), v.contiguous()
 
     def forward_step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int) -> Tensor:
         d = x.shape[-1]
@@ -308,9 +316,10 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(d, eps=1e-5)
         self.mlp = Mlp(d, inner)
 
-    def forward_prefix(self, x: Tensor, k_cache: Tensor, v_cache: Tensor) -> Tensor:
-        x = x + self.attn.forward_prefix(self.ln_1(x), k_cache, v_cache)
-        return x + self.mlp(self.ln_2(x))
+    def forward_prefix(self, x: Tensor, past_k: Tensor, past_v: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        a, k, v = self.attn.forward_prefix(self.ln_1(x), past_k, past_v)
+        x = x + a
+        return x + self.mlp(self.ln_2(x)), k, v
 
     def forward_step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int) -> Tensor:
         x = x + self.attn.forward_step(self.ln_1(x), k_cache, v_cache, cache_len)
@@ -435,6 +444,7 @@ class XttsModelBase(nn.Module):
         self.start_text = int(cfg["start_text"])
         self.stop_text = int(cfg["stop_text"])
         self.start_audio = int(cfg["start_audio"])
+        self.layers = int(cfg["layers"])
         self.heads = int(cfg["heads"])
         self.head_dim = d // int(cfg["heads"])
         self.hop = int(cfg["hifigan"]["hop_length"])
@@ -451,9 +461,9 @@ class XttsModelBase(nn.Module):
         logits = self.gpt.mel_head(latent)
         return logits.float(), latent.float()
 
-    @torch.jit.export
-    def prefix(self, cond_latent: Tensor, text_ids: Tensor, capacity: int
-               ) -> Tuple[Tensor, Tensor, List[Tensor]]:
+    def _text_rows(self, text_ids: Tensor) -> Tensor:
+        """The prefix's rows after the conditioning: text_emb([START] + ids + [STOP]) +
+        text_pos, then mel_emb(start_audio) + mel_pos(0): [B, T + 3, D]."""
         b, t = text_ids.shape[0], text_ids.shape[1]
         dev = text_ids.device
         start = torch.full([b, 1], self.start_text, dtype=torch.long, device=dev)
@@ -464,19 +474,45 @@ class XttsModelBase(nn.Module):
         mel = torch.full([b, 1], self.start_audio, dtype=torch.long, device=dev)
         mel_pos = torch.zeros([1], dtype=torch.long, device=dev)
         mel_emb = self.gpt.mel_embedding(mel) + self.gpt.mel_pos_embedding.emb(mel_pos).unsqueeze(0)
-        x = torch.cat([cond_latent.to(self._dtype()), text_emb, mel_emb], dim=1)
-        p = x.shape[1]
-        if capacity < p:
-            capacity = p
-        kv: List[Tensor] = []
+        return torch.cat([text_emb, mel_emb], dim=1)
+
+    def _run_prefix(self, x: Tensor, past: List[Tensor]) -> Tuple[Tensor, List[Tensor]]:
+        """Rows of the prefix after `past` (2*L keys and values [B,H,P,hd], P may be 0) through
+        every block: the last block's output and the rows' own 2*L keys and values."""
+        rows: List[Tensor] = []
         for i, block in enumerate(self.gpt.gpt.h):
-            k_cache = torch.zeros([b, self.heads, capacity, self.head_dim], dtype=x.dtype, device=dev)
-            v_cache = torch.zeros([b, self.heads, capacity, self.head_dim], dtype=x.dtype, device=dev)
-            x = block.forward_prefix(x, k_cache, v_cache)
-            kv.append(k_cache)
-            kv.append(v_cache)
+            x, k, v = block.forward_prefix(x, past[2 * i], past[2 * i + 1])
+            rows.append(k)
+            rows.append(v)
+        return x, rows
+
+    def _no_rows(self, x: Tensor) -> List[Tensor]:
+        empty = torch.zeros([x.shape[0], self.heads, 0, self.head_dim], dtype=x.dtype, device=x.device)
+        return [empty for _ in range(2 * self.layers)]
+
+    def _caches(self, parts: List[List[Tensor]], capacity: int) -> List[Tensor]:
+        """2*L caches [B,H,capacity,hd] holding each part's rows one after the other."""
+        kv: List[Tensor] = []
+        for i in range(len(parts[0])):
+            first = parts[0][i]
+            cache = torch.zeros([first.shape[0], first.shape[1], capacity, first.shape[3]],
+                                dtype=first.dtype, device=first.device)
+            at = 0
+            for part in parts:
+                rows = part[i].shape[2]
+                cache[:, :, at:at + rows] = part[i]
+                at += rows
+            kv.append(cache)
+        return kv
+
+    @torch.jit.export
+    def prefix(self, cond_latent: Tensor, text_ids: Tensor, capacity: int
+               ) -> Tuple[Tensor, Tensor, List[Tensor]]:
+        x = torch.cat([cond_latent.to(self._dtype()), self._text_rows(text_ids)], dim=1)
+        p = x.shape[1]
+        x, rows = self._run_prefix(x, self._no_rows(x))
         logits, latent = self._head(x[:, -1])
-        return logits, latent, kv
+        return logits, latent, self._caches([rows], max(capacity, p))
 
     @torch.jit.export
     def step(self, codes: Tensor, positions: Tensor, kv: List[Tensor], cache_len: int
@@ -568,6 +604,25 @@ class XttsModel(XttsModelBase):
         for i, block in enumerate(self.gpt.gpt.h):
             x = block.forward_step_slots(x, kv[2 * i], kv[2 * i + 1], slots, cache_lens, length)
         return self._head(x[:, -1])
+
+
+    @torch.jit.export
+    def condition(self, cond_latent: Tensor) -> List[Tensor]:
+        """The keys and values of a voice's conditioning rows, the start of every prefix in that
+        voice (no later row changes them): 2*L tensors [B,H,cond_len,hd] for `prefix_conditioned`."""
+        x = cond_latent.to(self._dtype())
+        _, rows = self._run_prefix(x, self._no_rows(x))
+        return rows
+
+    @torch.jit.export
+    def prefix_conditioned(self, cond_kv: List[Tensor], text_ids: Tensor, capacity: int
+                           ) -> Tuple[Tensor, Tensor, List[Tensor]]:
+        """`prefix` from the voice's `condition` keys and values: only the text and start rows run."""
+        x = self._text_rows(text_ids)
+        p = cond_kv[0].shape[2] + x.shape[1]
+        x, rows = self._run_prefix(x, cond_kv)
+        logits, latent = self._head(x[:, -1])
+        return logits, latent, self._caches([cond_kv, rows], max(capacity, p))
 
 
 class XttsVoices(nn.Module):

@@ -310,6 +310,8 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
     return absl::OkStatus();
   }));
   model->has_step_slots = model->module->find_method("step_slots").has_value();
+  model->has_condition = model->module->find_method("condition").has_value() &&
+                         model->module->find_method("prefix_conditioned").has_value();
   if (cfg.cloning.available) {
     // float32 on the model's device whatever the GPT's dtype: the latents it makes are stored.
     VOX_ASSIGN_OR_RETURN(model->cloner, LoadTorchModule(man.Path(cfg.cloning.file), model->device));
@@ -324,6 +326,10 @@ absl::StatusOr<std::shared_ptr<const XttsModel>> LoadXttsModel(const std::string
       std::vector<std::string> methods{"prefix", "step", "interpolate", "interpolate_window",
                                        "decode_frames", "vocode"};
       if (model->has_step_slots) methods.push_back("step_slots");
+      if (model->has_condition) {
+        methods.push_back("condition");
+        methods.push_back("prefix_conditioned");
+      }
       // Freezing inlines the submodules' methods only with the graph executor's optimisations on;
       // voxd runs with them off (PrepareProcessForModels), and a frozen module that kept its
       // calls into submodules whose methods it dropped cannot run.

@@ -20,6 +20,7 @@
 #include "engines/core/manifest.h"
 #include "engines/core/model_info.h"
 #include "engines/core/speech_engine.h"
+#include "engines/speech/xtts_condition_cache.h"
 #include "engines/speech/xtts_engine.h"
 #include "engines/speech/xtts_sampler.h"
 #include "engines/speech/xtts_stream_plan.h"
@@ -91,6 +92,7 @@ struct XttsModel {
   int cond_len = 32;  // rows of cond_latents
   InterpolationGeometry geometry;
   bool has_step_slots = false;  // model.ts exports step_slots (exporter version >= 2)
+  bool has_condition = false;   // condition and prefix_conditioned (exporter version >= 5)
   std::shared_ptr<torch::jit::Module> cloner;  // clone.ts; null when the export cannot clone
 
   const XttsManifest::Language* Language(const std::string& nllb) const;
@@ -130,6 +132,9 @@ struct XttsEngine::Impl {
   std::vector<XttsChunkStats> chunks;  // of the last Synthesize / StreamLatents
   int64_t steps = 0;      // GPT positions computed (a prefix counts one)
   int64_t gpt_calls = 0;  // GPT module calls (prefix, step, step_slots)
+  XttsConditionCache conditions{kConditionedVoices};  // used when model->has_condition
+
+  static constexpr size_t kConditionedVoices = 8;
 };
 
 }  // namespace vox

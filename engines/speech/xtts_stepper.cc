@@ -270,8 +270,12 @@ absl::Status XttsStepper::Prefill(Seq* s) {
     const int64_t p = m_.cond_len + static_cast<int64_t>(ids.size()) + 3;
     const auto device = ToTorchDevice(m_.device);
     torch::Tensor text = torch::tensor(ids, torch::kLong).reshape({1, -1}).to(device);
-    auto out = m_.module->get_method("prefix")(
-        {s->req.cond_latent, text, p}).toTuple();
+    // A voice's conditioning rows are computed once (XttsConditionCache); older exports run
+    // the whole prefix.
+    auto out = m_.has_condition
+                   ? m_.module->get_method("prefix_conditioned")(
+                         {e_.conditions.Get(*m_.module, s->req.cond_latent), text, p}).toTuple()
+                   : m_.module->get_method("prefix")({s->req.cond_latent, text, p}).toTuple();
     const c10::List<torch::Tensor> own = out->elements()[2].toTensorList();
     Reserve(static_cast<int64_t>(slot_used_.size()), p + s->req.limit, own);
     for (size_t l = 0; l < own.size(); ++l) {

@@ -151,6 +151,49 @@ TEST_F(XttsCloneTest, SynthesizeSpeaksTheClonedVoice) {
   EXPECT_TRUE(engine_->Validate(es).ok());
 }
 
+// A voice's conditioning rows run once (model.ts `condition`, docs/speech.md "Prefix"): a cloned
+// voice is known by its content though each request brings a fresh copy, the ninth voice evicts
+// the least recently used, and every voice speaks as it did the first time. Older exports run
+// the whole prefix.
+TEST_F(XttsCloneTest, EachVoiceIsConditionedOnceWhileAmongTheLastEight) {
+  auto loaded = XttsEngine::Load("xtts-coqui", kCoquiModel, Options());  // counts from zero
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  XttsEngine& engine = **loaded;
+  auto request = [&](int voice) {  // voice < 0: the built-in one
+    SynthesisRequest r = Request(voice >= 0);
+    r.params.forced_codes = 6;
+    if (voice >= 0) {
+      ClonedVoice v = **voice_;
+      v.gpt_cond_latent[0] += 0.25f * static_cast<float>(voice);
+      r.cloned_voice = std::make_shared<const ClonedVoice>(std::move(v));
+    }
+    return r;
+  };
+  const std::vector<float> first = Speak(engine, request(0));
+  EXPECT_EQ(engine.conditionings_run(), 1);
+  EXPECT_EQ(Speak(engine, request(0)), first);
+  EXPECT_EQ(engine.conditionings_run(), 1);
+  const std::vector<float> other = Speak(engine, request(1));
+  EXPECT_EQ(engine.conditionings_run(), 2);
+  EXPECT_NE(other, first);
+  Speak(engine, request(-1));
+  for (int v = 2; v < 7; ++v) Speak(engine, request(v));
+  EXPECT_EQ(engine.conditionings_run(), 8);  // voices 0..6 and the built-in one: all kept
+  Speak(engine, request(0));
+  EXPECT_EQ(engine.conditionings_run(), 8);
+  Speak(engine, request(7));  // the ninth evicts the least recently used: voice 1
+  EXPECT_EQ(engine.conditionings_run(), 9);
+  EXPECT_EQ(Speak(engine, request(1)), other);
+  EXPECT_EQ(engine.conditionings_run(), 10);
+
+  auto legacy = XttsEngine::Load("legacy", kLegacyModel, Options());
+  ASSERT_TRUE(legacy.ok()) << legacy.status();
+  SynthesisRequest r = Request(false);
+  r.params.forced_codes = 6;
+  EXPECT_FALSE(Speak(**legacy, r).empty());
+  EXPECT_EQ((*legacy)->conditionings_run(), 0);
+}
+
 TEST_F(XttsCloneTest, StepperSpeaksTheClonedVoiceAsSynthesizeDoes) {
   const std::vector<float> whole = Speak(*engine_, Request(true));
   auto stepper = engine_->NewStepper();

@@ -209,11 +209,51 @@ class GoldenExportTest(unittest.TestCase):
                     self.assertLess(float((latent[b] - t1[0]).abs().max()), 1e-5)
                 lens = [x + 1 for x in lens]
 
+    def test_prefix_conditioned_equals_prefix(self):
+        """Under the optimising graph executor (LibTorch's default, which once dropped the blocks
+        of `condition` from its second call on) and without it (voxd), as loaded and frozen (voxd
+        freezes with the optimisations on)."""
+        methods = ["prefix", "condition", "prefix_conditioned"]
+        for path in (self.model_dir, os.path.join(TINY, "models-int8", "xtts-tiny-int8")):
+            for optimize in (True, False):
+                loaded = torch.jit.load(os.path.join(path, "model.ts"))
+                frozen = torch.jit.freeze(torch.jit.load(os.path.join(path, "model.ts")).eval(), methods)
+                torch._C._set_graph_executor_optimize(optimize)
+                try:
+                    for m in (loaded, frozen):
+                        for _ in range(3):
+                            self.check_prefix_conditioned_equals_prefix(m)
+                finally:
+                    torch._C._set_graph_executor_optimize(True)
+
+    def check_prefix_conditioned_equals_prefix(self, m):
+        """A voice's `condition` k/v are the first rows of its prefix's caches, and
+        `prefix_conditioned` from them gives `prefix`'s logits, latent and caches, for every voice
+        and with another voice's k/v computed in between."""
+        conds = self.voices.cond_latents
+        c = conds.shape[1]
+        ids = torch.tensor([self.golden["texts"][0]["ids"]])
+        with torch.no_grad():
+            kept = [m.condition(conds[v:v + 1].clone()) for v in range(conds.shape[0])]
+            for v in range(conds.shape[0]):
+                logits, latent, kv = m.prefix(conds[v:v + 1], ids, 60)
+                l2, t2, kv2 = m.prefix_conditioned(kept[v], ids, 60)
+                self.assertLess(float((logits - l2).abs().max()), 1e-5)
+                self.assertLess(float((latent - t2).abs().max()), 1e-5)
+                for a, b, k in zip(kv, kv2, kept[v]):
+                    self.assertEqual(a.shape, b.shape)
+                    self.assertLess(float((a - b).abs().max()), 1e-5)
+                    self.assertLess(float((a[:, :, :c] - k).abs().max()), 1e-5)
+            if conds.shape[0] > 1:  # the voices' k/v differ, so a mix-up would show
+                self.assertGreater(float((kept[0][0] - kept[1][0]).abs().max()), 1e-3)
+
     def test_legacy_export_has_no_step_slots(self):
         legacy = os.path.join(TINY, "legacy", "xtts-tiny-v1")
         model = torch.jit.load(os.path.join(legacy, "model.ts"))
         self.assertFalse(hasattr(model, "step_slots"))
+        self.assertFalse(hasattr(model, "condition"))
         self.assertTrue(hasattr(self.model, "step_slots"))
+        self.assertTrue(hasattr(self.model, "condition"))
         with open(os.path.join(legacy, "manifest.json"), encoding="utf-8") as f:
             self.assertEqual(json.load(f)["exporter"]["version"], 1)
         self.assertEqual(self.manifest["exporter"]["version"], export_xtts.EXPORTER_VERSION)
