@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Where one XTTS code's time goes: LibTorch's profiler over GPT steps of one sequence (`step`,
-as voxd runs a single stream) and over vocoding, per operator. docs/benchmarks.md, "XTTS with
-int8 weights".
+as voxd runs a single stream) and over vocoding, per operator; before that, the median time
+(unprofiled, --repeats calls) of a prefix whole, of a voice's conditioning and of the prefix
+from it (exports of version 5), and of a step. docs/benchmarks.md, "XTTS with int8 weights" and
+"A voice's conditioning computed once".
 
     OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/profile_xtts_code.py --model DIR [--threads 2]
-        [--steps 10] [--codes 40] [--vocoder-bfloat16]
+        [--steps 10] [--codes 40] [--vocoder-bfloat16] [--repeats 7]
 
 --vocoder-bfloat16 holds the vocoder's convolutions in bfloat16 as voxd's speech.vocoder_dtype
 does (exports of version 3 and later). The graph executor's optimising passes are off, as in voxd.
@@ -12,12 +14,24 @@ does (exports of version 3 and later). The graph executor's optimising passes ar
 import argparse
 import json
 import os
+import statistics
 import sys
+import time
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import vox_ops  # noqa: E402
+
+
+def median_ms(call, repeats: int) -> float:
+    call()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
 
 
 def table(prof, rows=8):
@@ -31,6 +45,7 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--codes", type=int, default=40, help="codes vocoded at once")
     p.add_argument("--vocoder-bfloat16", action="store_true")
+    p.add_argument("--repeats", type=int, default=7, help="calls timed per median")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch._C._set_graph_executor_optimize(False)
@@ -47,11 +62,25 @@ def main() -> int:
     cond, spk = v.cond_latents[:1], v.speaker_embeddings[:1]
     ids = torch.arange(100, 140).unsqueeze(0)
     with torch.no_grad():
+        timed = {"prefix": lambda: m.prefix(cond, ids, 400)}
+        if hasattr(m, "condition"):
+            cond_kv = m.condition(cond)
+            timed["condition"] = lambda: m.condition(cond)
+            timed["prefix_conditioned"] = lambda: m.prefix_conditioned(cond_kv, ids, 400)
+        for name, call in timed.items():
+            print(f"{name}: {median_ms(call, a.repeats):.1f} ms (median of {a.repeats}, "
+                  f"{cond.shape[1]} conditioning rows, {ids.shape[1] + 3} text and start rows)")
         _, latent, kv = m.prefix(cond, ids, 400)
         cache_len = cond.shape[1] + ids.shape[1] + 3
         code = torch.tensor([[5]])
         for i in range(3):  # warm-up
             m.step(code, torch.tensor([[i + 1]]), kv, cache_len + i)
+        position = [cache_len + 3]
+
+        def one_step():
+            m.step(code, torch.tensor([[position[0] - cache_len + 1]]), kv, position[0])
+            position[0] += 1
+        print(f"step: {median_ms(one_step, a.repeats):.2f} ms (median of {a.repeats}, unprofiled)")
         with torch.autograd.profiler.profile() as steps:
             for i in range(a.steps):
                 m.step(code, torch.tensor([[i + 4]]), kv, cache_len + 3 + i)
