@@ -17,12 +17,11 @@ bool SameLatent(const torch::Tensor& a, const torch::Tensor& b) {
 c10::List<torch::Tensor> XttsConditionCache::Get(torch::jit::Module& module, const torch::Tensor& cond_latent) {
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     if (SameLatent(it->cond_latent, cond_latent)) {
-      ++hits_;
       entries_.splice(entries_.begin(), entries_, it);
       return entries_.front().kv;
     }
   }
-  ++misses_;
+  ++computed_;
   c10::List<torch::Tensor> kv = module.get_method("condition")({cond_latent}).toTensorList();
   if (capacity_ == 0) return kv;
   if (entries_.size() >= capacity_) entries_.pop_back();

@@ -3,7 +3,8 @@
 
 // Internal to vox_speech (includes LibTorch). Every GPT prefix of a voice starts with the same
 // conditioning rows, whose keys and values no later row changes: model.ts `condition` computes
-// them once per voice and `prefix_conditioned` starts from them (docs/speech.md, "Prefix").
+// them once per voice and `prefix_conditioned` starts from them (docs/speech.md, "A request,
+// step by step").
 // XttsConditionCache keeps them for the voices used last, compared by content (a cloned
 // voice's latent arrives as a fresh tensor with every request). Owned by one engine (Impl);
 // NOT thread-safe: the engine's owner thread makes every call.
@@ -26,9 +27,7 @@ class XttsConditionCache {
   // not kept. May throw what the module throws (callers catch LibTorch errors).
   c10::List<torch::Tensor> Get(torch::jit::Module& module, const torch::Tensor& cond_latent);
 
-  int64_t hits() const { return hits_; }
-  int64_t misses() const { return misses_; }
-  size_t size() const { return entries_.size(); }
+  int64_t computed() const { return computed_; }  // calls that ran `condition`
 
  private:
   struct Entry {
@@ -37,8 +36,7 @@ class XttsConditionCache {
   };
   size_t capacity_;
   std::list<Entry> entries_;  // most recently used first
-  int64_t hits_ = 0;
-  int64_t misses_ = 0;
+  int64_t computed_ = 0;
 };
 
 }  // namespace vox

@@ -70,7 +70,7 @@ const std::vector<XttsChunkStats>& XttsEngine::last_chunks() const { return impl
 int64_t XttsEngine::steps_run() const { return impl_->steps; }
 int64_t XttsEngine::gpt_calls_run() const { return impl_->gpt_calls; }
 bool XttsEngine::has_batched_step() const { return impl_->model->has_step_slots; }
-int64_t XttsEngine::conditionings_run() const { return impl_->conditions.misses(); }
+int64_t XttsEngine::conditionings_run() const { return impl_->conditions.computed(); }
 int XttsEngine::d_model() const { return impl_->model->config.d_model; }
 int XttsEngine::max_codes() const { return impl_->model->config.max_generated_codes; }
 int XttsEngine::voice_index(const std::string& name) const { return impl_->model->VoiceIndex(name); }

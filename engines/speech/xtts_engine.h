@@ -145,7 +145,7 @@ class XttsEngine : public SpeechEngine {
   int64_t gpt_calls_run() const;  // GPT module calls since load (a batched step counts once)
   bool has_batched_step() const;  // model.ts exports step_slots (exporter version >= 2)
   // Voices whose conditioning k/v were computed since load (model.ts `condition`, exporter
-  // version >= 5; docs/speech.md "Prefix"): once per voice while it stays among the last 8 used.
+  // version >= 5; docs/speech.md "A request, step by step"): once per voice while it stays among the last 8 used.
   int64_t conditionings_run() const;
   int d_model() const;
   int max_codes() const;

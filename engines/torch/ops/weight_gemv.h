@@ -10,8 +10,8 @@
 // split of the work gives bit-identical results. With AMX-INT8, tiles of 32 weight rows x 16
 // rows sum the activations' high and low bytes separately (amx_int8.h). With AVX-512 VNNI,
 // groups of 8 rows whose sums provably fit in int32 go through a matrix kernel (tiles of 3
-// weight rows x 8 rows, blocked so the weights are read once per call); the rest fold int32
-// lanes into int64. bfloat16 weights take float32 activations and accumulate in float32; their
+// weight rows x 8 rows, blocked so the weights are read once per call; a single row takes
+// tiles of 8 weight rows); the rest fold int32 lanes into int64. bfloat16 weights take float32 activations and accumulate in float32; their
 // results depend on the kernel in the last bits. Either way a row's result does not depend on
 // the other rows nor on how callers split [begin, end) across threads.
 // Stateless and thread-safe: concurrent calls may write disjoint ranges of the same y.
