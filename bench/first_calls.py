@@ -65,8 +65,7 @@ def main() -> int:
     torch._C._set_graph_executor_optimize(a.optimize == "on")
     with open(os.path.join(a.model, "manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
-    if manifest.get("weights", manifest["dtype"]) != manifest["dtype"]:
-        vox_ops.load()
+    vox_ops.load()  # every export scripts vox::linear (tools/torchscript_linear.py)
     call = (xtts_call if manifest["kind"] == "speech" else nllb_call)(a.model)
     for i in range(a.calls):
         t = time.perf_counter()

@@ -12,7 +12,6 @@ from it (exports of version 5), and of a step. docs/benchmarks.md, "XTTS with in
 does (exports of version 3 and later). The graph executor's optimising passes are off, as in voxd.
 """
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -49,10 +48,7 @@ def main() -> int:
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch._C._set_graph_executor_optimize(False)
-    with open(os.path.join(a.model, "manifest.json"), encoding="utf-8") as f:
-        manifest = json.load(f)
-    if manifest.get("weights", manifest["dtype"]) != manifest["dtype"]:
-        vox_ops.load()
+    vox_ops.load()  # every export scripts vox::linear (tools/torchscript_linear.py)
     m = torch.jit.load(os.path.join(a.model, "model.ts"))
     v = torch.jit.load(os.path.join(a.model, "voices.ts"))
     if a.vocoder_bfloat16:

@@ -8,12 +8,13 @@ cross-attention q, out (cross k/v are computed once per sentence), fc1 and fc2, 
 one JSON line per format: median ms per token over --iters, and the bytes it reads.
 
   python bench/weight_formats.py [--threads N] [--iters 7] [--layers 12] [--ops-library PATH]
-  python bench/weight_formats.py --threads N --bandwidth-only
+  python bench/weight_formats.py --threads N --bandwidth-only [--ops-library PATH]
   python bench/weight_formats.py --per-token-bytes MODEL_DIR
   python bench/weight_formats.py --ops-library PATH --small-weights     (1 and 2 threads)
 
 --ops-library loads vox's CPU operators (build/engines/torch/libvox_torch_ops.so) and adds
-vox's own int8 and bfloat16 formats. --bandwidth-only prints the read bandwidth alone (what
+vox::linear over float32, int8 and bfloat16 weights (and vox::linear's float32 product as a
+third reader of the read bandwidth). --bandwidth-only prints the read bandwidth alone (what
 bench/peers/run computes bandwidth floors from). --per-token-bytes prints the bytes an exported
 NLLB model reads per generated token: the decoder's parameters except the cross-attention k/v
 projections (run once per sentence), and the tied embedding as output projection.
@@ -21,6 +22,7 @@ projections (run once per sentence), and the tied embedding as output projection
 on 2 threads: what splitting a small weight across threads costs.
 """
 import argparse
+import ctypes
 import json
 import os
 import statistics
@@ -37,17 +39,34 @@ import nllb_reference  # noqa: E402
 D, FFN, VOCAB = 1024, 4096, 256206
 
 
+def set_threads(n):
+    """n intra-op threads, and as many OpenBLAS threads, as voxd sets them (engines/torch/device.cc):
+    torch.set_num_threads leaves OpenBLAS's own pool at the core count. Returns OpenBLAS's count,
+    or None where torch's BLAS is not OpenBLAS."""
+    torch.set_num_threads(n)
+    try:
+        lib = ctypes.CDLL("libblas.so.3")  # the BLAS torch already loaded (Debian: OpenBLAS)
+        lib.openblas_set_num_threads(n)
+        return lib.openblas_get_num_threads()
+    except (AttributeError, OSError):
+        return None
+
+
 def shapes(layers):
     per_layer = [(D, D)] * 6 + [(FFN, D), (D, FFN)]
     return per_layer * layers + [(VOCAB, D)]
 
 
-def read_bandwidth(iters):
-    """GB/s reading a 1 GiB float32 tensor: the faster of summing it and of a matrix-vector
-    product over it (both read-only streams), medians of iters."""
+def read_bandwidth(iters, have_vox=False):
+    """GB/s reading a 1 GiB float32 tensor: the fastest of summing it, of a matrix-vector product
+    over it and, with vox's operators loaded, of vox::linear over it (all read-only streams),
+    medians of iters."""
     t = torch.ones(256 * 1024, 1024)
     v = torch.ones(1024)
-    fastest_ms = min(timed(lambda: t.sum(), iters), timed(lambda: torch.mv(t, v), iters))
+    readers = [lambda: t.sum(), lambda: torch.mv(t, v)]
+    if have_vox:
+        readers.append(lambda: torch.ops.vox.linear(v.unsqueeze(0), t, None, None))
+    fastest_ms = min(timed(r, iters) for r in readers)
     return t.numel() * 4 / fastest_ms / 1e6
 
 
@@ -68,7 +87,7 @@ def formats(layers, have_vox):
     fp32 = [torch.randn(o, i, generator=g) * 0.02 for o, i in shapes(layers)]
     int8 = [compressed_weights.quantize_int8(w) for w in fp32]  # (values, scale per row), as exported
     out = {}
-    out["float32 mv (vox today)"] = (fp32, lambda x, w: torch.mv(w, x[0]).unsqueeze(0))
+    out["float32 mv (BLAS gemv)"] = (fp32, lambda x, w: torch.mv(w, x[0]).unsqueeze(0))
     out["float32 linear"] = (fp32, lambda x, w: F.linear(x, w))
     bf16 = [w.bfloat16() for w in fp32]
     out["bfloat16 mv"] = (bf16, lambda x, w: torch.mv(w, x[0].bfloat16()).unsqueeze(0))
@@ -84,6 +103,7 @@ def formats(layers, have_vox):
             out[f"int8 dynamic ({engine}, activations quantized per row)"] = (
                 packed, lambda x, p: torch.ops.quantized.linear_dynamic(x, p, True))
     if have_vox:
+        out["float32 weights (vox::linear)"] = (fp32, lambda x, w: torch.ops.vox.linear(x, w, None, None))
         out["int8 weights, float32 activations (vox::linear)"] = (
             int8, lambda x, s: torch.ops.vox.linear(x, s[0], s[1], None))
         out["bfloat16 weights, float32 activations (vox::linear)"] = (
@@ -145,18 +165,19 @@ def main():
         torch.ops.load_library(a.ops_library)
         small_weights(a.iters)
         return
-    torch.set_num_threads(a.threads)
+    blas_threads = set_threads(a.threads)
     if a.per_token_bytes:
         print(json.dumps(per_token_bytes(a.per_token_bytes)))
         return
-    if a.bandwidth_only:
-        print(json.dumps({"threads": a.threads, "read_gb_per_s": round(read_bandwidth(a.iters), 2)}))
-        return
     if a.ops_library:
         torch.ops.load_library(a.ops_library)
-    env = {"torch": torch.__version__, "threads": a.threads,
+    if a.bandwidth_only:
+        print(json.dumps({"threads": a.threads, "openblas_threads": blas_threads,
+                          "read_gb_per_s": round(read_bandwidth(a.iters, bool(a.ops_library)), 2)}))
+        return
+    env = {"torch": torch.__version__, "threads": a.threads, "openblas_threads": blas_threads,
            "blas": "mkl" if torch.backends.mkl.is_available() else "other",
-           "read_gb_per_s": round(read_bandwidth(a.iters), 1)}
+           "read_gb_per_s": round(read_bandwidth(a.iters, bool(a.ops_library)), 1)}
     print(json.dumps({"event": "start", **env}), flush=True)
     table, sizes = formats(a.layers, bool(a.ops_library))
     shp = shapes(a.layers)

@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
     std::vector<int16_t> x(in * rows);
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<int16_t>(i % 1000);
     std::vector<float> xscale(rows, 1.0f), y(out * rows);
-    for (auto [kernel, name] : {std::pair{vox::GemvKernel::kBest, "best"}, std::pair{vox::GemvKernel::kAvx512Vnni, "avx512"},
+    for (auto [kernel, name] : {std::pair{vox::GemvKernel::kBest, "best"}, std::pair{vox::GemvKernel::kAvx512, "avx512"},
                                 std::pair{vox::GemvKernel::kAvx2, "avx2"}, std::pair{vox::GemvKernel::kPortable, "portable"}}) {
       if (only.find(std::string(",") + name + ",") == std::string::npos) continue;
       std::vector<double> seconds;

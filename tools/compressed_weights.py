@@ -13,17 +13,18 @@ import vox_ops
 COMPRESSED_WEIGHTS = ("int8", "bfloat16")
 
 
-def check_export(weights: str, dtype: str) -> Optional[str]:
-    """Why an export with `--weights weights --dtype dtype` cannot be made, or None; loads vox's
-    operators (the compressed modules are scripted against them)."""
-    if weights not in COMPRESSED_WEIGHTS:
+def check_export(weights: Optional[str], dtype: str) -> Optional[str]:
+    """Why an export with `--weights weights --dtype dtype` (weights None: the checkpoint's, in
+    dtype) cannot be made, or None; loads vox's operators, which every export scripts into its
+    model (vox::linear: tools/torchscript_linear.py and the compressed modules below)."""
+    if weights is not None and weights not in COMPRESSED_WEIGHTS:
         return f"unknown weights {weights!r}; allowed: {', '.join(COMPRESSED_WEIGHTS)}"
-    if dtype != "float32":
+    if weights is not None and dtype != "float32":
         return f"--weights {weights} needs --dtype float32 (its activations are float32; got {dtype})"
     try:
         vox_ops.load()
     except vox_ops.OpsLibraryError as e:
-        return f"--weights {weights}: {e}"
+        return f"--weights {weights}: {e}" if weights is not None else str(e)
     return None
 
 

@@ -44,7 +44,9 @@ from compressed_weights import COMPRESSED_WEIGHTS, check_export, compressed_line
 from torchscript_linear import linear_rows  # noqa: E402
 
 EXPORTER_NAME = "export_nllb.py"
-EXPORTER_VERSION = 3
+# 2: decode_slots; 3: compressed formats attend through vox::attend; 4: float32 few-row products
+# on CPU through vox::linear (tools/torchscript_linear.py): every model.ts needs vox's operators
+EXPORTER_VERSION = 4
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SPM_FILE = "sentencepiece.bpe.model"
@@ -693,7 +695,7 @@ def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optiona
     if dtype_name not in DTYPES:
         raise ExportError(f"unknown dtype {dtype_name!r}; allowed: {', '.join(DTYPES)}")
     dtype = DTYPES[dtype_name]
-    if weights is not None and (problem := check_export(weights, dtype_name)) is not None:
+    if (problem := check_export(weights, dtype_name)) is not None:
         raise ExportError(problem)
     t0 = time.time()
     cfg = read_config(checkpoint)

@@ -32,8 +32,9 @@ import xtts_clone  # noqa: E402
 
 # 2: model.ts has step_slots; 3: vocoder convolutions run in their weights' dtype;
 # 4: clone.ts (voice cloning) and the manifest's `cloning` section; 5: `condition` and
-# `prefix_conditioned` (a voice's conditioning rows computed once), the GELU as one operator
-EXPORTER_VERSION = 5
+# `prefix_conditioned` (a voice's conditioning rows computed once), the GELU as one operator;
+# 6: every model.ts scripts vox::linear (tools/torchscript_linear.py) and needs vox's operators
+EXPORTER_VERSION = 6
 
 # XttsConfig's defaults for the cloning settings config.json may lack (coqui-tts 0.28,
 # TTS/tts/configs/xtts_config.py); Xtts.synthesize reads them from the config.
@@ -887,7 +888,7 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
     dtypes = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if dtype not in dtypes:
         raise ExportError(f"--dtype '{dtype}' not one of {', '.join(dtypes)}")
-    if weights is not None and (problem := check_export(weights, dtype)) is not None:
+    if (problem := check_export(weights, dtype)) is not None:
         raise ExportError(problem)
     model, cfg, config, sd = build_model(checkpoint, batched_step, with_state=True)
     # Exporter version 1 (batched_step=False, for the tests of old exports) had no cloning.

@@ -286,9 +286,8 @@ class TorchScriptModel:
         with open(os.path.join(model_dir, "manifest.json"), encoding="utf-8") as f:
             self.manifest = json.load(f)
         self.device = torch.device(device)
-        if self.manifest.get("weights", self.manifest["dtype"]) != self.manifest["dtype"]:
-            import vox_ops  # compressed weights run through vox::linear
-            vox_ops.load()
+        import vox_ops  # every export scripts vox::linear (tools/torchscript_linear.py)
+        vox_ops.load()
         self.module = torch.jit.load(os.path.join(model_dir, "model.ts"), map_location=self.device)
         self.module.eval()
         cfg = self.manifest["config"]

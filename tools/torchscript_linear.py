@@ -1,5 +1,6 @@
 """The linear product both exporters script into their models (tools/export_nllb.py,
-tools/export_xtts.py): few rows on CPU through BLAS gemv, one per row."""
+tools/export_xtts.py): few rows on CPU through vox::linear or BLAS gemv, one per row. Models
+that script it need vox's operators loaded (tools/vox_ops.py)."""
 from typing import List, Optional
 
 import torch
@@ -9,14 +10,20 @@ from torch import Tensor
 
 def linear_rows(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     """x [N, in], weight [out, in] (any strides: a transposed view is read in place) -> [N, out].
-    Up to 4 rows on CPU go through mv (BLAS gemv), one per row: with OpenBLAS a one-row `linear`
-    (gemm) of NLLB's 256206 x 1024 output projection took 154 ms and `mv` 49 ms, for 2-4 rows
-    per-row mv still beat gemm by 1.3-3x on every NLLB decoder weight shape (measured here, 2
-    threads), and on XTTS's GPT-2 weights gemm packed the whole weight at every call (39 % of a
-    synthesis; docs/benchmarks.md, "Speech: the GPT step's GEMM"). Each row is then also computed
-    exactly as it would be alone. Larger inputs (an encoder, a prefix, big batches) and CUDA use
-    `linear`."""
+    Up to 4 float32 rows on CPU against a contiguous float32 weight go through vox::linear
+    (engines/torch/ops), whose one-row kernel reads the weights at memory's speed where OpenBLAS's
+    gemv did not (docs/benchmarks.md, "float32 through vox::linear"). Other few-row products on
+    CPU go through mv (BLAS gemv), one per row: with OpenBLAS a one-row `linear` (gemm) of NLLB's
+    256206 x 1024 output projection took 154 ms and `mv` 49 ms, for 2-4 rows per-row mv still
+    beat gemm by 1.3-3x on every NLLB decoder weight shape (measured here, 2 threads), and on
+    XTTS's GPT-2 weights gemm packed the whole weight at every call (39 % of a synthesis;
+    docs/benchmarks.md, "Speech: the GPT step's GEMM"). Either way each row is computed exactly
+    as it would be alone. Larger inputs (an encoder, a prefix, big batches), CUDA and MPS use
+    `linear`, or mv for one row off CPU."""
     rows = x.size(0)
+    if rows <= 4 and x.is_cpu and x.dtype == torch.float32 and weight.dtype == torch.float32 \
+            and weight.is_contiguous():
+        return torch.ops.vox.linear(x, weight, None, bias)
     if rows == 1 or (rows <= 4 and not x.is_cuda):
         out: List[Tensor] = []
         for r in range(rows):

@@ -135,18 +135,42 @@ class WeightFormatsTest(unittest.TestCase):
                 self.assertLess(float((eight[:, r] - two[:, r % 2]).abs().max()),
                                 tolerance * float(two.abs().max()), (weights, r))
 
-    def test_compressed_decoders_attend_through_vox_attend_and_float32_needs_no_vox_operator(self):
+    def test_compressed_decoders_attend_through_vox_attend_and_every_export_needs_vox_operators(self):
         for weights, core in (("float32", "PlainAttend"), ("int8", "VoxAttend"), ("bfloat16", "VoxAttend")):
             model = ref.TorchScriptModel(self.dirs[weights]).module.model
             encoder, decoder = getattr(model.encoder.layers, "0"), getattr(model.decoder.layers, "0")
             cores = (encoder.self_attn.core, decoder.self_attn.core, decoder.encoder_attn.core)
             self.assertEqual([c.original_name for c in cores], [core] * 3, weights)
-        # a process without vox's operators loads the float32 export (and would fail on int8's)
+        # every export scripts vox::linear (float32's few-row products too): a process without
+        # vox's operators cannot load one, and says which operator it lacks
         load = "import sys, torch; torch.jit.load(sys.argv[1])"
-        for weights, ok in (("float32", True), ("int8", False)):
+        for weights in ("float32", "int8"):
             done = subprocess.run([sys.executable, "-c", load, os.path.join(self.dirs[weights], "model.ts")],
                                   capture_output=True, text=True)
-            self.assertEqual(done.returncode == 0, ok, (weights, done.stderr[-500:]))
+            self.assertNotEqual(done.returncode, 0, weights)
+            self.assertIn("vox::linear", done.stderr, weights)
+
+    def test_float32_few_rows_on_cpu_go_through_vox_linear_and_match_plain_linear(self):
+        """linear_rows: up to 4 float32 rows on CPU against a contiguous weight run vox::linear;
+        a transposed weight (XTTS's GPT-2 Conv1D) and more rows keep LibTorch's products."""
+        import torchscript_linear
+        scripted = torch.jit.script(torchscript_linear.linear_rows)
+        self.assertIn("vox::linear", str(scripted.graph))
+        g = torch.Generator().manual_seed(5)
+        weight, bias = torch.randn(37, 300, generator=g), torch.randn(37, generator=g)
+        transposed = weight.t().contiguous().t()
+        for rows in (1, 3, 4, 6):
+            x = torch.randn(rows, 300, generator=g)
+            want = x.double() @ weight.double().t() + bias.double()
+            for w in (weight, transposed):
+                got = scripted(x, w, bias)
+                self.assertEqual(tuple(got.shape), (rows, 37))
+                self.assertLess(float((got.double() - want).abs().max()), 1e-4, (rows, w.is_contiguous()))
+            if rows <= 4:
+                self.assertTrue(torch.equal(scripted(x, weight, bias), torch.ops.vox.linear(x, weight, None, bias)))
+                self.assertTrue(torch.equal(scripted(x, transposed, bias)[-1], torch.addmv(bias, transposed, x[-1])))
+                # a row's bits are the same alone and among others (a decoder row in any batch)
+                self.assertTrue(torch.equal(scripted(x[-1:], weight, bias)[0], scripted(x, weight, bias)[-1]))
 
     def test_attend_operator_equals_plain_attention_on_caches_cross_keys_and_many_queries(self):
         g = torch.Generator().manual_seed(3)
@@ -191,13 +215,14 @@ class WeightFormatsTest(unittest.TestCase):
         x = torch.randn(2, 8)
         q, s = compressed_weights.quantize_int8(torch.randn(4, 8))
         cases = [
-            ((x, torch.randn(4, 8), None, None), "weight must be int8 or bfloat16"),
+            ((x, torch.randn(4, 8).double(), None, None), "weight must be int8, bfloat16 or float32"),
             ((x, q, None, None), "int8 weights need a scale"),
             ((x, q, s[:3], None), "scale must be float32 [4]"),
             ((x, q, s, torch.randn(5)), "bias must be float32 [4]"),
             ((torch.randn(2, 7), q, s, None), "x has 7 features, weight 8"),
             ((x.double(), q, s, None), "x must be float32"),
             ((x, q.bfloat16(), s, None), "bfloat16 weights take no scale"),
+            ((x, q.float(), s, None), "float32 weights take no scale"),
             ((x, q.t().contiguous().t(), s, None), "weight must be contiguous [out, in]"),
         ]
         for args, message in cases:

@@ -8,6 +8,9 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -67,7 +70,7 @@ std::vector<float> ExpectedInt8(const Int8Case& c, const float* bias) {
 bool SameBits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
 // Every int8 kernel; those this CPU lacks run the next one down.
-constexpr GemvKernel kInt8Kernels[] = {GemvKernel::kBest, GemvKernel::kAvx512Vnni, GemvKernel::kAvx2,
+constexpr GemvKernel kInt8Kernels[] = {GemvKernel::kBest, GemvKernel::kAvx512, GemvKernel::kAvx2,
                                        GemvKernel::kPortable};
 
 TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResult) {
@@ -234,36 +237,90 @@ TEST(QuantizeRowsInt16Test, EveryKernelGivesTheDocumentedBits) {
   }
 }
 
-TEST(WeightGemvBf16Test, MatchesTheFloatProductOnEveryKernel) {
-  std::mt19937 rng(3);
+// bfloat16 and float32 weights: every kernel, one row (the AVX-512 tiles of 8 weight rows and
+// what is left past the last whole tile) and several, over output ranges that start and end
+// anywhere; outputs outside [begin, end) are left alone.
+template <typename W>
+void ExpectFloatWeightProducts(uint32_t seed) {
+  std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int64_t in : {1, 15, 16, 17, 32, 33, 100, 1024, 4100}) {
-    const int64_t rows = 3, out = 7;
-    std::vector<float> x(rows * in), bias(out);
-    std::vector<uint16_t> w(out * in);
-    for (auto& v : x) v = normal(rng);
-    for (auto& v : bias) v = normal(rng);
-    for (auto& v : w) {
-      const float f = normal(rng) * 0.05f;
-      uint32_t bits;
-      std::memcpy(&bits, &f, sizeof bits);
-      v = static_cast<uint16_t>(bits >> 16);
-    }
-    for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx2, GemvKernel::kPortable}) {
-      std::vector<float> y(rows * out);
-      WeightGemvBf16(x.data(), rows, in, w.data(), bias.data(), y.data(), out, 0, out, kernel);
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t o = 0; o < out; ++o) {
-          double exact = bias[o], magnitude = std::fabs(bias[o]);
-          for (int64_t i = 0; i < in; ++i) {
-            const uint32_t bits = uint32_t{w[o * in + i]} << 16;
-            float wf;
-            std::memcpy(&wf, &bits, sizeof wf);
-            exact += double{wf} * x[r * in + i];
-            magnitude += std::fabs(double{wf} * x[r * in + i]);
-          }
-          EXPECT_NEAR(y[r * out + o], exact, 1e-6 * magnitude + 1e-7) << "in=" << in << " " << r << "," << o;
+    for (int64_t rows : {1, 3}) {
+      const int64_t out = 27;
+      std::vector<float> x(rows * in), bias(out), wf(out * in);
+      std::vector<W> w(out * in);
+      for (auto& v : x) v = normal(rng);
+      for (auto& v : bias) v = normal(rng);
+      for (int64_t i = 0; i < out * in; ++i) {
+        const float f = normal(rng) * 0.05f;
+        if constexpr (std::is_same_v<W, float>) {
+          w[i] = wf[i] = f;
+        } else {
+          uint32_t bits;
+          std::memcpy(&bits, &f, sizeof bits);
+          w[i] = static_cast<uint16_t>(bits >> 16);
+          bits = uint32_t{w[i]} << 16;
+          std::memcpy(&wf[i], &bits, sizeof bits);
         }
+      }
+      for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, out}, {3, 20}, {5, 13}}) {
+        for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx512, GemvKernel::kAvx2, GemvKernel::kPortable}) {
+          std::vector<float> y(rows * out, -7.0f);
+          if constexpr (std::is_same_v<W, float>) {
+            WeightGemvFloat(x.data(), rows, in, w.data(), bias.data(), y.data(), out, begin, end, kernel);
+          } else {
+            WeightGemvBf16(x.data(), rows, in, w.data(), bias.data(), y.data(), out, begin, end, kernel);
+          }
+          for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t o = 0; o < out; ++o) {
+              const std::string where = "kernel " + std::to_string(static_cast<int>(kernel)) + " in=" +
+                                        std::to_string(in) + " rows=" + std::to_string(rows) + " [" +
+                                        std::to_string(begin) + "," + std::to_string(end) + ") " +
+                                        std::to_string(r) + "," + std::to_string(o);
+              if (o < begin || o >= end) {
+                EXPECT_EQ(y[r * out + o], -7.0f) << where;
+                continue;
+              }
+              double exact = bias[o], magnitude = std::fabs(bias[o]);
+              for (int64_t i = 0; i < in; ++i) {
+                exact += double{wf[o * in + i]} * x[r * in + i];
+                magnitude += std::fabs(double{wf[o * in + i]} * x[r * in + i]);
+              }
+              EXPECT_NEAR(y[r * out + o], exact, 1e-6 * magnitude + 1e-7) << where;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(WeightGemvBf16Test, MatchesTheFloatProductOnEveryKernel) { ExpectFloatWeightProducts<uint16_t>(3); }
+
+TEST(WeightGemvFloatTest, MatchesTheFloatProductOnEveryKernel) { ExpectFloatWeightProducts<float>(4); }
+
+// Whatever the kernel, a row's bits depend neither on the other rows nor on how the outputs are
+// split (a decoder row computes the same alone and in a batch, on any thread count).
+TEST(WeightGemvFloatTest, ARowsBitsDoNotDependOnOtherRowsOrTheSplit) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t in = 1000, out = 43, rows = 3;
+  std::vector<float> x(rows * in), w(out * in), bias(out);
+  for (auto& v : x) v = normal(rng);
+  for (auto& v : w) v = normal(rng) * 0.05f;
+  for (auto& v : bias) v = normal(rng);
+  for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx512, GemvKernel::kAvx2, GemvKernel::kPortable}) {
+    std::vector<float> all(rows * out);
+    WeightGemvFloat(x.data(), rows, in, w.data(), bias.data(), all.data(), out, 0, out, kernel);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<float> alone(out);
+      for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 3}, {3, 12}, {12, 29}, {29, out}}) {
+        WeightGemvFloat(x.data() + r * in, 1, in, w.data(), bias.data(), alone.data(), out, begin, end, kernel);
+      }
+      for (int64_t o = 0; o < out; ++o) {
+        EXPECT_TRUE(SameBits(alone[o], all[r * out + o]))
+            << "kernel " << static_cast<int>(kernel) << " row " << r << " output " << o << ": " << alone[o]
+            << " alone, " << all[r * out + o] << " among " << rows;
       }
     }
   }

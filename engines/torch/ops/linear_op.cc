@@ -1,7 +1,7 @@
-// vox::linear, vox's TorchScript operator for compressed weights on CPU (docs/model-format.md,
-// "Weight formats"): y = x @ (scale * weight)^T + bias with weight int8 (per-output-row scale;
-// x is quantized per row to int16 and the dot products are exact integer sums) or bfloat16 (no
-// scale), x float32 [..., in], y float32 [..., out]. Registered with LibTorch
+// vox::linear, vox's TorchScript operator for weights on CPU (docs/model-format.md, "Weight
+// formats"): y = x @ (scale * weight)^T + bias with weight int8 (per-output-row scale; x is
+// quantized per row to int16 and the dot products are exact integer sums), bfloat16 or float32
+// (no scale), x float32 [..., in], y float32 [..., out]. Registered with LibTorch
 // when this library is loaded (voxd links it; the exporters load it with torch.ops.load_library).
 
 #include <torch/library.h>
@@ -27,8 +27,8 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
   const int64_t in = weight.size(1);
   TORCH_CHECK(x.size(-1) == in, "vox::linear: x has ", x.size(-1), " features, weight ", in);
   const bool int8 = weight.scalar_type() == at::kChar;
-  TORCH_CHECK(int8 || weight.scalar_type() == at::kBFloat16,
-              "vox::linear: weight must be int8 or bfloat16, got ", weight.scalar_type());
+  TORCH_CHECK(int8 || weight.scalar_type() == at::kBFloat16 || weight.scalar_type() == at::kFloat,
+              "vox::linear: weight must be int8, bfloat16 or float32, got ", weight.scalar_type());
   at::Tensor s;
   if (int8) {
     TORCH_CHECK(scale.has_value() && scale->defined(), "vox::linear: int8 weights need a scale");
@@ -36,7 +36,8 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
     TORCH_CHECK(s.scalar_type() == at::kFloat && s.dim() == 1 && s.size(0) == out,
                 "vox::linear: scale must be float32 [", out, "], got ", s.scalar_type(), " ", s.sizes());
   } else {
-    TORCH_CHECK(!scale.has_value() || !scale->defined(), "vox::linear: bfloat16 weights take no scale");
+    TORCH_CHECK(!scale.has_value() || !scale->defined(), "vox::linear: ",
+                weight.scalar_type() == at::kBFloat16 ? "bfloat16" : "float32", " weights take no scale");
   }
   at::Tensor b;
   if (bias.has_value() && bias->defined()) {
@@ -78,10 +79,15 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
     SpinParallelFor(out, min_part, threads, [&](int64_t begin, int64_t end) {
       WeightGemvInt8(xqp, xsp, rows, in, wp, sp, bp, yp, out, begin, end);
     });
-  } else {
+  } else if (w.scalar_type() == at::kBFloat16) {
     const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
     SpinParallelFor(out, min_part, threads, [&](int64_t begin, int64_t end) {
       WeightGemvBf16(xp, rows, in, wp, bp, yp, out, begin, end);
+    });
+  } else {
+    const float* wp = w.data_ptr<float>();
+    SpinParallelFor(out, min_part, threads, [&](int64_t begin, int64_t end) {
+      WeightGemvFloat(xp, rows, in, wp, bp, yp, out, begin, end);
     });
   }
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());

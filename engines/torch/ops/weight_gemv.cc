@@ -24,18 +24,23 @@ inline float Bf16ToFloat(uint16_t bits) {
   return f;
 }
 
-// Portable bfloat16 kernel: 8 partial sums per row, then summed pairwise, so compilers can
-// vectorize it without reassociating.
-void DotBf16Portable(const float* x, int64_t n, int64_t in, const uint16_t* w, float* dots) {
+// A weight as float32: bfloat16 bit patterns widen exactly, float32 is as it is.
+inline float WeightToFloat(uint16_t bits) { return Bf16ToFloat(bits); }
+inline float WeightToFloat(float w) { return w; }
+
+// Portable kernel for bfloat16 (W = uint16_t) and float32 weights: 8 partial sums per row, then
+// summed pairwise, so compilers can vectorize it without reassociating.
+template <typename W>
+void DotFloatPortable(const float* x, int64_t n, int64_t in, const W* w, float* dots) {
   for (int64_t r = 0; r < n; ++r) {
     float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     const float* xr = x + r * in;
     int64_t i = 0;
     for (; i + 8 <= in; i += 8) {
-      for (int k = 0; k < 8; ++k) part[k] += Bf16ToFloat(w[i + k]) * xr[i + k];
+      for (int k = 0; k < 8; ++k) part[k] += WeightToFloat(w[i + k]) * xr[i + k];
     }
     float tail = 0;
-    for (; i < in; ++i) tail += Bf16ToFloat(w[i]) * xr[i];
+    for (; i < in; ++i) tail += WeightToFloat(w[i]) * xr[i];
     dots[r] = ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7])) + tail;
   }
 }
@@ -312,24 +317,24 @@ bool HasAvx512Vnni() {
   return has;
 }
 
-// Widens the 8 bfloat16 weights at w exactly to float32.
-__attribute__((target("avx2,fma"))) inline __m256 WidenBf16(const uint16_t* w) {
+// The 8 weights at w as float32 (bfloat16 widened exactly).
+__attribute__((target("avx2,fma"))) inline __m256 Load8(const uint16_t* w) {
   const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
   return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
 }
+__attribute__((target("avx2,fma"))) inline __m256 Load8(const float* w) { return _mm256_loadu_ps(w); }
 
 // Dots of n <= kGroup rows against one weight row: 32 weights per step into 4 accumulators per
 // row (2 would leave the FMA latency exposed), all in registers (kGroup = 2: 8 accumulators and
-// 4 widened vectors fit AVX2's 16). The order of the sums is the same for every n.
-template <int N>
-__attribute__((target("avx2,fma"))) inline void DotBf16Avx2(const float* x, int64_t in,
-                                                             const uint16_t* w, float* dots) {
+// 4 loaded vectors fit AVX2's 16). The order of the sums is the same for every n.
+template <int N, typename W>
+__attribute__((target("avx2,fma"))) inline void DotFloatAvx2(const float* x, int64_t in, const W* w, float* dots) {
   __m256 acc[N][4];
   for (int r = 0; r < N; ++r) acc[r][0] = acc[r][1] = acc[r][2] = acc[r][3] = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= in; i += 32) {
-    const __m256 w0 = WidenBf16(w + i), w1 = WidenBf16(w + i + 8);
-    const __m256 w2 = WidenBf16(w + i + 16), w3 = WidenBf16(w + i + 24);
+    const __m256 w0 = Load8(w + i), w1 = Load8(w + i + 8);
+    const __m256 w2 = Load8(w + i + 16), w3 = Load8(w + i + 24);
     for (int r = 0; r < N; ++r) {
       const float* xr = x + r * in + i;
       acc[r][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xr), acc[r][0]);
@@ -340,20 +345,73 @@ __attribute__((target("avx2,fma"))) inline void DotBf16Avx2(const float* x, int6
   }
   for (int r = 0; r < N; ++r) {
     float tail = 0;
-    for (int64_t j = i; j < in; ++j) tail += Bf16ToFloat(w[j]) * x[r * in + j];
+    for (int64_t j = i; j < in; ++j) tail += WeightToFloat(w[j]) * x[r * in + j];
     const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3]));
     dots[r] = HorizontalSum(sum) + tail;
   }
 }
 
-__attribute__((target("avx2,fma"))) void DotBf16GroupAvx2(const float* x, int64_t n, int64_t in,
-                                                           const uint16_t* w, float* dots) {
-  static_assert(kGroup == 2, "DotBf16GroupAvx2 handles groups of 1 or 2 rows");
+template <typename W>
+__attribute__((target("avx2,fma"))) void DotFloatGroupAvx2(const float* x, int64_t n, int64_t in, const W* w,
+                                                            float* dots) {
+  static_assert(kGroup == 2, "DotFloatGroupAvx2 handles groups of 1 or 2 rows");
   if (n == 2) {
-    DotBf16Avx2<2>(x, in, w, dots);
+    DotFloatAvx2<2>(x, in, w, dots);
   } else {
-    DotBf16Avx2<1>(x, in, w, dots);
+    DotFloatAvx2<1>(x, in, w, dots);
   }
+}
+
+#define VOX_AVX512 "avx512f,avx2,fma"
+bool HasAvx512() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+
+// The 16 weights at w as float32 (bfloat16 widened exactly). The zero-masked forms: g++ 12
+// warns that the plain ones' undefined source may be used uninitialized.
+__attribute__((target(VOX_AVX512))) inline __m512 Load16(const uint16_t* w) {
+  const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+  return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, bits), 16));
+}
+__attribute__((target(VOX_AVX512))) inline __m512 Load16(const float* w) { return _mm512_loadu_ps(w); }
+
+// The sum of v's sixteen lanes, in a fixed order.
+__attribute__((target(VOX_AVX512))) inline float HorizontalSum(__m512 v) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  float part[8];
+  for (int k = 0; k < 8; ++k) part[k] = lanes[k] + lanes[k + 8];
+  return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+}
+
+// Weights are prefetched this many bytes ahead of the loads of a float32 or bfloat16 product:
+// a step of 1 row is bound by how fast they arrive. On the EPYC the hardware prefetcher alone
+// brought a decoder token's float32 weights about 13 % slower, at 1 and at 2 threads, and so did
+// a tile of 8 weight rows with 8 accumulators (docs/benchmarks.md, "float32 through
+// vox::linear").
+constexpr int64_t kFloatPrefetchAhead = 4096;
+
+// One row of x against one float32 or bfloat16 weight row: 64 weights per step into 4
+// accumulators, then 16 per step into the first, the sum of the lanes in a fixed order, and
+// the scalar tail.
+template <typename W>
+__attribute__((target(VOX_AVX512))) float DotFloatAvx512(const float* x, const W* w, int64_t in) {
+  constexpr int kStepBytes = 64 * sizeof(W);
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 64 <= in; i += 64) {
+    const char* p = reinterpret_cast<const char*>(w + i) + kFloatPrefetchAhead;
+    for (int b = 0; b < kStepBytes; b += 64) _mm_prefetch(p + b, _MM_HINT_T0);
+    a0 = _mm512_fmadd_ps(Load16(w + i), _mm512_loadu_ps(x + i), a0);
+    a1 = _mm512_fmadd_ps(Load16(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+    a2 = _mm512_fmadd_ps(Load16(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+    a3 = _mm512_fmadd_ps(Load16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+  }
+  for (; i + 16 <= in; i += 16) a0 = _mm512_fmadd_ps(Load16(w + i), _mm512_loadu_ps(x + i), a0);
+  float tail = 0;
+  for (; i < in; ++i) tail += WeightToFloat(w[i]) * x[i];
+  return HorizontalSum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))) + tail;
 }
 #endif
 
@@ -563,7 +621,7 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
       AmxInt8Usable()) {
     return WeightGemvInt8Amx(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
   }
-  if ((kernel == GemvKernel::kBest || kernel == GemvKernel::kAvx512Vnni) && HasAvx512Vnni()) {
+  if ((kernel == GemvKernel::kBest || kernel == GemvKernel::kAvx512) && HasAvx512Vnni()) {
     return WeightGemvInt8Vnni(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
   }
   const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
@@ -593,37 +651,62 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
   }
 }
 
-void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
-                    const float* bias, float* y, int64_t out, int64_t begin, int64_t end,
-                    GemvKernel kernel) {
+namespace {
+
+// WeightGemvBf16 and WeightGemvFloat.
+template <typename W>
+void WeightGemvFloatWeights(const float* x, int64_t rows, int64_t in, const W* w, const float* bias, float* y,
+                            int64_t out, int64_t begin, int64_t end, GemvKernel kernel) {
+  const auto write = [&](float dot, int64_t r, int64_t o) { y[r * out + o] = dot + (bias != nullptr ? bias[o] : 0.0f); };
 #ifdef VOX_X86_SIMD
+  if ((kernel == GemvKernel::kBest || kernel == GemvKernel::kAvx512) && HasAvx512()) {
+    for (int64_t o = begin; o < end; ++o) {
+      for (int64_t r = 0; r < rows; ++r) {
+        write(DotFloatAvx512(x + r * in, w + o * in, in), r, o);
+      }
+    }
+    return;
+  }
   const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
 #else
   (void)kernel;
 #endif
   float dots[kGroup];
   for (int64_t o = begin; o < end; ++o) {
-    const uint16_t* wr = w + o * in;
-    const float b = bias != nullptr ? bias[o] : 0.0f;
+    const W* wr = w + o * in;
     for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
       const int64_t n = rows - r0 < kGroup ? rows - r0 : kGroup;
 #ifdef VOX_X86_SIMD
       if (avx2) {
-        DotBf16GroupAvx2(x + r0 * in, n, in, wr, dots);
+        DotFloatGroupAvx2(x + r0 * in, n, in, wr, dots);
       } else
 #endif
       {
-        DotBf16Portable(x + r0 * in, n, in, wr, dots);
+        DotFloatPortable(x + r0 * in, n, in, wr, dots);
       }
-      for (int64_t r = 0; r < n; ++r) y[(r0 + r) * out + o] = dots[r] + b;
+      for (int64_t r = 0; r < n; ++r) write(dots[r], r0 + r, o);
     }
   }
 }
 
+}  // namespace
+
+void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
+                    const float* bias, float* y, int64_t out, int64_t begin, int64_t end,
+                    GemvKernel kernel) {
+  WeightGemvFloatWeights(x, rows, in, w, bias, y, out, begin, end, kernel);
+}
+
+void WeightGemvFloat(const float* x, int64_t rows, int64_t in, const float* w, const float* bias, float* y,
+                     int64_t out, int64_t begin, int64_t end, GemvKernel kernel) {
+  WeightGemvFloatWeights(x, rows, in, w, bias, y, out, begin, end, kernel);
+}
+
 const char* WeightGemvKernel() {
 #ifdef VOX_X86_SIMD
-  if (AmxInt8Usable()) return "amx from 8 rows, avx512-vnni below (int8), avx2 (bfloat16)";
-  if (HasAvx512Vnni()) return "avx512-vnni (int8), avx2 (bfloat16)";
+  if (AmxInt8Usable()) return "amx from 8 rows, avx512-vnni below (int8), avx512 (one row) and avx2 (float32, bfloat16)";
+  if (HasAvx512Vnni()) return "avx512-vnni (int8), avx512 (one row) and avx2 (float32, bfloat16)";
+  if (HasAvx512()) return "avx2 (int8), avx512 (one row) and avx2 (float32, bfloat16)";
   if (HasAvx2()) return "avx2";
 #endif
   return "portable";

@@ -11,8 +11,9 @@
 // rows sum the activations' high and low bytes separately (amx_int8.h). With AVX-512 VNNI,
 // groups of 8 rows whose sums provably fit in int32 go through a matrix kernel (tiles of 3
 // weight rows x 8 rows, blocked so the weights are read once per call; a single row takes
-// tiles of 8 weight rows); the rest fold int32 lanes into int64. bfloat16 weights take float32 activations and accumulate in float32; their
-// results depend on the kernel in the last bits. Either way a row's result does not depend on
+// tiles of 8 weight rows); the rest fold int32 lanes into int64. float32 and bfloat16 weights
+// take float32 activations and accumulate in float32 (with AVX-512 row by row, prefetching the
+// weights ahead); their results depend on the kernel in the last bits. Either way a row's result does not depend on
 // the other rows nor on how callers split [begin, end) across threads.
 // Stateless and thread-safe: concurrent calls may write disjoint ranges of the same y.
 
@@ -20,10 +21,10 @@
 
 namespace vox {
 
-// Which kernel runs: the fastest this CPU has (for int8: AMX, then AVX-512 VNNI), AVX-512
-// VNNI or AVX2 (each the next one down where the CPU lacks it), or the portable one. Tests
-// compare them.
-enum class GemvKernel { kBest, kAvx512Vnni, kAvx2, kPortable };
+// Which kernel runs: the fastest this CPU has (for int8: AMX, then AVX-512 VNNI), AVX-512 (for
+// int8: with VNNI) or AVX2 (each the next one down where the CPU lacks it), or the portable
+// one. Tests compare them.
+enum class GemvKernel { kBest, kAvx512, kAvx2, kPortable };
 
 // x [rows, in] float32 -> xq [rows, in] int16 and xscale [rows], with x ~= xq * xscale:
 // xscale = max|x[r, :]| / 32767 (1 for an all-zero row), xq rounded to nearest (even).
@@ -41,6 +42,10 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
 void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
                     const float* bias, float* y, int64_t out, int64_t begin, int64_t end,
                     GemvKernel kernel = GemvKernel::kBest);
+
+// w: [out, in] float32, row-major; otherwise as WeightGemvBf16.
+void WeightGemvFloat(const float* x, int64_t rows, int64_t in, const float* w, const float* bias, float* y,
+                     int64_t out, int64_t begin, int64_t end, GemvKernel kernel = GemvKernel::kBest);
 
 // The kernels GemvKernel::kBest runs on this CPU, e.g. "avx2" or "portable".
 const char* WeightGemvKernel();
