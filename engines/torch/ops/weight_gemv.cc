@@ -386,10 +386,10 @@ __attribute__((target(VOX_AVX512))) inline float HorizontalSum(__m512 v) {
 }
 
 // Weights are prefetched this many bytes ahead of the loads of a float32 or bfloat16 product:
-// a step of 1 row is bound by how fast they arrive. On the EPYC the hardware prefetcher alone
-// brought a decoder token's float32 weights about 13 % slower, at 1 and at 2 threads, and so did
-// a tile of 8 weight rows with 8 accumulators (docs/benchmarks.md, "float32 through
-// vox::linear").
+// a step of 1 row is bound by how fast they arrive. On a 2-core Xeon VM the hardware
+// prefetcher alone brought a decoder token's float32 weights about 13 % slower, at 1 and at 2
+// threads, and so did a tile of 8 weight rows with 8 accumulators (docs/benchmarks.md, "float32
+// through vox::linear").
 constexpr int64_t kFloatPrefetchAhead = 4096;
 
 // One row of x against one float32 or bfloat16 weight row: 64 weights per step into 4
@@ -704,9 +704,9 @@ void WeightGemvFloat(const float* x, int64_t rows, int64_t in, const float* w, c
 
 const char* WeightGemvKernel() {
 #ifdef VOX_X86_SIMD
-  if (AmxInt8Usable()) return "amx from 8 rows, avx512-vnni below (int8), avx512 (one row) and avx2 (float32, bfloat16)";
-  if (HasAvx512Vnni()) return "avx512-vnni (int8), avx512 (one row) and avx2 (float32, bfloat16)";
-  if (HasAvx512()) return "avx2 (int8), avx512 (one row) and avx2 (float32, bfloat16)";
+  if (AmxInt8Usable()) return "amx from 8 rows, avx512-vnni below (int8), avx512 (float32, bfloat16)";
+  if (HasAvx512Vnni()) return "avx512-vnni (int8), avx512 (float32, bfloat16)";
+  if (HasAvx512()) return "avx2 (int8), avx512 (float32, bfloat16)";
   if (HasAvx2()) return "avx2";
 #endif
   return "portable";
