@@ -310,6 +310,7 @@ int main(int argc, char** argv) {
                 {"intra_op_threads", threads.intra_op_threads},
                 {"blas_threads", threads.blas_threads},
                 {"openblas_found", threads.openblas_found},
+                {"blas_core", threads.blas_core},
                 {"omp_wait_policy", threads.openmp_wait_policy},
                  {"weights_kernel", threads.weights_kernel},
                 {"rss_before_bytes", rss_start},

@@ -46,7 +46,7 @@ from torchscript_linear import linear_rows  # noqa: E402
 EXPORTER_NAME = "export_nllb.py"
 # 2: decode_slots; 3: compressed formats attend through vox::attend; 4: float32 few-row products
 # on CPU through vox::linear (tools/torchscript_linear.py): every model.ts needs vox's operators
-EXPORTER_VERSION = 4
+EXPORTER_VERSION = 5
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SPM_FILE = "sentencepiece.bpe.model"

@@ -34,7 +34,7 @@ import xtts_clone  # noqa: E402
 # 4: clone.ts (voice cloning) and the manifest's `cloning` section; 5: `condition` and
 # `prefix_conditioned` (a voice's conditioning rows computed once), the GELU as one operator;
 # 6: every model.ts scripts vox::linear (tools/torchscript_linear.py) and needs vox's operators
-EXPORTER_VERSION = 6
+EXPORTER_VERSION = 7
 
 # XttsConfig's defaults for the cloning settings config.json may lack (coqui-tts 0.28,
 # TTS/tts/configs/xtts_config.py); Xtts.synthesize reads them from the config.

@@ -10,10 +10,14 @@ from torch import Tensor
 
 def linear_rows(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     """x [N, in], weight [out, in] (any strides: a transposed view is read in place) -> [N, out].
-    Up to 4 float32 rows on CPU against a contiguous float32 weight go through vox::linear
-    (engines/torch/ops), whose one-row kernel reads the weights at memory's speed where OpenBLAS's
-    gemv did not (docs/benchmarks.md, "float32 through vox::linear"). Other few-row products on
-    CPU go through mv (BLAS gemv), one per row: with OpenBLAS a one-row `linear` (gemm) of NLLB's
+    Up to 64 float32 rows on CPU against a contiguous float32 weight (a decoder step of up to 64
+    sequences, a sentence's encoder and cross-attention keys) go through vox::linear
+    (engines/torch/ops): its one-row kernel reads the weights at memory's speed where OpenBLAS's
+    gemv did not, and with AVX-512 its matrix kernel beat OpenBLAS's gemm up to about 64 rows
+    even where OpenBLAS knew the CPU; without AVX-512 it hands more than 4 rows to `linear`
+    (docs/benchmarks.md, "float32 through vox::linear"); with AVX-512 a row's bits are then the
+    same alone and among up to 64. Other few-row products on CPU go through mv (BLAS gemv), one
+    per row: with OpenBLAS a one-row `linear` (gemm) of NLLB's
     256206 x 1024 output projection took 154 ms and `mv` 49 ms, for 2-4 rows per-row mv still
     beat gemm by 1.3-3x on every NLLB decoder weight shape (measured here, 2 threads), and on
     XTTS's GPT-2 weights gemm packed the whole weight at every call (39 % of a synthesis;
@@ -21,7 +25,7 @@ def linear_rows(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     as it would be alone. Larger inputs (an encoder, a prefix, big batches), CUDA and MPS use
     `linear`, or mv for one row off CPU."""
     rows = x.size(0)
-    if rows <= 4 and x.is_cpu and x.dtype == torch.float32 and weight.dtype == torch.float32 \
+    if rows <= 64 and x.is_cpu and x.dtype == torch.float32 and weight.dtype == torch.float32 \
             and weight.is_contiguous():
         return torch.ops.vox.linear(x, weight, None, bias)
     if rows == 1 or (rows <= 4 and not x.is_cuda):

@@ -192,6 +192,31 @@ c10::ScalarType ToTorchDType(DType dtype) {
   return c10::ScalarType::Float;
 }
 
+namespace {
+
+// The name of the kernels OpenBLAS chose, "" when OpenBLAS is not loaded.
+std::string OpenBlasCore() {
+  using CoreFn = char* (*)();
+  auto core_fn = reinterpret_cast<CoreFn>(::dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const char* core = core_fn != nullptr ? core_fn() : nullptr;
+  return core != nullptr ? core : "";
+}
+
+CpuSimd ThisCpu() {
+  CpuSimd cpu;
+#if defined(__x86_64__) || defined(__i386__)
+  cpu.avx = __builtin_cpu_supports("avx") != 0;
+  cpu.avx2_fma = __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0;
+  cpu.avx512 = __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512bw") != 0 &&
+               __builtin_cpu_supports("avx512vl") != 0 && __builtin_cpu_supports("avx512dq") != 0 &&
+               __builtin_cpu_supports("avx512cd") != 0;
+  cpu.avx512_bf16 = __builtin_cpu_supports("avx512bf16") != 0;
+#endif
+  return cpu;
+}
+
+}  // namespace
+
 ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads) {
   int intra = intra_op_threads;
   if (intra <= 0) intra = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -209,6 +234,7 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads) {
     out.openblas_found = true;
     out.blas_threads = get_fn != nullptr ? get_fn() : blas;
   }
+  out.blas_core = OpenBlasCore();
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   out.openmp_wait_policy = policy != nullptr ? policy : "";
   out.weights_kernel = TorchOpsKernel();
@@ -217,13 +243,22 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads) {
 
 namespace {
 
-// Sets what libgomp and glibc read only at process start, and re-executes the process once if
+// Sets what libgomp, glibc and OpenBLAS read only at process start, and re-executes the process once if
 // anything changed.
 void SetStartupEnvironment(char** argv) {
 #ifdef __linux__
   bool changed = false;
   if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
     changed = ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0;
+  }
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
+    const std::string detected = OpenBlasCore();
+    const std::string core = OpenBlasCoreFor(detected, ThisCpu());
+    if (!core.empty() && ::setenv("OPENBLAS_CORETYPE", core.c_str(), 1) == 0) {
+      std::fprintf(stderr, "OpenBLAS did not know this CPU and chose its %s kernels; running with OPENBLAS_CORETYPE=%s\n",
+                   detected.c_str(), core.c_str());
+      changed = true;
+    }
   }
 #ifdef __GLIBC__
   const char* tunables = std::getenv("GLIBC_TUNABLES");
@@ -241,7 +276,8 @@ void SetStartupEnvironment(char** argv) {
   if (n <= 0 || n >= static_cast<ssize_t>(sizeof(self)) - 1) return;
   self[n] = '\0';
   ::execv(self, argv);
-  std::perror("warning: cannot re-execute with OMP_WAIT_POLICY and GLIBC_TUNABLES set; OpenMP threads spin");
+  std::perror("warning: cannot re-execute with OMP_WAIT_POLICY, GLIBC_TUNABLES and OPENBLAS_CORETYPE set; "
+              "OpenMP threads spin");
 #else
   (void)argv;
 #endif
@@ -255,6 +291,15 @@ void KeepStepBuffersInHeap() {
 }
 
 }  // namespace
+
+std::string OpenBlasCoreFor(const std::string& detected, const CpuSimd& cpu) {
+  if (!absl::EqualsIgnoreCase(detected, "Prescott")) return "";
+  if (cpu.avx512_bf16 && cpu.avx512) return "Cooperlake";
+  if (cpu.avx512) return "SkylakeX";
+  if (cpu.avx2_fma) return "Haswell";
+  if (cpu.avx) return "Sandybridge";
+  return "";
+}
 
 void PrepareProcessForModels(char** argv) {
   SetStartupEnvironment(argv);

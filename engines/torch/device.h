@@ -74,6 +74,7 @@ struct ThreadSettings {
   int intra_op_threads = 0;  // at::get_num_threads() afterwards
   int blas_threads = 0;      // OpenBLAS's pool afterwards; 0 when OpenBLAS is not loaded
   bool openblas_found = false;
+  std::string blas_core;           // the kernels OpenBLAS runs (openblas_get_corename), "" without it
   std::string openmp_wait_policy;  // OMP_WAIT_POLICY as this process runs with it ("" = unset)
   std::string weights_kernel;      // the kernel of vox::linear (int8/bfloat16 weights) here
 };
@@ -105,9 +106,27 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
 //    ran up to twice as slow (profiling, then optimising for the shapes seen), which the first
 //    requests met as latency, and later calls were no faster (docs/benchmarks.md, "XTTS with
 //    int8 weights").
+// 5. OpenBLAS runs kernels for this CPU: OpenBLAS 0.3.21 (Debian 12's) falls back to its
+//    Prescott (SSE3) kernels on a CPU it does not know, an Emerald Rapids Xeon among them, where
+//    its float32 gemm ran 3-6x slower than with OPENBLAS_CORETYPE=SkylakeX (docs/benchmarks.md,
+//    "float32 through vox::linear"). It reads the variable when it is loaded, so when OpenBLAS
+//    reports Prescott the process sets it from the CPU's features (OpenBlasCoreFor) and
+//    re-executes itself as for item 1, saying so on stderr.
 // A value the user set (OMP_WAIT_POLICY, MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_,
-// glibc.malloc.hugetlb) is kept.
+// glibc.malloc.hugetlb, OPENBLAS_CORETYPE) is kept.
 void PrepareProcessForModels(char** argv);
+
+// The SIMD an x86 CPU offers, as OpenBLAS's kernels need it.
+struct CpuSimd {
+  bool avx = false;
+  bool avx2_fma = false;
+  bool avx512 = false;       // F, BW, VL, DQ and CD
+  bool avx512_bf16 = false;
+};
+
+// The OPENBLAS_CORETYPE for a CPU on which OpenBLAS chose `detected`: "" unless it fell back to
+// Prescott; then the newest kernels the CPU runs, as later OpenBLAS releases fall back.
+std::string OpenBlasCoreFor(const std::string& detected, const CpuSimd& cpu);
 
 // Hands the free memory malloc keeps (item 2 above) back to the system. Costs a walk of the
 // heap: call it when a model's work drains and after loading, not per step. Thread-safe.

@@ -222,7 +222,9 @@ TEST_F(XttsEngineTest, StreamedAudioMatchesOneShotForSeveralChunkings) {
     const float diff = MaxAbsDiff(*streamed, *whole);
     std::cout << "chunks " << first << "/" << every << ": max |streamed - one-shot| = " << diff << "\n";
     EXPECT_LT(diff, kStreamTolerance) << first << "/" << every;
-    if (every < 100) EXPECT_GT(engine_->last_chunks().size(), 3u) << first << "/" << every;
+    if (every < 100) {
+      EXPECT_GT(engine_->last_chunks().size(), 3u) << first << "/" << every;
+    }
   }
 }
 

@@ -237,15 +237,15 @@ TEST(QuantizeRowsInt16Test, EveryKernelGivesTheDocumentedBits) {
   }
 }
 
-// bfloat16 and float32 weights: every kernel, one row (the AVX-512 tiles of 8 weight rows and
-// what is left past the last whole tile) and several, over output ranges that start and end
+// bfloat16 and float32 weights: every kernel, one row and several (with AVX-512, whole tiles of
+// 4 weight rows x 6 rows and what is left past them), over output ranges that start and end
 // anywhere; outputs outside [begin, end) are left alone.
 template <typename W>
 void ExpectFloatWeightProducts(uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int64_t in : {1, 15, 16, 17, 32, 33, 100, 1024, 4100}) {
-    for (int64_t rows : {1, 3}) {
+    for (int64_t rows : {1, 3, 13}) {
       const int64_t out = 27;
       std::vector<float> x(rows * in), bias(out), wf(out * in);
       std::vector<W> w(out * in);
@@ -299,12 +299,10 @@ TEST(WeightGemvBf16Test, MatchesTheFloatProductOnEveryKernel) { ExpectFloatWeigh
 
 TEST(WeightGemvFloatTest, MatchesTheFloatProductOnEveryKernel) { ExpectFloatWeightProducts<float>(4); }
 
-// Whatever the kernel, a row's bits depend neither on the other rows nor on how the outputs are
-// split (a decoder row computes the same alone and in a batch, on any thread count).
-TEST(WeightGemvFloatTest, ARowsBitsDoNotDependOnOtherRowsOrTheSplit) {
+void ExpectRowsComputedAlone(int64_t rows) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  const int64_t in = 1000, out = 43, rows = 3;
+  const int64_t in = 1000, out = 43;
   std::vector<float> x(rows * in), w(out * in), bias(out);
   for (auto& v : x) v = normal(rng);
   for (auto& v : w) v = normal(rng) * 0.05f;
@@ -324,6 +322,14 @@ TEST(WeightGemvFloatTest, ARowsBitsDoNotDependOnOtherRowsOrTheSplit) {
       }
     }
   }
+}
+
+// Whatever the kernel, a row's bits depend neither on the other rows nor on how the outputs are
+// split (a decoder row computes the same alone and in a batch, on any thread count). in = 1000
+// leaves 16-value steps and a scalar tail past the 64-value ones; 3 rows fit in one AVX-512 tile,
+// 13 take two whole tiles and one row, and 1100 rows more than one block of rows.
+TEST(WeightGemvFloatTest, ARowsBitsDoNotDependOnOtherRowsOrTheSplit) {
+  for (int64_t rows : {3, 13, 1100}) ExpectRowsComputedAlone(rows);
 }
 
 }  // namespace

@@ -208,7 +208,9 @@ TEST_F(NllbEngineTest, FirstStepLogitsMatchTheEagerReference) {
 }
 
 // Batched equals one by one: every golden text in one batch (one language pair) against each
-// text alone. Ids must be identical; logits may differ only by float rounding.
+// text alone. Ids must be identical; logits may differ only by float rounding, to the bound of
+// C++ against Python above: a float32 product of up to 64 rows runs vox::linear and a larger one
+// (the batch's encoder) BLAS's gemm, which sum in other orders (tools/torchscript_linear.py).
 TEST_F(NllbEngineTest, BatchedEqualsOneByOne) {
   std::vector<std::string> texts;
   for (const auto& c : cases()) texts.push_back(c["text"]);
@@ -232,7 +234,7 @@ TEST_F(NllbEngineTest, BatchedEqualsOneByOne) {
   }
   std::printf("batched vs single: largest first-step logit difference %.3g; smallest top-1/top-2 "
               "margin %.6g\n", worst, smallest_margin);
-  EXPECT_LE(worst, 1e-5);
+  EXPECT_LT(worst, 1e-4);
 
   for (int beam : {1, 4}) {
     TranslationParams p;

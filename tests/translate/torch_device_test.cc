@@ -111,6 +111,7 @@ TEST(TorchDeviceTest, ThreadSettingsReachLibTorchAndOpenBlas) {
   EXPECT_EQ(s.intra_op_threads, 2);
   // Debian's libblas.so.3 is OpenBLAS when libopenblas0-pthread is installed (install-deps).
   ASSERT_TRUE(s.openblas_found) << "OpenBLAS not loaded: LibTorch runs the reference BLAS";
+  EXPECT_FALSE(s.blas_core.empty());
   EXPECT_EQ(s.blas_threads, 1);
   s = ConfigureThreads(1, 0);  // 0 = same as intra-op
   EXPECT_EQ(s.intra_op_threads, 1);
@@ -135,10 +136,26 @@ TEST(TorchDeviceTest, ExceptionsBecomeInternalStatusWithoutBacktrace) {
   EXPECT_THAT(std::string(s.message()), ::testing::Not(HasSubstr("\n")));
 }
 
+// Only OpenBLAS's fallback for a CPU it does not know is replaced, by the newest kernels the CPU
+// runs (device.h, item 5).
+TEST(TorchDeviceTest, OpenBlasCoreReplacesOnlyThePrescottFallback) {
+  const CpuSimd avx{true, false, false, false}, avx2{true, true, false, false};
+  const CpuSimd avx512{true, true, true, false}, bf16{true, true, true, true};
+  EXPECT_EQ(OpenBlasCoreFor("Prescott", bf16), "Cooperlake");
+  EXPECT_EQ(OpenBlasCoreFor("Prescott", avx512), "SkylakeX");
+  EXPECT_EQ(OpenBlasCoreFor("prescott", avx2), "Haswell");
+  EXPECT_EQ(OpenBlasCoreFor("Prescott", avx), "Sandybridge");
+  EXPECT_EQ(OpenBlasCoreFor("Prescott", CpuSimd{}), "");
+  for (const char* known : {"SkylakeX", "Haswell", "Zen", "Cooperlake", "Sandybridge", ""}) {
+    EXPECT_EQ(OpenBlasCoreFor(known, bf16), "") << known;
+  }
+}
+
 // With the start-up variables already set, PrepareProcessForModels does not re-execute; it
 // turns the graph executor's optimising passes off (device.h, item 4).
 TEST(TorchDeviceTest, PrepareProcessForModelsRunsMethodsUnoptimised) {
   ASSERT_EQ(::setenv("OMP_WAIT_POLICY", "PASSIVE", 0), 0);
+  ASSERT_EQ(::setenv("OPENBLAS_CORETYPE", "", 0), 0);  // read at load only: it changes nothing now
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   const std::string given = tunables != nullptr ? tunables : "";
   if (given.find("glibc.malloc.hugetlb") == std::string::npos) {

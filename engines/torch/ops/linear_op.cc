@@ -18,6 +18,9 @@
 namespace vox {
 namespace {
 
+// float32 products of more rows than this go to at::linear on CPUs without WeightGemvFloatTiles.
+constexpr int64_t kFloatFewRows = 4;
+
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& scale,
                   const c10::optional<at::Tensor>& bias) {
   TORCH_CHECK(x.scalar_type() == at::kFloat, "vox::linear: x must be float32, got ", x.scalar_type());
@@ -51,6 +54,10 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
   const at::Tensor x2 = x.reshape({-1, in}).contiguous();
   const at::Tensor& w = weight;
   const int64_t rows = x2.size(0);
+  // Without the matrix kernel, BLAS's gemm multiplies more than a few float32 rows faster.
+  if (w.scalar_type() == at::kFloat && rows > kFloatFewRows && !WeightGemvFloatTiles()) {
+    return at::linear(x, w, b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt);
+  }
   at::Tensor y = at::empty({rows, out}, x.options());
   const float* xp = x2.data_ptr<float>();
   const float* sp = s.defined() ? s.data_ptr<float>() : nullptr;

@@ -392,6 +392,14 @@ __attribute__((target(VOX_AVX512))) inline float HorizontalSum(__m512 v) {
 // through vox::linear").
 constexpr int64_t kFloatPrefetchAhead = 4096;
 
+// The scalar rest of a dot from i on, in one place so that every AVX-512 kernel rounds it alike.
+template <typename W>
+__attribute__((target(VOX_AVX512))) inline float TailDot(const float* x, const W* w, int64_t i, int64_t in) {
+  float tail = 0;
+  for (; i < in; ++i) tail += WeightToFloat(w[i]) * x[i];
+  return tail;
+}
+
 // One row of x against one float32 or bfloat16 weight row: 64 weights per step into 4
 // accumulators, then 16 per step into the first, the sum of the lanes in a fixed order, and
 // the scalar tail.
@@ -409,9 +417,110 @@ __attribute__((target(VOX_AVX512))) float DotFloatAvx512(const float* x, const W
     a3 = _mm512_fmadd_ps(Load16(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
   }
   for (; i + 16 <= in; i += 16) a0 = _mm512_fmadd_ps(Load16(w + i), _mm512_loadu_ps(x + i), a0);
-  float tail = 0;
-  for (; i < in; ++i) tail += WeightToFloat(w[i]) * x[i];
-  return HorizontalSum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))) + tail;
+  return HorizontalSum(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))) + TailDot(x, w, i, in);
+}
+
+// The float32 matrix kernel: dots of a tile of WR weight rows against N rows of x, each summed
+// exactly as DotFloatAvx512 sums it (so a row's bits do not depend on the tile it falls in).
+// Its four accumulators per pair are computed one after the other, in four passes over the
+// tile (pass k takes the 16 values at 64 s + 16 k of every 64-value step s; pass 0 then the
+// 16-value steps past the last whole one), so a pass holds WR * N accumulators in registers,
+// loads WR + N vectors for WR * N products, and the tile's rows stay in L1 between passes.
+constexpr int kFloatTileWeights = 4;
+constexpr int kFloatTileRows = 6;
+// Rows of x per block of the matrix kernel, as bytes of x: a block stays in L2 while every
+// weight tile passes over it, so the weights are read from memory once per block.
+constexpr int64_t kFloatRowBlockBytes = int64_t{512} << 10;
+
+// Named accumulators (aK_R: weight row K, x row R), as in TileInt8Vnni.
+#define VOX_FTILE_ACC(r)                                                                           \
+  __m512 a0##r = _mm512_setzero_ps(), a1##r = a0##r, a2##r = a0##r, a3##r = a0##r;               \
+  if constexpr (N > r) a0##r = _mm512_load_ps(part + (0 * N + r) * 16);                            \
+  if constexpr (N > r && WR > 1) a1##r = _mm512_load_ps(part + (1 * N + r) * 16);                  \
+  if constexpr (N > r && WR > 2) a2##r = _mm512_load_ps(part + (2 * N + r) * 16);                  \
+  if constexpr (N > r && WR > 3) a3##r = _mm512_load_ps(part + (3 * N + r) * 16);
+#define VOX_FTILE_ROW(r)                                                  \
+  if constexpr (N > r) {                                                  \
+    const __m512 xv = _mm512_loadu_ps(x + r * in + i);                    \
+    a0##r = _mm512_fmadd_ps(w0, xv, a0##r);                               \
+    if constexpr (WR > 1) a1##r = _mm512_fmadd_ps(w1, xv, a1##r);         \
+    if constexpr (WR > 2) a2##r = _mm512_fmadd_ps(w2, xv, a2##r);         \
+    if constexpr (WR > 3) a3##r = _mm512_fmadd_ps(w3, xv, a3##r);         \
+  }
+#define VOX_FTILE_STORE(r)                                                \
+  if constexpr (N > r) {                                                  \
+    _mm512_store_ps(part + (0 * N + r) * 16, a0##r);                      \
+    if constexpr (WR > 1) _mm512_store_ps(part + (1 * N + r) * 16, a1##r); \
+    if constexpr (WR > 2) _mm512_store_ps(part + (2 * N + r) * 16, a2##r); \
+    if constexpr (WR > 3) _mm512_store_ps(part + (3 * N + r) * 16, a3##r); \
+  }
+
+// part[(k * N + r) * 16 ...] += w[k, i : i + 16] * x[r, i : i + 16] for i = first, first +
+// stride, ... while i + 16 <= end: one accumulator per pair, loaded and stored once.
+template <int WR, int N, typename W>
+__attribute__((target(VOX_AVX512))) void AccumulateTileFloatAvx512(const float* x, const W* w, int64_t in,
+                                                                    int64_t first, int64_t end, int64_t stride,
+                                                                    float* part) {
+  static_assert(WR >= 1 && WR <= kFloatTileWeights && N >= 1 && N <= kFloatTileRows, "tile out of range");
+  VOX_FTILE_ACC(0) VOX_FTILE_ACC(1) VOX_FTILE_ACC(2) VOX_FTILE_ACC(3) VOX_FTILE_ACC(4) VOX_FTILE_ACC(5)
+  for (int64_t i = first; i + 16 <= end; i += stride) {
+    const __m512 w0 = Load16(w + i);
+    __m512 w1 = w0, w2 = w0, w3 = w0;
+    if constexpr (WR > 1) w1 = Load16(w + in + i);
+    if constexpr (WR > 2) w2 = Load16(w + 2 * in + i);
+    if constexpr (WR > 3) w3 = Load16(w + 3 * in + i);
+    VOX_FTILE_ROW(0) VOX_FTILE_ROW(1) VOX_FTILE_ROW(2) VOX_FTILE_ROW(3) VOX_FTILE_ROW(4) VOX_FTILE_ROW(5)
+  }
+  VOX_FTILE_STORE(0) VOX_FTILE_STORE(1) VOX_FTILE_STORE(2) VOX_FTILE_STORE(3) VOX_FTILE_STORE(4) VOX_FTILE_STORE(5)
+}
+#undef VOX_FTILE_ACC
+#undef VOX_FTILE_ROW
+#undef VOX_FTILE_STORE
+
+// dots[k * N + r] = DotFloatAvx512(x + r * in, w + k * in, in), bit for bit.
+template <int WR, int N, typename W>
+__attribute__((target(VOX_AVX512))) void TileFloatAvx512(const float* x, const W* w, int64_t in, float* dots) {
+  constexpr int kPairs = WR * N;
+  alignas(64) float part[4][kPairs * 16] = {};
+  const int64_t whole = in / 64 * 64;
+  for (int k = 0; k < 4; ++k) AccumulateTileFloatAvx512<WR, N>(x, w, in, 16 * k, whole, 64, part[k]);
+  AccumulateTileFloatAvx512<WR, N>(x, w, in, whole, in, 16, part[0]);
+  const int64_t tail = in / 16 * 16;
+  for (int k = 0; k < WR; ++k) {
+    for (int r = 0; r < N; ++r) {
+      const int p = (k * N + r) * 16;
+      const __m512 sum = _mm512_add_ps(_mm512_add_ps(_mm512_load_ps(part[0] + p), _mm512_load_ps(part[1] + p)),
+                                       _mm512_add_ps(_mm512_load_ps(part[2] + p), _mm512_load_ps(part[3] + p)));
+      dots[k * N + r] = HorizontalSum(sum) + TailDot(x + r * in, w + k * in, tail, in);
+    }
+  }
+}
+
+template <int WR, typename W>
+__attribute__((target(VOX_AVX512))) void TileFloatAvx512Rows(const float* x, const W* w, int64_t in, int64_t n,
+                                                              float* dots) {
+  static_assert(kFloatTileRows == 6, "TileFloatAvx512Rows handles 1 to 6 rows");
+  switch (n) {
+    case 1: return TileFloatAvx512<WR, 1>(x, w, in, dots);
+    case 2: return TileFloatAvx512<WR, 2>(x, w, in, dots);
+    case 3: return TileFloatAvx512<WR, 3>(x, w, in, dots);
+    case 4: return TileFloatAvx512<WR, 4>(x, w, in, dots);
+    case 5: return TileFloatAvx512<WR, 5>(x, w, in, dots);
+    default: return TileFloatAvx512<WR, 6>(x, w, in, dots);
+  }
+}
+
+// dots[k * n + r] for wr (1..kFloatTileWeights) weight rows at w and n (1..kFloatTileRows) rows at x.
+template <typename W>
+__attribute__((target(VOX_AVX512))) void TileFloatAvx512Any(const float* x, const W* w, int64_t in, int64_t wr,
+                                                             int64_t n, float* dots) {
+  static_assert(kFloatTileWeights == 4, "TileFloatAvx512Any handles 1 to 4 weight rows");
+  switch (wr) {
+    case 1: return TileFloatAvx512Rows<1>(x, w, in, n, dots);
+    case 2: return TileFloatAvx512Rows<2>(x, w, in, n, dots);
+    case 3: return TileFloatAvx512Rows<3>(x, w, in, n, dots);
+    default: return TileFloatAvx512Rows<4>(x, w, in, n, dots);
+  }
 }
 #endif
 
@@ -660,9 +769,24 @@ void WeightGemvFloatWeights(const float* x, int64_t rows, int64_t in, const W* w
   const auto write = [&](float dot, int64_t r, int64_t o) { y[r * out + o] = dot + (bias != nullptr ? bias[o] : 0.0f); };
 #ifdef VOX_X86_SIMD
   if ((kernel == GemvKernel::kBest || kernel == GemvKernel::kAvx512) && HasAvx512()) {
-    for (int64_t o = begin; o < end; ++o) {
-      for (int64_t r = 0; r < rows; ++r) {
-        write(DotFloatAvx512(x + r * in, w + o * in, in), r, o);
+    if (rows == 1) {
+      for (int64_t o = begin; o < end; ++o) write(DotFloatAvx512(x, w + o * in, in), 0, o);
+      return;
+    }
+    const int64_t block = std::max<int64_t>(1, kFloatRowBlockBytes / (in * int64_t{sizeof(float)}) / kFloatTileRows) *
+                          kFloatTileRows;
+    float dots[kFloatTileWeights * kFloatTileRows];
+    for (int64_t r0 = 0; r0 < rows; r0 += block) {
+      const int64_t block_end = std::min(rows, r0 + block);
+      for (int64_t o = begin; o < end; o += kFloatTileWeights) {
+        const int64_t wr = std::min<int64_t>(kFloatTileWeights, end - o);
+        for (int64_t r = r0; r < block_end; r += kFloatTileRows) {
+          const int64_t n = std::min<int64_t>(kFloatTileRows, block_end - r);
+          TileFloatAvx512Any(x + r * in, w + o * in, in, wr, n, dots);
+          for (int64_t k = 0; k < wr; ++k) {
+            for (int64_t j = 0; j < n; ++j) write(dots[k * n + j], r + j, o + k);
+          }
+        }
       }
     }
     return;
@@ -700,6 +824,14 @@ void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
 void WeightGemvFloat(const float* x, int64_t rows, int64_t in, const float* w, const float* bias, float* y,
                      int64_t out, int64_t begin, int64_t end, GemvKernel kernel) {
   WeightGemvFloatWeights(x, rows, in, w, bias, y, out, begin, end, kernel);
+}
+
+bool WeightGemvFloatTiles() {
+#ifdef VOX_X86_SIMD
+  return HasAvx512();
+#else
+  return false;
+#endif
 }
 
 const char* WeightGemvKernel() {

@@ -12,8 +12,9 @@
 // groups of 8 rows whose sums provably fit in int32 go through a matrix kernel (tiles of 3
 // weight rows x 8 rows, blocked so the weights are read once per call; a single row takes
 // tiles of 8 weight rows); the rest fold int32 lanes into int64. float32 and bfloat16 weights
-// take float32 activations and accumulate in float32 (with AVX-512 row by row, prefetching the
-// weights ahead); their results depend on the kernel in the last bits. Either way a row's result does not depend on
+// take float32 activations and accumulate in float32 (with AVX-512 one row by prefetching the
+// weights ahead, several in tiles of 4 weight rows x 6 rows that sum each dot in the same order);
+// their results depend on the kernel in the last bits. Either way a row's result does not depend on
 // the other rows nor on how callers split [begin, end) across threads.
 // Stateless and thread-safe: concurrent calls may write disjoint ranges of the same y.
 
@@ -46,6 +47,11 @@ void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
 // w: [out, in] float32, row-major; otherwise as WeightGemvBf16.
 void WeightGemvFloat(const float* x, int64_t rows, int64_t in, const float* w, const float* bias, float* y,
                      int64_t out, int64_t begin, int64_t end, GemvKernel kernel = GemvKernel::kBest);
+
+// True when GemvKernel::kBest multiplies float32 and bfloat16 weights by several rows with the
+// AVX-512 matrix kernel (tiles of weight rows x rows); elsewhere each weight row is read once
+// per group of 2 rows, far from what a BLAS gemm does with many rows.
+bool WeightGemvFloatTiles();
 
 // The kernels GemvKernel::kBest runs on this CPU, e.g. "avx2" or "portable".
 const char* WeightGemvKernel();
