@@ -299,10 +299,10 @@ TEST(WeightGemvBf16Test, MatchesTheFloatProductOnEveryKernel) { ExpectFloatWeigh
 
 TEST(WeightGemvFloatTest, MatchesTheFloatProductOnEveryKernel) { ExpectFloatWeightProducts<float>(4); }
 
-void ExpectRowsComputedAlone(int64_t rows) {
+void ExpectRowsComputedAlone(int64_t rows, int64_t in) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  const int64_t in = 1000, out = 43;
+  const int64_t out = 43;
   std::vector<float> x(rows * in), w(out * in), bias(out);
   for (auto& v : x) v = normal(rng);
   for (auto& v : w) v = normal(rng) * 0.05f;
@@ -317,8 +317,8 @@ void ExpectRowsComputedAlone(int64_t rows) {
       }
       for (int64_t o = 0; o < out; ++o) {
         EXPECT_TRUE(SameBits(alone[o], all[r * out + o]))
-            << "kernel " << static_cast<int>(kernel) << " row " << r << " output " << o << ": " << alone[o]
-            << " alone, " << all[r * out + o] << " among " << rows;
+            << "kernel " << static_cast<int>(kernel) << " in " << in << " row " << r << " output " << o << ": "
+            << alone[o] << " alone, " << all[r * out + o] << " among " << rows;
       }
     }
   }
@@ -326,10 +326,12 @@ void ExpectRowsComputedAlone(int64_t rows) {
 
 // Whatever the kernel, a row's bits depend neither on the other rows nor on how the outputs are
 // split (a decoder row computes the same alone and in a batch, on any thread count). in = 1000
-// leaves 16-value steps and a scalar tail past the 64-value ones; 3 rows fit in one AVX-512 tile,
-// 13 take two whole tiles and one row, and 1100 rows more than one block of rows.
+// takes the AVX-512 tile's 64-value steps in two chunks and leaves 16-value steps and a scalar
+// tail past them, in = 40 has no 64-value step; 3 rows fit in one tile, 13 take two whole tiles
+// and one row, and 1100 rows more than one block of rows.
 TEST(WeightGemvFloatTest, ARowsBitsDoNotDependOnOtherRowsOrTheSplit) {
-  for (int64_t rows : {3, 13, 1100}) ExpectRowsComputedAlone(rows);
+  for (int64_t rows : {3, 13, 1100}) ExpectRowsComputedAlone(rows, 1000);
+  for (int64_t rows : {3, 13}) ExpectRowsComputedAlone(rows, 40);
 }
 
 }  // namespace

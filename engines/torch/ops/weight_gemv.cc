@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "engines/torch/ops/amx_int8.h"
@@ -376,13 +377,16 @@ __attribute__((target(VOX_AVX512))) inline __m512 Load16(const uint16_t* w) {
 }
 __attribute__((target(VOX_AVX512))) inline __m512 Load16(const float* w) { return _mm512_loadu_ps(w); }
 
-// The sum of v's sixteen lanes, in a fixed order.
+// The sum of v's sixteen lanes, in a fixed order: p[k] = lane k + lane k + 8, q[k] = p[k] +
+// p[k + 4], then (q[0] + q[1]) + (q[2] + q[3]).
 __attribute__((target(VOX_AVX512))) inline float HorizontalSum(__m512 v) {
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, v);
-  float part[8];
-  for (int k = 0; k < 8; ++k) part[k] = lanes[k] + lanes[k + 8];
-  return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+  // The zero-masked extracts: g++ 12 warns that the plain ones' undefined source may be used.
+  const __m512d d = _mm512_castps_pd(v);
+  const __m256 p = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 0)),
+                                 _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xf, d, 1)));
+  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(p), _mm256_extractf128_ps(p, 1));
+  const __m128 pairs = _mm_add_ps(q, _mm_shuffle_ps(q, q, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehl_ps(pairs, pairs)));
 }
 
 // Weights are prefetched this many bytes ahead of the loads of a float32 or bfloat16 product:
@@ -424,24 +428,43 @@ __attribute__((target(VOX_AVX512))) float DotFloatAvx512(const float* x, const W
 // exactly as DotFloatAvx512 sums it (so a row's bits do not depend on the tile it falls in).
 // Its four accumulators per pair are computed one after the other, in four passes over the
 // tile (pass k takes the 16 values at 64 s + 16 k of every 64-value step s; pass 0 then the
-// 16-value steps past the last whole one), so a pass holds WR * N accumulators in registers,
-// loads WR + N vectors for WR * N products, and the tile's rows stay in L1 between passes.
+// 16-value steps past the last whole one), so a pass holds WR * N accumulators in registers and
+// loads WR + N vectors for WR * N products. The N rows of x are packed in the order the passes
+// read them (PackTileRows), so that x arrives as one sequential stream.
 constexpr int kFloatTileWeights = 4;
 constexpr int kFloatTileRows = 6;
-// Rows of x per block of the matrix kernel, as bytes of x: a block stays in L2 while every
-// weight tile passes over it, so the weights are read from memory once per block.
+// Rows of x per block of the matrix kernel, as bytes of x: a block stays in L2 while every weight
+// tile passes over it, so the weights are read from memory once per block.
 constexpr int64_t kFloatRowBlockBytes = int64_t{512} << 10;
+// 64-value steps per pass before the next pass: the tile's part of x and the weights stays in L1
+// for the four passes.
+constexpr int64_t kFloatTileChunkSteps = 8;
+
+// Packs n rows of x (row stride in) block by block: the 16-value block b = 4 s + k of a whole
+// 64-value step s goes to position k * steps + s, a block past the last whole step stays at b,
+// and at each position the n rows' blocks follow each other. The scalar rest is not packed.
+inline void PackTileRows(const float* x, int64_t n, int64_t in, float* packed) {
+  const int64_t steps = in / 64, blocks = in / 16;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t pos = b < 4 * steps ? (b % 4) * steps + b / 4 : b;
+    for (int64_t j = 0; j < n; ++j) std::memcpy(packed + (pos * n + j) * 16, x + j * in + b * 16, 16 * sizeof(float));
+  }
+}
 
 // Named accumulators (aK_R: weight row K, x row R), as in TileInt8Vnni.
-#define VOX_FTILE_ACC(r)                                                                           \
-  __m512 a0##r = _mm512_setzero_ps(), a1##r = a0##r, a2##r = a0##r, a3##r = a0##r;               \
-  if constexpr (N > r) a0##r = _mm512_load_ps(part + (0 * N + r) * 16);                            \
-  if constexpr (N > r && WR > 1) a1##r = _mm512_load_ps(part + (1 * N + r) * 16);                  \
-  if constexpr (N > r && WR > 2) a2##r = _mm512_load_ps(part + (2 * N + r) * 16);                  \
-  if constexpr (N > r && WR > 3) a3##r = _mm512_load_ps(part + (3 * N + r) * 16);
+#define VOX_FTILE_ACC(r)                                                                     \
+  __m512 a0##r = _mm512_setzero_ps(), a1##r = a0##r, a2##r = a0##r, a3##r = a0##r;         \
+  if constexpr (N > r) {                                                                     \
+    if (load) {                                                                              \
+      a0##r = _mm512_load_ps(part + (0 * N + r) * 16);                                       \
+      if constexpr (WR > 1) a1##r = _mm512_load_ps(part + (1 * N + r) * 16);                 \
+      if constexpr (WR > 2) a2##r = _mm512_load_ps(part + (2 * N + r) * 16);                 \
+      if constexpr (WR > 3) a3##r = _mm512_load_ps(part + (3 * N + r) * 16);                 \
+    }                                                                                        \
+  }
 #define VOX_FTILE_ROW(r)                                                  \
   if constexpr (N > r) {                                                  \
-    const __m512 xv = _mm512_loadu_ps(x + r * in + i);                    \
+    const __m512 xv = _mm512_loadu_ps(xp + r * 16);                       \
     a0##r = _mm512_fmadd_ps(w0, xv, a0##r);                               \
     if constexpr (WR > 1) a1##r = _mm512_fmadd_ps(w1, xv, a1##r);         \
     if constexpr (WR > 2) a2##r = _mm512_fmadd_ps(w2, xv, a2##r);         \
@@ -455,20 +478,21 @@ constexpr int64_t kFloatRowBlockBytes = int64_t{512} << 10;
     if constexpr (WR > 3) _mm512_store_ps(part + (3 * N + r) * 16, a3##r); \
   }
 
-// part[(k * N + r) * 16 ...] += w[k, i : i + 16] * x[r, i : i + 16] for i = first, first +
-// stride, ... while i + 16 <= end: one accumulator per pair, loaded and stored once.
+// part[(k * N + r) * 16 ...] (taken as zero unless load) += w[k * in + i ...] * x[r, i ...] over
+// count blocks of 16 values: the packed x blocks at xp one after the other, the weights at w, w +
+// stride, ... One accumulator per pair, loaded and stored once.
 template <int WR, int N, typename W>
-__attribute__((target(VOX_AVX512))) void AccumulateTileFloatAvx512(const float* x, const W* w, int64_t in,
-                                                                    int64_t first, int64_t end, int64_t stride,
+__attribute__((target(VOX_AVX512))) void AccumulateTileFloatAvx512(const float* xp, const W* w, int64_t in,
+                                                                    int64_t count, int64_t stride, bool load,
                                                                     float* part) {
   static_assert(WR >= 1 && WR <= kFloatTileWeights && N >= 1 && N <= kFloatTileRows, "tile out of range");
   VOX_FTILE_ACC(0) VOX_FTILE_ACC(1) VOX_FTILE_ACC(2) VOX_FTILE_ACC(3) VOX_FTILE_ACC(4) VOX_FTILE_ACC(5)
-  for (int64_t i = first; i + 16 <= end; i += stride) {
-    const __m512 w0 = Load16(w + i);
+  for (int64_t s = 0; s < count; ++s, xp += N * 16, w += stride) {
+    const __m512 w0 = Load16(w);
     __m512 w1 = w0, w2 = w0, w3 = w0;
-    if constexpr (WR > 1) w1 = Load16(w + in + i);
-    if constexpr (WR > 2) w2 = Load16(w + 2 * in + i);
-    if constexpr (WR > 3) w3 = Load16(w + 3 * in + i);
+    if constexpr (WR > 1) w1 = Load16(w + in);
+    if constexpr (WR > 2) w2 = Load16(w + 2 * in);
+    if constexpr (WR > 3) w3 = Load16(w + 3 * in);
     VOX_FTILE_ROW(0) VOX_FTILE_ROW(1) VOX_FTILE_ROW(2) VOX_FTILE_ROW(3) VOX_FTILE_ROW(4) VOX_FTILE_ROW(5)
   }
   VOX_FTILE_STORE(0) VOX_FTILE_STORE(1) VOX_FTILE_STORE(2) VOX_FTILE_STORE(3) VOX_FTILE_STORE(4) VOX_FTILE_STORE(5)
@@ -477,49 +501,58 @@ __attribute__((target(VOX_AVX512))) void AccumulateTileFloatAvx512(const float* 
 #undef VOX_FTILE_ROW
 #undef VOX_FTILE_STORE
 
-// dots[k * N + r] = DotFloatAvx512(x + r * in, w + k * in, in), bit for bit.
+// dots[k * N + r] = DotFloatAvx512(x + r * in, w + k * in, in), bit for bit, from x's N rows
+// packed at xp (PackTileRows; x itself for the scalar rest).
 template <int WR, int N, typename W>
-__attribute__((target(VOX_AVX512))) void TileFloatAvx512(const float* x, const W* w, int64_t in, float* dots) {
+__attribute__((target(VOX_AVX512))) void TileFloatAvx512(const float* xp, const float* x, const W* w, int64_t in,
+                                                         float* dots) {
   constexpr int kPairs = WR * N;
-  alignas(64) float part[4][kPairs * 16] = {};
-  const int64_t whole = in / 64 * 64;
-  for (int k = 0; k < 4; ++k) AccumulateTileFloatAvx512<WR, N>(x, w, in, 16 * k, whole, 64, part[k]);
-  AccumulateTileFloatAvx512<WR, N>(x, w, in, whole, in, 16, part[0]);
-  const int64_t tail = in / 16 * 16;
+  alignas(64) float part[4][kPairs * 16];
+  const int64_t steps = in / 64, blocks = in / 16;
+  for (int64_t c = 0; c < std::max<int64_t>(steps, 1); c += kFloatTileChunkSteps) {
+    const int64_t count = std::min(kFloatTileChunkSteps, steps - c);
+    for (int k = 0; k < 4; ++k) {
+      AccumulateTileFloatAvx512<WR, N>(xp + (k * steps + c) * N * 16, w + c * 64 + k * 16, in, count, 64, c > 0,
+                                       part[k]);
+    }
+  }
+  AccumulateTileFloatAvx512<WR, N>(xp + 4 * steps * N * 16, w + steps * 64, in, blocks - 4 * steps, 16, true,
+                                   part[0]);
   for (int k = 0; k < WR; ++k) {
     for (int r = 0; r < N; ++r) {
       const int p = (k * N + r) * 16;
       const __m512 sum = _mm512_add_ps(_mm512_add_ps(_mm512_load_ps(part[0] + p), _mm512_load_ps(part[1] + p)),
                                        _mm512_add_ps(_mm512_load_ps(part[2] + p), _mm512_load_ps(part[3] + p)));
-      dots[k * N + r] = HorizontalSum(sum) + TailDot(x + r * in, w + k * in, tail, in);
+      dots[k * N + r] = HorizontalSum(sum) + TailDot(x + r * in, w + k * in, blocks * 16, in);
     }
   }
 }
 
 template <int WR, typename W>
-__attribute__((target(VOX_AVX512))) void TileFloatAvx512Rows(const float* x, const W* w, int64_t in, int64_t n,
-                                                              float* dots) {
+__attribute__((target(VOX_AVX512))) void TileFloatAvx512Rows(const float* xp, const float* x, const W* w,
+                                                              int64_t in, int64_t n, float* dots) {
   static_assert(kFloatTileRows == 6, "TileFloatAvx512Rows handles 1 to 6 rows");
   switch (n) {
-    case 1: return TileFloatAvx512<WR, 1>(x, w, in, dots);
-    case 2: return TileFloatAvx512<WR, 2>(x, w, in, dots);
-    case 3: return TileFloatAvx512<WR, 3>(x, w, in, dots);
-    case 4: return TileFloatAvx512<WR, 4>(x, w, in, dots);
-    case 5: return TileFloatAvx512<WR, 5>(x, w, in, dots);
-    default: return TileFloatAvx512<WR, 6>(x, w, in, dots);
+    case 1: return TileFloatAvx512<WR, 1>(xp, x, w, in, dots);
+    case 2: return TileFloatAvx512<WR, 2>(xp, x, w, in, dots);
+    case 3: return TileFloatAvx512<WR, 3>(xp, x, w, in, dots);
+    case 4: return TileFloatAvx512<WR, 4>(xp, x, w, in, dots);
+    case 5: return TileFloatAvx512<WR, 5>(xp, x, w, in, dots);
+    default: return TileFloatAvx512<WR, 6>(xp, x, w, in, dots);
   }
 }
 
-// dots[k * n + r] for wr (1..kFloatTileWeights) weight rows at w and n (1..kFloatTileRows) rows at x.
+// dots[k * n + r] for wr (1..kFloatTileWeights) weight rows at w and n (1..kFloatTileRows) rows of
+// x, packed at xp.
 template <typename W>
-__attribute__((target(VOX_AVX512))) void TileFloatAvx512Any(const float* x, const W* w, int64_t in, int64_t wr,
-                                                             int64_t n, float* dots) {
+__attribute__((target(VOX_AVX512))) void TileFloatAvx512Any(const float* xp, const float* x, const W* w,
+                                                             int64_t in, int64_t wr, int64_t n, float* dots) {
   static_assert(kFloatTileWeights == 4, "TileFloatAvx512Any handles 1 to 4 weight rows");
   switch (wr) {
-    case 1: return TileFloatAvx512Rows<1>(x, w, in, n, dots);
-    case 2: return TileFloatAvx512Rows<2>(x, w, in, n, dots);
-    case 3: return TileFloatAvx512Rows<3>(x, w, in, n, dots);
-    default: return TileFloatAvx512Rows<4>(x, w, in, n, dots);
+    case 1: return TileFloatAvx512Rows<1>(xp, x, w, in, n, dots);
+    case 2: return TileFloatAvx512Rows<2>(xp, x, w, in, n, dots);
+    case 3: return TileFloatAvx512Rows<3>(xp, x, w, in, n, dots);
+    default: return TileFloatAvx512Rows<4>(xp, x, w, in, n, dots);
   }
 }
 #endif
@@ -773,6 +806,11 @@ void WeightGemvFloatWeights(const float* x, int64_t rows, int64_t in, const W* w
       for (int64_t o = begin; o < end; ++o) write(DotFloatAvx512(x, w + o * in, in), 0, o);
       return;
     }
+    const int64_t packed_row = in / 16 * 16;
+    const std::unique_ptr<float[]> packed(new float[rows * packed_row]);
+    for (int64_t r = 0; r < rows; r += kFloatTileRows) {
+      PackTileRows(x + r * in, std::min<int64_t>(kFloatTileRows, rows - r), in, packed.get() + r * packed_row);
+    }
     const int64_t block = std::max<int64_t>(1, kFloatRowBlockBytes / (in * int64_t{sizeof(float)}) / kFloatTileRows) *
                           kFloatTileRows;
     float dots[kFloatTileWeights * kFloatTileRows];
@@ -782,7 +820,7 @@ void WeightGemvFloatWeights(const float* x, int64_t rows, int64_t in, const W* w
         const int64_t wr = std::min<int64_t>(kFloatTileWeights, end - o);
         for (int64_t r = r0; r < block_end; r += kFloatTileRows) {
           const int64_t n = std::min<int64_t>(kFloatTileRows, block_end - r);
-          TileFloatAvx512Any(x + r * in, w + o * in, in, wr, n, dots);
+          TileFloatAvx512Any(packed.get() + r * packed_row, x + r * in, w + o * in, in, wr, n, dots);
           for (int64_t k = 0; k < wr; ++k) {
             for (int64_t j = 0; j < n; ++j) write(dots[k * n + j], r + j, o + k);
           }
