@@ -45,8 +45,9 @@ from torchscript_linear import linear_rows  # noqa: E402
 
 EXPORTER_NAME = "export_nllb.py"
 # 2: decode_slots; 3: compressed formats attend through vox::attend; 4: float32 few-row products
-# on CPU through vox::linear (tools/torchscript_linear.py): every model.ts needs vox's operators
-EXPORTER_VERSION = 5
+# on CPU through vox::linear (tools/torchscript_linear.py): every model.ts needs vox's operators;
+# 5: float32 products of up to 64 rows through vox::linear; 6: fill_slots
+EXPORTER_VERSION = 6
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SPM_FILE = "sentencepiece.bpe.model"
@@ -354,6 +355,20 @@ class NllbModel(nn.Module):
         and it attends to columns 0..cache_lens[b]; `length` > max(cache_lens) bounds the columns
         read. Cache row of batch row b: rows[b], or b when rows is None (then no cache is copied:
         pass views holding exactly the batch's rows)."""
+        x = self._step_slots(input_ids, cache_lens, length, self_kv, rows, cross_kv, encoder_mask, True)
+        return self._logits(x)
+
+    @torch.jit.export
+    def fill_slots(self, input_ids: Tensor, cache_lens: Tensor, length: int, self_kv: List[Tensor],
+                   rows: Optional[Tensor], cross_kv: List[Tensor], encoder_mask: Tensor) -> None:
+        """decode_slots for a token whose next-token logits nobody reads (the forced decoder start):
+        writes the same cache columns, but skips the output projection and what follows the last
+        layer's keys and values."""
+        self._step_slots(input_ids, cache_lens, length, self_kv, rows, cross_kv, encoder_mask, False)
+
+    def _step_slots(self, input_ids: Tensor, cache_lens: Tensor, length: int, self_kv: List[Tensor],
+                    rows: Optional[Tensor], cross_kv: List[Tensor], encoder_mask: Tensor,
+                    last_layer: bool) -> Tensor:
         b = input_ids.size(0)
         x = self._embed(input_ids, (cache_lens + 2).view(b, 1))
         index = torch.arange(b, device=input_ids.device) if rows is None else rows
@@ -361,20 +376,22 @@ class NllbModel(nn.Module):
         if rows is not None:
             encoder_mask = encoder_mask.index_select(0, rows)
         i = 0
+        n = len(self.model.decoder.layers)
         for layer in self.model.decoder.layers:
             h = layer.self_attn_layer_norm(x)
             k, v = layer.self_attn.project_kv(h)
             k_cache, v_cache = self_kv[2 * i], self_kv[2 * i + 1]
             k_cache[index, :, cache_lens] = k[:, :, 0]
             v_cache[index, :, cache_lens] = v[:, :, 0]
-            keys, values = k_cache.narrow(2, 0, length), v_cache.narrow(2, 0, length)
-            cross_k, cross_v = cross_kv[2 * i], cross_kv[2 * i + 1]
-            if rows is not None:
-                keys, values = keys.index_select(0, rows), values.index_select(0, rows)
-                cross_k, cross_v = cross_k.index_select(0, rows), cross_v.index_select(0, rows)
-            x = layer.step(x, h, keys, values, self_mask, cross_k, cross_v, encoder_mask, self.neg)
+            if last_layer or i < n - 1:  # (a loop over a ModuleList cannot break)
+                keys, values = k_cache.narrow(2, 0, length), v_cache.narrow(2, 0, length)
+                cross_k, cross_v = cross_kv[2 * i], cross_kv[2 * i + 1]
+                if rows is not None:
+                    keys, values = keys.index_select(0, rows), values.index_select(0, rows)
+                    cross_k, cross_v = cross_k.index_select(0, rows), cross_v.index_select(0, rows)
+                x = layer.step(x, h, keys, values, self_mask, cross_k, cross_v, encoder_mask, self.neg)
             i += 1
-        return self._logits(x)
+        return x
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         return self.encode(input_ids, attention_mask)

@@ -98,7 +98,7 @@ absl::StatusOr<std::vector<std::vector<float>>> NllbEngine::FirstStepLogits(
     NllbModel::Slots slots;
     NllbModel::AdoptSources(slots, std::move(encoded));
     model_->Reserve(slots, n, 2, s);
-    model_->Step(slots, std::vector<int64_t>(n, model_->decoder_start), std::vector<int64_t>(n, 0), s, 0, {});
+    model_->Fill(slots, std::vector<int64_t>(n, model_->decoder_start), std::vector<int64_t>(n, 0), s, 0, {});
     const torch::Tensor logits =
         model_->Step(slots, std::vector<int64_t>(n, *tgt), std::vector<int64_t>(n, 1), s, 0, {});
     const int64_t vocab = logits.size(1);

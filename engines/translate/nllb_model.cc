@@ -67,6 +67,7 @@ absl::StatusOr<std::unique_ptr<NllbModel>> NllbModel::Load(const std::string& na
             "the checkpoint again; see docs/model-format.md)"));
       }
     }
+    model->has_fill_slots = model->module->find_method("fill_slots").has_value();
     if (model->dtype != *exported) {
       // Converting at load: the weights and buffers change dtype, and the attention mask's fill
       // value, a float attribute baked in for the exported dtype (finfo(float32).min overflows
@@ -223,11 +224,14 @@ void NllbModel::CopyRows(Slots& slots, const std::vector<int64_t>& from,
   }
 }
 
-torch::Tensor NllbModel::Step(Slots& slots, const std::vector<int64_t>& tokens,
-                              const std::vector<int64_t>& cache_lens, int64_t sources, int64_t first,
-                              const std::vector<int64_t>& index) const {
+namespace {
+
+// decode_slots or fill_slots (same arguments) over the rows Step and Fill describe.
+c10::IValue RunSlots(const NllbModel& model, const char* method, NllbModel::Slots& slots,
+                     const std::vector<int64_t>& tokens, const std::vector<int64_t>& cache_lens, int64_t sources,
+                     int64_t first, const std::vector<int64_t>& index) {
   const int64_t b = static_cast<int64_t>(tokens.size());
-  const auto dev = ToTorchDevice(device);
+  const auto dev = ToTorchDevice(model.device);
   const int64_t length = *std::max_element(cache_lens.begin(), cache_lens.end()) + 1;
   // Columns past a row's own (it writes cache_lens[b] before reading) up to `length` are read
   // masked: make them finite the first time, zeroing a few columns ahead so that a young row
@@ -254,10 +258,24 @@ torch::Tensor NllbModel::Step(Slots& slots, const std::vector<int64_t>& tokens,
     for (const auto& t : slots.cross) cross.push_back(t.narrow(2, 0, sources));
     rows = Int64Tensor(index, dev);
   }
-  torch::Tensor logits = module->get_method("decode_slots")(
-      {Int64Tensor(tokens, dev).view({b, 1}), Int64Tensor(cache_lens, dev), length, self_kv, rows,
-       cross, mask}).toTensor();
-  return logits.to(torch::kCPU, torch::kFloat32).contiguous();
+  return model.module->get_method(method)(
+      {Int64Tensor(tokens, dev).view({b, 1}), Int64Tensor(cache_lens, dev), length, self_kv, rows, cross, mask});
+}
+
+}  // namespace
+
+torch::Tensor NllbModel::Step(Slots& slots, const std::vector<int64_t>& tokens,
+                              const std::vector<int64_t>& cache_lens, int64_t sources, int64_t first,
+                              const std::vector<int64_t>& index) const {
+  return RunSlots(*this, "decode_slots", slots, tokens, cache_lens, sources, first, index)
+      .toTensor()
+      .to(torch::kCPU, torch::kFloat32)
+      .contiguous();
+}
+
+void NllbModel::Fill(Slots& slots, const std::vector<int64_t>& tokens, const std::vector<int64_t>& cache_lens,
+                     int64_t sources, int64_t first, const std::vector<int64_t>& index) const {
+  RunSlots(*this, has_fill_slots ? "fill_slots" : "decode_slots", slots, tokens, cache_lens, sources, first, index);
 }
 
 }  // namespace vox

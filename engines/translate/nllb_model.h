@@ -36,6 +36,7 @@ struct NllbModel : NllbManifest {
   DevicePlacement device;
   DType dtype = DType::kFloat32;
   std::shared_ptr<torch::jit::Module> module;
+  bool has_fill_slots = false;  // exporter version >= 6
   std::unique_ptr<SentencePieceTokenizer> spm;
   std::unique_ptr<NllbSourceTokenizer> source_tokenizer;  // over spm: transformers' framing
 
@@ -149,6 +150,12 @@ struct NllbModel : NllbManifest {
   torch::Tensor Step(Slots& slots, const std::vector<int64_t>& tokens,
                      const std::vector<int64_t>& cache_lens, int64_t sources, int64_t first,
                      const std::vector<int64_t>& index) const;
+
+  // Step for tokens whose next-token logits nobody reads (the forced decoder start): the same
+  // cache columns written, without the output projection (fill_slots; decode_slots on exports
+  // that lack it).
+  void Fill(Slots& slots, const std::vector<int64_t>& tokens, const std::vector<int64_t>& cache_lens,
+            int64_t sources, int64_t first, const std::vector<int64_t>& index) const;
 
   absl::StatusOr<std::string> Detokenize(const std::vector<int64_t>& ids) const {
     // SentencePiece's <unk>, <s>, </s> (pieces 0..2) come first; model ids below

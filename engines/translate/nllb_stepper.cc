@@ -289,7 +289,8 @@ class NllbStepper final : public TranslationStepper {
     }
 
     // 2. Joining sequences: one encoder batch into rows past the running ones, their forced
-    // prefix (two steps over just those rows), their first token.
+    // prefix (two steps over just those rows: the decoder start without logits, then the
+    // target language), their first token.
     if (joining.empty()) return absl::OkStatus();
     std::vector<std::vector<int64_t>> sources;
     std::vector<int64_t> starts, targets, which;
@@ -318,7 +319,7 @@ class NllbStepper final : public TranslationStepper {
       NllbModel::PutSources(slots_, used, encoded, which);
     }
     const int64_t n = row - used;
-    model_->Step(slots_, starts, std::vector<int64_t>(n, 0), width, used, {});
+    model_->Fill(slots_, starts, std::vector<int64_t>(n, 0), width, used, {});
     const torch::Tensor first = model_->Step(slots_, targets, std::vector<int64_t>(n, 1), width, used, {});
     const torch::Tensor first_lp =
         join_beams ? torch::log_softmax(first, -1).contiguous() : torch::Tensor();

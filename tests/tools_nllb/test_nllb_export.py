@@ -443,6 +443,41 @@ class ExportTest(unittest.TestCase):
                     age[r] += 1
         self.assertEqual(age, [5, 5])
 
+    def test_fill_slots_writes_what_decode_slots_writes(self):
+        """fill_slots (the forced decoder start: no logits) leaves every cache exactly as
+        decode_slots leaves it, through a row index and over views, so the step after it gives
+        the same logits bit for bit."""
+        ts = torch.jit.load(os.path.join(self.model_dir, "model.ts"))
+        srcs = [self.tok.encode("The children are playing football.", "eng_Latn"), self.tok.encode("Bonjour", "fra_Latn")]
+        width = max(len(s) for s in srcs)
+        ids = torch.full((2, width), 1, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, s in enumerate(srcs):
+            ids[i, :len(s)], mask[i, :len(s)] = torch.tensor(s), 1
+        cross = ts.cross_kv(ts.encode(ids, mask))
+        heads, hd = cross[0].size(1), cross[0].size(3)
+        torch.manual_seed(0)
+        start = [torch.randn(3, heads, 4, hd) for _ in cross]
+        targets = torch.tensor([self.tok.lang_id("spa_Latn"), self.tok.lang_id("deu_Latn")]).view(2, 1)
+        big_cross = [torch.randn(3, heads, width, hd) for _ in cross]
+        big_mask = torch.zeros(3, width, dtype=torch.long)
+        rows = torch.tensor([2, 0])
+        for c, b in zip(cross, big_cross):
+            b[rows] = c
+        big_mask[rows] = mask
+        for how, row_index, cr, m in (("views", None, cross, mask), ("row index", rows, big_cross, big_mask)):
+            decoded = [c.clone() for c in start]
+            filled = [c.clone() for c in start]
+            if row_index is None:
+                decoded, filled = [c[:2] for c in decoded], [c[:2] for c in filled]
+            ts.decode_slots(torch.full((2, 1), 2), torch.zeros(2, dtype=torch.long), 1, decoded, row_index, cr, m)
+            ts.fill_slots(torch.full((2, 1), 2), torch.zeros(2, dtype=torch.long), 1, filled, row_index, cr, m)
+            for i, (a, b) in enumerate(zip(decoded, filled)):
+                self.assertTrue(torch.equal(a, b), f"{how}: cache {i}")
+            after_decode = ts.decode_slots(targets, torch.ones(2, dtype=torch.long), 2, decoded, row_index, cr, m)
+            after_fill = ts.decode_slots(targets, torch.ones(2, dtype=torch.long), 2, filled, row_index, cr, m)
+            self.assertTrue(torch.equal(after_decode, after_fill), how)
+
     def test_bfloat16_export_loads_and_runs(self):
         out, m = export(self.ckpt, "bf16", "bfloat16")
         self.assertEqual(m["dtype"], "bfloat16")
