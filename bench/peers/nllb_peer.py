@@ -11,8 +11,8 @@ predict (transformers: min_new_tokens = max_new_tokens; CTranslate2: min_decodin
 max_decoding_length), the same work as vox's fixed_length mode. Each output's length is checked.
 
 - batch 1: --iters timed calls of one sentence (after --warmup), median in ms.
-- --batch B (CTranslate2 only): one translate_batch of B copies of the sentence, timed --iters
-  times; ms per sentence = median batch time / B.
+- --batch B (CTranslate2 only): one translate_batch of B copies of the sentence, timed
+  --batch-iters times; ms per sentence = median batch time / B.
 Prints one JSON object on stdout; peak RSS is this process's (getrusage), weights included.
 """
 import argparse
@@ -94,6 +94,7 @@ def main():
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--batch", type=int, default=0, help="also time one batch of this many copies")
+    p.add_argument("--batch-iters", type=int, default=3, help="timed batches (median)")
     p.add_argument("--text", default=DEFAULT_TEXT)
     p.add_argument("--from", dest="src", default="eng_Latn")
     p.add_argument("--to", default="spa_Latn")
@@ -114,7 +115,7 @@ def main():
            "source_tokens": len(tokenizer(args.text).input_ids)}
     out["median_ms"], out["times_ms"] = median_ms(lambda: run(1), args.iters, args.warmup)
     if args.batch:
-        batch_ms, times = median_ms(lambda: run(args.batch), max(1, args.iters // 2), 1)
+        batch_ms, times = median_ms(lambda: run(args.batch), args.batch_iters, 1)
         out.update({"batch": args.batch, "batch_median_ms": batch_ms, "batch_times_ms": times,
                     "batch_ms_per_sentence": batch_ms / args.batch})
     out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -5,8 +5,8 @@
 
 Translation: batch 1 = median latency of one sentence (vox in process: vox_latency; through
 voxd: voxbench p50 at concurrency 1; peers: their driver's median); batch B = ms per sentence of
-B concurrent requests (voxd: 1000 / voxbench rps at concurrency B; CTranslate2: one
-translate_batch of B / B). tokens/s = TOKENS / seconds per sentence. Ratios: the row's time over
+B concurrent requests, the median of BATCH_ROUNDS rounds (voxd: 1000 / voxbench rps of a round
+of B calls at concurrency B; CTranslate2: one translate_batch of B / B). tokens/s = TOKENS / seconds per sentence. Ratios: the row's time over
 vox's at the same precision (float32 or int8 weights; in process for batch 1, voxd for batch B);
 above 1 = vox is faster. Bandwidth floor: the bytes vox reads per generated token (decoder and
 output projection) over the read bandwidth measured in the same run, against vox's time per
@@ -17,6 +17,7 @@ Peak RSS: each engine's own process (voxd: VmHWM; the others: getrusage).
 """
 import json
 import os
+import statistics
 import sys
 
 
@@ -25,6 +26,11 @@ def pct(report, p=50):
         if d["percentage"] == p:
             return d["latency"] / 1e6
     raise KeyError(p)
+
+
+def batch_ms_per_sentence(voxd):
+    """Median over voxd's timed rounds of B concurrent calls, ms per sentence."""
+    return statistics.median(1000.0 / r["rps"] for r in voxd["batch_rounds"])
 
 
 def mb(b):
@@ -51,8 +57,8 @@ def main():
             continue
         tokens = vox["float32"]["tokens"]
         base1 = {w: v["median_ms"] for w, v in vox.items() if v}
-        base_b = {w: 1000.0 / v["batch"]["rps"] for w, v in voxd.items() if v}
-        batch = voxd["float32"]["batch"]["options"]["c"] if voxd["float32"] else 32
+        base_b = {w: batch_ms_per_sentence(v) for w, v in voxd.items() if v}
+        batch = voxd["float32"]["batch_rounds"][0]["options"]["c"] if voxd["float32"] else 32
         lines += [f"Translation, {t} thread(s), {tokens} tokens, greedy:", "",
                   f"| engine | batch 1 ms | tokens/s | ratio to vox | batch {batch}: ms per sentence "
                   f"| tokens/s | ratio to voxd | peak RSS |", "|---|---|---|---|---|---|---|---|"]
