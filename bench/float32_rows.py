@@ -13,8 +13,6 @@ import argparse
 import ctypes
 import json
 import os
-import statistics
-import time
 
 # OpenBLAS's idle workers spin for about 2^28 cycles after each gemm (its default thread timeout,
 # read when it loads); on a 2-core machine they hold the core vox::linear's helper needs, and its
@@ -25,17 +23,7 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from weight_formats import set_threads  # noqa: E402
-
-
-def median_ms(fn, iters):
-    fn()
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+from weight_formats import set_threads, timed  # noqa: E402
 
 
 def main():
@@ -58,8 +46,8 @@ def main():
         w, b = torch.randn(out, inp, generator=g), torch.randn(out, generator=g)
         for rows in a.rows:
             x = torch.randn(rows, inp, generator=g)
-            gemm = median_ms(lambda: F.linear(x, w, b), a.iters)
-            vox = median_ms(lambda: torch.ops.vox.linear(x, w, None, b), a.iters)
+            gemm = timed(lambda: F.linear(x, w, b), a.iters)
+            vox = timed(lambda: torch.ops.vox.linear(x, w, None, b), a.iters)
             print(json.dumps({"weight": [out, inp], "rows": rows, "threads": a.threads,
                               "openblas_threads": blas_threads, "openblas_core": core,
                               "openblas_thread_timeout": os.environ["OPENBLAS_THREAD_TIMEOUT"],

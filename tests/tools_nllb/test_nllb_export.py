@@ -47,6 +47,15 @@ def params_of(model_dir):
     return {k: v.clone() for k, v in m.named_parameters()}
 
 
+def padded(srcs):
+    """Source id lists right-padded (pad id 1) into one batch: ids, attention mask, width."""
+    width = max(len(s) for s in srcs)
+    ids = torch.full((len(srcs), width), 1, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(srcs):
+        ids[i, :len(s)], mask[i, :len(s)] = torch.tensor(s), 1
+    return ids, mask, width
+
 class ExportTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -405,11 +414,7 @@ class ExportTest(unittest.TestCase):
         ts = torch.jit.load(os.path.join(self.model_dir, "model.ts"))
         texts = [("The children are playing football in the garden.", "eng_Latn"), ("Bonjour", "fra_Latn")]
         srcs = [self.tok.encode(t, lang) for t, lang in texts]
-        width = max(len(s) for s in srcs)
-        ids = torch.full((2, width), 1, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, s in enumerate(srcs):
-            ids[i, :len(s)], mask[i, :len(s)] = torch.tensor(s), 1
+        ids, mask, width = padded(srcs)
         cross = ts.cross_kv(ts.encode(ids, mask))
         heads, hd = cross[0].size(1), cross[0].size(3)
         kv = [torch.zeros(2, heads, 0, hd) for _ in cross]
@@ -449,11 +454,7 @@ class ExportTest(unittest.TestCase):
         the same logits bit for bit."""
         ts = torch.jit.load(os.path.join(self.model_dir, "model.ts"))
         srcs = [self.tok.encode("The children are playing football.", "eng_Latn"), self.tok.encode("Bonjour", "fra_Latn")]
-        width = max(len(s) for s in srcs)
-        ids = torch.full((2, width), 1, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, s in enumerate(srcs):
-            ids[i, :len(s)], mask[i, :len(s)] = torch.tensor(s), 1
+        ids, mask, width = padded(srcs)
         cross = ts.cross_kv(ts.encode(ids, mask))
         heads, hd = cross[0].size(1), cross[0].size(3)
         torch.manual_seed(0)
