@@ -368,7 +368,7 @@ class NllbModel(nn.Module):
 
     def _step_slots(self, input_ids: Tensor, cache_lens: Tensor, length: int, self_kv: List[Tensor],
                     rows: Optional[Tensor], cross_kv: List[Tensor], encoder_mask: Tensor,
-                    last_layer: bool) -> Tensor:
+                    whole_last_layer: bool) -> Tensor:
         b = input_ids.size(0)
         x = self._embed(input_ids, (cache_lens + 2).view(b, 1))
         index = torch.arange(b, device=input_ids.device) if rows is None else rows
@@ -383,7 +383,7 @@ class NllbModel(nn.Module):
             k_cache, v_cache = self_kv[2 * i], self_kv[2 * i + 1]
             k_cache[index, :, cache_lens] = k[:, :, 0]
             v_cache[index, :, cache_lens] = v[:, :, 0]
-            if last_layer or i < n - 1:  # (a loop over a ModuleList cannot break)
+            if whole_last_layer or i < n - 1:  # (a loop over a ModuleList cannot break)
                 keys, values = k_cache.narrow(2, 0, length), v_cache.narrow(2, 0, length)
                 cross_k, cross_v = cross_kv[2 * i], cross_kv[2 * i + 1]
                 if rows is not None:

@@ -80,7 +80,8 @@ class NllbEngine : public TranslationEngine {
   // writing one cache column per row in place, plus, in a step where sequences join, one
   // encoder + cross_kv call, a fill_slots (the decoder start: no logits) and a decode_slots over
   // the joining rows; a sequence that leaves has the last sequence's rows (or the rows after its
-  // own) copied into its rows, so the running rows stay dense. The caches grow by half when full and are freed when none runs.
+  // own) copied into its rows, so the running rows stay dense. The caches grow by half when
+  // full and are freed when none runs.
   // Borrows the engine (must not outlive it); not thread-safe, like the engine.
   std::unique_ptr<TranslationStepper> NewStepper() override;
   // Another engine over the same loaded model (shares it; nothing is copied or re-read).
