@@ -6,9 +6,9 @@
 Translation: batch 1 = median latency of one sentence (vox in process: vox_latency; through
 voxd: voxbench p50 at concurrency 1; peers: their driver's median); batch B = ms per sentence of
 B concurrent requests, the median of BATCH_ROUNDS rounds (voxd: 1000 / voxbench rps of a round
-of B calls at concurrency B; CTranslate2: one translate_batch of B / B). tokens/s = TOKENS / seconds per sentence. Ratios: the row's time over
-vox's at the same precision (float32 or int8 weights; in process for batch 1, voxd for batch B);
-above 1 = vox is faster. Bandwidth floor: the bytes vox reads per generated token (decoder and
+of B calls at concurrency B; CTranslate2: one translate_batch of B / B). tokens/s = TOKENS /
+seconds per sentence. Ratios: the row's time over vox's at the same precision (float32 or int8
+weights; in process for batch 1, voxd for batch B); above 1 = vox is faster. Bandwidth floor: the bytes vox reads per generated token (decoder and
 output projection) over the read bandwidth measured in the same run, against vox's time per
 token after the first.
 Speech: time to first audio and real-time factor (call time / audio seconds) are medians per
