@@ -3,6 +3,8 @@
 #include "engines/translate/beam_search.h"
 
 #include <cmath>
+#include <limits>
+#include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -18,6 +20,41 @@ TEST(BeamSearchTest, ArgmaxTakesTheLowestIdOnTies) {
   EXPECT_EQ(Argmax(row, 5), 1);
   const float one[] = {-3.0f};
   EXPECT_EQ(Argmax(one, 1), 0);
+}
+
+// Argmax scans in lanes; it must give what one plain scan gives, whatever the length, the ties,
+// infinities and NaN.
+int64_t PlainArgmax(const std::vector<float>& row) {
+  int64_t best = 0;
+  for (size_t v = 1; v < row.size(); ++v) {
+    if (row[v] > row[best]) best = static_cast<int64_t>(v);
+  }
+  return best;
+}
+
+TEST(BeamSearchTest, ArgmaxIsThePlainScansFirstMaximum) {
+  std::mt19937 rng(7);
+  const float kInf = std::numeric_limits<float>::infinity(), kNan = std::nanf("");
+  for (int64_t vocab : {1, 2, 15, 16, 17, 33, 1000, 256206}) {
+    for (int trial = 0; trial < 40; ++trial) {
+      // Few distinct values, so that the maximum is often tied across lanes and within one.
+      std::uniform_int_distribution<int> level(0, trial % 2 == 0 ? 3 : 1000);
+      std::vector<float> row(static_cast<size_t>(vocab));
+      for (float& x : row) x = static_cast<float>(level(rng));
+      std::uniform_int_distribution<int64_t> at(0, vocab - 1);
+      switch (trial % 8) {
+        case 1: row[at(rng)] = kNan; row[at(rng)] = kNan; break;
+        case 2: row[0] = kNan; break;
+        case 3: for (float& x : row) x = -kInf; break;
+        case 4: for (float& x : row) x = kNan; break;
+        case 5: row[at(rng)] = kInf; row[at(rng)] = kInf; break;
+        case 6: for (float& x : row) x = -kInf; row[at(rng)] = kNan; row[at(rng)] = -1.0f; break;
+        case 7: row[static_cast<size_t>(vocab - 1)] = 5000.0f; break;
+        default: break;
+      }
+      ASSERT_EQ(Argmax(row.data(), vocab), PlainArgmax(row)) << "vocab " << vocab << ", trial " << trial;
+    }
+  }
 }
 
 TEST(BeamSearchTest, FirstStepKeepsTheKBestAndFinishesAnEosAmongThem) {
