@@ -10,6 +10,7 @@
 #include <ATen/Parallel.h>
 
 #include "engines/torch/ops/attend.h"
+#include "engines/torch/ops/spin_pool.h"
 
 namespace vox {
 namespace {
@@ -42,12 +43,11 @@ at::Tensor AttendOp(const at::Tensor& q, const at::Tensor& k, const at::Tensor& 
   const float* vp = v.data_ptr<float>();
   const int64_t* mp = mask.data_ptr<int64_t>();
   float* op = out.data_ptr<float>();
-  // Chunks of at least 256 Ki multiply-adds: waking the pool's sleeping threads costs more than
-  // a small attention (one row's decoder step, 16 heads x 40 keys: 110 us a call split across 2
-  // threads, bench/profile_decode_step.py --batch 1 --slots), so those run on the calling thread.
+  // Parts of at least 32 Ki multiply-adds, on the helpers vox::linear's products keep polling
+  // (SpinParallelFor): one row's decoder step, 16 heads x 40 keys, splits across 2 threads too.
   const int64_t grain =
-      std::max<int64_t>(1, (int64_t{256} << 10) / std::max<int64_t>(1, 2 * shape.queries * keys * shape.dim));
-  at::parallel_for(0, shape.rows * shape.heads, grain, [&](int64_t begin, int64_t end) {
+      std::max<int64_t>(1, (int64_t{32} << 10) / std::max<int64_t>(1, 2 * shape.queries * keys * shape.dim));
+  SpinParallelFor(shape.rows * shape.heads, grain, at::get_num_threads(), [&](int64_t begin, int64_t end) {
     vox::Attend(qp, kp, vp, mp, shape, static_cast<float>(neg), op, begin, end);
   });
   return out;
