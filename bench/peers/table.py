@@ -88,6 +88,15 @@ def main():
             if d:
                 row(name, precision, d["median_ms"], d.get("batch_ms_per_sentence"), d["peak_rss_bytes"])
         lines.append("")
+        for w in ("float32", "int8"):
+            events = voxd[w].get("batch_compute_events") if voxd[w] else None
+            if events:  # runs from before the script recorded them have none
+                rounds = len(voxd[w]["batch_rounds"])
+                lines.append(f"voxd {w}, per round of {batch} calls: {events['events'] / rounds:g} scheduler "
+                             f"runs, {events['rows'] / rounds:g} rows (one batch: {tokens} runs, "
+                             f"{batch * tokens} rows).")
+        if any(v and v.get("batch_compute_events") for v in voxd.values()):
+            lines.append("")
         bw = rows.get(f"bandwidth t{t}")
         if bw:
             lines += [f"Bandwidth floor, {t} thread(s): read bandwidth {bw['read_gb_per_s']:.1f} GB/s", "",
