@@ -6,7 +6,7 @@
 
 #include <torch/library.h>
 
-#include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -104,14 +104,7 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
 
 }  // namespace
 
-const char* TorchOpsKernel() {
-#ifdef _OPENMP
-  return WeightGemvKernel();
-#else
-  static const std::string kernel = std::string(WeightGemvKernel()) + ", vox::attend on one thread (built without OpenMP)";
-  return kernel.c_str();
-#endif
-}
+const char* TorchOpsKernel() { return WeightGemvKernel(); }
 
 }  // namespace vox
 

@@ -8,8 +8,7 @@
 
 namespace vox {
 
-// The kernels vox::linear runs on this CPU (e.g. "avx2"), and whether it can use more than one
-// thread, for start-up reports.
+// The kernels vox::linear runs on this CPU (e.g. "avx2"), for start-up reports.
 const char* TorchOpsKernel();
 
 }  // namespace vox
