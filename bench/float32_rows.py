@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """float32 products of many rows on CPU: vox::linear against LibTorch's `linear` (BLAS gemm) on
-NLLB-600M's weight shapes, per number of rows (docs/benchmarks.md, "float32 through vox::linear").
+NLLB-600M's weight shapes, per number of rows (docs/benchmarks.md, "The float32 matrix kernel and
+OpenBLAS's CPU fallback").
 
   OMP_WAIT_POLICY=PASSIVE [OPENBLAS_CORETYPE=...] /usr/bin/python3 bench/float32_rows.py \
       --ops-library build/engines/torch/libvox_torch_ops.so [--threads 2] [--iters 7]

@@ -8,9 +8,10 @@ voxd: voxbench p50 at concurrency 1; peers: their driver's median); batch B = ms
 B concurrent requests, the median of BATCH_ROUNDS rounds (voxd: 1000 / voxbench rps of a round
 of B calls at concurrency B; CTranslate2: one translate_batch of B / B). tokens/s = TOKENS /
 seconds per sentence. Ratios: the row's time over vox's at the same precision (float32 or int8
-weights; in process for batch 1, voxd for batch B); above 1 = vox is faster. Bandwidth floor: the bytes vox reads per generated token (decoder and
-output projection) over the read bandwidth measured in the same run, against vox's time per
-token after the first.
+weights; in process for batch 1, voxd for batch B); above 1 = vox is faster. voxd's scheduler
+runs per round of B calls show whether they ran as one batch. Bandwidth floor: the bytes vox
+reads per generated token (decoder and output projection) over the read bandwidth measured in
+the same run, against vox's time per token after the first.
 Speech: time to first audio and real-time factor (call time / audio seconds) are medians per
 call; audio s/s = seconds of audio produced per wall second by all streams together.
 Peak RSS: each engine's own process (voxd: VmHWM; the others: getrusage).

@@ -56,6 +56,7 @@ def padded(srcs):
         ids[i, :len(s)], mask[i, :len(s)] = torch.tensor(s), 1
     return ids, mask, width
 
+
 class ExportTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
