@@ -588,16 +588,19 @@ void ScaleRowPortable(const float* x, int64_t n, float inv, int16_t* q) {
 __attribute__((target("avx2,fma"))) float MaxAbsAvx2(const float* x, int64_t n, bool* finite) {
   const __m256i exponent = _mm256_set1_epi32(0x7f800000);
   const __m256i magnitude = _mm256_set1_epi32(0x7fffffff);
-  __m256 max_abs = _mm256_setzero_ps();
+  // Four independent maxima: one chain would wait out vmaxps's latency at every step.
+  __m256 max_abs[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   __m256i special = _mm256_setzero_si256();  // lanes that met an Inf or NaN
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
-    special = _mm256_or_si256(special, _mm256_cmpeq_epi32(_mm256_and_si256(bits, exponent), exponent));
-    max_abs = _mm256_max_ps(max_abs, _mm256_castsi256_ps(_mm256_and_si256(bits, magnitude)));
+  for (; i + 32 <= n; i += 32) {
+    for (int k = 0; k < 4; ++k) {
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i + 8 * k));
+      special = _mm256_or_si256(special, _mm256_cmpeq_epi32(_mm256_and_si256(bits, exponent), exponent));
+      max_abs[k] = _mm256_max_ps(max_abs[k], _mm256_castsi256_ps(_mm256_and_si256(bits, magnitude)));
+    }
   }
   alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, max_abs);
+  _mm256_store_ps(lanes, _mm256_max_ps(_mm256_max_ps(max_abs[0], max_abs[1]), _mm256_max_ps(max_abs[2], max_abs[3])));
   bool tail_finite = true;
   float result = MaxAbsPortable(x + i, n - i, &tail_finite);
   for (float lane : lanes) result = std::max(result, lane);
