@@ -12,6 +12,7 @@ from it (exports of version 5), and of a step. docs/benchmarks.md, "XTTS with in
 does (exports of version 3 and later). The graph executor's optimising passes are off, as in voxd.
 """
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -52,8 +53,10 @@ def main() -> int:
     m = torch.jit.load(os.path.join(a.model, "model.ts"))
     v = torch.jit.load(os.path.join(a.model, "voices.ts"))
     if a.vocoder_bfloat16:
+        with open(os.path.join(a.model, "manifest.json")) as f:
+            version = json.load(f)["exporter"]["version"]
         for name, child in m.hifigan_decoder.waveform_decoder.named_children():
-            if name != "ups":
+            if name != "ups" or version >= 8:  # transposed before version 8: float32 only
                 child.to(torch.bfloat16)
     cond, spk = v.cond_latents[:1], v.speaker_embeddings[:1]
     ids = torch.arange(100, 140).unsqueeze(0)

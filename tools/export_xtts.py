@@ -33,8 +33,10 @@ import xtts_clone  # noqa: E402
 # 2: model.ts has step_slots; 3: vocoder convolutions run in their weights' dtype;
 # 4: clone.ts (voice cloning) and the manifest's `cloning` section; 5: `condition` and
 # `prefix_conditioned` (a voice's conditioning rows computed once), the GELU as one operator;
-# 6: every model.ts scripts vox::linear (tools/torchscript_linear.py) and needs vox's operators
-EXPORTER_VERSION = 7
+# 6: every model.ts scripts vox::linear (tools/torchscript_linear.py) and needs vox's operators;
+# 7: float32 products of up to 64 rows through vox::linear; 8: the vocoder's transposed
+# convolutions as ordinary ones (PolyphaseUpsample), held in bfloat16 with the rest at load
+EXPORTER_VERSION = 8
 
 # XttsConfig's defaults for the cloning settings config.json may lack (coqui-tts 0.28,
 # TTS/tts/configs/xtts_config.py); Xtts.synthesize reads them from the config.
@@ -366,10 +368,20 @@ class Conv1d(nn.Conv1d):
         return self._conv_forward(x.to(self.weight.dtype), self.weight, self.bias).float()
 
 
+class NativeConv1d(nn.Conv1d):
+    """Conv1d's product left in the weight's dtype, for a convolution whose output only feeds
+    another one through an element-wise op: in bfloat16 that saves a cast each way, and the
+    result is the same (LibTorch's bfloat16 leaky_relu computes in float32 and rounds once, as
+    the next convolution's cast did)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(x.to(self.weight.dtype), self.weight, self.bias)
+
+
 class ResBlock1(nn.Module):
     def __init__(self, ch: int, k: int, dilations: List[int]):
         super().__init__()
-        self.convs1 = nn.ModuleList([Conv1d(ch, ch, k, 1, dilation=d, padding=(k * d - d) // 2)
+        self.convs1 = nn.ModuleList([NativeConv1d(ch, ch, k, 1, dilation=d, padding=(k * d - d) // 2)
                                      for d in dilations])
         self.convs2 = nn.ModuleList([Conv1d(ch, ch, k, 1, dilation=1, padding=(k - 1) // 2)
                                      for _ in dilations])
@@ -382,6 +394,38 @@ class ResBlock1(nn.Module):
             xt = c2(xt)
             x = xt + x
         return x
+
+
+class PolyphaseUpsample(nn.Module):
+    """ConvTranspose1d(cin, cout, k, stride u, padding p) with k a multiple of u, as one Conv1d of
+    u * cout output channels and a reshape: output sample t * u + j - p sums taps j = i * u + (j mod
+    u) over inputs t - i, so phase j mod u is an ordinary convolution with k / u taps. LibTorch
+    1.13 runs transposed convolutions on CPU as im2col products (slow_conv_transpose2d, 4x slower
+    here at XTTS v2's sizes) and ordinary ones on oneDNN, which voxd can also hold in bfloat16.
+    Equal to the transposed convolution up to float rounding (summation order)."""
+
+    def __init__(self, up: nn.ConvTranspose1d):
+        super().__init__()
+        cin, cout, k = up.weight.shape
+        u, p = int(up.stride[0]), int(up.padding[0])
+        if k % u or up.output_padding[0] or up.dilation[0] != 1 or up.groups != 1 or up.bias is None:
+            raise ExportError(f"vocoder: transposed convolution {up} is not one PolyphaseUpsample handles")
+        taps = k // u
+        self.stride, self.padding, self.kernel, self.out_channels = u, p, int(k), int(cout)
+        self.conv = Conv1d(cin, u * cout, taps, padding=taps - 1)
+        with torch.no_grad():
+            # [cin, cout, k] with j = i * u + phase -> [phase, cout, cin, i], taps reversed in time.
+            w = up.weight.detach().float().reshape(cin, cout, taps, u).permute(3, 1, 0, 2).flip(-1)
+            self.conv.weight.copy_(w.reshape(u * cout, cin, taps))
+            self.conv.bias.copy_(up.bias.detach().float().repeat(u))
+
+    def forward(self, x: Tensor) -> Tensor:
+        phases = self.conv(x)  # [B, u * cout, T + taps - 1]: phase-major channels
+        b, q = phases.size(0), phases.size(2)
+        y = phases.view(b, self.stride, self.out_channels, q).permute(0, 2, 3, 1)
+        y = y.reshape(b, self.out_channels, q * self.stride)
+        length = (x.size(2) - 1) * self.stride - 2 * self.padding + self.kernel
+        return y.narrow(2, self.padding, length)
 
 
 class WaveformDecoder(nn.Module):
@@ -891,6 +935,10 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
     if (problem := check_export(weights, dtype)) is not None:
         raise ExportError(problem)
     model, cfg, config, sd = build_model(checkpoint, batched_step, with_state=True)
+    if batched_step:  # exporter version 1 (the tests of old exports) kept the transposed ones
+        ups = model.hifigan_decoder.waveform_decoder.ups
+        for i in range(len(ups)):
+            ups[i] = PolyphaseUpsample(ups[i])
     # Exporter version 1 (batched_step=False, for the tests of old exports) had no cloning.
     cloner, no_clone, clone_settings = build_cloner(sd, cfg, config) if batched_step else (None, None, {})
     del sd

@@ -202,8 +202,11 @@ absl::StatusOr<XttsVoiceTensors> XttsModel::ClonedVoiceTensors(const ClonedVoice
 
 namespace {
 
-// Holds the vocoder's convolutions, all but the transposed ones (`ups`), in bfloat16 when asked:
-// exports of version 3 and later run each convolution in its weight's dtype (docs/model-format.md).
+// Holds the vocoder's convolutions in bfloat16 when asked: exports of version 3 and later run
+// each convolution in its weight's dtype (docs/model-format.md). Before version 8 the upsampling
+// ones (`ups`) are transposed convolutions, which stay float32.
+constexpr int64_t kPolyphaseUpsampleVersion = 8;
+
 absl::Status SetVocoderDType(const Manifest& man, const std::string& requested, XttsModel* model) {
   if (requested == "float32") return absl::OkStatus();
   if (requested != "bfloat16") {
@@ -225,7 +228,8 @@ absl::Status SetVocoderDType(const Manifest& man, const std::string& requested, 
   return CatchTorchErrors(absl::StrCat(man.Path("model.ts"), ": vocoder to bfloat16"), [&] {
     torch::jit::Module decoder = model->module->attr("hifigan_decoder").toModule().attr("waveform_decoder").toModule();
     for (const auto& child : decoder.named_children()) {
-      if (child.name == "ups") continue;  // LibTorch 1.13 has no bfloat16 transposed convolution on CPU
+      // LibTorch 1.13 has no bfloat16 transposed convolution on CPU.
+      if (child.name == "ups" && *version < kPolyphaseUpsampleVersion) continue;
       torch::jit::Module m = child.value;
       m.to(torch::kBFloat16);
     }

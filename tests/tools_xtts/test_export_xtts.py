@@ -317,6 +317,23 @@ class CheckpointValidationTest(unittest.TestCase):
         with self.assertRaisesRegex(export_xtts.ExportError, r"gpt\.gpt\.h\.0\.attn\.c_attn\.weight"):
             export_xtts.export(d, os.path.join(self.tmp, "out_t"))
 
+    def test_polyphase_upsample_equals_the_transposed_convolution(self):
+        # XTTS v2's upsampling shapes (rates 8, 8, 2, 2; kernels 16, 16, 4, 4), two rows.
+        gen = torch.Generator().manual_seed(5)
+        for cin, u, k, t in [(64, 8, 16, 9), (32, 2, 4, 50), (16, 3, 6, 7)]:
+            up = torch.nn.ConvTranspose1d(cin, cin // 2, k, u, padding=(k - u) // 2)
+            with torch.no_grad():
+                up.weight.copy_(torch.randn(up.weight.shape, generator=gen))
+                up.bias.copy_(torch.randn(up.bias.shape, generator=gen))
+                x = torch.randn(2, cin, t, generator=gen)
+                want = up(x)
+                got = torch.jit.script(export_xtts.PolyphaseUpsample(up))(x)
+            self.assertEqual(got.shape, want.shape)
+            scale = float(want.abs().max())
+            self.assertLess(float((got - want).abs().max()), 1e-5 * scale, (cin, u, k))
+        with self.assertRaisesRegex(export_xtts.ExportError, "PolyphaseUpsample"):
+            export_xtts.PolyphaseUpsample(torch.nn.ConvTranspose1d(4, 2, 5, 2))  # 5 taps, stride 2
+
     def test_unexpected_key_is_named(self):
         def f(sd):
             sd["gpt.something_new.weight"] = torch.ones(3)
@@ -361,10 +378,11 @@ class CheckpointValidationTest(unittest.TestCase):
             self.assertTrue(torch.equal(ma[k], mb[k]), k)
         # The folded weight is v*g/||v||, not v.
         raw = torch.load(os.path.join(self.ckpt, "model.pth"))["model"]
-        v = raw["hifigan_decoder.waveform_decoder.ups.0.parametrizations.weight.original1"]
-        folded = ma["hifigan_decoder.waveform_decoder.ups.0.weight"]
+        key = "hifigan_decoder.waveform_decoder.resblocks.0.convs1.0"
+        v = raw[key + ".parametrizations.weight.original1"]
+        folded = ma[key + ".weight"]
         self.assertFalse(torch.allclose(v, folded))
-        g = raw["hifigan_decoder.waveform_decoder.ups.0.parametrizations.weight.original0"]
+        g = raw[key + ".parametrizations.weight.original0"]
         self.assertTrue(torch.allclose(folded.reshape(folded.shape[0], -1).norm(dim=1), g.reshape(-1), rtol=1e-5))
 
     def test_bfloat16_export_runs_on_cpu_close_to_float32(self):
