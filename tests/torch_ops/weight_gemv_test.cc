@@ -39,21 +39,21 @@ Int8Case MakeInt8Case(int64_t rows, int64_t in, int64_t out, uint32_t seed) {
   return c;
 }
 
-std::vector<float> RunInt8(const Int8Case& c, GemvKernel kernel, const float* bias) {
+std::vector<float> RunInt8(const Int8Case& c, GemvKernel kernel, const float* bias, int bits = 16) {
   std::vector<int16_t> xq(c.rows * c.in);
   std::vector<float> xscale(c.rows);
-  QuantizeRowsInt16(c.x.data(), c.rows, c.in, xq.data(), xscale.data());
+  QuantizeRows(c.x.data(), c.rows, c.in, bits, xq.data(), xscale.data());
   std::vector<float> y(c.rows * c.out, -1.0f);
   WeightGemvInt8(xq.data(), xscale.data(), c.rows, c.in, c.w.data(), c.wscale.data(), bias, y.data(),
-                 c.out, 0, c.out, kernel);
+                 c.out, 0, c.out, bits, kernel);
   return y;
 }
 
 // The documented result, from an int64 dot product computed here.
-std::vector<float> ExpectedInt8(const Int8Case& c, const float* bias) {
+std::vector<float> ExpectedInt8(const Int8Case& c, const float* bias, int bits = 16) {
   std::vector<int16_t> xq(c.rows * c.in);
   std::vector<float> xscale(c.rows);
-  QuantizeRowsInt16(c.x.data(), c.rows, c.in, xq.data(), xscale.data());
+  QuantizeRows(c.x.data(), c.rows, c.in, bits, xq.data(), xscale.data());
   std::vector<float> y(c.rows * c.out);
   for (int64_t r = 0; r < c.rows; ++r) {
     for (int64_t o = 0; o < c.out; ++o) {
@@ -73,29 +73,35 @@ bool SameBits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 constexpr GemvKernel kInt8Kernels[] = {GemvKernel::kBest, GemvKernel::kAvx512, GemvKernel::kAvx2,
                                        GemvKernel::kPortable};
 
-TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResult) {
+// Every kernel against the int64 reference, for activations quantized to `bits`.
+void ExpectEveryKernelExact(int bits) {
   // Lengths around the kernels' steps (16, 32, 64) and their 2048-element blocks; rows around
-  // the groups of 8 (AVX-512) and 16 (AMX), and 100, which at 4161 columns the AMX kernel packs
-  // in three chunks; 53 outputs: AMX tiles of 32 and 16, then AVX-512 tiles of 3 and a remainder.
+  // the groups of 8 (AVX-512) and 16 (AMX; with 8-bit activations one call takes two groups,
+  // so 17, 33 and 100 leave one alone), and 100, which at 4161 columns the AMX kernel packs in
+  // three chunks; 53 outputs: AMX tiles of 32 and 16, then AVX-512 tiles of 3 and a remainder.
   const int64_t lengths[] = {1, 7, 16, 31, 32, 33, 63, 64, 65, 100, 1024, 2047, 2048, 2049, 4096, 4161};
   uint32_t seed = 1;
   for (int64_t in : lengths) {
-    for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 33, 100}) {
+    for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 32, 33, 100}) {
       const Int8Case c = MakeInt8Case(rows, in, 53, seed++);
       for (const float* bias : {static_cast<const float*>(nullptr), c.bias.data()}) {
-        const std::vector<float> want = ExpectedInt8(c, bias);
+        const std::vector<float> want = ExpectedInt8(c, bias, bits);
         for (GemvKernel kernel : kInt8Kernels) {
-          const std::vector<float> got = RunInt8(c, kernel, bias);
+          const std::vector<float> got = RunInt8(c, kernel, bias, bits);
           for (size_t k = 0; k < want.size(); ++k) {
             ASSERT_TRUE(SameBits(got[k], want[k]))
-                << "kernel " << static_cast<int>(kernel) << " (best: " << WeightGemvKernel() << ") in=" << in
-                << " rows=" << rows << " k=" << k << ": " << got[k] << " vs " << want[k];
+                << "kernel " << static_cast<int>(kernel) << " (best: " << WeightGemvKernel() << ") bits=" << bits
+                << " in=" << in << " rows=" << rows << " k=" << k << ": " << got[k] << " vs " << want[k];
           }
         }
       }
     }
   }
 }
+
+TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResult) { ExpectEveryKernelExact(16); }
+
+TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResultWithInt8Activations) { ExpectEveryKernelExact(8); }
 
 TEST(WeightGemvInt8Test, ExtremeValuesDoNotOverflow) {
   // Every product at its largest magnitude, same sign: 4161 * 127 * 32767 needs 35 bits. 19
@@ -145,51 +151,62 @@ TEST(WeightGemvInt8Test, RowsWhoseSumsCouldLeaveInt32AreStillExact) {
 }
 
 TEST(WeightGemvInt8Test, RowsAndOutputRangesAreIndependent) {
-  const Int8Case c = MakeInt8Case(5, 1000, 37, 11);
-  const std::vector<float> all = RunInt8(c, GemvKernel::kBest, c.bias.data());
-  std::vector<int16_t> xq(c.rows * c.in);
-  std::vector<float> xscale(c.rows);
-  QuantizeRowsInt16(c.x.data(), c.rows, c.in, xq.data(), xscale.data());
-  // Output ranges split as threads would split them (ranges of 20: an AMX tile of 16 and 4 or 1
-  // more), and each row alone.
-  std::vector<float> split(c.rows * c.out);
-  for (int64_t b = 0; b < c.out; b += 20) {
-    WeightGemvInt8(xq.data(), xscale.data(), c.rows, c.in, c.w.data(), c.wscale.data(), c.bias.data(),
-                   split.data(), c.out, b, std::min<int64_t>(c.out, b + 20));
-  }
-  EXPECT_EQ(split, all);
-  for (int64_t r = 0; r < c.rows; ++r) {
-    std::vector<float> one(c.out);
-    WeightGemvInt8(xq.data() + r * c.in, xscale.data() + r, 1, c.in, c.w.data(), c.wscale.data(),
-                   c.bias.data(), one.data(), c.out, 0, c.out);
-    EXPECT_EQ(one, std::vector<float>(all.begin() + r * c.out, all.begin() + (r + 1) * c.out)) << r;
-  }
-}
-
-TEST(WeightGemvInt8Test, CloseToTheFloatProduct) {
-  // Quantizing the activations to int16 costs at most half a step (max|x| / 32767 / 2) each.
-  const Int8Case c = MakeInt8Case(3, 1024, 16, 5);
-  const std::vector<float> y = RunInt8(c, GemvKernel::kBest, c.bias.data());
-  for (int64_t r = 0; r < c.rows; ++r) {
-    float max_abs = 0;
-    for (int64_t i = 0; i < c.in; ++i) max_abs = std::max(max_abs, std::fabs(c.x[r * c.in + i]));
-    for (int64_t o = 0; o < c.out; ++o) {
-      double exact = c.bias[o], bound = 0;
-      for (int64_t i = 0; i < c.in; ++i) {
-        const double w = static_cast<double>(c.w[o * c.in + i]) * c.wscale[o];
-        exact += w * c.x[r * c.in + i];
-        bound += std::fabs(w) * max_abs / 32767 / 2;
+  // 5 rows (AVX-512 kernels) and 40 (AMX where the CPU has it: with 8-bit activations a call of
+  // groups 0 and 1, then group 2 alone), for both activation widths.
+  for (int bits : {16, 8}) {
+    for (int64_t rows : {5, 40}) {
+      const Int8Case c = MakeInt8Case(rows, 1000, 37, 11);
+      const std::vector<float> all = RunInt8(c, GemvKernel::kBest, c.bias.data(), bits);
+      std::vector<int16_t> xq(c.rows * c.in);
+      std::vector<float> xscale(c.rows);
+      QuantizeRows(c.x.data(), c.rows, c.in, bits, xq.data(), xscale.data());
+      // Output ranges split as threads would split them (ranges of 20: an AMX tile of 16 and 4 or
+      // 1 more), and each row alone.
+      std::vector<float> split(c.rows * c.out);
+      for (int64_t b = 0; b < c.out; b += 20) {
+        WeightGemvInt8(xq.data(), xscale.data(), c.rows, c.in, c.w.data(), c.wscale.data(), c.bias.data(),
+                       split.data(), c.out, b, std::min<int64_t>(c.out, b + 20), bits);
       }
-      EXPECT_NEAR(y[r * c.out + o], exact, bound + 1e-5 * std::fabs(exact)) << r << "," << o;
+      EXPECT_EQ(split, all) << "bits " << bits << " rows " << rows;
+      for (int64_t r = 0; r < c.rows; ++r) {
+        std::vector<float> one(c.out);
+        WeightGemvInt8(xq.data() + r * c.in, xscale.data() + r, 1, c.in, c.w.data(), c.wscale.data(),
+                       c.bias.data(), one.data(), c.out, 0, c.out, bits);
+        EXPECT_EQ(one, std::vector<float>(all.begin() + r * c.out, all.begin() + (r + 1) * c.out))
+            << "bits " << bits << " rows " << rows << " row " << r;
+      }
     }
   }
 }
 
-TEST(QuantizeRowsInt16Test, ScalesEachRowToItsLargestValue) {
+TEST(WeightGemvInt8Test, CloseToTheFloatProduct) {
+  // Quantizing the activations costs at most half a step (max|x| / top / 2) each, top 32767 for
+  // 16 bits and 127 for 8; the bound for 16 bits is far below the 8-bit error.
+  for (int bits : {16, 8}) {
+    const double top = bits == 8 ? 127 : 32767;
+    const Int8Case c = MakeInt8Case(3, 1024, 16, 5);
+    const std::vector<float> y = RunInt8(c, GemvKernel::kBest, c.bias.data(), bits);
+    for (int64_t r = 0; r < c.rows; ++r) {
+      float max_abs = 0;
+      for (int64_t i = 0; i < c.in; ++i) max_abs = std::max(max_abs, std::fabs(c.x[r * c.in + i]));
+      for (int64_t o = 0; o < c.out; ++o) {
+        double exact = c.bias[o], bound = 0;
+        for (int64_t i = 0; i < c.in; ++i) {
+          const double w = static_cast<double>(c.w[o * c.in + i]) * c.wscale[o];
+          exact += w * c.x[r * c.in + i];
+          bound += std::fabs(w) * max_abs / top / 2;
+        }
+        EXPECT_NEAR(y[r * c.out + o], exact, bound + 1e-5 * std::fabs(exact)) << bits << ": " << r << "," << o;
+      }
+    }
+  }
+}
+
+TEST(QuantizeRowsTest, ScalesEachRowToItsLargestValue) {
   const float x[] = {0.5f, -2.0f, 1.0f, 0.0f, 0.0f, 0.0f, 1.0f, std::numeric_limits<float>::quiet_NaN(), 2.0f};
   int16_t q[9];
   float scale[3];
-  QuantizeRowsInt16(x, 3, 3, q, scale);
+  QuantizeRows(x, 3, 3, 16, q, scale);
   EXPECT_EQ(q[1], -32767);
   EXPECT_FLOAT_EQ(scale[0], 2.0f / 32767);
   EXPECT_EQ(q[0], 8192);  // 0.5 * 32767 / 2 = 8191.75, rounded to nearest
@@ -199,7 +216,21 @@ TEST(QuantizeRowsInt16Test, ScalesEachRowToItsLargestValue) {
   EXPECT_TRUE(std::isnan(scale[2]));  // NaN in, NaN out
 }
 
-TEST(QuantizeRowsInt16Test, EveryKernelGivesTheDocumentedBits) {
+TEST(QuantizeRowsTest, EightBitsScaleToInt8sRange) {
+  const float x[] = {0.5f, -2.0f, 1.0f, 0.3f};
+  int16_t q[4];
+  float scale[1];
+  for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kPortable}) {
+    QuantizeRows(x, 1, 4, 8, q, scale, kernel);
+    EXPECT_FLOAT_EQ(scale[0], 2.0f / 127);
+    EXPECT_EQ(q[1], -127);
+    EXPECT_EQ(q[0], 32);  // 0.5 * 127 / 2 = 31.75
+    EXPECT_EQ(q[2], 64);  // 63.5, rounded to even
+    EXPECT_EQ(q[3], 19);  // 19.05
+  }
+}
+
+TEST(QuantizeRowsTest, EveryKernelGivesTheDocumentedBits) {
   std::mt19937 rng(17);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (int64_t in : {1, 7, 8, 15, 16, 17, 31, 100, 1024, 1025}) {
@@ -227,7 +258,7 @@ TEST(QuantizeRowsInt16Test, EveryKernelGivesTheDocumentedBits) {
     for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kAvx2, GemvKernel::kPortable}) {
       std::vector<int16_t> q(x.size(), -1);
       std::vector<float> scale(4);
-      QuantizeRowsInt16(x.data(), 4, in, q.data(), scale.data(), kernel);
+      QuantizeRows(x.data(), 4, in, 16, q.data(), scale.data(), kernel);
       EXPECT_EQ(q, want) << "in=" << in << " kernel " << static_cast<int>(kernel);
       for (int r = 0; r < 4; ++r) {
         EXPECT_TRUE(SameBits(scale[r], want_scale[r]) || (std::isnan(scale[r]) && std::isnan(want_scale[r])))

@@ -1,7 +1,7 @@
 // vox::linear, vox's TorchScript operator for weights on CPU (docs/model-format.md, "Weight
 // formats"): y = x @ (scale * weight)^T + bias with weight int8 (per-output-row scale; x is
-// quantized per row to int16 and the dot products are exact integer sums), bfloat16 or float32
-// (no scale), x float32 [..., in], y float32 [..., out]. Registered with LibTorch
+// quantized per row to activation_bits, 16 or 8, and the dot products are exact integer sums),
+// bfloat16 or float32 (no scale), x float32 [..., in], y float32 [..., out]. Registered with LibTorch
 // when this library is loaded (voxd links it; the exporters load it with torch.ops.load_library).
 
 #include <torch/library.h>
@@ -22,7 +22,7 @@ namespace {
 constexpr int64_t kFloatFewRows = 4;
 
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& scale,
-                  const c10::optional<at::Tensor>& bias) {
+                  const c10::optional<at::Tensor>& bias, int64_t activation_bits) {
   TORCH_CHECK(x.scalar_type() == at::kFloat, "vox::linear: x must be float32, got ", x.scalar_type());
   TORCH_CHECK(weight.dim() == 2, "vox::linear: weight must be 2-D [out, in], got ", weight.sizes());
   TORCH_CHECK(x.dim() >= 1, "vox::linear: x must have at least one dimension");
@@ -32,6 +32,9 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
   const bool int8 = weight.scalar_type() == at::kChar;
   TORCH_CHECK(int8 || weight.scalar_type() == at::kBFloat16 || weight.scalar_type() == at::kFloat,
               "vox::linear: weight must be int8, bfloat16 or float32, got ", weight.scalar_type());
+  TORCH_CHECK(activation_bits == 16 || (int8 && activation_bits == 8), "vox::linear: activation_bits must be 16",
+              int8 ? " or 8" : " for non-int8 weights", ", got ", activation_bits);
+  const int x_bits = static_cast<int>(activation_bits);
   at::Tensor s;
   if (int8) {
     TORCH_CHECK(scale.has_value() && scale->defined(), "vox::linear: int8 weights need a scale");
@@ -79,12 +82,11 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
     // Rows split across threads once there are at least 256 KiB of them (an encoder's, a batch's).
     SpinParallelFor(rows, std::max<int64_t>(1, (int64_t{64} << 10) / in), threads,
                     [&](int64_t begin, int64_t end) {
-                      QuantizeRowsInt16(xp + begin * in, end - begin, in, xqp + begin * in,
-                                        xsp + begin);
+                      QuantizeRows(xp + begin * in, end - begin, in, x_bits, xqp + begin * in, xsp + begin);
                     });
     const int8_t* wp = w.data_ptr<int8_t>();
     SpinParallelFor(out, min_part, threads, [&](int64_t begin, int64_t end) {
-      WeightGemvInt8(xqp, xsp, rows, in, wp, sp, bp, yp, out, begin, end);
+      WeightGemvInt8(xqp, xsp, rows, in, wp, sp, bp, yp, out, begin, end, x_bits);
     });
   } else if (w.scalar_type() == at::kBFloat16) {
     const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
@@ -109,7 +111,7 @@ const char* TorchOpsKernel() { return WeightGemvKernel(); }
 }  // namespace vox
 
 TORCH_LIBRARY(vox, m) {
-  m.def("linear(Tensor x, Tensor weight, Tensor? scale, Tensor? bias) -> Tensor");
+  m.def("linear(Tensor x, Tensor weight, Tensor? scale, Tensor? bias, int activation_bits=16) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(vox, CPU, m) { m.impl("linear", &vox::Linear); }

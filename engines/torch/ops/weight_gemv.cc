@@ -623,7 +623,9 @@ __attribute__((target("avx2,fma"))) void ScaleRowAvx2(const float* x, int64_t n,
 
 }  // namespace
 
-void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, float* xscale, GemvKernel kernel) {
+void QuantizeRows(const float* x, int64_t rows, int64_t in, int bits, int16_t* xq, float* xscale,
+                  GemvKernel kernel) {
+  const float top = bits == 8 ? 127.0f : 32767.0f;
 #ifdef VOX_X86_SIMD
   const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
 #else
@@ -644,8 +646,8 @@ void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, fl
       std::fill(xq + r * in, xq + (r + 1) * in, int16_t{0});
       continue;
     }
-    const float inv = 32767.0f / max_abs;
-    xscale[r] = max_abs / 32767.0f;
+    const float inv = top / max_abs;
+    xscale[r] = max_abs / top;
 #ifdef VOX_X86_SIMD
     if (avx2) {
       ScaleRowAvx2(xr, in, inv, xq + r * in);
@@ -739,17 +741,18 @@ constexpr int64_t kAmxChunkBytes = 512 << 10;
 __attribute__((target(VOX_AVX512_VNNI))) void WeightGemvInt8Amx(const int16_t* xq, const float* xscale,
                                                                  int64_t rows, int64_t in, const int8_t* w,
                                                                  const float* wscale, const float* bias, float* y,
-                                                                 int64_t out, int64_t begin, int64_t end) {
+                                                                 int64_t out, int64_t begin, int64_t end,
+                                                                 int x_bits) {
   const int64_t tiled_end = begin + (end - begin) / 16 * 16;
   const int64_t chunk_rows = std::max<int64_t>(1, kAmxChunkBytes / (2 * in * kAmxRows)) * kAmxRows;
   AmxActivations packed;  // every thread packs the rows it needs: O(rows * in) against O(rows * in * out)
   for (int64_t c0 = 0; c0 < rows && begin < tiled_end; c0 += chunk_rows) {
     const int64_t chunk = std::min(chunk_rows, rows - c0);
-    packed.Pack(xq + c0 * in, chunk, in);
+    packed.Pack(xq + c0 * in, chunk, in, x_bits == 8 ? 1 : 2);
     const AmxTiles tiles;
     for (int64_t o = begin; o < tiled_end; o += kAmxOutputs) {
       const int64_t outputs = std::min(kAmxOutputs, tiled_end - o);
-      for (int64_t g = 0; g < packed.groups(); ++g) {
+      for (int64_t g = 0; g < packed.groups(); g += packed.groups_at(g)) {
         AmxLinear(packed, g, xq + c0 * in, xscale + c0, chunk, in, w, wscale, bias, y + c0 * out, out, o, outputs);
       }
     }
@@ -762,11 +765,11 @@ __attribute__((target(VOX_AVX512_VNNI))) void WeightGemvInt8Amx(const int16_t* x
 
 void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_t in,
                     const int8_t* w, const float* wscale, const float* bias, float* y,
-                    int64_t out, int64_t begin, int64_t end, GemvKernel kernel) {
+                    int64_t out, int64_t begin, int64_t end, int x_bits, GemvKernel kernel) {
 #ifdef VOX_X86_SIMD
   if (kernel == GemvKernel::kBest && rows >= kAmxMinRows && in >= kAmxColumns && in <= kAmxMaxIn &&
       AmxInt8Usable()) {
-    return WeightGemvInt8Amx(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
+    return WeightGemvInt8Amx(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end, x_bits);
   }
   if ((kernel == GemvKernel::kBest || kernel == GemvKernel::kAvx512) && HasAvx512Vnni()) {
     return WeightGemvInt8Vnni(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
@@ -774,6 +777,7 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
   const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
 #else
   (void)kernel;
+  (void)x_bits;
 #endif
   int64_t dots[kGroup];
   for (int64_t o = begin; o < end; ++o) {

@@ -5,10 +5,11 @@
 // operator (linear_op.cc). No LibTorch here. For every output o in [begin, end) and every input
 // row r < rows they write y[r * out + o] = scale[o] * dot(w[o, :], x[r, :]) + bias[o].
 //
-// int8 weights take activations quantized per row to int16 (QuantizeRowsInt16): the dot product
-// is then an exact integer sum, so every kernel (AMX, AVX-512 VNNI, AVX2 or portable) and every
-// split of the work gives bit-identical results. With AMX-INT8, tiles of 32 weight rows x 16
-// rows sum the activations' high and low bytes separately (amx_int8.h). With AVX-512 VNNI,
+// int8 weights take activations quantized per row to int16, or to int8's range (QuantizeRows):
+// the dot product is then an exact integer sum, so every kernel (AMX, AVX-512 VNNI, AVX2 or
+// portable) and every split of the work gives bit-identical results. With AMX-INT8, tiles of
+// 32 weight rows x 16 rows sum the activations' high and low bytes separately, or in one byte
+// two groups of 16 rows at a time (amx_int8.h). With AVX-512 VNNI,
 // groups of 8 rows whose sums provably fit in int32 go through a matrix kernel (tiles of 3
 // weight rows x 8 rows, blocked so the weights are read once per call; a single row takes
 // tiles of 8 weight rows); the rest fold int32 lanes into int64. float32 and bfloat16 weights
@@ -28,16 +29,19 @@ namespace vox {
 enum class GemvKernel { kBest, kAvx512, kAvx2, kPortable };
 
 // x [rows, in] float32 -> xq [rows, in] int16 and xscale [rows], with x ~= xq * xscale:
-// xscale = max|x[r, :]| / 32767 (1 for an all-zero row), xq rounded to nearest (even).
-// Every kernel gives the same bits.
-void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* xq, float* xscale,
-                       GemvKernel kernel = GemvKernel::kBest);
+// xscale = max|x[r, :]| / top (1 for an all-zero row; NaN for a row with Inf or NaN, whose xq
+// is 0), xq rounded to nearest (even); top is 32767 for bits 16 and 127 for bits 8 (CTranslate2's
+// int8 activations: half the AMX work, coarser steps). Every kernel gives the same bits.
+void QuantizeRows(const float* x, int64_t rows, int64_t in, int bits, int16_t* xq, float* xscale,
+                  GemvKernel kernel = GemvKernel::kBest);
 
-// w: [out, in] int8, row-major; wscale: [out]; bias: [out] or nullptr.
+// w: [out, in] int8, row-major; wscale: [out]; bias: [out] or nullptr; xq from QuantizeRows
+// with x_bits (8: every |xq| <= 127, which the AMX kernel relies on; 16: any int16).
 // y = float(double(dot_int) * wscale[o] * xscale[r]) + bias[o].
 void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_t in,
                     const int8_t* w, const float* wscale, const float* bias, float* y,
-                    int64_t out, int64_t begin, int64_t end, GemvKernel kernel = GemvKernel::kBest);
+                    int64_t out, int64_t begin, int64_t end, int x_bits = 16,
+                    GemvKernel kernel = GemvKernel::kBest);
 
 // w: [out, in] bfloat16 bit patterns, row-major; x float32 [rows, in]; bias: [out] or nullptr.
 void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
