@@ -46,8 +46,13 @@ from torchscript_linear import linear_rows  # noqa: E402
 EXPORTER_NAME = "export_nllb.py"
 # 2: decode_slots; 3: compressed formats attend through vox::attend; 4: float32 few-row products
 # on CPU through vox::linear (tools/torchscript_linear.py): every model.ts needs vox's operators;
-# 5: float32 products of up to 64 rows through vox::linear; 6: fill_slots
-EXPORTER_VERSION = 6
+# 5: float32 products of up to 64 rows through vox::linear; 6: fill_slots; 7: int8 exports
+# quantize activations to int8 (INT8_ACTIVATION_BITS), not int16
+EXPORTER_VERSION = 7
+# vox::linear's activation_bits for int8 weights: CTranslate2's choice, which halves the AMX
+# tile products of a batch or an encoder pass at no cost in agreement with float32 on the peer
+# benchmark's texts (docs/benchmarks.md, "int8 activations").
+INT8_ACTIVATION_BITS = 8
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SPM_FILE = "sentencepiece.bpe.model"
@@ -113,12 +118,13 @@ class Int8Embedding(nn.Module):
         q, scale = quantize_int8(emb.weight)
         self.weight = nn.Parameter(q, requires_grad=False)
         self.scale = nn.Parameter(scale, requires_grad=False)
+        self.activation_bits = INT8_ACTIVATION_BITS
 
     def lookup(self, ids: Tensor) -> Tensor:
         return F.embedding(ids, self.weight).float() * F.embedding(ids, self.scale.unsqueeze(1))
 
     def project(self, x: Tensor) -> Tensor:
-        return torch.ops.vox.linear(x, self.weight, self.scale, None)
+        return torch.ops.vox.linear(x, self.weight, self.scale, None, self.activation_bits)
 
 
 class Bf16Embedding(nn.Module):
@@ -686,7 +692,7 @@ def compress_weights(model: NllbModel, weights: str) -> None:
     make_embedding = {"int8": Int8Embedding, "bfloat16": Bf16Embedding}[weights]
 
     def make_linear(linear: Linear) -> nn.Module:
-        return compressed_linear(weights, linear.weight, linear.bias)
+        return compressed_linear(weights, linear.weight, linear.bias, INT8_ACTIVATION_BITS)
 
     layers = list(model.model.decoder.layers)
     if weights == "int8":
@@ -753,6 +759,7 @@ def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optiona
         "name": name or os.path.basename(os.path.normpath(checkpoint)),
         "dtype": dtype_name,
         "weights": weights or dtype_name,
+        **({"activation_bits": INT8_ACTIVATION_BITS} if weights == "int8" else {}),
         "exporter": {"name": EXPORTER_NAME, "version": EXPORTER_VERSION, "torch": torch.__version__},
         "source": {"checkpoint": checkpoint, "format": fmt, "weights": files,
                    "languages_from": codes_source, "language_ids_from": lang_ids_from,
