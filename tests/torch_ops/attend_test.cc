@@ -83,7 +83,7 @@ std::vector<float> Attend(const Case& c) {
 
 TEST(AttendTest, MatchesTheReferenceForOneOrManyQueriesOnNarrowedOrTransposedKeys) {
   for (bool transposed : {false, true}) {
-    for (int64_t queries : {1, 3}) {
+    for (int64_t queries : {1, 3, 6}) {  // 6: a block of 4 queries and one of 2
       for (int64_t dim : {64, 17, 8}) {
         for (int64_t keys : {1, 5, 40}) {
           const Case c = MakeCase(6, 3, keys, keys + 9, dim, static_cast<uint32_t>(dim * 100 + keys), transposed,
