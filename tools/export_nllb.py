@@ -51,7 +51,7 @@ EXPORTER_NAME = "export_nllb.py"
 EXPORTER_VERSION = 7
 # vox::linear's activation_bits for int8 weights: CTranslate2's choice, which halves the AMX
 # tile products of a batch or an encoder pass at no cost in agreement with float32 on the peer
-# benchmark's texts (docs/benchmarks.md, "int8 activations").
+# benchmark's texts (docs/benchmarks.md, "int8 activations, the vocoder's upsampling ...").
 INT8_ACTIVATION_BITS = 8
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
