@@ -214,8 +214,8 @@ __attribute__((target(VOX_AMX_TARGET))) void Write16(const int32_t* low, const i
   for (int64_t r = 0; r < n; ++r) _mm512_storeu_si512(y + r * out, v[r]);
 }
 
-// Stores the tiles an Accumulate used: 0 and `second` (1, or 2 for one group of one-byte
-// activations) or, with `all`, 0-3.
+// Stores the tiles an Accumulate used: 0-3 with `all`, else 0 and `second` (1; 2 for 32 outputs
+// against one group of one-byte activations; 0 for none).
 __attribute__((target(VOX_AMX_TARGET))) void Store(bool all, int second, int32_t (*sums)[kAmxRows * kAmxRows]) {
   _tile_stored(0, sums[0], kAmxRows * 4);
   if (all) {
