@@ -952,7 +952,7 @@ def export(checkpoint: str, out: str, dtype: str = "float32", name: Optional[str
         raise ExportError(f"config.json: none of the languages {langs} is in the language table")
     os.makedirs(out, exist_ok=True)
     # Only the GPT takes the requested dtype: the HiFi-GAN decoder (~26M parameters in v2) stays
-    # float32, which every backend runs (torch 1.13 on CPU has no bfloat16 transposed conv).
+    # float32, which every backend runs; voxd may hold it in bfloat16 at load (vocoder_dtype).
     model.gpt.to(dtypes[dtype])
     if weights is not None:
         compress_gpt(model, weights)
