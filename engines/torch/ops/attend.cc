@@ -15,6 +15,14 @@ float DotPortable(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
+// p[0, n) = softmax(p[0, n)) over the row's max.
+void Softmax(float* p, int64_t n) {
+  const float max_score = *std::max_element(p, p + n);
+  float total = 0;
+  for (int64_t j = 0; j < n; ++j) total += (p[j] = std::exp(p[j] - max_score));
+  for (int64_t j = 0; j < n; ++j) p[j] /= total;
+}
+
 // out[0, n) += p * v[0, n)
 void AxpyPortable(float p, const float* v, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] += p * v[i];
@@ -128,10 +136,7 @@ void Attend(const float* q, const float* k, const float* v, const int64_t* key_m
           } else {
             ScoresAvx2(q + (bh * shape.queries + i0 + i) * dim, kb, shape.k_strides[2], seen.data(), n, dim, p);
           }
-          const float max_score = *std::max_element(p, p + n);
-          float total = 0;
-          for (int64_t j = 0; j < n; ++j) total += (p[j] = std::exp(p[j] - max_score));
-          for (int64_t j = 0; j < n; ++j) p[j] /= total;
+          Softmax(p, n);
         }
         WeightedValuesAvx2(scores.data(), count, vb, shape.v_strides[2], seen.data(), n, dim,
                            out + (bh * shape.queries + i0) * dim, dim);
@@ -141,20 +146,14 @@ void Attend(const float* q, const float* k, const float* v, const int64_t* key_m
     }
     for (int64_t i = 0; i < shape.queries; ++i) {
       const float* qi = q + (bh * shape.queries + i) * dim;
-      float max_score = -INFINITY;
       for (int64_t l = 0; l < keys; ++l) {
         scores[l] = mask[l] != 0 ? dot(qi, kb + l * shape.k_strides[2], dim) : neg;
-        max_score = std::max(max_score, scores[l]);
       }
-      float total = 0;
-      for (int64_t l = 0; l < keys; ++l) {
-        scores[l] = std::exp(scores[l] - max_score);
-        total += scores[l];
-      }
+      Softmax(scores.data(), keys);
       float* oi = out + (bh * shape.queries + i) * dim;
       std::fill(oi, oi + dim, 0.0f);
       for (int64_t l = 0; l < keys; ++l) {
-        if (scores[l] != 0) axpy(scores[l] / total, vb + l * shape.v_strides[2], oi, dim);
+        if (scores[l] != 0) axpy(scores[l], vb + l * shape.v_strides[2], oi, dim);
       }
     }
   }
