@@ -238,12 +238,15 @@ class GoldenExportTest(unittest.TestCase):
             for v in range(conds.shape[0]):
                 logits, latent, kv = m.prefix(conds[v:v + 1], ids, 60)
                 l2, t2, kv2 = m.prefix_conditioned(kept[v], ids, 60)
-                self.assertLess(float((logits - l2).abs().max()), 1e-5)
-                self.assertLess(float((latent - t2).abs().max()), 1e-5)
+                # float32 sums in another grouping of rows (int8 and float32 kernels chosen by row count
+                # and CPU): their last bits differ by machine, so the bound is relative, as in
+                # CompressedWeightsTest; a wrong or dropped voice block differs by whole units
+                self.assertLess(float((logits - l2).abs().max()), 1e-4 * max(1.0, float(logits.abs().max())))
+                self.assertLess(float((latent - t2).abs().max()), 1e-4 * max(1.0, float(latent.abs().max())))
                 for a, b, k in zip(kv, kv2, kept[v]):
                     self.assertEqual(a.shape, b.shape)
-                    self.assertLess(float((a - b).abs().max()), 1e-5)
-                    self.assertLess(float((a[:, :, :c] - k).abs().max()), 1e-5)
+                    self.assertLess(float((a - b).abs().max()), 1e-4 * max(1.0, float(a.abs().max())))
+                    self.assertLess(float((a[:, :, :c] - k).abs().max()), 1e-4 * max(1.0, float(k.abs().max())))
             if conds.shape[0] > 1:  # the voices' k/v differ, so a mix-up would show
                 self.assertGreater(float((kept[0][0] - kept[1][0]).abs().max()), 1e-3)
 
