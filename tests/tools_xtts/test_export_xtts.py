@@ -238,17 +238,20 @@ class GoldenExportTest(unittest.TestCase):
             for v in range(conds.shape[0]):
                 logits, latent, kv = m.prefix(conds[v:v + 1], ids, 60)
                 l2, t2, kv2 = m.prefix_conditioned(kept[v], ids, 60)
-                # float32 sums in another grouping of rows (int8 and float32 kernels chosen by row count
-                # and CPU): their last bits differ by machine, so the bound is relative, as in
-                # CompressedWeightsTest; a wrong or dropped voice block differs by whole units
-                self.assertLess(float((logits - l2).abs().max()), 1e-4 * max(1.0, float(logits.abs().max())))
-                self.assertLess(float((latent - t2).abs().max()), 1e-4 * max(1.0, float(latent.abs().max())))
+                self.assert_close(l2, logits)
+                self.assert_close(t2, latent)
                 for a, b, k in zip(kv, kv2, kept[v]):
                     self.assertEqual(a.shape, b.shape)
-                    self.assertLess(float((a - b).abs().max()), 1e-4 * max(1.0, float(a.abs().max())))
-                    self.assertLess(float((a[:, :, :c] - k).abs().max()), 1e-4 * max(1.0, float(k.abs().max())))
+                    self.assert_close(b, a)
+                    self.assert_close(k, a[:, :, :c])
             if conds.shape[0] > 1:  # the voices' k/v differ, so a mix-up would show
                 self.assertGreater(float((kept[0][0] - kept[1][0]).abs().max()), 1e-3)
+
+    def assert_close(self, got, want):
+        """Equal but for float32 sums in another grouping of rows (kernels picked by row count and
+        CPU), so within 1e-4 of the values' size, as in CompressedWeightsTest; a wrong or dropped
+        voice block differs by whole units."""
+        self.assertLess(float((got - want).abs().max()), 1e-4 * max(1.0, float(want.abs().max())))
 
     def test_legacy_export_has_no_step_slots(self):
         legacy = os.path.join(TINY, "legacy", "xtts-tiny-v1")
