@@ -35,8 +35,10 @@ import xtts_clone  # noqa: E402
 # `prefix_conditioned` (a voice's conditioning rows computed once), the GELU as one operator;
 # 6: every model.ts scripts vox::linear (tools/torchscript_linear.py) and needs vox's operators;
 # 7: float32 products of up to 64 rows through vox::linear; 8: the vocoder's transposed
-# convolutions as ordinary ones (PolyphaseUpsample), held in bfloat16 with the rest at load
-EXPORTER_VERSION = 8
+# convolutions as ordinary ones (PolyphaseUpsample), held in bfloat16 with the rest at load;
+# 9: compressed GPTs attend in a step through one vox::cache_attend per layer (no view, cache
+# write or merge operators around it) and pass 3-D rows to vox::linear as they are
+EXPORTER_VERSION = 9
 
 # XttsConfig's defaults for the cloning settings config.json may lack (coqui-tts 0.28,
 # TTS/tts/configs/xtts_config.py); Xtts.synthesize reads them from the config.
@@ -175,8 +177,7 @@ class CompressedConv1D(nn.Module):
         self.n_out = int(conv.weight.shape[1])
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape[:-1] + (self.n_out,)
-        return self.linear(x.reshape(-1, x.shape[-1])).view(shape)
+        return self.linear(x)  # vox::linear takes [..., in] as it is
 
 
 def gelu_new(x: Tensor) -> Tensor:
@@ -191,18 +192,9 @@ class Attention(nn.Module):
         self.c_attn = Conv1D(d, 3 * d)
         self.c_proj = Conv1D(d, d)
         self.heads = heads
-        self.head_dim = d // heads
         self.scale = 1.0 / math.sqrt(d // heads)
-        self.step_core: nn.Module = StepAttend()
-        self.slots_core: nn.Module = SlotsAttend()
-
-    def _split(self, x: Tensor) -> Tensor:  # [B,T,d] -> [B,H,T,hd]
-        b, t = x.shape[0], x.shape[1]
-        return x.view(b, t, self.heads, self.head_dim).transpose(1, 2)
-
-    def _merge(self, x: Tensor) -> Tensor:  # [B,H,T,hd] -> [B,T,d]
-        b, t = x.shape[0], x.shape[2]
-        return x.transpose(1, 2).reshape(b, t, self.heads * self.head_dim)
+        self.step_core: nn.Module = StepAttend(heads)
+        self.slots_core: nn.Module = SlotsAttend(heads)
 
     def forward_prefix(self, x: Tensor, past_k: Tensor, past_v: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Rows of a causal prefix after `past` (the keys and values [B,H,P,hd] of the rows before
@@ -211,7 +203,8 @@ class Attention(nn.Module):
         optimising graph executor drops blocks whose only effect is a write into a cache."""
         d = x.shape[-1]
         qkv = self.c_attn(x)
-        q, k, v = self._split(qkv[..., :d]), self._split(qkv[..., d:2 * d]), self._split(qkv[..., 2 * d:])
+        q, k, v = (split_heads(qkv[..., :d], self.heads), split_heads(qkv[..., d:2 * d], self.heads),
+                   split_heads(qkv[..., 2 * d:], self.heads))
         start = past_k.shape[2]
         t = x.shape[1]
         keys = torch.cat([past_k, k], dim=2)
@@ -220,85 +213,95 @@ class Attention(nn.Module):
         causal = torch.ones(t, start + t, dtype=torch.bool, device=x.device).triu(start + 1)
         att = att.masked_fill(causal, float("-inf"))
         att = torch.softmax(att.float(), dim=-1).to(q.dtype)
-        return self.c_proj(self._merge(torch.matmul(att, values))), k.contiguous(), v.contiguous()
+        return self.c_proj(merge_heads(torch.matmul(att, values))), k.contiguous(), v.contiguous()
 
     def forward_step(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int) -> Tensor:
-        d = x.shape[-1]
-        qkv = self.c_attn(x)
-        q, k, v = self._split(qkv[..., :d]), self._split(qkv[..., d:2 * d]), self._split(qkv[..., 2 * d:])
-        k_cache[:, :, cache_len:cache_len + 1] = k
-        v_cache[:, :, cache_len:cache_len + 1] = v
-        keys = k_cache[:, :, :cache_len + 1]
-        values = v_cache[:, :, :cache_len + 1]
-        return self.c_proj(self._merge(self.step_core(q, keys, values, self.scale)))
+        return self.c_proj(self.step_core(self.c_attn(x), k_cache, v_cache, cache_len, self.scale))
 
     def forward_step_slots(self, x: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor,
                            cache_lens: Tensor, length: int) -> Tensor:
         """Row b of `x` [B,1,d] belongs to cache slot slots[b] ([S,H,C,hd] caches) with
         cache_lens[b] rows filled: writes its k/v at that row, attends to rows 0..cache_lens[b]
         (keys past a row's own length are masked), `length` = max(cache_lens) + 1."""
-        d = x.shape[-1]
-        qkv = self.c_attn(x)
-        q, k, v = self._split(qkv[..., :d]), self._split(qkv[..., d:2 * d]), self._split(qkv[..., 2 * d:])
-        k_cache[slots, :, cache_lens] = k[:, :, 0]
-        v_cache[slots, :, cache_lens] = v[:, :, 0]
-        out = self.slots_core(q, k_cache, v_cache, slots, cache_lens, length, self.scale)
-        return self.c_proj(self._merge(out))
+        return self.c_proj(self.slots_core(self.c_attn(x), k_cache, v_cache, slots, cache_lens, length,
+                                           self.scale))
+
+
+def split_heads(x: Tensor, heads: int) -> Tensor:  # [B,T,d] -> [B,H,T,hd]
+    b, t = x.shape[0], x.shape[1]
+    return x.view(b, t, heads, x.shape[2] // heads).transpose(1, 2)
+
+
+def merge_heads(x: Tensor) -> Tensor:  # [B,H,T,hd] -> [B,T,d]
+    b, t = x.shape[0], x.shape[2]
+    return x.transpose(1, 2).reshape(b, t, x.shape[1] * x.shape[3])
 
 
 class StepAttend(nn.Module):
-    """One query per row over every key, with LibTorch's operators: q [B,H,1,hd], keys and values
-    [B,H,L,hd] (views of the caches) -> [B,H,1,hd]."""
+    """A step's self-attention with LibTorch's operators: qkv [B,1,3d] (c_attn's output), caches
+    [B,H,C,hd] holding cache_len rows: writes each row's key and value at row cache_len and
+    attends to rows 0..cache_len -> [B,1,d]."""
 
-    def forward(self, q: Tensor, keys: Tensor, values: Tensor, scale: float) -> Tensor:
+    def __init__(self, heads: int):
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, qkv: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int, scale: float) -> Tensor:
+        d = qkv.shape[-1] // 3
+        q = split_heads(qkv[..., :d], self.heads)
+        k_cache[:, :, cache_len:cache_len + 1] = split_heads(qkv[..., d:2 * d], self.heads)
+        v_cache[:, :, cache_len:cache_len + 1] = split_heads(qkv[..., 2 * d:], self.heads)
+        keys = k_cache[:, :, :cache_len + 1]
+        values = v_cache[:, :, :cache_len + 1]
         att = torch.matmul(q, keys.transpose(-1, -2)) * scale
         att = torch.softmax(att.float(), dim=-1).to(q.dtype)
-        return torch.matmul(att, values)
+        return merge_heads(torch.matmul(att, values))
 
 
 class VoxStepAttend(nn.Module):
-    """StepAttend's result through vox::attend (engines/torch/ops/attend.h), reading the cache
-    views in place: no per-(row, head) BLAS calls. For the compressed formats only, which need
-    vox's operators anyway (a float32 model.ts loads without them)."""
+    """StepAttend's result through one vox::cache_attend (engines/torch/ops/attend_op.cc): row b
+    in slot b, no view, write or merge operators around it. For the compressed formats only,
+    which are float32 throughout the step."""
 
-    def forward(self, q: Tensor, keys: Tensor, values: Tensor, scale: float) -> Tensor:
-        mask = torch.ones([keys.shape[0], keys.shape[2]], dtype=torch.long, device=q.device)
-        return torch.ops.vox.attend(q * scale, keys, values, mask, float("-inf"))
+    def forward(self, qkv: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int, scale: float) -> Tensor:
+        b = qkv.shape[0]
+        slots = torch.arange(b, device=qkv.device)
+        lens = torch.full([b], cache_len, dtype=torch.long, device=qkv.device)
+        return torch.ops.vox.cache_attend(qkv, k_cache, v_cache, slots, lens, scale)
 
 
 class SlotsAttend(nn.Module):
-    """One query per row over its own slot's cache with LibTorch's operators: q [B,H,1,hd],
-    caches [S,H,C,hd] -> [B,H,1,hd]. Gathers each row's slot (a copy) and masks keys past
-    cache_lens[b]."""
+    """A step's self-attention for rows in slots, with LibTorch's operators: qkv [B,1,3d], caches
+    [S,H,C,hd]; row b writes at row cache_lens[b] of slot slots[b] and attends to that slot's
+    rows 0..cache_lens[b] -> [B,1,d]. Gathers each row's slot (a copy) and masks keys past
+    cache_lens[b]; `length` = max(cache_lens) + 1."""
 
-    def forward(self, q: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor, cache_lens: Tensor,
+    def __init__(self, heads: int):
+        super().__init__()
+        self.heads = heads
+
+    def forward(self, qkv: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor, cache_lens: Tensor,
                 length: int, scale: float) -> Tensor:
+        d = qkv.shape[-1] // 3
+        q = split_heads(qkv[..., :d], self.heads)
+        k_cache[slots, :, cache_lens] = split_heads(qkv[..., d:2 * d], self.heads)[:, :, 0]
+        v_cache[slots, :, cache_lens] = split_heads(qkv[..., 2 * d:], self.heads)[:, :, 0]
         keys = k_cache.narrow(2, 0, length).index_select(0, slots)
         values = v_cache.narrow(2, 0, length).index_select(0, slots)
         att = torch.matmul(q, keys.transpose(-1, -2)) * scale  # [B,H,1,length]
         past = torch.arange(length, device=q.device).unsqueeze(0) > cache_lens.unsqueeze(1)
         att = att.masked_fill(past.view(past.shape[0], 1, 1, length), float("-inf"))
         att = torch.softmax(att.float(), dim=-1).to(q.dtype)
-        return torch.matmul(att, values)
+        return merge_heads(torch.matmul(att, values))
 
 
 class VoxSlotsAttend(nn.Module):
-    """SlotsAttend's result through VoxStepAttend, one call per row on a view of its slot's
-    valid rows: no gathered copy of the caches."""
+    """SlotsAttend's result through one vox::cache_attend: no gathered copy of the caches, no
+    mask over other rows' lengths."""
 
-    def __init__(self):
-        super().__init__()
-        self.step = VoxStepAttend()
-
-    def forward(self, q: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor, cache_lens: Tensor,
+    def forward(self, qkv: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor, cache_lens: Tensor,
                 length: int, scale: float) -> Tensor:
-        outs: List[Tensor] = []
-        for b in range(q.shape[0]):
-            slot = int(slots[b])
-            n = int(cache_lens[b]) + 1
-            outs.append(self.step(q[b:b + 1], k_cache[slot:slot + 1].narrow(2, 0, n),
-                                  v_cache[slot:slot + 1].narrow(2, 0, n), scale))
-        return torch.cat(outs, dim=0)
+        return torch.ops.vox.cache_attend(qkv, k_cache, v_cache, slots, cache_lens, scale)
 
 
 class Mlp(nn.Module):

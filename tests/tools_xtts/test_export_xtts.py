@@ -542,6 +542,70 @@ class CompressedWeightsTest(unittest.TestCase):
             export_xtts.export(self.ckpt, os.path.join(self.tmp, "y"), "float32", weights="int4")
 
 
+class CacheAttendTest(unittest.TestCase):
+    """vox::cache_attend (the compressed GPT's step attention) against StepAttend and SlotsAttend,
+    the same step with LibTorch's operators."""
+
+    HEADS, DIM, CAPACITY = 4, 16, 40
+
+    @classmethod
+    def setUpClass(cls):
+        vox_ops.load()
+
+    def caches(self, slots, g):
+        k = torch.randn(slots, self.HEADS, self.CAPACITY, self.DIM, generator=g)
+        return k, k * 0.5 + torch.randn(k.shape, generator=g)
+
+    def test_slots_equal_slots_attend_and_write_only_their_rows(self):
+        g = torch.Generator().manual_seed(5)
+        plain = export_xtts.SlotsAttend(self.HEADS)
+        for slots, lens in (([0], [0]), ([2], [17]), ([3, 0, 4], [11, 30, 2]), ([1, 2, 0, 3, 4], [39, 0, 5, 6, 38])):
+            qkv = torch.randn(len(slots), 1, 3 * self.HEADS * self.DIM, generator=g)
+            k, v = self.caches(5, g)
+            k2, v2 = k.clone(), v.clone()
+            s, n = torch.tensor(slots), torch.tensor(lens)
+            got = torch.ops.vox.cache_attend(qkv, k, v, s, n, 0.25)
+            want = plain(qkv, k2, v2, s, n, max(lens) + 1, 0.25)
+            self.assertEqual(tuple(got.shape), (len(slots), 1, self.HEADS * self.DIM))
+            self.assertLess(float((got - want).abs().max()), 1e-5, (slots, lens))
+            # the new rows are written exactly where SlotsAttend writes them, and nothing else moves
+            self.assertTrue(torch.equal(k, k2) and torch.equal(v, v2), (slots, lens))
+
+    def test_batch_in_slots_0_to_b_equals_step_attend(self):
+        g = torch.Generator().manual_seed(6)
+        plain = export_xtts.StepAttend(self.HEADS)
+        for rows, length in ((1, 0), (1, 25), (3, 12)):
+            qkv = torch.randn(rows, 1, 3 * self.HEADS * self.DIM, generator=g)
+            k, v = self.caches(rows, g)
+            k2, v2 = k.clone(), v.clone()
+            got = export_xtts.VoxStepAttend()(qkv, k, v, length, 0.25)
+            want = plain(qkv, k2, v2, length, 0.25)
+            self.assertLess(float((got - want).abs().max()), 1e-5, (rows, length))
+            self.assertTrue(torch.equal(k, k2) and torch.equal(v, v2), (rows, length))
+
+    def test_refuses_bad_arguments_clearly(self):
+        k, v = self.caches(3, torch.Generator().manual_seed(7))
+        qkv = torch.randn(2, 1, 3 * self.HEADS * self.DIM)
+        s, n = torch.tensor([0, 2]), torch.tensor([3, 4])
+        cases = [
+            ((qkv, k, v, torch.tensor([0, 3]), n), "row 1's slot 3 is not one of the caches' 3"),
+            ((qkv, k, v, torch.tensor([1, 1]), n), "rows 0 and 1 share slot 1"),
+            ((qkv, k, v, s, torch.tensor([3, 40])), "row 1's cache length 40 leaves no room"),
+            ((qkv, k, v, s, torch.tensor([-1, 4])), "row 0's cache length -1"),
+            ((qkv[..., 1:], k, v, s, n), "qkv must be float32 [B, 1, 192]"),
+            ((qkv.double(), k, v, s, n), "qkv must be float32"),
+            ((qkv, k, v[:, :, :20], s, n), "v_cache [3, 4, 20, 16] differs from k_cache"),
+            ((qkv, k.double(), v, s, n), "k_cache must be float32 [S, H, C, D]"),
+            ((qkv, k.transpose(2, 3), v, s, n), "each row of k_cache must be contiguous"),
+            ((qkv, k, v, s.int(), n), "slots must be int64 [2]"),
+            ((qkv, k, v, s, n[:1]), "cache_lens must be int64 [2]"),
+        ]
+        for args, message in cases:
+            with self.subTest(message=message):
+                with self.assertRaisesRegex(RuntimeError, re.escape(message)):
+                    torch.ops.vox.cache_attend(*args, 0.25)
+
+
 class TableAndTokenizerTest(unittest.TestCase):
     def test_language_table_matches_languages_cc(self):
         with open(os.path.join(SOURCE, "engines", "core", "languages.cc"), encoding="utf-8") as f:
