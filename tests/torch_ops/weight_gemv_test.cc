@@ -78,7 +78,9 @@ void ExpectEveryKernelExact(int bits) {
   // Lengths around the kernels' steps (16, 32, 64) and their 2048-element blocks; rows around
   // the groups of 8 (AVX-512) and 16 (AMX; with 8-bit activations one call takes two groups,
   // so 17, 33 and 100 leave one alone), and 100, which at 4161 columns the AMX kernel packs in
-  // three chunks; 53 outputs: AMX tiles of 32 and 16, then AVX-512 tiles of 3 and a remainder.
+  // three chunks and the AVX2 kernel in chunks of 30 rows at 4096 columns (63 at 2048); 53
+  // outputs: AMX tiles of 32 and 16, then AVX-512 tiles of 3 and a remainder, or AVX2 tiles of 4
+  // and a remainder.
   const int64_t lengths[] = {1, 7, 16, 31, 32, 33, 63, 64, 65, 100, 1024, 2047, 2048, 2049, 4096, 4161};
   uint32_t seed = 1;
   for (int64_t in : lengths) {

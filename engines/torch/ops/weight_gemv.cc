@@ -75,35 +75,59 @@ __attribute__((target("avx2,fma"))) inline int64_t HorizontalSumInt64(__m256i v)
   return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
 }
 
-// Exact int8 x int16 dots of N rows against one weight row: 32 weights per step, widened once
-// to int16 (vpmovsxbw) and multiplied pairwise into int32 lanes (vpmaddwd); two accumulators
-// per row, folded into int64 every kInt8Block elements.
-template <int N>
-__attribute__((target("avx2,fma"))) inline void DotInt8Avx2(const int16_t* x, const int8_t* w,
-                                                             int64_t in, int64_t* dots) {
-  int64_t total[N];
-  for (int r = 0; r < N; ++r) total[r] = 0;
+// The AVX2 int8 kernel: exact int8 x int16 dots through vpmaddwd, which multiplies int16 pairs
+// and sums each pair into an int32 lane. A tile of W weight rows against R rows keeps its W * R
+// accumulators in registers, so each x vector loaded feeds W products and each weight vector R.
+// One lane sums one pair per 16 elements, at most 2 * 128 * 32768 = 2^23, so 128 steps
+// (kInt8Block elements) fit in int32 before they are folded into int64.
+// Int32x8 is a GCC/clang vector: `acc += product` keeps the accumulators in registers, where
+// _mm256_add_epi32 had GCC copy each one every step.
+typedef int32_t Int32x8 __attribute__((vector_size(32)));
+
+// 16 weights as int16: widened from int8 here, or already widened (WidenRows).
+__attribute__((target("avx2,fma"))) inline __m256i LoadWeights16(const int8_t* w) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+}
+__attribute__((target("avx2,fma"))) inline __m256i LoadWeights16(const int16_t* w) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+}
+
+// dots[k * R + r] = dot(w[k][0, in), x[r][0, in)) for W weight rows (int8, or int16 from
+// WidenRows) and R rows of x.
+template <int W, int R, typename T>
+__attribute__((target("avx2,fma"))) void TileInt8Avx2(const int16_t* const* x, const T* const* w, int64_t in,
+                                                      int64_t* dots) {
+  int64_t total[W * R] = {};
   int64_t i = 0;
-  while (i + 32 <= in) {
+  while (i + 16 <= in) {
     const int64_t block_end = i + kInt8Block < in ? i + kInt8Block : in;
-    __m256i acc[N][2];
-    for (int r = 0; r < N; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-    for (; i + 32 <= block_end; i += 32) {
-      const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i)));
-      const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i + 16)));
-      for (int r = 0; r < N; ++r) {
-        const int16_t* xr = x + r * in + i;
-        acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(w0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr))));
-        acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(w1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr + 16))));
+    Int32x8 acc[W][R] = {};
+    for (; i + 16 <= block_end; i += 16) {
+      __m256i wv[W];
+      for (int k = 0; k < W; ++k) wv[k] = LoadWeights16(w[k] + i);
+      for (int r = 0; r < R; ++r) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[r] + i));
+        for (int k = 0; k < W; ++k) acc[k][r] += reinterpret_cast<Int32x8>(_mm256_madd_epi16(wv[k], xv));
       }
     }
-    // Each lane of either accumulator holds at most 128 products, so their sum fits in int32.
-    for (int r = 0; r < N; ++r) total[r] += HorizontalSumInt64(_mm256_add_epi32(acc[r][0], acc[r][1]));
+    for (int k = 0; k < W; ++k) {
+      for (int r = 0; r < R; ++r) total[k * R + r] += HorizontalSumInt64(reinterpret_cast<__m256i>(acc[k][r]));
+    }
   }
-  for (int r = 0; r < N; ++r) {
-    for (int64_t j = i; j < in; ++j) total[r] += static_cast<int32_t>(w[j]) * static_cast<int32_t>(x[r * in + j]);
-    dots[r] = total[r];
+  for (int k = 0; k < W; ++k) {
+    for (int r = 0; r < R; ++r) {
+      int64_t tail = 0;
+      for (int64_t j = i; j < in; ++j) tail += static_cast<int32_t>(w[k][j]) * static_cast<int32_t>(x[r][j]);
+      dots[k * R + r] = total[k * R + r] + tail;
+    }
   }
+}
+
+// n weight rows of in int8 -> int16.
+__attribute__((target("avx2,fma"))) void WidenRows(const int8_t* w, int64_t n, int64_t in, int16_t* wide) {
+  int64_t i = 0;
+  for (; i + 16 <= n * in; i += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(wide + i), LoadWeights16(w + i));
+  for (; i < n * in; ++i) wide[i] = w[i];
 }
 
 // The same with AVX-512 VNNI (vpdpwssd multiplies and accumulates in one instruction): 64
@@ -683,6 +707,60 @@ inline void WriteInt8(const Dot* dots, int64_t n, int64_t r0, int64_t o, const f
 }
 
 #ifdef VOX_X86_SIMD
+// The AVX2 kernel's tiles: kAvx2Weights weight rows x up to kAvx2Rows rows (12 accumulators, 4
+// weight vectors and an x vector in the 16 registers). From kAvx2WidenRows rows the weight rows
+// of a tile are widened to int16 once (WidenRows) rather than at each use; kAvx2ChunkBytes of
+// rows pass over a tile's weights at a time, so they stay in L2.
+constexpr int kAvx2Weights = 4;
+constexpr int kAvx2Rows = 3;
+constexpr int64_t kAvx2WidenRows = 5;
+constexpr int64_t kAvx2ChunkBytes = 256 << 10;
+
+template <typename T>
+void TileInt8Avx2Rows(const int16_t* const* x, const T* const* w, int64_t in, int64_t n, int64_t* dots) {
+  static_assert(kAvx2Rows == 3, "TileInt8Avx2Rows handles 1 to 3 rows");
+  switch (n) {
+    case 1: return TileInt8Avx2<kAvx2Weights, 1>(x, w, in, dots);
+    case 2: return TileInt8Avx2<kAvx2Weights, 2>(x, w, in, dots);
+    default: return TileInt8Avx2<kAvx2Weights, 3>(x, w, in, dots);
+  }
+}
+
+void WeightGemvInt8Avx2(const int16_t* xq, const float* xscale, int64_t rows, int64_t in, const int8_t* w,
+                        const float* wscale, const float* bias, float* y, int64_t out, int64_t begin, int64_t end) {
+  const bool widen = rows >= kAvx2WidenRows;
+  std::vector<int16_t> wide(widen ? kAvx2Weights * in : 0);
+  const int64_t chunk_rows = std::max<int64_t>(1, kAvx2ChunkBytes / (2 * in) / kAvx2Rows) * kAvx2Rows;
+  int64_t dots[kAvx2Weights * kAvx2Rows];
+  for (int64_t c0 = 0; c0 < rows; c0 += chunk_rows) {
+    const int64_t c1 = std::min(rows, c0 + chunk_rows);
+    for (int64_t o = begin; o < end; o += kAvx2Weights) {
+      const int64_t wr = std::min<int64_t>(kAvx2Weights, end - o);
+      if (widen) WidenRows(w + o * in, wr, in, wide.data());
+      // A tile past the range's end repeats its last weight row, whose extra dots are not written.
+      const int8_t* w8[kAvx2Weights];
+      const int16_t* w16[kAvx2Weights];
+      for (int k = 0; k < kAvx2Weights; ++k) {
+        const int64_t row = std::min<int64_t>(k, wr - 1);
+        w8[k] = w + (o + row) * in;
+        w16[k] = widen ? wide.data() + row * in : nullptr;
+      }
+      // 4 rows left go as 2 + 2: a tile of 1 row does 1 product per weight vector loaded.
+      for (int64_t r0 = c0, n = 0; r0 < c1; r0 += n) {
+        n = c1 - r0 == 4 ? 2 : std::min<int64_t>(kAvx2Rows, c1 - r0);
+        const int16_t* xs[kAvx2Rows];
+        for (int r = 0; r < kAvx2Rows; ++r) xs[r] = xq + std::min<int64_t>(r0 + r, c1 - 1) * in;
+        if (widen) {
+          TileInt8Avx2Rows(xs, w16, in, n, dots);
+        } else {
+          TileInt8Avx2Rows(xs, w8, in, n, dots);
+        }
+        for (int64_t k = 0; k < wr; ++k) WriteInt8(dots + k * n, n, r0, o + k, xscale, wscale, bias, y, out);
+      }
+    }
+  }
+}
+
 // Weights per block of the AVX-512 matrix kernel: a block stays in L2 while every group of
 // kVnniGroup rows of x passes over it, so the weights are read from memory once per call.
 constexpr int64_t kVnniBlockBytes = 128 << 10;
@@ -774,7 +852,9 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
   if ((kernel == GemvKernel::kBest || kernel == GemvKernel::kAvx512) && HasAvx512Vnni()) {
     return WeightGemvInt8Vnni(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
   }
-  const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
+  if (kernel != GemvKernel::kPortable && HasAvx2()) {
+    return WeightGemvInt8Avx2(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
+  }
 #else
   (void)kernel;
   (void)x_bits;
@@ -784,19 +864,7 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
     const int8_t* wr = w + o * in;
     for (int64_t r0 = 0; r0 < rows; r0 += kGroup) {
       const int64_t n = rows - r0 < kGroup ? rows - r0 : kGroup;
-      const int16_t* xs = xq + r0 * in;
-#ifdef VOX_X86_SIMD
-      if (avx2) {
-        if (n == 2) {
-          DotInt8Avx2<2>(xs, wr, in, dots);
-        } else {
-          DotInt8Avx2<1>(xs, wr, in, dots);
-        }
-      } else
-#endif
-      {
-        for (int64_t r = 0; r < n; ++r) dots[r] = DotInt8Portable(xs + r * in, wr, in);
-      }
+      for (int64_t r = 0; r < n; ++r) dots[r] = DotInt8Portable(xq + (r0 + r) * in, wr, in);
       WriteInt8(dots, n, r0, o, xscale, wscale, bias, y, out);
     }
   }

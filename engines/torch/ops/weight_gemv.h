@@ -12,7 +12,9 @@
 // two groups of 16 rows at a time (amx_int8.h). With AVX-512 VNNI,
 // groups of 8 rows whose sums provably fit in int32 go through a matrix kernel (tiles of 3
 // weight rows x 8 rows, blocked so the weights are read once per call; a single row takes
-// tiles of 8 weight rows); the rest fold int32 lanes into int64. float32 and bfloat16 weights
+// tiles of 8 weight rows); the rest fold int32 lanes into int64. With AVX2, tiles of 4 weight
+// rows x 3 rows (from 5 rows with the weights widened to int16 once per tile) fold int32 lanes
+// into int64 every 2048 elements. float32 and bfloat16 weights
 // take float32 activations and accumulate in float32 (with AVX-512 one row by prefetching the
 // weights ahead, several in tiles of 4 weight rows x 6 rows that sum each dot in the same order);
 // their results depend on the kernel in the last bits. Either way a row's result does not depend on
