@@ -93,16 +93,21 @@ __attribute__((target("avx2,fma"))) inline __m256i LoadWeights16(const int16_t* 
 }
 
 // dots[k * R + r] = dot(w[k][0, in), x[r][0, in)) for W weight rows (int8, or int16 from
-// WidenRows) and R rows of x.
+// WidenRows) and R rows of x. With `ahead` (the next tile's W int8 weight rows, contiguous) not
+// null, a cache line of it is prefetched per step, in order, as RowTileInt8Vnni does: W short
+// streams reach the hardware prefetcher late (128 MiB of weights against 1 row read at 9.5 GB/s
+// without, where 1 weight row at a time read 17).
 template <int W, int R, typename T>
 __attribute__((target("avx2,fma"))) void TileInt8Avx2(const int16_t* const* x, const T* const* w, int64_t in,
-                                                      int64_t* dots) {
+                                                      const int8_t* ahead, int64_t* dots) {
+  static_assert(W * 16 == 64, "a step prefetches one cache line of the next tile");
   int64_t total[W * R] = {};
   int64_t i = 0;
   while (i + 16 <= in) {
     const int64_t block_end = i + kInt8Block < in ? i + kInt8Block : in;
     Int32x8 acc[W][R] = {};
     for (; i + 16 <= block_end; i += 16) {
+      if (ahead != nullptr) _mm_prefetch(reinterpret_cast<const char*>(ahead + W * i), _MM_HINT_T0);
       __m256i wv[W];
       for (int k = 0; k < W; ++k) wv[k] = LoadWeights16(w[k] + i);
       for (int r = 0; r < R; ++r) {
@@ -717,12 +722,13 @@ constexpr int64_t kAvx2WidenRows = 5;
 constexpr int64_t kAvx2ChunkBytes = 256 << 10;
 
 template <typename T>
-void TileInt8Avx2Rows(const int16_t* const* x, const T* const* w, int64_t in, int64_t n, int64_t* dots) {
+void TileInt8Avx2Rows(const int16_t* const* x, const T* const* w, int64_t in, int64_t n, const int8_t* ahead,
+                      int64_t* dots) {
   static_assert(kAvx2Rows == 3, "TileInt8Avx2Rows handles 1 to 3 rows");
   switch (n) {
-    case 1: return TileInt8Avx2<kAvx2Weights, 1>(x, w, in, dots);
-    case 2: return TileInt8Avx2<kAvx2Weights, 2>(x, w, in, dots);
-    default: return TileInt8Avx2<kAvx2Weights, 3>(x, w, in, dots);
+    case 1: return TileInt8Avx2<kAvx2Weights, 1>(x, w, in, ahead, dots);
+    case 2: return TileInt8Avx2<kAvx2Weights, 2>(x, w, in, ahead, dots);
+    default: return TileInt8Avx2<kAvx2Weights, 3>(x, w, in, ahead, dots);
   }
 }
 
@@ -750,10 +756,12 @@ void WeightGemvInt8Avx2(const int16_t* xq, const float* xscale, int64_t rows, in
         n = c1 - r0 == 4 ? 2 : std::min<int64_t>(kAvx2Rows, c1 - r0);
         const int16_t* xs[kAvx2Rows];
         for (int r = 0; r < kAvx2Rows; ++r) xs[r] = xq + std::min<int64_t>(r0 + r, c1 - 1) * in;
+        // The next tile's weights, prefetched during this tile's first rows.
+        const int8_t* ahead = r0 == c0 && o + kAvx2Weights < end ? w + (o + kAvx2Weights) * in : nullptr;
         if (widen) {
-          TileInt8Avx2Rows(xs, w16, in, n, dots);
+          TileInt8Avx2Rows(xs, w16, in, n, ahead, dots);
         } else {
-          TileInt8Avx2Rows(xs, w8, in, n, dots);
+          TileInt8Avx2Rows(xs, w8, in, n, ahead, dots);
         }
         for (int64_t k = 0; k < wr; ++k) WriteInt8(dots + k * n, n, r0, o + k, xscale, wscale, bias, y, out);
       }
