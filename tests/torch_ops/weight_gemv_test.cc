@@ -80,7 +80,7 @@ void ExpectEveryKernelExact(int bits) {
   // so 17, 33 and 100 leave one alone), and 100, which at 4161 columns the AMX kernel packs in
   // three chunks and the AVX2 kernel in chunks of 30 rows at 4096 columns (63 at 2048); 53
   // outputs: AMX tiles of 32 and 16, then AVX-512 tiles of 3 and a remainder, or AVX2 tiles of 4
-  // and a remainder.
+  // and a remainder (with 8-bit activations, from 2 rows, AVX2 tiles of 4 x 2 rows).
   const int64_t lengths[] = {1, 7, 16, 31, 32, 33, 63, 64, 65, 100, 1024, 2047, 2048, 2049, 4096, 4161};
   uint32_t seed = 1;
   for (int64_t in : lengths) {
@@ -120,6 +120,28 @@ TEST(WeightGemvInt8Test, ExtremeValuesDoNotOverflow) {
   EXPECT_NEAR(y[0], 4161.0 * 127 * c.wscale[0] * 5.0, 1e-3 * std::fabs(y[0]));
   EXPECT_NEAR(y[1], -4161.0 * 127 * c.wscale[1] * 5.0, 1e-3 * std::fabs(y[1]));
   for (GemvKernel kernel : kInt8Kernels) EXPECT_EQ(y, RunInt8(c, kernel, nullptr)) << static_cast<int>(kernel);
+}
+
+TEST(WeightGemvInt8Test, BytePairsAtTheirLargestDoNotSaturate) {
+  // With 8-bit activations the AVX2 kernel multiplies bytes, summing pairs in int16: weights of
+  // -128 against activations of -127 make each pair 2 * 16256 = 32512, next to int16's limit,
+  // and 33000 columns sum past its int32 blocks. Output 1 mixes -128 and 127, row 1 mixes signs.
+  Int8Case c = MakeInt8Case(3, 33000, 5, 13);
+  for (int64_t i = 0; i < c.in; ++i) {
+    c.w[i] = -128;
+    c.w[c.in + i] = i % 3 ? -128 : 127;
+    c.x[i] = -2.0f;
+    c.x[c.in + i] = i % 2 ? 2.0f : -2.0f;
+  }
+  const std::vector<float> want = ExpectedInt8(c, c.bias.data(), 8);
+  EXPECT_NEAR(want[0], 33000.0 * 128 * 127 * c.wscale[0] * (2.0 / 127) + c.bias[0], 1e-3 * std::fabs(want[0]));
+  for (GemvKernel kernel : kInt8Kernels) {
+    const std::vector<float> got = RunInt8(c, kernel, c.bias.data(), 8);
+    for (size_t k = 0; k < want.size(); ++k) {
+      EXPECT_TRUE(SameBits(got[k], want[k])) << "kernel " << static_cast<int>(kernel) << " k=" << k << ": "
+                                             << got[k] << " vs " << want[k];
+    }
+  }
 }
 
 TEST(WeightGemvInt8Test, RowsWhoseSumsCouldLeaveInt32AreStillExact) {

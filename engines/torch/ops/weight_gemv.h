@@ -14,7 +14,9 @@
 // weight rows x 8 rows, blocked so the weights are read once per call; a single row takes
 // tiles of 8 weight rows); the rest fold int32 lanes into int64. With AVX2, tiles of 4 weight
 // rows x 3 rows (from 5 rows with the weights widened to int16 once per tile) fold int32 lanes
-// into int64 every 2048 elements. float32 and bfloat16 weights
+// into int64 every 2048 elements; from 2 rows with activations in int8's range, tiles of 4
+// weight rows x 2 rows multiply bytes (vpmaddubsw on |w| and x with w's sign). float32 and
+// bfloat16 weights
 // take float32 activations and accumulate in float32 (with AVX-512 one row by prefetching the
 // weights ahead, several in tiles of 4 weight rows x 6 rows that sum each dot in the same order);
 // their results depend on the kernel in the last bits. Either way a row's result does not depend on
