@@ -1,9 +1,10 @@
 // vox::linear's int8 kernels on plain arrays (engines/torch/ops/weight_gemv.h), one thread: time
-// and multiply-accumulates per second for a 4096 x 1024 int8 weight (4 MiB: from L2 or L3; at
-// 1 and 2 rows this reads memory, beyond that it is the kernels' compute) against 1 to 256 rows
-// of activations. Optional argument: the kernels to run, e.g. "best,avx512" (default: all);
-// "best8" is the best kernel with activations in int8's range (QuantizeRows with 8 bits).
-//   build/bench/weight_gemv_bench [best,best8,avx512,avx2,portable]
+// and multiply-accumulates per second for an OUT x 1024 int8 weight (OUT 4096 unless given: 4 MiB,
+// from L2 or L3; at 1 and 2 rows this reads memory, beyond that it is the kernels' compute;
+// 131072 makes 128 MiB, read from memory) against 1 to 256 rows of activations. Optional
+// arguments: the kernels to run, e.g. "best,avx512" (default: all); "best8" is the best kernel
+// with activations in int8's range (QuantizeRows with 8 bits); then OUT.
+//   build/bench/weight_gemv_bench [best,best8,avx512,avx2,portable] [OUT]
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -17,7 +18,11 @@
 
 int main(int argc, char** argv) {
   const std::string only = argc > 1 ? std::string(",") + argv[1] + "," : ",best,best8,avx512,avx2,portable,";
-  const int64_t in = 1024, out = 4096;
+  const int64_t in = 1024, out = argc > 2 ? std::atoll(argv[2]) : 4096;
+  if (out < 1) {
+    std::fprintf(stderr, "OUT must be a positive number of weight rows\n");
+    return 2;
+  }
   // 64-byte aligned, as LibTorch allocates a model's weights: the AMX kernel's tile rows then
   // each read one cache line, not two.
   std::unique_ptr<int8_t[], decltype(&std::free)> w(
@@ -25,7 +30,7 @@ int main(int argc, char** argv) {
   for (int64_t i = 0; i < in * out; ++i) w[i] = static_cast<int8_t>(i * 7);
   std::vector<float> scale(out, 1.0f);
   std::printf("best kernels here: %s\n", vox::WeightGemvKernel());
-  for (int64_t rows : {1, 2, 4, 8, 16, 32, 256}) {
+  for (int64_t rows : {1, 2, 3, 4, 8, 16, 32, 256}) {
     std::vector<int16_t> x(in * rows);
     std::vector<float> xscale(rows, 1.0f), y(out * rows);
     for (auto [kernel, name] : {std::pair{vox::GemvKernel::kBest, "best"}, std::pair{vox::GemvKernel::kBest, "best8"},
