@@ -13,8 +13,9 @@
 namespace vox {
 namespace {
 
-// Rows of x handled together: each weight row is widened once per group (AVX2 and portable;
-// the AVX-512 kernel takes kVnniGroup).
+// Rows of x handled together, each weight row read once per group: the portable kernels and
+// AVX2's float32 and bfloat16 one (AVX2's int8 kernel takes tiles, kAvx2Weights x kAvx2Rows;
+// the AVX-512 int8 kernel kVnniGroup).
 constexpr int kGroup = 2;
 constexpr int kVnniGroup = 8;
 
@@ -136,8 +137,9 @@ __attribute__((target("avx2,fma"))) void WidenRows(const int8_t* w, int64_t n, i
 }
 
 // With activations in int8's range (x_bits 8) both operands fit in a byte, and vpmaddubsw
-// multiplies 32 byte pairs at once (about 1.5x vpmaddwd's rate on a Zen 3 core, sign included):
-// it takes |w| unsigned and x with w's sign (vpsignb), so a pair sums to at most 2 * 128 * 127
+// multiplies 32 byte pairs at once (on a Zen 3 core 0-10 % faster than the int16 tiles from 4
+// rows, docs/benchmarks.md, "vox::linear's AVX2 int8 kernel"): it takes |w| unsigned and x with
+// w's sign (vpsignb), so a pair sums to at most 2 * 128 * 127
 // = 32512 and never saturates; vpmaddwd with ones then sums two pairs into an int32 lane, at
 // most 65024 a step, kInt8x8Block elements (1024 steps) before they are folded into int64.
 constexpr int64_t kInt8x8Block = 32768;
