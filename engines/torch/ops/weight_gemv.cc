@@ -93,6 +93,27 @@ __attribute__((target("avx2,fma"))) inline __m256i LoadWeights16(const int16_t* 
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
 }
 
+// A tile's int32 lanes, summed into its int64 totals at the end of a block.
+template <int W, int R>
+__attribute__((target("avx2,fma"))) inline void FoldTile(const Int32x8 (&acc)[W][R], int64_t* total) {
+  for (int k = 0; k < W; ++k) {
+    for (int r = 0; r < R; ++r) total[k * R + r] += HorizontalSumInt64(reinterpret_cast<__m256i>(acc[k][r]));
+  }
+}
+
+// A tile's dots: its totals plus the elements from i on, past its last whole step.
+template <int W, int R, typename X, typename T>
+inline void FinishTile(const X* const* x, const T* const* w, int64_t i, int64_t in, const int64_t* total,
+                       int64_t* dots) {
+  for (int k = 0; k < W; ++k) {
+    for (int r = 0; r < R; ++r) {
+      int64_t tail = 0;
+      for (int64_t j = i; j < in; ++j) tail += static_cast<int32_t>(w[k][j]) * static_cast<int32_t>(x[r][j]);
+      dots[k * R + r] = total[k * R + r] + tail;
+    }
+  }
+}
+
 // dots[k * R + r] = dot(w[k][0, in), x[r][0, in)) for W weight rows (int8, or int16 from
 // WidenRows) and R rows of x. With `ahead` (the next tile's W int8 weight rows, contiguous) not
 // null, a cache line of it is prefetched per step, in order, as RowTileInt8Vnni does: W short
@@ -116,17 +137,9 @@ __attribute__((target("avx2,fma"))) void TileInt8Avx2(const int16_t* const* x, c
         for (int k = 0; k < W; ++k) acc[k][r] += reinterpret_cast<Int32x8>(_mm256_madd_epi16(wv[k], xv));
       }
     }
-    for (int k = 0; k < W; ++k) {
-      for (int r = 0; r < R; ++r) total[k * R + r] += HorizontalSumInt64(reinterpret_cast<__m256i>(acc[k][r]));
-    }
+    FoldTile<W, R>(acc, total);
   }
-  for (int k = 0; k < W; ++k) {
-    for (int r = 0; r < R; ++r) {
-      int64_t tail = 0;
-      for (int64_t j = i; j < in; ++j) tail += static_cast<int32_t>(w[k][j]) * static_cast<int32_t>(x[r][j]);
-      dots[k * R + r] = total[k * R + r] + tail;
-    }
-  }
+  FinishTile<W, R>(x, w, i, in, total, dots);
 }
 
 // n weight rows of in int8 -> int16.
@@ -176,17 +189,9 @@ __attribute__((target("avx2,fma"))) void TileInt8x8Avx2(const int8_t* const* x, 
         }
       }
     }
-    for (int k = 0; k < W; ++k) {
-      for (int r = 0; r < R; ++r) total[k * R + r] += HorizontalSumInt64(reinterpret_cast<__m256i>(acc[k][r]));
-    }
+    FoldTile<W, R>(acc, total);
   }
-  for (int k = 0; k < W; ++k) {
-    for (int r = 0; r < R; ++r) {
-      int64_t tail = 0;
-      for (int64_t j = i; j < in; ++j) tail += static_cast<int32_t>(w[k][j]) * static_cast<int32_t>(x[r][j]);
-      dots[k * R + r] = total[k * R + r] + tail;
-    }
-  }
+  FinishTile<W, R>(x, w, i, in, total, dots);
 }
 
 // n rows of int16 in int8's range -> int8.
