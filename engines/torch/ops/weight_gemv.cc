@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "engines/torch/ops/amx_int8.h"
@@ -792,24 +793,13 @@ constexpr int kAvx2Rows = 3;
 constexpr int64_t kAvx2WidenRows = 5;
 constexpr int64_t kAvx2ChunkBytes = 256 << 10;
 
-template <typename T>
-void TileInt8Avx2Rows(const int16_t* const* x, const T* const* w, int64_t in, int64_t n, const int8_t* ahead,
-                      int64_t* dots) {
-  static_assert(kAvx2Rows == 3, "TileInt8Avx2Rows handles 1 to 3 rows");
-  switch (n) {
-    case 1: return TileInt8Avx2<kAvx2Weights, 1>(x, w, in, ahead, dots);
-    case 2: return TileInt8Avx2<kAvx2Weights, 2>(x, w, in, ahead, dots);
-    default: return TileInt8Avx2<kAvx2Weights, 3>(x, w, in, ahead, dots);
-  }
-}
-
-template <int R>
-void TileInt8x8Avx2Rows(const int8_t* const* x, const int8_t* const* w, int64_t in, int64_t n, const int8_t* ahead,
-                        int64_t* dots) {
+// call(std::integral_constant<int, n>) for n in 1..R: a tile's row count as a template argument.
+template <int R, typename Call>
+void WithRows(int64_t n, const Call& call) {
   if constexpr (R > 1) {
-    if (n < R) return TileInt8x8Avx2Rows<R - 1>(x, w, in, n, ahead, dots);
+    if (n < R) return WithRows<R - 1>(n, call);
   }
-  TileInt8x8Avx2<kAvx2Weights8, R>(x, w, in, ahead, dots);
+  call(std::integral_constant<int, R>{});
 }
 
 // Activations in int8's range, from 2 rows: rows narrowed to int8 a chunk at a time.
@@ -831,7 +821,7 @@ void WeightGemvInt8x8Avx2(const int16_t* xq, const float* xscale, int64_t rows, 
         const int8_t* xs[kAvx2Rows8];
         for (int r = 0; r < kAvx2Rows8; ++r) xs[r] = narrow.data() + (std::min<int64_t>(r0 + r, c1 - 1) - c0) * in;
         const int8_t* ahead = r0 == c0 && o + kAvx2Weights8 < end ? w + (o + kAvx2Weights8) * in : nullptr;
-        TileInt8x8Avx2Rows<kAvx2Rows8>(xs, ws, in, n, ahead, dots);
+        WithRows<kAvx2Rows8>(n, [&](auto r) { TileInt8x8Avx2<kAvx2Weights8, r()>(xs, ws, in, ahead, dots); });
         for (int64_t k = 0; k < wr; ++k) WriteInt8(dots + k * n, n, r0, o + k, xscale, wscale, bias, y, out);
       }
     }
@@ -864,11 +854,13 @@ void WeightGemvInt8Avx2(const int16_t* xq, const float* xscale, int64_t rows, in
         for (int r = 0; r < kAvx2Rows; ++r) xs[r] = xq + std::min<int64_t>(r0 + r, c1 - 1) * in;
         // The next tile's weights, prefetched during this tile's first rows.
         const int8_t* ahead = r0 == c0 && o + kAvx2Weights < end ? w + (o + kAvx2Weights) * in : nullptr;
-        if (widen) {
-          TileInt8Avx2Rows(xs, w16, in, n, ahead, dots);
-        } else {
-          TileInt8Avx2Rows(xs, w8, in, n, ahead, dots);
-        }
+        WithRows<kAvx2Rows>(n, [&](auto r) {
+          if (widen) {
+            TileInt8Avx2<kAvx2Weights, r()>(xs, w16, in, ahead, dots);
+          } else {
+            TileInt8Avx2<kAvx2Weights, r()>(xs, w8, in, ahead, dots);
+          }
+        });
         for (int64_t k = 0; k < wr; ++k) WriteInt8(dots + k * n, n, r0, o + k, xscale, wscale, bias, y, out);
       }
     }
