@@ -15,7 +15,7 @@ namespace vox {
 namespace {
 
 // Rows of x handled together, each weight row read once per group: the portable kernels and
-// AVX2's float32 and bfloat16 one (AVX2's int8 kernel takes tiles, kAvx2Weights x kAvx2Rows;
+// AVX2's float32 and bfloat16 one (AVX2's int8 kernel takes tiles, Int16Tiles and ByteTiles;
 // the AVX-512 int8 kernel kVnniGroup).
 constexpr int kGroup = 2;
 constexpr int kVnniGroup = 8;
@@ -157,8 +157,6 @@ __attribute__((target("avx2,fma"))) void WidenRows(const int8_t* w, int64_t n, i
 // = 32512 and never saturates; vpmaddwd with ones then sums two pairs into an int32 lane, at
 // most 65024 a step, kInt8x8Block elements (1024 steps) before they are folded into int64.
 constexpr int64_t kInt8x8Block = 32768;
-constexpr int kAvx2Weights8 = 4;
-constexpr int kAvx2Rows8 = 2;
 
 // dots[k * R + r] = dot(w[k][0, in), x[r][0, in)) for W int8 weight rows and R rows of int8 x
 // (|x| <= 127); prefetches `ahead` as TileInt8Avx2 does.
@@ -784,14 +782,70 @@ inline void WriteInt8(const Dot* dots, int64_t n, int64_t r0, int64_t o, const f
 }
 
 #ifdef VOX_X86_SIMD
-// The AVX2 kernel's tiles: kAvx2Weights weight rows x up to kAvx2Rows rows (12 accumulators, 4
-// weight vectors and an x vector in the 16 registers). From kAvx2WidenRows rows the weight rows
-// of a tile are widened to int16 once (WidenRows) rather than at each use; kAvx2ChunkBytes of
-// rows pass over a tile's weights at a time, so they stay in L2.
-constexpr int kAvx2Weights = 4;
-constexpr int kAvx2Rows = 3;
+// The AVX2 kernel (WeightGemvInt8Avx2) passes kAvx2ChunkBytes of rows at a time over tiles of
+// weight rows, so that a tile's weights stay in L2 while the chunk passes. Its two kinds of tile
+// hold what they prepare, once per call and thread:
+// - Int16Tiles: 16-bit activations, kWeights weight rows x up to kRows rows (12 accumulators, 4
+//   weight vectors and an x vector in the 16 registers); from kAvx2WidenRows rows each tile's
+//   weight rows are widened to int16 once (WidenRows) rather than at each use.
+// - ByteTiles: activations in int8's range, from 2 rows (TileInt8x8Avx2); each chunk of rows is
+//   narrowed to int8 once (NarrowRows).
 constexpr int64_t kAvx2WidenRows = 5;
 constexpr int64_t kAvx2ChunkBytes = 256 << 10;
+
+struct Int16Tiles {
+  static constexpr int kWeights = 4;
+  static constexpr int kRows = 3;
+  using X = int16_t;
+
+  Int16Tiles(int64_t rows, int64_t in, int64_t /*chunk_rows*/)
+      : widen(rows >= kAvx2WidenRows), wide(widen ? kWeights * in : 0) {}
+  const int16_t* Chunk(const int16_t* xq, int64_t c0, int64_t /*c1*/, int64_t in) { return xq + c0 * in; }
+  // The tile of weight rows [o, o + kWeights), the last of the wr < kWeights there repeated.
+  void Weights(const int8_t* w, int64_t o, int64_t wr, int64_t in) {
+    if (widen) WidenRows(w + o * in, wr, in, wide.data());
+    for (int k = 0; k < kWeights; ++k) {
+      const int64_t row = std::min<int64_t>(k, wr - 1);
+      w8[k] = w + (o + row) * in;
+      w16[k] = widen ? wide.data() + row * in : nullptr;
+    }
+  }
+  template <int R>
+  void Tile(const int16_t* const* xs, int64_t in, const int8_t* ahead, int64_t* dots) const {
+    if (widen) {
+      TileInt8Avx2<kWeights, R>(xs, w16, in, ahead, dots);
+    } else {
+      TileInt8Avx2<kWeights, R>(xs, w8, in, ahead, dots);
+    }
+  }
+
+  const bool widen;
+  std::vector<int16_t> wide;
+  const int8_t* w8[kWeights];
+  const int16_t* w16[kWeights];
+};
+
+struct ByteTiles {
+  static constexpr int kWeights = 4;
+  static constexpr int kRows = 2;
+  using X = int8_t;
+
+  ByteTiles(int64_t rows, int64_t in, int64_t chunk_rows) : narrow(std::min(rows, chunk_rows) * in) {}
+  const int8_t* Chunk(const int16_t* xq, int64_t c0, int64_t c1, int64_t in) {
+    NarrowRows(xq + c0 * in, c1 - c0, in, narrow.data());
+    return narrow.data();
+  }
+  void Weights(const int8_t* w, int64_t o, int64_t wr, int64_t in) {
+    for (int k = 0; k < kWeights; ++k) ws[k] = w + (o + std::min<int64_t>(k, wr - 1)) * in;
+  }
+  template <int R>
+  void Tile(const int8_t* const* xs, int64_t in, const int8_t* ahead, int64_t* dots) const {
+    TileInt8x8Avx2<kWeights, R>(xs, ws, in, ahead, dots);
+  }
+
+  std::vector<int8_t> narrow;
+  const int8_t* ws[kWeights];
+};
 
 // call(std::integral_constant<int, n>) for n in 1..R: a tile's row count as a template argument.
 template <int R, typename Call>
@@ -802,65 +856,29 @@ void WithRows(int64_t n, const Call& call) {
   call(std::integral_constant<int, R>{});
 }
 
-// Activations in int8's range, from 2 rows: rows narrowed to int8 a chunk at a time.
-void WeightGemvInt8x8Avx2(const int16_t* xq, const float* xscale, int64_t rows, int64_t in, const int8_t* w,
-                          const float* wscale, const float* bias, float* y, int64_t out, int64_t begin,
-                          int64_t end) {
-  const int64_t chunk_rows = std::max<int64_t>(1, kAvx2ChunkBytes / in / kAvx2Rows8) * kAvx2Rows8;
-  std::vector<int8_t> narrow(std::min(rows, chunk_rows) * in);
-  int64_t dots[kAvx2Weights8 * kAvx2Rows8];
-  for (int64_t c0 = 0; c0 < rows; c0 += chunk_rows) {
-    const int64_t c1 = std::min(rows, c0 + chunk_rows);
-    NarrowRows(xq + c0 * in, c1 - c0, in, narrow.data());
-    for (int64_t o = begin; o < end; o += kAvx2Weights8) {
-      const int64_t wr = std::min<int64_t>(kAvx2Weights8, end - o);
-      const int8_t* ws[kAvx2Weights8];
-      for (int k = 0; k < kAvx2Weights8; ++k) ws[k] = w + (o + std::min<int64_t>(k, wr - 1)) * in;
-      for (int64_t r0 = c0; r0 < c1; r0 += kAvx2Rows8) {
-        const int64_t n = std::min<int64_t>(kAvx2Rows8, c1 - r0);
-        const int8_t* xs[kAvx2Rows8];
-        for (int r = 0; r < kAvx2Rows8; ++r) xs[r] = narrow.data() + (std::min<int64_t>(r0 + r, c1 - 1) - c0) * in;
-        const int8_t* ahead = r0 == c0 && o + kAvx2Weights8 < end ? w + (o + kAvx2Weights8) * in : nullptr;
-        WithRows<kAvx2Rows8>(n, [&](auto r) { TileInt8x8Avx2<kAvx2Weights8, r()>(xs, ws, in, ahead, dots); });
-        for (int64_t k = 0; k < wr; ++k) WriteInt8(dots + k * n, n, r0, o + k, xscale, wscale, bias, y, out);
-      }
-    }
-  }
-}
-
+template <typename Tiles>
 void WeightGemvInt8Avx2(const int16_t* xq, const float* xscale, int64_t rows, int64_t in, const int8_t* w,
                         const float* wscale, const float* bias, float* y, int64_t out, int64_t begin, int64_t end) {
-  const bool widen = rows >= kAvx2WidenRows;
-  std::vector<int16_t> wide(widen ? kAvx2Weights * in : 0);
-  const int64_t chunk_rows = std::max<int64_t>(1, kAvx2ChunkBytes / (2 * in) / kAvx2Rows) * kAvx2Rows;
-  int64_t dots[kAvx2Weights * kAvx2Rows];
+  constexpr int W = Tiles::kWeights, R = Tiles::kRows;
+  using X = typename Tiles::X;
+  const int64_t chunk_rows = std::max<int64_t>(1, kAvx2ChunkBytes / (int64_t{sizeof(X)} * in) / R) * R;
+  Tiles tiles(rows, in, chunk_rows);
+  int64_t dots[W * R];
   for (int64_t c0 = 0; c0 < rows; c0 += chunk_rows) {
     const int64_t c1 = std::min(rows, c0 + chunk_rows);
-    for (int64_t o = begin; o < end; o += kAvx2Weights) {
-      const int64_t wr = std::min<int64_t>(kAvx2Weights, end - o);
-      if (widen) WidenRows(w + o * in, wr, in, wide.data());
+    const X* chunk = tiles.Chunk(xq, c0, c1, in);
+    for (int64_t o = begin; o < end; o += W) {
       // A tile past the range's end repeats its last weight row, whose extra dots are not written.
-      const int8_t* w8[kAvx2Weights];
-      const int16_t* w16[kAvx2Weights];
-      for (int k = 0; k < kAvx2Weights; ++k) {
-        const int64_t row = std::min<int64_t>(k, wr - 1);
-        w8[k] = w + (o + row) * in;
-        w16[k] = widen ? wide.data() + row * in : nullptr;
-      }
+      const int64_t wr = std::min<int64_t>(W, end - o);
+      tiles.Weights(w, o, wr, in);
       // 4 rows left go as 2 + 2: a tile of 1 row does 1 product per weight vector loaded.
       for (int64_t r0 = c0, n = 0; r0 < c1; r0 += n) {
-        n = c1 - r0 == 4 ? 2 : std::min<int64_t>(kAvx2Rows, c1 - r0);
-        const int16_t* xs[kAvx2Rows];
-        for (int r = 0; r < kAvx2Rows; ++r) xs[r] = xq + std::min<int64_t>(r0 + r, c1 - 1) * in;
+        n = c1 - r0 == 4 ? 2 : std::min<int64_t>(R, c1 - r0);
+        const X* xs[R];
+        for (int r = 0; r < R; ++r) xs[r] = chunk + (std::min<int64_t>(r0 + r, c1 - 1) - c0) * in;
         // The next tile's weights, prefetched during this tile's first rows.
-        const int8_t* ahead = r0 == c0 && o + kAvx2Weights < end ? w + (o + kAvx2Weights) * in : nullptr;
-        WithRows<kAvx2Rows>(n, [&](auto r) {
-          if (widen) {
-            TileInt8Avx2<kAvx2Weights, r()>(xs, w16, in, ahead, dots);
-          } else {
-            TileInt8Avx2<kAvx2Weights, r()>(xs, w8, in, ahead, dots);
-          }
-        });
+        const int8_t* ahead = r0 == c0 && o + W < end ? w + (o + W) * in : nullptr;
+        WithRows<R>(n, [&](auto r) { tiles.template Tile<r()>(xs, in, ahead, dots); });
         for (int64_t k = 0; k < wr; ++k) WriteInt8(dots + k * n, n, r0, o + k, xscale, wscale, bias, y, out);
       }
     }
@@ -960,9 +978,9 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
   }
   if (kernel != GemvKernel::kPortable && HasAvx2()) {
     if (x_bits == 8 && rows >= 2) {
-      return WeightGemvInt8x8Avx2(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
+      return WeightGemvInt8Avx2<ByteTiles>(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
     }
-    return WeightGemvInt8Avx2(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
+    return WeightGemvInt8Avx2<Int16Tiles>(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
   }
 #else
   (void)kernel;
