@@ -146,7 +146,7 @@ TEST(WeightGemvInt8Test, BytePairsAtTheirLargestDoNotSaturate) {
 
 TEST(WeightGemvInt8Test, RowsWhoseSumsCouldLeaveInt32AreStillExact) {
   // The AVX-512 kernel sums in int32 the groups of 8 rows whose every partial dot fits there
-  // (127 * sum|xq| < 2^31) and folds the others into int64. Rows 8-15 here are flat (every
+  // (128 * sum|xq| < 2^31) and folds the others into int64. Rows 8-15 here are flat (every
   // |xq| = 32767: 1100 * 127 * 32767 needs 33 bits), the others spiky (one large value): the
   // groups go different ways in one call, and all give the int64 reference's bits. Output 0's
   // weights are all 127, so its dots with the flat rows (4.6e9) do not fit in int32 at all.
@@ -170,6 +170,24 @@ TEST(WeightGemvInt8Test, RowsWhoseSumsCouldLeaveInt32AreStillExact) {
     const std::vector<float> got = RunInt8(c, kernel, c.bias.data());
     for (size_t k = 0; k < want.size(); ++k) {
       ASSERT_TRUE(SameBits(got[k], want[k])) << "kernel " << static_cast<int>(kernel) << " k=" << k;
+    }
+  }
+}
+
+TEST(WeightGemvInt8Test, WeightsOfMinus128CountInTheInt32Bound) {
+  // int8 reaches -128: 513 columns of xq = 32767 against weights of -128 sum to -2151677952,
+  // past int32, while 127 * sum|xq| is still below 2^31. The 8 rows make one group of the
+  // AVX-512 kernel, which must fold them in int64.
+  Int8Case c = MakeInt8Case(8, 513, 3, 17);
+  std::fill(c.x.begin(), c.x.end(), 2.0f);
+  std::fill(c.w.begin(), c.w.begin() + c.in, int8_t{-128});
+  const std::vector<float> want = ExpectedInt8(c, nullptr);
+  EXPECT_NEAR(want[0], -128.0 * 513 * 2 * c.wscale[0], 1e-3 * std::fabs(want[0]));
+  for (GemvKernel kernel : kInt8Kernels) {
+    const std::vector<float> got = RunInt8(c, kernel, nullptr);
+    for (size_t k = 0; k < want.size(); ++k) {
+      EXPECT_TRUE(SameBits(got[k], want[k])) << "kernel " << static_cast<int>(kernel) << " k=" << k << ": "
+                                             << got[k] << " vs " << want[k];
     }
   }
 }

@@ -760,12 +760,12 @@ void QuantizeRows(const float* x, int64_t rows, int64_t in, int bits, int16_t* x
 namespace {
 
 // True when every partial sum of the dots of these n rows with any int8 weight row fits in
-// int32: |sum over any subset of w[i] * x[i]| <= 127 * sum |x[i]| <= 2^31 - 1.
+// int32: |sum over any subset of w[i] * x[i]| <= 128 * sum |x[i]| <= 2^31 - 1 (int8 reaches -128).
 bool Int32Safe(const int16_t* x, int64_t n, int64_t in) {
   for (int64_t r = 0; r < n; ++r) {
     int64_t sum = 0;
     for (int64_t i = 0; i < in; ++i) sum += x[r * in + i] < 0 ? -int64_t{x[r * in + i]} : x[r * in + i];
-    if (sum * 127 > std::numeric_limits<int32_t>::max()) return false;
+    if (sum * 128 > std::numeric_limits<int32_t>::max()) return false;
   }
   return true;
 }
