@@ -102,6 +102,25 @@ __attribute__((target("avx2,fma"))) inline void FoldTile(const Int32x8 (&acc)[W]
   }
 }
 
+// The lane sums of a[0..7] as one vector, lane t holding a[t]'s (int32, wrapping).
+__attribute__((target("avx2,fma"))) inline __m256i LaneSums8(const __m256i* a) {
+  const __m256i t0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+  const __m256i t1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20), _mm256_permute2x128_si256(t0, t1, 0x31));
+}
+
+// FoldTile for at most 8 accumulators whose lanes and every sum of them fit in int32: one tree
+// of vphaddd rather than an int64 sum each.
+template <int W, int R>
+__attribute__((target("avx2,fma"))) inline void FoldTileInt32(const Int32x8 (&acc)[W][R], int64_t* total) {
+  static_assert(W * R <= 8, "one tree of eight");
+  __m256i v[8];
+  for (int j = 0; j < 8; ++j) v[j] = j < W * R ? reinterpret_cast<__m256i>(acc[j / R][j % R]) : _mm256_setzero_si256();
+  alignas(32) int32_t sums[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(sums), LaneSums8(v));
+  for (int j = 0; j < W * R; ++j) total[j] += sums[j];
+}
+
 // A tile's dots: its totals plus the elements from i on, past its last whole step.
 template <int W, int R, typename X, typename T>
 inline void FinishTile(const X* const* x, const T* const* w, int64_t i, int64_t in, const int64_t* total,
@@ -155,7 +174,7 @@ __attribute__((target("avx2,fma"))) void WidenRows(const int8_t* w, int64_t n, i
 // rows, docs/benchmarks.md, "vox::linear's AVX2 int8 kernel"): it takes |w| unsigned and x with
 // w's sign (vpsignb), so a pair sums to at most 2 * 128 * 127
 // = 32512 and never saturates; vpmaddwd with ones then sums two pairs into an int32 lane, at
-// most 65024 a step, kInt8x8Block elements (1024 steps) before they are folded into int64.
+// most 65024 a step, kInt8x8Block elements (1024 steps) before they are folded.
 constexpr int64_t kInt8x8Block = 32768;
 
 // dots[k * R + r] = dot(w[k][0, in), x[r][0, in)) for W int8 weight rows and R rows of int8 x
@@ -164,7 +183,8 @@ template <int W, int R>
 __attribute__((target("avx2,fma"))) void TileInt8x8Avx2(const int8_t* const* x, const int8_t* const* w, int64_t in,
                                                         const int8_t* ahead, int64_t* dots) {
   const __m256i ones = _mm256_set1_epi16(1);
-  int64_t total[W * R] = {};
+  int64_t total[W * R];
+  for (int64_t& t : total) t = 0;
   int64_t i = 0;
   while (i + 32 <= in) {
     const int64_t block_end = i + kInt8x8Block < in ? i + kInt8x8Block : in;
@@ -188,7 +208,9 @@ __attribute__((target("avx2,fma"))) void TileInt8x8Avx2(const int8_t* const* x, 
         }
       }
     }
-    FoldTile<W, R>(acc, total);
+    // A block's partial dots are within 32768 * 128 * 127 < 2^29: its lanes fold in int32 (the
+    // kernel 3-4 % faster at 1024 columns, docs/benchmarks.md, "Aligned scratch and int32 folds").
+    FoldTileInt32<W, R>(acc, total);
   }
   FinishTile<W, R>(x, w, i, in, total, dots);
 }
@@ -782,6 +804,21 @@ inline void WriteInt8(const Dot* dots, int64_t n, int64_t r0, int64_t o, const f
 }
 
 #ifdef VOX_X86_SIMD
+// n elements from a 64-byte boundary, as LibTorch aligns the tensors the kernels read, so that
+// no 32-byte load straddles two cache lines (the int16 tiles ran 0-7 % slower on a malloc'd
+// buffer, by where it fell; docs/benchmarks.md, "Aligned scratch and int32 folds").
+template <typename T>
+class Aligned64 {
+ public:
+  explicit Aligned64(int64_t n) : storage_(static_cast<size_t>(n) + 64 / sizeof(T)) {}
+  T* data() {
+    return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(storage_.data()) + 63) & ~uintptr_t{63});
+  }
+
+ private:
+  std::vector<T> storage_;
+};
+
 // The AVX2 kernel (WeightGemvInt8Avx2) passes kAvx2ChunkBytes of rows at a time over tiles of
 // weight rows, so that a tile's weights stay in L2 while the chunk passes. Its two kinds of tile
 // hold what they prepare, once per call and thread:
@@ -820,7 +857,7 @@ struct Int16Tiles {
   }
 
   const bool widen;
-  std::vector<int16_t> wide;
+  Aligned64<int16_t> wide;
   const int8_t* w8[kWeights];
   const int16_t* w16[kWeights];
 };
@@ -843,7 +880,7 @@ struct ByteTiles {
     TileInt8x8Avx2<kWeights, R>(xs, ws, in, ahead, dots);
   }
 
-  std::vector<int8_t> narrow;
+  Aligned64<int8_t> narrow;
   const int8_t* ws[kWeights];
 };
 
