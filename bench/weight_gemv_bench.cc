@@ -1,9 +1,9 @@
 // vox::linear's int8 kernels on plain arrays (engines/torch/ops/weight_gemv.h), one thread: time
-// and multiply-accumulates per second for an OUT x 1024 int8 weight (OUT 4096 unless given: 4 MiB,
-// from L2 or L3; at 1 and 2 rows this reads memory, beyond that it is the kernels' compute;
-// 131072 makes 128 MiB, read from memory) against 1 to 256 rows of activations. Optional
-// arguments: the kernels to run, e.g. "best,avx512" (default: all); "best8" is the best kernel
-// with activations in int8's range (QuantizeRows with 8 bits); then OUT.
+// and multiply-accumulates per second (median of 7 calls, and the best) for an OUT x 1024 int8
+// weight (OUT 4096 unless given: 4 MiB, from L2 or L3; at 1 and 2 rows this reads memory, beyond
+// that it is the kernels' compute; 131072 makes 128 MiB, read from memory) against 1 to 256 rows
+// of activations. Optional arguments: the kernels to run, e.g. "best,avx512" (default: all);
+// "best8" is the best kernel with activations in int8's range (QuantizeRows with 8 bits); then OUT.
 //   build/bench/weight_gemv_bench [best,best8,avx512,avx2,portable] [OUT]
 #include <algorithm>
 #include <chrono>
@@ -48,8 +48,9 @@ int main(int argc, char** argv) {
         seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       }
       std::sort(seconds.begin(), seconds.end());
-      std::printf("rows %2lld %-8s %8.3f ms %6.1f GMAC/s\n", static_cast<long long>(rows), name,
-                  seconds[3] * 1e3, static_cast<double>(rows * in * out) / seconds[3] / 1e9);
+      const double macs = static_cast<double>(rows * in * out);
+      std::printf("rows %2lld %-8s %8.3f ms %6.1f GMAC/s (best %6.1f)\n", static_cast<long long>(rows), name,
+                  seconds[3] * 1e3, macs / seconds[3] / 1e9, macs / seconds[0] / 1e9);
     }
   }
   return 0;

@@ -208,8 +208,8 @@ __attribute__((target("avx2,fma"))) void TileInt8x8Avx2(const int8_t* const* x, 
         }
       }
     }
-    // A block's partial dots are within 32768 * 128 * 127 < 2^29: its lanes fold in int32 (the
-    // kernel 3-4 % faster at 1024 columns, docs/benchmarks.md, "Aligned scratch and int32 folds").
+    // A block's partial dots are within 32768 * 128 * 127 < 2^29: its lanes fold in int32, one
+    // tree for the tile (docs/benchmarks.md, "Aligned scratch and int32 folds").
     FoldTileInt32<W, R>(acc, total);
   }
   FinishTile<W, R>(x, w, i, in, total, dots);
@@ -805,8 +805,8 @@ inline void WriteInt8(const Dot* dots, int64_t n, int64_t r0, int64_t o, const f
 
 #ifdef VOX_X86_SIMD
 // n elements from a 64-byte boundary, as LibTorch aligns the tensors the kernels read, so that
-// no 32-byte load straddles two cache lines (the int16 tiles ran 0-7 % slower on a malloc'd
-// buffer, by where it fell; docs/benchmarks.md, "Aligned scratch and int32 folds").
+// no 32-byte load straddles two cache lines (on a malloc'd buffer half of them could;
+// docs/benchmarks.md, "Aligned scratch and int32 folds").
 template <typename T>
 class Aligned64 {
  public:
