@@ -822,9 +822,10 @@ class Aligned64 {
 // The AVX2 kernel (WeightGemvInt8Avx2) passes kAvx2ChunkBytes of rows at a time over tiles of
 // weight rows, so that a tile's weights stay in L2 while the chunk passes. Its two kinds of tile
 // hold what they prepare, once per call and thread:
-// - Int16Tiles: 16-bit activations, kWeights weight rows x up to kRows rows (12 accumulators, 4
-//   weight vectors and an x vector in the 16 registers); from kAvx2WidenRows rows each tile's
-//   weight rows are widened to int16 once (WidenRows) rather than at each use.
+// - Int16Tiles: 16-bit activations, kWeights weight rows x up to kRows rows (12 accumulators and
+//   an x vector in the 16 registers; g++ keeps 2 of the 4 weight vectors there and reads the
+//   others from L1 at each use); from kAvx2WidenRows rows each tile's weight rows are widened to
+//   int16 once (WidenRows) rather than at each use.
 // - ByteTiles: activations in int8's range, from 2 rows (TileInt8x8Avx2); each chunk of rows is
 //   narrowed to int8 once (NarrowRows).
 constexpr int64_t kAvx2WidenRows = 5;
