@@ -134,6 +134,18 @@ TEST(AttendTest, AFullyMaskedRowAveragesItsValuesAsTheSoftmaxOfNegDoes) {
   }
 }
 
+TEST(AttendTest, NoMaskCountsEveryKeyAsAMaskOfOnesDoes) {
+  // vox::cache_attend passes no mask: each row's keys are its slot's first cache_lens + 1.
+  for (int64_t dim : {64, 17}) {  // the blocked path and the one-key-at-a-time path
+    Case c = MakeCase(3, 2, 9, 11, dim, 5);
+    std::fill(c.mask.begin(), c.mask.end(), int64_t{1});
+    const std::vector<float> ones = Attend(c);
+    std::vector<float> none(ones.size(), -7.0f);
+    Attend(c.q.data(), c.k.data(), c.v.data(), nullptr, c.shape, kNeg, none.data(), 0, c.shape.rows * c.shape.heads);
+    EXPECT_EQ(none, ones) << dim;
+  }
+}
+
 TEST(AttendTest, RangesSplitAsThreadsWouldGiveTheSameResult) {
   const Case c = MakeCase(5, 4, 9, 11, 64, 21);
   const std::vector<float> all = Attend(c);

@@ -113,14 +113,14 @@ void Attend(const float* q, const float* k, const float* v, const int64_t* key_m
     const int64_t b = bh / shape.heads, h = bh % shape.heads;
     const float* kb = k + b * shape.k_strides[0] + h * shape.k_strides[1];
     const float* vb = v + b * shape.v_strides[0] + h * shape.v_strides[1];
-    const int64_t* mask = key_mask + b * keys;
+    const int64_t* mask = key_mask != nullptr ? key_mask + b * keys : nullptr;
     if (blocks) {
 #ifdef VOX_X86_SIMD
       // Masked keys weigh exp(neg - max) = 0 and are never read; with every key masked, every
       // score is neg and the softmax is uniform over all of them.
       int64_t n = 0;
       for (int64_t l = 0; l < keys; ++l) {
-        if (mask[l] != 0) seen[n++] = l;
+        if (mask == nullptr || mask[l] != 0) seen[n++] = l;
       }
       const bool none = n == 0;
       if (none) {
@@ -147,7 +147,7 @@ void Attend(const float* q, const float* k, const float* v, const int64_t* key_m
     for (int64_t i = 0; i < shape.queries; ++i) {
       const float* qi = q + (bh * shape.queries + i) * dim;
       for (int64_t l = 0; l < keys; ++l) {
-        scores[l] = mask[l] != 0 ? dot(qi, kb + l * shape.k_strides[2], dim) : neg;
+        scores[l] = mask == nullptr || mask[l] != 0 ? dot(qi, kb + l * shape.k_strides[2], dim) : neg;
       }
       Softmax(scores.data(), keys);
       float* oi = out + (bh * shape.queries + i) * dim;

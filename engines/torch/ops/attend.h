@@ -13,7 +13,7 @@ namespace vox {
 
 // q, out: [rows, heads, queries, dim], contiguous. Key or value (b, h, l) starts at
 // b * strides[0] + h * strides[1] + l * strides[2] of k or v (its dim floats contiguous).
-// key_mask: [rows, keys], 0 = masked.
+// key_mask: [rows, keys], 0 = masked; null: every key counts.
 struct AttendShape {
   int64_t rows, heads, queries, keys, dim;
   int64_t k_strides[3], v_strides[3];

@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -119,7 +118,6 @@ at::Tensor CacheAttendOp(const at::Tensor& qkv, const at::Tensor& k_cache, const
                   vp + slot[b] * v_cache.stride(0) + h * v_cache.stride(1) + len[b] * v_cache.stride(2));
     }
   }
-  const std::vector<int64_t> unmasked(static_cast<size_t>(keys), 1);
   at::Tensor out = at::empty({rows, 1, d}, x.options());
   float* op = out.data_ptr<float>();
   // (row, head) pairs in parts; each row attends over its own slot and length.
@@ -128,7 +126,7 @@ at::Tensor CacheAttendOp(const at::Tensor& qkv, const at::Tensor& k_cache, const
       const AttendShape shape{1, heads, 1, len[b] + 1, dim,
                               {0, k_cache.stride(1), k_cache.stride(2)}, {0, v_cache.stride(1), v_cache.stride(2)}};
       const int64_t first = std::max(begin, b * heads) - b * heads, last = std::min(end, (b + 1) * heads) - b * heads;
-      vox::Attend(qp + b * d, kp + slot[b] * k_cache.stride(0), vp + slot[b] * v_cache.stride(0), unmasked.data(),
+      vox::Attend(qp + b * d, kp + slot[b] * k_cache.stride(0), vp + slot[b] * v_cache.stride(0), nullptr,
                   shape, -INFINITY, op + b * d, first, last);
     }
   });
