@@ -183,8 +183,7 @@ template <int W, int R>
 __attribute__((target("avx2,fma"))) void TileInt8x8Avx2(const int8_t* const* x, const int8_t* const* w, int64_t in,
                                                         const int8_t* ahead, int64_t* dots) {
   const __m256i ones = _mm256_set1_epi16(1);
-  int64_t total[W * R];
-  for (int64_t& t : total) t = 0;
+  int64_t total[W * R] = {};
   int64_t i = 0;
   while (i + 32 <= in) {
     const int64_t block_end = i + kInt8x8Block < in ? i + kInt8x8Block : in;
