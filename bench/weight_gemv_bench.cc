@@ -3,8 +3,9 @@
 // weight (OUT 4096 unless given: 4 MiB, from L2 or L3; at 1 and 2 rows this reads memory, beyond
 // that it is the kernels' compute; 131072 makes 128 MiB, read from memory) against 1 to 256 rows
 // of activations. Optional arguments: the kernels to run, e.g. "best,avx512" (default: all);
-// "best8" is the best kernel with activations in int8's range (QuantizeRows with 8 bits); then OUT.
-//   build/bench/weight_gemv_bench [best,best8,avx512,avx2,portable] [OUT]
+// "best8" and "best7" are the best kernel with activations of 8 and 7 bits (QuantizeRows's
+// bits); then OUT.
+//   build/bench/weight_gemv_bench [best,best8,best7,avx512,avx2,portable] [OUT]
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -17,7 +18,7 @@
 #include "engines/torch/ops/weight_gemv.h"
 
 int main(int argc, char** argv) {
-  const std::string only = argc > 1 ? std::string(",") + argv[1] + "," : ",best,best8,avx512,avx2,portable,";
+  const std::string only = argc > 1 ? std::string(",") + argv[1] + "," : ",best,best8,best7,avx512,avx2,portable,";
   const int64_t in = 1024, out = argc > 2 ? std::atoll(argv[2]) : 4096;
   if (out < 1) {
     std::fprintf(stderr, "OUT must be a positive number of weight rows\n");
@@ -34,11 +35,13 @@ int main(int argc, char** argv) {
     std::vector<int16_t> x(in * rows);
     std::vector<float> xscale(rows, 1.0f), y(out * rows);
     for (auto [kernel, name] : {std::pair{vox::GemvKernel::kBest, "best"}, std::pair{vox::GemvKernel::kBest, "best8"},
+                                std::pair{vox::GemvKernel::kBest, "best7"},
                                 std::pair{vox::GemvKernel::kAvx512, "avx512"}, std::pair{vox::GemvKernel::kAvx2, "avx2"},
                                 std::pair{vox::GemvKernel::kPortable, "portable"}}) {
       if (only.find(std::string(",") + name + ",") == std::string::npos) continue;
-      const int bits = std::string(name) == "best8" ? 8 : 16;
-      const int64_t range = bits == 8 ? 255 : 1000, offset = bits == 8 ? 127 : 0;  // [-127, 127] or [0, 1000)
+      const int bits = std::string(name) == "best8" ? 8 : std::string(name) == "best7" ? 7 : 16;
+      // [-127, 127], [-63, 63] or [0, 1000)
+      const int64_t range = bits == 8 ? 255 : bits == 7 ? 127 : 1000, offset = bits == 8 ? 127 : bits == 7 ? 63 : 0;
       for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<int16_t>(static_cast<int64_t>(i) % range - offset);
       std::vector<double> seconds;
       for (int i = 0; i < 7; ++i) {

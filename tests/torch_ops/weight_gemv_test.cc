@@ -105,6 +105,10 @@ TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResult) { ExpectEveryKer
 
 TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResultWithInt8Activations) { ExpectEveryKernelExact(8); }
 
+// From 8 rows the AVX2 kernel shifts 7-bit activations into [1, 127] and takes the shift out
+// with each weight row's sum.
+TEST(WeightGemvInt8Test, EveryKernelGivesTheExactIntegerResultWith7BitActivations) { ExpectEveryKernelExact(7); }
+
 TEST(WeightGemvInt8Test, ExtremeValuesDoNotOverflow) {
   // Every product at its largest magnitude, same sign: 4161 * 127 * 32767 needs 35 bits. 19
   // outputs: an AMX tile of 16 and 3 more.
@@ -194,8 +198,8 @@ TEST(WeightGemvInt8Test, WeightsOfMinus128CountInTheInt32Bound) {
 
 TEST(WeightGemvInt8Test, RowsAndOutputRangesAreIndependent) {
   // 5 rows (AVX-512 kernels) and 40 (AMX where the CPU has it: with 8-bit activations a call of
-  // groups 0 and 1, then group 2 alone), for both activation widths.
-  for (int bits : {16, 8}) {
+  // groups 0 and 1, then group 2 alone; on AVX2 shifted 7-bit tiles), for every activation width.
+  for (int bits : {16, 8, 7}) {
     for (int64_t rows : {5, 40}) {
       const Int8Case c = MakeInt8Case(rows, 1000, 37, 11);
       const std::vector<float> all = RunInt8(c, GemvKernel::kBest, c.bias.data(), bits);
@@ -221,11 +225,33 @@ TEST(WeightGemvInt8Test, RowsAndOutputRangesAreIndependent) {
   }
 }
 
+TEST(WeightGemvInt8Test, ShiftedBytePairsAtTheirLargestDoNotSaturate) {
+  // 7-bit activations shifted by 64 multiply bytes unsigned: +63 becomes 127, and against -128
+  // each pair is 2 * 127 * -128 = -32512, next to int16's limit; -63 becomes 1. 9 rows (the
+  // shifted tiles start at 8), 33000 columns (past their int32 blocks), output 1 mixes -128 and
+  // 127 and the rows alternate +max, -max and mixed signs.
+  Int8Case c = MakeInt8Case(9, 33000, 5, 29);
+  for (int64_t i = 0; i < c.in; ++i) {
+    c.w[i] = -128;
+    c.w[c.in + i] = i % 3 ? -128 : 127;
+    for (int64_t r = 0; r < c.rows; ++r) c.x[r * c.in + i] = r % 3 == 0 ? 2.0f : r % 3 == 1 ? -2.0f : (i % 2 ? 2.0f : -2.0f);
+  }
+  const std::vector<float> want = ExpectedInt8(c, c.bias.data(), 7);
+  EXPECT_NEAR(want[0], -33000.0 * 128 * 63 * c.wscale[0] * (2.0 / 63) + c.bias[0], 1e-3 * std::fabs(want[0]));
+  for (GemvKernel kernel : kInt8Kernels) {
+    const std::vector<float> got = RunInt8(c, kernel, c.bias.data(), 7);
+    for (size_t k = 0; k < want.size(); ++k) {
+      EXPECT_TRUE(SameBits(got[k], want[k])) << "kernel " << static_cast<int>(kernel) << " k=" << k << ": "
+                                             << got[k] << " vs " << want[k];
+    }
+  }
+}
+
 TEST(WeightGemvInt8Test, CloseToTheFloatProduct) {
   // Quantizing the activations costs at most half a step (max|x| / top / 2) each, top 32767 for
-  // 16 bits and 127 for 8; the bound for 16 bits is far below the 8-bit error.
-  for (int bits : {16, 8}) {
-    const double top = bits == 8 ? 127 : 32767;
+  // 16 bits, 127 for 8 and 63 for 7; the bound for 16 bits is far below the 8-bit error.
+  for (int bits : {16, 8, 7}) {
+    const double top = bits == 7 ? 63 : bits == 8 ? 127 : 32767;
     const Int8Case c = MakeInt8Case(3, 1024, 16, 5);
     const std::vector<float> y = RunInt8(c, GemvKernel::kBest, c.bias.data(), bits);
     for (int64_t r = 0; r < c.rows; ++r) {
@@ -269,6 +295,20 @@ TEST(QuantizeRowsTest, EightBitsScaleToInt8sRange) {
     EXPECT_EQ(q[0], 32);  // 0.5 * 127 / 2 = 31.75
     EXPECT_EQ(q[2], 64);  // 63.5, rounded to even
     EXPECT_EQ(q[3], 19);  // 19.05
+  }
+}
+
+TEST(QuantizeRowsTest, SevenBitsScaleTo63) {
+  const float x[] = {0.5f, -2.0f, 1.0f, 0.3f};
+  int16_t q[4];
+  float scale[1];
+  for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kPortable}) {
+    QuantizeRows(x, 1, 4, 7, q, scale, kernel);
+    EXPECT_FLOAT_EQ(scale[0], 2.0f / 63);
+    EXPECT_EQ(q[1], -63);
+    EXPECT_EQ(q[0], 16);  // 0.5 * 63 / 2 = 15.75
+    EXPECT_EQ(q[2], 32);  // 31.5, rounded to even
+    EXPECT_EQ(q[3], 9);   // 9.45
   }
 }
 

@@ -1,6 +1,6 @@
 // vox::linear, vox's TorchScript operator for weights on CPU (docs/model-format.md, "Weight
 // formats"): y = x @ (scale * weight)^T + bias with weight int8 (per-output-row scale; x is
-// quantized per row to activation_bits, 16 or 8, and the dot products are exact integer sums),
+// quantized per row to activation_bits, 16, 8 or 7, and the dot products are exact integer sums),
 // bfloat16 or float32 (no scale), x float32 [..., in], y float32 [..., out]. Registered with LibTorch
 // when this library is loaded (voxd links it; the exporters load it with torch.ops.load_library).
 
@@ -32,8 +32,9 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::opti
   const bool int8 = weight.scalar_type() == at::kChar;
   TORCH_CHECK(int8 || weight.scalar_type() == at::kBFloat16 || weight.scalar_type() == at::kFloat,
               "vox::linear: weight must be int8, bfloat16 or float32, got ", weight.scalar_type());
-  TORCH_CHECK(activation_bits == 16 || (int8 && activation_bits == 8), "vox::linear: activation_bits must be 16",
-              int8 ? " or 8" : " for non-int8 weights", ", got ", activation_bits);
+  TORCH_CHECK(activation_bits == 16 || (int8 && (activation_bits == 8 || activation_bits == 7)),
+              "vox::linear: activation_bits must be 16", int8 ? ", 8 or 7" : " for non-int8 weights", ", got ",
+              activation_bits);
   const int x_bits = static_cast<int>(activation_bits);
   at::Tensor s;
   if (int8) {

@@ -177,9 +177,16 @@ __attribute__((target("avx2,fma"))) void WidenRows(const int8_t* w, int64_t n, i
 // most 65024 a step, kInt8x8Block elements (1024 steps) before they are folded.
 constexpr int64_t kInt8x8Block = 32768;
 
+// Activations of 7 bits (|x| <= 63) shifted by this are in [1, 127]: a dot with them is the
+// dot with x plus kShift7 * sum(w).
+constexpr int kShift7 = 64;
+
 // dots[k * R + r] = dot(w[k][0, in), x[r][0, in)) for W int8 weight rows and R rows of int8 x
-// (|x| <= 127); prefetches `ahead` as TileInt8Avx2 does.
-template <int W, int R>
+// (|x| <= 127); prefetches `ahead` as TileInt8Avx2 does. kUnsigned: every x is in [0, 127]
+// (activations of 7 bits shifted by kShift7, ByteTiles<true>) and vpmaddubsw takes it as the
+// unsigned operand and w as it is, a pair at most 2 * 127 * 128 = 32512: two instructions of
+// the multiply pipes per 32 pairs instead of three (docs/benchmarks.md, "7-bit activations").
+template <int W, int R, bool kUnsigned>
 __attribute__((target("avx2,fma"))) void TileInt8x8Avx2(const int8_t* const* x, const int8_t* const* w, int64_t in,
                                                         const int8_t* ahead, int64_t* dots) {
   const __m256i ones = _mm256_set1_epi16(1);
@@ -194,16 +201,27 @@ __attribute__((target("avx2,fma"))) void TileInt8x8Avx2(const int8_t* const* x, 
           _mm_prefetch(reinterpret_cast<const char*>(ahead + W * i + 64 * line), _MM_HINT_T0);
         }
       }
-      __m256i magnitude[W];
-      for (int k = 0; k < W; ++k) {
-        magnitude[k] = _mm256_abs_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[k] + i)));
-      }
-      for (int r = 0; r < R; ++r) {
-        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[r] + i));
+      if constexpr (kUnsigned) {
+        __m256i wv[W];
+        for (int k = 0; k < W; ++k) wv[k] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[k] + i));
+        for (int r = 0; r < R; ++r) {
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[r] + i));
+          for (int k = 0; k < W; ++k) {
+            acc[k][r] += reinterpret_cast<Int32x8>(_mm256_madd_epi16(_mm256_maddubs_epi16(xv, wv[k]), ones));
+          }
+        }
+      } else {
+        __m256i magnitude[W];
         for (int k = 0; k < W; ++k) {
-          const __m256i signed_x =
-              _mm256_sign_epi8(xv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[k] + i)));
-          acc[k][r] += reinterpret_cast<Int32x8>(_mm256_madd_epi16(_mm256_maddubs_epi16(magnitude[k], signed_x), ones));
+          magnitude[k] = _mm256_abs_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[k] + i)));
+        }
+        for (int r = 0; r < R; ++r) {
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[r] + i));
+          for (int k = 0; k < W; ++k) {
+            const __m256i signed_x =
+                _mm256_sign_epi8(xv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[k] + i)));
+            acc[k][r] += reinterpret_cast<Int32x8>(_mm256_madd_epi16(_mm256_maddubs_epi16(magnitude[k], signed_x), ones));
+          }
         }
       }
     }
@@ -214,16 +232,35 @@ __attribute__((target("avx2,fma"))) void TileInt8x8Avx2(const int8_t* const* x, 
   FinishTile<W, R>(x, w, i, in, total, dots);
 }
 
-// n rows of int16 in int8's range -> int8.
-__attribute__((target("avx2,fma"))) void NarrowRows(const int16_t* x, int64_t n, int64_t in, int8_t* narrow) {
+// n rows of int16 in int8's range -> int8, plus shift (0, or kShift7 for 7-bit activations).
+__attribute__((target("avx2,fma"))) void NarrowRows(const int16_t* x, int64_t n, int64_t in, int8_t shift,
+                                                    int8_t* narrow) {
+  const __m256i offset = _mm256_set1_epi8(shift);
   int64_t i = 0;
   for (; i + 32 <= n * in; i += 32) {
     const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
     const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i + 16));
     // packs interleaves 128-bit halves (a0-7 b0-7 a8-15 b8-15); the permute restores the order.
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(narrow + i), _mm256_permute4x64_epi64(_mm256_packs_epi16(a, b), 0xd8));
+    const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packs_epi16(a, b), 0xd8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(narrow + i), _mm256_add_epi8(bytes, offset));
   }
-  for (; i < n * in; ++i) narrow[i] = static_cast<int8_t>(x[i]);
+  for (; i < n * in; ++i) narrow[i] = static_cast<int8_t>(x[i] + shift);
+}
+
+// sum(w[0, in)) for int8 w: vpsadbw sums w + 128 (w with its top bit flipped) 8 bytes a lane.
+__attribute__((target("avx2,fma"))) int64_t SumInt8(const int8_t* w, int64_t in) {
+  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80)), zero = _mm256_setzero_si256();
+  __m256i sums = zero;
+  int64_t i = 0;
+  for (; i + 32 <= in; i += 32) {
+    const __m256i v = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i)), flip);
+    sums = _mm256_add_epi64(sums, _mm256_sad_epu8(v, zero));
+  }
+  alignas(32) int64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), sums);
+  int64_t total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]) - 128 * i;
+  for (; i < in; ++i) total += w[i];
+  return total;
 }
 
 // The same with AVX-512 VNNI (vpdpwssd multiplies and accumulates in one instruction): 64
@@ -745,7 +782,7 @@ __attribute__((target("avx2,fma"))) void ScaleRowAvx2(const float* x, int64_t n,
 
 void QuantizeRows(const float* x, int64_t rows, int64_t in, int bits, int16_t* xq, float* xscale,
                   GemvKernel kernel) {
-  const float top = bits == 8 ? 127.0f : 32767.0f;
+  const float top = bits == 7 ? 63.0f : bits == 8 ? 127.0f : 32767.0f;
 #ifdef VOX_X86_SIMD
   const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
 #else
@@ -826,8 +863,13 @@ class Aligned64 {
 //   others from L1 at each use); from kAvx2WidenRows rows each tile's weight rows are widened to
 //   int16 once (WidenRows) rather than at each use.
 // - ByteTiles: activations in int8's range, from 2 rows (TileInt8x8Avx2); each chunk of rows is
-//   narrowed to int8 once (NarrowRows).
+//   narrowed to int8 once (NarrowRows). With kUnsigned, activations of 7 bits, shifted into
+//   [1, 127] as they are narrowed; each tile's weight rows are summed once to take the shift
+//   out of its dots.
 constexpr int64_t kAvx2WidenRows = 5;
+// ByteTiles<true> from this many rows: below, summing each tile's weights costs more than the
+// third of the multiplies it saves (bench/weight_gemv_bench best7: 2 and 4 rows slower).
+constexpr int64_t kAvx2ShiftedRows = 8;
 constexpr int64_t kAvx2ChunkBytes = 256 << 10;
 
 struct Int16Tiles {
@@ -862,6 +904,7 @@ struct Int16Tiles {
   const int16_t* w16[kWeights];
 };
 
+template <bool kUnsigned>
 struct ByteTiles {
   static constexpr int kWeights = 4;
   static constexpr int kRows = 2;
@@ -869,19 +912,28 @@ struct ByteTiles {
 
   ByteTiles(int64_t rows, int64_t in, int64_t chunk_rows) : narrow(std::min(rows, chunk_rows) * in) {}
   const int8_t* Chunk(const int16_t* xq, int64_t c0, int64_t c1, int64_t in) {
-    NarrowRows(xq + c0 * in, c1 - c0, in, narrow.data());
+    NarrowRows(xq + c0 * in, c1 - c0, in, kUnsigned ? kShift7 : 0, narrow.data());
     return narrow.data();
   }
   void Weights(const int8_t* w, int64_t o, int64_t wr, int64_t in) {
-    for (int k = 0; k < kWeights; ++k) ws[k] = w + (o + std::min<int64_t>(k, wr - 1)) * in;
+    for (int k = 0; k < kWeights; ++k) {
+      ws[k] = w + (o + std::min<int64_t>(k, wr - 1)) * in;
+      if (kUnsigned) shift[k] = k < wr ? kShift7 * SumInt8(ws[k], in) : 0;
+    }
   }
   template <int R>
   void Tile(const int8_t* const* xs, int64_t in, const int8_t* ahead, int64_t* dots) const {
-    TileInt8x8Avx2<kWeights, R>(xs, ws, in, ahead, dots);
+    TileInt8x8Avx2<kWeights, R, kUnsigned>(xs, ws, in, ahead, dots);
+    if (kUnsigned) {
+      for (int k = 0; k < kWeights; ++k) {
+        for (int r = 0; r < R; ++r) dots[k * R + r] -= shift[k];
+      }
+    }
   }
 
   Aligned64<int8_t> narrow;
   const int8_t* ws[kWeights];
+  int64_t shift[kWeights] = {};
 };
 
 // call(std::integral_constant<int, n>) for n in 1..R: a tile's row count as a template argument.
@@ -987,7 +1039,7 @@ __attribute__((target(VOX_AVX512_VNNI))) void WeightGemvInt8Amx(const int16_t* x
   AmxActivations packed;  // every thread packs the rows it needs: O(rows * in) against O(rows * in * out)
   for (int64_t c0 = 0; c0 < rows && begin < tiled_end; c0 += chunk_rows) {
     const int64_t chunk = std::min(chunk_rows, rows - c0);
-    packed.Pack(xq + c0 * in, chunk, in, x_bits == 8 ? 1 : 2);
+    packed.Pack(xq + c0 * in, chunk, in, x_bits <= 8 ? 1 : 2);
     const AmxTiles tiles;
     for (int64_t o = begin; o < tiled_end; o += kAmxOutputs) {
       const int64_t outputs = std::min(kAmxOutputs, tiled_end - o);
@@ -1014,8 +1066,11 @@ void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_
     return WeightGemvInt8Vnni(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
   }
   if (kernel != GemvKernel::kPortable && HasAvx2()) {
-    if (x_bits == 8 && rows >= 2) {
-      return WeightGemvInt8Avx2<ByteTiles>(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
+    if (x_bits == 7 && rows >= kAvx2ShiftedRows) {
+      return WeightGemvInt8Avx2<ByteTiles<true>>(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
+    }
+    if (x_bits <= 8 && rows >= 2) {
+      return WeightGemvInt8Avx2<ByteTiles<false>>(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
     }
     return WeightGemvInt8Avx2<Int16Tiles>(xq, xscale, rows, in, w, wscale, bias, y, out, begin, end);
   }

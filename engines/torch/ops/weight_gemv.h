@@ -5,7 +5,7 @@
 // operator (linear_op.cc). No LibTorch here. For every output o in [begin, end) and every input
 // row r < rows they write y[r * out + o] = scale[o] * dot(w[o, :], x[r, :]) + bias[o].
 //
-// int8 weights take activations quantized per row to int16, or to int8's range (QuantizeRows):
+// int8 weights take activations quantized per row to int16, int8's range or 7 bits (QuantizeRows):
 // the dot product is then an exact integer sum, so every kernel (AMX, AVX-512 VNNI, AVX2 or
 // portable) and every split of the work gives bit-identical results. With AMX-INT8, tiles of
 // 32 weight rows x 16 rows sum the activations' high and low bytes separately, or in one byte
@@ -15,7 +15,8 @@
 // tiles of 8 weight rows); the rest fold int32 lanes into int64. With AVX2, tiles of 4 weight
 // rows x 3 rows (from 5 rows with the weights widened to int16 once per tile) fold int32 lanes
 // into int64 every 2048 elements; from 2 rows with activations in int8's range, tiles of 4
-// weight rows x 2 rows multiply bytes (vpmaddubsw on |w| and x with w's sign). float32 and
+// weight rows x 2 rows multiply bytes (vpmaddubsw on |w| and x with w's sign; from 8 rows with
+// 7-bit activations, on x + 64 and w, less 64 * sum(w) per weight row). float32 and
 // bfloat16 weights
 // take float32 activations and accumulate in float32 (with AVX-512 one row by prefetching the
 // weights ahead, several in tiles of 4 weight rows x 6 rows that sum each dot in the same order);
@@ -34,13 +35,15 @@ enum class GemvKernel { kBest, kAvx512, kAvx2, kPortable };
 
 // x [rows, in] float32 -> xq [rows, in] int16 and xscale [rows], with x ~= xq * xscale:
 // xscale = max|x[r, :]| / top (1 for an all-zero row; NaN for a row with Inf or NaN, whose xq
-// is 0), xq rounded to nearest (even); top is 32767 for bits 16 and 127 for bits 8 (CTranslate2's
-// int8 activations: half the AMX work, coarser steps). Every kernel gives the same bits.
+// is 0), xq rounded to nearest (even); top is 32767 for bits 16, 127 for bits 8 (CTranslate2's
+// int8 activations: half the AMX work, coarser steps) and 63 for bits 7 (a third fewer AVX2
+// multiplies for many rows, coarser still). Every kernel gives the same bits.
 void QuantizeRows(const float* x, int64_t rows, int64_t in, int bits, int16_t* xq, float* xscale,
                   GemvKernel kernel = GemvKernel::kBest);
 
 // w: [out, in] int8, row-major; wscale: [out]; bias: [out] or nullptr; xq from QuantizeRows
-// with x_bits (8: every |xq| <= 127, which the AMX kernel relies on; 16: any int16).
+// with x_bits (8: every |xq| <= 127, which the AMX kernel relies on; 7: every |xq| <= 63,
+// which the AVX2 kernel relies on; 16: any int16).
 // y = float(double(dot_int) * wscale[o] * xscale[r]) + bias[o].
 void WeightGemvInt8(const int16_t* xq, const float* xscale, int64_t rows, int64_t in,
                     const int8_t* w, const float* wscale, const float* bias, float* y,
