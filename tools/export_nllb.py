@@ -53,6 +53,9 @@ EXPORTER_VERSION = 7
 # tile products of a batch or an encoder pass at no cost in agreement with float32 on the peer
 # benchmark's texts (docs/benchmarks.md, "int8 activations, the vocoder's upsampling ...").
 INT8_ACTIVATION_BITS = 8
+# --activation-bits: 7 makes AVX2's batch products a fifth faster for coarser activations
+# (docs/benchmarks.md, "7-bit activations").
+INT8_ACTIVATION_CHOICES = (8, 7)
 SCHEMA_VERSION = 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SPM_FILE = "sentencepiece.bpe.model"
@@ -113,12 +116,12 @@ class Embedding(nn.Module):
 class Int8Embedding(nn.Module):
     """The tied embedding in int8 with a scale per token row: lookups dequantize their rows."""
 
-    def __init__(self, emb: Embedding):
+    def __init__(self, emb: Embedding, activation_bits: int):
         super().__init__()
         q, scale = quantize_int8(emb.weight)
         self.weight = nn.Parameter(q, requires_grad=False)
         self.scale = nn.Parameter(scale, requires_grad=False)
-        self.activation_bits = INT8_ACTIVATION_BITS
+        self.activation_bits = activation_bits
 
     def lookup(self, ids: Tensor) -> Tensor:
         return F.embedding(ids, self.weight).float() * F.embedding(ids, self.scale.unsqueeze(1))
@@ -684,15 +687,14 @@ def file_digest(path: str) -> dict:
 
 # ----------------------------------------------------------------------------------------------
 
-def compress_weights(model: NllbModel, weights: str) -> None:
+def compress_weights(model: NllbModel, weights: str, activation_bits: int = INT8_ACTIVATION_BITS) -> None:
     """Replaces linears and the tied embedding (lookups and output projection) with their int8
     or bfloat16 form, in place. int8 takes every linear: vox::linear's int8 matrix kernel beats
-    float32 GEMM on the encoder's many rows. bfloat16 takes the decoder's only: its kernel is
-    for a few rows, and the encoder stays in the model dtype. Both attend through vox::attend."""
-    make_embedding = {"int8": Int8Embedding, "bfloat16": Bf16Embedding}[weights]
-
+    float32 GEMM on the encoder's many rows; its activations are quantized to activation_bits.
+    bfloat16 takes the decoder's only: its kernel is for a few rows, and the encoder stays in
+    the model dtype. Both attend through vox::attend."""
     def make_linear(linear: Linear) -> nn.Module:
-        return compressed_linear(weights, linear.weight, linear.bias, INT8_ACTIVATION_BITS)
+        return compressed_linear(weights, linear.weight, linear.bias, activation_bits)
 
     layers = list(model.model.decoder.layers)
     if weights == "int8":
@@ -708,18 +710,27 @@ def compress_weights(model: NllbModel, weights: str) -> None:
         layer.self_attn.core = VoxAttend()
         if hasattr(layer, "encoder_attn"):
             layer.encoder_attn.core = VoxAttend()
-    model.model.shared = make_embedding(model.model.shared)
+    model.model.shared = (Int8Embedding(model.model.shared, activation_bits) if weights == "int8"
+                          else Bf16Embedding(model.model.shared))
 
 
 def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optional[str] = None,
-           log=print, weights: Optional[str] = None) -> dict:
+           log=print, weights: Optional[str] = None, activation_bits: Optional[int] = None) -> dict:
     """Exports CHECKPOINT into OUT; returns the manifest written. Raises ExportError.
-    weights: None (the weights in dtype_name) or one of COMPRESSED_WEIGHTS."""
+    weights: None (the weights in dtype_name) or one of COMPRESSED_WEIGHTS; activation_bits:
+    int8's, one of INT8_ACTIVATION_CHOICES (default INT8_ACTIVATION_BITS)."""
     if dtype_name not in DTYPES:
         raise ExportError(f"unknown dtype {dtype_name!r}; allowed: {', '.join(DTYPES)}")
     dtype = DTYPES[dtype_name]
     if (problem := check_export(weights, dtype_name)) is not None:
         raise ExportError(problem)
+    if activation_bits is not None and weights != "int8":
+        raise ExportError("activation bits are chosen for int8 weights only (--weights int8)")
+    if activation_bits is None:
+        activation_bits = INT8_ACTIVATION_BITS
+    if activation_bits not in INT8_ACTIVATION_CHOICES:
+        raise ExportError(f"activation bits {activation_bits}: allowed "
+                          f"{', '.join(map(str, INT8_ACTIVATION_CHOICES))}")
     t0 = time.time()
     cfg = read_config(checkpoint)
     spm_path = os.path.join(checkpoint, SPM_FILE)
@@ -739,7 +750,7 @@ def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optiona
     fmt, files = find_weights(checkpoint)
     model, unexpected = build_model(cfg, iter_shards(checkpoint, files), dtype, log)
     if weights is not None:
-        compress_weights(model, weights)
+        compress_weights(model, weights, activation_bits)
     scripted = torch.jit.script(model)
     del model
 
@@ -759,7 +770,7 @@ def export(checkpoint: str, out: str, dtype_name: str = "float32", name: Optiona
         "name": name or os.path.basename(os.path.normpath(checkpoint)),
         "dtype": dtype_name,
         "weights": weights or dtype_name,
-        **({"activation_bits": INT8_ACTIVATION_BITS} if weights == "int8" else {}),
+        **({"activation_bits": activation_bits} if weights == "int8" else {}),
         "exporter": {"name": EXPORTER_NAME, "version": EXPORTER_VERSION, "torch": torch.__version__},
         "source": {"checkpoint": checkpoint, "format": fmt, "weights": files,
                    "languages_from": codes_source, "language_ids_from": lang_ids_from,
@@ -794,10 +805,15 @@ def main(argv=None) -> int:
                              "(a scale per output row), or the decoder's and the embedding in bfloat16, "
                              "run by vox::linear on CPU; needs "
                              "--dtype float32 and the built libvox_torch_ops.so (docs/model-format.md)")
+    parser.add_argument("--activation-bits", type=int, choices=INT8_ACTIVATION_CHOICES,
+                        help=f"with --weights int8: the bits each linear's input is quantized to per row "
+                             f"(default {INT8_ACTIVATION_BITS}; 7 makes batches faster on CPUs without "
+                             f"AVX-512 VNNI, docs/model-format.md)")
     parser.add_argument("--name", help="model name for the manifest (default: checkpoint dir name)")
     args = parser.parse_args(argv)
     try:
-        export(args.checkpoint, args.out, args.dtype, args.name, weights=args.weights)
+        export(args.checkpoint, args.out, args.dtype, args.name, weights=args.weights,
+               activation_bits=args.activation_bits)
     except ExportError as e:
         print(f"export_nllb.py: error: {e}", file=sys.stderr)
         return 1

@@ -61,6 +61,9 @@ class WeightFormatsTest(unittest.TestCase):
             out = os.path.join(util.workdir(), f"out-{weights or 'float32'}")
             export_nllb.export(cls.ckpt, out, "float32", "w", log=QUIET, weights=weights)
             cls.dirs[weights or "float32"] = out
+        out = os.path.join(util.workdir(), "out-int8-a7")
+        export_nllb.export(cls.ckpt, out, "float32", "w", log=QUIET, weights="int8", activation_bits=7)
+        cls.dirs["int8-a7"] = out
         tok = ref.Tokenizer(os.path.join(cls.ckpt, "sentencepiece.bpe.model"), FAIRSEQ_LANGUAGE_CODES)
         a = tok.encode("The children are playing football in the garden.", "eng_Latn")
         b = tok.encode("Где ближайшая станция?", "rus_Cyrl")
@@ -110,25 +113,31 @@ class WeightFormatsTest(unittest.TestCase):
         def dequantize(w):
             q, s = compressed_weights.quantize_int8(w)
             return q.float() * s[:, None]
-        exported = ref.TorchScriptModel(self.dirs["int8"])
-        bits = exported.manifest["activation_bits"]
-        self.assertEqual(bits, export_nllb.INT8_ACTIVATION_BITS)
-        got = teacher_forced(exported, self.ids, self.mask)
-        reference = self.reference_on(dequantize, "int8")
-        plain = teacher_forced(reference, self.ids, self.mask)
-        # int8 activations at d_model 32 move the logits by about 1 % of their peak; the top-1
-        # tokens stay the reference's.
+        plain = teacher_forced(self.reference_on(dequantize, "int8"), self.ids, self.mask)
         scale = float(plain.abs().max())
-        self.assertLess(float((got - plain).abs().max()), 2e-2 * scale)
-        self.assertTrue(torch.equal(got.argmax(-1), plain.argmax(-1)))
-        # The reference with each linear's input rounded per row to `bits` as vox::linear rounds
-        # it is nearer on average: the export's activations are what differ (after the first
-        # layer, rounding flips make the two drift apart by about a step, so not bit for bit).
-        for module in reference.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.register_forward_pre_hook(lambda m, inputs: (rounded_rows(inputs[0], bits),))
-        rounded = teacher_forced(reference, self.ids, self.mask)
-        self.assertLess(float((got - rounded).abs().mean()), 0.75 * float((got - plain).abs().mean()))
+        # The default export's activations (8 bits) and --activation-bits 7's.
+        for name, bits in (("int8", export_nllb.INT8_ACTIVATION_BITS), ("int8-a7", 7)):
+            exported = ref.TorchScriptModel(self.dirs[name])
+            self.assertEqual(exported.manifest["activation_bits"], bits)
+            self.assertEqual({m.activation_bits for m in exported.module.modules() if hasattr(m, "activation_bits")},
+                             {bits})
+            got = teacher_forced(exported, self.ids, self.mask)
+            # int8 activations at d_model 32 move the logits by about 1 % of their peak; with 8
+            # bits the top-1 tokens stay the reference's (7 bits flip 2 of these 16).
+            self.assertLess(float((got - plain).abs().max()), 2e-2 * scale, name)
+            if bits == 8:
+                self.assertTrue(torch.equal(got.argmax(-1), plain.argmax(-1)), name)
+            # The reference with each linear's input rounded per row to `bits` as vox::linear
+            # rounds it is nearer on average, with the same top-1 tokens: the export's
+            # activations are what differ (after the first layer, rounding flips can make the
+            # two drift apart by about a step, so not bit for bit).
+            reference = self.reference_on(dequantize, "int8")
+            for module in reference.modules():
+                if isinstance(module, torch.nn.Linear):
+                    module.register_forward_pre_hook(lambda m, inputs, bits=bits: (rounded_rows(inputs[0], bits),))
+            rounded = teacher_forced(reference, self.ids, self.mask)
+            self.assertLess(float((got - rounded).abs().mean()), 0.75 * float((got - plain).abs().mean()), name)
+            self.assertTrue(torch.equal(got.argmax(-1), rounded.argmax(-1)), name)
 
     def test_operator_rounds_activations_per_row_to_the_bits_asked(self):
         gen = torch.Generator().manual_seed(3)
@@ -136,12 +145,13 @@ class WeightFormatsTest(unittest.TestCase):
         q, s = compressed_weights.quantize_int8(torch.randn(70, 300, generator=gen))
         b = torch.randn(70, generator=gen)
         w = q.double() * s.double()[:, None]
-        for bits in (16, 8):
+        for bits in (16, 8, 7):
             got = torch.ops.vox.linear(x, q, s, b, bits).double()
             want = F.linear(rounded_rows(x, bits).double(), w, b.double())
             self.assertLess(float((got - want).abs().max()), 1e-5 * float(want.abs().max()), bits)
         self.assertTrue(torch.equal(torch.ops.vox.linear(x, q, s, b), torch.ops.vox.linear(x, q, s, b, 16)))
         self.assertFalse(torch.equal(torch.ops.vox.linear(x, q, s, b, 8), torch.ops.vox.linear(x, q, s, b, 16)))
+        self.assertFalse(torch.equal(torch.ops.vox.linear(x, q, s, b, 7), torch.ops.vox.linear(x, q, s, b, 8)))
 
     def test_bfloat16_logits_equal_the_reference_on_the_rounded_weights(self):
         want = teacher_forced(self.reference_on(lambda w: w.bfloat16().float(), "bfloat16"), self.ids, self.mask)
@@ -264,7 +274,7 @@ class WeightFormatsTest(unittest.TestCase):
             ((x, q.bfloat16(), s, None), "bfloat16 weights take no scale"),
             ((x, q.float(), s, None), "float32 weights take no scale"),
             ((x, q.t().contiguous().t(), s, None), "weight must be contiguous [out, in]"),
-            ((x, q, s, None, 12), "activation_bits must be 16 or 8, got 12"),
+            ((x, q, s, None, 12), "activation_bits must be 16, 8 or 7, got 12"),
             ((x, q.float(), None, None, 8), "activation_bits must be 16 for non-int8 weights, got 8"),
         ]
         for args, message in cases:
@@ -276,6 +286,12 @@ class WeightFormatsTest(unittest.TestCase):
         with self.assertRaisesRegex(export_nllb.ExportError, "needs --dtype float32"):
             export_nllb.export(self.ckpt, os.path.join(util.workdir(), "x"), "bfloat16", log=QUIET,
                                weights="int8")
+        with self.assertRaisesRegex(export_nllb.ExportError, "int8 weights only"):
+            export_nllb.export(self.ckpt, os.path.join(util.workdir(), "x"), log=QUIET, weights="bfloat16",
+                               activation_bits=7)
+        with self.assertRaisesRegex(export_nllb.ExportError, "activation bits 6: allowed 8, 7"):
+            export_nllb.export(self.ckpt, os.path.join(util.workdir(), "x"), log=QUIET, weights="int8",
+                               activation_bits=6)
         env = dict(os.environ, VOX_TORCH_OPS="/nonexistent/libvox_torch_ops.so")
         r = subprocess.run([sys.executable, os.path.join(util.TOOLS, "export_nllb.py"), "--checkpoint", self.ckpt,
                             "--out", os.path.join(util.workdir(), "y"), "--weights", "int8"],
