@@ -14,6 +14,9 @@ max_decoding_length), the same work as vox's fixed_length mode. Each output's le
 - --batch B (CTranslate2 only): one translate_batch of B copies of the sentence, timed
   --batch-iters times; ms per sentence = median batch time / B.
 Prints one JSON object on stdout; peak RSS is this process's (getrusage), weights included.
+With --serve-batches (and --batch B) it times no batch 1: after one warm-up batch it prints
+{"ready": true}, then times one batch of B per line read on stdin, printing {"batch_ms": ...}
+for each, until end of input (bench/peers/run's turns with voxd).
 """
 import argparse
 import json
@@ -98,9 +101,13 @@ def main():
     p.add_argument("--text", default=DEFAULT_TEXT)
     p.add_argument("--from", dest="src", default="eng_Latn")
     p.add_argument("--to", default="spa_Latn")
+    p.add_argument("--serve-batches", action="store_true",
+                   help="time one batch of --batch per line on stdin (see above)")
     args = p.parse_args()
     if args.engine == "ctranslate2" and not args.ct2_model:
         p.error("--engine ctranslate2 needs --ct2-model")
+    if args.serve_batches and not args.batch:
+        p.error("--serve-batches needs --batch")
 
     from transformers import AutoTokenizer
 
@@ -109,6 +116,14 @@ def main():
     run = (transformers_runner if args.engine == "transformers" else ctranslate2_runner)(
         args, tokenizer)
     load_ms = (time.perf_counter() - t0) * 1000.0
+    if args.serve_batches:
+        run(args.batch)
+        print(json.dumps({"ready": True}), flush=True)
+        for _ in sys.stdin:
+            start = time.perf_counter()
+            run(args.batch)
+            print(json.dumps({"batch_ms": (time.perf_counter() - start) * 1000.0}), flush=True)
+        return 0
     out = {"bench": "nllb_peer", "engine": args.engine, "threads": args.threads,
            "tokens": args.tokens, "load_ms": load_ms,
            "compute_type": args.compute_type if args.engine == "ctranslate2" else "float32",

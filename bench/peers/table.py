@@ -6,7 +6,8 @@
 Translation: batch 1 = median latency of one sentence (vox in process: vox_latency; through
 voxd: voxbench p50 at concurrency 1; peers: their driver's median); batch B = ms per sentence of
 B concurrent requests, the median of BATCH_ROUNDS rounds (voxd: 1000 / voxbench rps of a round
-of B calls at concurrency B; CTranslate2: one translate_batch of B / B). tokens/s = TOKENS /
+of B calls at concurrency B; CTranslate2: one translate_batch of B / B). Turns: voxd and
+CTranslate2 at int8 taking rounds of B in turns, the ratio of their tokens/s per turn. tokens/s = TOKENS /
 seconds per sentence. Ratios: the row's time over vox's at the same precision (float32 or int8
 weights; in process for batch 1, voxd for batch B); above 1 = vox is faster. voxd's scheduler
 runs per round of B calls show whether they ran as one batch. Bandwidth floor: the bytes vox
@@ -113,6 +114,16 @@ def main():
                     w, f"{size['per_token_bytes'] / 1e9:.3f} GB", f(floor), f(vox[w]["ms_per_token"]),
                     f(vox[w]["ms_per_token"] / floor), rss]) + " |")
             lines.append("")
+
+    for name in sorted(n for n in rows if n.startswith("translate turns int8 t")):
+        d = rows[name]
+        lines += [f"voxd and CTranslate2 int8 in turns, {name.split()[-1][1:]} thread(s), rounds of {d['batch']} "
+                  f"sentences, {d['tokens']} tokens: median ratio **{f(d['median_ratio'])}** "
+                  f"(voxd tokens/s ÷ CTranslate2's in the same turn; above 1 = voxd is faster)", "",
+                  "| turn | voxd tokens/s | CTranslate2 tokens/s | ratio |", "|---|---|---|---|"]
+        for i, (v, c, r) in enumerate(zip(d["voxd_tokens_per_s"], d["ctranslate2_tokens_per_s"], d["ratios"]), 1):
+            lines.append(f"| {i} | {f(v)} | {f(c)} | {f(r)} |")
+        lines.append("")
 
     fidelity = [rows[k] for k in ("fidelity vox", "fidelity ctranslate2") if k in rows]
     if fidelity:
