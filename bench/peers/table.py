@@ -6,9 +6,9 @@
 Translation: batch 1 = median latency of one sentence (vox in process: vox_latency; through
 voxd: voxbench p50 at concurrency 1; peers: their driver's median); batch B = ms per sentence of
 B concurrent requests, the median of BATCH_ROUNDS rounds (voxd: 1000 / voxbench rps of a round
-of B calls at concurrency B; CTranslate2: one translate_batch of B / B). Turns: voxd and
-CTranslate2 at int8 taking rounds of B in turns, the ratio of their tokens/s per turn. tokens/s = TOKENS /
-seconds per sentence. Ratios: the row's time over vox's at the same precision (float32 or int8
+of B calls at concurrency B; CTranslate2: one translate_batch of B / B). tokens/s = TOKENS /
+seconds per sentence. Turns: voxd and CTranslate2 at int8 taking rounds of B in turns, the ratio
+of their tokens/s per turn and its median. Ratios: the row's time over vox's at the same precision (float32 or int8
 weights; in process for batch 1, voxd for batch B); above 1 = vox is faster. voxd's scheduler
 runs per round of B calls show whether they ran as one batch. Bandwidth floor: the bytes vox
 reads per generated token (decoder and output projection) over the read bandwidth measured in

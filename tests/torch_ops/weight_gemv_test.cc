@@ -284,31 +284,22 @@ TEST(QuantizeRowsTest, ScalesEachRowToItsLargestValue) {
   EXPECT_TRUE(std::isnan(scale[2]));  // NaN in, NaN out
 }
 
-TEST(QuantizeRowsTest, EightBitsScaleToInt8sRange) {
+TEST(QuantizeRowsTest, EightAndSevenBitsScaleTo127And63) {
   const float x[] = {0.5f, -2.0f, 1.0f, 0.3f};
-  int16_t q[4];
-  float scale[1];
-  for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kPortable}) {
-    QuantizeRows(x, 1, 4, 8, q, scale, kernel);
-    EXPECT_FLOAT_EQ(scale[0], 2.0f / 127);
-    EXPECT_EQ(q[1], -127);
-    EXPECT_EQ(q[0], 32);  // 0.5 * 127 / 2 = 31.75
-    EXPECT_EQ(q[2], 64);  // 63.5, rounded to even
-    EXPECT_EQ(q[3], 19);  // 19.05
-  }
-}
-
-TEST(QuantizeRowsTest, SevenBitsScaleTo63) {
-  const float x[] = {0.5f, -2.0f, 1.0f, 0.3f};
-  int16_t q[4];
-  float scale[1];
-  for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kPortable}) {
-    QuantizeRows(x, 1, 4, 7, q, scale, kernel);
-    EXPECT_FLOAT_EQ(scale[0], 2.0f / 63);
-    EXPECT_EQ(q[1], -63);
-    EXPECT_EQ(q[0], 16);  // 0.5 * 63 / 2 = 15.75
-    EXPECT_EQ(q[2], 32);  // 31.5, rounded to even
-    EXPECT_EQ(q[3], 9);   // 9.45
+  struct Want {
+    int bits;
+    float top;
+    int16_t q[4];
+  };
+  // 8 bits: 0.5 * 127 / 2 = 31.75, 63.5 rounded to even, 19.05; 7 bits: 15.75, 31.5, 9.45.
+  for (const Want& want : {Want{8, 127.0f, {32, -127, 64, 19}}, Want{7, 63.0f, {16, -63, 32, 9}}}) {
+    for (GemvKernel kernel : {GemvKernel::kBest, GemvKernel::kPortable}) {
+      int16_t q[4];
+      float scale[1];
+      QuantizeRows(x, 1, 4, want.bits, q, scale, kernel);
+      EXPECT_FLOAT_EQ(scale[0], 2.0f / want.top) << want.bits;
+      for (int i = 0; i < 4; ++i) EXPECT_EQ(q[i], want.q[i]) << want.bits << " bits, element " << i;
+    }
   }
 }
 
