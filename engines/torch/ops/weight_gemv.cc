@@ -202,7 +202,7 @@ __attribute__((target("avx2,fma"))) void TileInt8x8Avx2(const int8_t* const* x, 
         }
       }
       // The next tile's rows of x (the chunk's next R rows), a cache line a step: a tile starts
-      // with them in L1 rather than waiting on L2 (2-4 % from 2 rows, docs/benchmarks.md,
+      // with them in L1 rather than waiting on L2 (2-4 % from 4 rows, docs/benchmarks.md,
       // "7-bit activations").
       _mm_prefetch(reinterpret_cast<const char*>(x[0] + R * in + R * i), _MM_HINT_T0);
       if constexpr (kUnsigned) {
