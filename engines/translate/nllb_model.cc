@@ -159,15 +159,42 @@ NllbModel::Encoded NllbModel::Encode(const std::vector<std::vector<int64_t>>& so
 }
 
 void NllbModel::Reserve(Slots& slots, int64_t rows, int64_t columns, int64_t sources) const {
+  Grow(slots, rows, columns, sources, nullptr, 0, {});
+}
+
+void NllbModel::Join(Slots& slots, int64_t rows, int64_t columns, int64_t first, Encoded encoded,
+                     const std::vector<int64_t>& which) const {
+  const int64_t width = encoded.mask.size(1);
+  Grow(slots, rows, columns, width, &encoded, first, which);
+}
+
+void NllbModel::Grow(Slots& slots, int64_t rows, int64_t columns, int64_t sources, Encoded* joining,
+                     int64_t first, const std::vector<int64_t>& which) const {
   const int64_t n = Grown(slots.rows(), rows, 1);
   const int64_t c = Grown(slots.columns(), columns, 8);
   const int64_t s = Grown(slots.sources(), sources, 8);
   const bool self = slots.self_kv.empty() || slots.self_kv[0].size(0) != n || slots.columns() != c;
   const bool cross = n != slots.rows() || s != slots.sources();
-  if (!self && !cross) return;
+  if (!self && !cross && joining == nullptr) return;
   // Activations, and so the caches, are in the model's dtype (float32 for compressed weights).
   const auto options = torch::TensorOptions().dtype(ToTorchDType(dtype)).device(ToTorchDevice(device));
-  Slots grown = slots;  // swapped in at the end: a failed allocation leaves `slots` as it was
+  // The joining sources go to rows [first, first + k) of the grown caches: source which[r] to
+  // row first + r, positions past their width left as they were (finite, and masked).
+  const int64_t k = static_cast<int64_t>(which.size());
+  const int64_t width = joining != nullptr ? joining->mask.size(1) : 0;
+  torch::Tensor index;
+  if (joining != nullptr) {
+    bool identity = k == joining->mask.size(0);
+    for (int64_t r = 0; identity && r < k; ++r) identity = which[r] == r;
+    if (!identity) index = Int64Tensor(which, joining->mask.device());
+  }
+  auto put = [&](torch::Tensor& dst, torch::Tensor& src, int64_t dim) {
+    dst.narrow(0, first, k).narrow(dim, 0, width).copy_(index.defined() ? src.index_select(0, index) : src);
+    src = torch::Tensor();  // written: its memory goes before the next layer's is grown
+  };
+  // Built aside and swapped in at the end: a failed allocation leaves `slots` as it was (the
+  // joining rows, past the running ones, are read by no one).
+  Slots grown = slots;
   grown.self_kv.resize(2 * decoder_layers);
   grown.cross.resize(2 * decoder_layers);
   grown.clean.resize(n, 0);  // new rows: nothing finite yet (Step zeroes what it reads)
@@ -176,8 +203,13 @@ void NllbModel::Reserve(Slots& slots, int64_t rows, int64_t columns, int64_t sou
       grown.self_kv[i] = Regrown(grown.self_kv[i], {n, decoder_heads, c, head_dim}, options, false);
     }
     if (cross) grown.cross[i] = Regrown(grown.cross[i], {n, decoder_heads, s, head_dim}, options, true);
+    if (joining != nullptr) put(grown.cross[i], joining->cross[i], 2);
   }
   if (cross) grown.encoder_mask = Regrown(slots.encoder_mask, {n, s}, IntOptions(), true);
+  if (joining != nullptr) {
+    put(grown.encoder_mask, joining->mask, 1);
+    grown.encoder_mask.narrow(0, first, k).narrow(1, width, s - width).zero_();
+  }
   slots = std::move(grown);
 }
 
@@ -186,22 +218,6 @@ void NllbModel::AdoptSources(Slots& slots, Encoded encoded) {
   slots.encoder_mask = std::move(encoded.mask);
   slots.self_kv.clear();
   slots.clean.clear();
-}
-
-void NllbModel::PutSources(Slots& slots, int64_t first, const Encoded& encoded,
-                           const std::vector<int64_t>& which) {
-  const int64_t n = static_cast<int64_t>(which.size());
-  const int64_t width = encoded.mask.size(1);
-  bool identity = n == encoded.mask.size(0);
-  for (int64_t r = 0; identity && r < n; ++r) identity = which[r] == r;
-  const torch::Tensor index = identity ? torch::Tensor() : Int64Tensor(which, encoded.mask.device());
-  auto put = [&](torch::Tensor& dst, const torch::Tensor& src, int64_t dim) {
-    dst.narrow(0, first, n).narrow(dim, 0, width).copy_(identity ? src : src.index_select(0, index));
-  };
-  // Source positions past `width` keep what they held (finite, and masked below).
-  for (size_t l = 0; l < slots.cross.size(); ++l) put(slots.cross[l], encoded.cross[l], 2);
-  put(slots.encoder_mask, encoded.mask, 1);
-  slots.encoder_mask.narrow(0, first, n).narrow(1, width, slots.sources() - width).zero_();
 }
 
 void NllbModel::CopyRows(Slots& slots, const std::vector<int64_t>& from,

@@ -133,10 +133,12 @@ struct NllbModel : NllbManifest {
   // Reserve then adds the self caches.
   static void AdoptSources(Slots& slots, Encoded encoded);
 
-  // Writes source which[r] of `encoded` into cache row first + r, for each r (masking the
-  // source positions past `encoded`'s width).
-  static void PutSources(Slots& slots, int64_t first, const Encoded& encoded,
-                         const std::vector<int64_t>& which);
+  // Reserve(slots, rows, columns, encoded's width), then source which[r] of `encoded` into cache
+  // row first + r for each r (the source positions past its width masked), one layer at a time:
+  // each layer's encoded keys and values are released once written, so a join never holds all
+  // of them and the grown caches at once. On failure `slots` keeps what it held.
+  void Join(Slots& slots, int64_t rows, int64_t columns, int64_t first, Encoded encoded,
+            const std::vector<int64_t>& which) const;
 
   // Copies cache rows `from` to rows `to` (same count; they may overlap): the self cache's first
   // `columns` columns (at least each source row's length) and, when `sources` > 0, the first
@@ -173,6 +175,11 @@ struct NllbModel : NllbManifest {
     if (!text.ok()) return text.status();
     return std::string(absl::StripAsciiWhitespace(*text));
   }
+
+ private:
+  // Reserve, and with `joining` Join's writes, layer by layer.
+  void Grow(Slots& slots, int64_t rows, int64_t columns, int64_t sources, Encoded* joining,
+            int64_t first, const std::vector<int64_t>& which) const;
 };
 
 }  // namespace vox

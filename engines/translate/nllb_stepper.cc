@@ -315,8 +315,7 @@ class NllbStepper final : public TranslationStepper {
       NllbModel::AdoptSources(slots_, std::move(encoded));  // idle caches, one row per source
       model_->Reserve(slots_, row, columns, width);
     } else {
-      model_->Reserve(slots_, row, columns, width);
-      NllbModel::PutSources(slots_, used, encoded, which);
+      model_->Join(slots_, row, columns, used, std::move(encoded), which);
     }
     const int64_t n = row - used;
     model_->Fill(slots_, starts, std::vector<int64_t>(n, 0), width, used, {});
