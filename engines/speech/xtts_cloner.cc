@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <c10/core/InferenceMode.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/torch.h>
 
 #include "absl/strings/str_cat.h"
@@ -100,6 +101,8 @@ absl::StatusOr<ClonedVoice> CloneXttsVoice(const XttsModel& model, absl::Span<co
                           .to(device, torch::kFloat, /*non_blocking=*/false, /*copy=*/true));
       rates.push_back(clip.sample_rate);
     }
+    // Cloning runs on a server thread, not an engine worker: the executor's passes off here too.
+    torch::jit::GraphOptimizerEnabledGuard no_passes(false);
     auto out = model.cloner->get_method("clone")({audio, rates}).toTuple();
     torch::Tensor latent = out->elements()[0].toTensor().to(torch::kCPU, torch::kFloat).contiguous();
     torch::Tensor speaker = out->elements()[1].toTensor().to(torch::kCPU, torch::kFloat).contiguous();

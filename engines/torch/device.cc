@@ -221,6 +221,7 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads) {
   int intra = intra_op_threads;
   if (intra <= 0) intra = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(intra);
+  torch::jit::setGraphExecutorOptimize(false);  // thread_local in LibTorch, as the count is
   ThreadSettings out;
   out.intra_op_threads = at::get_num_threads();
   const int blas = blas_threads > 0 ? blas_threads : intra;

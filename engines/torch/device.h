@@ -82,7 +82,9 @@ struct ThreadSettings {
 // Sets LibTorch's intra-op threads (0 = number of cores) and OpenBLAS's own pool
 // (0 = same as intra-op), which at::set_num_threads does not reach (DESIGN.md, build traps).
 // OpenBLAS is found with dlsym at run time (no link-time dependency); without it only LibTorch's
-// setting applies. Process-wide: call once at start-up, before worker threads run models.
+// setting applies. OpenBLAS's pool is process-wide; the intra-op count and the graph executor's
+// switch (item 4 below, off here) are the calling thread's: every thread that runs models calls
+// this before its first.
 ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
 
 // Process settings for binaries that run models; call first in main().
@@ -105,7 +107,10 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
 //    (torch::jit::setGraphExecutorOptimize(false)): with them the first two calls of each method
 //    ran up to twice as slow (profiling, then optimising for the shapes seen), which the first
 //    requests met as latency, and later calls were no faster (docs/benchmarks.md, "XTTS with
-//    int8 weights").
+//    int8 weights"); the plans they keep held 54 MB of a serving voxd ("Memory at a join").
+//    LibTorch keeps the switch per thread: this sets it for the calling thread, ConfigureThreads
+//    for each worker, and a thread of no engine's (voice cloning's) runs its method under
+//    torch::jit::GraphOptimizerEnabledGuard.
 // 5. OpenBLAS runs kernels for this CPU: OpenBLAS 0.3.21 (Debian 12's) falls back to its
 //    Prescott (SSE3) kernels on a CPU it does not know, an Emerald Rapids Xeon among them, where
 //    its float32 gemm ran 3-6x slower than with OPENBLAS_CORETYPE=SkylakeX (docs/benchmarks.md,

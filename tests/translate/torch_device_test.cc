@@ -120,6 +120,17 @@ TEST(TorchDeviceTest, ThreadSettingsReachLibTorchAndOpenBlas) {
   EXPECT_EQ(s.intra_op_threads, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
+TEST(TorchDeviceTest, ConfigureThreadsTurnsTheExecutorsPassesOffForItsThread) {
+  bool fresh = false, configured = true;
+  std::thread([&] {
+    fresh = torch::jit::getGraphExecutorOptimize();
+    ConfigureThreads(1, 1);
+    configured = torch::jit::getGraphExecutorOptimize();
+  }).join();
+  EXPECT_TRUE(fresh);  // LibTorch's default, per thread: why every worker must turn it off
+  EXPECT_FALSE(configured);
+}
+
 TEST(TorchDeviceTest, MissingTorchScriptNamesThePath) {
   auto m = LoadTorchModule("/nonexistent/model.ts", ResolveDevice("cpu").value());
   EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
