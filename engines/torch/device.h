@@ -107,7 +107,7 @@ ThreadSettings ConfigureThreads(int intra_op_threads, int blas_threads);
 //    (torch::jit::setGraphExecutorOptimize(false)): with them the first two calls of each method
 //    ran up to twice as slow (profiling, then optimising for the shapes seen), which the first
 //    requests met as latency, and later calls were no faster (docs/benchmarks.md, "XTTS with
-//    int8 weights"); the plans they keep held 54 MB of a serving voxd ("Memory at a join").
+//    int8 weights"); their plans held 54 MB of a serving voxd (there, "Memory at a join").
 //    LibTorch keeps the switch per thread: this sets it for the calling thread, ConfigureThreads
 //    for each worker, and a thread of no engine's (voice cloning's) runs its method under
 //    torch::jit::GraphOptimizerEnabledGuard.
