@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # voxd's memory around one burst (docs/benchmarks.md, "Translation with int8 weights"): VmHWM and
 # VmRSS once voxd serves (weights and warm-up), then after CALLS concurrent Translate calls of
-# the peer benchmark's sentence (20 tokens, fixed length).
+# the peer benchmark's sentence (20 tokens, fixed length). Sizes are kB / 1024 (MiB). BURST_JSON,
+# when set, names a file for voxbench's report of the burst (its latencies and total time).
 #   bench/voxd_memory.sh BUILD_DIR CONFIG MODELS_DIR [CALLS]      (environment passes through)
 set -euo pipefail
 BUILD=${1:?usage: bench/voxd_memory.sh BUILD_DIR CONFIG MODELS_DIR [CALLS]}
@@ -28,7 +29,7 @@ mem() {
 mem "serving"
 DATA='{"texts": ["The weather is nice today, so we are going to the park with the children."], "sourceLanguage": "eng_Latn", "targetLanguage": "spa_Latn", "options": {"maxLength": 20, "fixedLength": true}}'
 "$BUILD/bench/voxbench" --server "$ADDR" --call translate --concurrency "$CALLS" --total "$CALLS" \
-  --deadline 600s --data "$DATA" --no-progress --no-details --format json >/dev/null
+  --deadline 600s --data "$DATA" --no-progress --no-details --format json >"${BURST_JSON:-/dev/null}"
 mem "after $CALLS calls"
 kill -TERM "$PID"
 wait "$PID" || true
