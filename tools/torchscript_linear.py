@@ -14,9 +14,9 @@ def linear_rows(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     sequences, a sentence's encoder and cross-attention keys) go through vox::linear
     (engines/torch/ops): its one-row kernel reads the weights at memory's speed where OpenBLAS's
     gemv did not, and with AVX-512 its matrix kernel beat OpenBLAS's gemm up to about 64 rows
-    even where OpenBLAS knew the CPU; without AVX-512 it hands more than 4 rows to `linear`
-    (docs/benchmarks.md, "float32 through vox::linear"); with AVX-512 a row's bits are then the
-    same alone and among up to 64. Other few-row products on CPU go through mv (BLAS gemv), one
+    even where OpenBLAS knew the CPU; with AVX2 alone its smaller tiles beat it up to about 36
+    (docs/benchmarks.md, "An AVX2 float32 matrix kernel"); on x86 a row's bits are then the same
+    alone and among up to 64 (elsewhere vox::linear hands more than 4 rows to `linear`). Other few-row products on CPU go through mv (BLAS gemv), one
     per row: with OpenBLAS a one-row `linear` (gemm) of NLLB's
     256206 x 1024 output projection took 154 ms and `mv` 49 ms, for 2-4 rows per-row mv still
     beat gemm by 1.3-3x on every NLLB decoder weight shape (measured here, 2 threads), and on

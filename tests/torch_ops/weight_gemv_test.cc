@@ -341,8 +341,8 @@ TEST(QuantizeRowsTest, EveryKernelGivesTheDocumentedBits) {
   }
 }
 
-// bfloat16 and float32 weights: every kernel, one row and several (with AVX-512, whole tiles of
-// 4 weight rows x 6 rows and what is left past them), over output ranges that start and end
+// bfloat16 and float32 weights: every kernel, one row and several (whole tiles, of 4 weight rows
+// x 6 rows with AVX-512 and 3 x 4 with AVX2, and what is left past them), over output ranges that start and end
 // anywhere; outputs outside [begin, end) are left alone.
 template <typename W>
 void ExpectFloatWeightProducts(uint32_t seed) {
@@ -431,11 +431,15 @@ void ExpectRowsComputedAlone(int64_t rows, int64_t in) {
 // Whatever the kernel, a row's bits depend neither on the other rows nor on how the outputs are
 // split (a decoder row computes the same alone and in a batch, on any thread count). in = 1000
 // takes the AVX-512 tile's 64-value steps in two chunks and leaves 16-value steps and a scalar
-// tail past them, in = 40 has no 64-value step; 3 rows fit in one tile, 13 take two whole tiles
-// and one row, and 1100 rows more than one block of rows.
+// tail past them (the AVX2 tile's 32-value steps in four chunks, the last short, and a tail), in =
+// 40 has no 64-value step, in = 20 no 32-value one; 3 rows fit in one tile, 13 take two whole
+// AVX-512 tiles and one row (three AVX2 tiles and one row), and 1100 rows more than one block of
+// rows.
 TEST(WeightGemvFloatTest, ARowsBitsDoNotDependOnOtherRowsOrTheSplit) {
   for (int64_t rows : {3, 13, 1100}) ExpectRowsComputedAlone(rows, 1000);
-  for (int64_t rows : {3, 13}) ExpectRowsComputedAlone(rows, 40);
+  for (int64_t in : {40, 20}) {
+    for (int64_t rows : {3, 13}) ExpectRowsComputedAlone(rows, in);
+  }
 }
 
 }  // namespace

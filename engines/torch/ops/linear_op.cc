@@ -18,7 +18,8 @@
 namespace vox {
 namespace {
 
-// float32 products of more rows than this go to at::linear on CPUs without WeightGemvFloatTiles.
+// float32 products of more rows than this go to at::linear on CPUs without WeightGemvFloatTiles
+// (neither AVX-512 nor AVX2).
 constexpr int64_t kFloatFewRows = 4;
 
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& scale,

@@ -486,6 +486,14 @@ __attribute__((target("avx2,fma"))) inline __m256 Load8(const uint16_t* w) {
 }
 __attribute__((target("avx2,fma"))) inline __m256 Load8(const float* w) { return _mm256_loadu_ps(w); }
 
+// The scalar rest of a dot from i on, in one place so that every AVX2 kernel rounds it alike.
+template <typename W>
+__attribute__((target("avx2,fma"))) inline float TailDotAvx2(const float* x, const W* w, int64_t i, int64_t in) {
+  float tail = 0;
+  for (; i < in; ++i) tail += WeightToFloat(w[i]) * x[i];
+  return tail;
+}
+
 // Dots of n <= kGroup rows against one weight row: 32 weights per step into 4 accumulators per
 // row (2 would leave the FMA latency exposed), all in registers (kGroup = 2: 8 accumulators and
 // 4 loaded vectors fit AVX2's 16). The order of the sums is the same for every n.
@@ -506,10 +514,8 @@ __attribute__((target("avx2,fma"))) inline void DotFloatAvx2(const float* x, int
     }
   }
   for (int r = 0; r < N; ++r) {
-    float tail = 0;
-    for (int64_t j = i; j < in; ++j) tail += WeightToFloat(w[j]) * x[r * in + j];
     const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3]));
-    dots[r] = HorizontalSum(sum) + tail;
+    dots[r] = HorizontalSum(sum) + TailDotAvx2(x + r * in, w, i, in);
   }
 }
 
@@ -597,19 +603,21 @@ constexpr int kFloatTileRows = 6;
 // Rows of x per block of the matrix kernel, as bytes of x: a block stays in L2 while every weight
 // tile passes over it, so the weights are read from memory once per block.
 constexpr int64_t kFloatRowBlockBytes = int64_t{512} << 10;
-// 64-value steps per pass before the next pass: the four passes over a chunk read neighbouring
+// Whole steps per pass before the next pass: the four passes over a chunk read neighbouring
 // cache lines close together (faster for rows of 4096 values in a one-thread scratch timing).
 constexpr int64_t kFloatTileChunkSteps = 8;
 
-// Packs n rows of x (row stride in) block by block: the 16-value block b = 4 s + k of a whole
-// 64-value step s goes to position k * steps + s, a block past the last whole step stays at b,
+// Packs n rows of x (row stride in) block by block, for a matrix kernel whose vectors hold
+// kBlock values (16 with AVX-512, 8 with AVX2): the block b = 4 s + k of a whole step s (4 *
+// kBlock values) goes to position k * steps + s, a block past the last whole step stays at b,
 // and at each position the n rows' blocks follow each other. The scalar rest is not packed.
+template <int kBlock>
 inline void PackTileRows(const float* x, int64_t n, int64_t in, float* packed) {
-  const int64_t steps = in / 64, blocks = in / 16;
+  const int64_t steps = in / (4 * kBlock), blocks = in / kBlock;
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t pos = b < 4 * steps ? (b % 4) * steps + b / 4 : b;
     for (int64_t j = 0; j < n; ++j) {
-      std::memcpy(packed + (pos * n + j) * 16, x + j * in + b * 16, 16 * sizeof(float));
+      std::memcpy(packed + (pos * n + j) * kBlock, x + j * in + b * kBlock, kBlock * sizeof(float));
     }
   }
 }
@@ -716,6 +724,157 @@ __attribute__((target(VOX_AVX512))) void TileFloatAvx512Any(const float* xp, con
     case 2: return TileFloatAvx512Rows<2>(xp, x, w, in, n, dots);
     case 3: return TileFloatAvx512Rows<3>(xp, x, w, in, n, dots);
     default: return TileFloatAvx512Rows<4>(xp, x, w, in, n, dots);
+  }
+}
+
+// The AVX2 float32 matrix kernel: as the AVX-512 one with 8-value vectors, each dot summed
+// exactly as DotFloatAvx2 sums it (four accumulators over 32-value steps, then the scalar rest),
+// so a row's bits do not depend on the tile it falls in. A pass holds WR * N accumulators: tiles
+// of 3 weight rows x 4 rows fill AVX2's 16 registers with the 3 weight vectors and one of x.
+constexpr int kFloatTileWeightsAvx2 = 3;
+constexpr int kFloatTileRowsAvx2 = 4;
+// From this many rows AVX2 multiplies in tiles; fewer take DotFloatGroupAvx2 (each weight row read
+// once per 2 rows, as fast as the weights arrive).
+constexpr int64_t kFloatTileMinRowsAvx2 = 3;
+
+#define VOX_FTILE2_ACC(r)                                                                  \
+  __m256 a0##r = _mm256_setzero_ps(), a1##r = a0##r, a2##r = a0##r;                        \
+  if constexpr (N > r) {                                                                   \
+    if (load) {                                                                            \
+      a0##r = _mm256_load_ps(part + (0 * N + r) * 8);                                      \
+      if constexpr (WR > 1) a1##r = _mm256_load_ps(part + (1 * N + r) * 8);                \
+      if constexpr (WR > 2) a2##r = _mm256_load_ps(part + (2 * N + r) * 8);                \
+    }                                                                                      \
+  }
+#define VOX_FTILE2_ROW(r)                                                 \
+  if constexpr (N > r) {                                                  \
+    const __m256 xv = _mm256_loadu_ps(xp + r * 8);                        \
+    a0##r = _mm256_fmadd_ps(w0, xv, a0##r);                               \
+    if constexpr (WR > 1) a1##r = _mm256_fmadd_ps(w1, xv, a1##r);         \
+    if constexpr (WR > 2) a2##r = _mm256_fmadd_ps(w2, xv, a2##r);         \
+  }
+#define VOX_FTILE2_STORE(r)                                                 \
+  if constexpr (N > r) {                                                    \
+    _mm256_store_ps(part + (0 * N + r) * 8, a0##r);                         \
+    if constexpr (WR > 1) _mm256_store_ps(part + (1 * N + r) * 8, a1##r);   \
+    if constexpr (WR > 2) _mm256_store_ps(part + (2 * N + r) * 8, a2##r);   \
+  }
+
+// AccumulateTileFloatAvx512 with 8-value blocks.
+template <int WR, int N, typename W>
+__attribute__((target("avx2,fma"))) void AccumulateTileFloatAvx2(const float* xp, const W* w, int64_t in,
+                                                                  int64_t count, int64_t stride, bool load,
+                                                                  float* part) {
+  static_assert(WR >= 1 && WR <= kFloatTileWeightsAvx2 && N >= 1 && N <= kFloatTileRowsAvx2, "tile out of range");
+  VOX_FTILE2_ACC(0) VOX_FTILE2_ACC(1) VOX_FTILE2_ACC(2) VOX_FTILE2_ACC(3)
+  for (int64_t s = 0; s < count; ++s, xp += N * 8, w += stride) {
+    const __m256 w0 = Load8(w);
+    __m256 w1 = w0, w2 = w0;
+    if constexpr (WR > 1) w1 = Load8(w + in);
+    if constexpr (WR > 2) w2 = Load8(w + 2 * in);
+    VOX_FTILE2_ROW(0) VOX_FTILE2_ROW(1) VOX_FTILE2_ROW(2) VOX_FTILE2_ROW(3)
+  }
+  VOX_FTILE2_STORE(0) VOX_FTILE2_STORE(1) VOX_FTILE2_STORE(2) VOX_FTILE2_STORE(3)
+}
+#undef VOX_FTILE2_ACC
+#undef VOX_FTILE2_ROW
+#undef VOX_FTILE2_STORE
+
+// dots[k * N + r] = DotFloatAvx2's dot of x's row r and weight row k, bit for bit, from x's N rows
+// packed at xp (PackTileRows<8>; x itself for the scalar rest).
+template <int WR, int N, typename W>
+__attribute__((target("avx2,fma"))) void TileFloatAvx2(const float* xp, const float* x, const W* w, int64_t in,
+                                                       float* dots) {
+  constexpr int kPairs = WR * N;
+  alignas(32) float part[4][kPairs * 8];
+  const int64_t steps = in / 32;
+  for (int64_t c = 0; c < std::max<int64_t>(steps, 1); c += kFloatTileChunkSteps) {
+    const int64_t count = std::min(kFloatTileChunkSteps, steps - c);
+    for (int k = 0; k < 4; ++k) {
+      AccumulateTileFloatAvx2<WR, N>(xp + (k * steps + c) * N * 8, w + c * 32 + k * 8, in, count, 32, c > 0,
+                                     part[k]);
+    }
+  }
+  for (int k = 0; k < WR; ++k) {
+    for (int r = 0; r < N; ++r) {
+      const int p = (k * N + r) * 8;
+      const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_load_ps(part[0] + p), _mm256_load_ps(part[1] + p)),
+                                       _mm256_add_ps(_mm256_load_ps(part[2] + p), _mm256_load_ps(part[3] + p)));
+      dots[k * N + r] = vox::HorizontalSum(sum) + TailDotAvx2(x + r * in, w + k * in, steps * 32, in);
+    }
+  }
+}
+
+template <int WR, typename W>
+__attribute__((target("avx2,fma"))) void TileFloatAvx2Rows(const float* xp, const float* x, const W* w,
+                                                            int64_t in, int64_t n, float* dots) {
+  static_assert(kFloatTileRowsAvx2 == 4, "TileFloatAvx2Rows handles 1 to 4 rows");
+  switch (n) {
+    case 1: return TileFloatAvx2<WR, 1>(xp, x, w, in, dots);
+    case 2: return TileFloatAvx2<WR, 2>(xp, x, w, in, dots);
+    case 3: return TileFloatAvx2<WR, 3>(xp, x, w, in, dots);
+    default: return TileFloatAvx2<WR, 4>(xp, x, w, in, dots);
+  }
+}
+
+// dots[k * n + r] for wr (1..kFloatTileWeightsAvx2) weight rows at w and n (1..kFloatTileRowsAvx2)
+// rows of x, packed at xp.
+template <typename W>
+__attribute__((target("avx2,fma"))) void TileFloatAvx2Any(const float* xp, const float* x, const W* w,
+                                                           int64_t in, int64_t wr, int64_t n, float* dots) {
+  static_assert(kFloatTileWeightsAvx2 == 3, "TileFloatAvx2Any handles 1 to 3 weight rows");
+  switch (wr) {
+    case 1: return TileFloatAvx2Rows<1>(xp, x, w, in, n, dots);
+    case 2: return TileFloatAvx2Rows<2>(xp, x, w, in, n, dots);
+    default: return TileFloatAvx2Rows<3>(xp, x, w, in, n, dots);
+  }
+}
+
+// The two matrix kernels' shapes, for MultiplyInTiles.
+struct FloatTilesAvx512 {
+  static constexpr int kWeights = kFloatTileWeights, kRows = kFloatTileRows, kBlock = 16;
+  template <typename W>
+  static void Tile(const float* xp, const float* x, const W* w, int64_t in, int64_t wr, int64_t n, float* dots) {
+    TileFloatAvx512Any(xp, x, w, in, wr, n, dots);
+  }
+};
+struct FloatTilesAvx2 {
+  static constexpr int kWeights = kFloatTileWeightsAvx2, kRows = kFloatTileRowsAvx2, kBlock = 8;
+  template <typename W>
+  static void Tile(const float* xp, const float* x, const W* w, int64_t in, int64_t wr, int64_t n, float* dots) {
+    TileFloatAvx2Any(xp, x, w, in, wr, n, dots);
+  }
+};
+
+// dots of rows of x against weight rows [begin, end) through Tiles's matrix kernel, passed to
+// write(dot, row, output): x packed once, then block by block of rows (kFloatRowBlockBytes of
+// x, which stays in L2 while every weight tile passes over it, so the weights are read from
+// memory once per block).
+template <typename Tiles, typename W, typename Write>
+void MultiplyInTiles(const float* x, int64_t rows, int64_t in, const W* w, int64_t begin, int64_t end,
+                     const Write& write) {
+  const int64_t packed_row = in / Tiles::kBlock * Tiles::kBlock;
+  // Aligned to a cache line, so that no vector load of x straddles two.
+  const std::unique_ptr<float[]> buffer(new float[rows * packed_row + 16]);
+  float* const packed = buffer.get() + (-(reinterpret_cast<uintptr_t>(buffer.get()) / sizeof(float)) & 15);
+  for (int64_t r = 0; r < rows; r += Tiles::kRows) {
+    PackTileRows<Tiles::kBlock>(x + r * in, std::min<int64_t>(Tiles::kRows, rows - r), in, packed + r * packed_row);
+  }
+  const int64_t block =
+      std::max<int64_t>(1, kFloatRowBlockBytes / (in * int64_t{sizeof(float)}) / Tiles::kRows) * Tiles::kRows;
+  float dots[Tiles::kWeights * Tiles::kRows];
+  for (int64_t r0 = 0; r0 < rows; r0 += block) {
+    const int64_t block_end = std::min(rows, r0 + block);
+    for (int64_t o = begin; o < end; o += Tiles::kWeights) {
+      const int64_t wr = std::min<int64_t>(Tiles::kWeights, end - o);
+      for (int64_t r = r0; r < block_end; r += Tiles::kRows) {
+        const int64_t n = std::min<int64_t>(Tiles::kRows, block_end - r);
+        Tiles::Tile(packed + r * packed_row, x + r * in, w + o * in, in, wr, n, dots);
+        for (int64_t k = 0; k < wr; ++k) {
+          for (int64_t j = 0; j < n; ++j) write(dots[k * n + j], r + j, o + k);
+        }
+      }
+    }
   }
 }
 #endif
@@ -1106,30 +1265,14 @@ void WeightGemvFloatWeights(const float* x, int64_t rows, int64_t in, const W* w
       for (int64_t o = begin; o < end; ++o) write(DotFloatAvx512(x, w + o * in, in), 0, o);
       return;
     }
-    const int64_t packed_row = in / 16 * 16;
-    const std::unique_ptr<float[]> packed(new float[rows * packed_row]);
-    for (int64_t r = 0; r < rows; r += kFloatTileRows) {
-      PackTileRows(x + r * in, std::min<int64_t>(kFloatTileRows, rows - r), in, packed.get() + r * packed_row);
-    }
-    const int64_t block = std::max<int64_t>(1, kFloatRowBlockBytes / (in * int64_t{sizeof(float)}) / kFloatTileRows) *
-                          kFloatTileRows;
-    float dots[kFloatTileWeights * kFloatTileRows];
-    for (int64_t r0 = 0; r0 < rows; r0 += block) {
-      const int64_t block_end = std::min(rows, r0 + block);
-      for (int64_t o = begin; o < end; o += kFloatTileWeights) {
-        const int64_t wr = std::min<int64_t>(kFloatTileWeights, end - o);
-        for (int64_t r = r0; r < block_end; r += kFloatTileRows) {
-          const int64_t n = std::min<int64_t>(kFloatTileRows, block_end - r);
-          TileFloatAvx512Any(packed.get() + r * packed_row, x + r * in, w + o * in, in, wr, n, dots);
-          for (int64_t k = 0; k < wr; ++k) {
-            for (int64_t j = 0; j < n; ++j) write(dots[k * n + j], r + j, o + k);
-          }
-        }
-      }
-    }
+    MultiplyInTiles<FloatTilesAvx512>(x, rows, in, w, begin, end, write);
     return;
   }
   const bool avx2 = kernel != GemvKernel::kPortable && HasAvx2();
+  if (avx2 && rows >= kFloatTileMinRowsAvx2) {
+    MultiplyInTiles<FloatTilesAvx2>(x, rows, in, w, begin, end, write);
+    return;
+  }
 #else
   (void)kernel;
 #endif
@@ -1166,7 +1309,7 @@ void WeightGemvFloat(const float* x, int64_t rows, int64_t in, const float* w, c
 
 bool WeightGemvFloatTiles() {
 #ifdef VOX_X86_SIMD
-  return HasAvx512();
+  return HasAvx512() || HasAvx2();
 #else
   return false;
 #endif

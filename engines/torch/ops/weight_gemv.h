@@ -19,7 +19,8 @@
 // 7-bit activations, on x + 64 and w, less 64 * sum(w) per weight row). float32 and
 // bfloat16 weights
 // take float32 activations and accumulate in float32 (with AVX-512 one row by prefetching the
-// weights ahead, several in tiles of 4 weight rows x 6 rows that sum each dot in the same order);
+// weights ahead, several in tiles of 4 weight rows x 6 rows that sum each dot in the same order;
+// with AVX2 up to 2 rows per weight row read, from 3 rows in tiles of 3 weight rows x 4 rows);
 // their results depend on the kernel in the last bits. Either way a row's result does not depend on
 // the other rows nor on how callers split [begin, end) across threads.
 // Stateless and thread-safe: concurrent calls may write disjoint ranges of the same y.
@@ -59,9 +60,9 @@ void WeightGemvBf16(const float* x, int64_t rows, int64_t in, const uint16_t* w,
 void WeightGemvFloat(const float* x, int64_t rows, int64_t in, const float* w, const float* bias, float* y,
                      int64_t out, int64_t begin, int64_t end, GemvKernel kernel = GemvKernel::kBest);
 
-// True when GemvKernel::kBest multiplies float32 and bfloat16 weights by several rows with the
-// AVX-512 matrix kernel (tiles of weight rows x rows); elsewhere each weight row is read once
-// per group of 2 rows, far from what a BLAS gemm does with many rows.
+// True when GemvKernel::kBest multiplies float32 and bfloat16 weights by several rows with a
+// matrix kernel (AVX-512 or AVX2 tiles of weight rows x rows); the portable kernel reads each
+// weight row once per group of 2 rows, far from what a BLAS gemm does with many rows.
 bool WeightGemvFloatTiles();
 
 // The kernels GemvKernel::kBest runs on this CPU, e.g. "avx2" or "portable".
