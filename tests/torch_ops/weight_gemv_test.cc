@@ -342,8 +342,8 @@ TEST(QuantizeRowsTest, EveryKernelGivesTheDocumentedBits) {
 }
 
 // bfloat16 and float32 weights: every kernel, one row and several (whole tiles, of 4 weight rows
-// x 6 rows with AVX-512 and 3 x 4 with AVX2, and what is left past them), over output ranges that start and end
-// anywhere; outputs outside [begin, end) are left alone.
+// x 6 rows with AVX-512 and 3 x 4 with AVX2, and what is left past them), over output ranges
+// that start and end anywhere; outputs outside [begin, end) are left alone.
 template <typename W>
 void ExpectFloatWeightProducts(uint32_t seed) {
   std::mt19937 rng(seed);
