@@ -13,14 +13,16 @@
 // groups of 8 rows whose sums provably fit in int32 go through a matrix kernel (tiles of 3
 // weight rows x 8 rows, blocked so the weights are read once per call; a single row takes
 // tiles of 8 weight rows); the rest fold int32 lanes into int64. With AVX2, tiles of 4 weight
-// rows x 3 rows (from 5 rows with the weights widened to int16 once per tile) fold int32 lanes
-// into int64 every 2048 elements; from 2 rows with activations in int8's range, tiles of 4
+// rows x 3 rows (from 5 rows with the weights widened to int16 once per tile; one row meets 4
+// weight rows a quarter of the range apart, four streams of weights) fold int32 lanes into int64
+// every 2048 elements; from 2 rows with activations in int8's range, tiles of 4
 // weight rows x 2 rows multiply bytes (vpmaddubsw on |w| and x with w's sign; from 8 rows with
 // 7-bit activations, on x + 64 and w, less 64 * sum(w) per weight row). float32 and
 // bfloat16 weights
 // take float32 activations and accumulate in float32 (with AVX-512 one row by prefetching the
 // weights ahead, several in tiles of 4 weight rows x 6 rows that sum each dot in the same order;
-// with AVX2 up to 2 rows per weight row read, from 3 rows in tiles of 3 weight rows x 4 rows);
+// with AVX2 one row against 3 weight rows a third of the range apart, 2 rows per weight row
+// read, from 3 rows in tiles of 3 weight rows x 4 rows);
 // their results depend on the kernel in the last bits. Either way a row's result does not depend on
 // the other rows nor on how callers split [begin, end) across threads.
 // Stateless and thread-safe: concurrent calls may write disjoint ranges of the same y.
