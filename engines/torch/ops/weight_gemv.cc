@@ -522,7 +522,8 @@ __attribute__((target("avx2,fma"))) inline void DotFloatAvx2(const float* x, int
 // One row of x against the S weight rows w[0..S), each dot summed exactly as DotFloatAvx2<1>
 // sums it (S = 3: 12 accumulators and 4 vectors of x fill AVX2's 16 registers). Used with the
 // weight rows a third of a thread's range apart: three sequential streams of weights keep more
-// reads in flight than one (docs/benchmarks.md, "Three weight streams for one row").
+// reads in flight than one (a decoder token's float32 weights 5-30 % faster on an AVX2-only
+// EPYC; docs/benchmarks.md, "Weight streams for one row").
 template <int S, typename W>
 __attribute__((target("avx2,fma"))) inline void DotFloatStreamsAvx2(const float* x, int64_t in, const W* const* w,
                                                                     float* dots) {
@@ -1264,8 +1265,8 @@ __attribute__((target(VOX_AVX512_VNNI))) void WeightGemvInt8Amx(const int16_t* x
 
 // One row of x against weight rows [begin, end) (one row always takes Int16Tiles): each tile's
 // kWeights rows lie a kWeights-th of the range apart, as streams of weights (see
-// DotFloatStreamsAvx2; 1 GB of int8 weights against 1 row read 17-33 % faster on an AVX2-only
-// EPYC), then the rows past the last whole part in ordinary tiles.
+// DotFloatStreamsAvx2; a decoder token's int8 weights 14-40 % faster), then the rows past the
+// last whole part in ordinary tiles.
 void MultiplyOneRowInt8Avx2(const int16_t* xq, const float* xscale, int64_t in, const int8_t* w,
                             const float* wscale, const float* bias, float* y, int64_t out, int64_t begin,
                             int64_t end) {
