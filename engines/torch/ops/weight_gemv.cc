@@ -550,8 +550,8 @@ constexpr int kFloatStreamsAvx2 = 3;
 // One row of x against weight rows [begin, end): rows begin + k, begin + part + k, begin + 2 part
 // + k together, then the rows past the last whole part one at a time.
 template <typename W, typename Write>
-__attribute__((target("avx2,fma"))) void MultiplyOneRowFloatAvx2(const float* x, int64_t in, const W* w, int64_t begin,
-                                                             int64_t end, const Write& write) {
+__attribute__((target("avx2,fma"))) void MultiplyOneRowFloatAvx2(const float* x, int64_t in, const W* w,
+                                                                  int64_t begin, int64_t end, const Write& write) {
   constexpr int S = kFloatStreamsAvx2;
   const int64_t part = (end - begin) / S;
   for (int64_t o = begin; o < begin + part; ++o) {
