@@ -34,7 +34,7 @@ ROUNDS=${ROUNDS:-1}
 for round in $(seq 1 "$ROUNDS"); do
   "$BUILD/bench/voxbench" --server "$ADDR" --call translate --concurrency "$CALLS" --total "$CALLS" \
     --deadline 600s --data "$DATA" --no-progress --no-details --format json >"$OUT/burst.json"
-  [ "$ROUNDS" = 1 ] || python3 -c 'import json, sys; print("round %s: %.2f s" % (sys.argv[2], json.load(open(sys.argv[1]))["total"] / 1e9))' \
+  [ "$ROUNDS" = 1 ] || /usr/bin/python3 -c 'import json, sys; print("round %s: %.2f s" % (sys.argv[2], json.load(open(sys.argv[1]))["total"] / 1e9))' \
     "$OUT/burst.json" "$round"
 done
 [ -z "${BURST_JSON:-}" ] || cp "$OUT/burst.json" "$BURST_JSON"
