@@ -47,8 +47,9 @@ EXPORTER_NAME = "export_nllb.py"
 # 2: decode_slots; 3: compressed formats attend through vox::attend; 4: float32 few-row products
 # on CPU through vox::linear (tools/torchscript_linear.py): every model.ts needs vox's operators;
 # 5: float32 products of up to 64 rows through vox::linear; 6: fill_slots; 7: int8 exports
-# quantize activations to int8 (INT8_ACTIVATION_BITS), not int16
-EXPORTER_VERSION = 7
+# quantize activations to int8 (INT8_ACTIVATION_BITS), not int16; 8: float32 attends through
+# vox::attend on CPU
+EXPORTER_VERSION = 8
 # vox::linear's activation_bits for int8 weights: CTranslate2's choice, which halves the AMX
 # tile products of a batch or an encoder pass at no cost in agreement with float32 on the peer
 # benchmark's texts (docs/benchmarks.md, "int8 activations, the vocoder's upsampling ...").
@@ -152,7 +153,7 @@ class Attention(nn.Module):
         self.k_proj = Linear(d_model, d_model, device=device)
         self.v_proj = Linear(d_model, d_model, device=device)
         self.out_proj = Linear(d_model, d_model, device=device)
-        self.core = PlainAttend()
+        self.core = Attend()
 
     def split(self, x: Tensor, batch: int) -> Tensor:
         """[B*S, D] -> [B, H, S, hd]"""
@@ -180,36 +181,35 @@ class Attention(nn.Module):
         return out.view(b, -1, self.heads * self.head_dim)
 
 
-class PlainAttend(nn.Module):
+def plain_attend(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) -> Tensor:
     """softmax(q k^T, masked) v with LibTorch's operators: q [B,H,Sq,hd] (scaled), k/v
     [B,H,Sk,hd], key_mask [B,Sk] (1 = real) -> [B,H,Sq,hd].
 
-    One query per row on CPU (a decoder step) of 8 rows or more multiplies and sums
-    element-wise: LibTorch 1.13's bmm calls BLAS once per (row, head), and those B*H tiny
-    products took 0.9 ms per call at batch 32 (a step: 165 -> 144 ms). At 4 rows and fewer
-    bmm was the faster (batch 1: 29 against 34 ms a step; docs/benchmarks.md, "Batch
-    throughput")."""
+    One query per row (a decoder step) of 8 rows or more off float32 multiplies and sums
+    element-wise on CPU: LibTorch 1.13's bmm calls BLAS once per (row, head), and those B*H
+    tiny products took 0.9 ms per call at batch 32 (docs/benchmarks.md, "Batch throughput")."""
+    one_query = q.size(2) == 1 and q.size(0) >= 8 and q.device == torch.device("cpu")
+    if one_query:
+        scores = (q * k).sum(-1).unsqueeze(2)
+    else:
+        scores = torch.matmul(q, k.transpose(2, 3))
+    scores = scores.masked_fill(key_mask.eq(0).view(key_mask.size(0), 1, 1, key_mask.size(1)), neg)
+    probs = torch.softmax(scores, dim=-1)
+    if one_query:
+        return (probs.transpose(2, 3) * v).sum(2, keepdim=True)
+    return torch.matmul(probs, v)
+
+
+class Attend(nn.Module):
+    """plain_attend's result; float32 on CPU through vox::attend (engines/torch/ops/attend.h):
+    no [B,H,Sq,Sk] temporaries, no per-(row, head) BLAS calls, each (row, head) summed alone
+    whatever the batch (docs/benchmarks.md, "float32 attention through vox::attend"). CUDA,
+    MPS and other dtypes keep LibTorch's operators."""
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) -> Tensor:
-        one_query = q.size(2) == 1 and q.size(0) >= 8 and q.device == torch.device("cpu")
-        if one_query:
-            scores = (q * k).sum(-1).unsqueeze(2)
-        else:
-            scores = torch.matmul(q, k.transpose(2, 3))
-        scores = scores.masked_fill(key_mask.eq(0).view(key_mask.size(0), 1, 1, key_mask.size(1)), neg)
-        probs = torch.softmax(scores, dim=-1)
-        if one_query:
-            return (probs.transpose(2, 3) * v).sum(2, keepdim=True)
-        return torch.matmul(probs, v)
-
-
-class VoxAttend(nn.Module):
-    """PlainAttend's result through vox::attend (engines/torch/ops/attend.h): no [B,H,Sk,hd]
-    temporaries, no per-(row, head) BLAS calls. For the compressed formats only, which need
-    vox's operators anyway (a float32 model.ts loads without them)."""
-
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) -> Tensor:
-        return torch.ops.vox.attend(q, k, v, key_mask, neg)
+        if q.is_cpu and q.dtype == torch.float32:
+            return torch.ops.vox.attend(q, k, v, key_mask, neg)
+        return plain_attend(q, k, v, key_mask, neg)
 
 
 class EncoderLayer(nn.Module):
@@ -692,7 +692,7 @@ def compress_weights(model: NllbModel, weights: str, activation_bits: int = INT8
     or bfloat16 form, in place. int8 takes every linear: vox::linear's int8 matrix kernel beats
     float32 GEMM on the encoder's many rows; its activations are quantized to activation_bits.
     bfloat16 takes the decoder's only: its kernel is for a few rows, and the encoder stays in
-    the model dtype. Both attend through vox::attend."""
+    the model dtype."""
     def make_linear(linear: Linear) -> nn.Module:
         return compressed_linear(weights, linear.weight, linear.bias, activation_bits)
 
@@ -706,10 +706,6 @@ def compress_weights(model: NllbModel, weights: str, activation_bits: int = INT8
                 setattr(attn, proj, make_linear(getattr(attn, proj)))
         layer.fc1 = make_linear(layer.fc1)
         layer.fc2 = make_linear(layer.fc2)
-    for layer in list(model.model.encoder.layers) + list(model.model.decoder.layers):
-        layer.self_attn.core = VoxAttend()
-        if hasattr(layer, "encoder_attn"):
-            layer.encoder_attn.core = VoxAttend()
     model.model.shared = (Int8Embedding(model.model.shared, activation_bits) if weights == "int8"
                           else Bf16Embedding(model.model.shared))
 

@@ -168,10 +168,9 @@ class WeightFormatsTest(unittest.TestCase):
         self.assertLess(float((int8 - fp32).abs().max()), 0.05 * float(fp32.abs().max()))
 
     def test_steps_of_8_rows_attend_like_steps_of_2(self):
-        # From 8 rows a float32 step's attention multiplies and sums element-wise instead of bmm
-        # (export_nllb.PlainAttend; int8 attends through vox::attend at any number of rows):
-        # the same logits within float32 rounding (in int8, as an activation's int16 rounding
-        # may then fall the other way, ten times that).
+        # A row's logits alone and among others (vox::attend sums each (row, head) alone; the
+        # products past 64 rows are LibTorch's): the same within float32 rounding (in int8, as an
+        # activation's rounding may then fall the other way, ten times that).
         for weights, tolerance in (("float32", 1e-5), ("int8", 1e-4)):
             m = ref.TorchScriptModel(self.dirs[weights])
             two = teacher_forced(m, self.ids, self.mask)
@@ -180,12 +179,23 @@ class WeightFormatsTest(unittest.TestCase):
                 self.assertLess(float((eight[:, r] - two[:, r % 2]).abs().max()),
                                 tolerance * float(two.abs().max()), (weights, r))
 
-    def test_compressed_decoders_attend_through_vox_attend_and_every_export_needs_vox_operators(self):
-        for weights, core in (("float32", "PlainAttend"), ("int8", "VoxAttend"), ("bfloat16", "VoxAttend")):
+    def test_every_format_attends_through_vox_attend_on_cpu_and_every_export_needs_vox_operators(self):
+        for weights in ("float32", "int8", "bfloat16"):
             model = ref.TorchScriptModel(self.dirs[weights]).module.model
             encoder, decoder = getattr(model.encoder.layers, "0"), getattr(model.decoder.layers, "0")
             cores = (encoder.self_attn.core, decoder.self_attn.core, decoder.encoder_attn.core)
-            self.assertEqual([c.original_name for c in cores], [core] * 3, weights)
+            self.assertEqual([c.original_name for c in cores], ["Attend"] * 3, weights)
+            self.assertIn("vox::attend", str(cores[0].graph), weights)
+        # float32 on CPU takes the operator's bits; another dtype (which vox::attend refuses)
+        # LibTorch's operators
+        g = torch.Generator().manual_seed(4)
+        q, k, v = (torch.randn(2, 4, 3, 16, generator=g) for _ in range(3))
+        mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+        neg = float(torch.finfo(torch.float32).min)
+        attend = torch.jit.script(export_nllb.Attend())
+        self.assertTrue(torch.equal(attend(q, k, v, mask, neg), torch.ops.vox.attend(q, k, v, mask, neg)))
+        q, k, v = q.double(), k.double(), v.double()
+        self.assertTrue(torch.equal(attend(q, k, v, mask, neg), export_nllb.plain_attend(q, k, v, mask, neg)))
         # every export scripts vox::linear (float32's few-row products too): a process without
         # vox's operators cannot load one, and says which operator it lacks
         load = "import sys, torch; torch.jit.load(sys.argv[1])"
@@ -224,7 +234,7 @@ class WeightFormatsTest(unittest.TestCase):
 
     def test_attend_operator_equals_plain_attention_on_caches_cross_keys_and_many_queries(self):
         g = torch.Generator().manual_seed(3)
-        plain = export_nllb.PlainAttend()
+        plain = export_nllb.plain_attend
         neg = float(torch.finfo(torch.float32).min)
         for rows, queries in ((1, 1), (3, 1), (9, 1), (2, 5)):
             q = torch.randn(rows, 4, queries, 16, generator=g)
