@@ -37,8 +37,9 @@ import xtts_clone  # noqa: E402
 # 7: float32 products of up to 64 rows through vox::linear; 8: the vocoder's transposed
 # convolutions as ordinary ones (PolyphaseUpsample), held in bfloat16 with the rest at load;
 # 9: compressed GPTs attend in a step through one vox::cache_attend per layer (no view, cache
-# write or merge operators around it) and pass 3-D rows to vox::linear as they are
-EXPORTER_VERSION = 9
+# write or merge operators around it) and pass 3-D rows to vox::linear as they are; 10: so do
+# float32 GPTs on CPU
+EXPORTER_VERSION = 10
 
 # XttsConfig's defaults for the cloning settings config.json may lack (coqui-tts 0.28,
 # TTS/tts/configs/xtts_config.py); Xtts.synthesize reads them from the config.
@@ -193,8 +194,8 @@ class Attention(nn.Module):
         self.c_proj = Conv1D(d, d)
         self.heads = heads
         self.scale = 1.0 / math.sqrt(d // heads)
-        self.step_core: nn.Module = StepAttend(heads)
-        self.slots_core: nn.Module = SlotsAttend(heads)
+        self.step_core = StepAttend(heads)
+        self.slots_core = SlotsAttend(heads)
 
     def forward_prefix(self, x: Tensor, past_k: Tensor, past_v: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Rows of a causal prefix after `past` (the keys and values [B,H,P,hd] of the rows before
@@ -237,16 +238,28 @@ def merge_heads(x: Tensor) -> Tensor:  # [B,H,T,hd] -> [B,T,d]
     return x.transpose(1, 2).reshape(b, t, x.shape[1] * x.shape[3])
 
 
+def cpu_float32(qkv: Tensor, k_cache: Tensor) -> bool:
+    """Whether a step's attention can go through vox::cache_attend: float32 on CPU."""
+    return qkv.is_cpu and qkv.dtype == torch.float32 and k_cache.dtype == torch.float32
+
+
 class StepAttend(nn.Module):
-    """A step's self-attention with LibTorch's operators: qkv [B,1,3d] (c_attn's output), caches
-    [B,H,C,hd] holding cache_len rows: writes each row's key and value at row cache_len and
-    attends to rows 0..cache_len -> [B,1,d]."""
+    """A step's self-attention: qkv [B,1,3d] (c_attn's output), caches [B,H,C,hd] holding
+    cache_len rows: writes each row's key and value at row cache_len and attends to rows
+    0..cache_len -> [B,1,d]. float32 on CPU through one vox::cache_attend
+    (engines/torch/ops/attend_op.cc), row b in slot b, no view, write or merge operators
+    around it; CUDA, MPS and other dtypes with LibTorch's operators."""
 
     def __init__(self, heads: int):
         super().__init__()
         self.heads = heads
 
     def forward(self, qkv: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int, scale: float) -> Tensor:
+        if cpu_float32(qkv, k_cache):
+            b = qkv.shape[0]
+            slots = torch.arange(b, device=qkv.device)
+            lens = torch.full([b], cache_len, dtype=torch.long, device=qkv.device)
+            return torch.ops.vox.cache_attend(qkv, k_cache, v_cache, slots, lens, scale)
         d = qkv.shape[-1] // 3
         q = split_heads(qkv[..., :d], self.heads)
         k_cache[:, :, cache_len:cache_len + 1] = split_heads(qkv[..., d:2 * d], self.heads)
@@ -258,23 +271,12 @@ class StepAttend(nn.Module):
         return merge_heads(torch.matmul(att, values))
 
 
-class VoxStepAttend(nn.Module):
-    """StepAttend's result through one vox::cache_attend (engines/torch/ops/attend_op.cc): row b
-    in slot b, no view, write or merge operators around it. For the compressed formats only,
-    which are float32 throughout the step."""
-
-    def forward(self, qkv: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int, scale: float) -> Tensor:
-        b = qkv.shape[0]
-        slots = torch.arange(b, device=qkv.device)
-        lens = torch.full([b], cache_len, dtype=torch.long, device=qkv.device)
-        return torch.ops.vox.cache_attend(qkv, k_cache, v_cache, slots, lens, scale)
-
-
 class SlotsAttend(nn.Module):
-    """A step's self-attention for rows in slots, with LibTorch's operators: qkv [B,1,3d], caches
-    [S,H,C,hd]; row b writes at row cache_lens[b] of slot slots[b] and attends to that slot's
-    rows 0..cache_lens[b] -> [B,1,d]. Gathers each row's slot (a copy) and masks keys past
-    cache_lens[b]; `length` = max(cache_lens) + 1."""
+    """A step's self-attention for rows in slots: qkv [B,1,3d], caches [S,H,C,hd]; row b writes
+    at row cache_lens[b] of slot slots[b] and attends to that slot's rows 0..cache_lens[b] ->
+    [B,1,d]; `length` = max(cache_lens) + 1. float32 on CPU through one vox::cache_attend (no
+    gathered copy of the caches, no mask over other rows' lengths); elsewhere LibTorch's
+    operators gather each row's slot (a copy) and mask keys past cache_lens[b]."""
 
     def __init__(self, heads: int):
         super().__init__()
@@ -282,6 +284,8 @@ class SlotsAttend(nn.Module):
 
     def forward(self, qkv: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor, cache_lens: Tensor,
                 length: int, scale: float) -> Tensor:
+        if cpu_float32(qkv, k_cache):
+            return torch.ops.vox.cache_attend(qkv, k_cache, v_cache, slots, cache_lens, scale)
         d = qkv.shape[-1] // 3
         q = split_heads(qkv[..., :d], self.heads)
         k_cache[slots, :, cache_lens] = split_heads(qkv[..., d:2 * d], self.heads)[:, :, 0]
@@ -293,15 +297,6 @@ class SlotsAttend(nn.Module):
         att = att.masked_fill(past.view(past.shape[0], 1, 1, length), float("-inf"))
         att = torch.softmax(att.float(), dim=-1).to(q.dtype)
         return merge_heads(torch.matmul(att, values))
-
-
-class VoxSlotsAttend(nn.Module):
-    """SlotsAttend's result through one vox::cache_attend: no gathered copy of the caches, no
-    mask over other rows' lengths."""
-
-    def forward(self, qkv: Tensor, k_cache: Tensor, v_cache: Tensor, slots: Tensor, cache_lens: Tensor,
-                length: int, scale: float) -> Tensor:
-        return torch.ops.vox.cache_attend(qkv, k_cache, v_cache, slots, cache_lens, scale)
 
 
 class Mlp(nn.Module):
@@ -915,15 +910,12 @@ def build_model(checkpoint: str, batched_step: bool = True, with_state: bool = F
 
 def compress_gpt(model: XttsModelBase, weights: str) -> None:
     """Replaces the GPT's Conv1D products and the mel head with their int8 or bfloat16 form, in
-    place (the bytes read per code), and attends in `step` and `step_slots` through vox::attend;
-    embeddings, LayerNorms and the vocoder stay float32."""
+    place (the bytes read per code); embeddings, LayerNorms and the vocoder stay float32."""
     for block in model.gpt.gpt.h:
         block.attn.c_attn = CompressedConv1D(block.attn.c_attn, weights)
         block.attn.c_proj = CompressedConv1D(block.attn.c_proj, weights)
         block.mlp.c_fc = CompressedConv1D(block.mlp.c_fc, weights)
         block.mlp.c_proj = CompressedConv1D(block.mlp.c_proj, weights)
-        block.attn.step_core = VoxStepAttend()
-        block.attn.slots_core = VoxSlotsAttend()
     head = model.gpt.mel_head
     model.gpt.mel_head = compressed_linear(weights, head.weight.detach(), head.bias.detach())
 

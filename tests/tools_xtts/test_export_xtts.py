@@ -543,8 +543,9 @@ class CompressedWeightsTest(unittest.TestCase):
 
 
 class CacheAttendTest(unittest.TestCase):
-    """vox::cache_attend (the compressed GPT's step attention) against StepAttend and SlotsAttend,
-    the same step with LibTorch's operators."""
+    """vox::cache_attend (a step's attention in float32 on CPU) against StepAttend and
+    SlotsAttend in float64, which take LibTorch's operators, and those modules in float32 on
+    CPU, which take the operator."""
 
     HEADS, DIM, CAPACITY = 4, 16, 40
 
@@ -558,30 +559,32 @@ class CacheAttendTest(unittest.TestCase):
 
     def test_slots_equal_slots_attend_and_write_only_their_rows(self):
         g = torch.Generator().manual_seed(5)
-        plain = export_xtts.SlotsAttend(self.HEADS)
+        module = torch.jit.script(export_xtts.SlotsAttend(self.HEADS))
         for slots, lens in (([0], [0]), ([2], [17]), ([3, 0, 4], [11, 30, 2]), ([1, 2, 0, 3, 4], [39, 0, 5, 6, 38])):
             qkv = torch.randn(len(slots), 1, 3 * self.HEADS * self.DIM, generator=g)
             k, v = self.caches(5, g)
-            k2, v2 = k.clone(), v.clone()
+            k2, v2, k3, v3 = k.double(), v.double(), k.clone(), v.clone()
             s, n = torch.tensor(slots), torch.tensor(lens)
             got = torch.ops.vox.cache_attend(qkv, k, v, s, n, 0.25)
-            want = plain(qkv, k2, v2, s, n, max(lens) + 1, 0.25)
+            want = module(qkv.double(), k2, v2, s, n, max(lens) + 1, 0.25)
             self.assertEqual(tuple(got.shape), (len(slots), 1, self.HEADS * self.DIM))
-            self.assertLess(float((got - want).abs().max()), 1e-5, (slots, lens))
+            self.assertLess(float((got.double() - want).abs().max()), 1e-5, (slots, lens))
             # the new rows are written exactly where SlotsAttend writes them, and nothing else moves
-            self.assertTrue(torch.equal(k, k2) and torch.equal(v, v2), (slots, lens))
+            self.assertTrue(torch.equal(k.double(), k2) and torch.equal(v.double(), v2), (slots, lens))
+            self.assertTrue(torch.equal(module(qkv, k3, v3, s, n, max(lens) + 1, 0.25), got), (slots, lens))
 
     def test_batch_in_slots_0_to_b_equals_step_attend(self):
         g = torch.Generator().manual_seed(6)
-        plain = export_xtts.StepAttend(self.HEADS)
+        module = torch.jit.script(export_xtts.StepAttend(self.HEADS))
         for rows, length in ((1, 0), (1, 25), (3, 12)):
             qkv = torch.randn(rows, 1, 3 * self.HEADS * self.DIM, generator=g)
             k, v = self.caches(rows, g)
-            k2, v2 = k.clone(), v.clone()
-            got = export_xtts.VoxStepAttend()(qkv, k, v, length, 0.25)
-            want = plain(qkv, k2, v2, length, 0.25)
-            self.assertLess(float((got - want).abs().max()), 1e-5, (rows, length))
-            self.assertTrue(torch.equal(k, k2) and torch.equal(v, v2), (rows, length))
+            k2, v2, k3, v3 = k.double(), v.double(), k.clone(), v.clone()
+            got = torch.ops.vox.cache_attend(qkv, k, v, torch.arange(rows), torch.full([rows], length), 0.25)
+            want = module(qkv.double(), k2, v2, length, 0.25)
+            self.assertLess(float((got.double() - want).abs().max()), 1e-5, (rows, length))
+            self.assertTrue(torch.equal(k.double(), k2) and torch.equal(v.double(), v2), (rows, length))
+            self.assertTrue(torch.equal(module(qkv, k3, v3, length, 0.25), got), (rows, length))
 
     def test_refuses_bad_arguments_clearly(self):
         k, v = self.caches(3, torch.Generator().manual_seed(7))
