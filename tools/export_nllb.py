@@ -185,9 +185,10 @@ def plain_attend(q: Tensor, k: Tensor, v: Tensor, key_mask: Tensor, neg: float) 
     """softmax(q k^T, masked) v with LibTorch's operators: q [B,H,Sq,hd] (scaled), k/v
     [B,H,Sk,hd], key_mask [B,Sk] (1 = real) -> [B,H,Sq,hd].
 
-    One query per row (a decoder step) of 8 rows or more off float32 multiplies and sums
-    element-wise on CPU: LibTorch 1.13's bmm calls BLAS once per (row, head), and those B*H
-    tiny products took 0.9 ms per call at batch 32 (docs/benchmarks.md, "Batch throughput")."""
+    On CPU (in a dtype vox::attend does not take) one query per row of 8 rows or more (a
+    batch's decoder step) multiplies and sums element-wise: LibTorch 1.13's bmm calls BLAS once
+    per (row, head), and those B*H tiny products took 0.9 ms per call at batch 32
+    (docs/benchmarks.md, "Batch throughput")."""
     one_query = q.size(2) == 1 and q.size(0) >= 8 and q.device == torch.device("cpu")
     if one_query:
         scores = (q * k).sum(-1).unsqueeze(2)
