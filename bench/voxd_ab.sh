@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Two voxd processes, one per models directory (two exports of a model, say), serving the same
+# CONFIG side by side, and single Translate calls of the peer benchmark's sentence (20 tokens,
+# fixed length) sent to them in turns: ROUNDS (default 5) rounds of CALLS (default 3) calls to A
+# then to B, so that the host's drift falls on both (docs/benchmarks.md). Prints each round's
+# median milliseconds and B's over A's, then the medians of all calls. Each voxd idles while
+# the other serves.
+#   bench/voxd_ab.sh BUILD_DIR CONFIG MODELS_A MODELS_B      (environment passes through)
+set -euo pipefail
+BUILD=${1:?usage: bench/voxd_ab.sh BUILD_DIR CONFIG MODELS_A MODELS_B}
+CONFIG=${2:?config}
+ROUNDS=${ROUNDS:-5}
+CALLS=${CALLS:-3}
+OUT=$(mktemp -d)
+PIDS=()
+trap 'rm -rf "$OUT"; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done' EXIT
+ADDRS=()
+for side in A B; do
+  models=$3
+  [ "$side" = A ] || models=$4
+  "$BUILD/server/voxd" --config "$CONFIG" --models "$models" --listen 127.0.0.1:0 >"$OUT/$side.out" 2>"$OUT/$side.err" &
+  PIDS+=($!)
+  addr=""
+  for _ in $(seq 1 3000); do
+    addr=$(sed -n 's/^voxd listening on //p' "$OUT/$side.out" | head -1)
+    [ -n "$addr" ] && break
+    kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$OUT/$side.err" >&2; exit 1; }
+    sleep 0.1
+  done
+  [ -n "$addr" ] || { echo "voxd_ab: voxd $side did not start" >&2; exit 1; }
+  ADDRS+=("$addr")
+done
+DATA='{"texts": ["The weather is nice today, so we are going to the park with the children."], "sourceLanguage": "eng_Latn", "targetLanguage": "spa_Latn", "options": {"maxLength": 20, "fixedLength": true}}'
+calls() {  # ADDR N OUT.json
+  "$BUILD/bench/voxbench" --server "$1" --call translate --concurrency 1 --total "$2" --deadline 600s \
+    --data "$DATA" --no-progress --format json >"$3"
+}
+for i in 0 1; do calls "${ADDRS[$i]}" 2 "$OUT/warmup.json"; done
+for round in $(seq 1 "$ROUNDS"); do
+  calls "${ADDRS[0]}" "$CALLS" "$OUT/A-$round.json"
+  calls "${ADDRS[1]}" "$CALLS" "$OUT/B-$round.json"
+done
+/usr/bin/python3 - "$OUT" "$ROUNDS" <<'PYEOF'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def ms(path):
+    return [d["latency"] / 1e6 for d in json.load(open(path))["details"]]
+every = {"A": [], "B": []}
+for r in range(1, rounds + 1):
+    a, b = ms(f"{out}/A-{r}.json"), ms(f"{out}/B-{r}.json")
+    every["A"] += a
+    every["B"] += b
+    print(f"round {r}: A {statistics.median(a):.0f} ms, B {statistics.median(b):.0f} ms, "
+          f"B/A {statistics.median(b) / statistics.median(a):.3f}")
+print(f"all calls: A {statistics.median(every['A']):.0f} ms, B {statistics.median(every['B']):.0f} ms "
+      f"({len(every['A'])} calls each)")
+PYEOF
