@@ -572,6 +572,7 @@ class CacheAttendTest(unittest.TestCase):
             # the new rows are written exactly where SlotsAttend writes them, and nothing else moves
             self.assertTrue(torch.equal(k.double(), k2) and torch.equal(v.double(), v2), (slots, lens))
             self.assertTrue(torch.equal(module(qkv, k3, v3, s, n, max(lens) + 1, 0.25), got), (slots, lens))
+            self.assertTrue(torch.equal(k3, k) and torch.equal(v3, v), (slots, lens))
 
     def test_batch_in_slots_0_to_b_equals_step_attend(self):
         g = torch.Generator().manual_seed(6)
@@ -585,6 +586,7 @@ class CacheAttendTest(unittest.TestCase):
             self.assertLess(float((got.double() - want).abs().max()), 1e-5, (rows, length))
             self.assertTrue(torch.equal(k.double(), k2) and torch.equal(v.double(), v2), (rows, length))
             self.assertTrue(torch.equal(module(qkv, k3, v3, length, 0.25), got), (rows, length))
+            self.assertTrue(torch.equal(k3, k) and torch.equal(v3, v), (rows, length))
 
     def test_refuses_bad_arguments_clearly(self):
         k, v = self.caches(3, torch.Generator().manual_seed(7))
