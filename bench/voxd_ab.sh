@@ -14,22 +14,14 @@ CALLS=${CALLS:-3}
 OUT=$(mktemp -d)
 PIDS=()
 trap 'rm -rf "$OUT"; for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done' EXIT
+. "$(dirname "$0")/voxd_start.sh"
 ADDRS=()
-for side in A B; do
-  models=$3
-  [ "$side" = A ] || models=$4
-  "$BUILD/server/voxd" --config "$CONFIG" --models "$models" --listen 127.0.0.1:0 >"$OUT/$side.out" 2>"$OUT/$side.err" &
-  PIDS+=($!)
-  addr=""
-  for _ in $(seq 1 3000); do
-    addr=$(sed -n 's/^voxd listening on //p' "$OUT/$side.out" | head -1)
-    [ -n "$addr" ] && break
-    kill -0 "${PIDS[-1]}" 2>/dev/null || { cat "$OUT/$side.err" >&2; exit 1; }
-    sleep 0.1
-  done
-  [ -n "$addr" ] || { echo "voxd_ab: voxd $side did not start" >&2; exit 1; }
-  ADDRS+=("$addr")
-done
+voxd_start "$BUILD" "$CONFIG" "$3" "$OUT/A.out"
+PIDS+=("$VOXD_PID")
+ADDRS+=("$VOXD_ADDR")
+voxd_start "$BUILD" "$CONFIG" "$4" "$OUT/B.out"
+PIDS+=("$VOXD_PID")
+ADDRS+=("$VOXD_ADDR")
 DATA='{"texts": ["The weather is nice today, so we are going to the park with the children."], "sourceLanguage": "eng_Latn", "targetLanguage": "spa_Latn", "options": {"maxLength": 20, "fixedLength": true}}'
 calls() {  # ADDR N OUT.json
   "$BUILD/bench/voxbench" --server "$1" --call translate --concurrency 1 --total "$2" --deadline 600s \

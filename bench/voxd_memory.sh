@@ -13,16 +13,10 @@ MODELS=${3:?models directory}
 CALLS=${4:-32}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"; [ -z "${PID:-}" ] || kill -TERM "$PID" 2>/dev/null || true' EXIT
-"$BUILD/server/voxd" --config "$CONFIG" --models "$MODELS" --listen 127.0.0.1:0 >"$OUT/out" 2>"$OUT/err" &
-PID=$!
-ADDR=""
-for _ in $(seq 1 3000); do
-  ADDR=$(sed -n 's/^voxd listening on //p' "$OUT/out" | head -1)
-  [ -n "$ADDR" ] && break
-  kill -0 "$PID" 2>/dev/null || { cat "$OUT/err" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { echo "voxd_memory: voxd did not start" >&2; exit 1; }
+. "$(dirname "$0")/voxd_start.sh"
+voxd_start "$BUILD" "$CONFIG" "$MODELS" "$OUT/out"
+PID=$VOXD_PID
+ADDR=$VOXD_ADDR
 mem() {
   awk -v when="$1" '/VmHWM|VmRSS|RssAnon|RssFile/ {v[$1] = $2} END {
     printf "%s: VmHWM %.0f MB, VmRSS %.0f MB (anonymous %.0f MB, files %.0f MB)\n", when,
