@@ -27,10 +27,10 @@ class Runner:
     def __init__(self, path: str, batch: int, capacity: int):
         self.m = ref.TorchScriptModel(path)
         self.batch, self.capacity = batch, capacity
-        self.ids = torch.randint(5, 1000, (1, 36), generator=torch.Generator().manual_seed(0)).repeat(batch, 1)
+        top = min(1000, self.m.cfg["vocab_size"])
+        self.ids = torch.randint(5, top, (1, 36), generator=torch.Generator().manual_seed(0)).repeat(batch, 1)
         self.mask = torch.ones_like(self.ids)
         self.encode()
-        self.steps = 0
 
     def encode(self) -> float:
         s = time.perf_counter()
