@@ -38,15 +38,12 @@ class Runner:
         return time.perf_counter() - s
 
     def restart(self):
-        kv = self.m.empty_cache(self.batch)
-        self.kv = [torch.zeros(c.size(0), c.size(1), self.capacity, c.size(3), dtype=c.dtype) for c in kv]
+        self.kv = self.m.empty_cache(self.batch, self.capacity)
         self.t = 0
 
     def step(self) -> float:
-        b, t = self.batch, self.t
         s = time.perf_counter()
-        self.m.module.decode_slots(torch.full((b, 1), 5 + t), torch.full((b,), t), t + 1, self.kv, None, self.cross,
-                                   self.mask)
+        self.m.slots_step(self.kv, self.t, self.cross, self.mask)
         self.t += 1
         return time.perf_counter() - s
 

@@ -37,7 +37,8 @@ def main():
     torch.set_num_threads(a.threads)
     m = ref.TorchScriptModel(a.model)
     b = a.batch
-    ids = torch.randint(5, 1000, (1, 36), generator=torch.Generator().manual_seed(0)).repeat(b, 1)
+    top = min(1000, m.cfg["vocab_size"])  # the 600M export draws the same ids as before
+    ids = torch.randint(5, top, (1, 36), generator=torch.Generator().manual_seed(0)).repeat(b, 1)
     mask = torch.ones_like(ids)
     m.encode(ids, mask)  # warm-up
     s = time.perf_counter()
@@ -52,16 +53,14 @@ def main():
                 m.encode(ids, mask)
         print(f"encode, {a.steps} times:")
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=a.rows))
-    kv = m.empty_cache(b)
-    if a.slots:  # capacity for every step this run takes, as voxd's caches would have
-        capacity = a.warmup + 2 * a.steps + 1
-        kv = [torch.zeros(c.size(0), c.size(1), capacity, c.size(3), dtype=c.dtype) for c in kv]
+    # With --slots, capacity for every step this run takes, as voxd's caches would have.
+    kv = m.empty_cache(b, a.warmup + 2 * a.steps + 1 if a.slots else 0)
     t = 0
 
     def step():
         nonlocal kv, t
         if a.slots:
-            m.module.decode_slots(torch.full((b, 1), 5 + t), torch.full((b,), t), t + 1, kv, None, cross, mask)
+            m.slots_step(kv, t, cross, mask)
         else:
             _, kv = m.decode_step(torch.full((b, 1), 5 + t), torch.full((b, 1), 2 + t), kv,
                                   torch.ones(b, t + 1, dtype=torch.long), cross, mask)

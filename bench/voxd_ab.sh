@@ -22,7 +22,7 @@ ADDRS+=("$VOXD_ADDR")
 voxd_start "$BUILD" "$CONFIG" "$4" "$OUT/B.out"
 PIDS+=("$VOXD_PID")
 ADDRS+=("$VOXD_ADDR")
-DATA='{"texts": ["The weather is nice today, so we are going to the park with the children."], "sourceLanguage": "eng_Latn", "targetLanguage": "spa_Latn", "options": {"maxLength": 20, "fixedLength": true}}'
+DATA=$(peer_translate_data 20)
 calls() {  # ADDR N OUT.json
   "$BUILD/bench/voxbench" --server "$1" --call translate --concurrency 1 --total "$2" --deadline 600s \
     --data "$DATA" --no-progress --format json >"$3"

@@ -23,7 +23,7 @@ mem() {
       v["VmHWM:"] / 1024, v["VmRSS:"] / 1024, v["RssAnon:"] / 1024, v["RssFile:"] / 1024}' "/proc/$PID/status"
 }
 mem "serving"
-DATA='{"texts": ["The weather is nice today, so we are going to the park with the children."], "sourceLanguage": "eng_Latn", "targetLanguage": "spa_Latn", "options": {"maxLength": 20, "fixedLength": true}}'
+DATA=$(peer_translate_data 20)
 ROUNDS=${ROUNDS:-1}
 for round in $(seq 1 "$ROUNDS"); do
   "$BUILD/bench/voxbench" --server "$ADDR" --call translate --concurrency "$CALLS" --total "$CALLS" \

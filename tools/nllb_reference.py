@@ -307,11 +307,21 @@ class TorchScriptModel:
     def decode_step(self, *args):
         return self.module.decode_step(*args)
 
-    def empty_cache(self, batch: int) -> List[Tensor]:
+    def empty_cache(self, batch: int, capacity: int = 0) -> List[Tensor]:
+        """2 * layers zeroed self-attention caches [batch, H, capacity, hd]: empty ones for
+        decode_step (capacity 0), or decode_slots's, written in place up to capacity columns."""
         h = self.cfg["decoder_attention_heads"]
         hd = self.cfg["d_model"] // h
-        return [torch.zeros(batch, h, 0, hd, dtype=self.dtype, device=self.device)
+        return [torch.zeros(batch, h, capacity, hd, dtype=self.dtype, device=self.device)
                 for _ in range(2 * self.cfg["decoder_layers"])]
+
+    @torch.no_grad()
+    def slots_step(self, kv: List[Tensor], t: int, cross: List[Tensor], mask: Tensor) -> Tensor:
+        """One decode_slots step of every row of caches `kv` holding t columns, as voxd runs a
+        batch (the benches' step: token 5 + t, every row at cache length t) -> logits."""
+        b = kv[0].size(0)
+        return self.module.decode_slots(torch.full((b, 1), 5 + t), torch.full((b,), t), t + 1, kv, None,
+                                        cross, mask)
 
 
 # ----------------------------------------------------------------------------------------------
