@@ -130,7 +130,7 @@ def per_token_bytes(model_dir):
     for name, p in model.module.named_parameters():
         size = p.numel() * p.element_size()
         total += size
-        once = ".encoder_attn.k_proj." in name or ".encoder_attn.v_proj." in name
+        once = ".encoder_attn.kv_proj." in name
         if name.startswith("model.shared.") or (name.startswith("model.decoder.") and not once):
             step += size
     return {"model": model_dir, "weights": manifest.get("weights", manifest["dtype"]),

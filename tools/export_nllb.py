@@ -48,8 +48,9 @@ EXPORTER_NAME = "export_nllb.py"
 # on CPU through vox::linear (tools/torchscript_linear.py): every model.ts needs vox's operators;
 # 5: float32 products of up to 64 rows through vox::linear; 6: fill_slots; 7: int8 exports
 # quantize activations to int8 (INT8_ACTIVATION_BITS), not int16; 8: float32 attends through
-# vox::attend on CPU
-EXPORTER_VERSION = 8
+# vox::attend on CPU; 9: one product for a self-attention's q, k and v, and one for a
+# cross-attention's k and v (Attention.fuse)
+EXPORTER_VERSION = 9
 # vox::linear's activation_bits for int8 weights: CTranslate2's choice, which halves the AMX
 # tile products of a batch or an encoder pass at no cost in agreement with float32 on the peer
 # benchmark's texts (docs/benchmarks.md, "int8 activations, the vocoder's upsampling ...").
@@ -72,7 +73,8 @@ class ExportError(Exception):
 
 # ----------------------------------------------------------------------------------------------
 # Scriptable model. Parameter names map 1:1 onto the checkpoint keys (model.shared.weight,
-# model.encoder.layers.N.self_attn.q_proj.weight, ...).
+# model.encoder.layers.N.self_attn.q_proj.weight, ...) until build_model fuses each attention's
+# projections of one input (Attention.fuse): self_attn.qkv_proj, encoder_attn.kv_proj.
 
 
 # Own minimal Linear / LayerNorm / Embedding holders: torch.nn's carry `__constants__` that
@@ -144,6 +146,12 @@ class Bf16Embedding(nn.Module):
 
 
 class Attention(nn.Module):
+    """Loaded as the checkpoint holds it (q_proj, k_proj, v_proj, out_proj), then fused (fuse):
+    a self-attention's q, k and v, or a cross-attention's k and v, come from one product, as
+    CTranslate2 does: one call and one read of x where there were three, each output row summed
+    exactly as before (docs/benchmarks.md, "One product for q, k and v"). Each instance keeps
+    only the projections its methods use; TorchScript compiles the methods an instance calls."""
+
     def __init__(self, d_model: int, heads: int, device=None):
         super().__init__()
         self.heads = heads
@@ -155,17 +163,39 @@ class Attention(nn.Module):
         self.out_proj = Linear(d_model, d_model, device=device)
         self.core = Attend()
 
+    def fuse(self, cross: bool) -> None:
+        """Self-attention: q_proj, k_proj, v_proj -> qkv_proj [3D, D]. Cross-attention: k_proj,
+        v_proj -> kv_proj [2D, D] (its query comes from the decoder, its keys from the encoder)."""
+        parts = ["k_proj", "v_proj"] if cross else ["q_proj", "k_proj", "v_proj"]
+        linears = [getattr(self, name) for name in parts]
+        fused = Linear(linears[0].weight.size(1), sum(p.weight.size(0) for p in linears),
+                       device=linears[0].weight.device)
+        fused.weight = nn.Parameter(torch.cat([p.weight for p in linears]), requires_grad=False)
+        fused.bias = nn.Parameter(torch.cat([p.bias for p in linears]), requires_grad=False)
+        for name in parts:
+            delattr(self, name)
+        setattr(self, "kv_proj" if cross else "qkv_proj", fused)
+
     def split(self, x: Tensor, batch: int) -> Tensor:
-        """[B*S, D] -> [B, H, S, hd]"""
+        """[B*S, D] (rows may be strided) -> [B, H, S, hd]"""
         return x.view(batch, -1, self.heads, self.head_dim).transpose(1, 2)
 
-    def project_kv(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        """x [B, S, D] -> k, v each [B, H, S, hd]"""
+    def qkv(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """A fused self-attention's x [B, S, D] -> q (scaled), k, v each [B, H, S, hd]: views of
+        one product's columns."""
         b = x.size(0)
-        flat = x.reshape(-1, x.size(2))
-        k = self.split(self.k_proj(flat), b)
-        v = self.split(self.v_proj(flat), b)
-        return k, v
+        d = self.heads * self.head_dim
+        out = self.qkv_proj(x.reshape(-1, x.size(2)))
+        return (self.split(out[:, :d] * self.scaling, b), self.split(out[:, d:2 * d], b),
+                self.split(out[:, 2 * d:], b))
+
+    def project_kv(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """A fused cross-attention's x [B, S, D] -> k, v each [B, H, S, hd] (views of one
+        product's columns)"""
+        b = x.size(0)
+        d = self.heads * self.head_dim
+        out = self.kv_proj(x.reshape(-1, x.size(2)))
+        return self.split(out[:, :d], b), self.split(out[:, d:], b)
 
     def query(self, x: Tensor) -> Tensor:
         b = x.size(0)
@@ -230,9 +260,8 @@ class EncoderLayer(nn.Module):
         return self.fc2(torch.relu_(self.fc1(x.reshape(-1, x.size(2))))).view(x.size(0), -1, x.size(2))
 
     def forward(self, x: Tensor, mask: Tensor, neg: float) -> Tensor:
-        h = self.self_attn_layer_norm(x)
-        k, v = self.self_attn.project_kv(h)
-        x = x + self.self_attn.attend(self.self_attn.query(h), k, v, mask, neg)
+        q, k, v = self.self_attn.qkv(self.self_attn_layer_norm(x))
+        x = x + self.self_attn.attend(q, k, v, mask, neg)
         h = self.final_layer_norm(x)
         x = x + self.ffn(h)
         if x.dtype == torch.float16:
@@ -257,11 +286,11 @@ class DecoderLayer(nn.Module):
         """As EncoderLayer.ffn."""
         return self.fc2(torch.relu_(self.fc1(x.reshape(-1, x.size(2))))).view(x.size(0), -1, x.size(2))
 
-    def step(self, x: Tensor, h: Tensor, k: Tensor, v: Tensor, self_mask: Tensor, cross_k: Tensor,
+    def step(self, x: Tensor, q: Tensor, k: Tensor, v: Tensor, self_mask: Tensor, cross_k: Tensor,
              cross_v: Tensor, encoder_mask: Tensor, neg: float) -> Tensor:
-        """The layer's decoder step once its self-attention keys and values are in place: `h` is
-        self_attn_layer_norm(x), k/v what its query attends to under self_mask."""
-        x = x + self.self_attn.attend(self.self_attn.query(h), k, v, self_mask, neg)
+        """The layer's decoder step once its self-attention keys and values are in place: q is
+        self_attn.qkv(self_attn_layer_norm(x))'s query, k/v what it attends to under self_mask."""
+        x = x + self.self_attn.attend(q, k, v, self_mask, neg)
         h = self.encoder_attn_layer_norm(x)
         x = x + self.encoder_attn.attend(self.encoder_attn.query(h), cross_k, cross_v, encoder_mask, neg)
         return x + self.ffn(self.final_layer_norm(x))
@@ -347,13 +376,12 @@ class NllbModel(nn.Module):
         new_kv: List[Tensor] = []
         i = 0
         for layer in self.model.decoder.layers:
-            h = layer.self_attn_layer_norm(x)
-            k, v = layer.self_attn.project_kv(h)
+            q, k, v = layer.self_attn.qkv(layer.self_attn_layer_norm(x))
             k = torch.cat([self_kv[2 * i], k], dim=2)
             v = torch.cat([self_kv[2 * i + 1], v], dim=2)
             new_kv.append(k)
             new_kv.append(v)
-            x = layer.step(x, h, k, v, self_mask, cross_kv[2 * i], cross_kv[2 * i + 1], encoder_mask, self.neg)
+            x = layer.step(x, q, k, v, self_mask, cross_kv[2 * i], cross_kv[2 * i + 1], encoder_mask, self.neg)
             i += 1
         return self._logits(x), new_kv
 
@@ -373,7 +401,7 @@ class NllbModel(nn.Module):
                    rows: Optional[Tensor], cross_kv: List[Tensor], encoder_mask: Tensor) -> None:
         """decode_slots for a token whose next-token logits nobody reads (the forced decoder start):
         writes the same cache columns, but skips the output projection and what follows the last
-        layer's keys and values."""
+        layer's queries, keys and values."""
         self._step_slots(input_ids, cache_lens, length, self_kv, rows, cross_kv, encoder_mask, False)
 
     def _step_slots(self, input_ids: Tensor, cache_lens: Tensor, length: int, self_kv: List[Tensor],
@@ -388,8 +416,7 @@ class NllbModel(nn.Module):
         i = 0
         n = len(self.model.decoder.layers)
         for layer in self.model.decoder.layers:
-            h = layer.self_attn_layer_norm(x)
-            k, v = layer.self_attn.project_kv(h)
+            q, k, v = layer.self_attn.qkv(layer.self_attn_layer_norm(x))
             k_cache, v_cache = self_kv[2 * i], self_kv[2 * i + 1]
             k_cache[index, :, cache_lens] = k[:, :, 0]
             v_cache[index, :, cache_lens] = v[:, :, 0]
@@ -399,7 +426,7 @@ class NllbModel(nn.Module):
                 if rows is not None:
                     keys, values = keys.index_select(0, rows), values.index_select(0, rows)
                     cross_k, cross_v = cross_k.index_select(0, rows), cross_v.index_select(0, rows)
-                x = layer.step(x, h, keys, values, self_mask, cross_k, cross_v, encoder_mask, self.neg)
+                x = layer.step(x, q, keys, values, self_mask, cross_k, cross_v, encoder_mask, self.neg)
             i += 1
         return x
 
@@ -564,6 +591,11 @@ def build_model(cfg: dict, shards: Iterator[Tuple[str, Dict[str, Tensor]]], dtyp
     if unexpected:
         log(f"export_nllb.py: note: {len(unexpected)} unexpected checkpoint keys ignored: "
             f"{', '.join(unexpected[:10])}{' ...' if len(unexpected) > 10 else ''}")
+    for layer in model.model.encoder.layers:
+        layer.self_attn.fuse(cross=False)
+    for layer in model.model.decoder.layers:
+        layer.self_attn.fuse(cross=False)
+        layer.encoder_attn.fuse(cross=True)
     model.eval()
     return model, unexpected
 
@@ -703,8 +735,9 @@ def compress_weights(model: NllbModel, weights: str, activation_bits: int = INT8
     for layer in layers:
         attns = [layer.self_attn] + ([layer.encoder_attn] if hasattr(layer, "encoder_attn") else [])
         for attn in attns:
-            for proj in ("q_proj", "k_proj", "v_proj", "out_proj"):
-                setattr(attn, proj, make_linear(getattr(attn, proj)))
+            for proj in ("qkv_proj", "q_proj", "kv_proj", "out_proj"):
+                if hasattr(attn, proj):
+                    setattr(attn, proj, make_linear(getattr(attn, proj)))
         layer.fc1 = make_linear(layer.fc1)
         layer.fc2 = make_linear(layer.fc2)
     model.model.shared = (Int8Embedding(model.model.shared, activation_bits) if weights == "int8"

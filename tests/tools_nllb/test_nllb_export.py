@@ -106,6 +106,20 @@ class ExportTest(unittest.TestCase):
         # one copy of every parameter and the position table
         self.assertLessEqual(data, unique + table + 4096)
 
+    def test_attention_projections_of_one_input_are_one_product(self):
+        got = params_of(self.model_dir)
+        for side in ("encoder", "decoder"):
+            self_attn = f"model.{side}.layers.1.self_attn."
+            for part in ("weight", "bias"):
+                want = torch.cat([self.sd[self_attn + p + "_proj." + part] for p in ("q", "k", "v")])
+                self.assertTrue(torch.equal(got[self_attn + "qkv_proj." + part], want), self_attn + part)
+            self.assertFalse([k for k in got if k.startswith(self_attn) and k.split(".")[-2] in ("q_proj", "k_proj", "v_proj")])
+        cross = "model.decoder.layers.1.encoder_attn."
+        for part in ("weight", "bias"):
+            want = torch.cat([self.sd[cross + p + "_proj." + part] for p in ("k", "v")])
+            self.assertTrue(torch.equal(got[cross + "kv_proj." + part], want), cross + part)
+            self.assertTrue(torch.equal(got[cross + "q_proj." + part], self.sd[cross + "q_proj." + part]))
+
     def test_embedding_under_alias_only_is_accepted(self):
         sd = {k: v for k, v in self.sd.items() if k != "model.shared.weight"}
         sd = {k: v for k, v in sd.items() if k not in ("lm_head.weight", "model.encoder.embed_tokens.weight")}

@@ -93,7 +93,7 @@ class WeightFormatsTest(unittest.TestCase):
         self.assertEqual(params[fc1 + ".weight"].dtype, torch.int8)
         self.assertEqual(params[fc1 + ".bias"].dtype, torch.float32)
         self.assertEqual(params["model.encoder.layers.0.fc1.weight"].dtype, torch.int8)
-        self.assertEqual(params["model.encoder.layers.0.self_attn.k_proj.weight"].dtype, torch.int8)
+        self.assertEqual(params["model.encoder.layers.0.self_attn.qkv_proj.weight"].dtype, torch.int8)
         # each stored row is the checkpoint's row rounded to its scale: |q * s - w| <= s / 2
         w = self.sd[fc1 + ".weight"]
         q, s = params[fc1 + ".weight"].float(), params[fc1 + ".scale"]
