@@ -130,7 +130,8 @@ def per_token_bytes(model_dir):
     for name, p in model.module.named_parameters():
         size = p.numel() * p.element_size()
         total += size
-        once = ".encoder_attn.kv_proj." in name
+        # the cross-attention's k and v: one product from exporter version 9, two before
+        once = any(f".encoder_attn.{p}_proj." in name for p in ("kv", "k", "v"))
         if name.startswith("model.shared.") or (name.startswith("model.decoder.") and not once):
             step += size
     return {"model": model_dir, "weights": manifest.get("weights", manifest["dtype"]),
