@@ -123,7 +123,9 @@ def main() -> int:
             m.vocode(latents, spk, 1.0)
     step_ms = steps.self_cpu_time_total / 1e3 / a.steps
     vocode_ms = vocode.self_cpu_time_total / 1e3 / a.codes
-    print(f"GPT step: {step_ms:.1f} ms (profiled, {a.steps} steps at cache length {cache_len + 3}..)")
+    calls = len(steps.function_events) / a.steps  # LibTorch operators and TorchScript methods
+    print(f"GPT step: {step_ms:.1f} ms (profiled, {a.steps} steps at cache length {cache_len + 3}..), "
+          f"{calls:.0f} calls a step")
     print(table(steps))
     print(f"vocoding: {vocode_ms:.1f} ms per code (profiled, {a.codes} codes at once)")
     print(table(vocode))

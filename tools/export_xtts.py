@@ -38,8 +38,8 @@ import xtts_clone  # noqa: E402
 # convolutions as ordinary ones (PolyphaseUpsample), held in bfloat16 with the rest at load;
 # 9: compressed GPTs attend in a step through one vox::cache_attend per layer (no view, cache
 # write or merge operators around it) and pass 3-D rows to vox::linear as they are; 10: so do
-# float32 GPTs on CPU
-EXPORTER_VERSION = 10
+# float32 GPTs on CPU; 11: on CPU `step` makes its rows' slots and lengths once, not per layer
+EXPORTER_VERSION = 11
 
 # XttsConfig's defaults for the cloning settings config.json may lack (coqui-tts 0.28,
 # TTS/tts/configs/xtts_config.py); Xtts.synthesize reads them from the config.
@@ -244,22 +244,17 @@ def cpu_float32(qkv: Tensor, k_cache: Tensor) -> bool:
 
 
 class StepAttend(nn.Module):
-    """A step's self-attention: qkv [B,1,3d] (c_attn's output), caches [B,H,C,hd] holding
-    cache_len rows: writes each row's key and value at row cache_len and attends to rows
-    0..cache_len -> [B,1,d]. float32 on CPU through one vox::cache_attend
-    (engines/torch/ops/attend_op.cc), row b in slot b, no view, write or merge operators
-    around it; CUDA, MPS and other dtypes with LibTorch's operators."""
+    """A step's self-attention with LibTorch's operators (CUDA, MPS, dtypes other than float32):
+    qkv [B,1,3d] (c_attn's output), caches [B,H,C,hd] holding cache_len rows: writes each row's
+    key and value at row cache_len and attends to rows 0..cache_len -> [B,1,d], reading no row
+    past them. float32 steps on CPU take SlotsAttend's vox::cache_attend, row b in slot b
+    (XttsModelBase.step)."""
 
     def __init__(self, heads: int):
         super().__init__()
         self.heads = heads
 
     def forward(self, qkv: Tensor, k_cache: Tensor, v_cache: Tensor, cache_len: int, scale: float) -> Tensor:
-        if cpu_float32(qkv, k_cache):
-            b = qkv.shape[0]
-            slots = torch.arange(b, device=qkv.device)
-            lens = torch.full([b], cache_len, dtype=torch.long, device=qkv.device)
-            return torch.ops.vox.cache_attend(qkv, k_cache, v_cache, slots, lens, scale)
         d = qkv.shape[-1] // 3
         q = split_heads(qkv[..., :d], self.heads)
         k_cache[:, :, cache_len:cache_len + 1] = split_heads(qkv[..., d:2 * d], self.heads)
@@ -561,8 +556,15 @@ class XttsModelBase(nn.Module):
     def step(self, codes: Tensor, positions: Tensor, kv: List[Tensor], cache_len: int
              ) -> Tuple[Tensor, Tensor]:
         x = self.gpt.mel_embedding(codes) + self.gpt.mel_pos_embedding.emb(positions)
-        for i, block in enumerate(self.gpt.gpt.h):
-            x = block.forward_step(x, kv[2 * i], kv[2 * i + 1], cache_len)
+        if cpu_float32(x, kv[0]):  # one vox::cache_attend per layer, row b in slot b
+            b = x.shape[0]
+            slots = torch.arange(b, device=x.device)
+            lens = torch.full([b], cache_len, dtype=torch.long, device=x.device)
+            for i, block in enumerate(self.gpt.gpt.h):
+                x = block.forward_step_slots(x, kv[2 * i], kv[2 * i + 1], slots, lens, cache_len + 1)
+        else:
+            for i, block in enumerate(self.gpt.gpt.h):
+                x = block.forward_step(x, kv[2 * i], kv[2 * i + 1], cache_len)
         return self._head(x[:, -1])
 
     @torch.jit.export
