@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Two NLLB exports' encodes and decoder steps taken in turns in one process (A, B, A, B, ...),
+"""Two NLLB exports' encodes and decoder steps taken in turns in one process (A B, B A, A B, ...),
 so that the host's drift in memory speed, which moves a call by a third on a shared VM, falls on
-both alike (docs/benchmarks.md); which export goes first alternates from turn to turn. Each export runs as voxd runs it: decode_slots over caches
-written in place, the source's 36 tokens encoded once per turn.
+both alike (docs/benchmarks.md); which export goes first alternates from turn to turn. Each
+export runs as voxd runs it: decode_slots over caches written in place, the source's 36 tokens
+encoded once per turn.
 
   OMP_WAIT_POLICY=PASSIVE OPENBLAS_NUM_THREADS=2 /usr/bin/python3 bench/nllb_step_ab.py \\
       --threads 2 --batch 1 A/nllb-600M B/nllb-600M
