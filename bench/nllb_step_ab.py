@@ -28,9 +28,7 @@ class Runner:
     def __init__(self, path: str, batch: int, capacity: int):
         self.m = ref.TorchScriptModel(path)
         self.batch, self.capacity = batch, capacity
-        top = min(1000, self.m.cfg["vocab_size"])
-        self.ids = torch.randint(5, top, (1, 36), generator=torch.Generator().manual_seed(0)).repeat(batch, 1)
-        self.mask = torch.ones_like(self.ids)
+        self.ids, self.mask = self.m.bench_source(batch)
         self.encode()
 
     def encode(self) -> float:

@@ -315,6 +315,13 @@ class TorchScriptModel:
         return [torch.zeros(batch, h, capacity, hd, dtype=self.dtype, device=self.device)
                 for _ in range(2 * self.cfg["decoder_layers"])]
 
+    def bench_source(self, batch: int) -> Tuple[Tensor, Tensor]:
+        """The step benches' source: 36 ids drawn with seed 0 from [5, min(1000, vocabulary)),
+        the same in each of `batch` rows, and its mask (all ones)."""
+        top = min(1000, self.cfg["vocab_size"])
+        ids = torch.randint(5, top, (1, 36), generator=torch.Generator().manual_seed(0)).repeat(batch, 1)
+        return ids, torch.ones_like(ids)
+
     @torch.no_grad()
     def slots_step(self, kv: List[Tensor], t: int, cross: List[Tensor], mask: Tensor) -> Tensor:
         """One decode_slots step of every row of caches `kv` holding t columns, as voxd runs a
