@@ -238,9 +238,10 @@ def merge_heads(x: Tensor) -> Tensor:  # [B,H,T,hd] -> [B,T,d]
     return x.transpose(1, 2).reshape(b, t, x.shape[1] * x.shape[3])
 
 
-def cpu_float32(qkv: Tensor, k_cache: Tensor) -> bool:
-    """Whether a step's attention can go through vox::cache_attend: float32 on CPU."""
-    return qkv.is_cpu and qkv.dtype == torch.float32 and k_cache.dtype == torch.float32
+def cpu_float32(x: Tensor, k_cache: Tensor) -> bool:
+    """Whether a step's attention can go through vox::cache_attend: its activations x (or
+    c_attn's output) and caches float32 on CPU."""
+    return x.is_cpu and x.dtype == torch.float32 and k_cache.dtype == torch.float32
 
 
 class StepAttend(nn.Module):
@@ -560,12 +561,18 @@ class XttsModelBase(nn.Module):
             b = x.shape[0]
             slots = torch.arange(b, device=x.device)
             lens = torch.full([b], cache_len, dtype=torch.long, device=x.device)
-            for i, block in enumerate(self.gpt.gpt.h):
-                x = block.forward_step_slots(x, kv[2 * i], kv[2 * i + 1], slots, lens, cache_len + 1)
+            x = self._blocks_in_slots(x, kv, slots, lens, cache_len + 1)
         else:
             for i, block in enumerate(self.gpt.gpt.h):
                 x = block.forward_step(x, kv[2 * i], kv[2 * i + 1], cache_len)
         return self._head(x[:, -1])
+
+    def _blocks_in_slots(self, x: Tensor, kv: List[Tensor], slots: Tensor, cache_lens: Tensor,
+                         length: int) -> Tensor:
+        """Every block's step for rows x [B,1,d] in slot caches (as `step_slots`)."""
+        for i, block in enumerate(self.gpt.gpt.h):
+            x = block.forward_step_slots(x, kv[2 * i], kv[2 * i + 1], slots, cache_lens, length)
+        return x
 
     @torch.jit.export
     def interpolate(self, latents: Tensor, speed: float) -> Tensor:
@@ -646,9 +653,7 @@ class XttsModel(XttsModelBase):
         [S,H,C,hd]; row b uses slot slots[b] with cache_lens[b] rows filled (int64 [B]) and
         writes its new k/v at that row; `length` = max(cache_lens) + 1."""
         x = self.gpt.mel_embedding(codes) + self.gpt.mel_pos_embedding.emb(positions)
-        for i, block in enumerate(self.gpt.gpt.h):
-            x = block.forward_step_slots(x, kv[2 * i], kv[2 * i + 1], slots, cache_lens, length)
-        return self._head(x[:, -1])
+        return self._head(self._blocks_in_slots(x, kv, slots, cache_lens, length)[:, -1])
 
 
     @torch.jit.export
